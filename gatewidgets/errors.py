@@ -1,0 +1,64 @@
+"""Errors raised by gatewidgets.
+
+Every message names the thing, what was expected, what came, and what to do.
+Raising one of these never leaves stored state half-changed.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "GateError",
+    "ExecutionNotFoundError",
+    "ExecutionExistsError",
+    "ExecutionAbortedError",
+    "SignalNotFoundError",
+    "SignalTypeError",
+    "SignalAlreadySetError",
+    "SignalClosedError",
+    "GateRejectedError",
+    "GateTimeoutError",
+    "WorkflowDefinitionError",
+]
+
+
+class GateError(Exception):
+    """Base class of every gatewidgets error."""
+
+
+class ExecutionNotFoundError(GateError, LookupError):
+    """No execution with that project, domain and name exists."""
+
+
+class ExecutionExistsError(GateError):
+    """An execution with that name exists already (launch with ``recover=True`` to resume it)."""
+
+
+class ExecutionAbortedError(GateError):
+    """The execution was aborted before it finished."""
+
+
+class SignalNotFoundError(GateError, LookupError):
+    """The execution has no signal with that id."""
+
+
+class SignalTypeError(GateError, TypeError):
+    """A value does not fit the signal's type."""
+
+
+class SignalAlreadySetError(GateError):
+    """The signal was already set to a different value: the first answer wins."""
+
+
+class SignalClosedError(GateError):
+    """The signal timed out or was cancelled and can no longer be set."""
+
+
+class GateRejectedError(GateError):
+    """An approval gate was rejected."""
+
+
+class GateTimeoutError(GateError, TimeoutError):
+    """A gate's deadline passed without an answer and it has no default."""
+
+
+class WorkflowDefinitionError(GateError):
+    """A workflow or task is defined in a way that cannot run."""
