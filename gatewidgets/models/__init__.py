@@ -1,0 +1,1 @@
+"""Flyte-like model objects: literal types, filters, sorting, executions and signals."""
