@@ -1,0 +1,32 @@
+"""gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
+from __future__ import annotations
+
+from gatewidgets.dsl import approve, sleep, task, wait_for_input, workflow
+from gatewidgets.errors import (
+    ExecutionAbortedError,
+    ExecutionExistsError,
+    ExecutionNotFoundError,
+    GateError,
+    GateRejectedError,
+    GateTimeoutError,
+    SignalAlreadySetError,
+    SignalClosedError,
+    SignalNotFoundError,
+    SignalTypeError,
+    WorkflowDefinitionError,
+)
+from gatewidgets.executor import Execution, Executor
+from gatewidgets.models.execution import ExecutionStatus, NodeState
+from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.remote import GateRemote
+from gatewidgets.types import GateFile
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "task", "workflow", "approve", "wait_for_input", "sleep", "GateFile",
+    "GateRemote", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
+    "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
+    "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
+    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError",
+]

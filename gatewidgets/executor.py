@@ -1,0 +1,579 @@
+"""Runs executions in the background of this process.
+
+Ready task nodes go to one worker pool; a task that finishes runs its one ready
+successor inline (no hand-off for chains). A reached gate holds no thread: it is a
+registration woken by the store when its signal is set (directly from this process,
+through the store watcher from others) or by the single timer thread at its deadline.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import heapq
+import itertools
+import logging
+import os
+import secrets
+import sys
+import threading
+import traceback
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Generator
+
+from gatewidgets import dsl
+from gatewidgets.dsl import Const, Node, Ref, Workflow
+from gatewidgets.errors import (
+    ExecutionAbortedError,
+    ExecutionExistsError,
+    GateRejectedError,
+    GateTimeoutError,
+)
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
+from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
+from gatewidgets.settings import settings
+from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.store.sqlite import now
+from gatewidgets.types import GateType
+
+__all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor"]
+
+log = logging.getLogger(__name__)
+ExecKey = WorkflowExecutionIdentifier
+
+
+class BlockingWaitWarning(UserWarning):
+    """``ex.wait()`` in a notebook cell blocks the kernel: widget clicks wait until it returns."""
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """What an execution publishes: ``node`` (state change), ``gate_waiting``, ``signal_set``, ``finished``."""
+
+    kind: str
+    execution: Execution
+    node_id: str | None = None
+    state: NodeState | ExecutionStatus | None = None
+    signal_id: str | None = None
+
+
+@functools.lru_cache(maxsize=512)
+def _gate_type(hint: Any) -> GateType | None:
+    try:
+        return GateType.of(hint)
+    except TypeError:
+        return None
+
+
+def _json_or_none(hint: Any, value: Any) -> Any:
+    gate_type = _gate_type(hint) if _hashable(hint) else None
+    if gate_type is None:
+        return None
+    try:
+        return gate_type.validate(value)
+    except Exception:
+        return None
+
+
+def _hashable(hint: Any) -> bool:
+    try:
+        hash(hint)
+    except TypeError:
+        return False
+    return True
+
+
+class _Timers:
+    """One thread for every deadline and sleep of the process."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, when: datetime, callback: Callable[[], None]) -> list[Any]:
+        """Run ``callback`` on the timer thread at ``when``; returns a handle for :meth:`cancel`."""
+        handle = [callback]
+        with self._cond:
+            heapq.heappush(self._heap, (when.timestamp(), next(self._seq), handle))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gatewidgets-timers", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return handle
+
+    @staticmethod
+    def cancel(handle: list[Any]) -> None:
+        handle[0] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2][0] is None:
+                        heapq.heappop(self._heap)
+                    delay = self._heap[0][0] - now().timestamp() if self._heap else None
+                    if delay is not None and delay <= 0:
+                        callback = heapq.heappop(self._heap)[2][0]
+                        break
+                    self._cond.wait(delay)
+            try:
+                callback()
+            except Exception:
+                log.exception("gatewidgets timer callback failed")
+
+
+class Executor:
+    """Runs executions of one store on a worker pool (default ``min(32, cpu_count + 4)`` threads)."""
+
+    def __init__(self, store: SqliteStore | None = None, max_workers: int | None = None) -> None:
+        self.store = store or open_store()
+        self.max_workers = max_workers or settings.max_workers
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
+        self.timers = _Timers()
+        self._lock = threading.Lock()
+        self._executions: dict[ExecKey, Execution] = {}
+        self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
+        self.launched: list[Execution] = []
+        self.store.subscribe(self._on_store_events)
+
+    def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
+               project: str | None = None, domain: str | None = None, recover: bool = False) -> Execution:
+        """Start ``workflow`` in the background and return its :class:`Execution` at once."""
+        values = workflow.bind_inputs(inputs)
+        name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
+        key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
+        execution = Execution(self, workflow, key, values)
+        record = None
+        if recover:
+            try:
+                record = self.store.get_execution(key)
+            except LookupError:
+                record = None
+            if record is not None:
+                alive = self.store.owner_alive(record)
+                if record.status is ExecutionStatus.RUNNING and alive and record.pid != os.getpid():
+                    raise ExecutionExistsError(
+                        f"Execution {key} is still running in process {record.pid} on {record.host}; "
+                        "it can be recovered only once that process is gone."
+                    )
+                if key in self._executions and not self._executions[key].done():
+                    raise ExecutionExistsError(f"Execution {key} is already running in this process.")
+                record = self.store.adopt_execution(key)
+        if record is None:
+            nodes = [{"node_id": n.id, "kind": n.kind, "name": n.name, "upstream": sorted(n.upstream),
+                      "signal_id": n.signal.signal_id if n.signal else None} for n in workflow.nodes.values()]
+            signals = [{"signal_id": s.signal_id, "kind": s.kind.value, "description": s.description,
+                        "node_id": next(n.id for n in workflow.nodes.values()
+                                        if n.signal and n.signal.signal_id == s.signal_id),
+                        "type": s.gate_type.to_record()} for s in workflow.signals.values()]
+            stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
+            self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals)
+        with self._lock:
+            self._executions[key] = execution
+            self.launched.append(execution)
+        execution._start(record)
+        return execution
+
+    def get(self, key: ExecKey) -> Execution | None:
+        """The execution of this process with that key, if any."""
+        return self._executions.get(key)
+
+    # waiters ---------------------------------------------------------------------
+
+    def _wait_for(self, execution: Execution, node: Node) -> None:
+        assert node.signal is not None
+        with self._lock:
+            self._waiting.setdefault((execution.id, node.signal.signal_id), []).append((execution, node))
+
+    def _forget(self, execution: Execution, node: Node | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._waiting if k[0] == execution.id]:
+                kept = [(e, n) for e, n in self._waiting[key] if node is not None and n is not node]
+                if kept:
+                    self._waiting[key] = kept
+                else:
+                    del self._waiting[key]
+
+    def _on_store_events(self, events: list[StoreEvent]) -> None:
+        for event in events:
+            if event.kind in ("set", "timed_out") and event.signal_id is not None:
+                with self._lock:
+                    waiters = self._waiting.pop((event.execution_id, event.signal_id), [])
+                if waiters:
+                    signal = self.store.get_signal(event.execution_id, event.signal_id)
+                    for execution, node in waiters:
+                        execution._resolve(node, signal)
+            elif event.kind == "abort_requested":
+                execution = self._executions.get(event.execution_id)
+                if execution is not None and not execution.done():
+                    execution.abort()
+
+
+_executors: dict[tuple[int, str], Executor] = {}
+_executors_lock = threading.Lock()
+
+
+def default_executor(store: SqliteStore | None = None) -> Executor:
+    """This process's executor for ``store`` (default: the default store)."""
+    store = store or open_store()
+    with _executors_lock:
+        executor = _executors.get((os.getpid(), store.path))
+        if executor is None:
+            executor = _executors[(os.getpid(), store.path)] = Executor(store)
+        return executor
+
+
+def _launch(workflow: Workflow, inputs: dict[str, Any], **options: Any) -> Execution:
+    return default_executor().launch(workflow, inputs, **options)
+
+
+dsl.set_launcher(_launch)
+
+
+class Execution:
+    """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs."""
+
+    def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
+        self.executor = executor
+        self.store = executor.store
+        self.workflow = workflow
+        self.id = key
+        self.inputs = inputs
+        self.started_at = now()
+        self.finished_at: datetime | None = None
+        self._status = ExecutionStatus.RUNNING
+        self._ending = False
+        self._outputs: Any = None
+        self._error: BaseException | None = None
+        self.error_traceback: str | None = None
+        self._lock = threading.RLock()
+        self._results: dict[str, Any] = {}
+        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in workflow.nodes}
+        self._remaining = {nid: len(node.upstream) for nid, node in workflow.nodes.items()}
+        self._children: dict[str, list[str]] = {nid: [] for nid in workflow.nodes}
+        for nid in workflow.order:
+            for up in workflow.nodes[nid].upstream:
+                self._children[up].append(nid)
+        self._finished_nodes = 0
+        self._timer_handles: dict[str, list[Any]] = {}
+        self._resolved: set[str] = set()
+        self._done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._listeners: list[Callable[[ExecutionEvent], None]] = []
+
+    # public ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.id.name
+
+    @property
+    def status(self) -> ExecutionStatus:
+        return self._status
+
+    @property
+    def outputs(self) -> Any:
+        """What the workflow returned, once it succeeded (else ``None``)."""
+        return self._outputs
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why it failed or was aborted."""
+        return self._error
+
+    def done(self) -> bool:
+        return self._done.done()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the execution ends; return its outputs or raise its error.
+
+        Running out of ``timeout`` raises ``TimeoutError`` and leaves it running. In a
+        notebook cell this blocks widget clicks: prefer ``await ex``.
+        """
+        if not self._done.done() and _in_kernel_main_thread():
+            warnings.warn(
+                f"ex.wait() blocks the kernel: clicks on gate widgets are not handled until it returns, so "
+                f"execution {self.name!r} may never get its answer. Use `await ex` in notebook cells.",
+                BlockingWaitWarning, stacklevel=2)
+        try:
+            return self._done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"Execution {self.name!r} did not finish within {timeout} s; it is still running "
+                f"(pending signals: {[s.signal_id for s in self.signals() if s.state is SignalState.PENDING]})."
+            ) from None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self._done).__await__()
+
+    def abort(self) -> None:
+        """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
+        self._finish(ExecutionStatus.ABORTED,
+                     error=ExecutionAbortedError(f"Execution {self.name!r} was aborted."))
+
+    def signals(self) -> list[Signal]:
+        """Every signal of this execution, in declaration order."""
+        return self.store.list_signals(self.id, limit=None)
+
+    def history(self) -> list[SignalEvent]:
+        """Every stored event of this execution, oldest first."""
+        return self.store.history(self.id)
+
+    def subscribe(self, listener: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` on every node change, gate waiting, signal set and on finish."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def __repr__(self) -> str:
+        return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
+
+    # engine ----------------------------------------------------------------------
+
+    def _publish(self, kind: str, **fields: Any) -> None:
+        event = ExecutionEvent(kind, self, **fields)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("gatewidgets execution listener failed")
+
+    def _set_state(self, node: Node, state: NodeState, **fields: Any) -> None:
+        self.node_states[node.id] = state
+        self.store.update_node(self.id, node.id, state=state, **fields)
+        self._publish("node", node_id=node.id, state=state)
+
+    def _start(self, record: Any) -> None:
+        ready: list[str] = []
+        if record is not None:
+            ready = self._restore(record)
+        else:
+            ready = [nid for nid in self.workflow.order if self._remaining[nid] == 0]
+        if not self.workflow.nodes:
+            self._succeed()
+            return
+        self._start_nodes(ready, inline=False)
+
+    def _restore(self, record: Any) -> list[str]:
+        """Take finished nodes' outputs from the store; return the nodes ready to run."""
+        for stored in record.nodes:
+            node = self.workflow.nodes.get(stored.node_id)
+            if node is None or stored.state is not NodeState.SUCCEEDED:
+                continue
+            self._results[node.id] = self._restored_output(node, stored.outputs)
+            self.node_states[node.id] = NodeState.SUCCEEDED
+            self._finished_nodes += 1
+            for child in self._children[node.id]:
+                self._remaining[child] -= 1
+        return [nid for nid in self.workflow.order
+                if self._remaining[nid] == 0 and self.node_states[nid] is not NodeState.SUCCEEDED]
+
+    def _restored_output(self, node: Node, stored: Any) -> Any:
+        if not node.has_output:
+            return None
+        hints = node.output_hints
+        types = [_gate_type(h) if _hashable(h) else None for h in hints]
+        if stored is None or any(t is None for t in types):
+            raise ExecutionExistsError(
+                f"Cannot recover execution {self.name!r}: node {node.id} ({node.name}) finished but its output "
+                f"of type {hints} could not be stored. Re-launch it under a new name instead."
+            )
+        if node.multi_output:
+            return tuple(t.to_python(v) for t, v in zip(types, stored))  # type: ignore[union-attr]
+        return types[0].to_python(stored)  # type: ignore[union-attr]
+
+    def _start_nodes(self, ready: list[str], *, inline: bool) -> Node | None:
+        """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``."""
+        keep: Node | None = None
+        for nid in ready:
+            node = self.workflow.nodes[nid]
+            if self._ending:
+                return None
+            if node.is_gate:
+                self._reach(node)
+            elif inline and keep is None:
+                keep = node
+            else:
+                self.executor.pool.submit(self._run_tasks, node)
+        return keep
+
+    def _run_tasks(self, node: Node | None) -> None:
+        while node is not None and not self._ending:
+            assert node.task is not None
+            try:
+                kwargs = {arg: self._value(b) for arg, b in node.bindings.items()}
+                self._set_state(node, NodeState.RUNNING, started_at=now())
+                value = node.task.fn(**kwargs)
+                if node.multi_output and (not isinstance(value, tuple) or len(value) != len(node.output_hints)):
+                    raise TypeError(f"task {node.name} must return a tuple of {len(node.output_hints)} values, "
+                                    f"got {value!r}")
+            except BaseException as exc:  # the task's own error fails the execution
+                self._fail(node, exc)
+                return
+            node = self._complete(node, value, inline=True)
+
+    def _value(self, binding: Ref | Const) -> Any:
+        if isinstance(binding, Const):
+            return binding.value
+        if binding.input_name is not None:
+            return self.inputs[binding.input_name]
+        value = self._results[binding.node_id]  # type: ignore[index]
+        return value[binding.index] if binding.index is not None else value
+
+    def _complete(self, node: Node, value: Any, *, inline: bool) -> Node | None:
+        with self._lock:
+            if self._ending:
+                return None
+            self._results[node.id] = value
+            ready = []
+            for child in self._children[node.id]:
+                self._remaining[child] -= 1
+                if self._remaining[child] == 0:
+                    ready.append(child)
+            self._finished_nodes += 1
+            all_done = self._finished_nodes == len(self.workflow.nodes)
+        outputs = None
+        if node.has_output:
+            if node.multi_output:
+                outputs = [_json_or_none(h, v) for h, v in zip(node.output_hints, value)]
+            else:
+                outputs = _json_or_none(node.output_hints[0], value)
+        self._set_state(node, NodeState.SUCCEEDED, finished_at=now(), outputs=outputs)
+        if all_done:
+            self._succeed()
+            return None
+        return self._start_nodes(ready, inline=inline)
+
+    # gates -----------------------------------------------------------------------
+
+    def _reach(self, node: Node) -> None:
+        spec = node.signal
+        assert spec is not None
+        deadline = now() + spec.timeout if spec.timeout is not None else None
+        self.store.register_type(self.id, spec.signal_id, spec.gate_type)
+        self.executor._wait_for(self, node)
+        signal = self.store.reach_signal(self.id, spec.signal_id, deadline)
+        self._set_state(node, NodeState.WAITING, started_at=now())
+        self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
+        if signal.state is not SignalState.PENDING:
+            self._resolve(node, signal)
+        elif signal.deadline is not None:
+            with self._lock:
+                if node.id not in self._resolved and not self._ending:
+                    self._timer_handles[node.id] = self.executor.timers.schedule(
+                        signal.deadline, functools.partial(self._deadline, node))
+
+    def _deadline(self, node: Node) -> None:
+        spec = node.signal
+        assert spec is not None
+        value, has_value = None, False
+        if spec.kind is SignalKind.APPROVE and spec.on_timeout != "fail":
+            value, has_value = spec.on_timeout == "approve", True
+        elif spec.kind is SignalKind.INPUT and spec.has_default:
+            value, has_value = spec.gate_type.validate(spec.default), True
+        signal = self.store.timeout_signal(self.id, spec.signal_id, value, has_value=has_value)
+        self._resolve(node, signal)
+
+    def _resolve(self, node: Node, signal: Signal) -> None:
+        spec = node.signal
+        assert spec is not None
+        if signal.state not in (SignalState.SET, SignalState.TIMED_OUT):
+            return
+        with self._lock:
+            if node.id in self._resolved or self._ending:
+                return
+            self._resolved.add(node.id)
+            handle = self._timer_handles.pop(node.id, None)
+        if handle is not None:
+            self.executor.timers.cancel(handle)
+        self.executor._forget(self, node)
+        self._publish("signal_set", node_id=node.id, signal_id=spec.signal_id)
+        where = f"gate {spec.signal_id!r} of execution {self.name!r}"
+        if signal.state is SignalState.TIMED_OUT and spec.kind is not SignalKind.SLEEP and not (
+                spec.kind is SignalKind.APPROVE and spec.on_timeout != "fail" or spec.has_default):
+            self._fail(node, GateTimeoutError(
+                f"The {where} got no answer within {spec.timeout} and has no default; it timed out."))
+            return
+        if spec.kind is SignalKind.APPROVE:
+            if signal.value is not True:
+                who = "the on_timeout='reject' policy" if signal.state is SignalState.TIMED_OUT else \
+                    f"{signal.set_by} via {signal.via}"
+                self._fail(node, GateRejectedError(f"The {where} was rejected by {who}."))
+                return
+            value = self._value(node.bindings["upstream"])
+        elif spec.kind is SignalKind.INPUT:
+            value = spec.default if signal.state is SignalState.TIMED_OUT else signal.value
+        else:
+            value = None
+        ready = self._complete(node, value, inline=True)
+        if ready is not None:
+            self.executor.pool.submit(self._run_tasks, ready)
+
+    # endings ---------------------------------------------------------------------
+
+    def _succeed(self) -> None:
+        outputs = self.workflow.outputs
+        if outputs is None:
+            result = None
+        elif isinstance(outputs, tuple):
+            result = tuple(self._value(b) for b in outputs)
+        else:
+            result = self._value(outputs)
+        stored = None
+        if result is not None:
+            hint = self.workflow.output_hint
+            stored = _json_or_none(hint, result)
+        self._finish(ExecutionStatus.SUCCEEDED, outputs=result, stored_outputs=stored)
+
+    def _fail(self, node: Node, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with self._lock:
+            if self._ending:
+                return
+        self._set_state(node, NodeState.FAILED, finished_at=now(), error=text)
+        self._finish(ExecutionStatus.FAILED, error=exc, error_text=text)
+
+    def _finish(self, status: ExecutionStatus, *, outputs: Any = None, stored_outputs: Any = None,
+                error: BaseException | None = None, error_text: str | None = None) -> None:
+        with self._lock:
+            if self._ending:
+                return
+            self._ending = True
+            handles = list(self._timer_handles.values())
+            self._timer_handles.clear()
+        for handle in handles:
+            self.executor.timers.cancel(handle)
+        self.executor._forget(self)
+        message = error_text or (f"{type(error).__name__}: {error}" if error is not None else None)
+        self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
+        self.store.forget_types(self.id)
+        for nid, state in self.node_states.items():
+            if not state.is_terminal:
+                self.node_states[nid] = NodeState.ABORTED
+        self.finished_at = now()
+        self._outputs, self._error = outputs, error
+        self.error_traceback = error_text
+        self._status = status
+        self._publish("finished", state=status)
+        if error is not None:
+            self._done.set_exception(error)
+        else:
+            self._done.set_result(outputs)
+
+    @property
+    def elapsed(self) -> timedelta:
+        """Time since launch (until the end, once finished)."""
+        return (self.finished_at or now()) - self.started_at
+
+
+def _in_kernel_main_thread() -> bool:
+    if threading.current_thread() is not threading.main_thread() or "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None

@@ -1,0 +1,95 @@
+"""Execution and node records: identifiers, states and the snapshot a store returns."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+DEFAULT_PROJECT = "default"
+DEFAULT_DOMAIN = "development"
+
+
+class ExecutionStatus(str, enum.Enum):
+    """Where an execution is: running, or how it ended."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not ExecutionStatus.RUNNING
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NodeState(str, enum.Enum):
+    """Where a node is. ``WAITING`` is a gate that was reached and waits for its signal."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (NodeState.SUCCEEDED, NodeState.FAILED, NodeState.SKIPPED, NodeState.ABORTED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, order=True)
+class WorkflowExecutionIdentifier:
+    """``(project, domain, name)`` of one execution, as flyteidl names it."""
+
+    project: str
+    domain: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.domain}/{self.name}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node as stored: its state and, once finished, its outputs or error."""
+
+    node_id: str
+    kind: str
+    name: str
+    state: NodeState
+    upstream: tuple[str, ...] = ()
+    signal_id: str | None = None
+    outputs: Any = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """An execution as stored, readable from any process."""
+
+    id: WorkflowExecutionIdentifier
+    workflow: str
+    status: ExecutionStatus
+    inputs: dict[str, Any]
+    outputs: Any
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    pid: int | None
+    host: str | None
+    nodes: tuple[NodeRecord, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.id.name

@@ -1,0 +1,107 @@
+"""The ``Signal`` record returned by ``GateRemote.list_signals``: flyteidl's fields plus state and audit."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.types import LiteralType
+
+
+class SignalState(str, enum.Enum):
+    """``UPCOMING`` declared, gate not reached; ``PENDING`` gate waiting; then one of the closed states."""
+
+    UPCOMING = "UPCOMING"
+    PENDING = "PENDING"
+    SET = "SET"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (SignalState.UPCOMING, SignalState.PENDING)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SignalKind(str, enum.Enum):
+    """What kind of gate waits for the signal."""
+
+    APPROVE = "approve"
+    INPUT = "input"
+    SLEEP = "sleep"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Via(str, enum.Enum):
+    """The face through which a signal was set."""
+
+    WIDGET = "widget"
+    MAGIC = "magic"
+    API = "api"
+    CLI = "cli"
+    HTTP = "http"
+    TIMEOUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, order=True)
+class SignalIdentifier:
+    """``signal_id`` within one execution, as flyteidl names it."""
+
+    signal_id: str
+    execution_id: WorkflowExecutionIdentifier
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}/{self.signal_id}"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One signal: what a gate waits for, and once closed, what it got, from whom and how."""
+
+    id: SignalIdentifier
+    kind: SignalKind
+    type: LiteralType
+    state: SignalState
+    value: Any
+    node_id: str
+    description: str | None
+    created_at: datetime
+    waiting_since: datetime | None
+    deadline: datetime | None
+    set_at: datetime | None
+    set_by: str | None
+    via: Via | None
+    type_record: dict[str, Any] | None = None
+
+    @property
+    def signal_id(self) -> str:
+        return self.id.signal_id
+
+    @property
+    def execution_name(self) -> str:
+        return self.id.execution_id.name
+
+
+@dataclass(frozen=True)
+class SignalEvent:
+    """One entry of a signal's history (created, reached, set, timed_out, cancelled)."""
+
+    id: int
+    at: datetime
+    execution_id: WorkflowExecutionIdentifier
+    signal_id: str | None
+    node_id: str | None
+    kind: str
+    state: str | None
+    value: Any
+    set_by: str | None
+    via: str | None

@@ -1,0 +1,254 @@
+"""``GateRemote``: the one way to list and set signals, FlyteRemote-compatible.
+
+Widgets, magics, the command line and the HTTP handlers all call it; it validates
+every value against the signal's stored type before anything is written, and
+records who set it and through which face.
+"""
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gatewidgets.errors import SignalTypeError
+from gatewidgets.models.common import Sort
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.filters import parse_filters
+from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, Via
+from gatewidgets.models.types import LiteralType, SimpleType
+from gatewidgets.settings import settings
+from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.types import GateType
+
+__all__ = ["GateRemote", "FlyteRemote", "Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """flytekit-compatible configuration: which store (or Flyte admin) a remote talks to."""
+
+    store: str | None = None
+    endpoint: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def for_sandbox(cls) -> Config:
+        """This machine's default store."""
+        return cls()
+
+    @classmethod
+    def auto(cls, config_file: str | None = None) -> Config:
+        """The default store (``$GATEWIDGETS_STORE`` or Jupyter's data dir)."""
+        return cls()
+
+    @classmethod
+    def for_endpoint(cls, endpoint: str, insecure: bool = False) -> Config:
+        """A Flyte admin endpoint (needs ``gatewidgets[flyte]``)."""
+        return cls(endpoint=endpoint, insecure=insecure)
+
+
+class GateRemote:
+    """List and set signals of executions in a store, from any process.
+
+    ``user`` and ``via`` are recorded with every signal set; faces use :meth:`with_face`.
+    """
+
+    def __init__(self, config: Config | None = None, default_project: str | None = None,
+                 default_domain: str | None = None, *, store: SqliteStore | str | None = None,
+                 user: str | None = None, via: Via | str = Via.API) -> None:
+        config = config or Config()
+        if config.endpoint is not None:
+            raise NotImplementedError(
+                "A Flyte admin endpoint needs the Flyte-backed store, which this version does not ship yet; "
+                "use GateRemote.for_sandbox() for this machine's store."
+            )
+        if store is None or isinstance(store, str):
+            store = open_store(store or config.store)
+        self.store = store
+        self.default_project = default_project or settings.default_project
+        self.default_domain = default_domain or settings.default_domain
+        self.user = user or _whoami()
+        self.via = Via(via)
+
+    @classmethod
+    def for_sandbox(cls, default_project: str | None = None, default_domain: str | None = None,
+                    **kwargs: Any) -> GateRemote:
+        """The remote of this machine's default store."""
+        return cls(Config.for_sandbox(), default_project, default_domain, **kwargs)
+
+    def with_face(self, via: Via | str, user: str | None = None) -> GateRemote:
+        """A copy that records sets as made through ``via`` (widget, magic, cli, http) by ``user``."""
+        clone = object.__new__(GateRemote)
+        clone.__dict__.update(self.__dict__)
+        clone.via = Via(via)
+        clone.user = user or self.user
+        return clone
+
+    def _key(self, execution_name: str, project: str | None, domain: str | None) -> WorkflowExecutionIdentifier:
+        if not isinstance(execution_name, str) or not execution_name:
+            raise TypeError(f"execution_name must be a non-empty string, got {execution_name!r}.")
+        return WorkflowExecutionIdentifier(project or self.default_project, domain or self.default_domain,
+                                           execution_name)
+
+    # reading ---------------------------------------------------------------------
+
+    def list_signals(self, execution_name: str | None = None, project: str | None = None,
+                     domain: str | None = None, limit: int | None = 100, filters: Any = None,
+                     sort_by: Sort | None = None, offset: int = 0) -> list[Signal]:
+        """Signals of one execution (declaration order), or of every execution when ``execution_name`` is None.
+
+        ``filters``: flytekit syntax (``Filter.from_python_std("eq(state,PENDING)")``, a string,
+        or a list). The limit applies after filtering.
+        """
+        parsed = parse_filters(filters)
+        if execution_name is None:
+            return self.store.list_signals(None, project=project or self.default_project,
+                                           domain=domain or self.default_domain, filters=parsed,
+                                           sort_by=sort_by, limit=limit, offset=offset)
+        return self.store.list_signals(self._key(execution_name, project, domain), filters=parsed,
+                                       sort_by=sort_by, limit=limit, offset=offset)
+
+    def count_signals(self, execution_name: str | None = None, project: str | None = None,
+                      domain: str | None = None, filters: Any = None) -> int:
+        """How many signals match, before any limit."""
+        parsed = parse_filters(filters)
+        key = self._key(execution_name, project, domain) if execution_name is not None else None
+        return self.store.count_signals(key, project=project or self.default_project,
+                                        domain=domain or self.default_domain, filters=parsed)
+
+    def get_signal(self, signal_id: str, execution_name: str, project: str | None = None,
+                   domain: str | None = None) -> Signal:
+        """One signal, with its state, value and audit fields."""
+        return self.store.get_signal(self._key(execution_name, project, domain), signal_id)
+
+    def list_executions(self, project: str | None = None, domain: str | None = None,
+                        status: ExecutionStatus | str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
+        """Executions in the store, newest first."""
+        return self.store.list_executions(project or self.default_project, domain or self.default_domain,
+                                          ExecutionStatus(status).value if status else None, limit)
+
+    def get_execution(self, execution_name: str, project: str | None = None,
+                      domain: str | None = None) -> ExecutionRecord:
+        """One execution with its nodes."""
+        return self.store.get_execution(self._key(execution_name, project, domain))
+
+    def is_orphaned(self, record: ExecutionRecord) -> bool:
+        """A running execution whose process is gone (so nothing advances it until recovered)."""
+        return record.status is ExecutionStatus.RUNNING and self.store.owner_alive(record) is False
+
+    def history(self, execution_name: str, project: str | None = None, domain: str | None = None,
+                signal_id: str | None = None) -> list[SignalEvent]:
+        """Every event of an execution's signals, oldest first."""
+        return self.store.history(self._key(execution_name, project, domain), signal_id)
+
+    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
+        """Call ``listener(events)`` when signals or executions change, here or in another process."""
+        return self.store.subscribe(listener)
+
+    # writing ---------------------------------------------------------------------
+
+    def approve(self, signal_id: str, execution_name: str, project: str | None = None,
+                domain: str | None = None) -> Signal:
+        """Set the boolean signal to ``True``."""
+        return self._decide(signal_id, execution_name, project, domain, True)
+
+    def reject(self, signal_id: str, execution_name: str, project: str | None = None,
+               domain: str | None = None) -> Signal:
+        """Set the boolean signal to ``False``."""
+        return self._decide(signal_id, execution_name, project, domain, False)
+
+    def _decide(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
+                value: bool) -> Signal:
+        signal = self.get_signal(signal_id, execution_name, project, domain)
+        if signal.type.simple is not SimpleType.BOOLEAN:
+            verb = "approve" if value else "reject"
+            raise SignalTypeError(
+                f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
+                f"{signal.type}, not a yes/no answer. Use set_input(..., value=...) instead."
+            )
+        return self._store_value(signal, value)
+
+    def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
+                  domain: str | None = None, python_type: Any = None,
+                  literal_type: LiteralType | None = None) -> Signal:
+        """Set a signal to a Python value, validated strictly against the signal's type."""
+        signal = self.get_signal(signal_id, execution_name, project, domain)
+        if signal.kind is SignalKind.SLEEP:
+            raise SignalTypeError(
+                f"Signal {signal_id!r} is a sleep; end it early with end_sleep({signal_id!r}, {execution_name!r})."
+            )
+        if python_type is not None:
+            try:
+                expected = GateType.of(python_type).literal_type
+            except TypeError as exc:
+                raise SignalTypeError(f"python_type {python_type!r} is not supported: {exc}") from None
+            if expected != signal.type:
+                raise SignalTypeError(
+                    f"Signal {signal_id!r} of execution {execution_name!r} expects {signal.type}, but "
+                    f"python_type says {expected}. Pass the signal's type (or none)."
+                )
+        if literal_type is not None and literal_type != signal.type:
+            raise SignalTypeError(
+                f"Signal {signal_id!r} of execution {execution_name!r} expects {signal.type}, but literal_type "
+                f"says {literal_type}."
+            )
+        return self._store_value(signal, value)
+
+    set_signal = set_input
+
+    def set_text(self, signal_id: str, execution_name: str, text: str, project: str | None = None,
+                 domain: str | None = None) -> Signal:
+        """Set a signal from text typed by a person (widget field, magic, command line, HTTP form)."""
+        signal = self.get_signal(signal_id, execution_name, project, domain)
+        if signal.kind is SignalKind.SLEEP:
+            return self.end_sleep(signal_id, execution_name, project, domain)
+        gate_type = self._type(signal)
+        return self._store_json(signal, gate_type, gate_type.parse_text(text))
+
+    def end_sleep(self, signal_id: str, execution_name: str, project: str | None = None,
+                  domain: str | None = None) -> Signal:
+        """End a sleep gate now."""
+        signal = self.get_signal(signal_id, execution_name, project, domain)
+        if signal.kind is not SignalKind.SLEEP:
+            raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
+        return self._store_json(signal, self._type(signal), None)
+
+    def _type(self, signal: Signal) -> GateType:
+        return self.store.gate_type(signal.id.execution_id, signal.signal_id, signal.type_record or {})
+
+    def _store_value(self, signal: Signal, value: Any) -> Signal:
+        gate_type = self._type(signal)
+        return self._store_json(signal, gate_type, gate_type.validate(value))
+
+    def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
+        if gate_type.is_file:
+            value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
+        stored, _changed = self.store.set_signal(
+            signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
+            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))
+        return stored
+
+    def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
+        """Abort an execution, wherever it runs; an orphaned one is marked ``ABORTED`` directly."""
+        key = self._key(execution_name, project, domain)
+        record = self.store.get_execution(key, with_nodes=False)
+        if record.status is ExecutionStatus.RUNNING:
+            if self.store.owner_alive(record) is False:
+                self.store.finish_execution(key, ExecutionStatus.ABORTED,
+                                            error=f"Aborted by {self.user} via {self.via.value} (process gone).")
+            else:
+                self.store.request_abort(key)
+        return self.store.get_execution(key)
+
+    def __repr__(self) -> str:
+        return f"GateRemote({self.store.path!r}, project={self.default_project!r}, domain={self.default_domain!r})"
+
+
+FlyteRemote = GateRemote
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers)
+        return "unknown"

@@ -1,0 +1,38 @@
+"""Where executions, nodes and signals live. SQLite by default, shared by every process on the machine."""
+from __future__ import annotations
+
+import os
+import threading
+
+from gatewidgets.settings import settings
+from gatewidgets.store.sqlite import SqliteStore, StoreEvent
+
+__all__ = ["SqliteStore", "StoreEvent", "default_store_path", "open_store"]
+
+_stores: dict[tuple[int, str], SqliteStore] = {}
+_lock = threading.Lock()
+
+
+def default_store_path() -> str:
+    """``settings.store``, else ``$GATEWIDGETS_STORE``, else ``gates.db`` in Jupyter's data dir."""
+    if settings.store:
+        return os.path.abspath(os.path.expanduser(settings.store))
+    env = os.environ.get("GATEWIDGETS_STORE")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    from jupyter_core.paths import jupyter_data_dir
+
+    return os.path.join(jupyter_data_dir(), "gatewidgets", "gates.db")
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
+    """The process's one store object for ``path`` (default: :func:`default_store_path`).
+
+    Sharing one object per file lets a signal set in this process wake its gate directly.
+    """
+    resolved = os.path.abspath(os.fspath(path)) if path is not None else default_store_path()
+    with _lock:
+        store = _stores.get((os.getpid(), resolved))
+        if store is None:
+            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved, poll_interval=settings.poll_interval)
+        return store
