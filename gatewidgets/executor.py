@@ -38,7 +38,7 @@ from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.store.sqlite import now
 from gatewidgets.types import GateType
 
-__all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor"]
+__all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor", "shutdown_executors"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
@@ -93,6 +93,14 @@ class _Timers:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Drop every pending callback and end the timer thread."""
+        with self._cond:
+            self._stopped = True
+            self._heap.clear()
+            self._cond.notify()
 
     def schedule(self, when: datetime, callback: Callable[[], None]) -> list[Any]:
         """Run ``callback`` on the timer thread at ``when``; returns a handle for :meth:`cancel`."""
@@ -113,6 +121,8 @@ class _Timers:
         while True:
             with self._cond:
                 while True:
+                    if self._stopped:
+                        return
                     while self._heap and self._heap[0][2][0] is None:
                         heapq.heappop(self._heap)
                     delay = self._heap[0][0] - now().timestamp() if self._heap else None
@@ -138,7 +148,16 @@ class Executor:
         self._executions: dict[ExecKey, Execution] = {}
         self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
         self.launched: list[Execution] = []
-        self.store.subscribe(self._on_store_events)
+        self._unsubscribe = self.store.subscribe(self._on_store_events)
+
+    def shutdown(self) -> None:
+        """Abort what still runs, stop the timer thread and the worker pool."""
+        for execution in list(self._executions.values()):
+            if not execution.done():
+                execution.abort()
+        self._unsubscribe()
+        self.timers.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
                project: str | None = None, domain: str | None = None, recover: bool = False) -> Execution:
@@ -225,6 +244,15 @@ def default_executor(store: SqliteStore | None = None) -> Executor:
         if executor is None:
             executor = _executors[(os.getpid(), store.path)] = Executor(store)
         return executor
+
+
+def shutdown_executors() -> None:
+    """Shut down every default executor of this process (tests use it between cases)."""
+    with _executors_lock:
+        executors = list(_executors.values())
+        _executors.clear()
+    for executor in executors:
+        executor.shutdown()
 
 
 def _launch(workflow: Workflow, inputs: dict[str, Any], **options: Any) -> Execution:

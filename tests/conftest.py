@@ -30,3 +30,14 @@ def gatewidgets_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "gates.db"
     monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _release_engine():
+    """Stop the executors and stores a test opened, so threads do not pile up across tests."""
+    yield
+    from gatewidgets.executor import shutdown_executors
+    from gatewidgets.store import close_stores
+
+    shutdown_executors()
+    close_stores()

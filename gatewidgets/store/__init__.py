@@ -7,7 +7,7 @@ import threading
 from gatewidgets.settings import settings
 from gatewidgets.store.sqlite import SqliteStore, StoreEvent
 
-__all__ = ["SqliteStore", "StoreEvent", "default_store_path", "open_store"]
+__all__ = ["SqliteStore", "StoreEvent", "default_store_path", "open_store", "close_stores"]
 
 _stores: dict[tuple[int, str], SqliteStore] = {}
 _lock = threading.Lock()
@@ -36,3 +36,12 @@ def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
         if store is None:
             store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved, poll_interval=settings.poll_interval)
         return store
+
+
+def close_stores() -> None:
+    """Close every store this process opened (tests use it between cases)."""
+    with _lock:
+        stores = list(_stores.values())
+        _stores.clear()
+    for store in stores:
+        store.close()
