@@ -29,7 +29,7 @@ SYNTAX = (
     "contains, value_in (value_in takes values separated by ';'), "
     "e.g. 'eq(state,PENDING)' or 'value_in(kind,approve;input)'"
 )
-_ONE = re.compile(r"\s*([A-Za-z_]+)\s*\(\s*([^,()]*?)\s*,(.*)\)\s*", re.DOTALL)
+_ONE = re.compile(r"\s*([A-Za-z_]+)\s*\(\s*([^,()]*?)\s*,([^()]*)\)\s*")
 
 
 class Filter:
