@@ -28,8 +28,10 @@ class LiteralType:
     """What a signal holds, like flyteidl's ``LiteralType``.
 
     Exactly one of ``simple``, ``enum_values``, ``collection_type``, ``map_value_type``,
-    ``union_variants``, ``blob_format`` (files), ``structure`` (dataclasses and pydantic
-    models, whose ``fields`` are listed) describes the type; ``tag`` is a short human name.
+    ``union_variants``, ``blob_format`` (files: ``""``; tables: their format) and
+    ``structure`` (dataclasses and pydantic models, whose ``fields`` are listed) describes
+    the type. Enums carry their class name in ``structure`` beside ``enum_values``;
+    ``tag`` is a short human name.
     """
 
     simple: SimpleType | None = None

@@ -70,6 +70,7 @@ class GateFile(os.PathLike):
 
     @property
     def is_local(self) -> bool:
+        """True for a local path or file:// URI."""
         return self._local is not None
 
     @property
