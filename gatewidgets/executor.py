@@ -329,6 +329,8 @@ class Execution:
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
+            if self._done.done():  # the execution's own error (GateTimeoutError is a TimeoutError)
+                raise
             raise TimeoutError(
                 f"Execution {self.name!r} did not finish within {timeout} s; it is still running "
                 f"(pending signals: {[s.signal_id for s in self.signals() if s.state is SignalState.PENDING]})."
@@ -481,9 +483,9 @@ class Execution:
         assert spec is not None
         deadline = now() + spec.timeout if spec.timeout is not None else None
         self.store.register_type(self.id, spec.signal_id, spec.gate_type)
+        self._set_state(node, NodeState.WAITING, started_at=now())  # before a set can resolve it
         self.executor._wait_for(self, node)
         signal = self.store.reach_signal(self.id, spec.signal_id, deadline)
-        self._set_state(node, NodeState.WAITING, started_at=now())
         self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
         if signal.state is not SignalState.PENDING:
             self._resolve(node, signal)

@@ -1,0 +1,26 @@
+"""Helpers shared by the core tests (polling with deadlines, subprocess scripts)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+HELPERS = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
+        time.sleep(interval)
+
+
+def signal_state(remote, signal_id: str, execution_name: str):  # type: ignore[no-untyped-def]
+    """The state of one signal, read through ``GateRemote``."""
+    return remote.get_signal(signal_id, execution_name).state
