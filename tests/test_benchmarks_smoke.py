@@ -1,0 +1,41 @@
+"""Each benchmark script runs at its ``--smoke`` size and writes its JSON (no timing assertions)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+EXPECTED = {
+    "bench_engine.py": {"nodes", "reps", "gatewidgets", "flytekit", "ratio", "target_ratio"},
+    "bench_latency.py": {"in_process", "cross_process", "targets_ms", "flyte_propeller_reevaluation_interval_s",
+                         "poll_interval_s"},
+    "bench_scale.py": {"hold", "traced", "list_signals", "targets"},
+}
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    data = json.loads(out.read_text())
+    assert EXPECTED[script] <= set(data), f"missing keys: {EXPECTED[script] - set(data)}"
+    assert data["meta"]["smoke"] is True
+    assert data["benchmark"] == script[len("bench_"):-len(".py")]
+    if script == "bench_engine.py":
+        gw = data["gatewidgets"]
+        assert gw["chain"]["nodes"] == data["nodes"] and gw["chain"]["per_node_us"] > 0
+        assert gw["fan"]["per_node_us"] > 0
+        assert "skipped" in data["flytekit"] or data["flytekit"]["chain"]["per_node_us"] > 0
+    elif script == "bench_latency.py":
+        assert data["in_process"]["samples"] == data["in_process"]["after_return_ms"]["n"] > 0
+        assert data["cross_process"]["samples"] == data["cross_process"]["after_return_ms"]["n"] > 0
+    else:
+        assert data["hold"]["waiting_registrations"] == data["hold"]["gates"] > 0
+        assert data["list_signals"]["some_pending"]["returned"] == 100
