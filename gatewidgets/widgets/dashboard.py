@@ -1,0 +1,138 @@
+"""``SignalDashboard``: signals across executions, filtered and paged, refreshing itself."""
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.remote import GateRemote
+from gatewidgets.store import StoreEvent
+from gatewidgets.widgets._sync import Debouncer
+from gatewidgets.widgets.gate import GateWidget, remote_for
+
+__all__ = ["SignalDashboard"]
+
+ALL = "ALL"
+
+
+class SignalDashboard(w.VBox):
+    """Pending signals (by default) of every execution in ``project``/``domain``, or of one.
+
+    Filters: state (a dropdown) and execution name (a text field); ``page_size`` cards per
+    page with Previous/Next; a count. Store events — from this process or any other —
+    trigger a debounced refresh.
+    """
+
+    def __init__(self, project: str | None = None, domain: str | None = None,
+                 execution_name: str | None = None, *, remote: GateRemote | None = None,
+                 page_size: int = 20, state: SignalState | str | None = SignalState.PENDING,
+                 debounce: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("gatewidgets-dashboard")
+        self.remote = remote_for(remote, project, domain)
+        self.project = project or self.remote.default_project
+        self.domain = domain or self.remote.default_domain
+        self.page_size = page_size
+        self.page = 0
+        self._lock = threading.RLock()
+        self.state_filter = w.Dropdown(options=[ALL] + [s.value for s in SignalState],
+                                       value=SignalState(state).value if state else ALL, description="State",
+                                       layout=w.Layout(width="220px"))
+        self.execution_filter = w.Text(value=execution_name or "", description="Execution",
+                                       placeholder="any", continuous_update=False,
+                                       layout=w.Layout(width="300px"))
+        self.prev_button = w.Button(description="Previous", icon="arrow-left", layout=w.Layout(width="110px"))
+        self.next_button = w.Button(description="Next", icon="arrow-right", layout=w.Layout(width="110px"))
+        self.count = w.HTML()
+        self.cards_box = w.VBox()
+        self.cards: list[GateWidget] = []
+        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
+        self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self.state_filter.observe(lambda _c: self.go(0), names="value")
+        self.execution_filter.observe(lambda _c: self.go(0), names="value")
+        self.children = [
+            w.HBox([self.state_filter, self.execution_filter]),
+            w.HBox([self.prev_button, self.next_button, self.count]),
+            self.cards_box,
+        ]
+        self.total = 0
+        self._debouncer = Debouncer(self.refresh, delay=debounce)
+        self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
+        self.refresh()
+
+    # -- public --------------------------------------------------------------------------
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` (0-based, clamped)."""
+        with self._lock:
+            self.page = max(0, page)
+        self.refresh()
+
+    def signals(self) -> list[Signal]:
+        """The signals on the current page."""
+        return [card.signal for card in self.cards]
+
+    def refresh(self) -> None:
+        """Re-query through the remote and redraw (reusing cards still shown)."""
+        with self._lock:
+            filters = self._filters()
+            name = self.execution_filter.value.strip() or None
+            kwargs = dict(execution_name=name, project=self.project, domain=self.domain, filters=filters)
+            try:
+                self.total = self.remote.count_signals(**kwargs)
+            except Exception as exc:  # unknown execution typed in the filter, say
+                self._show_count(f"<span style='color:#c62828'>{html.escape(str(exc))}</span>")
+                self._set_cards([])
+                return
+            self.page = min(self.page, self.pages - 1)
+            rows = self.remote.list_signals(**kwargs, limit=self.page_size, offset=self.page * self.page_size)
+            self._set_cards(rows)
+            first = self.page * self.page_size + 1 if rows else 0
+            label = self.state_filter.value.lower() if self.state_filter.value != ALL else ""
+            self._show_count(f"<b>{self.total}</b> {label} signal{'s' if self.total != 1 else ''} · "
+                             f"{first}–{first + len(rows) - 1 if rows else 0} · page {self.page + 1}/{self.pages}")
+            self.prev_button.disabled = self.page == 0
+            self.next_button.disabled = self.page >= self.pages - 1
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._debouncer.cancel()
+        for card in self.cards:
+            card.close()
+        super().close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _filters(self) -> list[str]:
+        state = self.state_filter.value
+        return [] if state == ALL else [f"eq(state,{state})"]
+
+    def _show_count(self, value: str) -> None:
+        if value != self.count.value:
+            self.count.value = value
+
+    def _set_cards(self, rows: list[Signal]) -> None:
+        old = {(c.signal.id.execution_id, c.signal_id): c for c in self.cards}
+        cards = []
+        for signal in rows:
+            card = old.pop((signal.id.execution_id, signal.signal_id), None)
+            if card is None:
+                card = GateWidget(signal, remote=self.remote)
+            else:
+                card._apply(signal)
+            cards.append(card)
+        for card in old.values():
+            card.close()
+        self.cards = cards
+        self.cards_box.children = tuple(cards)
+
+    def _on_store_events(self, events: list[StoreEvent]) -> None:
+        if any(e.execution_id.project == self.project and e.execution_id.domain == self.domain for e in events):
+            self._debouncer.trigger()

@@ -1,0 +1,126 @@
+"""``ExecutionWidget``: one execution, live — status, elapsed time, DAG, gate cards, result."""
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import ipywidgets as w
+
+from gatewidgets.executor import Execution, ExecutionEvent
+from gatewidgets.models.execution import ExecutionStatus
+from gatewidgets.models.signal import SignalState
+from gatewidgets.remote import GateRemote
+from gatewidgets.widgets._sync import Debouncer, clock, human
+from gatewidgets.widgets.dag import dag_svg
+from gatewidgets.widgets.gate import GateWidget, remote_for
+
+__all__ = ["ExecutionWidget"]
+
+STATUS_COLOURS = {ExecutionStatus.RUNNING: "#1565c0", ExecutionStatus.SUCCEEDED: "#2e7d32",
+                  ExecutionStatus.FAILED: "#c62828", ExecutionStatus.ABORTED: "#616161"}
+
+
+class ExecutionWidget(w.VBox):
+    """The live view of an in-kernel :class:`Execution`.
+
+    Shows the workflow name, execution id, status and elapsed time, an SVG DAG with nodes
+    coloured by state, a :class:`GateWidget` card per gate reached, and the outputs or
+    the error with its traceback. Updates come from the execution's events (any thread).
+    """
+
+    def __init__(self, execution: Execution, remote: GateRemote | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("gatewidgets-execution")
+        self.execution = execution
+        self.remote = remote_for(remote, execution.id.project, execution.id.domain)
+        self._lock = threading.RLock()
+        self.header = w.HTML()
+        self.dag = w.HTML()
+        self.gates = w.VBox()
+        self.result = w.HTML()
+        self.cards: dict[str, GateWidget] = {}
+        self.children = [self.header, self.dag, self.gates, self.result]
+        self._redraw = Debouncer(self._draw_dag, delay=0.05)
+        self._unsubscribe = execution.subscribe(self._on_event)
+        self._draw_dag()
+        self._sync_cards()
+        self._show_end()
+        self.tick()
+        if not execution.done():
+            clock.add(self)
+
+    def gate(self, signal_id: str) -> GateWidget:
+        """The card of a gate that was reached (``KeyError`` if not yet)."""
+        return self.cards[signal_id]
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self._redraw.cancel()
+        clock.discard(self)
+        for card in list(self.cards.values()):
+            card.close()
+        super().close()
+
+    # -- updates (any thread) ------------------------------------------------------------
+    def _on_event(self, event: ExecutionEvent) -> None:
+        if event.kind == "gate_waiting" and event.signal_id is not None:
+            self._add_card(event.signal_id)
+        if event.kind == "finished":
+            self._draw_dag()
+            self._sync_cards()
+            self._show_end()
+            self.tick()
+            clock.discard(self)
+        else:
+            self._redraw.trigger()
+
+    def _add_card(self, signal_id: str) -> None:
+        with self._lock:
+            if signal_id in self.cards:
+                return
+            signal = self.remote.get_signal(signal_id, self.execution.name, self.execution.id.project,
+                                            self.execution.id.domain)
+            card = GateWidget(signal, remote=self.remote)
+            self.cards[signal_id] = card
+            self.gates.children = (*self.gates.children, card)
+
+    def _sync_cards(self) -> None:
+        """Add cards for every gate already reached (at creation, and at the end)."""
+        for signal in self.execution.signals():
+            if signal.state is not SignalState.UPCOMING and signal.signal_id not in self.cards:
+                self._add_card(signal.signal_id)
+            elif signal.signal_id in self.cards:
+                self.cards[signal.signal_id].refresh()
+
+    def _draw_dag(self) -> None:
+        wf = self.execution.workflow
+        svg = dag_svg(wf.nodes, dict(self.execution.node_states), wf.order)
+        with self._lock:
+            if svg != self.dag.value:
+                self.dag.value = svg
+
+    def _show_end(self) -> None:
+        ex = self.execution
+        if ex.status is ExecutionStatus.SUCCEEDED:
+            value = f'<div class="gatewidgets-outputs"><b>Outputs:</b> <code>{html.escape(repr(ex.outputs))}</code></div>'
+        elif ex.status.is_terminal:
+            error = ex.error_traceback or (f"{type(ex.error).__name__}: {ex.error}" if ex.error else "")
+            value = (f'<div class="gatewidgets-error" style="color:#c62828"><b>{ex.status.value}:</b> '
+                     f'{html.escape(str(ex.error))}<details><summary>traceback</summary>'
+                     f'<pre style="font-size:85%">{html.escape(error)}</pre></details></div>')
+        else:
+            value = ""
+        with self._lock:
+            self.result.value = value
+
+    def tick(self) -> None:
+        """Refresh status and elapsed time (the shared clock calls it every second)."""
+        ex = self.execution
+        colour = STATUS_COLOURS.get(ex.status, "#616161")
+        value = (f'<b>{html.escape(ex.workflow.name)}</b> · <code>{html.escape(str(ex.id))}</code> · '
+                 f'<span class="gatewidgets-status" style="background:{colour};color:white;border-radius:8px;'
+                 f'padding:1px 7px">{ex.status.value}</span> · elapsed {human(ex.elapsed)}')
+        with self._lock:
+            if value != self.header.value:
+                self.header.value = value
