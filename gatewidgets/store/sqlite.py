@@ -608,8 +608,9 @@ class SqliteStore:
             event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
                                 state=SignalState.SET.value, value=text, set_by=set_by, via=via.value)
             row = self._signal_row(conn, key, signal_id)
+        signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
         self._dispatch([event])
-        return self._signal(row), True
+        return signal, True
 
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT`` (with the value that flows on, if any).

@@ -1,0 +1,406 @@
+"""GateRemote: every rule of DESIGN.md "Signals", and typed values round-tripping through signals."""
+# no `from __future__ import annotations`: tasks are built from local types below
+import dataclasses
+import enum
+import os
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pydantic
+import pytest
+
+from gatewidgets import (
+    ExecutionNotFoundError,
+    GateFile,
+    GateRejectedError,
+    GateRemote,
+    SignalAlreadySetError,
+    SignalClosedError,
+    SignalNotFoundError,
+    SignalState,
+    SignalTypeError,
+    approve,
+    sleep,
+    task,
+    wait_for_input,
+    workflow,
+)
+from gatewidgets.models.common import Sort, SortOrdering
+from gatewidgets.models.filters import Filter
+from gatewidgets.models.signal import SignalKind, Via
+from gatewidgets.models.types import SimpleType
+from gatewidgets.types import GateType
+from helpers import eventually
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+    label: str = ""
+
+
+class Budget(pydantic.BaseModel):
+    amount: float
+    owner: str
+    tags: list[str] = []
+
+
+def remote(**kw: Any) -> GateRemote:
+    return GateRemote.for_sandbox(**kw)
+
+
+def echo_workflow(py_type: Any):  # type: ignore[no-untyped-def]
+    """A workflow whose one gate ``v`` of ``py_type`` flows into a task that returns it."""
+
+    def echo(v):  # type: ignore[no-untyped-def]
+        return v
+
+    echo.__annotations__ = {"v": py_type, "return": py_type}
+
+    def wf():  # type: ignore[no-untyped-def]
+        return task(echo)(v=wait_for_input("v", timeout=None, expected_type=py_type))
+
+    wf.__annotations__ = {"return": py_type}
+    return workflow(wf)
+
+
+def snapshot(name: str) -> tuple:
+    """Everything stored about an execution's signals: bad input must not change it."""
+    r = remote()
+    return tuple(r.list_signals(name, limit=None)), tuple(r.history(name))
+
+
+ROUND_TRIPS = [
+    (int, 5),
+    (float, 2.5),
+    (str, "hello"),
+    (bool, False),
+    (datetime, datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)),
+    (date, date(2024, 5, 1)),
+    (timedelta, timedelta(hours=1, seconds=3)),
+    (Color, Color.BLUE),
+    (Literal["a", "b"], "b"),
+    (Optional[int], None),
+    (Optional[int], 4),
+    (list[int], [1, 2, 3]),
+    (dict[str, float], {"a": 1.5, "b": 2.0}),
+    (Point, Point(1, 2.5, "p")),
+    (Budget, Budget(amount=10.0, owner="ann", tags=["x"])),
+]
+
+
+@pytest.mark.parametrize("py_type,value", ROUND_TRIPS, ids=[f"{i}-{t}" for i, (t, _) in enumerate(ROUND_TRIPS)])
+def test_types_round_trip_through_signals(py_type: Any, value: Any) -> None:
+    wf = echo_workflow(py_type)
+    name = "rt"
+    ex = wf.launch(execution_name=name)
+    r = remote()
+    eventually(lambda: r.get_signal("v", name).state is SignalState.PENDING)
+    stored = r.set_input("v", name, value, python_type=py_type)
+    assert stored.state is SignalState.SET and stored.value == value
+    result = ex.wait(10)
+    assert result == value and type(result) is type(value)
+    again = r.get_signal("v", name)
+    # once the execution ended, its live type is gone: structures come back in JSON form
+    assert again.value in (value, GateType.of(py_type).validate(value)) and again.via is Via.API
+    # the same value again is a no-op
+    assert r.set_input("v", name, value).set_at == again.set_at
+
+
+def test_float_signal_accepts_int() -> None:
+    ex = echo_workflow(float).launch(execution_name="f")
+    remote().set_input("v", "f", 3)
+    assert ex.wait(10) == 3.0
+
+
+@pytest.mark.parametrize("py_type,bad", [
+    (int, "5"), (int, True), (int, 2.5), (float, "1.0"), (float, True), (str, 5), (bool, 1), (bool, "true"),
+    (datetime, "2024-05-01"), (Color, "green"), (Literal["a", "b"], "c"), (list[int], [1, "2"]),
+    (dict[str, float], {"a": "x"}), (Point, {"x": "1", "y": 2.0}), (Budget, {"amount": 1.0}),
+    (Optional[int], "1"),
+])
+def test_strict_validation_refuses_and_stores_nothing(py_type: Any, bad: Any) -> None:
+    ex = echo_workflow(py_type).launch(execution_name="strict")
+    r = remote()
+    eventually(lambda: r.get_signal("v", "strict").state is SignalState.PENDING)
+    before = snapshot("strict")
+    with pytest.raises(SignalTypeError, match="expected"):
+        r.set_input("v", "strict", bad)
+    assert snapshot("strict") == before
+    assert not ex.done()
+    ex.abort()
+
+
+def test_python_type_mismatch_refused() -> None:
+    ex = echo_workflow(int).launch(execution_name="pt")
+    before = snapshot("pt")
+    with pytest.raises(SignalTypeError, match="python_type says"):
+        remote().set_input("v", "pt", 5, python_type=float)
+    with pytest.raises(SignalTypeError, match="python_type says"):
+        remote().set_input("v", "pt", "5", python_type=str)
+    assert snapshot("pt") == before
+    remote().set_input("v", "pt", 5, python_type=int)
+    assert ex.wait(10) == 5
+
+
+def test_gate_file(tmp_path: Path) -> None:
+    ex = echo_workflow(GateFile).launch(execution_name="gf")
+    src = tmp_path / "receipt.csv"
+    src.write_text("a,b\n1,2\n")
+    r = remote()
+    stored = r.set_input("v", "gf", GateFile(src), python_type=GateFile)
+    files_dir = Path(r.store.files_dir)
+    assert Path(stored.value.path).is_relative_to(files_dir)
+    assert stored.value.name == "receipt.csv"
+    os.remove(src)
+    result = ex.wait(10)
+    assert isinstance(result, GateFile) and result.open().read() == b"a,b\n1,2\n"
+    assert result.size == 8 and Path(result.path).is_relative_to(files_dir)
+    # the same content from another path: no-op; different content: already set
+    same = tmp_path / "other-name.csv"
+    same.write_text("a,b\n1,2\n")
+    before = snapshot("gf")
+    assert r.set_input("v", "gf", GateFile(same)).set_at == stored.set_at
+    different = tmp_path / "receipt2.csv"
+    different.write_text("changed\n")
+    with pytest.raises(SignalAlreadySetError):
+        r.set_input("v", "gf", GateFile(different))
+    assert snapshot("gf") == before
+
+
+def test_unreadable_file_is_a_type_error(tmp_path: Path) -> None:
+    ex = echo_workflow(GateFile).launch(execution_name="nofile")
+    before = snapshot("nofile")
+    with pytest.raises(SignalTypeError, match="cannot be read"):
+        remote().set_input("v", "nofile", GateFile(tmp_path / "missing.txt"))
+    assert snapshot("nofile") == before
+    ex.abort()
+
+
+# --------------------------------------------------------------------- the rules
+
+
+@task
+def passthrough(v: int) -> int:
+    return v
+
+
+@workflow
+def gated(a: int) -> int:
+    ok = approve(passthrough(v=a), "ok", timeout=None, description="Go?")
+    n = wait_for_input("n", timeout=None, expected_type=int)
+    s = wait_for_input("s", timeout=None, expected_type=str)
+    later = wait_for_input("later", timeout=None, expected_type=int)
+    nap = sleep(timedelta(hours=1), name="nap")
+    total = passthrough(v=n)
+    ok >> total
+    s >> total
+    nap >> later
+    return passthrough(v=later) if False else total  # noqa: SIM108 - later is only declared
+
+
+def launch_gated(name: str = "g", **kw: Any):  # type: ignore[no-untyped-def]
+    ex = gated.launch(a=1, execution_name=name, **kw)
+    r = remote(default_project=kw.get("project"))
+    eventually(lambda: r.get_signal("ok", name).state is SignalState.PENDING)
+    return ex
+
+
+def test_approve_reject_and_idempotence() -> None:
+    launch_gated()
+    r = remote()
+    first = r.approve("ok", "g")
+    assert first.state is SignalState.SET and first.value is True and first.via is Via.API
+    assert first.set_by == r.user and first.set_at is not None
+    assert r.approve("ok", "g") == first  # same value: no-op
+    assert len([e for e in r.history("g", signal_id="ok") if e.kind == "set"]) == 1
+    before = snapshot("g")
+    with pytest.raises(SignalAlreadySetError) as info:
+        r.with_face("cli", user="bob").reject("ok", "g")
+    message = str(info.value)
+    assert "True" in message and r.user in message and "via api" in message
+    assert first.set_at.isoformat()[:19] in message
+    assert snapshot("g") == before
+
+
+def test_set_by_and_via_recorded() -> None:
+    launch_gated()
+    widget = remote().with_face("widget", user="alice")
+    s = widget.set_input("n", "g", 3)
+    assert (s.set_by, s.via) == ("alice", Via.WIDGET)
+    magic = remote().with_face(Via.MAGIC, user="zed")
+    t = magic.set_text("s", "g", "hi")
+    assert (t.set_by, t.via, t.value) == ("zed", Via.MAGIC, "hi")
+    events = remote().history("g", signal_id="n")
+    assert (events[-1].kind, events[-1].set_by, events[-1].via, events[-1].value) == ("set", "alice", "widget", 3)
+
+
+def test_closed_signals() -> None:
+    @workflow
+    def short() -> int:
+        return wait_for_input("t", timeout=0.05, expected_type=int, default=1)
+
+    ex = short.launch(execution_name="closed")
+    assert ex.wait(10) == 1
+    before = snapshot("closed")
+    with pytest.raises(SignalClosedError, match="TIMED_OUT"):
+        remote().set_input("t", "closed", 2)
+    assert snapshot("closed") == before
+
+    ex2 = launch_gated("cancelled")
+    ex2.abort()
+    before = snapshot("cancelled")
+    for call in (lambda: remote().approve("ok", "cancelled"), lambda: remote().set_input("n", "cancelled", 1),
+                 lambda: remote().end_sleep("nap", "cancelled")):
+        with pytest.raises(SignalClosedError, match="CANCELLED"):
+            call()
+    assert snapshot("cancelled") == before
+
+
+def test_unknown_signal_lists_known_ids() -> None:
+    launch_gated()
+    before = snapshot("g")
+    with pytest.raises(SignalNotFoundError, match="ok, n, s, later, nap"):
+        remote().approve("nope", "g")
+    with pytest.raises(SignalNotFoundError):
+        remote().get_signal("nope", "g")
+    assert snapshot("g") == before
+
+
+def test_unknown_execution() -> None:
+    r = remote()
+    with pytest.raises(ExecutionNotFoundError, match="'ghost'"):
+        r.approve("ok", "ghost")
+    with pytest.raises(ExecutionNotFoundError):
+        r.set_input("n", "ghost", 1)
+    with pytest.raises(ExecutionNotFoundError):
+        r.list_signals("ghost")
+    with pytest.raises(ExecutionNotFoundError):
+        r.get_execution("ghost")
+    launch_gated()
+    with pytest.raises(ExecutionNotFoundError):  # right name, wrong project
+        r.approve("ok", "g", project="elsewhere")
+    assert r.list_executions(project="elsewhere") == []
+
+
+def test_approve_on_non_boolean() -> None:
+    launch_gated()
+    before = snapshot("g")
+    with pytest.raises(SignalTypeError, match="not a yes/no answer"):
+        remote().approve("n", "g")
+    with pytest.raises(SignalTypeError):
+        remote().reject("s", "g")
+    with pytest.raises(SignalTypeError, match="sleep"):
+        remote().set_input("nap", "g", None)
+    with pytest.raises(SignalTypeError, match="not a sleep"):
+        remote().end_sleep("n", "g")
+    assert snapshot("g") == before
+
+
+def test_reject_fails_execution() -> None:
+    ex = launch_gated()
+    remote().reject("ok", "g")
+    with pytest.raises(GateRejectedError):
+        ex.wait(10)
+
+
+def test_early_set_of_upcoming_signal() -> None:
+    launch_gated()
+    r = remote()
+    assert r.get_signal("later", "g").state is SignalState.UPCOMING
+    s = r.set_input("later", "g", 8)
+    assert s.state is SignalState.SET and s.value == 8
+
+
+def test_list_signals_default_order_and_fields() -> None:
+    launch_gated()
+    signals = remote().list_signals("g")
+    assert [s.signal_id for s in signals] == ["ok", "n", "s", "later", "nap"]
+    ok = signals[0]
+    assert ok.id.execution_id.name == "g" and ok.id.execution_id.project == "default"
+    assert ok.id.execution_id.domain == "development" and ok.execution_name == "g"
+    assert ok.kind is SignalKind.APPROVE and ok.type.simple is SimpleType.BOOLEAN and ok.description == "Go?"
+    assert signals[1].type.simple is SimpleType.INTEGER and signals[2].type.simple is SimpleType.STRING
+    assert signals[4].kind is SignalKind.SLEEP
+    assert ok.waiting_since is not None and ok.deadline is None and ok.node_id == "n1"
+    assert "json_schema" in ok.type_record
+
+
+def test_filters_and_limits() -> None:
+    launch_gated()
+    r = remote()
+    r.set_input("n", "g", 1)
+
+    def ids(filters: Any, **kw: Any) -> list[str]:
+        return [s.signal_id for s in r.list_signals("g", filters=filters, **kw)]
+
+    assert ids([Filter.from_python_std("eq(state,PENDING)")]) == ["ok", "s", "nap"]
+    assert ids("eq(state,SET)") == ["n"]
+    assert ids("neq(state,PENDING)") == ["n", "later"]
+    assert ids("eq(kind,input)") == ["n", "s", "later"]
+    assert ids("value_in(kind,approve;sleep)") == ["ok", "nap"]
+    assert ids("value_in(state,SET;UPCOMING)") == ["n", "later"]
+    assert ids("contains(signal_id,a)") == ["later", "nap"]
+    assert ids("eq(signal_id,s)") == ["s"]
+    assert ids("eq(node_id,n1)") == ["ok"]
+    assert ids("eq(set_by,%s)" % r.user) == ["n"]
+    assert ids("eq(kind,input)+eq(state,PENDING)") == ["s"]
+    created = r.get_signal("ok", "g").created_at
+    assert ids(f"gte(created_at,{created.isoformat()})") == ["ok", "n", "s", "later", "nap"]
+    assert ids(f"gt(created_at,{created.isoformat()})") == []
+    assert ids(f"lt(created_at,{(created + timedelta(seconds=1)).isoformat()})") == ["ok", "n", "s", "later", "nap"]
+    assert ids(f"lte(created_at,{(created - timedelta(seconds=1)).isoformat()})") == []
+    set_at = r.get_signal("n", "g").set_at
+    assert ids(f"gte(set_at,{set_at.isoformat().replace('+00:00', 'Z')})") == ["n"]
+    # limit after filtering
+    assert ids("eq(state,PENDING)", limit=2) == ["ok", "s"]
+    assert ids("eq(state,PENDING)", limit=2, offset=2) == ["nap"]
+    assert r.count_signals("g", filters="eq(state,PENDING)") == 3
+    # sorting
+    assert ids(None, sort_by=Sort("signal_id", SortOrdering.ASCENDING)) == ["later", "n", "nap", "ok", "s"]
+    assert ids(None, sort_by=Sort.from_python_std("desc(signal_id)")) == ["s", "ok", "nap", "n", "later"]
+    for bad in ("eq(colour,red)", "nonsense"):
+        with pytest.raises(ValueError):
+            r.list_signals("g", filters=bad)
+    with pytest.raises(ValueError, match="ISO-8601"):
+        r.list_signals("g", filters="gt(created_at,yesterday)")
+    with pytest.raises(ValueError):
+        r.list_signals("g", sort_by=Sort("colour"))
+
+
+def test_signals_across_executions() -> None:
+    launch_gated("one")
+    launch_gated("two")
+    launch_gated("three", project="p2")
+    r = remote()
+    r.approve("ok", "one")
+    everything = r.list_signals(None, limit=None)
+    assert {s.execution_name for s in everything} == {"one", "two"}
+    assert len(everything) == 10
+    pending = r.list_signals(filters="eq(signal_id,ok)+eq(state,PENDING)")
+    assert [s.execution_name for s in pending] == ["two"]
+    assert [s.execution_name for s in r.list_signals(filters="eq(execution,one)", limit=2)] == ["one", "one"]
+    assert [s.execution_name for s in r.list_signals(project="p2", filters="eq(signal_id,ok)")] == ["three"]
+    assert r.count_signals(filters="eq(state,PENDING)") == 3 + 4
+
+
+def test_stored_type_validates_without_live_type() -> None:
+    """A process without the workflow's code (here: the types forgotten) validates the same way."""
+    ex = echo_workflow(Point).launch(execution_name="detached")
+    r = remote()
+    eventually(lambda: r.get_signal("v", "detached").state is SignalState.PENDING)
+    r.store._live_types.clear()
+    with pytest.raises(SignalTypeError):
+        r.set_input("v", "detached", {"x": "1", "y": 2.0})
+    s = r.set_input("v", "detached", {"x": 1, "y": 2.0, "label": "d"})
+    assert s.state is SignalState.SET
+    time.sleep(0.05)
+    assert ex.done() or ex.wait(10) is not None
