@@ -1,0 +1,182 @@
+"""SQLite store: WAL, versioned schema, atomic signal decisions from many threads, events."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from gatewidgets import (
+    ExecutionExistsError,
+    ExecutionNotFoundError,
+    ExecutionStatus,
+    NodeState,
+    SignalAlreadySetError,
+    SignalClosedError,
+    SignalNotFoundError,
+    SignalState,
+)
+from gatewidgets.models.execution import WorkflowExecutionIdentifier as Key
+from gatewidgets.store import SqliteStore, default_store_path, open_store
+from gatewidgets.store.sqlite import SCHEMA_VERSION
+from gatewidgets.types import GateType
+
+INT = GateType.of(int)
+
+
+def make(store: SqliteStore, name: str, signals: tuple[str, ...] = ("x",)) -> Key:
+    key = Key("default", "development", name)
+    nodes = [{"node_id": f"n{i}", "kind": "input", "name": sid, "upstream": [], "signal_id": sid}
+             for i, sid in enumerate(signals)]
+    sigs = [{"signal_id": sid, "kind": "input", "node_id": f"n{i}", "description": None, "type": INT.to_record()}
+            for i, sid in enumerate(signals)]
+    store.create_execution(key, "wf", {"a": 1}, nodes, sigs)
+    return key
+
+
+def set_int(store: SqliteStore, key: Key, sid: str, value: int, who: str = "t"):  # type: ignore[no-untyped-def]
+    return store.set_signal(key, sid, value, INT.identity(value), set_by=who, via="api")
+
+
+def test_default_path_follows_env(gatewidgets_store: Path) -> None:
+    assert default_store_path() == str(gatewidgets_store)
+    assert open_store().path == str(gatewidgets_store) and open_store() is open_store()
+
+
+def test_wal_and_schema_version(gatewidgets_store: Path) -> None:
+    store = open_store()
+    make(store, "e")
+    raw = sqlite3.connect(gatewidgets_store)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"meta", "executions", "nodes", "signals", "events"} <= tables
+    finally:
+        raw.close()
+
+
+def test_newer_schema_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SqliteStore(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    raw.commit()
+    raw.close()
+    with pytest.raises(RuntimeError, match="newer than this gatewidgets"):
+        SqliteStore(path)
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "again.db"
+    first = SqliteStore(path)
+    key = make(first, "kept")
+    set_int(first, key, "x", 3)
+    first.close()
+    second = SqliteStore(path)
+    try:
+        assert second.get_signal(key, "x").value == 3
+    finally:
+        second.close()
+
+
+def test_signal_lifecycle_and_errors() -> None:
+    store = open_store()
+    key = make(store, "life", ("x", "y"))
+    with pytest.raises(ExecutionExistsError):
+        make(store, "life")
+    with pytest.raises(ExecutionNotFoundError):
+        store.get_signal(Key("default", "development", "nope"), "x")
+    with pytest.raises(SignalNotFoundError, match="x, y"):
+        store.get_signal(key, "z")
+    assert store.get_signal(key, "x").state is SignalState.UPCOMING
+    reached = store.reach_signal(key, "x", None)
+    assert reached.state is SignalState.PENDING and reached.waiting_since is not None
+    signal, changed = set_int(store, key, "x", 4)
+    assert changed and signal.state is SignalState.SET
+    assert set_int(store, key, "x", 4)[1] is False
+    with pytest.raises(SignalAlreadySetError):
+        set_int(store, key, "x", 5)
+    assert store.reach_signal(key, "x", None).state is SignalState.SET
+    assert store.timeout_signal(key, "x", has_value=False).state is SignalState.SET  # the answer won
+    assert store.finish_execution(key, ExecutionStatus.FAILED, error="e") == ["y"]
+    assert store.finish_execution(key, ExecutionStatus.SUCCEEDED) == []  # already ended
+    with pytest.raises(SignalClosedError):
+        set_int(store, key, "y", 1)
+    record = store.get_execution(key)
+    assert record.status is ExecutionStatus.FAILED and record.error == "e"
+    kinds = [(e.signal_id, e.kind) for e in store.history(key)]
+    assert kinds == [(None, "launched"), ("x", "created"), ("y", "created"), ("x", "reached"), ("x", "set"),
+                     ("y", "cancelled"), (None, "finished")]
+
+
+def test_node_updates_written_behind_and_flushed() -> None:
+    store = open_store()
+    key = make(store, "nodes")
+    store.update_node(key, "n0", state=NodeState.RUNNING)
+    store.update_node(key, "n0", state=NodeState.SUCCEEDED, outputs={"v": [1, 2]})
+    node = store.get_execution(key).nodes[0]
+    assert node.state is NodeState.SUCCEEDED and node.outputs == {"v": [1, 2]}
+
+
+def test_many_threads_one_winner() -> None:
+    store = open_store()
+    keys = [make(store, f"t{i}") for i in range(8)]
+    barrier = threading.Barrier(16)
+
+    def race(i: int) -> tuple[str, int]:
+        barrier.wait(10)
+        key = keys[i % 8]
+        try:
+            set_int(store, key, "x", i, who=f"w{i}")
+            return "won", i
+        except SignalAlreadySetError:
+            return "lost", i
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(race, range(16)))
+    winners = [i for outcome, i in results if outcome == "won"]
+    assert len(winners) == 8 and sorted(i % 8 for i in winners) == list(range(8))
+    for i in winners:
+        s = store.get_signal(keys[i % 8], "x")
+        assert s.value == i and s.set_by == f"w{i}"
+        assert [e.kind for e in store.history(keys[i % 8], "x")].count("set") == 1
+
+
+def test_many_threads_create_and_read() -> None:
+    store = open_store()
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            key = make(store, f"c{i}", ("a", "b"))
+            store.reach_signal(key, "a", None)
+            set_int(store, key, "a", i)
+            store.update_node(key, "n0", state=NodeState.SUCCEEDED)
+            assert store.get_signal(key, "a").value == i
+            store.list_signals(None, limit=None)
+        except BaseException as exc:  # collected, re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert store.count_signals(None, project="default", domain="development") == 48
+    assert store.count_signals(None, filters=[], project="default", domain="development") == 48
+    assert len(store.list_executions()) == 24
+
+
+def test_events_reach_subscribers() -> None:
+    store = open_store()
+    seen: list[str] = []
+    unsubscribe = store.subscribe(lambda events: seen.extend(e.kind for e in events))
+    key = make(store, "ev")
+    set_int(store, key, "x", 1)
+    unsubscribe()
+    set_int(store, key, "x", 1)
+    assert seen == ["launched", "created", "set"]
