@@ -20,6 +20,7 @@ from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.types import GateFile
+from gatewidgets.magics import load_ipython_extension, unload_ipython_extension  # noqa: E402  (%load_ext)
 
 __version__ = "0.1.0"
 
@@ -30,3 +31,4 @@ __all__ = [
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError",
 ]
+__all__ += ["load_ipython_extension", "unload_ipython_extension"]

@@ -76,6 +76,13 @@ class GateRemote:
         """The remote of this machine's default store."""
         return cls(Config.for_sandbox(), default_project, default_domain, **kwargs)
 
+    @classmethod
+    def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> Any:
+        """A client of a Jupyter server's ``/gatewidgets/api`` (same methods, over HTTP)."""
+        from gatewidgets.jupyter_client import JupyterGateRemote
+
+        return JupyterGateRemote(url, token=token, **kwargs)
+
     def with_face(self, via: Via | str, user: str | None = None) -> GateRemote:
         """A copy that records sets as made through ``via`` (widget, magic, cli, http) by ``user``."""
         clone = object.__new__(GateRemote)
@@ -204,6 +211,15 @@ class GateRemote:
             return self.end_sleep(signal_id, execution_name, project, domain)
         gate_type = self._type(signal)
         return self._store_json(signal, gate_type, gate_type.parse_text(text))
+
+    def set_json(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
+                 domain: str | None = None) -> Signal:
+        """Set a signal to a value in JSON form (an HTTP body), validated strictly against its type."""
+        signal = self.get_signal(signal_id, execution_name, project, domain)
+        if signal.kind is SignalKind.SLEEP:
+            return self.end_sleep(signal_id, execution_name, project, domain)
+        gate_type = self._type(signal)
+        return self._store_json(signal, gate_type, gate_type.validate_json(value))
 
     def end_sleep(self, signal_id: str, execution_name: str, project: str | None = None,
                   domain: str | None = None) -> Signal:

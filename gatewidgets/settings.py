@@ -27,6 +27,8 @@ class Settings:
     default_domain: str = DEFAULT_DOMAIN
     max_workers: int = default_max_workers()
     poll_interval: float = 0.02  # seconds between checks of the store for other processes' writes
+    notify: bool = True  # announce a gate that starts waiting (browser notification where a face supports it)
+    webhook_url: str | None = None  # POST a JSON message there when a gate starts waiting
 
 
 settings = Settings()

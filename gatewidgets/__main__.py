@@ -1,0 +1,6 @@
+"""``python -m gatewidgets``: the command line."""
+import sys
+
+from gatewidgets.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""``gatewidgets``: list and set gate signals from a terminal (the same parser as ``%gate``).
+
+Exit codes: 0 done, 1 a gate error (unknown execution or signal, value of the wrong type,
+signal already set or closed), 2 a usage mistake. Errors print one line on stderr.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Sequence
+
+from gatewidgets.commands import CommandError, Context, HelpRequested, build_parser, one_line, run_command
+from gatewidgets.errors import GateError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    parser = build_parser("gatewidgets", notebook=False)
+    try:
+        args = parser.parse_args(argv)
+        from gatewidgets.remote import GateRemote
+
+        remote = GateRemote.for_sandbox(store=args.store).with_face("cli")
+        result = run_command(argv, Context(remote), parser)
+    except HelpRequested as exc:
+        print(str(exc).rstrip())
+        return 0
+    except CommandError as exc:
+        print(one_line(str(exc)), file=sys.stderr)
+        return 2
+    except GateError as exc:
+        print(f"gatewidgets: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.data, indent=2))
+    else:
+        text = result.to_text()
+        if text:
+            print(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,428 @@
+"""The one parser and the commands behind ``%gate`` and the ``gatewidgets`` command line.
+
+Commands return a :class:`Result` (a one-line message, notes, tables, JSON data, and what a
+notebook should show as a widget); each face renders it: HTML in notebooks, text in
+terminals, JSON with ``--json``. Mistakes raise :class:`CommandError` (one line); gate
+errors (:class:`gatewidgets.errors.GateError`) pass through for the face to print.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import html
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from gatewidgets.errors import GateError
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.remote import GateRemote
+from gatewidgets.wire import execution_to_json, signal_to_json
+
+__all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
+           "split_line", "one_line"]
+
+OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
+
+
+class CommandError(Exception):
+    """A usage mistake; its message is one line for the user."""
+
+
+class HelpRequested(Exception):
+    """``-h``/``--help`` was given; the message is the help text."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that raises instead of exiting, so a kernel never exits."""
+
+    def error(self, message: str) -> Any:
+        raise CommandError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        if status:
+            raise CommandError(one_line(message or f"{self.prog}: error"))
+        raise HelpRequested(message or "")
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpRequested(self.format_help())
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace so a message prints as one line."""
+    return " ".join(str(text).split())
+
+
+def split_line(line: str) -> list[str]:
+    """Split a magic line like a shell would (quotes group words)."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise CommandError(f"cannot split {line!r}: {exc}") from None
+
+
+def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.ArgumentParser:
+    """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
+
+    The command line leaves out ``run`` and ``dashboard`` (they need a kernel) and adds
+    ``--json`` and ``--store``.
+    """
+    common = _Parser(add_help=False)
+    common.add_argument("-p", "--project", help="project (default: the configured default project)")
+    common.add_argument("-d", "--domain", help="domain (default: the configured default domain)")
+    if not notebook:
+        common.add_argument("--json", action="store_true", help="print JSON instead of text")
+        common.add_argument("--store", help="path of the store (default: $GATEWIDGETS_STORE or Jupyter's data dir)")
+
+    parser = _Parser(prog=prog, description="List and set gate signals of gatewidgets executions.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+
+    def execution_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-e", "--execution", help="execution name (default: the execution launched last in this "
+                       "kernel, else the only one running)")
+
+    p = add("list", "List signals: open ones (pending or upcoming) unless --state or --all.")
+    p.add_argument("execution", nargs="?", help="execution name (default: every execution of the project/domain)")
+    p.add_argument("--state", type=str.upper, choices=[s.value for s in SignalState], help="only this state")
+    p.add_argument("--all", action="store_true", help="signals in every state")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+
+    for name, verb in (("approve", "Approve"), ("reject", "Reject")):
+        p = add(name, f"{verb} a yes/no signal.")
+        p.add_argument("signal", help="signal id")
+        execution_option(p)
+
+    p = add("set", "Set a signal to a value: text parsed into the signal's type (a Python literal or JSON), "
+                   "or $name for a variable of the notebook.")
+    p.add_argument("signal", help="signal id")
+    p.add_argument("value", nargs="*", help="the value (words are joined by spaces)")
+    execution_option(p)
+
+    p = add("show", "Show an execution: its nodes and signals.")
+    p.add_argument("execution", nargs="?", help="execution name (default: as for -e)")
+
+    p = add("executions", "List executions, newest first.")
+    p.add_argument("--status", type=str.upper, choices=[s.value for s in ExecutionStatus], help="only this status")
+    p.add_argument("--limit", type=int, default=20, help="at most this many rows (default 20)")
+
+    p = add("abort", "Abort a running execution.")
+    p.add_argument("execution", help="execution name")
+
+    if notebook:
+        add("dashboard", "Show the dashboard of pending signals across executions.")
+        p = add("run", "Launch a workflow defined in the notebook.")
+        p.add_argument("workflow", help="name of the workflow in the notebook's namespace")
+        p.add_argument("inputs", nargs="*", metavar="KEY=VALUE", help="inputs (Python literal, JSON, or $name)")
+        p.add_argument("--name", help="execution name (default: generated)")
+    return parser
+
+
+@dataclass
+class Context:
+    """What a command may use besides its arguments."""
+
+    remote: GateRemote
+    namespace: dict[str, Any] | None = None  # the notebook's user namespace
+    launched: Sequence[Any] = ()  # Executions launched in this process, oldest first
+    cell: str | None = None  # body of ``%%gate set``
+
+
+@dataclass
+class Table:
+    """Rows of strings with a title; renders as text or HTML."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+    def to_text(self) -> str:
+        widths = [max([len(c)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
+        lines = [self.title, "  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip()]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in self.rows]
+        if not self.rows:
+            lines.append("(none)")
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in self.rows)
+        if not self.rows:
+            body = f'<tr><td colspan="{len(self.columns)}"><i>(none)</i></td></tr>'
+        return (f'<table class="gatewidgets-table"><caption style="text-align:left">{html.escape(self.title)}'
+                f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+@dataclass
+class Result:
+    """What a command produced, for each face to render."""
+
+    message: str | None = None
+    notes: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    data: Any = None  # the JSON form (``--json``)
+    show: Any = None  # notebook only: an Execution, or "dashboard", to display as a widget
+    value: Any = None  # what the magic returns (``run``: the Execution)
+
+    def to_text(self) -> str:
+        parts = list(self.notes) + ([self.message] if self.message else []) + [t.to_text() for t in self.tables]
+        return "\n\n".join(p for p in parts if p)
+
+    def to_html(self) -> str:
+        parts = [f"<p>{html.escape(p)}</p>" for p in self.notes + ([self.message] if self.message else [])]
+        return "".join(parts + [t.to_html() for t in self.tables])
+
+
+def run_command(argv: Sequence[str], ctx: Context, parser: argparse.ArgumentParser | None = None) -> Result:
+    """Parse ``argv`` and run the command; raises :class:`CommandError`, :class:`HelpRequested` or ``GateError``."""
+    args = (parser or build_parser()).parse_args(list(argv))
+    if getattr(args, "limit", 1) < 1:
+        raise CommandError(f"--limit must be at least 1, got {args.limit}.")
+    return _COMMANDS[args.command](args, ctx)
+
+
+# helpers ---------------------------------------------------------------------------
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pick_execution(args: argparse.Namespace, ctx: Context, given: str | None) -> tuple[str, str | None, str | None, list[str]]:
+    """The execution a command means: given, else launched last here, else the only one running."""
+    if given:
+        return given, args.project, args.domain, []
+    launched = list(ctx.launched)
+    if launched:
+        chosen = launched[-1]
+        others = [e.name for e in launched[:-1] if not e.done()]
+        notes = []
+        if others:
+            notes.append(f"Using execution {chosen.name!r}, launched last in this kernel (also running: "
+                         f"{', '.join(others)}); pass -e EXECUTION to choose another.")
+        return chosen.name, args.project or chosen.id.project, args.domain or chosen.id.domain, notes
+    remote = ctx.remote
+    where = f"{args.project or remote.default_project}/{args.domain or remote.default_domain}"
+    running = remote.list_executions(args.project, args.domain, status=ExecutionStatus.RUNNING)
+    if len(running) == 1:
+        return running[0].name, args.project, args.domain, [
+            f"Using execution {running[0].name!r}, the only one running in {where}."]
+    if not running:
+        raise CommandError(f"No execution given and none is running in {where}: pass -e EXECUTION.")
+    raise CommandError(f"No execution given and {len(running)} are running in {where} "
+                       f"({', '.join(r.name for r in running)}): pass -e EXECUTION.")
+
+
+def _signal_rows(signals: list[Signal], with_execution: bool) -> Table:
+    columns = (["execution"] if with_execution else []) + ["signal", "kind", "type", "state", "value",
+                                                           "waiting since", "deadline", "set by"]
+    rows = []
+    for s in signals:
+        decided = s.state in (SignalState.SET, SignalState.TIMED_OUT)
+        by = f"{s.set_by or ''} via {s.via}" if s.via else ""
+        rows.append(([s.execution_name] if with_execution else []) + [
+            s.signal_id, s.kind.value, str(s.type), s.state.value, _short(s.value) if decided else "",
+            _when(s.waiting_since), _when(s.deadline), by.strip()])
+    return Table("Signals", columns, rows)
+
+
+def _in_kernel(ctx: Context, name: str, project: str | None, domain: str | None) -> Any:
+    project = project or ctx.remote.default_project
+    domain = domain or ctx.remote.default_domain
+    for execution in reversed(list(ctx.launched)):
+        if (execution.id.project, execution.id.domain, execution.name) == (project, domain, name):
+            return execution
+    return None
+
+
+def _described(signal: Signal) -> str:
+    return f"signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+
+
+# commands --------------------------------------------------------------------------
+
+
+def _list(args: argparse.Namespace, ctx: Context) -> Result:
+    if args.state:
+        filters = [f"eq(state,{args.state})"]
+        which = args.state.lower()
+    elif args.all:
+        filters, which = [], "all"
+    else:
+        filters, which = [f"value_in(state,{';'.join(s.value for s in OPEN_STATES)})"], "open"
+    signals = ctx.remote.list_signals(args.execution, args.project, args.domain, limit=args.limit, filters=filters)
+    total = ctx.remote.count_signals(args.execution, args.project, args.domain, filters=filters)
+    where = (f"execution {args.execution!r}" if args.execution else
+             f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}")
+    table = _signal_rows(signals, with_execution=args.execution is None)
+    table.title = f"Signals ({which}) of {where}" + (f": {len(signals)} of {total}, raise --limit for more"
+                                                     if total > len(signals) else "")
+    return Result(tables=[table], data={"signals": [signal_to_json(s) for s in signals], "total": total})
+
+
+def _decide(args: argparse.Namespace, ctx: Context) -> Result:
+    name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    act = ctx.remote.approve if args.command == "approve" else ctx.remote.reject
+    signal = act(args.signal, name, project, domain)
+    verb = "Approved" if signal.value else "Rejected"
+    return Result(f"{verb} {_described(signal)}.", notes, data=signal_to_json(signal))
+
+
+def _set(args: argparse.Namespace, ctx: Context) -> Result:
+    text = " ".join(args.value)
+    if ctx.cell is not None:
+        if text:
+            raise CommandError("%%gate set takes its value from the cell: give only SIGNAL [-e EXECUTION].")
+        value, is_object = _evaluate(ctx.cell, ctx.namespace), True
+    elif not text:
+        raise CommandError(f"set {args.signal}: give a VALUE (a Python literal, JSON, or $name).")
+    elif text.startswith("$") and text[1:].isidentifier():
+        value, is_object = _variable(text[1:], ctx.namespace), True
+    else:
+        value, is_object = text, False
+    name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    if is_object:
+        signal = ctx.remote.set_input(args.signal, name, value, project, domain)
+    else:
+        signal = ctx.remote.set_text(args.signal, name, value, project, domain)
+    shown = "ended" if signal.kind.value == "sleep" else f"set to {_short(signal.value, 80)}"
+    return Result(f"{_described(signal).capitalize()} {shown}.", notes, data=signal_to_json(signal))
+
+
+def _variable(name: str, namespace: dict[str, Any] | None) -> Any:
+    if namespace is None:
+        raise CommandError(f"${name} names a notebook variable; the command line takes the value as text.")
+    if name not in namespace:
+        raise CommandError(f"${name}: no variable {name!r} in the notebook.")
+    return namespace[name]
+
+
+def _evaluate(source: str, namespace: dict[str, Any] | None) -> Any:
+    source = source.strip()
+    if not source:
+        raise CommandError("%%gate set: the cell is empty; write the value as a Python expression.")
+    try:
+        code = compile(source, "<%%gate set>", "eval")
+    except SyntaxError as exc:
+        raise CommandError(f"%%gate set: the cell must be one Python expression ({exc.msg}, line {exc.lineno}).") from None
+    try:
+        return eval(code, namespace if namespace is not None else {})  # noqa: S307 - the user's own cell
+    except Exception as exc:  # the user's expression failed: one line, not a traceback
+        raise CommandError(f"%%gate set: evaluating the cell raised {type(exc).__name__}: {exc}") from None
+
+
+def _show(args: argparse.Namespace, ctx: Context) -> Result:
+    name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    record = ctx.remote.get_execution(name, project, domain)
+    signals = ctx.remote.list_signals(name, project, domain, limit=None)
+    nodes = Table("Nodes", ["node", "kind", "name", "state", "started", "finished", "error"],
+                  [[n.node_id, n.kind, n.name, n.state.value, _when(n.started_at), _when(n.finished_at),
+                    one_line(n.error or "")[:80]] for n in record.nodes])
+    status = _status(ctx, record)
+    message = f"Execution {record.name!r} of workflow {record.workflow!r} in {record.id.project}/{record.id.domain}: " \
+              f"{status}, started {_when(record.created_at)}"
+    if record.finished_at:
+        message += f", finished {_when(record.finished_at)}"
+    if record.error:
+        message += f". Error: {one_line(record.error)}"
+    data = execution_to_json(record) | {"signals": [signal_to_json(s) for s in signals]}
+    return Result(message + ".", notes, [nodes, _signal_rows(signals, False)], data,
+                  show=_in_kernel(ctx, record.name, record.id.project, record.id.domain))
+
+
+def _status(ctx: Context, record: ExecutionRecord) -> str:
+    return f"{record.status.value} (orphaned: its process is gone)" if ctx.remote.is_orphaned(record) \
+        else record.status.value
+
+
+def _executions(args: argparse.Namespace, ctx: Context) -> Result:
+    records = ctx.remote.list_executions(args.project, args.domain, status=args.status, limit=args.limit)
+    rows, data = [], []
+    for r in records:
+        pending = ctx.remote.count_signals(r.name, r.id.project, r.id.domain, filters=["eq(state,PENDING)"])
+        rows.append([r.name, r.workflow, _status(ctx, r), str(pending), _when(r.created_at), _when(r.finished_at)])
+        data.append(execution_to_json(r) | {"pending_signals": pending})
+    where = f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}"
+    table = Table(f"Executions in {where}", ["execution", "workflow", "status", "pending", "started", "finished"], rows)
+    return Result(tables=[table], data=data)
+
+
+def _abort(args: argparse.Namespace, ctx: Context) -> Result:
+    record = ctx.remote.get_execution(args.execution, args.project, args.domain)
+    if record.status.is_terminal:
+        return Result(f"Execution {record.name!r} already ended ({record.status.value}); nothing to abort.",
+                      data=execution_to_json(record))
+    local = _in_kernel(ctx, record.name, record.id.project, record.id.domain)
+    if local is not None:
+        local.abort()
+        record = ctx.remote.get_execution(record.name, record.id.project, record.id.domain)
+    else:
+        record = ctx.remote.abort(record.name, record.id.project, record.id.domain)
+    if record.status is ExecutionStatus.ABORTED:
+        message = f"Aborted execution {record.name!r}."
+    else:
+        message = f"Asked process {record.pid} on {record.host} to abort execution {record.name!r}."
+    return Result(message, data=execution_to_json(record))
+
+
+def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
+    filters = ["eq(state,PENDING)"]
+    signals = ctx.remote.list_signals(None, args.project, args.domain, limit=100, filters=filters)
+    table = _signal_rows(signals, with_execution=True)
+    table.title = "Pending signals"
+    return Result(tables=[table], data={"signals": [signal_to_json(s) for s in signals]}, show="dashboard")
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.dsl import Workflow
+    from gatewidgets.types import GateType
+
+    namespace = ctx.namespace or {}
+    wf = namespace.get(args.workflow)
+    if not isinstance(wf, Workflow):
+        found = "nothing" if wf is None else f"a {type(wf).__name__}"
+        raise CommandError(f"run: {args.workflow!r} is {found} in the notebook, not a @workflow.")
+    inputs: dict[str, Any] = {}
+    for item in args.inputs:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise CommandError(f"run: inputs are KEY=VALUE, got {item!r}.")
+        if key not in wf.input_hints:
+            raise CommandError(f"run: workflow {wf.name!r} has no input {key!r}; its inputs are "
+                               f"{', '.join(wf.input_hints) or '(none)'}.")
+        if text.startswith("$") and text[1:].isidentifier():
+            inputs[key] = _variable(text[1:], ctx.namespace)
+            continue
+        try:
+            gate_type = GateType.of(wf.input_hints[key])
+        except TypeError:
+            inputs[key] = _literal(text)
+            continue
+        try:
+            inputs[key] = gate_type.to_python(gate_type.parse_text(text))
+        except GateError as exc:
+            raise CommandError(f"run: input {key}: {one_line(str(exc))}") from None
+    execution = wf.launch(execution_name=args.name, project=args.project, domain=args.domain, **inputs)
+    return Result(f"Launched execution {execution.name!r} of workflow {wf.name!r}.",
+                  data={"execution": execution.name}, value=execution)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+_COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
+             "executions": _executions, "abort": _abort, "dashboard": _dashboard, "run": _run}

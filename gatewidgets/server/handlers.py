@@ -1,0 +1,188 @@
+"""Tornado handlers of the signals API; every call goes through ``GateRemote`` (``via="http"``)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from gatewidgets.errors import (
+    ExecutionAbortedError,
+    ExecutionNotFoundError,
+    GateError,
+    SignalAlreadySetError,
+    SignalClosedError,
+    SignalNotFoundError,
+)
+from gatewidgets.models.execution import ExecutionStatus
+from gatewidgets.models.signal import SignalKind, SignalState
+from gatewidgets.remote import GateRemote
+from gatewidgets.wire import execution_to_json, signal_to_json
+
+__all__ = ["routes"]
+
+AUTH_RESOURCE = "gatewidgets"
+
+_STATUS = {ExecutionNotFoundError: 404, SignalNotFoundError: 404, SignalAlreadySetError: 409,
+           SignalClosedError: 409, ExecutionAbortedError: 409}
+
+
+class BadRequest(Exception):
+    """A malformed request (bad JSON, bad parameter): 400."""
+
+
+class _Handler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    def remote(self) -> GateRemote:
+        user = self.current_user
+        name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
+        return GateRemote.for_sandbox().with_face("http", user=name)
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def fail(self, exc: Exception) -> None:
+        status = 400 if isinstance(exc, BadRequest) else next(
+            (code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        self.reply({"error": type(exc).__name__, "message": str(exc)}, status)
+
+    def run(self, action: Any) -> None:
+        try:
+            data = action()
+        except (GateError, BadRequest) as exc:
+            self.fail(exc)
+        else:
+            self.reply(data)
+
+    def arg(self, name: str, choices: Any = None, number: bool = False) -> Any:
+        value = self.get_query_argument(name, None)
+        if value is None or value == "":
+            return None
+        if number:
+            try:
+                n = int(value)
+            except ValueError:
+                raise BadRequest(f"Query parameter {name!r} must be a whole number, got {value!r}.") from None
+            if n < 0:
+                raise BadRequest(f"Query parameter {name!r} must not be negative, got {n}.")
+            return n
+        if choices is not None:
+            values = [v.strip() for v in value.split(",") if v.strip()]
+            allowed = [c.value for c in choices]
+            bad = [v for v in values if v.upper() not in allowed and v.lower() not in allowed]
+            if bad or not values:
+                raise BadRequest(f"Query parameter {name!r} takes {', '.join(allowed)} (comma-separated), "
+                                 f"got {value!r}.")
+            return [v.upper() if v.upper() in allowed else v.lower() for v in values]
+        return value
+
+
+class ExecutionsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        def action() -> Any:
+            status = self.arg("status", ExecutionStatus)
+            if status and len(status) > 1:
+                raise BadRequest("Query parameter 'status' takes one status.")
+            remote = self.remote()
+            records = remote.list_executions(self.arg("project"), self.arg("domain"),
+                                             status=status[0] if status else None, limit=self.arg("limit", number=True))
+            return {"executions": [execution_to_json(r) | {"orphaned": remote.is_orphaned(r)} for r in records]}
+        self.run(action)
+
+
+class ExecutionHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def get(self, project: str, domain: str, name: str) -> None:
+        def action() -> Any:
+            remote = self.remote()
+            record = remote.get_execution(name, project, domain)
+            signals = remote.list_signals(name, project, domain, limit=None)
+            return execution_to_json(record) | {"orphaned": remote.is_orphaned(record),
+                                                "signals": [signal_to_json(s) for s in signals]}
+        self.run(action)
+
+
+class AbortHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def post(self, project: str, domain: str, name: str) -> None:
+        self.run(lambda: execution_to_json(self.remote().abort(name, project, domain)))
+
+
+class SignalsHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        def action() -> Any:
+            filters = []
+            states = self.arg("state", SignalState)
+            if states:
+                filters.append(f"value_in(state,{';'.join(states)})")
+            kinds = self.arg("kind", SignalKind)
+            if kinds:
+                filters.append(f"value_in(kind,{';'.join(kinds)})")
+            execution, project, domain = self.arg("execution"), self.arg("project"), self.arg("domain")
+            remote = self.remote()
+            limit = self.arg("limit", number=True)
+            signals = remote.list_signals(execution, project, domain, limit=100 if limit is None else limit,
+                                          filters=filters, offset=self.arg("offset", number=True) or 0)
+            total = remote.count_signals(execution, project, domain, filters=filters)
+            return {"signals": [signal_to_json(s) for s in signals], "total": total}
+        self.run(action)
+
+
+class SignalHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def get(self, project: str, domain: str, name: str, signal_id: str) -> None:
+        self.run(lambda: signal_to_json(self.remote().get_signal(signal_id, name, project, domain)))
+
+    @web.authenticated
+    @authorized
+    def post(self, project: str, domain: str, name: str, signal_id: str, action: str | None = None) -> None:
+        def act() -> Any:
+            remote = self.remote()
+            if action == "approve":
+                return signal_to_json(remote.approve(signal_id, name, project, domain))
+            if action == "reject":
+                return signal_to_json(remote.reject(signal_id, name, project, domain))
+            body = self.body()
+            if "value" in body:
+                return signal_to_json(remote.set_json(signal_id, name, body["value"], project, domain))
+            return signal_to_json(remote.set_text(signal_id, name, body["text"], project, domain))
+        self.run(act)
+
+    def body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"")
+        except ValueError as exc:
+            raise BadRequest(f"The request body is not JSON: {exc}.") from None
+        if not isinstance(body, dict) or len({"value", "text"} & body.keys()) != 1 or set(body) - {"value", "text"}:
+            raise BadRequest('The body must be a JSON object with exactly one key: {"value": <JSON value>} '
+                             '(validated strictly) or {"text": "<text>"} (parsed like a typed field).')
+        if "text" in body and not isinstance(body["text"], str):
+            raise BadRequest(f'"text" must be a string, got {json.dumps(body["text"])}.')
+        return body
+
+
+def routes(base_url: str) -> list[tuple[str, type]]:
+    """The URL patterns of the API under ``base_url``."""
+    api = url_path_join(base_url, "gatewidgets", "api")
+    part = "([^/]+)"
+    return [
+        (url_path_join(api, "executions"), ExecutionsHandler),
+        (url_path_join(api, "executions", part, part, part), ExecutionHandler),
+        (url_path_join(api, "executions", part, part, part, "abort"), AbortHandler),
+        (url_path_join(api, "signals"), SignalsHandler),
+        (url_path_join(api, "signals", part, part, part, part), SignalHandler),
+        (url_path_join(api, "signals", part, part, part, part, "(approve|reject)"), SignalHandler),
+    ]

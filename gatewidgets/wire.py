@@ -1,0 +1,111 @@
+"""The JSON form of signals and executions: the CLI's ``--json``, the HTTP API and its client."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pydantic_core
+
+from gatewidgets.models.execution import (
+    ExecutionRecord,
+    ExecutionStatus,
+    NodeRecord,
+    NodeState,
+    WorkflowExecutionIdentifier,
+)
+from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
+from gatewidgets.models.types import LiteralType
+
+__all__ = ["jsonable", "signal_to_json", "signal_from_json", "execution_to_json", "execution_from_json"]
+
+
+def jsonable(value: Any) -> Any:
+    """A Python value in JSON form (files as their JSON record, datetimes ISO-8601, durations ISO)."""
+    if hasattr(value, "to_json") and callable(value.to_json):
+        return value.to_json()
+    return pydantic_core.to_jsonable_python(value, fallback=repr)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _exec_id(data: dict[str, Any]) -> WorkflowExecutionIdentifier:
+    return WorkflowExecutionIdentifier(data["project"], data["domain"], data["name"])
+
+
+def signal_to_json(signal: Signal) -> dict[str, Any]:
+    """One signal as a JSON object."""
+    ex = signal.id.execution_id
+    return {
+        "signal_id": signal.signal_id,
+        "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
+        "kind": signal.kind.value,
+        "type": str(signal.type),
+        "literal_type": signal.type.to_dict(),
+        "state": signal.state.value,
+        "value": jsonable(signal.value),
+        "node_id": signal.node_id,
+        "description": signal.description,
+        "created_at": _iso(signal.created_at),
+        "waiting_since": _iso(signal.waiting_since),
+        "deadline": _iso(signal.deadline),
+        "set_at": _iso(signal.set_at),
+        "set_by": signal.set_by,
+        "via": signal.via.value if signal.via else None,
+        "type_record": signal.type_record,
+    }
+
+
+def signal_from_json(data: dict[str, Any]) -> Signal:
+    """A :class:`Signal` back from :func:`signal_to_json` (``value`` stays in JSON form)."""
+    return Signal(
+        id=SignalIdentifier(data["signal_id"], _exec_id(data["execution"])),
+        kind=SignalKind(data["kind"]),
+        type=LiteralType.from_dict(data["literal_type"]),
+        state=SignalState(data["state"]),
+        value=data["value"],
+        node_id=data["node_id"],
+        description=data["description"],
+        created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+        waiting_since=_dt(data["waiting_since"]),
+        deadline=_dt(data["deadline"]),
+        set_at=_dt(data["set_at"]),
+        set_by=data["set_by"],
+        via=Via(data["via"]) if data["via"] else None,
+        type_record=data.get("type_record"),
+    )
+
+
+def _node_to_json(node: NodeRecord) -> dict[str, Any]:
+    return {"node_id": node.node_id, "kind": node.kind, "name": node.name, "state": node.state.value,
+            "upstream": list(node.upstream), "signal_id": node.signal_id, "outputs": jsonable(node.outputs),
+            "error": node.error, "started_at": _iso(node.started_at), "finished_at": _iso(node.finished_at)}
+
+
+def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
+    """One execution (with its nodes, if the record has them) as a JSON object."""
+    return {
+        "project": record.id.project, "domain": record.id.domain, "name": record.id.name,
+        "workflow": record.workflow, "status": record.status.value, "inputs": jsonable(record.inputs),
+        "outputs": jsonable(record.outputs), "error": record.error, "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at), "finished_at": _iso(record.finished_at),
+        "pid": record.pid, "host": record.host, "nodes": [_node_to_json(n) for n in record.nodes],
+    }
+
+
+def execution_from_json(data: dict[str, Any]) -> ExecutionRecord:
+    """An :class:`ExecutionRecord` back from :func:`execution_to_json`."""
+    nodes = tuple(NodeRecord(n["node_id"], n["kind"], n["name"], NodeState(n["state"]), tuple(n["upstream"]),
+                             n["signal_id"], n["outputs"], n["error"], _dt(n["started_at"]), _dt(n["finished_at"]))
+                  for n in data.get("nodes", ()))
+    return ExecutionRecord(
+        id=_exec_id(data), workflow=data["workflow"], status=ExecutionStatus(data["status"]), inputs=data["inputs"],
+        outputs=data["outputs"], error=data["error"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+        updated_at=_dt(data["updated_at"]), finished_at=_dt(data["finished_at"]),  # type: ignore[arg-type]
+        pid=data["pid"], host=data["host"], nodes=nodes,
+    )
