@@ -1,0 +1,100 @@
+"""ExecutionWidget: live status, DAG, gate cards appearing, outputs and errors; display hook."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from gatewidgets import GateRejectedError, approve, task, wait_for_input, workflow
+from gatewidgets.widgets import ExecutionWidget, execution_widget, register_display, unregister_display
+
+
+@task
+def double(v: int) -> int:
+    return v * 2
+
+
+@task
+def boom(v: int) -> int:
+    raise ValueError(f"boom {v}")
+
+
+@workflow
+def failing(a: int) -> int:
+    return boom(v=double(v=a))
+
+
+def until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@workflow
+def two_gates(a: int) -> int:
+    ok = approve(double(v=a), "ok", timeout=timedelta(minutes=5))
+    n = wait_for_input("n", timeout=None, expected_type=int)
+    return add(a=ok, b=n)
+
+
+def test_cards_appear_and_answering_them_finishes():
+    ex = two_gates.launch(a=2)
+    view = ExecutionWidget(ex)
+    assert "two_gates" in view.header.value and ex.name in view.header.value
+    until(lambda: "ok" in view.cards and "n" in view.cards)
+    until(lambda: 'data-state="WAITING"' in view.dag.value)
+    view.gate("ok").buttons["Approve"].click()
+    view.gate("n").submit(5)
+    assert ex.wait(timeout=10) == 9
+    until(lambda: "SUCCEEDED" in view.header.value)
+    assert "Outputs" in view.result.value and "9" in view.result.value
+    until(lambda: 'data-state="WAITING"' not in view.dag.value and 'data-state="QUEUED"' not in view.dag.value)
+    assert "approved" in view.gate("ok").decided.value
+
+
+def test_rejection_shows_error_and_cancels_open_cards():
+    ex = two_gates.launch(a=1)
+    view = ExecutionWidget(ex)
+    until(lambda: "ok" in view.cards and "n" in view.cards)
+    view.gate("ok").reject()
+    with pytest.raises(GateRejectedError):
+        ex.wait(timeout=10)
+    until(lambda: "FAILED" in view.header.value)
+    assert "GateRejectedError" in view.result.value and "traceback" in view.result.value
+    until(lambda: "Cancelled" in view.gate("n").decided.value)
+
+
+def test_task_failure_traceback():
+    ex = failing.launch(a=1)
+    with pytest.raises(ValueError):
+        ex.wait(timeout=10)
+    view = ExecutionWidget(ex)  # built after the end: shows it at once
+    assert "FAILED" in view.header.value
+    assert "boom 2" in view.result.value and "Traceback" in view.result.value
+    assert 'data-state="FAILED"' in view.dag.value
+
+
+def test_display_registration_shows_the_widget():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    register_display(ip)
+    try:
+        ex = failing.launch(a=1)
+        with pytest.raises(ValueError):
+            ex.wait(timeout=10)
+        data, _ = ip.display_formatter.format(ex)
+        assert "application/vnd.jupyter.widget-view+json" in data
+        assert data["text/plain"] == repr(ex)
+        assert execution_widget(ex) is execution_widget(ex)
+    finally:
+        unregister_display(ip)
+    data, _ = ip.display_formatter.format(ex)
+    assert "application/vnd.jupyter.widget-view+json" not in data
