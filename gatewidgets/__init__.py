@@ -1,8 +1,10 @@
 """gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
 from __future__ import annotations
 
-from gatewidgets.dsl import approve, sleep, task, wait_for_input, workflow
+from gatewidgets.condition import conditional
+from gatewidgets.dsl import approve, dynamic, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
+    BranchFailedError,
     ExecutionAbortedError,
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -25,10 +27,10 @@ from gatewidgets.magics import load_ipython_extension, unload_ipython_extension 
 __version__ = "0.1.0"
 
 __all__ = [
-    "task", "workflow", "approve", "wait_for_input", "sleep", "GateFile",
+    "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
     "GateRemote", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
-    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError",
+    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError",
 ]
 __all__ += ["load_ipython_extension", "unload_ipython_extension"]

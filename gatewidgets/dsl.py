@@ -6,6 +6,7 @@ the launcher the executor registers with :func:`set_launcher`.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import graphlib
 import inspect
@@ -22,12 +23,16 @@ from gatewidgets.types import GateType
 
 __all__ = [
     "task",
+    "dynamic",
     "workflow",
     "approve",
     "wait_for_input",
     "sleep",
     "Task",
+    "Dynamic",
     "Workflow",
+    "Condition",
+    "BranchSpec",
     "Promise",
     "Node",
     "SignalSpec",
@@ -68,7 +73,25 @@ class Const:
     value: Any
 
 
-Binding = typing.Union[Ref, Const]
+@dataclass(frozen=True)
+class Many:
+    """A list or dict built from promises and constants: ``items`` are ``(index or key, binding)``."""
+
+    kind: str  # "list" or "dict"
+    items: tuple[tuple[Any, Any], ...]
+
+
+Binding = typing.Union[Ref, Const, Many]
+
+
+def _holds_promise(value: Any) -> bool:
+    if isinstance(value, Promise):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_promise(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_promise(v) for v in value.values())
+    return False
 
 
 @dataclass
@@ -93,7 +116,7 @@ class Node:
     """One task call or one gate inside a workflow."""
 
     id: str
-    kind: str  # "task", "approve", "input" or "sleep"
+    kind: str  # "task", "dynamic", "approve", "input", "sleep", "branch", "merge" or "collect"
     name: str
     task: Task | None = None
     bindings: dict[str, Binding] = field(default_factory=dict)
@@ -101,6 +124,9 @@ class Node:
     signal: SignalSpec | None = None
     output_hints: tuple[Any, ...] = ()
     multi_output: bool = False
+    cases: tuple[tuple[str, int], ...] = ()  # enclosing (branch node id, case index), outermost first
+    branch: BranchSpec | None = None  # for "branch" and "merge" nodes
+    parent: str | None = None  # the dynamic node a node was created by
 
     @property
     def is_gate(self) -> bool:
@@ -111,8 +137,91 @@ class Node:
         return bool(self.output_hints)
 
 
+@dataclass
+class BranchSpec:
+    """The cases of one ``conditional``: a condition (``None`` for else), then an output or a failure."""
+
+    name: str
+    conditions: list[Condition | None] = field(default_factory=list)
+    outputs: list[Binding | None] = field(default_factory=list)
+    failures: list[str | None] = field(default_factory=list)
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A test on promises, decided at run time: ``x > 5``, ``ok.is_true()``, combined with ``&`` / ``|``."""
+
+    op: str
+    left: Any  # Binding, or Condition for "&" / "|"
+    right: Any = None
+
+    def __and__(self, other: Condition) -> Condition:
+        return Condition("&", self, _as_condition(other, "&"))
+
+    def __or__(self, other: Condition) -> Condition:
+        return Condition("|", self, _as_condition(other, "|"))
+
+    def __bool__(self) -> bool:
+        raise WorkflowDefinitionError(
+            "A condition on promises has no truth value while the workflow is defined: combine conditions "
+            "with `&` and `|` (not `and`/`or`), and use them in conditional(...).if_(...)."
+        )
+
+    def node_ids(self) -> set[str]:
+        """The nodes whose outputs this condition reads."""
+        if self.op in ("&", "|"):
+            return self.left.node_ids() | self.right.node_ids()
+        return {b.node_id for b in (self.left, self.right) if isinstance(b, Ref) and b.node_id}
+
+    def evaluate(self, value_of: Callable[[Binding], Any]) -> bool:
+        """Decide the condition, reading bound values with ``value_of``."""
+        if self.op == "&":
+            return self.left.evaluate(value_of) and self.right.evaluate(value_of)
+        if self.op == "|":
+            return self.left.evaluate(value_of) or self.right.evaluate(value_of)
+        left = value_of(self.left)
+        if self.op == "is_true":
+            return left is True
+        if self.op == "is_false":
+            return left is False
+        if self.op == "is_none":
+            return left is None
+        return bool(_COMPARISONS[self.op](left, value_of(self.right)))
+
+    def __str__(self) -> str:
+        if self.op in ("&", "|"):
+            return f"({self.left} {self.op} {self.right})"
+        if self.op in ("is_true", "is_false", "is_none"):
+            return f"{_describe(self.left)}.{self.op}()"
+        return f"{_describe(self.left)} {self.op} {_describe(self.right)}"
+
+
+def _describe(binding: Any) -> str:
+    if isinstance(binding, Const):
+        return repr(binding.value)
+    if binding.input_name is not None:
+        return binding.input_name
+    return binding.node_id + (f"[{binding.index}]" if binding.index is not None else "")
+
+
+def _as_condition(value: Any, op: str) -> Condition:
+    if not isinstance(value, Condition):
+        raise WorkflowDefinitionError(f"`{op}` combines conditions on promises; got {value!r}.")
+    return value
+
+
 class Promise:
-    """A value that will exist once its node has run. Pass it to tasks and gates; order with ``>>``."""
+    """A value that will exist once its node has run. Pass it to tasks and gates; order with ``>>``.
+
+    Comparisons (``==``, ``<``, ...) and ``is_true()`` / ``is_false()`` / ``is_none()`` build
+    conditions for ``conditional``.
+    """
 
     __slots__ = ("_ref", "_hint", "_node", "_builder")
 
@@ -138,6 +247,42 @@ class Promise:
             )
         other._node.upstream.add(self._node.id)
         return other
+
+    def _compare(self, op: str, other: Any) -> Condition:
+        right = other.ref if isinstance(other, Promise) else Const(other)
+        return Condition(op, self._ref, right)
+
+    def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
+        return self._compare("==", other)
+
+    def __ne__(self, other: Any) -> Condition:  # type: ignore[override]
+        return self._compare("!=", other)
+
+    def __lt__(self, other: Any) -> Condition:
+        return self._compare("<", other)
+
+    def __le__(self, other: Any) -> Condition:
+        return self._compare("<=", other)
+
+    def __gt__(self, other: Any) -> Condition:
+        return self._compare(">", other)
+
+    def __ge__(self, other: Any) -> Condition:
+        return self._compare(">=", other)
+
+    __hash__ = object.__hash__
+
+    def is_true(self) -> Condition:
+        """True when the value is ``True``."""
+        return Condition("is_true", self._ref)
+
+    def is_false(self) -> Condition:
+        """True when the value is ``False``."""
+        return Condition("is_false", self._ref)
+
+    def is_none(self) -> Condition:
+        """True when the value is ``None``."""
+        return Condition("is_none", self._ref)
 
     def __iter__(self) -> Iterator[Promise]:
         node = self._node
@@ -168,13 +313,21 @@ class Promise:
 class _Builder:
     """Collects the nodes created while a workflow body runs."""
 
-    def __init__(self, workflow_name: str) -> None:
+    def __init__(self, workflow_name: str, prefix: str = "") -> None:
         self.workflow_name = workflow_name
+        self.prefix = prefix
         self.nodes: dict[str, Node] = {}
         self.signals: dict[str, SignalSpec] = {}
+        self.cases: list[tuple[str, int]] = []  # the conditional cases being defined, outermost first
+        self.sections: list[Any] = []  # every ConditionalSection, to check they were completed
+
+    def next_id(self) -> str:
+        return f"{self.prefix}n{len(self.nodes)}"
 
     def add(self, kind: str, name: str, **kw: Any) -> Node:
-        node = Node(id=f"n{len(self.nodes)}", kind=kind, name=name, **kw)
+        node = Node(id=self.next_id(), kind=kind, name=name, cases=tuple(self.cases), **kw)
+        if self.cases:  # nodes of a case start only once the branch chose that case
+            node.upstream.add(self.cases[-1][0])
         self.nodes[node.id] = node
         return node
 
@@ -200,10 +353,33 @@ class _Builder:
                     f"{owner}: input {arg!r} is bound to {value._node.name!r}, which returns nothing. "
                     "Use `a >> b` to order nodes without passing data."
                 )
+            if value._node is not None and value._node.cases != tuple(self.cases[:len(value._node.cases)]):
+                raise WorkflowDefinitionError(
+                    f"{owner}: input {arg!r} uses {value!r}, which only exists inside one case of a conditional. "
+                    "Use the conditional's result instead."
+                )
             _check_compatible(owner, arg, value._hint, hint)
-            return value._ref, value._ref.node_id
+            return value._ref, {value._ref.node_id} if value._ref.node_id else set()
+        if _holds_promise(value):
+            return self._bind_collection(owner, arg, value, hint)
         _check_constant(owner, arg, value, hint)
-        return Const(value), None
+        return Const(value), set()
+
+    def _bind_collection(self, owner: str, arg: str, value: Any, hint: Any) -> tuple[Binding, set[str]]:
+        """A list or dict whose items include promises, e.g. ``total(xs=[a, b, c])``."""
+        args = typing.get_args(hint)
+        if isinstance(value, dict):
+            item_hint = args[1] if len(args) == 2 else Any
+            pairs = list(value.items())
+        else:
+            item_hint = args[0] if args else Any
+            pairs = list(enumerate(value))
+        items, upstream = [], set()
+        for key, item in pairs:
+            binding, ups = self.bind(owner, f"{arg}[{key!r}]", item, item_hint)
+            items.append((key, binding))
+            upstream |= ups
+        return Many("dict" if isinstance(value, dict) else "list", tuple(items)), upstream
 
 
 _context = threading.local()
@@ -314,6 +490,8 @@ def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], arg
 class Task:
     """A typed Python function usable as a workflow node. Called outside a workflow, it just runs."""
 
+    kind = "task"
+
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -326,12 +504,12 @@ class Task:
         if builder is None:
             return self.fn(*args, **kwargs)
         values = _resolve_call(self.name, self.signature, self.input_hints, args, kwargs)
-        node = builder.add("task", self.name, task=self, output_hints=self.output_hints, multi_output=self.multi_output)
+        node = builder.add(self.kind, self.name, task=self, output_hints=self.output_hints,
+                           multi_output=self.multi_output)
         for arg, value in values.items():
             binding, upstream = builder.bind(self.name, arg, value, self.input_hints[arg])
             node.bindings[arg] = binding
-            if upstream:
-                node.upstream.add(upstream)
+            node.upstream |= upstream
         hint = tuple[self.output_hints] if self.multi_output else (self.output_hints[0] if self.output_hints else None)
         return Promise(builder, Ref(node_id=node.id), hint, node)
 
@@ -344,6 +522,31 @@ def task(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> An
     if fn is None:
         return lambda f: Task(f, name=name)
     return Task(fn, name=name)
+
+
+class Dynamic(Task):
+    """A task whose body runs at execution time, on real values, and builds a sub-workflow.
+
+    Its tasks, gates and conditionals (in loops, too) join the running execution; its
+    gates' signals are scoped to the top-level execution, as in Flyte.
+    """
+
+    kind = "dynamic"
+
+    def expand(self, node_id: str, values: dict[str, Any], workflow_name: str) -> tuple[_Builder, Any]:
+        """Run the body on ``values``; return the nodes it built and its output bindings."""
+        builder = _Builder(workflow_name, prefix=f"{node_id}.")
+        with _building(builder):
+            result = self.fn(**values)
+        _check_sections(builder)
+        return builder, _bind_outputs(builder, self.name, result)
+
+
+def dynamic(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Declare a dynamic workflow node: ``@dynamic``. Inputs and return need type hints."""
+    if fn is None:
+        return lambda f: Dynamic(f, name=name)
+    return Dynamic(fn, name=name)
 
 
 # ---------------------------------------------------------------------------- gates
@@ -432,7 +635,7 @@ def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
     length = _timeout(duration, "sleep")
     if length is None:
         raise WorkflowDefinitionError("sleep: duration must be a timedelta or seconds, not None.")
-    sid = _signal_id(name, "sleep") if name is not None else f"sleep-n{len(builder.nodes)}"
+    sid = _signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
     spec = SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
     builder.declare(spec)
     node = builder.add("sleep", sid, signal=spec)
@@ -440,6 +643,29 @@ def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
 
 
 # ------------------------------------------------------------------------- workflow
+
+
+@contextlib.contextmanager
+def _building(builder: _Builder) -> Iterator[_Builder]:
+    stack = _context.__dict__.setdefault("stack", [])
+    stack.append(builder)
+    try:
+        yield builder
+    finally:
+        stack.pop()
+
+
+def _check_sections(builder: _Builder) -> None:
+    for section in builder.sections:
+        section.check_complete()
+
+
+def _bind_outputs(builder: _Builder, owner: str, result: Any) -> Binding | tuple[Binding, ...] | None:
+    if result is None:
+        return None
+    if isinstance(result, tuple):
+        return tuple(builder.bind(owner, f"output {i}", r, Any)[0] for i, r in enumerate(result))
+    return builder.bind(owner, "output", result, Any)[0]
 
 _launcher: Callable[..., Any] | None = None
 
@@ -470,24 +696,14 @@ class Workflow:
             except TypeError:
                 self.input_types[arg] = None
         builder = _Builder(self.name)
-        stack = _context.__dict__.setdefault("stack", [])
-        stack.append(builder)
-        try:
+        with _building(builder):
             result = fn(**{a: Promise(builder, Ref(input_name=a), h, None) for a, h in self.input_hints.items()})
-        finally:
-            stack.pop()
+        _check_sections(builder)
         self.nodes = builder.nodes
         self.signals = builder.signals
-        self.outputs = self._bind_outputs(builder, result)
+        self.outputs = _bind_outputs(builder, self.name, result)
         self.order = self._topological_order()
         functools.update_wrapper(self, fn)
-
-    def _bind_outputs(self, builder: _Builder, result: Any) -> Binding | tuple[Binding, ...] | None:
-        if result is None:
-            return None
-        if isinstance(result, tuple):
-            return tuple(builder.bind(self.name, f"output {i}", r, Any)[0] for i, r in enumerate(result))
-        return builder.bind(self.name, "output", result, Any)[0]
 
     def _topological_order(self) -> list[str]:
         graph = {nid: set(node.upstream) for nid, node in self.nodes.items()}
@@ -496,7 +712,8 @@ class Workflow:
         except graphlib.CycleError as exc:
             cycle = " -> ".join(f"{n} ({self.nodes[n].name})" for n in exc.args[1])
             raise WorkflowDefinitionError(
-                f"@workflow {self.name}: `>>` created a cycle: {cycle}. Remove one of the orderings."
+                f"@workflow {self.name}: the nodes form a cycle: {cycle}. Remove one of the `>>` "
+                "orderings (or a condition that reads a node of its own branch)."
             ) from None
 
     def bind_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:

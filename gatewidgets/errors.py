@@ -17,6 +17,7 @@ __all__ = [
     "GateRejectedError",
     "GateTimeoutError",
     "WorkflowDefinitionError",
+    "BranchFailedError",
 ]
 
 
@@ -62,3 +63,7 @@ class GateTimeoutError(GateError, TimeoutError):
 
 class WorkflowDefinitionError(GateError):
     """A workflow or task is defined in a way that cannot run."""
+
+
+class BranchFailedError(GateError):
+    """A conditional took a case that ends with ``.fail(message)``."""

@@ -24,12 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Generator
 
 from gatewidgets import dsl
-from gatewidgets.dsl import Const, Node, Ref, Workflow
+from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
+    BranchFailedError,
     ExecutionAbortedError,
     ExecutionExistsError,
     GateRejectedError,
     GateTimeoutError,
+    WorkflowDefinitionError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
@@ -183,12 +185,8 @@ class Executor:
                     raise ExecutionExistsError(f"Execution {key} is already running in this process.")
                 record = self.store.adopt_execution(key)
         if record is None:
-            nodes = [{"node_id": n.id, "kind": n.kind, "name": n.name, "upstream": sorted(n.upstream),
-                      "signal_id": n.signal.signal_id if n.signal else None} for n in workflow.nodes.values()]
-            signals = [{"signal_id": s.signal_id, "kind": s.kind.value, "description": s.description,
-                        "node_id": next(n.id for n in workflow.nodes.values()
-                                        if n.signal and n.signal.signal_id == s.signal_id),
-                        "type": s.gate_type.to_record()} for s in workflow.signals.values()]
+            nodes = [_node_row(n) for n in workflow.nodes.values()]
+            signals = [_signal_row(s, workflow.nodes) for s in workflow.signals.values()]
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
             self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals)
         with self._lock:
@@ -230,6 +228,17 @@ class Executor:
                 execution = self._executions.get(event.execution_id)
                 if execution is not None and not execution.done():
                     execution.abort()
+
+
+def _node_row(node: Node) -> dict[str, Any]:
+    return {"node_id": node.id, "kind": node.kind, "name": node.name, "upstream": sorted(node.upstream),
+            "signal_id": node.signal.signal_id if node.signal else None}
+
+
+def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
+    node_id = next(n.id for n in nodes.values() if n.signal is not None and n.signal.signal_id == spec.signal_id)
+    return {"signal_id": spec.signal_id, "kind": spec.kind.value, "description": spec.description,
+            "node_id": node_id, "type": spec.gate_type.to_record()}
 
 
 _executors: dict[tuple[int, str], Executor] = {}
@@ -280,11 +289,13 @@ class Execution:
         self.error_traceback: str | None = None
         self._lock = threading.RLock()
         self._results: dict[str, Any] = {}
-        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in workflow.nodes}
-        self._remaining = {nid: len(node.upstream) for nid, node in workflow.nodes.items()}
-        self._children: dict[str, list[str]] = {nid: [] for nid in workflow.nodes}
+        self.nodes: dict[str, Node] = dict(workflow.nodes)  # grows when @dynamic nodes expand
+        self.signal_specs: dict[str, SignalSpec] = dict(workflow.signals)
+        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in self.nodes}
+        self._remaining = {nid: len(node.upstream) for nid, node in self.nodes.items()}
+        self._children: dict[str, list[str]] = {nid: [] for nid in self.nodes}
         for nid in workflow.order:
-            for up in workflow.nodes[nid].upstream:
+            for up in self.nodes[nid].upstream:
                 self._children[up].append(nid)
         self._finished_nodes = 0
         self._timer_handles: dict[str, list[Any]] = {}
@@ -381,7 +392,7 @@ class Execution:
             ready = self._restore(record)
         else:
             ready = [nid for nid in self.workflow.order if self._remaining[nid] == 0]
-        if not self.workflow.nodes:
+        if not self.nodes:
             self._succeed()
             return
         self._start_nodes(ready, inline=False)
@@ -389,16 +400,17 @@ class Execution:
     def _restore(self, record: Any) -> list[str]:
         """Take finished nodes' outputs from the store; return the nodes ready to run."""
         for stored in record.nodes:
-            node = self.workflow.nodes.get(stored.node_id)
-            if node is None or stored.state is not NodeState.SUCCEEDED:
+            node = self.nodes.get(stored.node_id)
+            if node is None or stored.state not in (NodeState.SUCCEEDED, NodeState.SKIPPED):
                 continue
-            self._results[node.id] = self._restored_output(node, stored.outputs)
-            self.node_states[node.id] = NodeState.SUCCEEDED
+            if stored.state is NodeState.SUCCEEDED:
+                self._results[node.id] = self._restored_output(node, stored.outputs)
+            self.node_states[node.id] = stored.state
             self._finished_nodes += 1
             for child in self._children[node.id]:
                 self._remaining[child] -= 1
         return [nid for nid in self.workflow.order
-                if self._remaining[nid] == 0 and self.node_states[nid] is not NodeState.SUCCEEDED]
+                if self._remaining[nid] == 0 and not self.node_states[nid].is_terminal]
 
     def _restored_output(self, node: Node, stored: Any) -> Any:
         if not node.has_output:
@@ -418,11 +430,17 @@ class Execution:
         """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``."""
         keep: Node | None = None
         for nid in ready:
-            node = self.workflow.nodes[nid]
+            node = self.nodes[nid]
             if self._ending:
                 return None
+            if self.node_states[nid] is NodeState.SKIPPED:
+                continue
             if node.is_gate:
                 self._reach(node)
+            elif node.kind == "branch":
+                self._decide(node)
+            elif node.kind in ("merge", "collect"):
+                self._gather(node)
             elif inline and keep is None:
                 keep = node
             else:
@@ -435,6 +453,9 @@ class Execution:
             try:
                 kwargs = {arg: self._value(b) for arg, b in node.bindings.items()}
                 self._set_state(node, NodeState.RUNNING, started_at=now())
+                if node.kind == "dynamic":
+                    node = self._expand(node, kwargs)
+                    continue
                 value = node.task.fn(**kwargs)
                 if node.multi_output and (not isinstance(value, tuple) or len(value) != len(node.output_hints)):
                     raise TypeError(f"task {node.name} must return a tuple of {len(node.output_hints)} values, "
@@ -444,9 +465,13 @@ class Execution:
                 return
             node = self._complete(node, value, inline=True)
 
-    def _value(self, binding: Ref | Const) -> Any:
+    def _value(self, binding: Ref | Const | Many) -> Any:
         if isinstance(binding, Const):
             return binding.value
+        if isinstance(binding, Many):
+            if binding.kind == "dict":
+                return {key: self._value(b) for key, b in binding.items}
+            return [self._value(b) for _, b in binding.items]
         if binding.input_name is not None:
             return self.inputs[binding.input_name]
         value = self._results[binding.node_id]  # type: ignore[index]
@@ -463,7 +488,7 @@ class Execution:
                 if self._remaining[child] == 0:
                     ready.append(child)
             self._finished_nodes += 1
-            all_done = self._finished_nodes == len(self.workflow.nodes)
+            all_done = self._finished_nodes == len(self.nodes)
         outputs = None
         if node.has_output:
             if node.multi_output:
@@ -471,10 +496,106 @@ class Execution:
             else:
                 outputs = _json_or_none(node.output_hints[0], value)
         self._set_state(node, NodeState.SUCCEEDED, finished_at=now(), outputs=outputs)
+        if node.kind == "collect" and node.parent is not None:
+            return self._complete(self.nodes[node.parent], value, inline=inline)
         if all_done:
             self._succeed()
             return None
         return self._start_nodes(ready, inline=inline)
+
+    # branches and dynamic nodes ----------------------------------------------------
+
+    def _decide(self, node: Node) -> None:
+        """Pick the first case whose condition holds; skip the others' nodes and cancel their signals."""
+        spec = node.branch
+        assert spec is not None
+        try:
+            taken = next((i for i, c in enumerate(spec.conditions) if c is None or c.evaluate(self._value)), None)
+        except Exception as exc:  # e.g. comparing None with an int
+            self._fail(node, exc)
+            return
+        skipped = [n for n in self.nodes.values() if any(d == node.id and i != taken for d, i in n.cases)]
+        gone = {n.id for n in skipped}
+        closing = {n.signal.signal_id for n in skipped if n.signal is not None} - {
+            n.signal.signal_id for n in self.nodes.values() if n.signal is not None and n.id not in gone}
+        if closing:
+            self.store.cancel_signals(self.id, sorted(closing))
+        ready = []
+        with self._lock:
+            if self._ending:
+                return
+            for n in skipped:
+                self.node_states[n.id] = NodeState.SKIPPED
+                self._finished_nodes += 1
+                for child in self._children[n.id]:
+                    self._remaining[child] -= 1
+                    if self._remaining[child] == 0 and child not in gone:
+                        ready.append(child)
+        for n in skipped:
+            self.store.update_node(self.id, n.id, state=NodeState.SKIPPED)
+            self._publish("node", node_id=n.id, state=NodeState.SKIPPED)
+        self._start_nodes(ready, inline=False)
+        self._complete(node, taken, inline=False)
+
+    def _gather(self, node: Node) -> None:
+        """Produce a conditional's result (``merge``) or a dynamic node's result (``collect``)."""
+        if node.kind == "merge":
+            spec = node.branch
+            assert spec is not None
+            taken = self._results[node.bindings["branch"].node_id]  # type: ignore[union-attr]
+            if taken is not None and spec.failures[taken] is not None:
+                self._fail(node, BranchFailedError(f"conditional {spec.name!r}: {spec.failures[taken]}"))
+                return
+            output = spec.outputs[taken] if taken is not None else None
+            value = self._value(output) if output is not None else None
+        elif not node.bindings:
+            value = None
+        elif "output" in node.bindings:
+            value = self._value(node.bindings["output"])
+        else:
+            value = tuple(self._value(node.bindings[str(i)]) for i in range(len(node.bindings)))
+        self._complete(node, value, inline=False)
+
+    def _expand(self, node: Node, kwargs: dict[str, Any]) -> Node | None:
+        """Run a ``@dynamic`` body and graft the nodes it built into this execution."""
+        assert isinstance(node.task, dsl.Dynamic)
+        builder, outputs = node.task.expand(node.id, kwargs, self.workflow.name)
+        for sid, spec in builder.signals.items():
+            known = self.signal_specs.get(sid)
+            if known is not None and (known.kind != spec.kind or
+                                      known.gate_type.literal_type != spec.gate_type.literal_type):
+                raise WorkflowDefinitionError(
+                    f"@dynamic {node.name}: signal {sid!r} exists already in execution {self.name!r} as "
+                    f"{known.kind} {known.gate_type.literal_type}; it cannot also be {spec.kind} "
+                    f"{spec.gate_type.literal_type}. Give it another name."
+                )
+        collect = Node(id=f"{node.id}.out", kind="collect", name=f"{node.name}-result",
+                       upstream=set(builder.nodes), output_hints=node.output_hints,
+                       multi_output=node.multi_output, parent=node.id)
+        if isinstance(outputs, tuple):
+            collect.bindings = {str(i): b for i, b in enumerate(outputs)}
+        elif outputs is not None:
+            collect.bindings = {"output": outputs}
+        added = {**builder.nodes, collect.id: collect}
+        for child in builder.nodes.values():
+            child.parent = node.id
+        fresh = [spec for sid, spec in builder.signals.items() if sid not in self.signal_specs]
+        self.store.add_nodes(self.id, [_node_row(n) for n in added.values()],
+                             [_signal_row(spec, added) for spec in fresh])
+        with self._lock:
+            if self._ending:
+                return None
+            for nid, child in added.items():
+                self.nodes[nid] = child
+                self.node_states[nid] = NodeState.QUEUED
+                self._remaining[nid] = len(child.upstream)
+                self._children[nid] = []
+            for nid, child in added.items():
+                for up in child.upstream:
+                    self._children[up].append(nid)
+            self.signal_specs.update({spec.signal_id: spec for spec in fresh})
+        self._publish("expanded", node_id=node.id)
+        return self._start_nodes([nid for nid in added if self._remaining[nid] == 0], inline=True)
 
     # gates -----------------------------------------------------------------------
 

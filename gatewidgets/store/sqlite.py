@@ -292,6 +292,53 @@ class SqliteStore:
                                    state=SignalState.UPCOMING.value) for s in signals]
         self._dispatch(events)
 
+    def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
+        """Add nodes (``QUEUED``) and signals (``UPCOMING``) that a ``@dynamic`` node built at run time.
+
+        Rows that exist already (a recovered execution re-expanding) are kept as they are.
+        """
+        stamp = _ts(now())
+        with self._write() as conn:
+            self._execution_row(conn, key)
+            seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM nodes WHERE project=? AND domain=? "
+                               "AND execution=?", key_tuple(key)).fetchone()[0]
+            conn.executemany(
+                "INSERT OR IGNORE INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
+                "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(*key_tuple(key), n["node_id"], seq + i, n["kind"], n["name"], NodeState.QUEUED.value,
+                  _dumps(list(n["upstream"])), n.get("signal_id")) for i, n in enumerate(nodes)])
+            seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM signals WHERE project=? AND domain=? "
+                               "AND execution=?", key_tuple(key)).fetchone()[0]
+            events = []
+            for i, sig in enumerate(signals):
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO signals (project, domain, execution, signal_id, seq, kind, node_id, "
+                    "description, type, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*key_tuple(key), sig["signal_id"], seq + i, sig["kind"], sig["node_id"], sig.get("description"),
+                     _dumps(sig["type"]), SignalState.UPCOMING.value, stamp))
+                if cur.rowcount:
+                    events.append(self._event(conn, key, "created", signal_id=sig["signal_id"],
+                                              node_id=sig["node_id"], state=SignalState.UPCOMING.value))
+        self._dispatch(events)
+
+    def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
+        """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
+        stamp = _ts(now())
+        cancelled = []
+        with self._write() as conn:
+            events = []
+            for signal_id in signal_ids:
+                row = self._signal_row(conn, key, signal_id)
+                if not SignalState(row["state"]).is_open:
+                    continue
+                conn.execute("UPDATE signals SET state=?, set_at=? WHERE project=? AND domain=? AND execution=? "
+                             "AND signal_id=?", (SignalState.CANCELLED.value, stamp, *key_tuple(key), signal_id))
+                events.append(self._event(conn, key, "cancelled", signal_id=signal_id, node_id=row["node_id"],
+                                          state=SignalState.CANCELLED.value))
+                cancelled.append(signal_id)
+        self._dispatch(events)
+        return cancelled
+
     def adopt_execution(self, key: ExecKey, *, pid: int | None = None) -> ExecutionRecord:
         """Claim an unfinished execution for this process (recovery); returns it with its nodes."""
         with self._write() as conn:
