@@ -1,0 +1,37 @@
+"""Set one signal from a process of its own, all setters at once (for the race tests).
+
+Usage: ``python setter.py EXECUTION SIGNAL_ID VALUE USER SYNCDIR``: writes
+``SYNCDIR/ready-USER``, waits for ``SYNCDIR/go``, sets the int signal and prints
+``{"outcome": "won" | "noop" | "already", ...}``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from gatewidgets import GateRemote, SignalAlreadySetError
+
+
+def main() -> None:
+    execution, signal_id, value, user, syncdir = sys.argv[1:6]
+    remote = GateRemote.for_sandbox(user=user)
+    remote.get_signal(signal_id, execution)  # open the store before the start line
+    open(os.path.join(syncdir, f"ready-{user}"), "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.path.join(syncdir, "go")):
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal")
+        time.sleep(0.001)
+    try:
+        signal = remote.set_input(signal_id, execution, int(value))
+    except SignalAlreadySetError as exc:
+        print(json.dumps({"outcome": "already", "message": str(exc)}), flush=True)
+        return
+    outcome = "won" if signal.set_by == user else "noop"
+    print(json.dumps({"outcome": outcome, "value": signal.value, "set_by": signal.set_by}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
