@@ -1,0 +1,101 @@
+"""A real ``jupyter server`` subprocess on 127.0.0.1 for the server and HTTP-client tests.
+
+Import the fixtures into a test module: ``from _jupyter_server import call, gatewidgets_store, server, waiting``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _procs import start_waiting_workflow, stop, wait_until
+
+from gatewidgets import GateRemote, SignalState
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    store: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("jupyter")
+    store = root / "gates.db"
+    port, token = _free_port(), secrets.token_hex(12)
+    env = dict(os.environ, GATEWIDGETS_STORE=str(store), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--allow-root"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, (root / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_until(up, timeout=60, what="the Jupyter server")
+        yield Server(url, token, store)
+    finally:
+        stop(proc)
+        log.close()
+
+
+@pytest.fixture(autouse=True)
+def gatewidgets_store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test of this module uses the server's store (overrides the conftest's per-test store)."""
+    monkeypatch.setenv("GATEWIDGETS_STORE", str(server.store))
+    return server.store
+
+
+def call(server: Server, method: str, path: str, body: Any = None, token: str | None = "default") -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"token {server.token if token == 'default' else token}"
+    data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+
+
+@pytest.fixture
+def waiting(server: Server) -> Any:
+    """A workflow waiting at its gates in another process; yields (name, process)."""
+    name = f"srv-{secrets.token_hex(3)}"
+    proc = start_waiting_workflow(name, a=4)
+    try:
+        remote = GateRemote.for_sandbox()
+        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
+                   what="the gate 'go' to wait")
+        yield name, proc
+    finally:
+        stop(proc)
