@@ -22,15 +22,16 @@ from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.types import GateFile
-from gatewidgets.magics import load_ipython_extension, unload_ipython_extension  # noqa: E402  (%load_ext)
+from gatewidgets.magics import load_ipython_extension, unload_ipython_extension
+from gatewidgets.telemetry import metrics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
+    "GateRemote", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError",
+    "load_ipython_extension", "unload_ipython_extension",
 ]
-__all__ += ["load_ipython_extension", "unload_ipython_extension"]

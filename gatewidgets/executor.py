@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator
 
-from gatewidgets import dsl
+from gatewidgets import dsl, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
     BranchFailedError,
@@ -70,6 +70,8 @@ def _gate_type(hint: Any) -> GateType | None:
 
 
 def _json_or_none(hint: Any, value: Any) -> Any:
+    if type(value) is hint and hint in (int, str, bool) and (hint is not int or -2**63 <= value < 2**63):
+        return value  # already its own JSON form: skip the validator (the hot path of every task output)
     gate_type = _gate_type(hint) if _hashable(hint) else None
     if gate_type is None:
         return None
@@ -181,6 +183,11 @@ class Executor:
                         f"Execution {key} is still running in process {record.pid} on {record.host}; "
                         "it can be recovered only once that process is gone."
                     )
+                if record.workflow != workflow.name:
+                    raise ExecutionExistsError(
+                        f"Execution {key} runs workflow {record.workflow!r}, not {workflow.name!r}; recover it "
+                        "with the workflow that launched it."
+                    )
                 if key in self._executions and not self._executions[key].done():
                     raise ExecutionExistsError(f"Execution {key} is already running in this process.")
                 record = self.store.adopt_execution(key)
@@ -252,6 +259,7 @@ def default_executor(store: SqliteStore | None = None) -> Executor:
         executor = _executors.get((os.getpid(), store.path))
         if executor is None:
             executor = _executors[(os.getpid(), store.path)] = Executor(store)
+            notify.install_from_settings(store)
         return executor
 
 
@@ -374,6 +382,8 @@ class Execution:
     # engine ----------------------------------------------------------------------
 
     def _publish(self, kind: str, **fields: Any) -> None:
+        if not self._listeners:
+            return
         event = ExecutionEvent(kind, self, **fields)
         for listener in list(self._listeners):
             try:

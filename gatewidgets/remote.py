@@ -148,6 +148,10 @@ class GateRemote:
         """Every event of an execution's signals, oldest first."""
         return self.store.history(self._key(execution_name, project, domain), signal_id)
 
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        """Raw figures behind :func:`gatewidgets.metrics.metrics` for one project and domain."""
+        return self.store.stats(project or self.default_project, domain or self.default_domain)
+
     def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
         """Call ``listener(events)`` when signals or executions change, here or in another process."""
         return self.store.subscribe(listener)

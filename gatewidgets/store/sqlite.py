@@ -105,8 +105,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 @dataclass(frozen=True)
@@ -694,6 +697,41 @@ class SqliteStore:
                         json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"])
             for r in conn.execute(sql + " ORDER BY id", params)
         ]
+
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        """Raw figures for metrics: counts by status and state, and the times gates waited and resumed."""
+        self.flush()
+        conn = self._conn()
+        where, params = [], []
+        for column, value in (("project", project), ("domain", domain)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        also = (" AND " + " AND ".join(f"s.{w}" for w in where)) if where else ""
+        running = [self._execution(r, ()) for r in conn.execute(
+            "SELECT * FROM executions" + (clause + " AND" if clause else " WHERE") + " status='RUNNING'", params)]
+        return {
+            "executions": dict(conn.execute(f"SELECT status, COUNT(*) FROM executions{clause} GROUP BY status",
+                                            params).fetchall()),
+            "orphaned": sum(1 for r in running if self.owner_alive(r) is False),
+            "signals": dict(conn.execute(f"SELECT state, COUNT(*) FROM signals{clause} GROUP BY state",
+                                         params).fetchall()),
+            "set_via": dict(conn.execute(
+                "SELECT via, COUNT(*) FROM signals" + (clause + " AND" if clause else " WHERE") +
+                " state IN ('SET', 'TIMED_OUT') GROUP BY via", params).fetchall()),
+            "waited": [(r[0], r[1]) for r in conn.execute(
+                "SELECT waiting_since, set_at FROM signals" + (clause + " AND" if clause else " WHERE") +
+                " state IN ('SET', 'TIMED_OUT') AND kind != 'sleep' AND waiting_since IS NOT NULL", params)],
+            "waiting_since": [r[0] for r in conn.execute(
+                "SELECT waiting_since FROM signals" + (clause + " AND" if clause else " WHERE") +
+                " state='PENDING' AND kind != 'sleep'", params)],
+            "resumed": [(max(r[0], r[2]), r[1]) for r in conn.execute(
+                "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON n.project=s.project AND "
+                "n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id WHERE s.state='SET' "
+                "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
+                params)],
+        }
 
     # ---------------------------------------------------------------------- records
 

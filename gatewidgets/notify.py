@@ -1,0 +1,269 @@
+"""Notifications: hear when a gate starts waiting, is decided, times out or is cancelled.
+
+```python
+from gatewidgets import notify
+stop = notify.on("waiting", lambda n: print("waiting:", n.signal.signal_id))
+hook = notify.webhook("https://chat.example/hooks/abc")       # POSTs JSON, retries, never blocks
+```
+
+Callbacks run on one notifier thread per store, webhooks on a thread of their own, so a
+slow callback or a dead HTTP server never holds up a workflow. By default only gates of
+executions run by this process are announced (``scope="all"``: every execution in the store).
+A webhook is installed for ``GateWidgets.webhook_url`` (traitlets config) automatically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from gatewidgets.models.signal import Signal
+from gatewidgets.settings import settings
+from gatewidgets.store import SqliteStore, StoreEvent, open_store
+
+__all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings"]
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("waiting", "decided", "timed_out", "cancelled")
+_FROM_STORE = {"reached": "waiting", "set": "decided", "timed_out": "timed_out", "cancelled": "cancelled"}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One announcement: ``event`` is one of :data:`EVENTS`; ``signal`` is the signal as stored then."""
+
+    event: str
+    signal: Signal
+
+    def to_json(self) -> dict[str, Any]:
+        """The webhook body: the event, the signal and the HTTP paths that answer it."""
+        s = self.signal
+        ex = s.id.execution_id
+        path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{s.signal_id}"
+        actions = {"set": path}
+        if s.kind.value == "approve":
+            actions.update(approve=f"{path}/approve", reject=f"{path}/reject")
+        return {
+            "event": self.event,
+            "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
+            "signal": {
+                "signal_id": s.signal_id, "kind": s.kind.value, "type": str(s.type), "state": s.state.value,
+                "description": s.description, "node_id": s.node_id,
+                "waiting_since": s.waiting_since.isoformat() if s.waiting_since else None,
+                "deadline": s.deadline.isoformat() if s.deadline else None,
+                "set_at": s.set_at.isoformat() if s.set_at else None,
+                "set_by": s.set_by, "via": s.via.value if s.via else None,
+                "value": _jsonable(s.value),
+            },
+            "actions": actions,
+            "text": _summary(self),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def _summary(n: Notification) -> str:
+    s = n.signal
+    where = f"{s.signal_id!r} of execution {s.execution_name!r}"
+    if n.event == "waiting":
+        return f"Gate {where} is waiting for {'a decision' if s.kind.value == 'approve' else str(s.type)}."
+    if n.event == "decided":
+        return f"Gate {where} was set to {s.value!r} by {s.set_by} via {s.via.value if s.via else '?'}."
+    if n.event == "timed_out":
+        return f"Gate {where} timed out."
+    return f"Gate {where} was cancelled."
+
+
+class _Dispatcher:
+    """Turns one store's events into notifications for the registered callbacks, on its own thread."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._callbacks: list[tuple[frozenset[str], Callable[[Notification], None], str]] = []
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[list[StoreEvent]] = queue.SimpleQueue()
+        self._owned: dict[Any, bool] = {}
+        self._thread = threading.Thread(target=self._run, name="gatewidgets-notify", daemon=True)
+        self._thread.start()
+        store.subscribe(self._queue.put)
+
+    def add(self, events: frozenset[str], callback: Callable[[Notification], None], scope: str) -> Callable[[], None]:
+        entry = (events, callback, scope)
+        with self._lock:
+            self._callbacks.append(entry)
+
+        def remove() -> None:
+            with self._lock:
+                if entry in self._callbacks:
+                    self._callbacks.remove(entry)
+
+        return remove
+
+    def _ours(self, event: StoreEvent) -> bool:
+        owned = self._owned.get(event.execution_id)
+        if owned is None:
+            record = self.store.get_execution(event.execution_id, with_nodes=False)
+            owned = self._owned[event.execution_id] = (record.pid == os.getpid() and record.host == self.store.host)
+        return owned
+
+    def _run(self) -> None:
+        while True:
+            events = self._queue.get()
+            for event in events:
+                kind = _FROM_STORE.get(event.kind)
+                if kind is None or event.signal_id is None:
+                    continue
+                with self._lock:
+                    targets = [(cb, scope) for evs, cb, scope in self._callbacks if kind in evs]
+                if not targets:
+                    continue
+                try:
+                    ours = self._ours(event)
+                    note = Notification(kind, self.store.get_signal(event.execution_id, event.signal_id))
+                except Exception:
+                    log.exception("gatewidgets could not read the signal of %s", event)
+                    continue
+                for callback, scope in targets:
+                    if scope == "local" and not ours:
+                        continue
+                    try:
+                        callback(note)
+                    except Exception:
+                        log.exception("gatewidgets notification callback %r failed", callback)
+
+
+_dispatchers: dict[tuple[int, str], _Dispatcher] = {}
+_dispatchers_lock = threading.Lock()
+
+
+def _dispatcher(store: SqliteStore | None) -> _Dispatcher:
+    store = store or open_store()
+    with _dispatchers_lock:
+        key = (os.getpid(), store.path)
+        if key not in _dispatchers:
+            _dispatchers[key] = _Dispatcher(store)
+        return _dispatchers[key]
+
+
+def _events(events: str | Iterable[str]) -> frozenset[str]:
+    chosen = frozenset([events] if isinstance(events, str) else events)
+    unknown = sorted(chosen - set(EVENTS))
+    if unknown or not chosen:
+        raise ValueError(f"Unknown notification events {unknown or '(none)'}; choose from {list(EVENTS)}.")
+    return chosen
+
+
+def on(events: str | Iterable[str], callback: Callable[[Notification], None], *, scope: str = "local",
+       store: SqliteStore | None = None) -> Callable[[], None]:
+    """Call ``callback(notification)`` for these events; returns a function that stops it.
+
+    ``scope="local"``: executions run by this process; ``"all"``: every execution in the store.
+    """
+    if scope not in ("local", "all"):
+        raise ValueError(f"scope must be 'local' or 'all', got {scope!r}.")
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}.")
+    return _dispatcher(store).add(_events(events), callback, scope)
+
+
+class WebhookNotifier:
+    """POSTs each notification as JSON to ``url``, retrying with backoff, on a thread of its own."""
+
+    def __init__(self, url: str, *, retries: int = 3, backoff: float = 0.5, timeout: float = 5.0,
+                 headers: dict[str, str] | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"A webhook URL must start with http:// or https://, got {url!r}.")
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self.delivered = 0
+        self.failed = 0
+        self._queue: queue.SimpleQueue[Notification | None] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop: Callable[[], None] | None = None
+        self._thread = threading.Thread(target=self._run, name="gatewidgets-webhook", daemon=True)
+        self._thread.start()
+
+    def __call__(self, notification: Notification) -> None:
+        self._idle.clear()
+        self._queue.put(notification)
+
+    def _post(self, body: bytes) -> None:
+        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            response.read()
+
+    def _run(self) -> None:
+        while True:
+            if self._queue.empty():
+                self._idle.set()
+            note = self._queue.get()
+            if note is None:
+                self._idle.set()
+                return
+            body = json.dumps(note.to_json()).encode()
+            for attempt in range(self.retries + 1):
+                try:
+                    self._post(body)
+                    self.delivered += 1
+                    break
+                except (OSError, urllib.error.URLError) as exc:
+                    if attempt == self.retries:
+                        self.failed += 1
+                        log.warning("gatewidgets webhook %s failed %d times: %s", self.url, attempt + 1, exc)
+                    else:
+                        time.sleep(self.backoff * 2 ** attempt)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued notification was delivered or given up; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self._idle.is_set() and self._queue.empty()):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            self._idle.wait(0.05)
+        return True
+
+    def close(self) -> None:
+        """Stop listening; deliveries in flight finish."""
+        if self._stop is not None:
+            self._stop()
+        self._queue.put(None)
+
+
+def webhook(url: str, *, events: str | Iterable[str] = ("waiting", "decided", "timed_out"), scope: str = "local",
+            store: SqliteStore | None = None, **options: Any) -> WebhookNotifier:
+    """Start POSTing notifications to ``url``; ``close()`` the result to stop."""
+    notifier = WebhookNotifier(url, **options)
+    notifier._stop = on(events, notifier, scope=scope, store=store)
+    return notifier
+
+
+_installed: dict[tuple[str, str], WebhookNotifier] = {}
+
+
+def install_from_settings(store: SqliteStore) -> WebhookNotifier | None:
+    """Install the webhook of ``settings.webhook_url`` for ``store`` once (the executor calls this)."""
+    url = settings.webhook_url
+    if not url:
+        return None
+    key = (store.path, url)
+    if key not in _installed:
+        _installed[key] = webhook(url, store=store)
+    return _installed[key]
