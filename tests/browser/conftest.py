@@ -282,8 +282,10 @@ def _dismiss_dialogs(page, *, timeout: float = 2.0) -> bool:
 
 
 def _wait_kernel_idle(page, timeout: float) -> None:
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
-                 ".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+    # The toolbar's execution indicator says "idle" before any kernel is attached
+    # ("No Kernel | Initializing"), so wait for the status bar's "<kernel> | Idle".
+    page.locator(".jp-StatusBar-TextItem").filter(
+        has_text=re.compile(r"^(?!No Kernel).+\|\s*Idle\s*$")).first.wait_for(
         state="attached", timeout=timeout * 1000)
 
 
@@ -312,12 +314,40 @@ def open_notebook(page, lab_server: LabServer):
     return _open
 
 
+_WATCH_PROMPTS_JS = """() => {
+  window.__gwRunSeen = false;
+  const obs = new MutationObserver(records => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (el && el.closest && el.closest('.jp-InputPrompt')) {
+        window.__gwRunSeen = true; obs.disconnect(); return;
+      }
+    }
+  });
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def _run_all_cells(page, *, timeout: float = 30.0) -> None:
-    """Run > Run All Cells, clicked in the menu bar like a user would."""
-    ms = timeout * 1000
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click(
-        timeout=ms)
-    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).first.click(timeout=ms)
+    """Run > Run All Cells, clicked in the menu bar like a user would.
+
+    Returns once some cell has started (its prompt changed to ``[*]``); the click is
+    repeated if the frontend ignored it (e.g. a kernel that was still connecting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.evaluate(_WATCH_PROMPTS_JS)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click(
+            timeout=timeout * 1000)
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).first.click(
+            timeout=timeout * 1000)
+        try:
+            page.wait_for_function("window.__gwRunSeen === true", timeout=10_000)
+            return
+        except Exception:  # playwright TimeoutError: nothing started
+            page.keyboard.press("Escape")  # close the menu if it is still open
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Run All Cells started no cell within {timeout:.0f} s") \
+                    from None
 
 
 def _wait_for_output(page, text: str, *, timeout: float = 60.0):
