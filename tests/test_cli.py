@@ -1,0 +1,101 @@
+"""The ``gatewidgets`` command line, run as a subprocess against a workflow waiting in another process."""
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from _procs import start_waiting_workflow, stop, wait_until
+
+from gatewidgets import GateRemote, SignalState
+from gatewidgets.cli import main
+
+
+def gw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gatewidgets", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def waiting() -> Any:
+    name = f"cli-{secrets.token_hex(3)}"
+    proc = start_waiting_workflow(name, a=5)
+    try:
+        remote = GateRemote.for_sandbox()
+        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
+                   what="the gate 'go' to wait")
+        yield name, proc
+    finally:
+        stop(proc)
+
+
+def test_set_gates_of_a_workflow_in_another_process(waiting: Any) -> None:
+    name, proc = waiting
+    listed = gw("list", name)
+    assert listed.returncode == 0, listed.stderr
+    assert "go" in listed.stdout and "rate" in listed.stdout and "PENDING" in listed.stdout
+    data = json.loads(gw("list", "--json").stdout)
+    assert [s["signal_id"] for s in data["signals"] if s["execution"]["name"] == name] == ["go", "rate", "note"]
+
+    done = gw("approve", "go", "-e", name)
+    assert done.returncode == 0 and done.stdout.strip() == f"Approved signal 'go' of execution {name!r}."
+    assert gw("set", "rate", "2.5", "-e", name).returncode == 0
+    # without -e: the only execution running in the store
+    done = gw("set", "note", "hello", "world", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["value"] == "hello world"
+    assert json.loads(done.stdout)["via"] == "cli"
+
+    out, _ = proc.communicate(timeout=60)
+    assert json.loads(out.strip().splitlines()[-1]) == "10|2.5|hello world"
+    shown = gw("show", name)
+    assert shown.returncode == 0 and "SUCCEEDED" in shown.stdout
+    executions = json.loads(gw("executions", "--json").stdout)
+    assert [(e["name"], e["status"]) for e in executions] == [(name, "SUCCEEDED")]
+
+
+def test_errors_are_one_line_with_exit_codes(waiting: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    name, _ = waiting
+    remote = GateRemote.for_sandbox()
+    cases = [
+        (("set", "rate", "fast", "-e", name), 1, "SignalTypeError"),
+        (("approve", "rate", "-e", name), 1, "SignalTypeError"),
+        (("approve", "nope", "-e", name), 1, "SignalNotFoundError"),
+        (("list", "no-such-execution"), 1, "ExecutionNotFoundError"),
+        (("frobnicate",), 2, "invalid choice"),
+        (("set", "rate"), 2, "give a VALUE"),
+        (("set", "rate", "$x", "-e", name), 2, "$x names a notebook variable"),
+        (("list", "--limit", "0"), 2, "--limit"),
+    ]
+    for args, code, text in cases:  # in process (main() is the console script), to keep the test fast
+        assert main(list(args)) == code, args
+        out, err = capsys.readouterr()
+        assert text in err and len(err.strip().splitlines()) == 1 and out == "", (args, err)
+    result = gw("set", "rate", "fast", "-e", name)  # the same, through the real console process
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "SignalTypeError" in result.stderr
+    assert [s.state for s in remote.list_signals(name)] == [SignalState.PENDING] * 3
+    assert main(["reject", "go", "-e", name]) == 0
+    assert main(["approve", "go", "-e", name]) == 1
+    assert "SignalAlreadySetError" in capsys.readouterr().err
+    assert remote.get_signal("go", name).value is False
+
+
+def test_abort_from_the_command_line(waiting: Any) -> None:
+    name, proc = waiting
+    result = gw("abort", name)
+    assert result.returncode == 0, result.stderr
+    out, _ = proc.communicate(timeout=60)
+    assert "ExecutionAbortedError" in out
+    assert GateRemote.for_sandbox().get_execution(name).status.value == "ABORTED"
+
+
+def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["executions"]) == 0
+    assert "(none)" in capsys.readouterr().out
+    assert main([]) == 0 and "usage: gatewidgets" in capsys.readouterr().out
+    assert main(["set", "x", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "No execution given and none is running in default/development: pass -e EXECUTION."
+    assert main(["run", "wf"]) == 2  # notebook-only commands are not offered
