@@ -2,7 +2,7 @@
 conversions between Python values, their JSON form and text.
 
 A *live* type wraps a Python type and validates with pydantic (strict). A *detached* type is
-rebuilt from a stored record (``GateType.from_record``) and validates with jsonschema, so a
+rebuilt from a stored record (``GateType.from_record``) and validates with fastjsonschema, so a
 process without the workflow's code accepts and rejects exactly the same values. Both first
 walk the value along the JSON schema, checking Python kinds strictly and producing the
 canonical JSON form (ISO-8601 strings for datetimes, dates and durations, enum values, dicts
@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-import jsonschema
+import fastjsonschema
 import pydantic
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
@@ -129,25 +129,31 @@ class _SchemaGenerator(GenerateJsonSchema):
         return out
 
 
-# -- jsonschema formats --------------------------------------------------------------------
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
-
-
-@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+# -- JSON-schema formats, really checked (fastjsonschema compiles the schema to Python) --
 def _is_datetime(value: object) -> bool:
     return not isinstance(value, str) or (len(value) > 10 and value[10] in "Tt " and bool(_text.parse_datetime(value)))
 
 
-@FORMAT_CHECKER.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
     return not isinstance(value, str) or _text.parse_date(value) is not None
 
 
-@FORMAT_CHECKER.checks("duration", raises=ValueError)
 def _is_duration(value: object) -> bool:
     return not isinstance(value, str) or (
         value.upper().lstrip("-").startswith("P") and _text.parse_duration(value) is not None
     )
+
+
+def _checked(check: typing.Callable[[object], bool]) -> typing.Callable[[object], bool]:
+    def run(value: object) -> bool:
+        try:
+            return check(value)
+        except ValueError:
+            return False
+    return run
+
+
+FORMATS = {"date-time": _checked(_is_datetime), "date": _checked(_is_date), "duration": _checked(_is_duration)}
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -201,7 +207,7 @@ class GateType:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> GateType:
-        """A detached type (``python_type`` None) that validates with jsonschema."""
+        """A detached type (``python_type`` None) that validates against its JSON schema."""
         return cls(LiteralType.from_dict(record["literal_type"]), record["json_schema"], None, record.get("python"))
 
     @property
@@ -215,8 +221,8 @@ class GateType:
         return self.literal_type.blob_format is not None
 
     @cached_property
-    def _validator(self) -> jsonschema.Draft202012Validator:
-        return jsonschema.Draft202012Validator(self.json_schema, format_checker=FORMAT_CHECKER)
+    def _validator(self) -> typing.Callable[[Any], Any]:
+        return fastjsonschema.compile(self.json_schema, formats=FORMATS)
 
     # -- public conversions ----------------------------------------------------------
     def validate(self, value: Any) -> Any:
@@ -262,17 +268,18 @@ class GateType:
             raise SignalTypeError(self._message(value, str(e))) from None
 
     def _check(self, form: Any) -> Any:
-        """Validate a canonical JSON form with pydantic (live) or jsonschema (detached)."""
+        """Validate a canonical JSON form with pydantic (live) or its JSON schema (detached)."""
         if self._adapter is not None:
             try:
                 obj = self._adapter.validate_json(json.dumps(form), strict=True)
             except pydantic.ValidationError as e:
                 raise _Mismatch(_pydantic_detail(e)) from None
             return self._adapter.dump_python(obj, mode="json")
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(form))
-        if error is not None:
-            at = "".join(f"[{p!r}]" for p in error.absolute_path)
-            raise _Mismatch(f"{at + ': ' if at else ''}{error.message}")
+        try:
+            self._validator(form)
+        except fastjsonschema.JsonSchemaValueException as error:
+            at = "".join(f"[{p!r}]" for p in error.path[1:])
+            raise _Mismatch(f"{at + ': ' if at else ''}{error.message}") from None
         return form
 
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:

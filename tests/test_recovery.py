@@ -1,0 +1,196 @@
+"""Durable executions: a process killed mid-run leaves an orphaned execution that another process recovers."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gatewidgets import GateRemote, NodeState, SignalState
+from gatewidgets.models.execution import ExecutionStatus
+
+MODULE = textwrap.dedent('''
+    import os, sys, time
+    from datetime import timedelta
+    from gatewidgets import approve, task, wait_for_input, workflow
+
+    OUT = os.environ["REC_OUT"]
+
+    def bump(name):
+        with open(os.path.join(OUT, name), "a") as f:
+            f.write("x\\n")
+
+    @task
+    def first(x: int) -> int:
+        bump("first")
+        return x + 1
+
+    @task
+    def slow(x: int) -> int:
+        bump("slow")
+        while not os.path.exists(os.path.join(OUT, "slow-ok")):
+            time.sleep(0.05)
+        return x * 10
+
+    @task
+    def final(a: int, b: int, c: int) -> str:
+        bump("final")
+        return f"{a}-{b}-{c}"
+
+    @workflow
+    def rec(x: int) -> str:
+        a = first(x=x)
+        ok = approve(a, "ok", timeout=None)
+        n = wait_for_input("n", timeout=timedelta(seconds=1.5), expected_type=int, default=7)
+        return final(a=ok, b=n, c=slow(x=x))
+
+    class Opaque:
+        def __init__(self, v):
+            self.v = v
+
+    @task
+    def make() -> Opaque:
+        return Opaque(3)
+
+    @task
+    def use(o: Opaque, ok: bool) -> int:
+        return o.v
+
+    @workflow
+    def opaque() -> int:
+        return use(o=make(), ok=wait_for_input("go", timeout=None, expected_type=bool))
+
+    mode, name = sys.argv[1], sys.argv[2]
+    wf = opaque if name.startswith("opaque") else rec
+    kwargs = {} if wf is opaque else {"x": 1}
+    if mode == "start":
+        wf.launch(execution_name=name, **kwargs)
+        print("started", flush=True)
+        time.sleep(600)
+    else:
+        try:
+            print("result", wf.launch(execution_name=name, recover=True, **kwargs).wait(timeout=30), flush=True)
+        except Exception as exc:
+            print("error", type(exc).__name__, exc, flush=True)
+''')
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    path = tmp_path / "recmod.py"
+    path.write_text(MODULE)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "REC_OUT": str(out)}
+    yield path, env
+
+
+def _count(env: dict[str, str], name: str) -> int:
+    path = Path(env["REC_OUT"], name)
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _until(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def _start_and_kill(path: Path, env: dict[str, str], name: str, ready) -> None:
+    proc = subprocess.Popen([sys.executable, str(path), "start", name], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        _until(ready)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _recover(path: Path, env: dict[str, str], name: str) -> str:
+    done = subprocess.run([sys.executable, str(path), "recover", name], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_killed_execution_is_orphaned_answerable_and_recovered(module) -> None:
+    path, env = module
+    remote = GateRemote.for_sandbox()
+
+    def waiting_and_slow_running() -> bool:
+        try:
+            record = remote.get_execution("rec-1")
+        except LookupError:
+            return False
+        states = {n.name: n.state for n in record.nodes}
+        pending = {s.signal_id for s in remote.list_signals("rec-1") if s.state is SignalState.PENDING}
+        return states.get("slow") is NodeState.RUNNING and pending == {"ok", "n"}
+
+    _start_and_kill(path, env, "rec-1", waiting_and_slow_running)
+
+    record = remote.get_execution("rec-1")
+    assert record.status is ExecutionStatus.RUNNING and remote.is_orphaned(record)
+    # nobody runs it, yet its signals can be listed and set
+    remote.approve("ok", "rec-1")
+    assert remote.get_signal("ok", "rec-1").state is SignalState.SET
+    # let the 1.5 s deadline of "n" pass while no process runs the execution
+    deadline = remote.get_signal("n", "rec-1").deadline
+    _until(lambda: time.time() > deadline.timestamp() + 0.2)
+    assert remote.get_signal("n", "rec-1").state is SignalState.PENDING
+
+    Path(env["REC_OUT"], "slow-ok").write_text("go")
+    assert _recover(path, env, "rec-1") == "result 2-7-10"
+    assert _count(env, "first") == 1  # finished before the kill: not run again
+    assert _count(env, "slow") == 2  # running when the process died: runs again
+    assert _count(env, "final") == 1
+    n = remote.get_signal("n", "rec-1")
+    assert (n.state, n.value, n.via.value) == (SignalState.TIMED_OUT, 7, "timeout")
+    assert n.deadline == deadline  # the original deadline was kept
+    assert remote.get_execution("rec-1").status is ExecutionStatus.SUCCEEDED
+    assert [e.kind for e in remote.history("rec-1", signal_id="ok")] == ["created", "reached", "set"]
+
+    # a finished execution cannot be recovered
+    assert _recover(path, env, "rec-1").startswith("error ExecutionExistsError")
+
+
+def test_unserialisable_output_is_reported_at_recovery(module) -> None:
+    path, env = module
+    remote = GateRemote.for_sandbox()
+
+    def waiting() -> bool:
+        try:
+            return remote.get_signal("go", "opaque-1").state is SignalState.PENDING and any(
+                n.name == "make" and n.state is NodeState.SUCCEEDED for n in remote.get_execution("opaque-1").nodes)
+        except LookupError:
+            return False
+
+    _start_and_kill(path, env, "opaque-1", waiting)
+    remote.set_input("go", "opaque-1", True)
+    line = _recover(path, env, "opaque-1")
+    assert line.startswith("error ExecutionExistsError") and "could not be stored" in line
+    assert "make" in line
+    # nothing changed: still orphaned, still recoverable by a later, fixed version
+    assert remote.get_execution("opaque-1").status is ExecutionStatus.RUNNING
+
+
+def test_abort_of_orphaned_execution_cancels_its_signals(module) -> None:
+    path, env = module
+    remote = GateRemote.for_sandbox()
+
+    def waiting() -> bool:
+        try:
+            return remote.get_signal("go", "opaque-2").state is SignalState.PENDING
+        except LookupError:
+            return False
+
+    _start_and_kill(path, env, "opaque-2", waiting)
+    record = remote.abort("opaque-2")
+    assert record.status is ExecutionStatus.ABORTED
+    assert remote.get_signal("go", "opaque-2").state is SignalState.CANCELLED
