@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 EXPECTED = {
-    "bench_engine.py": {"nodes", "reps", "gatewidgets", "flytekit", "ratio", "target_ratio"},
+    "bench_engine.py": {"nodes", "reps", "gatewidgets", "flytekit", "ratio", "ratio_cpu", "target_ratio"},
     "bench_latency.py": {"in_process", "cross_process", "targets_ms", "flyte_propeller_reevaluation_interval_s",
                          "poll_interval_s"},
     "bench_scale.py": {"hold", "traced", "list_signals", "targets"},

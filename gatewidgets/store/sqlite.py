@@ -432,12 +432,15 @@ class SqliteStore:
                 batch, self._behind = self._behind, {}
             if not batch:
                 return
+            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
+            for (key, node_id), fields in batch.items():
+                by_columns.setdefault(tuple(fields), []).append(
+                    (*(_node_value(column, value) for column, value in fields.items()), *key_tuple(key), node_id))
             with self._write() as conn:
-                for (key, node_id), fields in batch.items():
-                    assignments = ", ".join(f"{column}=?" for column in fields)
-                    values = [_node_value(column, value) for column, value in fields.items()]
-                    conn.execute(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? AND execution=? "
-                                 "AND node_id=?", (*values, *key_tuple(key), node_id))
+                for columns, rows in by_columns.items():
+                    assignments = ", ".join(f"{column}=?" for column in columns)
+                    conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? AND execution=? "
+                                     "AND node_id=?", rows)
 
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
