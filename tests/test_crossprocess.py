@@ -146,11 +146,11 @@ def test_race_between_processes(tmp_path: Path, procs: list, same_value: bool) -
     ex = racy.launch(a=1000, execution_name="race")
     remote = GateRemote.for_sandbox()
     pending(remote, "race", "x")
-    setters = 6
+    setters = 5
     for i in range(setters):
         value = 5 if same_value else i
         procs.append(start(SETTER, "race", "x", str(value), f"user{i}", str(tmp_path)))
-    eventually(lambda: len(list(tmp_path.glob("ready-*"))) == setters, 60, what="setters ready")
+    eventually(lambda: len(list(tmp_path.glob("ready-*"))) == setters, 120, what="setters ready")
     (tmp_path / "go").touch()
     outcomes = [finish(p) for p in procs]
     won = [(i, o) for i, o in enumerate(outcomes) if o["outcome"] == "won"]

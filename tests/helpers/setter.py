@@ -24,13 +24,16 @@ def main() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("no go signal")
         time.sleep(0.001)
+    started = time.monotonic()
     try:
         signal = remote.set_input(signal_id, execution, int(value))
     except SignalAlreadySetError as exc:
-        print(json.dumps({"outcome": "already", "message": str(exc)}), flush=True)
+        print(json.dumps({"outcome": "already", "message": str(exc),
+                          "seconds": time.monotonic() - started}), flush=True)
         return
     outcome = "won" if signal.set_by == user else "noop"
-    print(json.dumps({"outcome": outcome, "value": signal.value, "set_by": signal.set_by}), flush=True)
+    print(json.dumps({"outcome": outcome, "value": signal.value, "set_by": signal.set_by,
+                      "seconds": time.monotonic() - started}), flush=True)
 
 
 if __name__ == "__main__":
