@@ -5,14 +5,17 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
 
 ``chromium_path`` (session) -> str
     Path of the ``chromium`` executable; skips the test when it is not installed.
-``lab_server`` (session) -> LabServer
+``lab_server`` (package: all of tests/browser/) -> LabServer
     A JupyterLab server on 127.0.0.1, free port, random token. Its root dir is a temp
     copy of ``tests/browser/notebooks/`` (at the top) plus the demo ``notebooks/``
     folder (as ``notebooks/``). It and its kernels use ``lab_server.store`` as
-    ``GATEWIDGETS_STORE`` (one store for the whole session: use unique execution
-    names per test). Private Jupyter config/data/runtime/settings dirs; the
+    ``GATEWIDGETS_STORE`` (one store for all browser tests: use unique execution
+    names per test). ``lab_server.url(path)``, ``.notebook_url(name)``,
+    ``.api(path, method=, body=) -> (status, json)`` (token auth, for the server
+    extension), ``.log_tail()``. Private Jupyter config/data/runtime/settings dirs; the
     installed ``gatewidgets.server`` extension config (sys.prefix) still applies.
-``browser`` (session) -> playwright.sync_api.Browser
+``browser`` (package) -> playwright.sync_api.Browser (Playwright is stopped after
+    the last browser test: its sync API breaks asyncio.run() while it is running)
 ``page`` (function) -> playwright.sync_api.Page
     A fresh browser context and page per test (default timeout 30 s). A screenshot is
     saved into ``test-artifacts/`` when the test fails.
@@ -164,7 +167,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
     """JupyterLab on 127.0.0.1:<free port>; stopped (terminate, then kill) at the end."""
     base = tmp_path_factory.mktemp("jupyterlab")
@@ -236,7 +239,10 @@ def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
 # --------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop "running"
+# in the main thread while it is started, so any later test calling asyncio.run()
+# would fail. Package scope stops it once the last test of tests/browser/ is done.
+@pytest.fixture(scope="package")
 def playwright_instance(chromium_path: str):
     from playwright.sync_api import sync_playwright
 
@@ -247,7 +253,7 @@ def playwright_instance(chromium_path: str):
         pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance, chromium_path: str):
     b = playwright_instance.chromium.launch(
         executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
