@@ -44,12 +44,12 @@ class GateMagics(Magics):
         """
         from gatewidgets.executor import default_executor
 
-        argv = split_line(line) if line.strip() else ["--help"]
-        if cell is not None and (not argv or argv[0] != "set"):
-            raise UsageError("As a cell magic, %%gate only supports: %%gate set SIGNAL [-e EXECUTION].")
         remote = self._remote()
         ctx = Context(remote, self.shell.user_ns if self.shell else None, default_executor().launched, cell)
         try:
+            argv = split_line(line) if line.strip() else ["--help"]
+            if cell is not None and argv[0] != "set":
+                raise CommandError("As a cell magic, %%gate only supports: %%gate set SIGNAL [-e EXECUTION].")
             result = run_command(argv, ctx, self.parser)
         except HelpRequested as exc:
             print(str(exc).rstrip())
@@ -88,10 +88,8 @@ def load_ipython_extension(ip: Any) -> None:
     """Register ``%gate``, the ``GateWidgets`` configurable and the display of executions (idempotent)."""
     if not any(isinstance(c, GateWidgets) for c in ip.configurables):
         ip.configurables.append(GateWidgets(parent=ip))
-    if not any(isinstance(c, GateMagics) for c in ip.configurables):
-        magics = GateMagics(ip, parent=ip)
-        ip.register_magics(magics)
-        ip.configurables.append(magics)
+    if not isinstance(ip.magics_manager.registry.get(GateMagics.__name__), GateMagics):
+        ip.register_magics(GateMagics(ip, parent=ip))  # also adds it to ip.configurables
     try:
         from gatewidgets.widgets import register_display
     except ImportError:
