@@ -1,0 +1,118 @@
+"""Widget speed: a SignalDashboard of 1,000 pending signals (build, page), and the time from
+a gate being reached to its card shown in an ExecutionWidget.
+
+Targets (issue 3): the dashboard builds in under 1 s and pages; a card appears within 200 ms.
+Usage: python benchmarks/bench_widgets.py [--smoke] [--out FILE]
+"""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from _common import fresh_store, parse_args, percentiles, table, verdict, wait_until, write_results
+
+BUILD_TARGET_S = 1.0
+CARD_TARGET_MS = 200.0
+
+
+def make_workflow(gates: int):
+    from gatewidgets import wait_for_input, workflow
+
+    @workflow
+    def many_gates() -> None:
+        for i in range(gates):
+            wait_for_input(f"g{i}", timeout=timedelta(hours=1), expected_type=int)
+
+    return many_gates
+
+
+def bench_dashboard(executions: int, gates: int) -> dict:
+    from gatewidgets import GateRemote
+    from gatewidgets.widgets import SignalDashboard
+
+    wf = make_workflow(gates)
+    launched = [wf.launch() for _ in range(executions)]
+    remote = GateRemote.for_sandbox()
+    total = executions * gates
+    wait_until(lambda: remote.count_signals(filters="eq(state,PENDING)") == total, 120, f"{total} pending signals")
+    t0 = time.perf_counter()
+    board = SignalDashboard()
+    build = time.perf_counter() - t0
+    assert board.total == total, board.total
+    pages = []
+    for _ in range(min(5, board.pages - 1)):
+        t0 = time.perf_counter()
+        board.next_button.click()
+        pages.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    board.go(board.pages - 1)
+    last = time.perf_counter() - t0
+    board.close()
+    for ex in launched:
+        ex.abort()
+    return {"signals": total, "executions": executions, "page_size": board.page_size, "build_s": build,
+            "next_page_s": percentiles(pages), "jump_to_last_page_s": last,
+            "target_build_s": BUILD_TARGET_S, "build_ok": build < BUILD_TARGET_S}
+
+
+def bench_card(reps: int) -> dict:
+    from gatewidgets import task, wait_for_input, workflow
+    from gatewidgets.widgets import ExecutionWidget
+
+    @task
+    def one() -> int:
+        time.sleep(0.05)  # the widget is built before the gate is reached
+        return 1
+
+    @task
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @workflow
+    def gated() -> int:
+        first = one()
+        n = wait_for_input("n", timeout=None, expected_type=int)
+        first >> n
+        return add(a=first, b=n)
+
+    samples = []
+    for _ in range(reps):
+        ex = gated.launch()
+        reached: dict[str, float] = {}
+        # our listener runs before the widget's (subscribed first): it stamps the gate reached
+        ex.subscribe(lambda e: reached.setdefault("t", time.perf_counter()) if e.kind == "gate_waiting" else None)
+        view = ExecutionWidget(ex)
+        wait_until(lambda: "n" in view.cards, 10, "the gate card")
+        t_card = time.perf_counter()
+        if "t" in reached:  # the gate was reached after the widget was built
+            samples.append((t_card - reached["t"]) * 1000)
+        view.gate("n").submit(1)
+        ex.wait(timeout=10)
+        view.close()
+    stats = percentiles(samples)
+    return {"reps": reps, "gate_reached_to_card_ms": stats, "target_ms": CARD_TARGET_MS,
+            "ok": bool(samples) and stats["p90"] < CARD_TARGET_MS}
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    executions, gates, reps = (2, 5, 3) if args.smoke else (50, 20, 30)
+    with fresh_store():
+        dashboard = bench_dashboard(executions, gates)
+    with fresh_store():
+        card = bench_card(reps)
+    print(table([
+        ["dashboard build", f"{dashboard['signals']} pending", f"{dashboard['build_s'] * 1000:.0f} ms",
+         f"< {BUILD_TARGET_S * 1000:.0f} ms", verdict(dashboard["build_ok"])],
+        ["dashboard next page", f"p50 of {dashboard['next_page_s']['n']}",
+         f"{dashboard['next_page_s']['p50'] * 1000:.0f} ms", "", ""],
+        ["dashboard last page", "", f"{dashboard['jump_to_last_page_s'] * 1000:.0f} ms", "", ""],
+        ["gate reached -> card", f"p50 / p90 of {card['gate_reached_to_card_ms']['n']}",
+         f"{card['gate_reached_to_card_ms']['p50']:.1f} / {card['gate_reached_to_card_ms']['p90']:.1f} ms",
+         f"< {CARD_TARGET_MS:.0f} ms", verdict(card["ok"])],
+    ], ["what", "size", "time", "target", ""]))
+    write_results("widgets", {"dashboard": dashboard, "card": card}, args)
+
+
+if __name__ == "__main__":
+    main()
