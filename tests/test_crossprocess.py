@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -63,6 +64,10 @@ def pending(remote: GateRemote, name: str, signal_id: str, timeout: float = 60) 
     eventually(check, timeout, interval=0.005, what=f"{name}/{signal_id} pending")
 
 
+def node_state(remote: GateRemote, name: str, node_name: str) -> NodeState:
+    return next(n.state for n in remote.get_execution(name).nodes if n.name == node_name)
+
+
 def test_other_process_sets_signals(tmp_path: Path, procs: list) -> None:
     host = start(HOST, "signals", str(tmp_path))
     procs.append(host)
@@ -93,6 +98,7 @@ def test_cross_process_resume_latency(tmp_path: Path, procs: list) -> None:
     latencies = []
     for i in range(samples):
         pending(remote, f"lat-{i}", "x")
+        time.sleep(random.uniform(0, 0.05))  # do not stay in phase with the host's store watcher
         remote.set_input("x", f"lat-{i}", i)
         returned = time.time()
         stamp_file = tmp_path / f"lat-{i}.txt"
@@ -113,17 +119,26 @@ def test_recover_after_sigkill(tmp_path: Path, procs: list) -> None:
     procs.append(first)
     remote = GateRemote.for_sandbox(user="ops")
     pending(remote, "rec", "ok")
-    eventually(lambda: remote.get_execution("rec").nodes[0].state is NodeState.SUCCEEDED, 10,
+    eventually(lambda: node_state(remote, "rec", "counted") is NodeState.SUCCEEDED, 10,
                what="counted node stored as succeeded")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
     record = remote.get_execution("rec")
     assert record.status is ExecutionStatus.RUNNING and remote.is_orphaned(record)
+    limit = remote.get_signal("limit", "rec")
+    assert limit.state is SignalState.PENDING and limit.deadline is not None
     # the answer arrives while no process runs the execution
     remote.approve("ok", "rec")
     second = start(HOST, "recover", str(tmp_path))
     procs.append(second)
-    assert finish(second) == {"result": 42}
+    eventually(lambda: remote.get_execution("rec").pid == second.pid, 60, what="recovered")
+    eventually(lambda: node_state(remote, "rec", "ok") is NodeState.SUCCEEDED, 30,
+               what="approval consumed after recovery")
+    resumed = remote.get_signal("limit", "rec")
+    assert (resumed.state, resumed.deadline, resumed.waiting_since) == (
+        SignalState.PENDING, limit.deadline, limit.waiting_since)  # the gate kept its deadline
+    remote.set_input("limit", "rec", 100)
+    assert finish(second) == {"result": 142}
     assert (tmp_path / "counter").read_text() == "ran\n"  # the finished node did not run again
     record = remote.get_execution("rec")
     assert record.status is ExecutionStatus.SUCCEEDED and record.pid == second.pid

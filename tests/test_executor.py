@@ -432,3 +432,49 @@ def test_thousand_waiting_gates_hold_no_threads() -> None:
     for i in (0, 999):
         r.approve("ok", f"many-{i}")
         assert executions[i].wait(10) == f"paid {2 * i}"
+
+
+def test_gates_sharing_one_signal_both_resume() -> None:
+    @workflow
+    def shared() -> int:
+        a = wait_for_input("x", timeout=None, expected_type=int)
+        b = wait_for_input("x", timeout=None, expected_type=int)
+        return combine(a=a, b=b)
+
+    ex = shared.launch(execution_name="shared")
+    wait_pending("shared", "x")
+    remote().set_input("x", "shared", 4)
+    assert ex.wait(10) == 8
+    assert [s.signal_id for s in remote().list_signals("shared")] == ["x"]
+
+
+def test_shared_signal_timeout_with_default() -> None:
+    @workflow
+    def shared() -> int:
+        a = wait_for_input("x", timeout=0.1, expected_type=int, default=2)
+        b = wait_for_input("x", timeout=0.1, expected_type=int, default=2)
+        return combine(a=a, b=b)
+
+    assert shared.launch(execution_name="shared-t").wait(10) == 4
+    assert remote().get_signal("x", "shared-t").state is SignalState.TIMED_OUT
+
+
+def test_approve_passes_workflow_input_through() -> None:
+    @workflow
+    def direct(a: int) -> int:
+        return approve(a, "ok", timeout=None)
+
+    ex = direct.launch(a=5, execution_name="direct")
+    wait_pending("direct", "ok")
+    remote().approve("ok", "direct")
+    assert ex.wait(10) == 5
+
+
+def test_node_states_stored_after_finish() -> None:
+    ex = expense.launch(a=1, execution_name="states")
+    wait_pending("states", "ok")
+    remote().approve("ok", "states")
+    ex.wait(10)
+    nodes = remote().get_execution("states").nodes
+    assert [(n.node_id, n.state) for n in nodes] == [(f"n{i}", NodeState.SUCCEEDED) for i in range(3)]
+    assert all(n.started_at is not None and n.finished_at is not None for n in nodes)

@@ -8,7 +8,8 @@ test's store. Prints one JSON line with the outcome when its executions end.
 - ``latency``: executions ``lat-0`` .. ``lat-{COUNT-1}`` each wait for ``x`` (int); the task
   after the gate writes ``time.time()`` to ``OUTDIR/lat-<x>.txt`` as its first act.
 - ``recover-start``: execution ``rec`` runs ``counted`` (appends a line to ``OUTDIR/counter``)
-  then waits for ``ok``; this process is meant to be killed while it waits.
+  then waits for ``ok``, and for ``limit`` (10 minute deadline); this process is meant to be
+  killed while it waits.
 - ``recover``: resumes ``rec`` with ``recover=True`` and prints its result.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from gatewidgets import approve, task, wait_for_input, workflow
@@ -70,9 +72,15 @@ def plus_one(v: int) -> int:
     return v + 1
 
 
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
 @workflow
 def recover_wf(outdir: str) -> int:
-    return plus_one(v=approve(counted(outdir=outdir), "ok", timeout=None))
+    limit = wait_for_input("limit", timeout=timedelta(minutes=10), expected_type=int, default=0)
+    return add(a=plus_one(v=approve(counted(outdir=outdir), "ok", timeout=None)), b=limit)
 
 
 def main() -> None:
