@@ -98,3 +98,18 @@ def test_display_registration_shows_the_widget():
         unregister_display(ip)
     data, _ = ip.display_formatter.format(ex)
     assert "application/vnd.jupyter.widget-view+json" not in data
+
+
+def test_import_inside_ipython_registers_display():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import gatewidgets.widgets as widgets
+    from gatewidgets import Execution
+
+    ip = InteractiveShell.instance()
+    unregister_display(ip)
+    widgets._auto_register()  # what `import gatewidgets.widgets` runs inside IPython
+    try:
+        assert Execution in ip.display_formatter.mimebundle_formatter.type_printers
+    finally:
+        unregister_display(ip)
