@@ -1,0 +1,72 @@
+"""The shared parser and commands, without IPython (``run_command`` with a ``Context``)."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from gatewidgets import GateRemote, SignalState, approve, task, workflow
+from gatewidgets.commands import CommandError, Context, HelpRequested, Table, build_parser, run_command
+
+
+@task
+def inc(v: int) -> int:
+    return v + 1
+
+
+@workflow
+def cmd_wf(a: int) -> int:
+    return approve(inc(v=a), "go", timeout=timedelta(minutes=5))
+
+
+def _waiting(name: str):
+    ex = cmd_wf.launch(a=1, execution_name=name)
+    deadline = time.monotonic() + 30
+    while GateRemote.for_sandbox().get_signal("go", name).state is not SignalState.PENDING:
+        assert time.monotonic() < deadline, "gate never waited"
+        time.sleep(0.02)
+    return ex
+
+
+def test_parsers_differ_only_by_face() -> None:
+    cli = build_parser("gatewidgets", notebook=False).format_help()
+    magic = build_parser("%gate").format_help()
+    assert "run" not in cli.split("executions")[1] and "dashboard" not in cli
+    assert "run" in magic and "dashboard" in magic
+    with pytest.raises(HelpRequested):
+        run_command(["list", "-h"], Context(GateRemote.for_sandbox()))
+    with pytest.raises(CommandError, match="invalid choice"):
+        run_command(["list", "--state", "DONE"], Context(GateRemote.for_sandbox()))
+
+
+def test_results_are_data_rendered_by_each_face() -> None:
+    ex = _waiting("cmd-1")
+    ctx = Context(GateRemote.for_sandbox().with_face("cli"), launched=[ex])
+    listed = run_command(["list"], ctx)
+    assert [s["signal_id"] for s in listed.data["signals"]] == ["go"] and listed.data["total"] == 1
+    assert "<table" in listed.to_html() and "cmd-1" in listed.to_text()
+    done = run_command(["approve", "go"], ctx)
+    assert done.message == "Approved signal 'go' of execution 'cmd-1'." and done.data["via"] == "cli"
+    assert ex.wait(timeout=30) == 2
+    shown = run_command(["show", "cmd-1"], ctx)
+    assert shown.data["status"] == "SUCCEEDED" and shown.show is ex and len(shown.tables) == 2
+
+
+def test_table_text_and_html_escape() -> None:
+    table = Table("T", ["a", "bb"], [["<x>", "1"]])
+    assert table.to_text().splitlines() == ["T", "a    bb", "<x>  1"]
+    assert "&lt;x&gt;" in table.to_html()
+    assert "(none)" in Table("T", ["a"], []).to_text()
+
+
+def test_default_execution_from_the_store() -> None:
+    remote = GateRemote.for_sandbox()
+    _waiting("cmd-2")
+    result = run_command(["approve", "go"], Context(remote))  # nothing launched "here": the only one running
+    assert result.notes == ["Using execution 'cmd-2', the only one running in default/development."]
+    _waiting("cmd-3")
+    _waiting("cmd-4")
+    with pytest.raises(CommandError, match=r"2 are running in default/development \(cmd-\d, cmd-\d\)"):
+        run_command(["approve", "go"], Context(remote))
+    assert remote.get_signal("go", "cmd-3").state is SignalState.PENDING
