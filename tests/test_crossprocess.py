@@ -90,6 +90,31 @@ def test_other_process_sets_signals(tmp_path: Path, procs: list) -> None:
         sid: (SignalState.SET, "setter") for sid in ("n", "s", "cfg", "ok")}
 
 
+def test_abort_from_other_process(tmp_path: Path, procs: list) -> None:
+    host = start(HOST, "signals", str(tmp_path))
+    procs.append(host)
+    remote = GateRemote.for_sandbox()
+    pending(remote, "xp", "n")
+    remote.set_input("n", "xp", 1)
+    record = remote.abort("xp")
+    assert record.status is ExecutionStatus.RUNNING  # the owning process ends it
+    assert finish(host) == {"error": "ExecutionAbortedError", "status": "ABORTED", "signals": {
+        "n": "SET", "s": "CANCELLED", "cfg": "CANCELLED", "ok": "CANCELLED"}}
+    assert remote.get_execution("xp").status is ExecutionStatus.ABORTED
+
+
+def test_abort_orphaned_execution(tmp_path: Path, procs: list) -> None:
+    host = start(HOST, "signals", str(tmp_path))
+    procs.append(host)
+    remote = GateRemote.for_sandbox()
+    pending(remote, "xp", "n")
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait(10)
+    assert remote.is_orphaned(remote.get_execution("xp"))
+    assert remote.abort("xp").status is ExecutionStatus.ABORTED
+    assert {s.state for s in remote.list_signals("xp")} == {SignalState.CANCELLED}
+
+
 def test_cross_process_resume_latency(tmp_path: Path, procs: list) -> None:
     samples = 20
     host = start(HOST, "latency", str(tmp_path), str(samples))

@@ -4,7 +4,7 @@ Usage: ``python host.py MODE OUTDIR [COUNT]`` with ``$GATEWIDGETS_STORE`` pointi
 test's store. Prints one JSON line with the outcome when its executions end.
 
 - ``signals``: execution ``xp`` waits for ``n`` (int), ``s`` (str), ``cfg`` (a dataclass)
-  and the approval ``ok``; prints what the workflow returned.
+  and the approval ``ok``; prints what the workflow returned, or its error.
 - ``latency``: executions ``lat-0`` .. ``lat-{COUNT-1}`` each wait for ``x`` (int); the task
   after the gate writes ``time.time()`` to ``OUTDIR/lat-<x>.txt`` as its first act.
 - ``recover-start``: execution ``rec`` runs ``counted`` (appends a line to ``OUTDIR/counter``)
@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from gatewidgets import approve, task, wait_for_input, workflow
+from gatewidgets import GateError, approve, task, wait_for_input, workflow
 
 
 @dataclasses.dataclass
@@ -86,8 +86,12 @@ def recover_wf(outdir: str) -> int:
 def main() -> None:
     mode, outdir = sys.argv[1], sys.argv[2]
     if mode == "signals":
-        result = signals_wf.launch(execution_name="xp").wait(60)
-        print(json.dumps({"result": result}), flush=True)
+        ex = signals_wf.launch(execution_name="xp")
+        try:
+            print(json.dumps({"result": ex.wait(60)}), flush=True)
+        except GateError as exc:
+            print(json.dumps({"error": type(exc).__name__, "status": ex.status.value,
+                              "signals": {s.signal_id: s.state.value for s in ex.signals()}}), flush=True)
     elif mode == "latency":
         count = int(sys.argv[3])
         executions = [latency_wf.launch(outdir=outdir, execution_name=f"lat-{i}") for i in range(count)]
