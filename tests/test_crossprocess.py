@@ -90,6 +90,24 @@ def test_other_process_sets_signals(tmp_path: Path, procs: list) -> None:
         sid: (SignalState.SET, "setter") for sid in ("n", "s", "cfg", "ok")}
 
 
+def test_remote_subscribers_see_other_process_events(tmp_path: Path, procs: list) -> None:
+    remote = GateRemote.for_sandbox()
+    seen: list = []
+    unsubscribe = remote.subscribe(seen.extend)
+    try:
+        host = start(HOST, "signals", str(tmp_path))
+        procs.append(host)
+        eventually(lambda: any(e.kind == "reached" and e.signal_id == "cfg" for e in seen), 60,
+                   what="reached event from the host")
+        assert all(not e.local for e in seen) and {e.execution_id.name for e in seen} == {"xp"}
+        kinds = [e.kind for e in seen]
+        assert kinds[0] == "launched" and kinds.count("created") == 4
+    finally:
+        unsubscribe()
+    remote.abort("xp")
+    assert finish(host)["error"] == "ExecutionAbortedError"
+
+
 def test_abort_from_other_process(tmp_path: Path, procs: list) -> None:
     host = start(HOST, "signals", str(tmp_path))
     procs.append(host)
