@@ -39,8 +39,8 @@ def gatewidgets_shapes(n: int) -> dict[str, Any]:
         return x + 1
 
     @task
-    def done() -> int:
-        return 0
+    def total(xs: list[int]) -> int:
+        return sum(xs)
 
     @workflow
     def chain(x: int) -> int:
@@ -52,10 +52,7 @@ def gatewidgets_shapes(n: int) -> dict[str, Any]:
     @workflow
     def fan(x: int) -> int:
         first = inc(x=x)
-        last = done()
-        for _ in range(n - 2):  # fan-in: gatewidgets has no list-of-promises input, so order with `>>`
-            inc(x=first) >> last
-        return last
+        return total(xs=[inc(x=first) for _ in range(n - 2)])
 
     return {"chain": chain, "fan": fan}
 

@@ -214,8 +214,12 @@ class Executor:
             self._waiting.setdefault((execution.id, node.signal.signal_id), []).append((execution, node))
 
     def _forget(self, execution: Execution, node: Node | None = None) -> None:
+        # A gate waits under its own (execution, signal) key only: look those up instead of scanning
+        # every waiting gate of the process (which made each resume O(all waiting gates)).
+        nodes = [node] if node is not None else list(execution.nodes.values())
+        keys = {(execution.id, n.signal.signal_id) for n in nodes if n.signal is not None}
         with self._lock:
-            for key in [k for k in self._waiting if k[0] == execution.id]:
+            for key in [k for k in keys if k in self._waiting]:
                 kept = [(e, n) for e, n in self._waiting[key] if node is not None and n is not node]
                 if kept:
                     self._waiting[key] = kept
