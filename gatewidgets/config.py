@@ -59,8 +59,8 @@ class GateWidgets(Configurable):
 
     @observe(*_FIELDS)
     def _changed(self, change: Any) -> None:
-        setattr(settings, change["name"], change["new"] or None if change["name"] in ("store", "webhook_url")
-                else change["new"])
+        optional = change["name"] in ("store", "webhook_url")  # "" means unset
+        setattr(settings, change["name"], (change["new"] or None) if optional else change["new"])
 
     def apply(self) -> None:
         """Write every value into :data:`gatewidgets.settings.settings`."""
