@@ -478,3 +478,16 @@ def test_node_states_stored_after_finish() -> None:
     nodes = remote().get_execution("states").nodes
     assert [(n.node_id, n.state) for n in nodes] == [(f"n{i}", NodeState.SUCCEEDED) for i in range(3)]
     assert all(n.started_at is not None and n.finished_at is not None for n in nodes)
+
+
+def test_approve_timeout_fails_by_default() -> None:
+    @workflow
+    def strict(a: int) -> str:
+        return pay(amount=approve(double(v=a), "ok", timeout=timedelta(0)))
+
+    ex = strict.launch(a=1, execution_name="strict")
+    with pytest.raises(GateTimeoutError, match="no default"):
+        ex.wait(10)
+    s = remote().get_signal("ok", "strict")
+    assert s.state is SignalState.TIMED_OUT and s.value is None
+    assert "pay" not in RAN and ex.node_states["n2"] is NodeState.ABORTED
