@@ -14,8 +14,9 @@ from gatewidgets.widgets.dag import dag_svg
 from gatewidgets.widgets.dashboard import SignalDashboard
 from gatewidgets.widgets.execution import ExecutionWidget
 from gatewidgets.widgets.gate import GateWidget
+from gatewidgets.widgets.notifier import GateNotifier
 
-__all__ = ["GateWidget", "ExecutionWidget", "SignalDashboard", "dag_svg", "execution_widget",
+__all__ = ["GateWidget", "ExecutionWidget", "SignalDashboard", "GateNotifier", "dag_svg", "execution_widget",
            "register_display", "unregister_display"]
 
 _views: weakref.WeakKeyDictionary[Execution, ExecutionWidget] = weakref.WeakKeyDictionary()

@@ -11,6 +11,7 @@ STATE_COLOURS = {
     "FAILED": "#ef9a9a", "SKIPPED": "#e0e0e0", "ABORTED": "#bdbdbd",
 }
 _W, _H, _DX, _DY, _PAD = 150, 40, 190, 58, 10
+_CONTROL = ("branch", "merge", "collect", "dynamic")  # drawn dotted: conditionals and @dynamic nodes
 
 
 def _layers(nodes: Mapping[str, Any], order: Iterable[str]) -> dict[str, int]:
@@ -55,9 +56,9 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
         x, y = pos[nid]
         state = getattr(states.get(nid), "value", states.get(nid)) or "QUEUED"
         fill = STATE_COLOURS.get(str(state), "#eeeeee")
-        gate = node.kind != "task"
+        gate = node.kind in ("approve", "input", "sleep")
         rx = 18 if gate else 4
-        dash = ' stroke-dasharray="4 2"' if gate else ""
+        dash = ' stroke-dasharray="4 2"' if gate else ' stroke-dasharray="1 2"' if node.kind in _CONTROL else ""
         label = html.escape(_short(node.name))
         out.append(
             f'<g class="gatewidgets-node" data-node="{html.escape(nid)}" data-state="{html.escape(str(state))}">'

@@ -1,6 +1,7 @@
 """``ExecutionWidget``: one execution, live — status, elapsed time, DAG, gate cards, result."""
 from __future__ import annotations
 
+import graphlib
 import html
 import threading
 from typing import Any
@@ -14,6 +15,7 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.widgets._sync import Debouncer, clock, human
 from gatewidgets.widgets.dag import dag_svg
 from gatewidgets.widgets.gate import GateWidget, remote_for
+from gatewidgets.widgets.notifier import GateNotifier
 
 __all__ = ["ExecutionWidget"]
 
@@ -39,8 +41,9 @@ class ExecutionWidget(w.VBox):
         self.dag = w.HTML()
         self.gates = w.VBox()
         self.result = w.HTML()
+        self.notifier = GateNotifier()
         self.cards: dict[str, GateWidget] = {}
-        self.children = [self.header, self.dag, self.gates, self.result]
+        self.children = [self.header, self.dag, self.gates, self.result, self.notifier]
         self._redraw = Debouncer(self._draw_dag, delay=0.05)
         self._unsubscribe = execution.subscribe(self._on_event)
         self._draw_dag()
@@ -66,6 +69,8 @@ class ExecutionWidget(w.VBox):
     def _on_event(self, event: ExecutionEvent) -> None:
         if event.kind == "gate_waiting" and event.signal_id is not None:
             self._add_card(event.signal_id)
+            self.notifier.announce(f"Gate {event.signal_id!r} of {self.execution.workflow.name} "
+                                   f"({self.execution.name}) is waiting for you.")
         if event.kind == "finished":
             self._draw_dag()
             self._sync_cards()
@@ -94,8 +99,9 @@ class ExecutionWidget(w.VBox):
                 self.cards[signal.signal_id].refresh()
 
     def _draw_dag(self) -> None:
-        wf = self.execution.workflow
-        svg = dag_svg(wf.nodes, dict(self.execution.node_states), wf.order)
+        nodes = dict(self.execution.nodes)  # grows as @dynamic nodes expand
+        order = graphlib.TopologicalSorter({nid: n.upstream & nodes.keys() for nid, n in nodes.items()})
+        svg = dag_svg(nodes, dict(self.execution.node_states), list(order.static_order()))
         with self._lock:
             if svg != self.dag.value:
                 self.dag.value = svg

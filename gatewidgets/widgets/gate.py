@@ -66,6 +66,8 @@ class GateWidget(w.VBox):
         self.error = w.HTML()
         self.error.add_class("gatewidgets-error")
         self.decided = w.HTML()
+        self.history = w.HTML()
+        self.history.add_class("gatewidgets-history")
         self.control: Control | None = None
         self.buttons: dict[str, w.Button] = {}
         self.upload: w.FileUpload | None = None
@@ -73,7 +75,8 @@ class GateWidget(w.VBox):
         self.controls = w.HBox(self._build_controls())
         self.controls.layout.flex_flow = "row wrap"
         self.controls.layout.align_items = "center"
-        self.children = [self.header, self.description, self.controls, self.error, self.timing, self.decided]
+        self.children = [self.header, self.description, self.controls, self.error, self.timing, self.decided,
+                         self.history]
         self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
         self._apply(signal)
         clock.add(self)
@@ -247,6 +250,24 @@ class GateWidget(w.VBox):
             if not signal.state.is_open:
                 self._freeze(signal)
             self.tick()
+        history = self._history_html()  # outside the lock: it reads the store
+        with self._lock:
+            self.history.value = history
+
+    def _history_html(self) -> str:
+        """The signal's audit trail as a collapsed table (empty if the remote keeps none)."""
+        ex = self.signal.id.execution_id
+        try:
+            events = self.remote.history(ex.name, ex.project, ex.domain, signal_id=self.signal_id)
+        except (GateError, NotImplementedError):
+            return ""
+        rows = "".join(
+            f"<tr><td>{html.escape(e.at.astimezone().strftime('%H:%M:%S'))}</td><td>{html.escape(e.kind)}</td>"
+            f"<td>{html.escape(repr(e.value)) if e.value is not None else ''}</td>"
+            f"<td>{html.escape(e.set_by or '')}</td><td>{html.escape(e.via or '')}</td></tr>" for e in events)
+        return (f'<details><summary style="color:#666;font-size:85%">history ({len(events)} events)</summary>'
+                '<table style="font-size:85%"><tr><th>time</th><th>event</th><th>value</th><th>who</th>'
+                f'<th>via</th></tr>{rows}</table></details>')
 
     def _freeze(self, signal: Signal) -> None:
         for button in self.buttons.values():
