@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gatewidgets import (
+    ExecutionExistsError,
     ExecutionStatus,
     GateRemote,
     NodeState,
@@ -104,6 +105,11 @@ def test_remote_subscribers_see_other_process_events(tmp_path: Path, procs: list
         assert kinds[0] == "launched" and kinds.count("created") == 4
     finally:
         unsubscribe()
+    from helpers.host import signals_wf
+
+    with pytest.raises(ExecutionExistsError, match=f"still running in process {host.pid}"):
+        signals_wf.launch(execution_name="xp", recover=True)
+    assert remote.get_execution("xp").pid == host.pid
     remote.abort("xp")
     assert finish(host)["error"] == "ExecutionAbortedError"
 
