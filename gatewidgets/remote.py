@@ -54,14 +54,14 @@ class GateRemote:
     """
 
     def __init__(self, config: Config | None = None, default_project: str | None = None,
-                 default_domain: str | None = None, *, store: SqliteStore | str | None = None,
+                 default_domain: str | None = None, *, store: SqliteStore | Any | str | None = None,
                  user: str | None = None, via: Via | str = Via.API) -> None:
         config = config or Config()
-        if config.endpoint is not None:
-            raise NotImplementedError(
-                "A Flyte admin endpoint needs the Flyte-backed store, which this version does not ship yet; "
-                "use GateRemote.for_sandbox() for this machine's store."
-            )
+        if config.endpoint is not None and store is None:
+            from gatewidgets.store.flyte import FlyteStore  # needs gatewidgets[flyte]; imported only here
+
+            store = FlyteStore.for_endpoint(config.endpoint, insecure=config.insecure,
+                                            default_project=default_project, default_domain=default_domain)
         if store is None or isinstance(store, str):
             store = open_store(store or config.store)
         self.store = store
@@ -75,6 +75,33 @@ class GateRemote:
                     **kwargs: Any) -> GateRemote:
         """The remote of this machine's default store."""
         return cls(Config.for_sandbox(), default_project, default_domain, **kwargs)
+
+    @classmethod
+    def for_endpoint(cls, endpoint: str, insecure: bool = False, default_project: str | None = None,
+                     default_domain: str | None = None, **kwargs: Any) -> GateRemote:
+        """The remote of a Flyte admin at ``endpoint`` (needs ``gatewidgets[flyte]``).
+
+        ``flyte_poll_interval`` (seconds, default 2), ``data_upload_location`` (where files are
+        uploaded) and ``page_size`` go to the ``FlyteStore``; ``user`` and ``via`` to the remote.
+        """
+        from gatewidgets.store.flyte import FlyteStore
+
+        store_kwargs = {k: kwargs.pop(k) for k in ("flyte_poll_interval", "data_upload_location", "page_size",
+                                                   "max_executions", "files_dir") if k in kwargs}
+        store = FlyteStore.for_endpoint(endpoint, insecure=insecure, default_project=default_project,
+                                        default_domain=default_domain, **store_kwargs)
+        return cls(Config.for_endpoint(endpoint, insecure), default_project, default_domain, store=store, **kwargs)
+
+    @classmethod
+    def from_flyte(cls, flyte_remote: Any, **kwargs: Any) -> GateRemote:
+        """A remote on the Flyte admin of a flytekit ``FlyteRemote`` (its defaults, client and uploads)."""
+        from gatewidgets.store.flyte import FlyteStore
+
+        store_kwargs = {k: kwargs.pop(k) for k in ("flyte_poll_interval", "page_size", "max_executions",
+                                                   "files_dir") if k in kwargs}
+        project = kwargs.pop("default_project", None) or flyte_remote.default_project
+        domain = kwargs.pop("default_domain", None) or flyte_remote.default_domain
+        return cls(None, project, domain, store=FlyteStore(flyte_remote, **store_kwargs), **kwargs)
 
     @classmethod
     def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> Any:
