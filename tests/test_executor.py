@@ -416,6 +416,32 @@ def test_listeners_get_events() -> None:
     kinds = [e.kind for e in events]
     assert "signal_set" in kinds and kinds[-1] == "finished"
     assert events[-1].state is ExecutionStatus.SUCCEEDED
+    assert ("node", "n1", NodeState.SUCCEEDED) in [(e.kind, e.node_id, e.state) for e in events]
+    assert all(e.execution is ex for e in events)
+    assert [s.signal_id for s in ex.signals()] == ["x"]
+    assert [e.kind for e in ex.history()] == ["launched", "created", "reached", "set", "finished"]
+
+
+def test_gate_waiting_event_and_pool_size() -> None:
+    import os
+
+    go, waiting = threading.Event(), threading.Event()
+
+    @task
+    def held(v: int) -> int:
+        assert go.wait(10)
+        return v
+
+    @workflow
+    def gated(a: int) -> int:
+        return approve(held(v=a), "ok", timeout=None)
+
+    ex = gated.launch(a=1, execution_name="gw")
+    ex.subscribe(lambda e: e.kind == "gate_waiting" and e.signal_id == "ok" and e.node_id == "n1" and waiting.set())
+    go.set()
+    assert waiting.wait(10)
+    assert default_executor().max_workers == min(32, (os.cpu_count() or 1) + 4)
+    ex.abort()
 
 
 def test_thousand_waiting_gates_hold_no_threads() -> None:
