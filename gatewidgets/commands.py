@@ -114,6 +114,13 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p = add("abort", "Abort a running execution.")
     p.add_argument("execution", help="execution name")
 
+    p = add("history", "The audit trail of an execution's signals: created, reached, set (who, how, what), "
+                       "timed out, cancelled.")
+    p.add_argument("execution", nargs="?", help="execution name (default: as for -e)")
+    p.add_argument("-s", "--signal", help="only this signal")
+
+    add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
+
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
         p = add("run", "Launch a workflow defined in the notebook.")
@@ -375,6 +382,25 @@ def _abort(args: argparse.Namespace, ctx: Context) -> Result:
     return Result(message, data=execution_to_json(record))
 
 
+def _history(args: argparse.Namespace, ctx: Context) -> Result:
+    name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    events = ctx.remote.history(name, project, domain, signal_id=args.signal)
+    rows = [[_when(e.at), e.signal_id or "", e.kind, e.state or "", "" if e.value is None else _short(e.value),
+             e.set_by or "", e.via or ""] for e in events]
+    table = Table(f"History of execution {name!r}" + (f", signal {args.signal!r}" if args.signal else ""),
+                  ["time", "signal", "event", "state", "value", "who", "via"], rows)
+    data = [{"at": e.at.isoformat(), "signal_id": e.signal_id, "event": e.kind, "state": e.state,
+             "value": e.value, "set_by": e.set_by, "via": e.via} for e in events]
+    return Result(notes=notes, tables=[table], data=data)
+
+
+def _stats(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.telemetry import metrics
+
+    m = metrics(ctx.remote, args.project, args.domain)
+    return Result(str(m), data=m.as_dict())
+
+
 def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
     filters = ["eq(state,PENDING)"]
     signals = ctx.remote.list_signals(None, args.project, args.domain, limit=100, filters=filters)
@@ -425,4 +451,5 @@ def _literal(text: str) -> Any:
 
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
-             "executions": _executions, "abort": _abort, "dashboard": _dashboard, "run": _run}
+             "executions": _executions, "abort": _abort, "history": _history, "stats": _stats,
+             "dashboard": _dashboard, "run": _run}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 from _jupyter_server import Server, call, gatewidgets_store, server, waiting  # noqa: F401 (fixtures)
@@ -81,3 +82,26 @@ def test_error_bodies(server: Server, waiting: Any) -> None:
     status, data = call(server, "POST", f"{SIG}/{name}/go/reject", {})
     assert status == 409 and data["error"] == "SignalAlreadySetError"
     assert remote.get_signal("go", name).value is True
+
+
+def test_history_and_prometheus_metrics(server: Server, waiting: Any) -> None:
+    name, proc = waiting
+    assert call(server, "POST", f"{SIG}/{name}/rate", {"value": 2.5})[0] == 200
+    status, body = call(server, "GET", f"/gatewidgets/api/executions/default/development/{name}/history")
+    assert status == 200
+    sets = [e for e in body["events"] if e["event"] == "set"]
+    assert [(e["signal_id"], e["value"], e["via"]) for e in sets] == [("rate", 2.5, "http")]
+    assert call(server, "GET", f"/gatewidgets/api/executions/default/development/{name}/history",
+                token=None)[0] == 403
+
+    request = urllib.request.Request(f"{server.url}/gatewidgets/metrics",
+                                     headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    assert 'gatewidgets_signals_closed{project="default",domain="development",via="http"}' in text
+    assert "# TYPE gatewidgets_gate_wait_seconds summary" in text
+    waiting_line = next(line for line in text.splitlines() if line.startswith("gatewidgets_gates_waiting{"))
+    assert int(waiting_line.rsplit(" ", 1)[1]) >= 2  # "go" and "note" still wait
+    assert call(server, "GET", "/gatewidgets/metrics", token=None)[0] == 403
+    assert call(server, "GET", "/gatewidgets/metrics", token="wrong")[0] == 403

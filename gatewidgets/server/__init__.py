@@ -6,10 +6,12 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
     GET  /gatewidgets/api/executions[?project=&domain=&status=&limit=]
     GET  /gatewidgets/api/executions/{project}/{domain}/{execution}
     POST /gatewidgets/api/executions/{project}/{domain}/{execution}/abort
+    GET  /gatewidgets/api/executions/{project}/{domain}/{execution}/history[?signal=]
     GET  /gatewidgets/api/signals[?execution=&state=&kind=&limit=&offset=&project=&domain=]
     GET  /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}   {"value": ...} or {"text": "..."}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}/approve   (and /reject)
+    GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
 """
 from __future__ import annotations
 

@@ -111,6 +111,34 @@ class ExecutionHandler(_Handler):
         self.run(action)
 
 
+class HistoryHandler(_Handler):
+    @web.authenticated
+    @authorized
+    def get(self, project: str, domain: str, name: str) -> None:
+        def action() -> Any:
+            events = self.remote().history(name, project, domain, signal_id=self.arg("signal"))
+            return {"events": [{"at": e.at.isoformat(), "signal_id": e.signal_id, "node_id": e.node_id,
+                                "event": e.kind, "state": e.state, "value": e.value, "set_by": e.set_by,
+                                "via": e.via} for e in events]}
+        self.run(action)
+
+
+class MetricsHandler(_Handler):
+    """Prometheus text format, behind Jupyter's auth like the rest of the API."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        from gatewidgets.telemetry import metrics, prometheus_text
+
+        try:
+            text = prometheus_text(metrics(self.remote(), self.arg("project"), self.arg("domain")))
+        except (GateError, BadRequest) as exc:
+            self.fail(exc)
+            return
+        self.finish(text, set_content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 class AbortHandler(_Handler):
     @web.authenticated
     @authorized
@@ -182,6 +210,8 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "executions"), ExecutionsHandler),
         (url_path_join(api, "executions", part, part, part), ExecutionHandler),
         (url_path_join(api, "executions", part, part, part, "abort"), AbortHandler),
+        (url_path_join(api, "executions", part, part, part, "history"), HistoryHandler),
+        (url_path_join(base_url, "gatewidgets", "metrics"), MetricsHandler),
         (url_path_join(api, "signals"), SignalsHandler),
         (url_path_join(api, "signals", part, part, part, part), SignalHandler),
         (url_path_join(api, "signals", part, part, part, part, "(approve|reject)"), SignalHandler),
