@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS signals (
     created_at TEXT NOT NULL, waiting_since TEXT, deadline TEXT,
     set_at TEXT, set_by TEXT, via TEXT,
     PRIMARY KEY (project, domain, execution, signal_id));
-CREATE INDEX IF NOT EXISTS signals_by_state ON signals (state, project, domain);
+DROP INDEX IF EXISTS signals_by_state;
+CREATE INDEX IF NOT EXISTS signals_by_state_order ON signals (state, project, domain, created_at, execution, seq);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, at TEXT NOT NULL,
     project TEXT NOT NULL, domain TEXT NOT NULL, execution TEXT NOT NULL,
