@@ -99,3 +99,19 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["set", "x", "1"]) == 2
     assert capsys.readouterr().err.strip() == "No execution given and none is running in default/development: pass -e EXECUTION."
     assert main(["run", "wf"]) == 2  # notebook-only commands are not offered
+
+
+def test_history_and_stats_as_json(waiting: Any) -> None:
+    name, _proc = waiting
+    assert gw("set", "rate", "2.5", "-e", name).returncode == 0
+    done = gw("history", name, "--json")
+    assert done.returncode == 0, done.stderr
+    events = json.loads(done.stdout)
+    assert [(e["signal_id"], e["value"], e["via"]) for e in events if e["event"] == "set"] == [("rate", 2.5, "cli")]
+    assert {e["event"] for e in events} >= {"created", "reached", "set"}
+    stats = gw("stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    figures = json.loads(stats.stdout)
+    assert figures["set_via"] == {"cli": 1} and figures["gates_waiting"] >= 2
+    missing = gw("history", "no-such-execution")
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1

@@ -194,3 +194,23 @@ def test_dashboard_help_and_config(ip: Any) -> None:
     workers = settings.max_workers
     run(ip, "%config GateWidgets.max_workers = 0")  # refused (%config logs the TraitError)
     assert settings.max_workers == workers
+
+
+def test_history_and_stats(ip: Any) -> None:
+    ex = launch(ip, a=2, name="audited")
+    assert run(ip, "%gate approve go").result.success
+    assert run(ip, "%gate set rate 1.5").result.success
+    shown = run(ip, "%gate history")
+    text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
+    assert "History of execution 'audited'" in text
+    assert "magic" in text and "reached" in text and "set" in text
+    only = run(ip, "%gate history audited --signal rate")
+    only_text = only.stdout + "".join(o.data.get("text/plain", "") for o in only.outputs)
+    assert "signal 'rate'" in only_text and "'go'" not in only_text.split("History", 1)[1].split("\n", 1)[1]
+    stats = run(ip, "%gate stats")
+    stats_text = stats.stdout + "".join(o.data.get("text/plain", "") for o in stats.outputs)
+    assert "gates waiting: 1" in stats_text and "answered via: magic 2" in stats_text
+    bad = run(ip, "%gate history nobody-here")
+    assert not bad.result.success or "nobody-here" in (bad.stdout + bad.stderr)
+    assert "Traceback" not in bad.stdout + bad.stderr
+    ex.abort()
