@@ -194,3 +194,26 @@ def test_abort_of_orphaned_execution_cancels_its_signals(module) -> None:
     record = remote.abort("opaque-2")
     assert record.status is ExecutionStatus.ABORTED
     assert remote.get_signal("go", "opaque-2").state is SignalState.CANCELLED
+
+
+def test_dashboard_marks_orphaned_executions(module) -> None:
+    from gatewidgets.widgets import SignalDashboard
+
+    path, env = module
+    remote = GateRemote.for_sandbox()
+
+    def waiting() -> bool:
+        try:
+            return remote.get_signal("go", "opaque-3").state is SignalState.PENDING
+        except LookupError:
+            return False
+
+    _start_and_kill(path, env, "opaque-3", waiting)
+    board = SignalDashboard()
+    try:
+        assert board.orphaned == {"opaque-3"}
+        assert "opaque-3" in board.orphans.value and "recover=True" in board.orphans.value
+        assert [c.signal_id for c in board.cards] == ["go"]
+        assert "gatewidgets-orphaned" in board.cards[0]._dom_classes
+    finally:
+        board.close()

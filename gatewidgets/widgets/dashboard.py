@@ -47,6 +47,9 @@ class SignalDashboard(w.VBox):
         self.prev_button = w.Button(description="Previous", icon="arrow-left", layout=w.Layout(width="110px"))
         self.next_button = w.Button(description="Next", icon="arrow-right", layout=w.Layout(width="110px"))
         self.count = w.HTML()
+        self.orphans = w.HTML()
+        self.orphans.add_class("gatewidgets-orphans")
+        self.orphaned: set[str] = set()
         self.cards_box = w.VBox()
         self.cards: list[GateWidget] = []
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
@@ -56,6 +59,7 @@ class SignalDashboard(w.VBox):
         self.children = [
             w.HBox([self.state_filter, self.execution_filter]),
             w.HBox([self.prev_button, self.next_button, self.count]),
+            self.orphans,
             self.cards_box,
         ]
         self.total = 0
@@ -92,6 +96,7 @@ class SignalDashboard(w.VBox):
                 return
             self.page = min(self.page, self.pages - 1)
             rows = self.remote.list_signals(**kwargs, limit=self.page_size, offset=self.page * self.page_size)
+            self._find_orphans()
             self._set_cards(rows)
             first = self.page * self.page_size + 1 if rows else 0
             label = self.state_filter.value.lower() if self.state_filter.value != ALL else ""
@@ -114,6 +119,22 @@ class SignalDashboard(w.VBox):
         state = self.state_filter.value
         return [] if state == ALL else [f"eq(state,{state})"]
 
+    def _find_orphans(self) -> None:
+        """Running executions whose process is gone: nothing resumes their gates until recovered."""
+        try:
+            running = self.remote.list_executions(self.project, self.domain, status="RUNNING")
+            self.orphaned = {r.name for r in running if self.remote.is_orphaned(r)}
+        except NotImplementedError:  # a remote that cannot tell (a Flyte cluster)
+            self.orphaned = set()
+        value = ""
+        if self.orphaned:
+            names = ", ".join(html.escape(n) for n in sorted(self.orphaned))
+            value = (f'<div style="color:#ad5700">&#9888; Orphaned (their process is gone; answers are kept and '
+                     f'consumed once recovered with <code>launch(..., execution_name=NAME, recover=True)</code>): '
+                     f'{names}</div>')
+        if value != self.orphans.value:
+            self.orphans.value = value
+
     def _show_count(self, value: str) -> None:
         if value != self.count.value:
             self.count.value = value
@@ -127,6 +148,9 @@ class SignalDashboard(w.VBox):
                 card = GateWidget(signal, remote=self.remote)
             else:
                 card._apply(signal)
+            if signal.execution_name in self.orphaned:
+                card.add_class("gatewidgets-orphaned")
+                card.layout.border = "1px dashed #ad5700"
             cards.append(card)
         for card in old.values():
             card.close()
