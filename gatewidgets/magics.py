@@ -28,13 +28,14 @@ class GateMagics(Magics):
     """The ``%gate`` magics; sets are recorded with ``via="magic"``."""
 
     user = Unicode(None, allow_none=True, help="Name recorded as set_by (default: the login name).").tag(config=True)
+    remote: GateRemote | None = None  # None: this machine's store; e.g. GateRemote.for_endpoint(...) for Flyte
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.parser = build_parser("%gate", notebook=True)
 
     def _remote(self) -> GateRemote:
-        return GateRemote.for_sandbox().with_face("magic", user=self.user)
+        return (self.remote or GateRemote.for_sandbox()).with_face("magic", user=self.user)
 
     @line_cell_magic
     def gate(self, line: str, cell: str | None = None) -> Any:
