@@ -268,7 +268,9 @@ class GateRemote:
         return self._store_json(signal, gate_type, gate_type.validate(value))
 
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
-        if gate_type.is_file:
+        # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
+        # same content, keeps its copy) without leaving a file behind; files compare by content alone
+        if gate_type.is_file and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
             value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),

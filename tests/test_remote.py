@@ -174,6 +174,21 @@ def test_gate_file(tmp_path: Path) -> None:
     with pytest.raises(SignalAlreadySetError):
         r.set_input("v", "gf", GateFile(different))
     assert snapshot("gf") == before
+    # a refused file is not copied into the store
+    assert [p.name for p in files_dir.rglob("*") if p.is_file()] == ["receipt.csv"]
+
+
+def test_file_for_closed_signal_not_copied(tmp_path: Path) -> None:
+    ex = echo_workflow(GateFile).launch(execution_name="gfc")
+    ex.abort()
+    src = tmp_path / "late.txt"
+    src.write_text("late")
+    r = remote()
+    before = snapshot("gfc")
+    with pytest.raises(SignalClosedError):
+        r.set_input("v", "gfc", GateFile(src))
+    assert snapshot("gfc") == before
+    assert not Path(r.store.files_dir).exists() or not any(Path(r.store.files_dir).rglob("late.txt"))
 
 
 def test_unreadable_file_is_a_type_error(tmp_path: Path) -> None:
