@@ -22,10 +22,24 @@ from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.types import GateFile
-from gatewidgets.magics import load_ipython_extension, unload_ipython_extension
 from gatewidgets.telemetry import metrics
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ip: object) -> None:
+    """``%load_ext gatewidgets``: the ``%gate`` magics, configuration and the display of executions."""
+    from gatewidgets import magics
+
+    magics.load_ipython_extension(ip)
+
+
+def unload_ipython_extension(ip: object) -> None:
+    """``%unload_ext gatewidgets``: remove what loading added."""
+    from gatewidgets import magics
+
+    magics.unload_ipython_extension(ip)
+
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",

@@ -44,6 +44,7 @@ def ip() -> Any:
         yield shell
     finally:
         shell.run_line_magic("unload_ext", "gatewidgets")
+        shell.config.pop("GateWidgets", None)  # a refused %config value stays in the shell's config
         for key, value in saved.items():
             setattr(settings, key, value)
 
