@@ -198,6 +198,35 @@ def test_set_input_sends_typed_literals(admin: FakeFlyteAdmin, remote: GateRemot
     assert remote.get_signal("rate", EX).value == 2.0
 
 
+def test_more_flyte_types_round_trip_and_unsupported_ones_are_refused(admin: FakeFlyteAdmin,
+                                                                       remote: GateRemote) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    admin.add_signal(EX, "when", simple(types_pb2.DATETIME))
+    admin.add_signal(EX, "wait", simple(types_pb2.DURATION))
+    admin.add_signal(EX, "limits", types_pb2.LiteralType(map_value_type=simple(types_pb2.INTEGER)))
+    admin.add_signal(EX, "colour", types_pb2.LiteralType(enum_type=types_pb2.EnumType(values=["red", "green"])))
+    admin.add_signal(EX, "maybe", types_pb2.LiteralType(union_type=types_pb2.UnionType(
+        variants=[simple(types_pb2.INTEGER), simple(types_pb2.NONE)])))
+    admin.add_signal(EX, "blob-struct", simple(types_pb2.STRUCT))
+    when = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
+    assert remote.set_input("when", EX, when).value == when
+    assert remote.set_text("wait", EX, "5m").value == timedelta(minutes=5)
+    assert remote.set_input("limits", EX, {"a": 1}).value == {"a": 1}
+    assert remote.set_text("colour", EX, "green").value == "green"
+    assert remote.set_input("maybe", EX, 3).value == 3
+    wire = {r.id.signal_id: r.value for r in sets(admin)}
+    assert wire["when"].scalar.primitive.datetime.seconds == int(when.timestamp())
+    assert wire["wait"].scalar.primitive.duration.seconds == 300
+    assert wire["limits"].map.literals["a"].scalar.primitive.integer == 1
+    assert wire["colour"].scalar.primitive.string_value == "green"
+    assert wire["maybe"].scalar.union.value.scalar.primitive.integer == 3
+    assert str(remote.get_signal("colour", EX).type) == "Literal['red','green']"
+    with pytest.raises(SignalTypeError, match="no gatewidgets equivalent"):
+        remote.set_input("blob-struct", EX, {"a": 1})
+    assert len(sets(admin)) == 5
+
+
 @pytest.mark.parametrize("call", [
     lambda r: r.set_input("count", EX, "5"),
     lambda r: r.set_input("count", EX, True),
@@ -334,8 +363,8 @@ def test_dashboard_lists_pending_flyte_signals_and_refreshes(admin: FakeFlyteAdm
         dash.go(0)
         with admin.lock:  # answered elsewhere: the poll notices, the dashboard refreshes
             admin.signals[("flytesnacks", "development", EX)][0].value.CopyFrom(bool_literal(False))
-        wait_for(lambda: dash.total == 5)
-        assert "approve-expense" not in [c.signal_id for c in dash.cards]
+        wait_for(lambda: dash.total == 5 and "approve-expense" not in [c.signal_id for c in dash.cards])
+        assert [c.signal_id for c in dash.cards] == ["count", "rate", "note", "ids"]
     finally:
         dash.close()
 
