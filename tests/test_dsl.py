@@ -160,6 +160,28 @@ def test_subworkflow_inlined() -> None:
     assert outer.nodes["n2"].upstream == {"n1"}
 
 
+def test_rshift_chains_and_trivial_workflows() -> None:
+    @workflow
+    def chain() -> int:
+        a, b, c = double(v=1), double(v=2), double(v=3)
+        c >> b >> a
+        return a
+
+    assert chain.nodes["n0"].upstream == {"n1"} and chain.nodes["n1"].upstream == {"n2"}
+    assert chain.order == ["n2", "n1", "n0"]
+
+    @workflow
+    def identity(a: int) -> int:
+        return a
+
+    @workflow
+    def constant() -> int:
+        return 5
+
+    assert identity.nodes == {} and identity(a=3) == 3
+    assert constant() == 5
+
+
 def test_task_outside_workflow_just_runs() -> None:
     assert double(v=21) == 42
     assert double(5) == 10

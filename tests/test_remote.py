@@ -300,6 +300,10 @@ def test_unknown_execution() -> None:
         r.list_signals("ghost")
     with pytest.raises(ExecutionNotFoundError):
         r.get_execution("ghost")
+    for call in (lambda: r.count_signals("ghost"), lambda: r.history("ghost"), lambda: r.abort("ghost"),
+                 lambda: r.end_sleep("nap", "ghost"), lambda: r.set_text("n", "ghost", "1")):
+        with pytest.raises(ExecutionNotFoundError):
+            call()
     launch_gated()
     with pytest.raises(ExecutionNotFoundError):  # right name, wrong project
         r.approve("ok", "g", project="elsewhere")
