@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("flytekit", reason="flytekit is not installed: pip install -e '.[flyte]' to test the Flyte store")
 
-from flyteidl.core import literals_pb2, types_pb2  # noqa: E402
+from flyteidl.core import types_pb2  # noqa: E402
 from flytekit.configuration import Config as FlyteConfig  # noqa: E402
 from flytekit.remote import FlyteRemote  # noqa: E402
 
