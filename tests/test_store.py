@@ -180,3 +180,35 @@ def test_events_reach_subscribers() -> None:
     unsubscribe()
     set_int(store, key, "x", 1)
     assert seen == ["launched", "created", "set"]
+
+
+def test_forgetting_types_while_other_threads_register() -> None:
+    """An execution ending (forget_types) while others reach gates (register_type) must not raise."""
+    store = open_store()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        i = 0
+        while not stop.is_set():
+            store.register_type(Key("p", "d", f"e{i}"), "x", INT)
+            i += 1
+
+    def forget() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                store.forget_types(Key("p", "d", f"e{i}"))
+            except BaseException as exc:  # re-raised in the test thread
+                errors.append(exc)
+                return
+            i += 1
+
+    threads = [threading.Thread(target=register), threading.Thread(target=forget)]
+    for t in threads:
+        t.start()
+    stop.wait(1.0)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert errors == []

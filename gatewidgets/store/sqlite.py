@@ -497,8 +497,8 @@ class SqliteStore:
 
     def forget_types(self, key: ExecKey) -> None:
         """Drop the live types of an execution that ended."""
-        for k in [k for k in self._live_types if k[0] == key]:
-            del self._live_types[k]
+        for k in [k for k in list(self._live_types) if k[0] == key]:  # a snapshot: other threads register
+            self._live_types.pop(k, None)
 
     def gate_type(self, key: ExecKey, signal_id: str, record: str | dict[str, Any]) -> GateType:
         """The signal's type: the live one if its execution runs here, else rebuilt from the stored record."""
