@@ -22,7 +22,7 @@ WRITER = textwrap.dedent('''
     from gatewidgets.models.execution import WorkflowExecutionIdentifier
     from gatewidgets.store import open_store
 
-    me, writers, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    me, writers, count, ready = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     remote = GateRemote.for_sandbox(user=f"writer-{me}")
     store = open_store()
     i = 0
@@ -36,6 +36,8 @@ WRITER = textwrap.dedent('''
         key = WorkflowExecutionIdentifier("default", "development", f"filler-{me}-{i}")
         store.create_execution(key, "filler", {}, [{"node_id": f"n{j}", "kind": "task", "name": "t",
                                "upstream": []} for j in range(50)], [])
+        if i == 0:
+            open(ready, "w").close()  # one full round written: now the test may kill us at any moment
         i += 1
 ''')
 
@@ -50,10 +52,17 @@ def test_writers_killed_mid_write_leave_a_consistent_store(tmp_path: Path, gatew
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     rng = random.Random(7)
-    for _round in range(3):
-        procs = [subprocess.Popen([sys.executable, str(script), str(w), "4", str(SIGNALS)]) for w in range(4)]
+    for round_ in range(3):
+        ready = [tmp_path / f"ready-{round_}-{w}" for w in range(4)]
+        procs = [subprocess.Popen([sys.executable, str(script), str(w), "4", str(SIGNALS), str(ready[w])])
+                 for w in range(4)]
         try:
-            time.sleep(1.0 + rng.random())
+            deadline = time.monotonic() + 120
+            while not all(r.exists() for r in ready):
+                assert time.monotonic() < deadline, "writers never got going"
+                assert all(p.poll() is None for p in procs), "a writer died on its own"
+                time.sleep(0.02)
+            time.sleep(0.2 + 0.5 * rng.random())
         finally:
             for proc in procs:
                 os.kill(proc.pid, signal.SIGKILL)
