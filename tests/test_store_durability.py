@@ -17,6 +17,7 @@ from gatewidgets.types import GateType
 
 SIGNALS = 300
 WRITER = textwrap.dedent('''
+    import os
     import sys
     from gatewidgets import GateRemote, SignalAlreadySetError
     from gatewidgets.models.execution import WorkflowExecutionIdentifier
@@ -33,7 +34,7 @@ WRITER = textwrap.dedent('''
             except SignalAlreadySetError:
                 pass
         # and keep creating executions, so kills also land inside bigger transactions
-        key = WorkflowExecutionIdentifier("default", "development", f"filler-{me}-{i}")
+        key = WorkflowExecutionIdentifier("default", "development", f"filler-{me}-{os.getpid()}-{i}")
         store.create_execution(key, "filler", {}, [{"node_id": f"n{j}", "kind": "task", "name": "t",
                                "upstream": []} for j in range(50)], [])
         if i == 0:
@@ -65,7 +66,8 @@ def test_writers_killed_mid_write_leave_a_consistent_store(tmp_path: Path, gatew
             time.sleep(0.2 + 0.5 * rng.random())
         finally:
             for proc in procs:
-                os.kill(proc.pid, signal.SIGKILL)
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGKILL)
             for proc in procs:
                 proc.wait(timeout=10)
 
