@@ -517,11 +517,16 @@ class Task:
         return f"<task {self.name}>"
 
 
+def _decorator(cls: type, fn: Callable[..., Any] | None, name: str | None) -> Any:
+    """``@cls`` or ``@cls(name=...)``."""
+    if fn is None:
+        return lambda f: cls(f, name=name)
+    return cls(fn, name=name)
+
+
 def task(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a task: ``@task`` or ``@task(name=...)``. Every input and the return need type hints."""
-    if fn is None:
-        return lambda f: Task(f, name=name)
-    return Task(fn, name=name)
+    return _decorator(Task, fn, name)
 
 
 class Dynamic(Task):
@@ -544,9 +549,7 @@ class Dynamic(Task):
 
 def dynamic(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a dynamic workflow node: ``@dynamic``. Inputs and return need type hints."""
-    if fn is None:
-        return lambda f: Dynamic(f, name=name)
-    return Dynamic(fn, name=name)
+    return _decorator(Dynamic, fn, name)
 
 
 # ---------------------------------------------------------------------------- gates
@@ -763,6 +766,4 @@ class Workflow:
 
 def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a workflow: its body runs once now, on promises, and defines the DAG."""
-    if fn is None:
-        return lambda f: Workflow(f, name=name)
-    return Workflow(fn, name=name)
+    return _decorator(Workflow, fn, name)

@@ -14,10 +14,12 @@ import heapq
 import itertools
 import logging
 import os
+import re
 import secrets
 import sys
 import threading
 import traceback
+import typing
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -168,6 +170,9 @@ class Executor:
         """Start ``workflow`` in the background and return its :class:`Execution` at once."""
         values = workflow.bind_inputs(inputs)
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
+        if not _NAME.match(name):
+            raise ValueError(f"execution_name must be 1-128 letters, digits, '_', '-' or '.' (it appears in "
+                             f"paths and URLs); got {name!r}.")
         key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
         execution = Execution(self, workflow, key, values)
         record = None
@@ -234,7 +239,10 @@ class Executor:
                 if waiters:
                     signal = self.store.get_signal(event.execution_id, event.signal_id)
                     for execution, node in waiters:
-                        execution._resolve(node, signal)
+                        try:
+                            execution._resolve(node, signal)
+                        except Exception as exc:  # never leave a gate waiting on an error of ours
+                            execution._fail(node, exc)
             elif event.kind == "abort_requested":
                 execution = self._executions.get(event.execution_id)
                 if execution is not None and not execution.done():
@@ -252,6 +260,7 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
             "node_id": node_id, "type": spec.gate_type.to_record()}
 
 
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
 
@@ -687,9 +696,11 @@ class Execution:
         else:
             result = self._value(outputs)
         stored = None
-        if result is not None:
-            hint = self.workflow.output_hint
-            stored = _json_or_none(hint, result)
+        if isinstance(result, tuple):
+            hints = typing.get_args(self.workflow.output_hint) or (Any,) * len(result)
+            stored = [_json_or_none(h, v) for h, v in zip(hints, result)]
+        elif result is not None:
+            stored = _json_or_none(self.workflow.output_hint, result)
         self._finish(ExecutionStatus.SUCCEEDED, outputs=result, stored_outputs=stored)
 
     def _fail(self, node: Node, exc: BaseException) -> None:

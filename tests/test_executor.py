@@ -517,3 +517,24 @@ def test_approve_timeout_fails_by_default() -> None:
     s = remote().get_signal("ok", "strict")
     assert s.state is SignalState.TIMED_OUT and s.value is None
     assert "pay" not in RAN and ex.node_states["n2"] is NodeState.ABORTED
+
+
+def test_tuple_outputs_are_stored_and_bad_execution_names_refused() -> None:
+    from gatewidgets import GateRemote, task, workflow
+
+    @task
+    def pair(x: int) -> tuple[int, str]:
+        return x, str(x)
+
+    @workflow
+    def twice(x: int) -> tuple[int, str]:
+        a, b = pair(x=x)
+        return a, b
+
+    ex = twice.launch(x=4, execution_name="tuple-out")
+    assert ex.wait(timeout=10) == (4, "4")
+    assert GateRemote.for_sandbox().get_execution("tuple-out").outputs == [4, "4"]
+    for bad in ("a/b", "x" * 129, "sp ace"):
+        with pytest.raises(ValueError, match="execution_name"):
+            twice.launch(x=1, execution_name=bad)
+    assert [r.name for r in GateRemote.for_sandbox().list_executions()] == ["tuple-out"]
