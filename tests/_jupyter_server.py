@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import start_waiting_workflow, stop, wait_until
+from _procs import stop, wait_until, waiting_execution
 
-from gatewidgets import GateRemote, SignalState
 
 
 @dataclass
@@ -90,12 +89,5 @@ def call(server: Server, method: str, path: str, body: Any = None, token: str | 
 @pytest.fixture
 def waiting(server: Server) -> Any:
     """A workflow waiting at its gates in another process; yields (name, process)."""
-    name = f"srv-{secrets.token_hex(3)}"
-    proc = start_waiting_workflow(name, a=4)
-    try:
-        remote = GateRemote.for_sandbox()
-        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
-                   what="the gate 'go' to wait")
-        yield name, proc
-    finally:
-        stop(proc)
+    with waiting_execution("srv", a=4) as running:
+        yield running

@@ -1,11 +1,13 @@
 """Helpers for tests that drive other processes: a waiting workflow, polling with a deadline."""
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 WAITING_WORKFLOW = Path(__file__).with_name("_waiting_workflow.py")
 
@@ -40,3 +42,19 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@contextmanager
+def waiting_execution(prefix: str, a: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A ``_waiting_workflow.py`` execution waiting at its gate ``go`` in another process."""
+    from gatewidgets import GateRemote, SignalState
+
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    proc = start_waiting_workflow(name, a=a)
+    try:
+        remote = GateRemote.for_sandbox()
+        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
+                   what="the gate 'go' to wait")
+        yield name, proc
+    finally:
+        stop(proc)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 from typing import Any
 
 import pytest
-from _procs import start_waiting_workflow, stop, wait_until
+from _procs import waiting_execution
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.cli import main
@@ -20,15 +19,8 @@ def gw(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def waiting() -> Any:
-    name = f"cli-{secrets.token_hex(3)}"
-    proc = start_waiting_workflow(name, a=5)
-    try:
-        remote = GateRemote.for_sandbox()
-        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
-                   what="the gate 'go' to wait")
-        yield name, proc
-    finally:
-        stop(proc)
+    with waiting_execution("cli", a=5) as running:
+        yield running
 
 
 def test_set_gates_of_a_workflow_in_another_process(waiting: Any) -> None:
