@@ -414,7 +414,8 @@ class SqliteStore:
                 self._flusher = threading.Thread(target=self._flush_loop, name="gatewidgets-store-writer",
                                                  daemon=True)
                 self._flusher.start()
-        self._flusher_wake.set()
+        if not self._flusher_wake.is_set():  # set() takes a lock each call; the change is queued above either way
+            self._flusher_wake.set()
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
