@@ -98,7 +98,8 @@ class LabServer:
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
     def notebook_url(self, name: str) -> str:
-        return self.url(f"/lab/tree/{name}")
+        # ?reset: start from an empty workspace, so notebooks of earlier tests do not reopen beside it
+        return self.url(f"/lab/tree/{name}") + "&reset"
 
     def api(self, path: str, *, method: str = "GET", body: object | None = None,
             timeout: float = 10.0) -> tuple[int, object]:
@@ -301,8 +302,8 @@ def open_notebook(page, lab_server: LabServer):
 
     def _open(name: str, *, timeout: float = 60.0):
         page.goto(lab_server.notebook_url(name), timeout=timeout * 1000)
-        page.locator(".jp-NotebookPanel").first.wait_for(state="visible",
-                                                         timeout=timeout * 1000)
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.wait_for(state="visible",
+                                                                            timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
         while True:
             _dismiss_dialogs(page, timeout=1.0)
