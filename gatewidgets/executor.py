@@ -8,10 +8,12 @@ through the store watcher from others) or by the single timer thread at its dead
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import heapq
 import itertools
+import json
 import logging
 import os
 import re
@@ -21,6 +23,7 @@ import threading
 import traceback
 import typing
 import warnings
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator
@@ -154,7 +157,29 @@ class Executor:
         self._executions: dict[ExecKey, Execution] = {}
         self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
         self.launched: list[Execution] = []
+        self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
+        self._draining = 0  # pool jobs taking tasks off ``_ready``; at most max_workers
+        self._ready_lock = threading.Lock()
         self._unsubscribe = self.store.subscribe(self._on_store_events)
+
+    def schedule(self, execution: Execution, node: Node) -> None:
+        """Queue a ready task; a free worker takes it (a burst of 1,000 costs a few hand-offs, not 1,000)."""
+        with self._ready_lock:
+            self._ready.append((execution, node))
+            start = self._draining < self.max_workers
+            if start:
+                self._draining += 1
+        if start:
+            self.pool.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._ready_lock:
+                if not self._ready:
+                    self._draining -= 1
+                    return
+                execution, node = self._ready.popleft()
+            execution._run_tasks(node)
 
     def shutdown(self) -> None:
         """Abort what still runs, stop the timer thread and the worker pool."""
@@ -197,8 +222,7 @@ class Executor:
                     raise ExecutionExistsError(f"Execution {key} is already running in this process.")
                 record = self.store.adopt_execution(key)
         if record is None:
-            nodes = [_node_row(n) for n in workflow.nodes.values()]
-            signals = [_signal_row(s, workflow.nodes) for s in workflow.signals.values()]
+            nodes, signals = _rows(workflow)
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
             self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals)
         with self._lock:
@@ -250,8 +274,22 @@ class Executor:
 
 
 def _node_row(node: Node) -> dict[str, Any]:
-    return {"node_id": node.id, "kind": node.kind, "name": node.name, "upstream": sorted(node.upstream),
+    return {"node_id": node.id, "kind": node.kind, "name": node.name,
+            "upstream": json.dumps(sorted(node.upstream), separators=(",", ":")),
             "signal_id": node.signal.signal_id if node.signal else None}
+
+
+_row_cache: weakref.WeakKeyDictionary[Workflow, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _rows(workflow: Workflow) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The stored rows of a workflow's nodes and signals (the same for every launch, so built once)."""
+    rows = _row_cache.get(workflow)
+    if rows is None:
+        rows = _row_cache[workflow] = ([_node_row(n) for n in workflow.nodes.values()],
+                                       [_signal_row(s, workflow.nodes) for s in workflow.signals.values()])
+    return rows
 
 
 def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
@@ -467,7 +505,7 @@ class Execution:
             elif inline and keep is None:
                 keep = node
             else:
-                self.executor.pool.submit(self._run_tasks, node)
+                self.executor.schedule(self, node)
         return keep
 
     def _run_tasks(self, node: Node | None) -> None:
@@ -683,7 +721,7 @@ class Execution:
             value = None
         ready = self._complete(node, value, inline=True)
         if ready is not None:
-            self.executor.pool.submit(self._run_tasks, ready)
+            self.executor.schedule(self, ready)
 
     # endings ---------------------------------------------------------------------
 

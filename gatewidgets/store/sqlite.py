@@ -97,9 +97,9 @@ def now() -> datetime:
 def _ts(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if value.tzinfo is not timezone.utc:  # now() is UTC already: skip the conversion on the hot path
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.isoformat(timespec="microseconds")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -107,6 +107,11 @@ def _dt(value: str | None) -> datetime | None:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
+
+
+def _upstream(value: str | Sequence[str]) -> str:
+    """A node's upstream ids as stored: JSON (callers may pass it serialized already)."""
+    return value if isinstance(value, str) else _dumps(list(value))
 
 
 def _dumps(value: Any) -> str:
@@ -285,7 +290,7 @@ class SqliteStore:
                 "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
                 "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(key.project, key.domain, key.name, n["node_id"], i, n["kind"], n["name"], NodeState.QUEUED.value,
-                  _dumps(list(n["upstream"])), n.get("signal_id")) for i, n in enumerate(nodes)])
+                  _upstream(n["upstream"]), n.get("signal_id")) for i, n in enumerate(nodes)])
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -310,7 +315,7 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
                 "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(*key_tuple(key), n["node_id"], seq + i, n["kind"], n["name"], NodeState.QUEUED.value,
-                  _dumps(list(n["upstream"])), n.get("signal_id")) for i, n in enumerate(nodes)])
+                  _upstream(n["upstream"]), n.get("signal_id")) for i, n in enumerate(nodes)])
             seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM signals WHERE project=? AND domain=? "
                                "AND execution=?", key_tuple(key)).fetchone()[0]
             events = []
