@@ -173,7 +173,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     data: Any = None  # the JSON form (``--json``)
-    show: Any = None  # notebook only: an Execution, or "dashboard", to display as a widget
+    show: Any = None  # notebook only: an Execution, an ExecutionRecord (not this kernel's), or "dashboard"
     value: Any = None  # what the magic returns (``run``: the Execution)
 
     def to_text(self) -> str:
@@ -343,8 +343,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> Result:
     if record.error:
         message += f". Error: {one_line(record.error)}"
     data = execution_to_json(record) | {"signals": [signal_to_json(s) for s in signals]}
+    local = _in_kernel(ctx, record.name, record.id.project, record.id.domain)
     return Result(message + ".", notes, [nodes, _signal_rows(signals, False)], data,
-                  show=_in_kernel(ctx, record.name, record.id.project, record.id.domain))
+                  show=local if local is not None else record)
 
 
 def _status(ctx: Context, record: ExecutionRecord) -> str:

@@ -18,6 +18,7 @@ from traitlets import Unicode
 from gatewidgets.commands import CommandError, Context, HelpRequested, Result, build_parser, one_line, run_command, split_line
 from gatewidgets.config import GateWidgets
 from gatewidgets.errors import GateError
+from gatewidgets.models.execution import ExecutionRecord
 from gatewidgets.remote import GateRemote
 
 __all__ = ["GateMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -77,11 +78,13 @@ class GateMagics(Magics):
     @staticmethod
     def _widget(show: Any, remote: GateRemote) -> Any:
         try:
-            from gatewidgets.widgets import ExecutionWidget, SignalDashboard
+            from gatewidgets.widgets import ExecutionWidget, SignalDashboard, StoredExecutionWidget
         except ImportError:  # widgets unavailable: the text/HTML rendering stands in
             return None
         if show == "dashboard":
             return SignalDashboard(remote=remote.with_face("widget"))
+        if isinstance(show, ExecutionRecord):  # another process's, orphaned, finished, or remote
+            return StoredExecutionWidget(show.name, show.id.project, show.id.domain, remote=remote.with_face("widget"))
         return ExecutionWidget(show, remote=remote.with_face("widget"))
 
 

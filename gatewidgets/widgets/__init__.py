@@ -1,4 +1,4 @@
-"""Live notebook widgets: ``GateWidget``, ``ExecutionWidget``, ``SignalDashboard``.
+"""Live notebook widgets: ``GateWidget``, ``ExecutionWidget``, ``StoredExecutionWidget``, ``SignalDashboard``.
 
 Importing this module inside IPython registers the display of :class:`Execution` objects
 (an ``Execution`` shown in a cell is its live :class:`ExecutionWidget`); ``%load_ext
@@ -15,9 +15,10 @@ from gatewidgets.widgets.dashboard import SignalDashboard
 from gatewidgets.widgets.execution import ExecutionWidget
 from gatewidgets.widgets.gate import GateWidget
 from gatewidgets.widgets.notifier import GateNotifier
+from gatewidgets.widgets.stored import StoredExecutionWidget
 
-__all__ = ["GateWidget", "ExecutionWidget", "SignalDashboard", "GateNotifier", "dag_svg", "execution_widget",
-           "register_display", "unregister_display"]
+__all__ = ["GateWidget", "ExecutionWidget", "StoredExecutionWidget", "SignalDashboard", "GateNotifier", "dag_svg",
+           "execution_widget", "register_display", "unregister_display"]
 
 _views: weakref.WeakKeyDictionary[Execution, ExecutionWidget] = weakref.WeakKeyDictionary()
 

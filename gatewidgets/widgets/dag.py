@@ -1,10 +1,11 @@
 """The DAG of an execution as an SVG picture, nodes coloured by state (pure Python)."""
 from __future__ import annotations
 
+import graphlib
 import html
 from typing import Any, Iterable, Mapping
 
-__all__ = ["dag_svg", "STATE_COLOURS"]
+__all__ = ["dag_svg", "topological_order", "STATE_COLOURS"]
 
 STATE_COLOURS = {
     "QUEUED": "#eeeeee", "RUNNING": "#90caf9", "WAITING": "#ffcc80", "SUCCEEDED": "#a5d6a7",
@@ -23,9 +24,16 @@ def _layers(nodes: Mapping[str, Any], order: Iterable[str]) -> dict[str, int]:
     return depth
 
 
+def topological_order(nodes: Mapping[str, Any]) -> list[str]:
+    """Node ids of ``nodes`` (objects with ``.upstream``: ids) upstream first; unknown upstream ids are ignored."""
+    graph = {nid: set(node.upstream) & nodes.keys() for nid, node in nodes.items()}
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
 def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable[str] | None = None) -> str:
-    """SVG of ``nodes`` (objects with ``.id``, ``.name``, ``.kind``, ``.upstream``) in
-    topological ``order``; ``states`` maps node id to a ``NodeState`` (or its name)."""
+    """SVG of ``nodes`` (node id -> an object with ``.name``, ``.kind``, ``.upstream``: ids, e.g. a
+    ``Node`` or a stored ``NodeRecord``) in topological ``order``; ``states`` maps node id to a
+    ``NodeState`` (or its name)."""
     order = list(order) if order is not None else list(nodes)
     depth = _layers(nodes, order)
     rows: dict[int, int] = {}

@@ -1,7 +1,6 @@
 """``ExecutionWidget``: one execution, live — status, elapsed time, DAG, gate cards, result."""
 from __future__ import annotations
 
-import graphlib
 import html
 import threading
 from typing import Any
@@ -13,17 +12,56 @@ from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.widgets._sync import Debouncer, clock, human
-from gatewidgets.widgets.dag import dag_svg
+from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.gate import GateWidget, remote_for
 from gatewidgets.widgets.notifier import GateNotifier
 
-__all__ = ["ExecutionWidget"]
+__all__ = ["ExecutionWidget", "ExecutionView", "header_html", "result_html"]
 
 STATUS_COLOURS = {ExecutionStatus.RUNNING: "#1565c0", ExecutionStatus.SUCCEEDED: "#2e7d32",
                   ExecutionStatus.FAILED: "#c62828", ExecutionStatus.ABORTED: "#616161"}
 
 
-class ExecutionWidget(w.VBox):
+def header_html(workflow: str, ident: object, status: ExecutionStatus, timing: str, label: str | None = None) -> str:
+    """The header line of an execution: workflow, id, a status badge (``label`` or the status), timing."""
+    colour = STATUS_COLOURS.get(status, "#616161")
+    return (f'<b>{html.escape(workflow)}</b> · <code>{html.escape(str(ident))}</code> · '
+            f'<span class="gatewidgets-status" style="background:{colour};color:white;border-radius:8px;'
+            f'padding:1px 7px">{html.escape(label or status.value)}</span> · {html.escape(timing)}')
+
+
+def result_html(status: ExecutionStatus, outputs: Any, error: str, details: str) -> str:
+    """How an execution ended: its outputs, or the error (one line) with ``details`` (a traceback) folded."""
+    if status is ExecutionStatus.SUCCEEDED:
+        return f'<div class="gatewidgets-outputs"><b>Outputs:</b> <code>{html.escape(repr(outputs))}</code></div>'
+    if not status.is_terminal:
+        return ""
+    return (f'<div class="gatewidgets-error" style="color:#c62828"><b>{status.value}:</b> '
+            f'{html.escape(error)}<details><summary>traceback</summary>'
+            f'<pre style="font-size:85%">{html.escape(details)}</pre></details></div>')
+
+
+class ExecutionView(w.VBox):
+    """The parts of an execution's widget: header, DAG, gate cards, result, gate notifier."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_class("gatewidgets-execution")
+        self._lock = threading.RLock()
+        self.header = w.HTML()
+        self.dag = w.HTML()
+        self.gates = w.VBox()
+        self.result = w.HTML()
+        self.notifier = GateNotifier()
+        self.cards: dict[str, GateWidget] = {}
+        self.children = [self.header, self.dag, self.gates, self.result, self.notifier]
+
+    def gate(self, signal_id: str) -> GateWidget:
+        """The card of a gate that was reached (``KeyError`` if not yet)."""
+        return self.cards[signal_id]
+
+
+class ExecutionWidget(ExecutionView):
     """The live view of an in-kernel :class:`Execution`.
 
     Shows the workflow name, execution id, status and elapsed time, an SVG DAG with nodes
@@ -33,17 +71,8 @@ class ExecutionWidget(w.VBox):
 
     def __init__(self, execution: Execution, remote: GateRemote | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.add_class("gatewidgets-execution")
         self.execution = execution
         self.remote = remote_for(remote, execution.id.project, execution.id.domain)
-        self._lock = threading.RLock()
-        self.header = w.HTML()
-        self.dag = w.HTML()
-        self.gates = w.VBox()
-        self.result = w.HTML()
-        self.notifier = GateNotifier()
-        self.cards: dict[str, GateWidget] = {}
-        self.children = [self.header, self.dag, self.gates, self.result, self.notifier]
         self._redraw = Debouncer(self._draw_dag, delay=0.05)
         self._unsubscribe = execution.subscribe(self._on_event)
         self._draw_dag()
@@ -52,10 +81,6 @@ class ExecutionWidget(w.VBox):
         self.tick()
         if not execution.done():
             clock.add(self)
-
-    def gate(self, signal_id: str) -> GateWidget:
-        """The card of a gate that was reached (``KeyError`` if not yet)."""
-        return self.cards[signal_id]
 
     def close(self) -> None:
         self._unsubscribe()
@@ -100,33 +125,22 @@ class ExecutionWidget(w.VBox):
 
     def _draw_dag(self) -> None:
         nodes = dict(self.execution.nodes)  # grows as @dynamic nodes expand
-        order = graphlib.TopologicalSorter({nid: n.upstream & nodes.keys() for nid, n in nodes.items()})
-        svg = dag_svg(nodes, dict(self.execution.node_states), list(order.static_order()))
+        svg = dag_svg(nodes, dict(self.execution.node_states), topological_order(nodes))
         with self._lock:
             if svg != self.dag.value:
                 self.dag.value = svg
 
     def _show_end(self) -> None:
         ex = self.execution
-        if ex.status is ExecutionStatus.SUCCEEDED:
-            value = f'<div class="gatewidgets-outputs"><b>Outputs:</b> <code>{html.escape(repr(ex.outputs))}</code></div>'
-        elif ex.status.is_terminal:
-            error = ex.error_traceback or (f"{type(ex.error).__name__}: {ex.error}" if ex.error else "")
-            value = (f'<div class="gatewidgets-error" style="color:#c62828"><b>{ex.status.value}:</b> '
-                     f'{html.escape(str(ex.error))}<details><summary>traceback</summary>'
-                     f'<pre style="font-size:85%">{html.escape(error)}</pre></details></div>')
-        else:
-            value = ""
+        details = ex.error_traceback or (f"{type(ex.error).__name__}: {ex.error}" if ex.error else "")
+        value = result_html(ex.status, ex.outputs, str(ex.error), details)
         with self._lock:
             self.result.value = value
 
     def tick(self) -> None:
         """Refresh status and elapsed time (the shared clock calls it every second)."""
         ex = self.execution
-        colour = STATUS_COLOURS.get(ex.status, "#616161")
-        value = (f'<b>{html.escape(ex.workflow.name)}</b> · <code>{html.escape(str(ex.id))}</code> · '
-                 f'<span class="gatewidgets-status" style="background:{colour};color:white;border-radius:8px;'
-                 f'padding:1px 7px">{ex.status.value}</span> · elapsed {human(ex.elapsed)}')
+        value = header_html(ex.workflow.name, ex.id, ex.status, f"elapsed {human(ex.elapsed)}")
         with self._lock:
             if value != self.header.value:
                 self.header.value = value
