@@ -103,3 +103,22 @@ def test_dag_shows_skipped_branch_and_expanded_dynamic_nodes() -> None:
         assert svg.count('data-state="SUCCEEDED"') >= 7
     finally:
         view.close()
+
+
+def test_notify_setting_turns_announcements_off(monkeypatch) -> None:
+    from gatewidgets.settings import settings
+
+    sent: list[dict] = []
+    monkeypatch.setattr(GateNotifier, "send", lambda self, content, buffers=None: sent.append(content))
+    monkeypatch.setattr(settings, "notify", False)
+    release.clear()
+    ex = later.launch(x=1, execution_name="quiet")
+    view = ExecutionWidget(ex)
+    try:
+        release.set()
+        _until(lambda: "ok" in view.cards)
+        assert sent == []
+        view.gate("ok").approve()
+        assert ex.wait(timeout=10) == 2
+    finally:
+        view.close()

@@ -11,6 +11,7 @@ from gatewidgets.executor import Execution, ExecutionEvent
 from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote
+from gatewidgets.settings import settings
 from gatewidgets.widgets._sync import Debouncer, clock, human
 from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.gate import GateWidget, remote_for
@@ -94,8 +95,9 @@ class ExecutionWidget(ExecutionView):
     def _on_event(self, event: ExecutionEvent) -> None:
         if event.kind == "gate_waiting" and event.signal_id is not None:
             self._add_card(event.signal_id)
-            self.notifier.announce(f"Gate {event.signal_id!r} of {self.execution.workflow.name} "
-                                   f"({self.execution.name}) is waiting for you.")
+            if settings.notify:
+                self.notifier.announce(f"Gate {event.signal_id!r} of {self.execution.workflow.name} "
+                                       f"({self.execution.name}) is waiting for you.")
         if event.kind == "finished":
             self._draw_dag()
             self._sync_cards()
