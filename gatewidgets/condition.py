@@ -20,6 +20,7 @@ from gatewidgets.dsl import (
     BranchSpec,
     Condition,
     Const,
+    Node,
     Promise,
     Ref,
     _Builder,
@@ -38,7 +39,7 @@ class ConditionalSection:
         self._builder: _Builder = _require_builder("conditional")
         self.name = name
         self.spec = BranchSpec(name)
-        self._decision = None
+        self._decision: Node | None = None
         self._open: int | None = None
         self._closed = False
         self._hints: list[Any] = []

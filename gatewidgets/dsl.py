@@ -343,8 +343,8 @@ class _Builder:
                 f"{spec.kind} {spec.gate_type.literal_type}). Give one of them another name."
             )
 
-    def bind(self, owner: str, arg: str, value: Any, hint: Any) -> tuple[Binding, str | None]:
-        """Bind ``value`` to input ``arg``; returns the binding and the upstream node id, if any."""
+    def bind(self, owner: str, arg: str, value: Any, hint: Any) -> tuple[Binding, set[str]]:
+        """Bind ``value`` to input ``arg``; returns the binding and the node ids it reads."""
         if isinstance(value, Promise):
             if value._builder is not self:
                 raise WorkflowDefinitionError(f"{owner}: input {arg!r} comes from another workflow's promise.")
@@ -374,7 +374,8 @@ class _Builder:
         else:
             item_hint = args[0] if args else Any
             pairs = list(enumerate(value))
-        items, upstream = [], set()
+        items: list[tuple[Any, Binding]] = []
+        upstream: set[str] = set()
         for key, item in pairs:
             binding, ups = self.bind(owner, f"{arg}[{key!r}]", item, item_hint)
             items.append((key, binding))
@@ -510,7 +511,10 @@ class Task:
             binding, upstream = builder.bind(self.name, arg, value, self.input_hints[arg])
             node.bindings[arg] = binding
             node.upstream |= upstream
-        hint = tuple[self.output_hints] if self.multi_output else (self.output_hints[0] if self.output_hints else None)
+        if self.multi_output:
+            hint: Any = tuple.__class_getitem__(self.output_hints)
+        else:
+            hint = self.output_hints[0] if self.output_hints else None
         return Promise(builder, Ref(node_id=node.id), hint, node)
 
     def __repr__(self) -> str:

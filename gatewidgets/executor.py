@@ -268,9 +268,9 @@ class Executor:
                         except Exception as exc:  # never leave a gate waiting on an error of ours
                             execution._fail(node, exc)
             elif event.kind == "abort_requested":
-                execution = self._executions.get(event.execution_id)
-                if execution is not None and not execution.done():
-                    execution.abort()
+                owned = self._executions.get(event.execution_id)
+                if owned is not None and not owned.done():
+                    owned.abort()
 
 
 def _node_row(node: Node) -> dict[str, Any]:
@@ -510,21 +510,23 @@ class Execution:
 
     def _run_tasks(self, node: Node | None) -> None:
         while node is not None and not self._ending:
-            assert node.task is not None
+            current = node
+            assert current.task is not None
             try:
-                kwargs = {arg: self._value(b) for arg, b in node.bindings.items()}
-                self._set_state(node, NodeState.RUNNING, started_at=now())
-                if node.kind == "dynamic":
-                    node = self._expand(node, kwargs)
+                kwargs = {arg: self._value(b) for arg, b in current.bindings.items()}
+                self._set_state(current, NodeState.RUNNING, started_at=now())
+                if current.kind == "dynamic":
+                    node = self._expand(current, kwargs)
                     continue
-                value = node.task.fn(**kwargs)
-                if node.multi_output and (not isinstance(value, tuple) or len(value) != len(node.output_hints)):
-                    raise TypeError(f"task {node.name} must return a tuple of {len(node.output_hints)} values, "
-                                    f"got {value!r}")
+                value = current.task.fn(**kwargs)
+                if current.multi_output and (not isinstance(value, tuple)
+                                             or len(value) != len(current.output_hints)):
+                    raise TypeError(f"task {current.name} must return a tuple of {len(current.output_hints)} "
+                                    f"values, got {value!r}")
             except BaseException as exc:  # the task's own error fails the execution
-                self._fail(node, exc)
+                self._fail(current, exc)
                 return
-            node = self._complete(node, value, inline=True)
+            node = self._complete(current, value, inline=True)
 
     def _value(self, binding: Ref | Const | Many) -> Any:
         if isinstance(binding, Const):
@@ -603,7 +605,9 @@ class Execution:
         if node.kind == "merge":
             spec = node.branch
             assert spec is not None
-            taken = self._results[node.bindings["branch"].node_id]  # type: ignore[union-attr]
+            branch = node.bindings["branch"]
+            assert isinstance(branch, Ref) and branch.node_id is not None
+            taken = self._results[branch.node_id]
             if taken is not None and spec.failures[taken] is not None:
                 self._fail(node, BranchFailedError(f"conditional {spec.name!r}: {spec.failures[taken]}"))
                 return

@@ -106,6 +106,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _at(value: str) -> datetime:
+    """A timestamp column that is never NULL."""
+    return datetime.fromisoformat(value)
+
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
 
 
@@ -385,7 +390,8 @@ class SqliteStore:
     def list_executions(self, project: str | None = None, domain: str | None = None,
                         status: str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
         """Executions, newest first."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for column, value in (("project", project), ("domain", domain), ("status", status)):
             if value is not None:
                 clauses.append(f"{column}=?")
@@ -531,7 +537,7 @@ class SqliteStore:
             value=value,
             node_id=row["node_id"],
             description=row["description"],
-            created_at=_dt(row["created_at"]),
+            created_at=_at(row["created_at"]),
             waiting_since=_dt(row["waiting_since"]),
             deadline=_dt(row["deadline"]),
             set_at=_dt(row["set_at"]),
@@ -586,9 +592,9 @@ class SqliteStore:
             params += key_tuple(key)
             self._execution_row(self._conn(), key)
         else:
-            for column, value in (("project", project), ("domain", domain)):
+            for scope, value in (("project", project), ("domain", domain)):
                 if value is not None:
-                    where.append(f"{column}=?")
+                    where.append(f"{scope}=?")
                     params.append(value)
         for f in filters:
             column = _SIGNAL_COLUMNS.get(f.key)
@@ -703,7 +709,7 @@ class SqliteStore:
             sql += " AND signal_id=?"
             params.append(signal_id)
         return [
-            SignalEvent(r["id"], _dt(r["at"]), key, r["signal_id"], r["node_id"], r["kind"], r["state"],
+            SignalEvent(r["id"], _at(r["at"]), key, r["signal_id"], r["node_id"], r["kind"], r["state"],
                         json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"])
             for r in conn.execute(sql + " ORDER BY id", params)
         ]
@@ -761,7 +767,7 @@ class SqliteStore:
             status=ExecutionStatus(row["status"]),
             inputs=json.loads(row["inputs"]) if row["inputs"] else {},
             outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
-            error=row["error"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]),
+            error=row["error"], created_at=_at(row["created_at"]), updated_at=_at(row["updated_at"]),
             finished_at=_dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
         )
 
