@@ -20,6 +20,7 @@ import re
 import secrets
 import sys
 import threading
+import time
 import traceback
 import typing
 import warnings
@@ -514,7 +515,7 @@ class Execution:
             assert current.task is not None
             try:
                 kwargs = {arg: self._value(b) for arg, b in current.bindings.items()}
-                self._set_state(current, NodeState.RUNNING, started_at=now())
+                self._set_state(current, NodeState.RUNNING, started_at=time.time())
                 if current.kind == "dynamic":
                     node = self._expand(current, kwargs)
                     continue
@@ -558,7 +559,7 @@ class Execution:
                 outputs = [_json_or_none(h, v) for h, v in zip(node.output_hints, value)]
             else:
                 outputs = _json_or_none(node.output_hints[0], value)
-        self._set_state(node, NodeState.SUCCEEDED, finished_at=now(), outputs=outputs)
+        self._set_state(node, NodeState.SUCCEEDED, finished_at=time.time(), outputs=outputs)
         if node.kind == "collect" and node.parent is not None:
             return self._complete(self.nodes[node.parent], value, inline=inline)
         if all_done:
@@ -669,7 +670,7 @@ class Execution:
         assert spec is not None
         deadline = now() + spec.timeout if spec.timeout is not None else None
         self.store.register_type(self.id, spec.signal_id, spec.gate_type)
-        self._set_state(node, NodeState.WAITING, started_at=now())  # before a set can resolve it
+        self._set_state(node, NodeState.WAITING, started_at=time.time())  # before a set can resolve it
         self.executor._wait_for(self, node)
         signal = self.store.reach_signal(self.id, spec.signal_id, deadline)
         self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
@@ -750,7 +751,7 @@ class Execution:
         with self._lock:
             if self._ending:
                 return
-        self._set_state(node, NodeState.FAILED, finished_at=now(), error=text)
+        self._set_state(node, NodeState.FAILED, finished_at=time.time(), error=text)
         self._finish(ExecutionStatus.FAILED, error=exc, error_text=text)
 
     def _finish(self, status: ExecutionStatus, *, outputs: Any = None, stored_outputs: Any = None,

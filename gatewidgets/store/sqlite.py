@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     seq INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
     upstream TEXT NOT NULL, signal_id TEXT, outputs TEXT, error TEXT,
     started_at TEXT, finished_at TEXT,
-    PRIMARY KEY (project, domain, execution, node_id));
+    PRIMARY KEY (project, domain, execution, node_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS signals (
     project TEXT NOT NULL, domain TEXT NOT NULL, execution TEXT NOT NULL, signal_id TEXT NOT NULL,
     seq INTEGER NOT NULL, kind TEXT NOT NULL, node_id TEXT NOT NULL, description TEXT,
@@ -102,8 +103,12 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds")
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _dt(value: str | float | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) or value[4:5] != "-":  # node times are kept as epoch seconds
+        return datetime.fromtimestamp(float(value), timezone.utc)
+    return datetime.fromisoformat(value)
 
 
 def _at(value: str) -> datetime:
@@ -742,7 +747,7 @@ class SqliteStore:
             "waiting_since": [r[0] for r in conn.execute(
                 "SELECT waiting_since FROM signals" + (clause + " AND" if clause else " WHERE") +
                 " state='PENDING' AND kind != 'sleep'", params)],
-            "resumed": [(max(r[0], r[2]), r[1]) for r in conn.execute(
+            "resumed": [(max(r[0], r[2]), _ts(_dt(r[1]))) for r in conn.execute(
                 "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON n.project=s.project AND "
                 "n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id WHERE s.state='SET' "
                 "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
@@ -781,12 +786,16 @@ def key_tuple(key: ExecKey) -> tuple[str, str, str]:
 
 
 def _node_value(column: str, value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, NodeState):
+    """A node field as stored; times may come as epoch seconds (the executor's hot path) or datetimes."""
+    if column == "state":
         return value.value
     if column == "outputs":
+        kind = type(value)
+        if kind is int or (kind is float and math.isfinite(value)):  # the common case, without the JSON encoder
+            return repr(value)
         return _dumps(value) if value is not None else None
+    if isinstance(value, datetime):
+        return _ts(value)
     return value
 
 
