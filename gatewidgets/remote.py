@@ -20,7 +20,7 @@ from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.types import GateType
 
-__all__ = ["GateRemote", "FlyteRemote", "Config"]
+__all__ = ["GateRemote", "FlyteRemote", "Config", "StoreEvent"]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from gatewidgets.remote import GateRemote
-from gatewidgets.store.sqlite import now
 
 __all__ = ["Metrics", "Summary", "metrics", "prometheus_text"]
 
@@ -104,7 +103,7 @@ def metrics(remote: GateRemote | None = None, project: str | None = None, domain
     remote = remote or GateRemote.for_sandbox()
     project, domain = project or remote.default_project, domain or remote.default_domain
     raw = remote.stats(project, domain)
-    stamp = now().isoformat()
+    stamp = datetime.now(timezone.utc).isoformat()
     return Metrics(
         project=project, domain=domain, executions=raw["executions"], orphaned=raw["orphaned"],
         signals=raw["signals"], set_via={k or "none": v for k, v in raw["set_via"].items()},

@@ -8,8 +8,7 @@ from typing import Any, Callable
 import ipywidgets as w
 
 from gatewidgets.models.signal import Signal, SignalState
-from gatewidgets.remote import GateRemote
-from gatewidgets.store import StoreEvent
+from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer
 from gatewidgets.widgets.gate import GateWidget, remote_for
 

@@ -12,8 +12,7 @@ import ipywidgets as w
 
 from gatewidgets.errors import GateError
 from gatewidgets.models.signal import Signal, SignalKind, SignalState
-from gatewidgets.remote import GateRemote
-from gatewidgets.store import StoreEvent
+from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow
 from gatewidgets.widgets.controls import Control, make_control

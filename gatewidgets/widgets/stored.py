@@ -7,8 +7,7 @@ from typing import Any, Callable
 
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import SignalState
-from gatewidgets.remote import GateRemote
-from gatewidgets.store import StoreEvent
+from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer, clock, human, utcnow
 from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.execution import ExecutionView, header_html, result_html
