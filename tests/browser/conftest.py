@@ -14,6 +14,11 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
     ``.api(path, method=, body=) -> (status, json)`` (token auth, for the server
     extension), ``.log_tail()``. Private Jupyter config/data/runtime/settings dirs; the
     installed ``gatewidgets.server`` extension config (sys.prefix) still applies.
+``new_lab_server`` (function) -> callable ``new_lab_server(base_dir)``
+    A context manager starting another server like ``lab_server`` (own root copy, own
+    store ``base_dir/store/gates.db``) in the empty directory ``base_dir``. A test module
+    that needs a fresh store per test overrides ``lab_server`` with it; ``open_notebook``
+    then uses that server.
 ``browser`` (package) -> playwright.sync_api.Browser (Playwright is stopped after
     the last browser test: its sync API breaks asyncio.run() while it is running)
 ``page`` (function) -> playwright.sync_api.Page
@@ -38,6 +43,7 @@ On failure, ``test-artifacts/<test id>.png`` (full page) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -167,10 +173,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="package")
-def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
-    """JupyterLab on 127.0.0.1:<free port>; stopped (terminate, then kill) at the end."""
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def _start_lab_server(base: Path):
+    """A JupyterLab server whose root dir, store, settings and Jupyter dirs all live in
+    the new, empty directory ``base``; stopped (terminate, then kill) on exit."""
     root = base / "root"
     shutil.copytree(BROWSER_NOTEBOOKS, root,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -234,6 +240,20 @@ def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
         if _failed[0]:  # some browser test failed: keep the server log too
             ARTIFACTS.mkdir(exist_ok=True)
             shutil.copy(log_path, ARTIFACTS / "jupyterlab-server.log")
+
+
+@pytest.fixture(scope="package")
+def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab on 127.0.0.1:<free port>; stopped (terminate, then kill) at the end."""
+    with _start_lab_server(tmp_path_factory.mktemp("jupyterlab")) as server:
+        yield server
+
+
+@pytest.fixture
+def new_lab_server(chromium_path: str):
+    """``new_lab_server(base) -> context manager of LabServer``: a private JupyterLab
+    with its own store, for a test that needs one (override ``lab_server`` with it)."""
+    return _start_lab_server
 
 
 # --------------------------------------------------------------------------- browser
