@@ -155,7 +155,7 @@ class Executor:
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
         self.timers = _Timers()
         self._lock = threading.Lock()
-        self._executions: dict[ExecKey, Execution] = {}
+        self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
         self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
         self.launched: list[Execution] = []
         self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
@@ -229,12 +229,18 @@ class Executor:
         with self._lock:
             self._executions[key] = execution
             self.launched.append(execution)
+            del self.launched[:-_KEEP_LAUNCHED]
         execution._start(record)
         return execution
 
     def get(self, key: ExecKey) -> Execution | None:
-        """The execution of this process with that key, if any."""
+        """The running execution of this process with that key, if any."""
         return self._executions.get(key)
+
+    def _let_go(self, execution: Execution) -> None:
+        with self._lock:
+            if self._executions.get(execution.id) is execution:
+                del self._executions[execution.id]
 
     # waiters ---------------------------------------------------------------------
 
@@ -299,6 +305,7 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
             "node_id": node_id, "type": spec.gate_type.to_record()}
 
 
+_KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
@@ -768,6 +775,7 @@ class Execution:
         message = error_text or (f"{type(error).__name__}: {error}" if error is not None else None)
         self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
         self.store.forget_types(self.id)
+        self.executor._let_go(self)
         for nid, state in self.node_states.items():
             if not state.is_terminal:
                 self.node_states[nid] = NodeState.ABORTED

@@ -154,6 +154,7 @@ def test_launch_runs_in_background_and_records() -> None:
     assert ex.status is ExecutionStatus.RUNNING and not ex.done()
     wait_pending("exp-1", "ok")
     assert ex.node_states["n1"] is NodeState.WAITING
+    assert default_executor().get(ex.id) is ex
     remote().approve("ok", "exp-1")
     assert ex.wait(timeout=10) == "paid 6"
     assert ex.status is ExecutionStatus.SUCCEEDED and ex.outputs == "paid 6" and ex.error is None
@@ -164,7 +165,7 @@ def test_launch_runs_in_background_and_records() -> None:
     assert [n.state for n in record.nodes] == [NodeState.SUCCEEDED] * 3
     assert record.nodes[0].outputs == 6
     assert default_executor().launched[-1] is ex
-    assert default_executor().get(ex.id) is ex
+    assert default_executor().get(ex.id) is None  # a finished execution is let go (the caller keeps it)
 
 
 def test_calling_workflow_blocks_until_done() -> None:
@@ -538,3 +539,21 @@ def test_tuple_outputs_are_stored_and_bad_execution_names_refused() -> None:
         with pytest.raises(ValueError, match="execution_name"):
             twice.launch(x=1, execution_name=bad)
     assert [r.name for r in GateRemote.for_sandbox().list_executions()] == ["tuple-out"]
+
+
+def test_executor_keeps_only_recent_launches() -> None:
+    from gatewidgets import task, workflow
+
+    @task
+    def one(x: int) -> int:
+        return x
+
+    @workflow
+    def tiny(x: int) -> int:
+        return one(x=x)
+
+    runs = [tiny.launch(x=i) for i in range(130)]
+    assert [r.wait(timeout=10) for r in runs] == list(range(130))
+    executor = default_executor()
+    assert len(executor.launched) == 100 and executor.launched[-1] is runs[-1]
+    assert all(executor.get(r.id) is None for r in runs)
