@@ -82,7 +82,7 @@ def measure(name: str, define: Callable[[int], dict[str, Any]], n: int, reps: in
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     n = 20 if args.smoke else 1000
-    reps = 1 if args.smoke else 5
+    reps = 1 if args.smoke else 7
     results: dict[str, Any] = {"nodes": n, "reps": reps, "target_ratio": TARGET_RATIO}
     print(f"engine overhead: {n}-node chain and {n}-wide fan-out/fan-in of trivial int tasks, best of {reps}")
     with fresh_store():
