@@ -151,6 +151,7 @@ def test_webhook_posts_json_to_a_real_server(hook_server: str) -> None:
         GateRemote.for_sandbox().set_input("n", ex.name, 4)
         GateRemote.for_sandbox().approve("ok", ex.name)
         assert ex.wait(timeout=10) == 7
+        _until(lambda: hook.delivered + hook.failed == 4, timeout=30)  # notifications arrive asynchronously
         assert hook.drain(timeout=10)
     finally:
         hook.close()
@@ -176,6 +177,7 @@ def test_webhook_server_down_never_blocks_the_workflow() -> None:
         remote.approve("ok", ex.name)
         remote.set_input("n", ex.name, 1)
         assert ex.wait(timeout=10) == 2
+        _until(lambda: hook.delivered + hook.failed == 4, timeout=60)  # retries take a while; never blocked
         assert hook.drain(timeout=20)
     finally:
         hook.close()
