@@ -40,7 +40,9 @@ def test_another_process_execution_answered_through_the_widget(views: list[Store
         views.append(view)
         assert "waiting_wf" in view.header.value and name in view.header.value
         assert "RUNNING" in view.header.value and "orphaned" not in view.header.value
-        assert 'class="gatewidgets-node"' in view.dag.value and 'data-state="WAITING"' in view.dag.value
+        assert 'class="gatewidgets-node"' in view.dag.value
+        # node states are written behind (a few ms): the widget's 1 s refresh picks them up
+        wait_until(lambda: 'data-state="WAITING"' in view.dag.value, timeout=10, what="the gate nodes shown waiting")
         assert list(view.cards) == ["go", "rate", "note"]  # the three gates wait at once
         assert all(card.state is SignalState.PENDING for card in view.cards.values())
         assert view.result.value == "" and ticking(view)
