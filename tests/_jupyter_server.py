@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import stop, wait_until, waiting_execution
+from _procs import stop, waiting_execution
+from helpers import eventually
 
 
 
@@ -55,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
             except OSError:
                 return False
 
-        wait_until(up, timeout=60, what="the Jupyter server")
+        eventually(up, timeout=60, what="the Jupyter server")
         yield Server(url, token, store)
     finally:
         stop(proc)

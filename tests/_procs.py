@@ -1,30 +1,16 @@
-"""Helpers for tests that drive other processes: a waiting workflow, polling with a deadline."""
+"""Helpers for tests that drive other processes: a workflow waiting in another process."""
 from __future__ import annotations
 
 import secrets
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
+
+from helpers import eventually
 
 WAITING_WORKFLOW = Path(__file__).with_name("_waiting_workflow.py")
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except LookupError:  # not created yet
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def start_waiting_workflow(name: str, a: int = 3, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -53,7 +39,7 @@ def waiting_execution(prefix: str, a: int) -> Iterator[tuple[str, subprocess.Pop
     proc = start_waiting_workflow(name, a=a)
     try:
         remote = GateRemote.for_sandbox()
-        wait_until(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
                    what="the gate 'go' to wait")
         yield name, proc
     finally:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import (
     ExecutionStatus,
@@ -57,14 +57,12 @@ def review(items: list[int]) -> int:
     return after(values=review_each(items=items))
 
 
-def _wait_for_signals(ex, count: int, timeout: float = 10.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_for_signals(ex, count: int) -> list:
+    def pending() -> list:
         signals = [s for s in ex.signals() if s.state is SignalState.PENDING]
-        if len(signals) >= count:
-            return signals
-        time.sleep(0.01)
-    raise AssertionError(f"only {ex.signals()} after {timeout} s")
+        return signals if len(signals) >= count else []
+
+    return eventually(pending, what=f"{count} pending signals")
 
 
 def _run_in_other_process(code: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _procs import wait_until
+from helpers import eventually
 from IPython.core.error import UsageError
 from IPython import get_ipython as current_ipython
 from IPython.testing.globalipapp import get_ipython
@@ -61,7 +61,7 @@ def launch(ip: Any, a: int = 3, name: str | None = None) -> Execution:
     line = f"ex = %gate run magic_wf a={a}" + (f" --name {name}" if name else "")
     assert run(ip, line).result.success
     ex = ip.user_ns["ex"]
-    wait_until(lambda: GateRemote.for_sandbox().get_signal("go", ex.name).state is SignalState.PENDING,
+    eventually(lambda: GateRemote.for_sandbox().get_signal("go", ex.name).state is SignalState.PENDING,
                timeout=30, what="the gate to wait")
     return ex
 

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import GateRemote, approve, notify, task, wait_for_input, workflow
 from gatewidgets.notify import Notification
@@ -50,23 +51,17 @@ def _collect(events, scope: str = "local") -> tuple[list[Notification], threadin
     return seen, arrived, stop
 
 
-def _until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 def test_callbacks_for_waiting_decided_and_timed_out() -> None:
     seen, _, stop = _collect(["waiting", "decided", "timed_out"])
     try:
         ex = timed.launch(x=2)
-        _until(lambda: {(n.event, n.signal.signal_id) for n in seen} >= {("waiting", "ok"), ("waiting", "n")})
+        eventually(lambda: {(n.event, n.signal.signal_id) for n in seen} >= {("waiting", "ok"), ("waiting", "n")})
         GateRemote.for_sandbox().with_face("cli", user="ana").approve("ok", ex.name)
         with pytest.raises(Exception):
             ex.wait(timeout=10)  # "n" has no default: it times out
-        _until(lambda: ("timed_out", "n") in {(n.event, n.signal.signal_id) for n in seen})
+        eventually(lambda: ("timed_out", "n") in {(n.event, n.signal.signal_id) for n in seen})
     finally:
         stop()
     decided = [n for n in seen if n.event == "decided"]
@@ -110,7 +105,7 @@ def test_local_scope_ignores_other_processes_executions_but_all_scope_hears_them
     """)
     try:
         subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-        _until(lambda: any(n.signal.signal_id == "elsewhere" for n in everything))
+        eventually(lambda: any(n.signal.signal_id == "elsewhere" for n in everything))
     finally:
         stop_local()
         stop_all()
@@ -147,11 +142,11 @@ def test_webhook_posts_json_to_a_real_server(hook_server: str) -> None:
     hook = notify.webhook(hook_server, retries=1, backoff=0.05)
     try:
         ex = two_gates.launch(x=3)
-        _until(lambda: len(_Hook.received) >= 2)
+        eventually(lambda: len(_Hook.received) >= 2)
         GateRemote.for_sandbox().set_input("n", ex.name, 4)
         GateRemote.for_sandbox().approve("ok", ex.name)
         assert ex.wait(timeout=10) == 7
-        _until(lambda: hook.delivered + hook.failed == 4, timeout=30)  # notifications arrive asynchronously
+        eventually(lambda: hook.delivered + hook.failed == 4, timeout=30)  # notifications arrive asynchronously
         assert hook.drain(timeout=10)
     finally:
         hook.close()
@@ -172,12 +167,12 @@ def test_webhook_server_down_never_blocks_the_workflow() -> None:
     hook = notify.webhook(f"http://127.0.0.1:{_free_port()}/nobody", retries=2, backoff=0.05, timeout=0.5)
     try:
         ex = two_gates.launch(x=1)
-        _until(lambda: len(ex.signals()) == 2 and all(s.state.value == "PENDING" for s in ex.signals()))
+        eventually(lambda: len(ex.signals()) == 2 and all(s.state.value == "PENDING" for s in ex.signals()))
         remote = GateRemote.for_sandbox()
         remote.approve("ok", ex.name)
         remote.set_input("n", ex.name, 1)
         assert ex.wait(timeout=10) == 2
-        _until(lambda: hook.delivered + hook.failed == 4, timeout=60)  # retries take a while; never blocked
+        eventually(lambda: hook.delivered + hook.failed == 4, timeout=60)  # retries take a while; never blocked
         assert hook.drain(timeout=20)
     finally:
         hook.close()
@@ -194,5 +189,5 @@ def test_webhook_from_settings_is_installed_by_the_executor(hook_server: str, mo
 
     monkeypatch.setattr(settings, "webhook_url", hook_server)
     ex = two_gates.launch(x=5)
-    _until(lambda: {b["signal"]["signal_id"] for b in _Hook.received} >= {"ok", "n"})
+    eventually(lambda: {b["signal"]["signal_id"] for b in _Hook.received} >= {"ok", "n"})
     ex.abort()

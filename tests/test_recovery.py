@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import GateRemote, NodeState, SignalState
 from gatewidgets.models.execution import ExecutionStatus
@@ -96,18 +97,14 @@ def _count(env: dict[str, str], name: str) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
+def _go_pending(remote: GateRemote, name: str) -> bool:
+    return remote.get_signal("go", name).state is SignalState.PENDING
 
 
 def _start_and_kill(path: Path, env: dict[str, str], name: str, ready) -> None:
     proc = subprocess.Popen([sys.executable, str(path), "start", name], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        _until(ready)
+        eventually(ready, timeout=20, what=f"execution {name} to wait")  # LookupError: not created yet
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -125,11 +122,7 @@ def test_killed_execution_is_orphaned_answerable_and_recovered(module) -> None:
     remote = GateRemote.for_sandbox()
 
     def waiting_and_slow_running() -> bool:
-        try:
-            record = remote.get_execution("rec-1")
-        except LookupError:
-            return False
-        states = {n.name: n.state for n in record.nodes}
+        states = {n.name: n.state for n in remote.get_execution("rec-1").nodes}
         pending = {s.signal_id for s in remote.list_signals("rec-1") if s.state is SignalState.PENDING}
         return states.get("slow") is NodeState.RUNNING and pending == {"ok", "n"}
 
@@ -142,7 +135,7 @@ def test_killed_execution_is_orphaned_answerable_and_recovered(module) -> None:
     assert remote.get_signal("ok", "rec-1").state is SignalState.SET
     # let the 1.5 s deadline of "n" pass while no process runs the execution
     deadline = remote.get_signal("n", "rec-1").deadline
-    _until(lambda: time.time() > deadline.timestamp() + 0.2)
+    eventually(lambda: time.time() > deadline.timestamp() + 0.2)
     assert remote.get_signal("n", "rec-1").state is SignalState.PENDING
 
     Path(env["REC_OUT"], "slow-ok").write_text("go")
@@ -165,11 +158,8 @@ def test_unserialisable_output_is_reported_at_recovery(module) -> None:
     remote = GateRemote.for_sandbox()
 
     def waiting() -> bool:
-        try:
-            return remote.get_signal("go", "opaque-1").state is SignalState.PENDING and any(
-                n.name == "make" and n.state is NodeState.SUCCEEDED for n in remote.get_execution("opaque-1").nodes)
-        except LookupError:
-            return False
+        return _go_pending(remote, "opaque-1") and any(
+            n.name == "make" and n.state is NodeState.SUCCEEDED for n in remote.get_execution("opaque-1").nodes)
 
     _start_and_kill(path, env, "opaque-1", waiting)
     remote.set_input("go", "opaque-1", True)
@@ -184,13 +174,7 @@ def test_abort_of_orphaned_execution_cancels_its_signals(module) -> None:
     path, env = module
     remote = GateRemote.for_sandbox()
 
-    def waiting() -> bool:
-        try:
-            return remote.get_signal("go", "opaque-2").state is SignalState.PENDING
-        except LookupError:
-            return False
-
-    _start_and_kill(path, env, "opaque-2", waiting)
+    _start_and_kill(path, env, "opaque-2", lambda: _go_pending(remote, "opaque-2"))
     record = remote.abort("opaque-2")
     assert record.status is ExecutionStatus.ABORTED
     assert remote.get_signal("go", "opaque-2").state is SignalState.CANCELLED
@@ -202,13 +186,7 @@ def test_dashboard_marks_orphaned_executions(module) -> None:
     path, env = module
     remote = GateRemote.for_sandbox()
 
-    def waiting() -> bool:
-        try:
-            return remote.get_signal("go", "opaque-3").state is SignalState.PENDING
-        except LookupError:
-            return False
-
-    _start_and_kill(path, env, "opaque-3", waiting)
+    _start_and_kill(path, env, "opaque-3", lambda: _go_pending(remote, "opaque-3"))
     board = SignalDashboard()
     try:
         assert board.orphaned == {"opaque-3"}

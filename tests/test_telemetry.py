@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import GateRemote, approve, metrics, task, wait_for_input, workflow
 from gatewidgets.telemetry import Summary, prometheus_text
@@ -22,11 +23,9 @@ def faces() -> str:
     return total(a=approve(a, "ok", timeout=None), b=b, c=c)
 
 
-def _pending(ex, ids: set[str], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while {s.signal_id for s in ex.signals() if s.state.value == "PENDING"} < ids:
-        assert time.monotonic() < deadline, ex.signals()
-        time.sleep(0.01)
+def _pending(ex, ids: set[str]) -> None:
+    eventually(lambda: {s.signal_id for s in ex.signals() if s.state.value == "PENDING"} >= ids,
+               what=f"signals {sorted(ids)} pending")
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-import time
+
+from helpers import eventually
 
 from gatewidgets import GateRemote, approve, conditional, dynamic, task, wait_for_input, workflow
 from gatewidgets.widgets import ExecutionWidget, GateNotifier, GateWidget
@@ -18,11 +19,6 @@ def gated(x: int) -> int:
     return approve(double(x=x), "ok", timeout=None)
 
 
-def _until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 release = threading.Event()
@@ -48,7 +44,7 @@ def test_execution_widget_announces_gates_that_start_waiting(monkeypatch) -> Non
     try:
         assert sent == []
         release.set()  # the gate is reached while the view is on screen (or not)
-        _until(lambda: sent)
+        eventually(lambda: sent)
         assert sent[0]["type"] == "waiting" and "'ok'" in sent[0]["text"] and "notify-me" in sent[0]["text"]
         assert view.notifier in view.children
         view.gate("ok").approve()
@@ -65,12 +61,12 @@ def test_notifier_has_its_esm_and_settings() -> None:
 
 def test_gate_card_shows_collapsible_history() -> None:
     ex = gated.launch(x=1)
-    _until(lambda: ex.signals()[0].state.value == "PENDING")
+    eventually(lambda: ex.signals()[0].state.value == "PENDING")
     card = GateWidget(ex.signals()[0])
     try:
         assert "history (2 events)" in card.history.value
         GateRemote.for_sandbox(user="zoe").with_face("cli").approve("ok", ex.name)
-        _until(lambda: "history (3 events)" in card.history.value)
+        eventually(lambda: "history (3 events)" in card.history.value)
         assert "<details>" in card.history.value and "zoe" in card.history.value and ">cli<" in card.history.value
     finally:
         card.close()
@@ -96,7 +92,7 @@ def test_dag_shows_skipped_branch_and_expanded_dynamic_nodes() -> None:
     try:
         GateRemote.for_sandbox().set_input("go", ex.name, True)
         assert ex.wait(timeout=10) == 6
-        _until(lambda: 'data-node="n2.n2"' in view.dag.value)
+        eventually(lambda: 'data-node="n2.n2"' in view.dag.value)
         svg = view.dag.value
         assert 'data-state="SKIPPED"' in svg  # the else branch
         assert 'data-node="n2.out"' in svg  # the dynamic node's children are drawn
@@ -116,7 +112,7 @@ def test_notify_setting_turns_announcements_off(monkeypatch) -> None:
     view = ExecutionWidget(ex)
     try:
         release.set()
-        _until(lambda: "ok" in view.cards)
+        eventually(lambda: "ok" in view.cards)
         assert sent == []
         view.gate("ok").approve()
         assert ex.wait(timeout=10) == 2

@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any, Iterator
 
 import pytest
-from _procs import wait_until, waiting_execution
+from _procs import waiting_execution
+from helpers import eventually
 from IPython import get_ipython as current_ipython
 from IPython.testing.globalipapp import get_ipython
 from IPython.utils.capture import capture_output
@@ -42,18 +43,18 @@ def test_another_process_execution_answered_through_the_widget(views: list[Store
         assert "RUNNING" in view.header.value and "orphaned" not in view.header.value
         assert 'class="gatewidgets-node"' in view.dag.value
         # node states are written behind (a few ms): the widget's 1 s refresh picks them up
-        wait_until(lambda: 'data-state="WAITING"' in view.dag.value, timeout=10, what="the gate nodes shown waiting")
+        eventually(lambda: 'data-state="WAITING"' in view.dag.value, timeout=10, what="the gate nodes shown waiting")
         assert list(view.cards) == ["go", "rate", "note"]  # the three gates wait at once
         assert all(card.state is SignalState.PENDING for card in view.cards.values())
         assert view.result.value == "" and ticking(view)
 
         view.gate("go").buttons["Approve"].click()  # the other process consumes it: its node 'go' ends
         assert view.gate("go").state is SignalState.SET and "approved" in view.gate("go").decided.value
-        wait_until(lambda: 'data-node="n1" data-state="SUCCEEDED"' in view.dag.value, timeout=10,
+        eventually(lambda: 'data-node="n1" data-state="SUCCEEDED"' in view.dag.value, timeout=10,
                    what="the other process to pass the gate")
 
         GateRemote.for_sandbox(user="someone-else").set_input("rate", name, 2.5)  # a third party
-        wait_until(lambda: view.gate("rate").state is SignalState.SET, timeout=5, what="the card to freeze")
+        eventually(lambda: view.gate("rate").state is SignalState.SET, timeout=5, what="the card to freeze")
         card = view.gate("rate")
         assert card.controls.layout.display == "none" and "someone-else" in card.decided.value
         assert view.gate("note").state is SignalState.PENDING
@@ -61,9 +62,9 @@ def test_another_process_execution_answered_through_the_widget(views: list[Store
         assert view.gate("note").submit("hi") is not None
         out, _ = proc.communicate(timeout=30)
         assert json.loads(out.strip().splitlines()[-1]) == "6|2.5|hi"
-        wait_until(lambda: "SUCCEEDED" in view.header.value, timeout=5, what="the status SUCCEEDED")
+        eventually(lambda: "SUCCEEDED" in view.header.value, timeout=5, what="the status SUCCEEDED")
         assert "finished" in view.header.value and "6|2.5|hi" in view.result.value
-        wait_until(lambda: 'data-state="WAITING"' not in view.dag.value, timeout=5, what="the final node states")
+        eventually(lambda: 'data-state="WAITING"' not in view.dag.value, timeout=5, what="the final node states")
         assert 'data-state="QUEUED"' not in view.dag.value
         assert view.status is ExecutionStatus.SUCCEEDED and not ticking(view)
         assert [c.signal_id for c in view.gates.children] == ["go", "rate", "note"]
@@ -76,9 +77,9 @@ def test_orphaned_execution(views: list[StoredExecutionWidget]) -> None:
         assert "orphaned" not in live.header.value
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        wait_until(lambda: "orphaned" in live.header.value, timeout=10, what="the open widget to see the orphan")
+        eventually(lambda: "orphaned" in live.header.value, timeout=10, what="the open widget to see the orphan")
         assert "RUNNING (orphaned: its process is gone)" in live.header.value
-        wait_until(lambda: not ticking(live), timeout=5, what="the widget to stop ticking")
+        eventually(lambda: not ticking(live), timeout=5, what="the widget to stop ticking")
         later = StoredExecutionWidget(name)
         views.append(later)
         assert later.orphaned and "RUNNING (orphaned: its process is gone)" in later.header.value
@@ -119,14 +120,14 @@ def test_flyte_like_remote_and_a_failure(views: list[StoredExecutionWidget]) -> 
     with pytest.raises(NotImplementedError):
         remote.history("x")
     ex = gated_failure.launch(a=4)
-    wait_until(lambda: remote.get_signal("ok", ex.name).state is SignalState.PENDING, timeout=10, what="the gate")
+    eventually(lambda: remote.get_signal("ok", ex.name).state is SignalState.PENDING, timeout=10, what="the gate")
     view = StoredExecutionWidget(ex.name, remote=remote)
     views.append(view)
     assert view.gate("ok").history.value == ""  # no audit trail to show, and no error
     assert view.gate("ok").approve() is not None
     with pytest.raises(ValueError):
         ex.wait(timeout=10)
-    wait_until(lambda: "FAILED" in view.header.value, timeout=5, what="the status FAILED")
+    eventually(lambda: "FAILED" in view.header.value, timeout=5, what="the status FAILED")
     assert "ValueError: boom 4" in view.result.value and "Traceback" in view.result.value
     assert 'data-state="FAILED"' in view.dag.value and not ticking(view)
 

@@ -10,10 +10,16 @@ T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    A ``LookupError`` (an execution or signal not created yet) counts as "not yet".
+    """
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
+        try:
+            result = check()
+        except LookupError:
+            result = None  # type: ignore[assignment]
         if result:
             return result
         if time.monotonic() > deadline:
