@@ -20,6 +20,7 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
 )
 from gatewidgets.executor import Execution, Executor
+from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
@@ -63,7 +64,7 @@ _show_executions_as_widgets()
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
+    "GateRemote", "launch", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError",

@@ -1,0 +1,56 @@
+"""Front doors: ``gatewidgets.launch`` for workflows written with other authors' SDKs.
+
+A front door translates a foreign workflow or task into the one engine and the one store;
+it never runs a second engine. Each door is a module of this package that exposes
+
+- ``accepts(obj) -> bool``: cheap, imports nothing heavy (look at ``type(obj).__module__``);
+- ``launch(obj, inputs, *, execution_name, project, domain, recover) -> Execution``.
+
+The SDK a door wraps (flytekit, flyte) is imported only inside that door, and only when
+one of its objects is passed.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gatewidgets.dsl import Workflow
+
+__all__ = ["launch", "DOORS"]
+
+#: Door modules, tried in order. Adding a door is one module plus one line here.
+DOORS: tuple[str, ...] = (
+    "gatewidgets.frontdoors.flytekit",
+    "gatewidgets.frontdoors.flyte2",
+)
+
+
+def launch(workflow: Any, /, *, execution_name: str | None = None, project: str | None = None,
+           domain: str | None = None, recover: bool = False, **inputs: Any) -> Any:
+    """Start ``workflow`` in the background of this process and return its ``Execution`` at once.
+
+    ``workflow`` is a gatewidgets workflow, a flytekit workflow or ``LaunchPlan``, or a
+    Flyte 2 task. The result is the same ``Execution`` whatever the source: a live widget,
+    ``await ex``, ``ex.wait()``, history and recovery.
+    """
+    options = dict(execution_name=execution_name, project=project, domain=domain, recover=recover)
+    if isinstance(workflow, Workflow):
+        return workflow.launch(**options, **inputs)
+    for name in DOORS:
+        module = _door(name)
+        if module is not None and module.accepts(workflow):
+            return module.launch(workflow, inputs, **options)
+    raise TypeError(
+        f"gatewidgets.launch: cannot run {type(workflow).__module__}.{type(workflow).__qualname__}. "
+        "Pass a gatewidgets @workflow, a flytekit workflow or LaunchPlan (pip install 'gatewidgets[flyte]'), "
+        "or a Flyte 2 task (pip install 'gatewidgets[flyte2]')."
+    )
+
+
+def _door(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:  # the door itself is not built (yet); its SDK missing is the door's to say
+            return None
+        raise
