@@ -19,7 +19,7 @@ from gatewidgets.errors import GateError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
-from gatewidgets.wire import execution_to_json, signal_to_json
+from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
            "split_line", "one_line"]
@@ -390,8 +390,7 @@ def _history(args: argparse.Namespace, ctx: Context) -> Result:
              e.set_by or "", e.via or ""] for e in events]
     table = Table(f"History of execution {name!r}" + (f", signal {args.signal!r}" if args.signal else ""),
                   ["time", "signal", "event", "state", "value", "who", "via"], rows)
-    data = [{"at": e.at.isoformat(), "signal_id": e.signal_id, "event": e.kind, "state": e.state,
-             "value": e.value, "set_by": e.set_by, "via": e.via} for e in events]
+    data = [event_to_json(e) for e in events]
     return Result(notes=notes, tables=[table], data=data)
 
 

@@ -5,9 +5,18 @@ import os
 import threading
 
 from gatewidgets.settings import settings
-from gatewidgets.store.sqlite import SqliteStore, StoreEvent
+from gatewidgets.store.base import (
+    ExecutorStore,
+    RemoteStore,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    now,
+)
+from gatewidgets.store.sqlite import SqliteStore
 
-__all__ = ["SqliteStore", "StoreEvent", "default_store_path", "open_store", "close_stores"]
+__all__ = ["SqliteStore", "StoreEvent", "RemoteStore", "ExecutorStore", "StoreCapabilities", "UnsupportedError",
+           "now", "default_store_path", "open_store", "close_stores"]
 
 _stores: dict[tuple[int, str], SqliteStore] = {}
 _lock = threading.Lock()

@@ -38,19 +38,18 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
 )
-from gatewidgets.models.common import Sort, SortOrdering
-from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
-from gatewidgets.models.filters import Filter
-from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
+from gatewidgets.models.common import Sort
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.models.filters import Filter, check_fields, sort_signals
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType, SimpleType
-from gatewidgets.store.sqlite import StoreEvent
+from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, UnsupportedError, now
 from gatewidgets.types import GateFile, GateType
 
 __all__ = ["FlyteStore", "SERVER_FILTER_KEYS", "python_type_of"]
 
 log = logging.getLogger(__name__)
 
-ExecKey = WorkflowExecutionIdentifier
 SERVER_FILTER_KEYS = frozenset({"signal_id"})  # columns of admin's signals table that gatewidgets filters on
 _META = "gatewidgets."  # prefix of the literal metadata keys written here (identity, set_by, via, set_at)
 _SIMPLE: dict[int, Any] = {
@@ -60,10 +59,6 @@ _SIMPLE: dict[int, Any] = {
 _RUNNING_PHASES = ("UNDEFINED", "QUEUED", "RUNNING", "SUCCEEDING", "FAILING", "ABORTING")
 _STATUS_OF_PHASE = {"SUCCEEDED": ExecutionStatus.SUCCEEDED, "FAILED": ExecutionStatus.FAILED,
                     "TIMED_OUT": ExecutionStatus.FAILED, "ABORTED": ExecutionStatus.ABORTED}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def python_type_of(lt: types_pb2.LiteralType) -> Any:
@@ -116,6 +111,9 @@ class FlyteStore:
     executions scanned when listing signals across executions.
     """
 
+    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False,
+                                     compare_and_set=False)
+
     def __init__(self, remote: FlyteRemote, *, flyte_poll_interval: float = 2.0, page_size: int = 100,
                  max_executions: int = 100, files_dir: str | None = None) -> None:
         if not flyte_poll_interval > 0:
@@ -130,12 +128,11 @@ class FlyteStore:
         self._first_seen: dict[tuple[ExecKey, str], datetime] = {}
         self._watched: set[ExecKey] = set()
         self._scopes: set[tuple[str, str]] = set()
-        self._listeners: list[Callable[[list[StoreEvent]], None]] = []
+        self._listeners = Listeners(self, self._poll)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._known: dict[tuple[ExecKey, str], str | None] = {}  # last identity seen per signal (None: unset)
         self._closed = threading.Event()
-        self._poller: threading.Thread | None = None
 
     @classmethod
     def for_endpoint(cls, endpoint: str, *, insecure: bool = False, default_project: str | None = None,
@@ -157,8 +154,7 @@ class FlyteStore:
     def close(self) -> None:
         """Stop polling."""
         self._closed.set()
-        if self._poller is not None and self._poller is not threading.current_thread():
-            self._poller.join(timeout=5)
+        self._listeners.join()
 
     # ------------------------------------------------------------------ executions
 
@@ -208,17 +204,18 @@ class FlyteStore:
         self._dispatch([StoreEvent(next(self._ids), "abort_requested", key)])
         return True
 
-    def finish_execution(self, key: ExecKey, status: ExecutionStatus, **_: Any) -> list[str]:
-        raise NotImplementedError("Flyte's propeller ends executions; a client cannot mark one finished. "
-                                  "Use GateRemote.abort(...) to terminate it.")
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        raise UnsupportedError(self, "run", "Flyte's propeller ends executions; a client cannot mark one "
+                                            "finished. Use GateRemote.abort(...) to terminate it")
 
-    def history(self, key: ExecKey, signal_id: str | None = None) -> Any:
-        raise NotImplementedError("Flyte admin keeps no history of signal events (only the current value); "
-                                  "who set a signal through gatewidgets is on Signal.set_by / .via / .set_at.")
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        raise UnsupportedError(self, "history", "Flyte admin keeps no history of signal events (only the current "
+                                                "value); who set a signal through gatewidgets is on Signal.set_by")
 
-    def stats(self, project: str | None = None, domain: str | None = None) -> Any:
-        raise NotImplementedError("Gate metrics need the event history, which Flyte admin does not keep; "
-                                  "they are available for the local store (GateRemote.for_sandbox()).")
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        raise UnsupportedError(self, "stats", "gate metrics need the event history, which Flyte admin does not "
+                                              "keep; they are available for the local store")
 
     @staticmethod
     def _execution(proto: Any) -> ExecutionRecord:
@@ -226,7 +223,7 @@ class FlyteStore:
 
         closure = proto.closure
         phase = execution_pb2.WorkflowExecution.Phase.Name(closure.phase)
-        created = closure.created_at.ToDatetime(timezone.utc) if closure.HasField("created_at") else _now()
+        created = closure.created_at.ToDatetime(timezone.utc) if closure.HasField("created_at") else now()
         updated = closure.updated_at.ToDatetime(timezone.utc) if closure.HasField("updated_at") else created
         status = _STATUS_OF_PHASE.get(phase, ExecutionStatus.RUNNING)
         error = closure.error.message if closure.HasField("error") else (closure.abort_cause or None)
@@ -282,8 +279,7 @@ class FlyteStore:
         """Signals of one execution, or of every running execution of ``project``/``domain``; filters, then limit."""
         rows = self._matching(key, project, domain, list(filters))
         if sort_by is not None:
-            rows.sort(key=lambda s: _sort_key(_field(s, sort_by.key)),
-                      reverse=sort_by.direction == SortOrdering.DESCENDING)
+            rows = sort_signals(rows, sort_by)
         rows = rows[offset:]
         return rows if limit is None else rows[:limit]
 
@@ -294,9 +290,7 @@ class FlyteStore:
 
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
-        for f in filters:
-            if f.key not in _FIELDS:
-                raise ValueError(f"Cannot filter signals on {f.key!r}; use one of {sorted(_FIELDS)}.")
+        check_fields(filters)
         server = "+".join(str(f) for f in filters if f.key in SERVER_FILTER_KEYS)
         local = [f for f in filters if f.key not in SERVER_FILTER_KEYS]
         if key is not None:
@@ -309,7 +303,7 @@ class FlyteStore:
         rows = []
         for k in keys:
             protos = self._execution_signals(k, server) if key is not None else self._fetch(k, server)
-            rows += [s for s in (self._signal(k, p) for p in protos) if all(_matches(s, f) for f in local)]
+            rows += [s for s in (self._signal(k, p) for p in protos) if all(f.matches(s) for f in local)]
         return rows
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
@@ -347,7 +341,7 @@ class FlyteStore:
         literal_type, record = self._record(proto.type)
         signal_id = proto.id.signal_id
         with self._lock:
-            created = self._first_seen.setdefault((key, signal_id), _now())
+            created = self._first_seen.setdefault((key, signal_id), now())
         value, meta, has_value = None, {}, proto.HasField("value")
         if has_value:
             meta = {k[len(_META):]: v for k, v in proto.value.metadata.items() if k.startswith(_META)}
@@ -413,7 +407,7 @@ class FlyteStore:
                 "the first answer wins. Launch a new execution to decide again."
             )
         literal = self.to_literal(proto.type, value)
-        stamp = _now().isoformat(timespec="microseconds")
+        stamp = now().isoformat(timespec="microseconds")
         for name, text in (("identity", identity), ("set_by", set_by), ("via", via.value), ("set_at", stamp)):
             literal.metadata[_META + name] = text
         self.client.set_signal(signal_pb2.SignalSetRequest(id=proto.id, value=literal))
@@ -429,27 +423,10 @@ class FlyteStore:
     def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
         """Call ``listener(events)`` on changes: at once for sets made here, within
         ``flyte_poll_interval`` for changes made elsewhere (executions and signals seen so far)."""
-        with self._lock:
-            self._listeners.append(listener)
-            if self._poller is None:
-                self._poller = threading.Thread(target=self._poll, name="gatewidgets-flyte-poller", daemon=True)
-                self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener, "gatewidgets-flyte-poller")
 
     def _dispatch(self, events: list[StoreEvent]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("gatewidgets Flyte store listener %r failed", listener)
+        self._listeners.dispatch(events)
 
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched execution once and dispatch what changed since the last poll."""
@@ -527,47 +504,3 @@ def _parse_time(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
-
-
-# -- client-side filters ------------------------------------------------------------------
-
-_FIELDS = {"state", "kind", "signal_id", "node_id", "created_at", "set_at", "set_by", "via", "execution",
-           "execution_name", "project", "domain", "waiting_since", "deadline"}
-_TIMES = {"created_at", "set_at", "waiting_since", "deadline"}
-
-
-def _field(signal: Signal, key: str) -> Any:
-    ex = signal.id.execution_id
-    scope = {"execution": ex.name, "execution_name": ex.name, "project": ex.project, "domain": ex.domain}
-    value = scope[key] if key in scope else getattr(signal, key)
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (value is None, value if value is not None else 0)
-
-
-def _matches(signal: Signal, f: Filter) -> bool:
-    actual = _field(signal, f.key)
-    if f.function == "value_in":
-        return actual is not None and str(actual) in f.value
-    if f.function == "contains":
-        return actual is not None and str(f.value) in str(actual)
-    if actual is None:
-        return f.function == "neq"
-    expected: Any = f.value
-    if f.key in _TIMES:
-        try:
-            expected = datetime.fromisoformat(str(f.value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"Filter on {f.key} needs an ISO-8601 time, got {f.value!r}.") from None
-        if expected.tzinfo is None:
-            expected = expected.replace(tzinfo=timezone.utc)
-    else:
-        actual = str(actual)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "neq": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
-    if f.function not in ops:
-        raise ValueError(f"Unknown filter function {f.function!r}.")
-    return ops[f.function](actual, expected)
