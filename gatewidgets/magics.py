@@ -89,16 +89,12 @@ class GateMagics(Magics):
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%gate``, the ``GateWidgets`` configurable and the display of executions (idempotent)."""
+    """Register ``%gate`` and the ``GateWidgets`` configurable (idempotent); an ``Execution`` displays
+    as its widget through its own ``_repr_mimebundle_``."""
     if not any(isinstance(c, GateWidgets) for c in ip.configurables):
         ip.configurables.append(GateWidgets(parent=ip))
     if not isinstance(ip.magics_manager.registry.get(GateMagics.__name__), GateMagics):
         ip.register_magics(GateMagics(ip, parent=ip))  # also adds it to ip.configurables
-    try:
-        from gatewidgets.widgets import register_display
-    except ImportError:
-        return
-    register_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -109,8 +105,3 @@ def unload_ipython_extension(ip: Any) -> None:
             del manager.magics[kind]["gate"]
     manager.registry.pop(GateMagics.__name__, None)
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, (GateMagics, GateWidgets))]
-    try:
-        from gatewidgets.widgets import unregister_display
-    except ImportError:
-        return
-    unregister_display(ip)

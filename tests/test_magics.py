@@ -80,10 +80,8 @@ def test_load_twice_and_unload(ip: Any) -> None:
 
     assert sum(isinstance(c, GateWidgets) for c in ip.configurables) == 1
     assert sum(isinstance(c, GateMagics) for c in ip.configurables) == 1
-    assert Execution in ip.display_formatter.mimebundle_formatter.type_printers
     ip.run_line_magic("unload_ext", "gatewidgets")
     assert "gate" not in ip.magics_manager.magics["line"] and "gate" not in ip.magics_manager.magics["cell"]
-    assert Execution not in ip.display_formatter.mimebundle_formatter.type_printers
     assert not any(isinstance(c, (GateWidgets, GateMagics)) for c in ip.configurables)
     ip.run_line_magic("load_ext", "gatewidgets")
     assert "gate" in ip.magics_manager.magics["line"]

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from gatewidgets.errors import SignalTypeError
+from gatewidgets.formatting import short
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.types import text as _text
 from gatewidgets.types.file import GateFile
@@ -156,11 +157,6 @@ def _checked(check: typing.Callable[[object], bool]) -> typing.Callable[[object]
 FORMATS = {"date-time": _checked(_is_datetime), "date": _checked(_is_date), "duration": _checked(_is_duration)}
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    r = repr(value)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -236,7 +232,7 @@ class GateType:
     def parse_text(self, text: str) -> Any:
         """Leniently parse text typed by a person; return the JSON form or raise ``SignalTypeError``."""
         if not isinstance(text, str):
-            raise SignalTypeError(f"expected text for a {self.literal_type} signal, got {_short(text)}")
+            raise SignalTypeError(f"expected text for a {self.literal_type} signal, got {short(text, 80)}")
 
         def parse() -> Any:
             return self._walk(self._from_text(text, self.json_schema), self.json_schema, False, "")
@@ -259,7 +255,7 @@ class GateType:
 
     # -- internals -------------------------------------------------------------------
     def _message(self, value: Any, detail: str) -> str:
-        return f"expected {self.literal_type}, got {_short(value)}: {detail}"
+        return f"expected {self.literal_type}, got {short(value, 80)}: {detail}"
 
     def _run(self, value: Any, walk: typing.Callable[[], Any]) -> Any:
         try:
@@ -301,7 +297,7 @@ class GateType:
         where = f"{at}: " if at else ""
 
         def mismatch(expected: str) -> _Mismatch:
-            got = _short(v, 40) if at or isinstance(v, enum.Enum) or "one of" in expected else type(v).__name__
+            got = short(v, 40) if at or isinstance(v, enum.Enum) or "one of" in expected else type(v).__name__
             return _Mismatch(f"{where}{got} is not {expected}")
 
         file_kind = s.get("x-gatewidgets")
@@ -524,7 +520,7 @@ def _to_python(v: Any, lt: LiteralType) -> Any:
             types_ = dict(lt.fields)
             return {k: _to_python(x, types_[k]) if k in types_ else x for k, x in v.items()}
     except (ValueError, TypeError, AttributeError) as e:
-        raise SignalTypeError(f"expected the JSON form of {lt}, got {_short(v)}: {e}") from None
+        raise SignalTypeError(f"expected the JSON form of {lt}, got {short(v, 80)}: {e}") from None
     return v
 
 
