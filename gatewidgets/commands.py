@@ -120,6 +120,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("-s", "--signal", help="only this signal")
 
     add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
+    add("config", "The effective settings (c.GateWidgets) and where each value comes from.")
 
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
@@ -392,6 +393,25 @@ def _stats(args: argparse.Namespace, ctx: Context) -> Result:
     return Result(str(m), data=m.as_dict())
 
 
+def _config(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.config import CONFIG_FILE_NAME, GateWidgets, config_files, current
+    from gatewidgets.store import default_store_path
+
+    config, rows, data = current(), [], {}
+    for name in GateWidgets.names():
+        value, source = config.value(name), config.source(name)
+        if name == "store" and getattr(args, "store", None):
+            value, source = args.store, "--store"
+        elif name == "store" and value is None:
+            value = default_store_path()
+        rows.append([name, str(value), source])
+        data[name] = {"value": value, "source": source}
+    files = config_files()
+    note = f"Config files read: {', '.join(files)}." if files else \
+        f"No {CONFIG_FILE_NAME}.py/.json in Jupyter's config dirs (`jupyter --paths`)."
+    return Result(notes=[note], tables=[Table("Settings", ["setting", "value", "source"], rows)], data=data)
+
+
 def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
     filters = ["eq(state,PENDING)"]
     signals = ctx.remote.list_signals(None, args.project, args.domain, limit=100, filters=filters)
@@ -442,5 +462,5 @@ def _literal(text: str) -> Any:
 
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
-             "executions": _executions, "abort": _abort, "history": _history, "stats": _stats,
+             "executions": _executions, "abort": _abort, "history": _history, "stats": _stats, "config": _config,
              "dashboard": _dashboard, "run": _run}

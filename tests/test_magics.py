@@ -1,7 +1,6 @@
 """``%gate`` / ``%%gate set`` through a real IPython shell (``IPython.testing.globalipapp``)."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ def magic_wf(a: int) -> str:
 @pytest.fixture
 def ip() -> Any:
     shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
-    saved = dataclasses.asdict(settings)
+    saved = settings.as_dict()
     shell.run_line_magic("load_ext", "gatewidgets")
     shell.user_ns["magic_wf"] = magic_wf
     try:

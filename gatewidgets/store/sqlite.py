@@ -37,6 +37,7 @@ from gatewidgets.models.execution import (
 from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
+from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
 
@@ -120,10 +121,10 @@ class SqliteStore:
 
     capabilities = StoreCapabilities(run=True)
 
-    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float = 0.02) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
