@@ -122,9 +122,16 @@ class JupyterStore:
                      offset: int = 0) -> list[Signal]:
         """Signals of one execution, or across executions of ``project``/``domain``; filters, then limit."""
         if sort_by is None:
-            return self._fetch(key, project, domain, list(filters), limit, offset)
-        rows = sort_signals(self._fetch(key, project, domain, list(filters), None, 0), sort_by)
+            return self._remember(self._fetch(key, project, domain, list(filters), limit, offset))
+        rows = self._remember(sort_signals(self._fetch(key, project, domain, list(filters), None, 0), sort_by))
         return rows[offset:] if limit is None else rows[offset:offset + limit]
+
+    def _remember(self, signals: list[Signal]) -> list[Signal]:
+        """The first sight of each signal is the poller's baseline: a later change is an event."""
+        with self._lock:
+            for s in signals:
+                self._known.setdefault((s.id.execution_id, s.signal_id), _seen(s))
+        return signals
 
     def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
                       filters: Iterable[Filter] = ()) -> int:
@@ -202,18 +209,17 @@ class JupyterStore:
         signals += [s for key in watched for s in self._fetch(key, None, None, [], None, 0)]
         events: list[StoreEvent] = []
         for s in signals:
-            mark, now_seen = (s.id.execution_id, s.signal_id), (s.state.value, s.set_at and s.set_at.isoformat())
+            mark, now_seen = (s.id.execution_id, s.signal_id), _seen(s)
             with self._lock:
                 before = self._known.get(mark)
                 self._known[mark] = now_seen
-            if before is not None and before != now_seen:
+            if before != now_seen:  # changed, or new since the last look
                 events.append(StoreEvent(next(self._ids), _EVENT_OF_STATE[s.state], s.id.execution_id, s.signal_id,
                                          s.state.value, local=False))
         self._dispatch(events)
         return events
 
     def _poll(self) -> None:
-        self.poll_once()  # what is there now is the baseline
         while not self._closed.wait(self.poll_interval):
             try:
                 self.poll_once()
@@ -248,6 +254,11 @@ class JupyterGateRemote(GateRemote):
     def base(self) -> str:
         """The server's base URL."""
         return self.store.base
+
+
+def _seen(signal: Signal) -> tuple[str, str | None]:
+    """What the poller compares: state and when it was set."""
+    return signal.state.value, signal.set_at.isoformat() if signal.set_at else None
 
 
 def _parts(key: ExecKey) -> tuple[str, str, str]:

@@ -292,7 +292,6 @@ class FlyteStore:
                   filters: list[Filter]) -> list[Signal]:
         check_fields(filters)
         server = "+".join(str(f) for f in filters if f.key in SERVER_FILTER_KEYS)
-        local = [f for f in filters if f.key not in SERVER_FILTER_KEYS]
         if key is not None:
             keys = [key]
         else:
@@ -303,7 +302,7 @@ class FlyteStore:
         rows = []
         for k in keys:
             protos = self._execution_signals(k, server) if key is not None else self._fetch(k, server)
-            rows += [s for s in (self._signal(k, p) for p in protos) if all(f.matches(s) for f in local)]
+            rows += [s for s in (self._signal(k, p) for p in protos) if all(f.matches(s) for f in filters)]  # admin's answer re-checked
         return rows
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
