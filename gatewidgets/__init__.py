@@ -22,8 +22,8 @@ from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
-from gatewidgets.types import GateFile
 from gatewidgets.telemetry import metrics
+from gatewidgets.types import GateFile
 
 __version__ = "0.1.0"
 

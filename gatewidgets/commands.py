@@ -197,7 +197,8 @@ def run_command(argv: Sequence[str], ctx: Context, parser: argparse.ArgumentPars
 # helpers ---------------------------------------------------------------------------
 
 
-def _pick_execution(args: argparse.Namespace, ctx: Context, given: str | None) -> tuple[str, str | None, str | None, list[str]]:
+def _pick_execution(args: argparse.Namespace, ctx: Context,
+                    given: str | None) -> tuple[str, str | None, str | None, list[str]]:
     """The execution a command means: given, else launched last here, else the only one running."""
     if given:
         return given, args.project, args.domain, []
@@ -313,7 +314,8 @@ def _evaluate(source: str, namespace: dict[str, Any] | None) -> Any:
     try:
         code = compile(source, "<%%gate set>", "eval")
     except SyntaxError as exc:
-        raise CommandError(f"%%gate set: the cell must be one Python expression ({exc.msg}, line {exc.lineno}).") from None
+        raise CommandError(
+            f"%%gate set: the cell must be one Python expression ({exc.msg}, line {exc.lineno}).") from None
     try:
         return eval(code, namespace if namespace is not None else {})  # noqa: S307 - the user's own cell
     except Exception as exc:  # the user's expression failed: one line, not a traceback

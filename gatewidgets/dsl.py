@@ -175,15 +175,15 @@ class Condition:
     def node_ids(self) -> set[str]:
         """The nodes whose outputs this condition reads."""
         if self.op in ("&", "|"):
-            return self.left.node_ids() | self.right.node_ids()
+            return set(self.left.node_ids()) | set(self.right.node_ids())
         return {b.node_id for b in (self.left, self.right) if isinstance(b, Ref) and b.node_id}
 
     def evaluate(self, value_of: Callable[[Binding], Any]) -> bool:
         """Decide the condition, reading bound values with ``value_of``."""
         if self.op == "&":
-            return self.left.evaluate(value_of) and self.right.evaluate(value_of)
+            return bool(self.left.evaluate(value_of) and self.right.evaluate(value_of))
         if self.op == "|":
-            return self.left.evaluate(value_of) or self.right.evaluate(value_of)
+            return bool(self.left.evaluate(value_of) or self.right.evaluate(value_of))
         left = value_of(self.left)
         if self.op == "is_true":
             return left is True
@@ -205,8 +205,8 @@ def _describe(binding: Any) -> str:
     if isinstance(binding, Const):
         return repr(binding.value)
     if binding.input_name is not None:
-        return binding.input_name
-    return binding.node_id + (f"[{binding.index}]" if binding.index is not None else "")
+        return str(binding.input_name)
+    return f"{binding.node_id}" + (f"[{binding.index}]" if binding.index is not None else "")
 
 
 def _as_condition(value: Any, op: str) -> Condition:
@@ -464,7 +464,8 @@ def _output_hints(ret: Any) -> tuple[tuple[Any, ...], bool]:
     return (ret,), False
 
 
-def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], args: tuple, kwargs: dict) -> dict[str, Any]:
+def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> dict[str, Any]:
     if args:
         raise WorkflowDefinitionError(
             f"{owner}: inside a workflow, call tasks with keyword arguments only, e.g. {owner}(x=...)."

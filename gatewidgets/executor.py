@@ -39,10 +39,10 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
+from gatewidgets.models.names import validate_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
 from gatewidgets.settings import settings
-from gatewidgets.models.names import validate_name
-from gatewidgets.store import open_store
+from gatewidgets.store import SqliteStore, open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
 from gatewidgets.types import GateType
 
@@ -315,7 +315,8 @@ def default_executor(store: ExecutorStore | None = None) -> Executor:
         executor = _executors.get((os.getpid(), store.path))
         if executor is None:
             executor = _executors[(os.getpid(), store.path)] = Executor(store)
-            notify.install_from_settings(store)
+            if isinstance(store, SqliteStore):  # webhooks tell this machine's processes apart
+                notify.install_from_settings(store)
         return executor
 
 

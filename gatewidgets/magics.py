@@ -15,7 +15,16 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from traitlets import Unicode
 
-from gatewidgets.commands import CommandError, Context, HelpRequested, Result, build_parser, one_line, run_command, split_line
+from gatewidgets.commands import (
+    CommandError,
+    Context,
+    HelpRequested,
+    Result,
+    build_parser,
+    one_line,
+    run_command,
+    split_line,
+)
 from gatewidgets.config import GateWidgets
 from gatewidgets.errors import GateError
 from gatewidgets.models.execution import ExecutionRecord

@@ -101,7 +101,8 @@ class GateRemote:
                                                    "max_executions", "files_dir") if k in kwargs}
         store = FlyteStore.for_endpoint(endpoint, insecure=insecure, default_project=default_project,
                                         default_domain=default_domain, **store_kwargs)
-        return cls(RemoteConfig.for_endpoint(endpoint, insecure), default_project, default_domain, store=store, **kwargs)
+        return cls(RemoteConfig.for_endpoint(endpoint, insecure), default_project, default_domain, store=store,
+                   **kwargs)
 
     @classmethod
     def from_flyte(cls, flyte_remote: Any, **kwargs: Any) -> GateRemote:
@@ -286,7 +287,8 @@ class GateRemote:
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
         # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
         # same content, keeps its copy) without leaving a file behind; files compare by content alone
-        if gate_type.is_file and self.capabilities.files and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+        if gate_type.is_file and self.capabilities.files and \
+                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
             value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),

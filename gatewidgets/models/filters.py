@@ -201,9 +201,10 @@ class ValueIn(Filter):
 
     @staticmethod
     def _coerce(value: object) -> tuple[str, ...]:  # type: ignore[override]
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[union-attr]
+        items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+        if items is None or not all(isinstance(v, str) for v in items):
             raise ValueError(f"value_in takes a list of strings, got {value!r}; {SYNTAX}")
-        values = tuple(v.strip() for v in value)  # type: ignore[union-attr]
+        values = tuple(v.strip() for v in items)
         if not values or any(not v for v in values):
             raise ValueError(f"value_in needs non-empty values, got {value!r}; {SYNTAX}")
         return values

@@ -25,7 +25,7 @@ _lock = threading.Lock()
 def default_store_path() -> str:
     """``settings.store``, else ``$GATEWIDGETS_STORE``, else ``gates.db`` in Jupyter's data dir."""
     if settings.store:
-        return os.path.abspath(os.path.expanduser(settings.store))
+        return os.path.abspath(os.path.expanduser(str(settings.store)))
     env = os.environ.get("GATEWIDGETS_STORE")
     if env:
         return os.path.abspath(os.path.expanduser(env))

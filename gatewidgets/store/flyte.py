@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import json
 import logging
 import tempfile
 import threading
@@ -73,7 +74,7 @@ def python_type_of(lt: types_pb2.LiteralType) -> Any:
     if kind == "blob" and lt.blob.dimensionality == types_pb2.BlobType.SINGLE:
         return GateFile
     if kind == "enum_type" and lt.enum_type.values:
-        return typing.Literal[tuple(lt.enum_type.values)]  # type: ignore[valid-type]
+        return typing.Literal[tuple(lt.enum_type.values)]
     if kind == "union_type":
         variants = [python_type_of(v) for v in lt.union_type.variants]
         others = [v for v in variants if v is not type(None)]
@@ -85,7 +86,7 @@ def python_type_of(lt: types_pb2.LiteralType) -> Any:
 def _flyte_name(lt: types_pb2.LiteralType) -> str:
     kind = lt.WhichOneof("type")
     if kind == "simple":
-        return types_pb2.SimpleType.Name(lt.simple).lower()
+        return str(types_pb2.SimpleType.Name(lt.simple)).lower()
     if kind == "blob":
         return "multipart blob" if lt.blob.dimensionality else "blob"
     return kind or "?"
@@ -97,7 +98,7 @@ def _grpc_code(exc: BaseException) -> str | None:
         code = getattr(e, "code", None)
         if callable(code):
             try:
-                return code().name
+                return str(code().name)
             except Exception:  # not a grpc error after all
                 continue
     return None
@@ -270,7 +271,8 @@ class FlyteStore:
         for proto in signals:
             if proto.id.signal_id == signal_id:
                 return proto
-        known = ", ".join(p.id.signal_id for p in signals) or "(none yet: Flyte creates a signal when its gate is reached)"
+        known = ", ".join(p.id.signal_id for p in signals) or \
+            "(none yet: Flyte creates a signal when its gate is reached)"
         raise SignalNotFoundError(f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: {known}.")
 
     def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
@@ -302,16 +304,14 @@ class FlyteStore:
         rows = []
         for k in keys:
             protos = self._execution_signals(k, server) if key is not None else self._fetch(k, server)
-            rows += [s for s in (self._signal(k, p) for p in protos) if all(f.matches(s) for f in filters)]  # admin's answer re-checked
+            signals = (self._signal(k, p) for p in protos)
+            rows += [s for s in signals if all(f.matches(s) for f in filters)]  # admin's answer re-checked
         return rows
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
         """The ``GateType`` of a signal, from the Flyte type in its record."""
-        if isinstance(record, str):
-            import json
-
-            record = json.loads(record)
-        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(record.get("flyte_type", "")))
+        data = json.loads(record) if isinstance(record, str) else record
+        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(data.get("flyte_type", "")))
         return self._gate_type(flyte_type)
 
     def _gate_type(self, flyte_type: types_pb2.LiteralType) -> GateType:
@@ -369,12 +369,12 @@ class FlyteStore:
     def _identity(self, proto: signal_pb2.Signal) -> str:
         stored = proto.value.metadata.get(_META + "identity")
         if stored:
-            return stored
+            return str(stored)
         gate_type = self._gate_type(proto.type)
         try:
             return gate_type.identity(gate_type.validate(self._display(proto)))
         except SignalTypeError:
-            return proto.value.SerializeToString(deterministic=True).hex()
+            return bytes(proto.value.SerializeToString(deterministic=True)).hex()
 
     def to_literal(self, flyte_type: types_pb2.LiteralType, json_value: Any) -> Any:
         """A value's JSON form to a flyteidl ``Literal`` with flytekit's TypeEngine (uploads files)."""

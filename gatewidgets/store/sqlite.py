@@ -329,8 +329,8 @@ class SqliteStore:
         return self.get_execution(key)
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
-                           key_tuple(key)).fetchone()
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
+                                               key_tuple(key)).fetchone()
         if row is None:
             raise ExecutionNotFoundError(
                 f"No execution {key.name!r} in project {key.project!r}, domain {key.domain!r}. "
@@ -509,8 +509,9 @@ class SqliteStore:
         )
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM signals WHERE project=? AND domain=? AND execution=? AND signal_id=?",
-                           (*key_tuple(key), signal_id)).fetchone()
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM signals WHERE project=? AND domain=? AND execution=? AND signal_id=?",
+            (*key_tuple(key), signal_id)).fetchone()
         if row is None:
             self._execution_row(conn, key)
             known = [r[0] for r in conn.execute(
@@ -705,7 +706,8 @@ class SqliteStore:
                 "SELECT waiting_since FROM signals" + (clause + " AND" if clause else " WHERE") +
                 " state='PENDING' AND kind != 'sleep'", params)],
             "resumed": [(max(r[0], r[2]), _ts(_dt(r[1]))) for r in conn.execute(
-                "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON n.project=s.project AND "
+                "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n "
+                "ON n.project=s.project AND "
                 "n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id WHERE s.state='SET' "
                 "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
                 params)],

@@ -199,7 +199,8 @@ class GateType:
     # -- records ---------------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
         """A JSON-able record: ``{"literal_type", "json_schema", "python"}``."""
-        return {"literal_type": self.literal_type.to_dict(), "json_schema": self.json_schema, "python": self.python_name}
+        return {"literal_type": self.literal_type.to_dict(), "json_schema": self.json_schema,
+                "python": self.python_name}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> GateType:
@@ -399,7 +400,8 @@ class GateType:
         elif dataclasses.is_dataclass(v) and not isinstance(v, type) or isinstance(v, pydantic.BaseModel):
             if type(v).__name__ != title:
                 raise mismatch(f"a {title}")
-            names = [f.name for f in dataclasses.fields(v)] if dataclasses.is_dataclass(v) else list(type(v).model_fields)
+            names = [f.name for f in dataclasses.fields(v)] if dataclasses.is_dataclass(v) else \
+                list(type(v).model_fields)
             data = {n: getattr(v, n) for n in names}
         else:
             raise mismatch(f"a {title} or a dict of its fields")
@@ -407,7 +409,8 @@ class GateType:
         extra = s.get("additionalProperties")
         unknown = [k for k in data if k not in props]
         if unknown and not extra:
-            raise _Mismatch(f"{at + ': ' if at else ''}unknown field(s) {', '.join(map(repr, unknown))} for {title}; fields are {list(props)}")
+            raise _Mismatch(f"{at + ': ' if at else ''}unknown field(s) {', '.join(map(repr, unknown))} for {title}; "
+                            f"fields are {list(props)}")
         out: dict[str, Any] = {}
         for name, ps in props.items():
             if name in data:
@@ -441,14 +444,14 @@ class GateType:
         if "enum" in s or "const" in s:
             options = s["enum"] if "enum" in s else [s["const"]]
             names = s.get("x-enum-names") or []
-            t = text.strip()
+            wanted = text.strip()
             for o in options:
-                if str(o) == t:
+                if str(o) == wanted:
                     return o
             for i, n in enumerate(names):
-                if n == t or n.lower() == t.lower():
+                if n == wanted or n.lower() == wanted.lower():
                     return options[i]
-            raise _Mismatch(f"{t!r} is not one of {options}" + (f" (names {names})" if names else ""))
+            raise _Mismatch(f"{wanted!r} is not one of {options}" + (f" (names {names})" if names else ""))
         t, fmt = s.get("type"), s.get("format")
         if t == "boolean":
             return _text.parse_bool(text)
