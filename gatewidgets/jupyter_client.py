@@ -31,6 +31,7 @@ from gatewidgets.store.base import (
     StoreCapabilities,
     StoreEvent,
     UnsupportedError,
+    poll_until,
 )
 from gatewidgets.types import GateType
 from gatewidgets.wire import event_from_json, execution_from_json, signal_from_json
@@ -220,11 +221,7 @@ class JupyterStore:
         return events
 
     def _poll(self) -> None:
-        while not self._closed.wait(self.poll_interval):
-            try:
-                self.poll_once()
-            except Exception:  # the server is unreachable for a moment: try again next round
-                continue
+        poll_until(self._closed, self.poll_interval, self.poll_once, f"the Jupyter server {self.base}")
 
     def close(self) -> None:
         """Stop polling."""

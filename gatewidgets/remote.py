@@ -116,8 +116,8 @@ class GateRemote:
         return cls(None, project, domain, store=FlyteStore(flyte_remote, **store_kwargs), **kwargs)
 
     @classmethod
-    def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> Any:
-        """A client of a Jupyter server's ``/gatewidgets/api`` (same methods, over HTTP)."""
+    def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> GateRemote:
+        """A remote on a Jupyter server's ``/gatewidgets/api`` (a ``JupyterStore``; ``url`` may carry ``?token=``)."""
         from gatewidgets.jupyter_client import JupyterGateRemote
 
         return JupyterGateRemote(url, token=token, **kwargs)

@@ -27,7 +27,7 @@ from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
 __all__ = ["now", "ExecKey", "StoreEvent", "Listener", "StoreCapabilities", "UnsupportedError", "RemoteStore",
-           "ExecutorStore", "Listeners", "require"]
+           "ExecutorStore", "Listeners", "require", "poll_until"]
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,16 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Close open signals of an ending execution (``CANCELLED``); returns the ids closed."""
+
+
+def poll_until(closed: threading.Event, interval: float, poll: Callable[[], object], what: str) -> None:
+    """Call ``poll()`` every ``interval`` seconds until ``closed`` is set (a store that cannot push);
+    a failed round is logged and the next one tried."""
+    while not closed.wait(interval):
+        try:
+            poll()
+        except Exception:  # unreachable for a moment: try again next round
+            log.warning("gatewidgets could not poll %s", what, exc_info=True)
 
 
 class Listeners:

@@ -44,7 +44,15 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields, sort_signals
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType, SimpleType
-from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, UnsupportedError, now
+from gatewidgets.store.base import (
+    ExecKey,
+    Listeners,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    now,
+    poll_until,
+)
 from gatewidgets.types import GateFile, GateType
 
 __all__ = ["FlyteStore", "SERVER_FILTER_KEYS", "python_type_of"]
@@ -455,11 +463,7 @@ class FlyteStore:
         return events
 
     def _poll(self) -> None:
-        while not self._closed.wait(self.flyte_poll_interval):
-            try:
-                self.poll_once()
-            except Exception:  # admin unreachable for a moment: try again next round
-                log.warning("gatewidgets could not poll Flyte admin %s", self.path, exc_info=True)
+        poll_until(self._closed, self.flyte_poll_interval, self.poll_once, f"Flyte admin {self.path}")
 
     def __repr__(self) -> str:
         return f"FlyteStore({self.path!r})"
