@@ -75,7 +75,7 @@ class GateWidgets(Configurable):
 
     @classmethod
     def names(cls) -> list[str]:
-        """The settings, in definition order."""
+        """The names of the settings, sorted."""
         return list(cls.class_own_traits(config=True))
 
     def value(self, name: str) -> Any:
