@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -282,7 +281,6 @@ def test_subscribe_notices_a_set_made_elsewhere(backend: Backend, ex: str) -> No
     r.list_signals(ex)  # what a face shows is what a polling backend watches
     unsubscribe = r.subscribe(listener)
     try:
-        time.sleep(0.3)  # the watcher / poller thread takes its first look
         backend.elsewhere.set_input("note", ex, "from elsewhere")
 
         def noticed() -> bool:

@@ -130,6 +130,7 @@ class SqliteStore:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._local = threading.local()
         self._listeners = Listeners(self, self._watch)
+        self._watch_from: int | None = None
         self._closed = threading.Event()
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
         self._behind_lock = threading.Lock()
@@ -203,6 +204,8 @@ class SqliteStore:
 
     def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
         """Call ``listener(events)`` after every change, from this process (at once) or others (polled)."""
+        if self._watch_from is None:  # the watcher reports what comes after the first subscribe, not after it starts
+            self._watch_from = self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
         return self._listeners.subscribe(listener, "gatewidgets-store-watcher")
 
     def _dispatch(self, events: list[StoreEvent]) -> None:
@@ -211,7 +214,7 @@ class SqliteStore:
     def _watch(self) -> None:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        last_id = self._watch_from
         version = None
         while not self._closed.wait(self.poll_interval):
             try:
