@@ -78,3 +78,27 @@ def test_cli_config_prints_values_and_sources(tmp_path: Path, monkeypatch: pytes
     assert data["store"]["source"] == "$GATEWIDGETS_STORE" and data["notify"]["source"] == "default"
     with pytest.raises(AttributeError, match="no setting"):
         settings.nonsense
+
+
+def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server extension: ``gatewidgets_config.py`` first, ``c.GateWidgets`` of jupyter_server_config on top."""
+    pytest.importorskip("jupyter_server")
+    from types import SimpleNamespace
+
+    from traitlets.config import Configurable
+
+    from gatewidgets.server import _load_jupyter_server_extension
+
+    class ServerApp(Configurable):
+        """Stands in for jupyter_server's ServerApp: its config, web app and log."""
+
+    (tmp_path / "gatewidgets_config.py").write_text('c.GateWidgets.default_project = "from-file"\n'
+                                                    'c.GateWidgets.max_workers = 2\n')
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    web_app = SimpleNamespace(settings={"base_url": "/"}, add_handlers=lambda host, routes: None)
+    log = SimpleNamespace(info=lambda *args: None)
+    app = ServerApp(config=Config({"GateWidgets": {"default_project": "from-server"}}))
+    app.web_app, app.log = web_app, log
+    _load_jupyter_server_extension(app)
+    assert (settings.default_project, settings.max_workers) == ("from-server", 2)
+    assert app.gatewidgets_config.source("default_project") == "the config of ServerApp"
