@@ -11,12 +11,14 @@ from typing import Any
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT
+from gatewidgets.errors import InvalidNameError
+from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT, check_name
 from gatewidgets.settings import default_max_workers, settings
 
 __all__ = ["GateWidgets"]
 
-_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url")
+_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url",
+           "max_value_bytes")
 
 
 class GateWidgets(Configurable):
@@ -34,6 +36,9 @@ class GateWidgets(Configurable):
     notify = Bool(True, help="Announce a gate that starts waiting (where a face supports it).").tag(config=True)
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
+    max_value_bytes = Int(1 << 20, help=(
+        "Largest signal value accepted (its JSON form, in bytes; default 1 MiB). Larger values raise "
+        "SignalTypeError on every face; send big data as a file (GateFile).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -51,11 +56,18 @@ class GateWidgets(Configurable):
             raise TraitError(f"GateWidgets.poll_interval must be in (0, 60] seconds, got {proposal['value']}.")
         return float(proposal["value"])
 
+    @validate("max_value_bytes")
+    def _check_max_value(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GateWidgets.max_value_bytes must be at least 1, got {proposal['value']}.")
+        return int(proposal["value"])
+
     @validate("default_project", "default_domain")
     def _check_name(self, proposal: Any) -> str:
-        if not proposal["value"].strip():
-            raise TraitError(f"GateWidgets.{proposal['trait'].name} must not be empty.")
-        return str(proposal["value"]).strip()
+        try:
+            return check_name(str(proposal["value"]).strip(), f"GateWidgets.{proposal['trait'].name}")
+        except InvalidNameError as exc:
+            raise TraitError(str(exc)) from None
 
     @observe(*_FIELDS)
     def _changed(self, change: Any) -> None:

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import graphlib
 import inspect
-import re
 import threading
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.models.execution import NAME_RULE, is_valid_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
 
@@ -43,7 +43,6 @@ __all__ = [
 
 RESERVED_INPUTS = frozenset({"execution_name", "project", "domain", "recover"})
 ON_TIMEOUT = ("fail", "approve", "reject")
-_SIGNAL_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 
 class _NoDefault:
@@ -574,9 +573,9 @@ def _timeout(value: Any, what: str) -> timedelta | None:
 
 
 def _signal_id(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not _SIGNAL_ID.match(name):
+    if not is_valid_name(name):
         raise WorkflowDefinitionError(
-            f"{what}: the signal name must be 1-128 letters, digits, '_', '-' or '.'; got {name!r}."
+            f"{what}: the signal name must be {NAME_RULE}; got {name!r}."
         )
     return name
 

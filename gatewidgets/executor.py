@@ -16,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 import threading
@@ -39,7 +38,7 @@ from gatewidgets.errors import (
     GateTimeoutError,
     WorkflowDefinitionError,
 )
-from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
@@ -196,10 +195,8 @@ class Executor:
         """Start ``workflow`` in the background and return its :class:`Execution` at once."""
         values = workflow.bind_inputs(inputs)
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
-        if not _NAME.match(name):
-            raise ValueError(f"execution_name must be 1-128 letters, digits, '_', '-' or '.' (it appears in "
-                             f"paths and URLs); got {name!r}.")
-        key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
+        key = ExecKey(check_name(project or settings.default_project, "project"),
+                      check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
         execution = Execution(self, workflow, key, values)
         record = None
         if recover:
@@ -306,7 +303,6 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
 
 
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
 

@@ -29,6 +29,7 @@ class Settings:
     poll_interval: float = 0.02  # seconds between checks of the store for other processes' writes
     notify: bool = True  # announce a gate that starts waiting (browser notification where a face supports it)
     webhook_url: str | None = None  # POST a JSON message there when a gate starts waiting
+    max_value_bytes: int = 1 << 20  # largest signal value accepted, measured as its JSON form
 
 
 settings = Settings()
