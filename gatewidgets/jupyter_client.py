@@ -1,6 +1,7 @@
 """``GateRemote.for_jupyter(url, token=...)``: GateRemote's methods over a Jupyter server's signals API.
 
-Uses only the standard library (``urllib``). Errors come back as the same gatewidgets
+Uses only the standard library (``urllib``); the token never follows a redirect to another
+scheme, host or port (:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets
 exceptions the server raised (``SignalTypeError``, ``SignalAlreadySetError``, ...);
 a refused token raises ``PermissionError``. Values of returned signals are in JSON form.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from gatewidgets import errors
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal
+from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.wire import execution_from_json, jsonable, signal_from_json
 
@@ -49,7 +51,7 @@ class JupyterGateRemote:
         if self.token:
             request.add_header("Authorization", f"token {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urlopen(request, self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
