@@ -171,3 +171,22 @@ def test_cli_refuses_oversized_and_bad_names_in_one_line(gatewidgets_store: Any)
         assert result.returncode == 1, result.stderr
         assert result.stderr.count("\n") == 1 and expected in result.stderr
     assert stored(remote, "cli-big") == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "--limit", "1e20"], ["list", "--limit", "99999999999999999999"], ["executions", "--limit", "-1"],
+    ["list", b"\xff"], ["approve", "ok", "-e", b"\xff"], ["set", "s", b"caf\xe9", "-e", "x"], ["list", "-p", b"\x80"],
+], ids=["limit-1e20", "limit-huge", "limit-negative", "name-ff", "execution-ff", "value-latin1", "project-80"])
+def test_cli_bad_limits_and_non_utf8_arguments_are_usage_errors(argv: list, gatewidgets_store: Any) -> None:
+    words.launch(execution_name="x")
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("s", "x").state is SignalState.PENDING)
+    before = stored(remote, "x")
+    env = {"GATEWIDGETS_STORE": str(gatewidgets_store), "PYTHONPATH": ":".join(sys.path)}
+    result = subprocess.run([sys.executable.encode(), b"-m", b"gatewidgets", *argv], capture_output=True, env=env,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count(b"\n") == 1 and b"Traceback" not in result.stderr, result.stderr
+    assert (b"--limit: must be a whole number from 1 to 1,000,000" in result.stderr
+            or b"is not valid UTF-8 text" in result.stderr)
+    assert stored(remote, "x") == before
