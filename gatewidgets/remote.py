@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gatewidgets.errors import SignalTypeError
+from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
@@ -274,10 +274,17 @@ class GateRemote:
 
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
         _check_size(signal, len(json.dumps(value, separators=(",", ":"))), "value as JSON")
-        # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
-        # same content, keeps its copy) without leaving a file behind; files compare by content alone
-        if gate_type.is_file and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
-            value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
+        # copy a file into the store only for an open signal of a writable store: a set or closed one refuses it
+        # (or, for the same content, keeps its copy), a read-only one refuses, without leaving a file behind;
+        # files compare by content alone
+        if gate_type.is_file and not getattr(self.store, "read_only", False) and \
+                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+            try:
+                value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
+            except OSError as exc:  # a read-only store, a full disk
+                raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
+                                 "fix: make that folder writable by you and free disk space, or point "
+                                 "GATEWIDGETS_STORE at another store.") from None
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
             set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))

@@ -26,19 +26,22 @@ _MAKE_PENDING = """
 import sys
 from gatewidgets.models.execution import WorkflowExecutionIdentifier as Key
 from gatewidgets.store import open_store
-from gatewidgets.types import GateType
+from gatewidgets.types import GateFile, GateType
 
 store = open_store(sys.argv[1])
 key = Key("default", "development", "ex")
-store.create_execution(key, "wf", {}, [{"node_id": "n0", "kind": "approve", "name": "ok", "upstream": [],
-                                        "signal_id": "ok"}],
-                       [{"signal_id": "ok", "kind": "approve", "node_id": "n0", "type": GateType.of(bool).to_record()}])
+store.create_execution(
+    key, "wf", {}, [{"node_id": f"n{i}", "kind": "input", "name": s, "upstream": [], "signal_id": s}
+                    for i, s in enumerate(("ok", "doc"))],
+    [{"signal_id": s, "kind": "approve" if t is bool else "input", "node_id": f"n{i}", "type": GateType.of(t).to_record()}
+     for i, (s, t) in enumerate((("ok", bool), ("doc", GateFile)))])
 store.reach_signal(key, "ok", None)
 """
 
 
 def make_pending(path: Path) -> None:
-    """A store at ``path`` with execution ``ex`` whose boolean signal ``ok`` waits, written by a process
+    """A store at ``path`` with execution ``ex`` whose boolean signal ``ok`` waits (and file ``doc`` is upcoming),
+    written by a process
     that then exits (SQLite folds its -wal into the file and removes the -wal and -shm)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", _MAKE_PENDING, str(path)], check=True, env=env, timeout=60)
@@ -153,20 +156,27 @@ def read_only_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 def test_read_only_store_lists_and_refuses_writes_naming_the_file(read_only_store: Path) -> None:
     prefix = _unprivileged()
     before = raw_state(read_only_store)
-    listed = cli("list", "--json", store=read_only_store, prefix=prefix)
+    listed = cli("list", "--all", "--json", store=read_only_store, prefix=prefix)
     assert listed.returncode == 0, listed.stderr
     assert '"signal_id": "ok"' in listed.stdout and '"state": "PENDING"' in listed.stdout
     assert cli("executions", store=read_only_store, prefix=prefix).returncode == 0
     refused = cli("approve", "ok", "-e", "ex", store=read_only_store, prefix=prefix)
     one_error_line(refused, "StoreError", str(read_only_store), "read-only")
     assert refused.returncode == 1
-    script = ("from gatewidgets import GateRemote, StoreError\n"
+    doc = read_only_store.parent.parent / "doc.txt"
+    doc.write_text("content")
+    script = ("import sys\nfrom gatewidgets import GateFile, GateRemote, StoreError\n"
               "r = GateRemote.for_sandbox()\n"
-              "assert r.store.read_only and [s.signal_id for s in r.list_signals('ex')] == ['ok']\n"
-              "try:\n    r.reject('ok', 'ex')\nexcept StoreError as e:\n    print('REFUSED', e)\n")
+              "assert r.store.read_only and [s.signal_id for s in r.list_signals('ex')] == ['ok', 'doc']\n"
+              "for attempt in (lambda: r.reject('ok', 'ex'), lambda: r.set_input('doc', 'ex', GateFile(sys.argv[1]))):\n"
+              "    try:\n        attempt()\n    except StoreError as e:\n        print('REFUSED', e)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "GATEWIDGETS_STORE": str(read_only_store)}
-    out = subprocess.run([*prefix, sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
-    assert out.returncode == 0 and out.stdout.startswith("REFUSED The gatewidgets store"), out
+    out = subprocess.run([*prefix, sys.executable, "-c", script, str(doc)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    refusals = out.stdout.splitlines()
+    assert out.returncode == 0 and len(refusals) == 2, out
+    assert all(r.startswith(f"REFUSED The gatewidgets store {read_only_store} was opened read-only") for r in refusals)
+    assert not any(files.is_file() for files in (read_only_store.parent / "files").rglob("*"))  # no copy left
     assert raw_state(read_only_store) == before
     assert not Path(f"{read_only_store}-wal").exists() or os.path.getsize(f"{read_only_store}-wal") == 0
 
@@ -269,4 +279,22 @@ def test_full_disk_is_a_store_error_and_stores_nothing(gatewidgets_store: Path) 
         remote.set_input("note", "full", "x" * 200_000)
     conn.execute("PRAGMA max_page_count=1073741823")
     assert raw_state(gatewidgets_store) == before
+    ex.abort()
+
+
+def test_file_that_cannot_be_copied_into_the_store_is_a_store_error(tmp_path: Path, monkeypatch:
+                                                                    pytest.MonkeyPatch) -> None:
+    path = tmp_path / "blocked" / "gates.db"
+    path.parent.mkdir()
+    (path.parent / "files").write_text("a file where the store keeps its files folder")
+    monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
+    ex = upload.launch(execution_name="blocked")
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("doc", "blocked").state is SignalState.PENDING)
+    before = raw_state(path)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    with pytest.raises(StoreError, match=f"Cannot copy the file into the store's folder {path.parent / 'files'}"):
+        remote.set_input("doc", "blocked", GateFile(str(doc)))
+    assert raw_state(path) == before
     ex.abort()
