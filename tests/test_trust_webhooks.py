@@ -201,3 +201,18 @@ def test_redact_keeps_only_scheme_host_and_port() -> None:
     assert redact("https://hooks.example.com/services/T0/B1/XyZ?token=abc") == "https://hooks.example.com/…"
     assert redact("http://user:pw@[::1]:8080/x") == "http://[::1]:8080/…"
     assert redact("http://host:notaport/secret") == "http://host/…"
+
+
+def test_webhook_failure_message_never_carries_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    """urllib puts the request path, query included, into some errors (here: a space in the URL)."""
+    hook = notify.webhook("http://127.0.0.1:9/hooks/T0KEN path?key=s3cret", retries=0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="gatewidgets.notify"):
+            ex = gated.launch(x=1)
+            eventually(lambda: hook.failed >= 1, timeout=20)
+            ex.abort()
+            assert hook.drain(timeout=20)
+    finally:
+        hook.close()
+    assert "InvalidURL" in caplog.text and "http://127.0.0.1:9/…" in caplog.text
+    assert "T0KEN" not in caplog.text and "s3cret" not in caplog.text
