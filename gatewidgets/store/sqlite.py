@@ -151,10 +151,14 @@ class StoreEvent:
     local: bool = True
 
 
+_NO_SQL = frozenset({"update_node", "register_type", "forget_types", "gate_type", "subscribe", "owner_alive"})
+"""Public methods that never touch SQLite; the engine calls some per node, so they stay unwrapped."""
+
+
 def _store_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
     """Make every public method (and ``__init__``) raise ``StoreError`` instead of a raw ``sqlite3.Error``."""
     for name, member in list(vars(cls).items()):
-        if callable(member) and not isinstance(member, (staticmethod, type)) and (
+        if callable(member) and not isinstance(member, (staticmethod, type)) and name not in _NO_SQL and (
                 not name.startswith("_") or name == "__init__"):
             setattr(cls, name, _translated(member))
     return cls
