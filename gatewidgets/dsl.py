@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.models.names import validate_name
+from gatewidgets.models.execution import NAME_RULE, is_valid_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
 
@@ -574,10 +574,11 @@ def _timeout(value: Any, what: str) -> timedelta | None:
 
 
 def _signal_id(name: Any, what: str) -> str:
-    try:
-        return validate_name("the signal name", name)
-    except ValueError as exc:
-        raise WorkflowDefinitionError(f"{what}: {exc}") from None
+    if not is_valid_name(name):
+        raise WorkflowDefinitionError(
+            f"{what}: the signal name must be {NAME_RULE}; got {name!r}."
+        )
+    return str(name)
 
 
 def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,

@@ -38,8 +38,7 @@ from gatewidgets.errors import (
     GateTimeoutError,
     WorkflowDefinitionError,
 )
-from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
-from gatewidgets.models.names import validate_name
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
@@ -196,8 +195,8 @@ class Executor:
         """Start ``workflow`` in the background and return its :class:`Execution` at once."""
         values = workflow.bind_inputs(inputs)
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
-        validate_name("execution_name", name)
-        key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
+        key = ExecKey(check_name(project or settings.default_project, "project"),
+                      check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
         execution = Execution(self, workflow, key, values)
         record = None
         if recover:
