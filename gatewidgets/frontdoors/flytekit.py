@@ -30,7 +30,7 @@ import json
 import threading
 import typing
 import weakref
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from gatewidgets import dsl
@@ -53,14 +53,15 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
     """Translate ``obj`` (once) and launch it; a launch plan's fixed inputs cannot be overridden."""
     from flytekit.core.launch_plan import LaunchPlan
 
+    workflow = workflow_of(obj)
     if isinstance(obj, LaunchPlan):
         fixed = sorted(set(inputs) & set(obj.raw_fixed_inputs))
         if fixed:
             raise WorkflowDefinitionError(
                 f"LaunchPlan {obj.name!r}: inputs {fixed} are fixed by the launch plan and cannot be overridden. "
                 "Launch the workflow itself, or a launch plan that leaves them as defaults.")
-    return workflow_of(obj).launch(execution_name=execution_name, project=project, domain=domain,
-                                   recover=recover, **inputs)
+    return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
+                           **inputs)
 
 
 _translated: weakref.WeakKeyDictionary[Any, Workflow] = weakref.WeakKeyDictionary()
@@ -85,9 +86,12 @@ def _gate_hint(hint: Any) -> Any:
 
 
 def _to_flytekit(value: Any, hint: Any) -> Any:
-    """A gate's ``GateFile`` as the flytekit ``FlyteFile`` a task declares (its path is the stored copy)."""
+    """A value as a flytekit task receives it: a gate's ``GateFile`` as the ``FlyteFile`` it declares (its
+    path is the stored copy); a ``datetime`` in UTC, as flytekit's literals carry it."""
     from flytekit.types.file import FlyteFile
 
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, GateFile) and isinstance(hint, type) and issubclass(hint, FlyteFile):
         return hint(path=value.path)
     if isinstance(value, list) and typing.get_origin(hint) is list:
