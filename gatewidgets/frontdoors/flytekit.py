@@ -127,7 +127,7 @@ def _refuse(entity: Any, where: str) -> None:
     elif isinstance(entity, PythonFunctionTask):
         return
     elif type(entity).__name__ == "ContainerTask":
-        why = "is a ContainerTask: it runs a container image (docker), which a notebook kernel does not do."
+        why = "runs a container image (docker), which a notebook kernel does not do."
     elif isinstance(entity, PythonTask):
         why = (f"is a {type(entity).__name__}, not a Python function task; only @task functions (and map_task / "
                "@dynamic over them) run in the kernel.")
