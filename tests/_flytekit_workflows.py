@@ -15,7 +15,9 @@ import pydantic
 from flytekit import ContainerTask, LaunchPlan, Resources, approve, conditional, dynamic, kwtypes, map_task, sleep, \
     task, wait_for_input, workflow
 from flytekit.core.task import reference_task
+from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
+from flytekit.types.structured import StructuredDataset
 
 HOUR = timedelta(hours=1)
 
@@ -138,6 +140,23 @@ def read_file(f: FlyteFile) -> str:
 @workflow
 def wf_file() -> str:
     return read_file(f=wait_for_input("receipt", timeout=HOUR, expected_type=FlyteFile))
+
+
+@task
+def column_total(table: StructuredDataset) -> int:
+    import pandas
+
+    return int(table.open(pandas.DataFrame).all()["amount"].sum())
+
+
+@workflow
+def wf_table() -> int:
+    return column_total(table=wait_for_input("expenses", timeout=HOUR, expected_type=StructuredDataset))
+
+
+@workflow
+def wf_directory() -> None:
+    wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory)
 
 
 @workflow

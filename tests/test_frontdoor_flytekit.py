@@ -129,6 +129,21 @@ def test_flytefile_gate_answered_with_a_path_downstream_gets_a_flytefile(tmp_pat
     assert ex.wait(timeout=30) == "TOTAL 42"
 
 
+def test_structured_dataset_gate_answered_with_a_csv_downstream_gets_flytekits_dataset(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    table = tmp_path / "expenses.csv"
+    table.write_text("item,amount\ncoffee,4\ntrain,38\n")
+    ex = gatewidgets.launch(fw.wf_table)
+    answer_elsewhere(ex.name, f"set:expenses={table}")
+    assert ex.wait(timeout=30) == 42
+
+
+def test_a_flytedirectory_gate_is_refused_at_launch() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="photos"):
+        gatewidgets.launch(fw.wf_directory)
+    assert GateRemote.for_sandbox().list_executions() == []
+
+
 # ------------------------------------------------------------------ branches, sub-workflows, launch plans
 
 
@@ -256,6 +271,7 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("wf_branch_ranges", {"x": 1}, {}),
     ("wf_branch_ranges", {"x": 9}, {}),
     ("wf_sub_once", {"a": 2}, {"sub-ok": True}),
+    ("wf_sub_twice", {"a": 1}, {"sub-ok": True}),
     ("wf_review_each", {"items": [3, 1]}, {"review-3": True, "review-1": True}),
     ("wf_map", {"xs": [2, 3, 4]}, {}),
     ("wf_named", {"xs": [1]}, {}),

@@ -38,6 +38,7 @@ from gatewidgets.condition import conditional
 from gatewidgets.dsl import Condition, Const, Promise, Ref, Workflow
 from gatewidgets.errors import WorkflowDefinitionError
 from gatewidgets.types import GateFile, GateType
+from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
 __all__ = ["accepts", "launch", "workflow_of"]
 
@@ -79,19 +80,36 @@ def workflow_of(obj: Any) -> Workflow:
 
 
 def _gate_hint(hint: Any) -> Any:
-    """The gatewidgets type for a flytekit type: ``FlyteFile`` is answered with a ``GateFile``."""
+    """The gatewidgets type for a flytekit type: a ``FlyteFile`` gate is answered with a ``GateFile``, a
+    ``StructuredDataset`` gate with gatewidgets' ``StructuredDataset`` (a CSV or Parquet file)."""
     from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
 
+    if isinstance(hint, type) and issubclass(hint, FlyteDataset):
+        return StructuredDataset
     return GateFile if isinstance(hint, type) and issubclass(hint, FlyteFile) else hint
 
 
 def _to_flytekit(value: Any, hint: Any) -> Any:
-    """A value as a flytekit task receives it: a gate's ``GateFile`` as the ``FlyteFile`` it declares (its
-    path is the stored copy); a ``datetime`` in UTC, as flytekit's literals carry it."""
+    """A value as a flytekit task receives it: a gate's file as the ``FlyteFile`` it declares (its path is
+    the stored copy), a table as flytekit's ``StructuredDataset`` (through flytekit's type engine), a
+    ``datetime`` in UTC, as flytekit's literals carry it."""
     from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
 
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, StructuredDataset) and isinstance(hint, type) and issubclass(hint, FlyteDataset):
+        import pandas
+
+        from flytekit.core.context_manager import FlyteContextManager
+        from flytekit.core.type_engine import TypeEngine
+
+        ctx = FlyteContextManager.current_context()
+        stored_as = typing.Annotated[hint, value.file_format]  # keep the gate file's format (CSV needs no pyarrow)
+        table = FlyteDataset(dataframe=value.open(pandas.DataFrame).all(), file_format=value.file_format)
+        literal = TypeEngine.to_literal(ctx, table, stored_as, TypeEngine.to_literal_type(stored_as))
+        return TypeEngine.to_python_value(ctx, literal, hint)
     if isinstance(value, GateFile) and isinstance(hint, type) and issubclass(hint, FlyteFile):
         return hint(path=value.path)
     if isinstance(value, list) and typing.get_origin(hint) is list:
