@@ -6,6 +6,7 @@ gatewidgets.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import enum
 import typing
 from datetime import datetime, timedelta
@@ -356,3 +357,26 @@ shell = ContainerTask(name="shell", image="alpine", command=["echo", "{{.inputs.
 def wf_container(a: int) -> None:
     shell(a=a)
 
+
+
+@task
+def power(x: int, exponent: int) -> int:
+    return x ** exponent
+
+
+@workflow
+def wf_map_partial(xs: typing.List[int]) -> typing.List[int]:
+    return map_task(functools.partial(power, exponent=3))(x=xs)
+
+
+@workflow
+def wf_approve_in_branch(x: int) -> str:
+    v = t1(a=x)
+    checked = conditional("needs-ok").if_(v > 10).then(approve(v, "big-ok", timeout=HOUR)).else_().then(t2(a=v))
+    return big(x=checked)
+
+
+@workflow
+def wf_call_inside_case(x: int) -> str:
+    v = t1(a=x)
+    return conditional("nested").if_(v > 10).then(big(x=approve(v, "nested-ok", timeout=HOUR))).else_().then(small(x=v))

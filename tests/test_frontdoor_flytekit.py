@@ -161,6 +161,20 @@ def test_conditional_conjunctions_and_else_fail() -> None:
         gatewidgets.launch(fw.wf_branch_ranges, x=-2).wait(timeout=30)
 
 
+def test_approval_as_a_case_of_a_conditional() -> None:
+    ex = gatewidgets.launch(fw.wf_approve_in_branch, x=9)
+    answer_elsewhere(ex.name, "approve:big-ok")
+    assert ex.wait(timeout=30) == "big 14"
+    ex = gatewidgets.launch(fw.wf_approve_in_branch, x=1)
+    assert ex.wait(timeout=30) == "big 12"
+    assert ex.signals()[0].state is SignalState.CANCELLED  # the case not taken
+
+
+def test_a_call_nested_inside_a_case_is_refused_rather_than_misread() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="not a node of this graph.*conditional case"):
+        gatewidgets.launch(fw.wf_call_inside_case, x=9)
+
+
 def test_gate_in_a_sub_workflow_uses_the_bare_name_and_calling_it_twice_shares_the_signal() -> None:
     ex = gatewidgets.launch(fw.wf_sub_once, a=1)
     answer_elsewhere(ex.name, "approve:sub-ok")
@@ -274,6 +288,9 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("wf_sub_twice", {"a": 1}, {"sub-ok": True}),
     ("wf_review_each", {"items": [3, 1]}, {"review-3": True, "review-1": True}),
     ("wf_map", {"xs": [2, 3, 4]}, {}),
+    ("wf_map_partial", {"xs": [2, 3]}, {}),
+    ("wf_approve_in_branch", {"x": 9}, {"big-ok": True}),
+    ("wf_approve_in_branch", {"x": 9}, {"big-ok": False}),
     ("wf_named", {"xs": [1]}, {}),
     ("wf_tuple", {}, {}),
     ("wf_lp_node", {"a": 3}, {}),

@@ -347,6 +347,7 @@ class _Scope:
         self.inputs = inputs
         self.outputs: dict[str, dict[str, Any]] = {}  # flytekit node id -> output var -> promise
         self.done: dict[str, set[str]] = {}  # flytekit node id -> the engine nodes that complete it
+        self.nodes: dict[str, Any] = {}  # flytekit node id -> the flytekit node translated
 
     def run(self, fk_workflow: Any) -> Any:
         """Add every node; return the workflow's outputs (one promise, a tuple, or ``None``)."""
@@ -369,6 +370,7 @@ class _Scope:
         for nid in added:  # `a >> b` and data edges alike: wait for every upstream flytekit node
             builder.nodes[nid].upstream |= after - {nid}
         self.done[node.id] = added
+        self.nodes[node.id] = node
 
     def _node(self, node: Any) -> dict[str, Any]:
         """Translate one flytekit node; return its outputs by var name."""
@@ -489,6 +491,11 @@ class _Scope:
                     "Return the field from a task instead.")
             if not ref.node_id:
                 return self.inputs[ref.var]
+            if ref.node_id not in self.outputs or self.nodes[ref.node_id] is not getattr(ref, "node", None):
+                raise WorkflowDefinitionError(
+                    f"{self.where}: an input reads node {ref.node_id}, which is not a node of this graph (a call "
+                    "made inside a conditional case, other than the case's own result, is not part of the "
+                    "workflow on Flyte either). Make it the case's result, or call it before the conditional.")
             return self.outputs[ref.node_id][ref.var]
         if data.scalar is not None:
             from flytekit.models.literals import Literal
