@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pydantic
-from flytekit import ContainerTask, LaunchPlan, Resources, approve, conditional, dynamic, kwtypes, map_task, sleep, \
-    task, wait_for_input, workflow
+from flytekit import ContainerTask, LaunchPlan, Resources, approve, conditional, dynamic, kwtypes, map_task, \
+    sleep, task, wait_for_input, workflow
 from flytekit.core.task import reference_task
+from flytekit.extras.tasks.shell import ShellTask
 from flytekit.types.directory import FlyteDirectory
 from flytekit.types.file import FlyteFile
 from flytekit.types.structured import StructuredDataset
@@ -347,6 +348,14 @@ def remote_t(a: int) -> int:
 @workflow
 def wf_reference(a: int) -> int:
     return remote_t(a=a)
+
+
+say = ShellTask(name="say", script="echo {inputs.a}", inputs=kwtypes(a=int))
+
+
+@workflow
+def wf_shell(a: int) -> None:
+    say(a=a)
 
 
 shell = ContainerTask(name="shell", image="alpine", command=["echo", "{{.inputs.a}}"],

@@ -243,12 +243,32 @@ def test_a_task_timeout_fails_the_node() -> None:
     assert time.monotonic() - started < 2.5
 
 
+def test_recovered_after_the_kernel_that_ran_it_died() -> None:
+    code = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "import _flytekit_workflows as fw, gatewidgets\n"
+            "gatewidgets.launch(fw.wf_signal, a=5, execution_name='fk-recover')\n"
+            "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: remote.get_signal("my-signal-name", "fk-recover").state is SignalState.PENDING,
+                   timeout=60, what="the first gate to wait in the other process")
+        remote.set_input("my-signal-name", "fk-recover", True)  # answered while its kernel still ran
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    ex = gatewidgets.launch(fw.wf_signal, a=5, execution_name="fk-recover", recover=True)
+    answer_elsewhere(ex.name, "set:my-signal-name-2=3", "approve:approvalfory")
+    assert ex.wait(timeout=30) == (9, 10, 15)
+
+
 # ------------------------------------------------------------------ refused entities
 
 
 @pytest.mark.parametrize(("workflow", "message"), [
     ("wf_reference", r"remote\.t.*reference to an entity registered on a Flyte cluster"),
     ("wf_container", r"ContainerTask 'shell'.*container image"),
+    ("wf_shell", r"ShellTask 'say'.*not a Python function task"),
 ])
 def test_entities_that_cannot_run_in_a_kernel_are_refused_at_launch_and_nothing_is_stored(
         workflow: str, message: str) -> None:

@@ -190,7 +190,7 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: timedelta | N
 class _FlytekitTask(dsl.Task):
     """A flytekit ``PythonFunctionTask`` as an engine task: its function, its retries, cache and timeout."""
 
-    def __init__(self, fk_task: Any, fn: Callable[..., Any] | None = None) -> None:
+    def __init__(self, fk_task: Any, fn: Callable[..., Any] | None = None, *, options_of: Any = None) -> None:
         import inspect
 
         self.fk = fk_task
@@ -204,7 +204,7 @@ class _FlytekitTask(dsl.Task):
         self.multi_output = len(self.output_vars) > 1
         self.signature = inspect.Signature([inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY)
                                             for k in self.input_hints])
-        self.options = _Options(fk_task)
+        self.options = _Options(options_of or fk_task)
 
     def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
         kwargs = {k: _to_flytekit(v, self.declared_inputs.get(k)) for k, v in kwargs.items()}
@@ -276,18 +276,12 @@ class _FlytekitMap(_FlytekitTask):
 
     def __init__(self, map_task: Any) -> None:
         inner = map_task.python_function_task
-        super().__init__(inner, self._run)
-        self.fk = map_task  # cached under the map task's own name: its outputs are lists
+        super().__init__(map_task, self._run, options_of=inner)  # cached under the map's own name
+        self.name = f"map_{inner.name.rsplit('.', 1)[-1]}"
         self.mapped = inner._task_function
         self.bound = set(map_task.bound_inputs)
-        self.partial = dict(getattr(map_task, "_partial", None).keywords) if getattr(map_task, "_partial", None) else {}
-        interface = map_task.python_interface
-        self.name = f"map_{self.name}"
-        self.input_hints = {k: _gate_hint(v) for k, v in interface.inputs.items()}
-        self.declared_inputs = dict(interface.inputs)
-        self.output_vars = list(interface.outputs)
-        self.output_hints = tuple(interface.outputs.values())
-        self.multi_output = False
+        partial = getattr(map_task, "_partial", None)
+        self.partial = dict(partial.keywords) if partial is not None else {}
 
     def _run(self, **kwargs: Any) -> Any:
         lists = {k: v for k, v in kwargs.items() if k not in self.bound}
