@@ -6,15 +6,27 @@ gatewidgets.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import enum
+import functools
 import typing
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pydantic
-from flytekit import ContainerTask, LaunchPlan, Resources, approve, conditional, dynamic, kwtypes, map_task, \
-    sleep, task, wait_for_input, workflow
+from flytekit import (
+    ContainerTask,
+    LaunchPlan,
+    Resources,
+    approve,
+    conditional,
+    dynamic,
+    kwtypes,
+    map_task,
+    sleep,
+    task,
+    wait_for_input,
+    workflow,
+)
 from flytekit.core.task import reference_task
 from flytekit.extras.tasks.shell import ShellTask
 from flytekit.types.directory import FlyteDirectory

@@ -21,7 +21,6 @@ from helpers import HELPERS, eventually  # noqa: E402
 import gatewidgets  # noqa: E402
 from gatewidgets import (  # noqa: E402
     ExecutionNotFoundError,
-    ExecutionStatus,
     GateRejectedError,
     GateRemote,
     GateTimeoutError,

@@ -10,17 +10,22 @@ Flyte's semantics kept:
 
 - A gate's signal id is its ``name``, scoped to the top-level execution (propeller asks admin
   for ``SignalIdentifier(execution_id=<top-level execution>, signal_id=name)``), so gates in
-  sub-workflows, launch-plan nodes and ``@dynamic`` nodes use the bare name, and a
-  sub-workflow called twice shares one signal: one answer releases both gates.
+  sub-workflows and ``@dynamic`` nodes use the bare name, and a sub-workflow called twice
+  shares one signal: one answer releases both gates. (A launch plan used as a node is inlined
+  here, its gates with them; on Flyte it starts a child execution that owns its signals.)
 - ``timeout=None`` on ``approve`` / ``wait_for_input`` is one hour: flytekit sends its
-  ``DEFAULT_TIMEOUT`` as the gate node's timeout and propeller fails the node with
-  ``TimeoutExpired`` once it passes. Here the node fails with ``GateTimeoutError``.
+  ``DEFAULT_TIMEOUT`` as the gate node's timeout, and propeller fails a node whose timeout has
+  passed with ``TimeoutExpired`` (its configured default deadline applies only to nodes sent
+  without one). Here the node fails with ``GateTimeoutError``. Sleeps are not capped.
 - Every flytekit ``sleep`` is called ``sleep-gate``; here each gets its own id
   (``sleep-<node>``), so each can be ended early on its own.
 - ``retries`` re-run a failing task (each failed attempt is a ``retry`` event in the history);
   ``cache=True`` + ``cache_version`` reuse the stored outputs of an earlier run with the same
   inputs; ``timeout`` fails the task after its duration (its thread is abandoned);
-  ``requests`` / ``limits`` / ``container_image`` are accepted and ignored.
+  ``requests`` / ``limits`` / ``container_image`` are accepted and ignored, and so is a
+  workflow's ``on_failure`` handler.
+- Values reach tasks as flytekit hands them over: a file gate's answer as a ``FlyteFile`` on
+  the stored copy, a table as flytekit's ``StructuredDataset``, a ``datetime`` in UTC.
 """
 from __future__ import annotations
 
@@ -101,7 +106,6 @@ def _to_flytekit(value: Any, hint: Any) -> Any:
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, StructuredDataset) and isinstance(hint, type) and issubclass(hint, FlyteDataset):
         import pandas
-
         from flytekit.core.context_manager import FlyteContextManager
         from flytekit.core.type_engine import TypeEngine
 
@@ -115,6 +119,16 @@ def _to_flytekit(value: Any, hint: Any) -> Any:
     if isinstance(value, list) and typing.get_origin(hint) is list:
         return [_to_flytekit(v, typing.get_args(hint)[0]) for v in value]
     return value
+
+
+def _converts(hint: Any) -> bool:
+    """Whether values of ``hint`` go through :func:`_to_flytekit` (files, tables, datetimes, lists of them)."""
+    from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    if typing.get_origin(hint) is list:
+        return _converts(typing.get_args(hint)[0])
+    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDataset, datetime))
 
 
 def _literal_value(literal: Any, hint: Any) -> Any:
@@ -199,6 +213,7 @@ class _FlytekitTask(dsl.Task):
         interface = fk_task.python_interface
         self.input_hints = {k: _gate_hint(v) for k, v in interface.inputs.items()}
         self.declared_inputs = dict(interface.inputs)
+        self.converted = {k for k, v in self.declared_inputs.items() if _converts(v)}
         self.output_vars = list(interface.outputs)
         self.output_hints = tuple(interface.outputs.values())
         self.multi_output = len(self.output_vars) > 1
@@ -207,7 +222,7 @@ class _FlytekitTask(dsl.Task):
         self.options = _Options(options_of or fk_task)
 
     def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
-        kwargs = {k: _to_flytekit(v, self.declared_inputs.get(k)) for k, v in kwargs.items()}
+        kwargs = self.as_flytekit(kwargs)
         key = self._cache_key(kwargs)
         if key is not None:
             hit, stored = execution.store.cached_output(self.fk.name, self.options.cache_version, key)
@@ -228,6 +243,12 @@ class _FlytekitTask(dsl.Task):
             if stored is not None:
                 execution.store.cache_output(self.fk.name, self.options.cache_version, key, stored)
         return value
+
+    def as_flytekit(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The inputs as flytekit hands them to the function (see :func:`_to_flytekit`)."""
+        if not self.converted:
+            return kwargs
+        return {k: _to_flytekit(v, self.declared_inputs[k]) if k in self.converted else v for k, v in kwargs.items()}
 
     def _normalise(self, value: Any) -> Any:
         """A one-field ``NamedTuple`` output is its field, as flytekit reads it."""
@@ -307,8 +328,9 @@ class _FlytekitDynamic(_FlytekitTask, dsl.Dynamic):
             WorkflowMetadataDefaults,
         )
 
-        values = {k: _to_flytekit(v, self.declared_inputs.get(k)) for k, v in values.items()}
-        body = PythonFunctionWorkflow(self.fn, metadata=WorkflowMetadata(on_failure=WorkflowFailurePolicy.FAIL_IMMEDIATELY),
+        values = self.as_flytekit(values)
+        body = PythonFunctionWorkflow(self.fn,
+                                      metadata=WorkflowMetadata(on_failure=WorkflowFailurePolicy.FAIL_IMMEDIATELY),
                                       default_metadata=WorkflowMetadataDefaults(interruptible=False))
         body.compile(**values)
         return _Scope(f"@dynamic {self.name}", values).run(body)
