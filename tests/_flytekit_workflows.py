@@ -401,3 +401,19 @@ def wf_approve_in_branch(x: int) -> str:
 def wf_call_inside_case(x: int) -> str:
     v = t1(a=x)
     return conditional("nested").if_(v > 10).then(big(x=approve(v, "nested-ok", timeout=HOUR))).else_().then(small(x=v))
+
+
+@task
+def locate(a: int) -> Point:
+    return Point(x=a, y=a * 2)
+
+
+@task
+def tally(a: int) -> typing.Dict[str, int]:
+    return {"double": a * 2}
+
+
+@workflow
+def wf_attributes(a: int) -> typing.Tuple[int, int]:
+    p = locate(a=a)
+    return t1(a=p.y), t2(a=tally(a=p.x)["double"])

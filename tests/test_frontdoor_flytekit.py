@@ -209,6 +209,10 @@ def test_map_task_over_a_list() -> None:
     assert gatewidgets.launch(fw.wf_map, xs=[1, 2, 3]).wait(timeout=30) == 14
 
 
+def test_attribute_and_item_access_on_promises() -> None:
+    assert gatewidgets.launch(fw.wf_attributes, a=3).wait(timeout=30) == (11, 12)
+
+
 def test_named_tuple_keeps_its_class_and_tuples_unpack() -> None:
     out = gatewidgets.launch(fw.wf_named, xs=[4, 5]).wait(timeout=30)
     assert type(out) is fw.Stats and out == fw.Stats(count=7, label="2 items")
@@ -312,6 +316,7 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("wf_approve_in_branch", {"x": 9}, {"big-ok": False}),
     ("wf_named", {"xs": [1]}, {}),
     ("wf_tuple", {}, {}),
+    ("wf_attributes", {"a": 2}, {}),
     ("wf_lp_node", {"a": 3}, {}),
 ]
 

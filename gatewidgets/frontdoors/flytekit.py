@@ -500,19 +500,16 @@ class _Scope:
         """A flytekit ``BindingData`` as a promise, a value, or a list / dict of them."""
         if data.promise is not None:
             ref = data.promise
-            if ref.attr_path:
-                raise WorkflowDefinitionError(
-                    f"{self.where}: an input reads an attribute of a promise ({ref.node_id}.{ref.var} "
-                    f"{list(ref.attr_path)}); gatewidgets cannot translate attribute access yet. "
-                    "Return the field from a task instead.")
             if not ref.node_id:
-                return self.inputs[ref.var]
-            if ref.node_id not in self.outputs or self.nodes[ref.node_id] is not getattr(ref, "node", None):
+                value = self.inputs[ref.var]
+            elif ref.node_id not in self.outputs or self.nodes[ref.node_id] is not getattr(ref, "node", None):
                 raise WorkflowDefinitionError(
                     f"{self.where}: an input reads node {ref.node_id}, which is not a node of this graph (a call "
                     "made inside a conditional case, other than the case's own result, is not part of the "
                     "workflow on Flyte either). Make it the case's result, or call it before the conditional.")
-            return self.outputs[ref.node_id][ref.var]
+            else:
+                value = self.outputs[ref.node_id][ref.var]
+            return _attribute(value, tuple(ref.attr_path)) if ref.attr_path else value
         if data.scalar is not None:
             from flytekit.models.literals import Literal
 
@@ -527,6 +524,24 @@ class _Scope:
             item = args[1] if len(args) == 2 else None
             return {k: self._bound(b, item) for k, b in data.map.bindings.items()}
         raise WorkflowDefinitionError(f"{self.where}: unsupported binding {data}.")
+
+
+def _attribute(value: Any, path: tuple[str | int, ...]) -> Any:
+    """``promise.field`` / ``promise["key"]`` / ``promise[0]`` in a flytekit workflow: a node that picks it."""
+    if not isinstance(value, Promise):
+        return _pick(value, path)
+
+    def pick(value: Any) -> Any:
+        return _pick(value, path)
+
+    name = "".join(f".{key}" if isinstance(key, str) else f"[{key}]" for key in path)
+    return dsl.Task(pick, name=f"pick{name}")(value=value)
+
+
+def _pick(value: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        value = value[key] if isinstance(value, (list, tuple, dict)) else getattr(value, key)
+    return value
 
 
 def _order(nodes: dict[str, Any]) -> list[str]:
