@@ -417,3 +417,9 @@ def tally(a: int) -> typing.Dict[str, int]:
 def wf_attributes(a: int) -> typing.Tuple[int, int]:
     p = locate(a=a)
     return t1(a=p.y), t2(a=tally(a=p.x)["double"])
+
+
+@workflow
+def wf_branch_tuple(a: int) -> typing.Tuple[int, str]:
+    n, s = conditional("pair").if_(a > 0).then(split(a=a)).else_().then(split(a=0))
+    return t1(a=n), s

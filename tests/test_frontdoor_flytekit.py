@@ -307,6 +307,8 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("wf_branch_on_signal", {"x": 4}, {"go-big": False}),
     ("wf_branch_ranges", {"x": 1}, {}),
     ("wf_branch_ranges", {"x": 9}, {}),
+    ("wf_branch_tuple", {"a": 3}, {}),
+    ("wf_branch_tuple", {"a": -1}, {}),
     ("wf_sub_once", {"a": 2}, {"sub-ok": True}),
     ("wf_sub_twice", {"a": 1}, {"sub-ok": True}),
     ("wf_review_each", {"items": [3, 1]}, {"review-3": True, "review-1": True}),

@@ -30,7 +30,9 @@ Flyte's semantics kept:
 from __future__ import annotations
 
 import functools
+import graphlib
 import hashlib
+import inspect
 import json
 import threading
 import typing
@@ -205,8 +207,6 @@ class _FlytekitTask(dsl.Task):
     """A flytekit ``PythonFunctionTask`` as an engine task: its function, its retries, cache and timeout."""
 
     def __init__(self, fk_task: Any, fn: Callable[..., Any] | None = None, *, options_of: Any = None) -> None:
-        import inspect
-
         self.fk = fk_task
         self.fn = fn or fk_task._task_function
         self.name = fk_task.name.rsplit(".", 1)[-1]
@@ -434,10 +434,7 @@ class _Scope:
             inputs = {**entity.saved_inputs, **inputs, **entity.raw_fixed_inputs}
             entity = entity.workflow
         result = _Scope(f"{self.where} > {entity.name}", inputs).run(entity)
-        names = list(entity.python_interface.outputs)
-        if len(names) > 1:
-            return dict(zip(names, result))
-        return {names[0]: result} if names else {"": result}
+        return self._outputs(list(entity.python_interface.outputs), result)
 
     def _branch(self, node: Any, branch: Any) -> dict[str, Any]:
         block = branch._ifelse_block
@@ -467,6 +464,10 @@ class _Scope:
         names = [n for n in outputs if n]
         if len(names) > 1:
             first = outputs[names[0]]
+            if any(outputs[n].ref != Ref(node_id=first.ref.node_id, index=i) for i, n in enumerate(names)):
+                raise WorkflowDefinitionError(
+                    f"{self.where}: a conditional case with several outputs must be one task call; make the case "
+                    "a task returning a tuple.")
             hint = tuple.__class_getitem__(first.node.output_hints)
             return Promise(first._builder, Ref(node_id=first.ref.node_id), hint, first.node), names
         return (outputs[names[0]] if names else next(iter(outputs.values()))), names
@@ -545,8 +546,6 @@ def _pick(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _order(nodes: dict[str, Any]) -> list[str]:
-    import graphlib
-
     graph = {nid: {u.id for u in n.upstream_nodes if u.id in nodes} for nid, n in nodes.items()}
     return list(graphlib.TopologicalSorter(graph).static_order())
 
@@ -578,8 +577,6 @@ def _translate(obj: Any) -> Workflow:
 
 def _named_tuple(fk_workflow: Any) -> dsl.Task:
     """A task packing a workflow's outputs into its declared ``NamedTuple``."""
-    import inspect
-
     cls = typing.get_type_hints(fk_workflow._workflow_function)["return"]
     fields = typing.get_type_hints(cls)
 
