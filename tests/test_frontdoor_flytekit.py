@@ -57,7 +57,7 @@ def pending(ex: Any, count: int = 1) -> list[str]:
 # ------------------------------------------------------------------ flytekit's gate test shapes
 
 
-def test_sleep_ordering_shape_sleep_ended_early_from_the_command_line() -> None:
+def test_sleep_ordering_shape_sleep_ended_early_from_another_process() -> None:
     ex = gatewidgets.launch(fw.wf_sleep)
     (sleep_id,) = pending(ex)
     assert sleep_id.startswith("sleep-")  # flytekit names every sleep "sleep-gate"; each gets its own id
