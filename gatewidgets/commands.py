@@ -435,14 +435,16 @@ def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> Result:
-    from gatewidgets.dsl import Workflow
+    from gatewidgets import frontdoors
     from gatewidgets.types import GateType
 
     namespace = ctx.namespace or {}
-    wf = namespace.get(args.workflow)
-    if not isinstance(wf, Workflow):
-        found = "nothing" if wf is None else f"a {type(wf).__name__}"
-        raise CommandError(f"run: {args.workflow!r} is {found} in the notebook, not a @workflow.")
+    obj = namespace.get(args.workflow)
+    wf = frontdoors.workflow_of(obj)
+    if wf is None:
+        found = "nothing" if obj is None else f"a {type(obj).__name__}"
+        raise CommandError(f"run: {args.workflow!r} is {found} in the notebook, not a @workflow "
+                           "(gatewidgets, or a flytekit workflow or launch plan).")
     inputs: dict[str, Any] = {}
     for item in args.inputs:
         key, sep, text = item.partition("=")
@@ -463,7 +465,7 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
             inputs[key] = gate_type.to_python(gate_type.parse_text(text))
         except GateError as exc:
             raise CommandError(f"run: input {key}: {one_line(str(exc))}") from None
-    execution = wf.launch(execution_name=args.name, project=args.project, domain=args.domain, **inputs)
+    execution = frontdoors.launch(obj, execution_name=args.name, project=args.project, domain=args.domain, **inputs)
     return Result(f"Launched execution {execution.name!r} of workflow {wf.name!r}.",
                   data={"execution": execution.name}, value=execution)
 

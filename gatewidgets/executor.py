@@ -529,7 +529,7 @@ class Execution:
                 if current.kind == "dynamic":
                     node = self._expand(current, kwargs)
                     continue
-                value = current.task.fn(**kwargs)
+                value = current.task.invoke(self, current, kwargs)
                 if current.multi_output and (not isinstance(value, tuple)
                                              or len(value) != len(current.output_hints)):
                     raise TypeError(f"task {current.name} must return a tuple of {len(current.output_hints)} "

@@ -90,6 +90,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (project, domain, execution);
 """
 
+_CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
+    task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (task, version, inputs))"""
+
 _SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -825,6 +829,30 @@ class SqliteStore:
                 "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
                 params)],
         }
+
+    # ------------------------------------------------------------- task attempts and cache
+
+    def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
+        """Note in the history that attempt ``attempt`` of a task node failed with ``error`` and is retried."""
+        with self._write() as conn:
+            event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
+                                value=json.dumps({"attempt": attempt, "error": error}))
+        self._dispatch([event])
+
+    def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` if a task of that name and cache version ran on those inputs before."""
+        with self._write() as conn:
+            conn.execute(_CACHE_SCHEMA)
+            row = conn.execute("SELECT outputs FROM task_cache WHERE task=? AND version=? AND inputs=?",
+                               (task, version, inputs_hash)).fetchone()
+        return (True, json.loads(row[0])) if row is not None else (False, None)
+
+    def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
+        """Remember a cacheable task's JSON ``outputs`` for these inputs (the first stored wins)."""
+        with self._write() as conn:
+            conn.execute(_CACHE_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO task_cache VALUES (?,?,?,?,?)",
+                         (task, version, inputs_hash, _dumps(outputs), _ts(now())))
 
     # ---------------------------------------------------------------------- records
 
