@@ -14,13 +14,11 @@ Needs the optional extra ``gatewidgets[flyte]``; imported only when a Flyte remo
 from __future__ import annotations
 
 import enum
-import itertools
 import logging
 import tempfile
-import threading
 import typing
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import types_pb2
@@ -38,11 +36,11 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
 )
-from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
 from gatewidgets.models.filters import Filter
 from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType, SimpleType
+from gatewidgets.store._polled import PolledStore, check_filters, matches, parse_time
 from gatewidgets.store.sqlite import StoreEvent
 from gatewidgets.types import GateFile, GateType
 
@@ -108,7 +106,7 @@ def _grpc_code(exc: BaseException) -> str | None:
     return None
 
 
-class FlyteStore:
+class FlyteStore(PolledStore):
     """Signals and executions of a Flyte admin, reached through a flytekit ``FlyteRemote``.
 
     ``flyte_poll_interval``: seconds between polls for :meth:`subscribe` (Flyte cannot push);
@@ -118,10 +116,8 @@ class FlyteStore:
 
     def __init__(self, remote: FlyteRemote, *, flyte_poll_interval: float = 2.0, page_size: int = 100,
                  max_executions: int = 100, files_dir: str | None = None) -> None:
-        if not flyte_poll_interval > 0:
-            raise ValueError(f"flyte_poll_interval must be positive seconds, got {flyte_poll_interval!r}")
+        super().__init__(flyte_poll_interval)
         self.remote = remote
-        self.flyte_poll_interval = float(flyte_poll_interval)
         self.page_size = int(page_size)
         self.max_executions = int(max_executions)
         self.files_dir = files_dir or tempfile.mkdtemp(prefix="gatewidgets-flyte-files-")
@@ -130,12 +126,7 @@ class FlyteStore:
         self._first_seen: dict[tuple[ExecKey, str], datetime] = {}
         self._watched: set[ExecKey] = set()
         self._scopes: set[tuple[str, str]] = set()
-        self._listeners: list[Callable[[list[StoreEvent]], None]] = []
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self._known: dict[tuple[ExecKey, str], str | None] = {}  # last identity seen per signal (None: unset)
-        self._closed = threading.Event()
-        self._poller: threading.Thread | None = None
 
     @classmethod
     def for_endpoint(cls, endpoint: str, *, insecure: bool = False, default_project: str | None = None,
@@ -153,12 +144,6 @@ class FlyteStore:
     def client(self) -> Any:
         """flytekit's ``SynchronousFlyteClient``."""
         return self.remote.client
-
-    def close(self) -> None:
-        """Stop polling."""
-        self._closed.set()
-        if self._poller is not None and self._poller is not threading.current_thread():
-            self._poller.join(timeout=5)
 
     # ------------------------------------------------------------------ executions
 
@@ -276,27 +261,9 @@ class FlyteStore:
         known = ", ".join(p.id.signal_id for p in signals) or "(none yet: Flyte creates a signal when its gate is reached)"
         raise SignalNotFoundError(f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: {known}.")
 
-    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
-                     offset: int = 0) -> list[Signal]:
-        """Signals of one execution, or of every running execution of ``project``/``domain``; filters, then limit."""
-        rows = self._matching(key, project, domain, list(filters))
-        if sort_by is not None:
-            rows.sort(key=lambda s: _sort_key(_field(s, sort_by.key)),
-                      reverse=sort_by.direction == SortOrdering.DESCENDING)
-        rows = rows[offset:]
-        return rows if limit is None else rows[:limit]
-
-    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                      filters: Iterable[Filter] = ()) -> int:
-        """How many signals :meth:`list_signals` would return without a limit."""
-        return len(self._matching(key, project, domain, list(filters)))
-
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
-        for f in filters:
-            if f.key not in _FIELDS:
-                raise ValueError(f"Cannot filter signals on {f.key!r}; use one of {sorted(_FIELDS)}.")
+        check_filters(filters)
         server = "+".join(str(f) for f in filters if f.key in SERVER_FILTER_KEYS)
         local = [f for f in filters if f.key not in SERVER_FILTER_KEYS]
         if key is not None:
@@ -309,7 +276,7 @@ class FlyteStore:
         rows = []
         for k in keys:
             protos = self._execution_signals(k, server) if key is not None else self._fetch(k, server)
-            rows += [s for s in (self._signal(k, p) for p in protos) if all(_matches(s, f) for f in local)]
+            rows += [s for s in (self._signal(k, p) for p in protos) if all(matches(s, f) for f in local)]
         return rows
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
@@ -353,7 +320,7 @@ class FlyteStore:
             meta = {k[len(_META):]: v for k, v in proto.value.metadata.items() if k.startswith(_META)}
             value = self._display(proto)
         kind = SignalKind.APPROVE if literal_type.simple is SimpleType.BOOLEAN else SignalKind.INPUT
-        set_at = _parse_time(meta.get("set_at"))
+        set_at = parse_time(meta.get("set_at"))
         return Signal(
             id=SignalIdentifier(signal_id, key), kind=kind, type=literal_type,
             state=SignalState.SET if has_value else SignalState.PENDING, value=value, node_id="-",
@@ -426,31 +393,6 @@ class FlyteStore:
 
     # ---------------------------------------------------------------------- events
 
-    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
-        """Call ``listener(events)`` on changes: at once for sets made here, within
-        ``flyte_poll_interval`` for changes made elsewhere (executions and signals seen so far)."""
-        with self._lock:
-            self._listeners.append(listener)
-            if self._poller is None:
-                self._poller = threading.Thread(target=self._poll, name="gatewidgets-flyte-poller", daemon=True)
-                self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _dispatch(self, events: list[StoreEvent]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("gatewidgets Flyte store listener %r failed", listener)
-
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched execution once and dispatch what changed since the last poll."""
         events: list[StoreEvent] = []
@@ -477,13 +419,6 @@ class FlyteStore:
         if events:
             self._dispatch(events)
         return events
-
-    def _poll(self) -> None:
-        while not self._closed.wait(self.flyte_poll_interval):
-            try:
-                self.poll_once()
-            except Exception:  # admin unreachable for a moment: try again next round
-                log.warning("gatewidgets could not poll Flyte admin %s", self.path, exc_info=True)
 
     def __repr__(self) -> str:
         return f"FlyteStore({self.path!r})"
@@ -520,54 +455,3 @@ def _from_flyte(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
-# -- client-side filters ------------------------------------------------------------------
-
-_FIELDS = {"state", "kind", "signal_id", "node_id", "created_at", "set_at", "set_by", "via", "execution",
-           "execution_name", "project", "domain", "waiting_since", "deadline"}
-_TIMES = {"created_at", "set_at", "waiting_since", "deadline"}
-
-
-def _field(signal: Signal, key: str) -> Any:
-    ex = signal.id.execution_id
-    scope = {"execution": ex.name, "execution_name": ex.name, "project": ex.project, "domain": ex.domain}
-    value = scope[key] if key in scope else getattr(signal, key)
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (value is None, value if value is not None else 0)
-
-
-def _matches(signal: Signal, f: Filter) -> bool:
-    actual = _field(signal, f.key)
-    if f.function == "value_in":
-        return actual is not None and str(actual) in f.value
-    if f.function == "contains":
-        return actual is not None and str(f.value) in str(actual)
-    if actual is None:
-        return f.function == "neq"
-    expected: Any = f.value
-    if f.key in _TIMES:
-        try:
-            expected = datetime.fromisoformat(str(f.value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"Filter on {f.key} needs an ISO-8601 time, got {f.value!r}.") from None
-        if expected.tzinfo is None:
-            expected = expected.replace(tzinfo=timezone.utc)
-    else:
-        actual = str(actual)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "neq": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
-    if f.function not in ops:
-        raise ValueError(f"Unknown filter function {f.function!r}.")
-    return ops[f.function](actual, expected)
