@@ -27,6 +27,7 @@ from gatewidgets import (  # noqa: E402
     SignalTypeError,
 )
 from gatewidgets.frontdoors import flyte2 as door  # noqa: E402
+from gatewidgets.models.flyte2 import describe, signal_id_for  # noqa: E402
 from gatewidgets.models.signal import SignalKind, Via  # noqa: E402
 from gatewidgets.models.types import SimpleType  # noqa: E402
 
@@ -167,8 +168,8 @@ def test_a_markdown_prompt_is_kept_as_markdown_and_a_text_prompt_is_shown_as_wri
 
     from gatewidgets.widgets.gate import render_markdown
 
-    assert "<strong>v2</strong>" in render_markdown(door.describe("Ship **v2**?", "markdown"))
-    text = door.describe("Ship **v2** <now>?\n# not a heading", "text")
+    assert "<strong>v2</strong>" in render_markdown(describe("Ship **v2**?", "markdown"))
+    text = describe("Ship **v2** <now>?\n# not a heading", "text")
     html = render_markdown(text)
     assert "**v2** &lt;now&gt;?" in html and "<h1>" not in html and "<strong>" not in html
 
@@ -190,8 +191,8 @@ def test_the_same_name_twice_in_one_run_gets_a_second_id() -> None:
     remote.set_input("pick-2", ex.name, 2)
     assert ex.wait(timeout=30) == [1, 2]
     assert [s.signal_id for s in ex.signals()] == ["pick", "pick-2"]
-    assert door.signal_id_for("pick", {"pick", "pick-2"}) == "pick-3"
-    assert door.signal_id_for("a b/c", set()) == "a-b-c"
+    assert signal_id_for("pick", {"pick", "pick-2"}) == "pick-3"
+    assert signal_id_for("a b/c", set()) == "a-b-c"
 
 
 def test_a_timeout_raises_condition_timed_out_in_the_task_which_may_catch_it() -> None:

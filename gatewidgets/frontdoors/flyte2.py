@@ -39,15 +39,13 @@ from gatewidgets import dsl
 from gatewidgets.dsl import SignalSpec, Workflow
 from gatewidgets.errors import GateError
 from gatewidgets.executor import Execution, default_executor
-from gatewidgets.models.signal import Signal, SignalKind, SignalState
+from gatewidgets.models.flyte2 import describe, kind_of, signal_id_for
+from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.types import GateType
 
-__all__ = ["accepts", "launch", "signal_id_for", "describe"]
+__all__ = ["accepts", "launch"]
 
 _RUN_NODE = "n0"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>!|~])")
-_MD_LINE_START = re.compile(r"(?m)^(\s*)([#>+\-=]|\d+[.)])")
 
 
 def accepts(obj: Any) -> bool:
@@ -72,28 +70,6 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
         raise
     started.set_result(execution)
     return execution
-
-
-def signal_id_for(name: str, taken: set[str] | dict[str, Any]) -> str:
-    """The signal id of a condition called ``name``: the name, or ``name-2``, ``name-3``... if taken."""
-    base = _UNSAFE.sub("-", name)[:120] or "condition"
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
-
-
-def describe(prompt: str, prompt_type: str, description: str = "") -> str:
-    """The card text of a condition: its prompt (Markdown only if ``prompt_type`` says so), then its description."""
-    parts = [prompt if prompt_type == "markdown" else _escape_markdown(prompt)]
-    if description:
-        parts.append(_escape_markdown(description))
-    return "\n\n".join(p for p in parts if p)
-
-
-def _escape_markdown(text: str) -> str:
-    return _MD_LINE_START.sub(r"\1\\\2", _MD_INLINE.sub(r"\\\1", text))
 
 
 def _check_flyte() -> None:
@@ -202,11 +178,11 @@ class _Tracker:
         if state is None:
             return None
         execution = state.execution
-        kind = SignalKind.APPROVE if data_type is bool else SignalKind.INPUT
         pending = _Pending()
         with state.lock:
-            spec = SignalSpec(signal_id_for(condition_name, execution.signal_specs), kind, GateType.of(data_type),
-                              describe(prompt, prompt_type, description), _timeout(condition_name))
+            spec = SignalSpec(signal_id_for(condition_name, execution.signal_specs), kind_of(data_type),
+                              GateType.of(data_type), describe(prompt, prompt_type, description),
+                              _timeout(condition_name))
             try:
                 execution.add_gate(_RUN_NODE, spec, pending.deliver)
             except GateError:  # the execution ended meanwhile: the task gets Flyte's cancellation error
