@@ -11,6 +11,7 @@ Every request is recorded in ``requests`` as ``(method, message)``.
 """
 from __future__ import annotations
 
+import io
 import threading
 from datetime import datetime, timedelta, timezone
 from socketserver import ThreadingMixIn
@@ -40,6 +41,16 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+def _bounded_body(app: Any) -> Any:
+    """wsgiref hands the raw socket as ``wsgi.input``; connect-rpc drains it on errors, which would block."""
+    def bounded(environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+        return app(environ, start_response)
+
+    return bounded
+
+
 class FakeRunService(RunServiceSync):
     """Runs and their condition actions in memory; ``start()`` serves on a free port of 127.0.0.1."""
 
@@ -52,8 +63,8 @@ class FakeRunService(RunServiceSync):
 
     # -- test setup ---------------------------------------------------------------------
     def start(self) -> FakeRunService:
-        self._httpd = make_server("127.0.0.1", 0, RunServiceWSGIApplication(self), server_class=_Server,
-                                  handler_class=_Quiet)
+        self._httpd = make_server("127.0.0.1", 0, _bounded_body(RunServiceWSGIApplication(self)),
+                                  server_class=_Server, handler_class=_Quiet)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
