@@ -286,6 +286,10 @@ def test_the_execution_widget_shows_a_card_for_a_condition_and_its_click_answers
         widget.close()
 
 
-def test_accepts_only_flyte_tasks() -> None:
+def test_accepts_only_flyte_tasks_and_nothing_imports_flyte_until_one_is_launched() -> None:
     assert door.accepts(double_if_approved)
     assert not door.accepts(lambda: None) and not door.accepts(3)
+    code = ("import sys, gatewidgets, gatewidgets.frontdoors.flyte2 as d, gatewidgets.models.flyte2; "
+            "d.accepts(3); print('flyte' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"

@@ -57,8 +57,7 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
            domain: str | None, recover: bool) -> Execution:
     """Run the Flyte 2 task ``obj`` in the background of this process; return its ``Execution`` at once.
 
-    ``recover=True`` runs the task again from the start (Flyte's local mode keeps no
-    checkpoint); conditions answered meanwhile are consumed by id, so nobody is asked twice.
+    ``recover=True`` runs the task again from the start: Flyte's local mode keeps no checkpoint.
     """
     _check_flyte()
     started: concurrent.futures.Future[Execution] = concurrent.futures.Future()
