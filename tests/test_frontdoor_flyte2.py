@@ -249,6 +249,44 @@ def test_aborting_releases_the_waiting_task_and_cancels_the_condition() -> None:
     eventually(lambda: not door._tracker.runs, what="the Flyte run to end")
 
 
+HOST = """
+import sys, time
+import flyte, gatewidgets
+
+env = flyte.TaskEnvironment(name="host")
+
+
+@env.task
+async def twice(x: int) -> int:
+    ok = await (await flyte.new_condition.aio("ok", prompt="ok?", data_type=bool)).wait.aio()
+    n = await (await flyte.new_condition.aio("n", prompt="n?", data_type=int)).wait.aio()
+    return x * n if ok else 0
+
+
+ex = gatewidgets.launch(twice, execution_name="f2-rec", x=3, recover=sys.argv[1] == "recover")
+print(ex.wait(60), flush=True) if sys.argv[1] == "recover" else time.sleep(120)
+"""
+
+
+def test_recover_reruns_the_task_and_consumes_answers_given_while_the_kernel_was_gone(tmp_path: Any) -> None:
+    script = tmp_path / "host.py"
+    script.write_text(HOST)
+    first = subprocess.Popen([sys.executable, str(script), "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: remote.get_signal("ok", "f2-rec").state is SignalState.PENDING, timeout=60, what="ok")
+        remote.approve("ok", "f2-rec")
+        eventually(lambda: remote.get_signal("n", "f2-rec").state is SignalState.PENDING, timeout=30, what="n")
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    remote.set_input("n", "f2-rec", 5)  # nobody runs the execution now
+    second = subprocess.run([sys.executable, str(script), "recover"], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "15"
+    assert [s.state for s in remote.list_signals("f2-rec")] == [SignalState.SET, SignalState.SET]
+
+
 def test_bad_inputs_are_refused_before_anything_is_stored() -> None:
     with pytest.raises(TypeError, match="x"):
         gatewidgets.launch(double_if_approved, execution_name="f2-bad", x="three")

@@ -57,7 +57,9 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
            domain: str | None, recover: bool) -> Execution:
     """Run the Flyte 2 task ``obj`` in the background of this process; return its ``Execution`` at once.
 
-    ``recover=True`` runs the task again from the start: Flyte's local mode keeps no checkpoint.
+    ``recover=True`` runs the task again from the start (Flyte's local mode keeps no
+    checkpoint); its conditions get the same ids in the same order, so answers given
+    meanwhile are consumed and nobody is asked twice.
     """
     _check_flyte()
     started: concurrent.futures.Future[Execution] = concurrent.futures.Future()
