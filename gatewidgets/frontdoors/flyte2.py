@@ -129,7 +129,7 @@ def _run(task: Any, inputs: dict[str, Any], execution: Execution) -> tuple[Any, 
 
 
 class _RunState:
-    """The gatewidgets execution of one Flyte run, and the ids its conditions took."""
+    """The gatewidgets execution of one Flyte run; the lock gives its conditions their ids one at a time."""
 
     def __init__(self, execution: Execution) -> None:
         self.execution = execution

@@ -126,7 +126,8 @@ class FakeRunService(RunServiceSync):
             return [m for name, m in self.requests if name == method]
 
     # -- RunService -----------------------------------------------------------------------
-    def list_actions(self, request: run_service_pb2.ListActionsRequest, ctx: Any) -> run_service_pb2.ListActionsResponse:
+    def list_actions(self, request: run_service_pb2.ListActionsRequest,
+                     ctx: Any) -> run_service_pb2.ListActionsResponse:
         self._record("ListActions", request)
         with self.lock:
             rows = list(self.actions.get(request.run_id.name, []))
@@ -151,7 +152,8 @@ class FakeRunService(RunServiceSync):
             found = self._action(request.action_id.run.name, request.action_id.name)
             return run_service_pb2.GetActionDetailsResponse(details=found)
 
-    def signal_event(self, request: run_service_pb2.SignalEventRequest, ctx: Any) -> run_service_pb2.SignalEventResponse:
+    def signal_event(self, request: run_service_pb2.SignalEventRequest,
+                     ctx: Any) -> run_service_pb2.SignalEventResponse:
         self._record("SignalEvent", request)
         self._resolve(request.action_id.run.name, request.action_id.name, request.payload, "gatewidgets-test")
         return run_service_pb2.SignalEventResponse()
