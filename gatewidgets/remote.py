@@ -117,6 +117,23 @@ class GateRemote:
         return cls(None, project, domain, store=FlyteStore(flyte_remote, **store_kwargs), **kwargs)
 
     @classmethod
+    def for_flyte2(cls, endpoint: str | None = None, *, project: str | None = None, domain: str | None = None,
+                   insecure: bool = False, **kwargs: Any) -> GateRemote:
+        """The remote of the conditions of Flyte 2 runs on a cluster (needs ``gatewidgets[flyte2]``).
+
+        With ``endpoint``, calls ``flyte.init(endpoint=..., project=..., domain=..., insecure=..., **init)``;
+        without, uses the ``flyte.init(...)`` already made. Execution names are run names.
+        ``flyte_poll_interval`` (seconds, default 2), ``page_size``, ``max_executions`` and ``init``
+        go to the ``Flyte2Store``; ``user`` and ``via`` to the remote.
+        """
+        from gatewidgets.store.flyte2 import Flyte2Store
+
+        store_kwargs = {k: kwargs.pop(k) for k in ("flyte_poll_interval", "page_size", "max_executions", "init")
+                        if k in kwargs}
+        store = Flyte2Store.for_endpoint(endpoint, project=project, domain=domain, insecure=insecure, **store_kwargs)
+        return cls(None, store.project, store.domain, store=store, **kwargs)
+
+    @classmethod
     def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> GateRemote:
         """A remote on a Jupyter server's ``/gatewidgets/api`` (a ``JupyterStore``; ``url`` may carry ``?token=``)."""
         from gatewidgets.jupyter_client import JupyterGateRemote
