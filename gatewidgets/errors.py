@@ -18,6 +18,7 @@ __all__ = [
     "GateTimeoutError",
     "WorkflowDefinitionError",
     "BranchFailedError",
+    "StoreError",
 ]
 
 
@@ -67,3 +68,7 @@ class WorkflowDefinitionError(GateError):
 
 class BranchFailedError(GateError):
     """A conditional took a case that ends with ``.fail(message)``."""
+
+
+class StoreError(GateError):
+    """The store stayed busy, locked or full past its retries; the message names the store file."""

@@ -4,10 +4,14 @@ Signals are written synchronously, each decision in one ``BEGIN IMMEDIATE``
 transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
-through ``PRAGMA data_version`` within one poll interval.
+through ``PRAGMA data_version`` within one poll interval. :meth:`SqliteStore.durable`
+waits until the node changes queued so far are committed (one transaction for every
+caller waiting meanwhile: a group commit). The engine's writes retry a busy, locked or
+full store with bounded backoff for ``retry_for`` seconds, then raise ``StoreError``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -15,11 +19,12 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from gatewidgets.errors import (
     ExecutionExistsError,
@@ -27,6 +32,7 @@ from gatewidgets.errors import (
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
+    StoreError,
 )
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import (
@@ -116,6 +122,20 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+T = TypeVar("T")
+_TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
+
+
+def _retried(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Retry a store method (whole transactions) while the store is busy, locked or full; see ``retry_for``."""
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def retried(self: SqliteStore, *args: Any, **kwargs: Any) -> T:
+            return self._retrying(what, lambda: method(self, *args, **kwargs))
+        return retried
+    return wrap
+
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
 
 
@@ -155,7 +175,10 @@ class SqliteStore:
         self._listeners_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
+        self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
+        self._queued = 0  # node changes queued so far (a sequence number)
+        self._committed = 0  # node changes up to this sequence number are committed
         self._behind_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flusher_wake = threading.Event()
@@ -183,11 +206,31 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT may have rolled back already, or not
+                conn.execute("ROLLBACK")
+            raise
+
+    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt``; while the store is busy, locked or full, retry with backoff, then raise ``StoreError``."""
+        delay, deadline = 0.01, time.monotonic() + self.retry_for
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not any(word in str(exc).lower() for word in _TRANSIENT):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    log.error("gatewidgets could not %s in %s: %s (retried for %g s)", what, self.path, exc,
+                              self.retry_for)
+                    raise StoreError(
+                        f"Could not {what} in the store {self.path}: {exc} (retried for {self.retry_for:g} s). "
+                        "Free disk space or end the process that holds the store locked, then try again."
+                    ) from exc
+                log.warning("gatewidgets could not %s in %s: %s; retrying in %g s", what, self.path, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -311,6 +354,7 @@ class SqliteStore:
                                    state=SignalState.UPCOMING.value) for s in signals]
         self._dispatch(events)
 
+    @_retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
         """Add nodes (``QUEUED``) and signals (``UPCOMING``) that a ``@dynamic`` node built at run time.
 
@@ -340,6 +384,7 @@ class SqliteStore:
                                               node_id=sig["node_id"], state=SignalState.UPCOMING.value))
         self._dispatch(events)
 
+    @_retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
         stamp = _ts(now())
@@ -358,17 +403,34 @@ class SqliteStore:
         self._dispatch(events)
         return cancelled
 
-    def adopt_execution(self, key: ExecKey, *, pid: int | None = None) -> ExecutionRecord:
-        """Claim an unfinished execution for this process (recovery); returns it with its nodes."""
+    @_retried("adopt an execution")
+    def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
+        """Claim an unfinished execution for this process (recovery); returns it with its nodes.
+
+        One transaction checks that its owner is gone and swaps the owner (compare-and-set), so
+        of processes recovering it at once exactly one wins; the others get ``ExecutionExistsError``
+        naming the winner. An execution owned by this process is adopted: the executor checks that
+        it does not run here.
+        """
         with self._write() as conn:
             row = self._execution_row(conn, key)
+            owner = f"process {row['pid']} on {row['host']}"
             if row["status"] != ExecutionStatus.RUNNING.value:
                 raise ExecutionExistsError(
-                    f"Execution {key} already ended ({row['status']}); only an unfinished execution can be "
-                    "recovered. Launch a new one with another execution_name."
+                    f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
+                    "execution can be recovered. Launch a new one with another execution_name."
                 )
-            conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? AND name=?",
-                         (pid if pid is not None else os.getpid(), self.host, _ts(now()), *key_tuple(key)))
+            mine = row["pid"] == os.getpid() and row["host"] == self.host
+            if not mine and self._alive(row["pid"], row["host"]):
+                raise ExecutionExistsError(
+                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
+                    "process is gone."
+                )
+            cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
+                               "AND name=? AND pid IS ? AND host IS ?",
+                               (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
+            if cur.rowcount != 1:
+                raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
         return self.get_execution(key)
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
@@ -410,12 +472,15 @@ class SqliteStore:
 
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
         """Whether the process that runs ``record`` is alive (``None``: on another host, unknown)."""
-        if record.host != self.host or record.pid is None:
+        return self._alive(record.pid, record.host)
+
+    def _alive(self, pid: int | None, host: str | None) -> bool | None:
+        if host != self.host or pid is None:
             return None
-        if record.pid == os.getpid():
+        if pid == os.getpid():
             return True
         try:
-            os.kill(record.pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
@@ -423,9 +488,10 @@ class SqliteStore:
         return True
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
-        """Record a node change; written behind, in a batch (see :meth:`flush`)."""
+        """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`)."""
         with self._behind_lock:
             self._behind.setdefault((key, node_id), {}).update(fields)
+            self._queued += 1
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="gatewidgets-store-writer",
                                                  daemon=True)
@@ -440,26 +506,51 @@ class SqliteStore:
             self._closed.wait(0.01)  # gather a batch
             try:
                 self.flush()
-            except sqlite3.Error:
-                log.exception("gatewidgets could not write node states to %s", self.path)
+            except (sqlite3.Error, StoreError):  # logged by _retrying; the batch stays queued for the next flush
+                pass
 
-    def flush(self) -> None:
-        """Write every pending node change now."""
+    def durable(self) -> None:
+        """Return once every node change queued so far is committed.
+
+        Callers that arrive while a batch is being written wait for it and then share the next
+        transaction (a group commit), so parallel completions cost one commit, not one each.
+        """
+        if self._committed < self._queued:
+            self.flush(upto=self._queued)
+
+    @_retried("write node states")
+    def flush(self, upto: int | None = None) -> None:
+        """Write every pending node change now (with ``upto``: unless changes up to that number are committed).
+
+        If the write fails, the changes stay queued (later changes of a node take precedence).
+        """
         with self._flush_lock:
+            if upto is not None and self._committed >= upto:
+                return  # another caller's transaction took them
             with self._behind_lock:
                 batch, self._behind = self._behind, {}
+                queued = self._queued
             if not batch:
+                self._committed = queued
                 return
             by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
             for (key, node_id), fields in batch.items():
                 by_columns.setdefault(tuple(fields), []).append(
                     (*(_node_value(column, value) for column, value in fields.items()), *key_tuple(key), node_id))
-            with self._write() as conn:
-                for columns, rows in by_columns.items():
-                    assignments = ", ".join(f"{column}=?" for column in columns)
-                    conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? AND execution=? "
-                                     "AND node_id=?", rows)
+            try:
+                with self._write() as conn:
+                    for columns, rows in by_columns.items():
+                        assignments = ", ".join(f"{column}=?" for column in columns)
+                        conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? "
+                                         "AND execution=? AND node_id=?", rows)
+            except BaseException:
+                with self._behind_lock:
+                    for node, fields in batch.items():
+                        self._behind[node] = {**fields, **self._behind.get(node, {})}
+                raise
+            self._committed = queued
 
+    @_retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
         """End an execution; every open signal of it becomes ``CANCELLED`` in the same transaction.
@@ -629,6 +720,7 @@ class SqliteStore:
         direction = "DESC" if sort_by.direction == SortOrdering.DESCENDING else "ASC"
         return f"{column} {direction}, execution, seq"
 
+    @_retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None) -> Signal:
         """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``. Other states are returned as they are."""
         with self._write() as conn:
@@ -683,6 +775,7 @@ class SqliteStore:
         self._dispatch([event])
         return signal, True
 
+    @_retried("time out a signal")
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT`` (with the value that flows on, if any).
 
