@@ -5,12 +5,15 @@ transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
 through ``PRAGMA data_version`` within one poll interval. :meth:`SqliteStore.durable`
-waits until the node changes queued so far are committed (one transaction for every
-caller waiting meanwhile: a group commit). The engine's writes retry a busy, locked or
-full store with bounded backoff for ``retry_for`` seconds, then raise ``StoreError``.
+makes the node completions queued so far survive a kill of this process: those not yet
+committed go to this process's completion journal, in one write for every caller waiting
+meanwhile (a group commit); recovery replays the journal of the process it takes over
+from. The engine's writes retry a busy, locked or full store with bounded backoff for
+``retry_for`` seconds, then raise ``StoreError``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -124,6 +127,8 @@ def _at(value: str) -> datetime:
 
 T = TypeVar("T")
 _TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
+_DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
+_JOURNALED_COLUMNS = frozenset({"state", "outputs", "started_at", "finished_at", "error"})
 
 
 def _retried(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -178,7 +183,11 @@ class SqliteStore:
         self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
         self._queued = 0  # node changes queued so far (a sequence number)
-        self._committed = 0  # node changes up to this sequence number are committed
+        self._committed = 0  # node changes up to this number are committed to the database
+        self._completions: list[tuple[int, ExecKey, str, dict[str, Any]]] = []  # queued, maybe not committed
+        self._journaled = 0  # completions up to this number are committed or in the journal
+        self._journal_lock = threading.Lock()
+        self._journal_fd: int | None = None
         self._behind_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flusher_wake = threading.Event()
@@ -249,6 +258,11 @@ class SqliteStore:
     def close(self) -> None:
         """Flush pending writes and stop the background threads."""
         self.flush()
+        if self._journal_fd is not None:  # everything is committed: the journal has served
+            os.close(self._journal_fd)
+            self._journal_fd = None
+            with contextlib.suppress(OSError):
+                os.remove(self._journal_path(self.host, os.getpid()))
         self._closed.set()
         self._flusher_wake.set()
         for thread in (self._watcher, self._flusher):
@@ -426,12 +440,34 @@ class SqliteStore:
                     f"Execution {key} is still running in {owner}; it can be recovered only once that "
                     "process is gone."
                 )
+            self._replay(conn, key, row["host"], row["pid"])
             cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
                                "AND name=? AND pid IS ? AND host IS ?",
                                (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
             if cur.rowcount != 1:
                 raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
         return self.get_execution(key)
+
+    def _journal_path(self, host: str, pid: int) -> str:
+        return os.path.join(f"{self.path}.completions", f"{host}-{pid}.jsonl")
+
+    def _replay(self, conn: sqlite3.Connection, key: ExecKey, host: str, pid: int) -> None:
+        """Commit the completions of ``key`` that process ``pid`` journaled but had not committed."""
+        try:
+            with open(self._journal_path(host, pid), "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                *where, node_id, fields = json.loads(line)
+            except ValueError:  # a blank separator, or a line torn by a full disk
+                continue
+            if tuple(where) != key_tuple(key) or not fields.keys() <= _JOURNALED_COLUMNS:
+                continue
+            conn.execute(f"UPDATE nodes SET {', '.join(f'{c}=?' for c in fields)} WHERE project=? AND domain=? "
+                         "AND execution=? AND node_id=? AND state NOT IN (?,?)",
+                         (*fields.values(), *where, node_id, *(s.value for s in _DONE)))
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
@@ -492,6 +528,8 @@ class SqliteStore:
         with self._behind_lock:
             self._behind.setdefault((key, node_id), {}).update(fields)
             self._queued += 1
+            if fields.get("state") in _DONE:
+                self._completions.append((self._queued, key, node_id, fields))
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="gatewidgets-store-writer",
                                                  daemon=True)
@@ -510,28 +548,51 @@ class SqliteStore:
                 pass
 
     def durable(self) -> None:
-        """Return once every node change queued so far is committed.
+        """Return once every node completion queued so far survives a kill of this process.
 
-        Callers that arrive while a batch is being written wait for it and then share the next
-        transaction (a group commit), so parallel completions cost one commit, not one each.
+        The ones not committed yet are appended to this process's journal
+        (``<store>.completions/<host>-<pid>.jsonl``), which :meth:`adopt_execution` replays. Callers
+        that arrive during a write wait for it and then share the next one (a group commit). If the
+        journal cannot be written, the completions are committed to the database instead.
         """
-        if self._committed < self._queued:
-            self.flush(upto=self._queued)
+        target = self._queued
+        if self._journaled >= target or self._committed >= target:
+            return
+        with self._journal_lock:
+            if self._journaled >= target or self._committed >= target:
+                return  # another caller's write took them
+            with self._behind_lock:
+                batch, self._completions = self._completions, []
+                upto = self._queued
+            text = "".join(f"\n{_dumps([*key_tuple(key), node_id, {c: _node_value(c, v) for c, v in fields.items()}])}"
+                           for seq, key, node_id, fields in batch if seq > self._committed)
+            try:
+                data = (text + "\n").encode()  # lines start and end with a newline: a torn line stays alone
+                if text and os.write(self._journal(), data) != len(data):
+                    raise OSError(f"short write to {self._journal_path(self.host, os.getpid())}")
+                self._journaled = upto
+                return
+            except OSError as exc:
+                log.warning("gatewidgets could not write its completion journal (%s); committing instead", exc)
+                with self._behind_lock:
+                    self._completions[:0] = batch
+        self.flush()
+
+    def _journal(self) -> int:
+        if self._journal_fd is None:
+            path = self._journal_path(self.host, os.getpid())
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._journal_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return self._journal_fd
 
     @_retried("write node states")
-    def flush(self, upto: int | None = None) -> None:
-        """Write every pending node change now (with ``upto``: unless changes up to that number are committed).
-
-        If the write fails, the changes stay queued (later changes of a node take precedence).
-        """
+    def flush(self) -> None:
+        """Write every pending node change now. If the write fails, the changes stay queued (later ones win)."""
         with self._flush_lock:
-            if upto is not None and self._committed >= upto:
-                return  # another caller's transaction took them
             with self._behind_lock:
                 batch, self._behind = self._behind, {}
                 queued = self._queued
             if not batch:
-                self._committed = queued
                 return
             by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
             for (key, node_id), fields in batch.items():
@@ -549,6 +610,14 @@ class SqliteStore:
                         self._behind[node] = {**fields, **self._behind.get(node, {})}
                 raise
             self._committed = queued
+            with self._behind_lock:
+                self._completions = [c for c in self._completions if c[0] > queued]
+            if self._journal_fd is not None and self._journal_lock.acquire(blocking=False):
+                try:
+                    if self._journaled <= queued:  # every journaled completion is committed now
+                        os.ftruncate(self._journal_fd, 0)
+                finally:
+                    self._journal_lock.release()
 
     @_retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
