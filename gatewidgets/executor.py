@@ -291,6 +291,11 @@ class Executor:
                 owned = self._executions.get(event.execution_id)
                 if owned is not None and not owned.done():
                     owned.abort()
+                elif owned is None:  # ended here without the store recording it (see Execution._finish)
+                    record = self.store.get_execution(event.execution_id, with_nodes=False)
+                    if (record.pid, record.host) == (os.getpid(), self.store.host):
+                        self.store.finish_execution(event.execution_id, ExecutionStatus.ABORTED,
+                                                    error="Aborted on request; its process had let it go.")
 
 
 def _node_row(node: Node) -> dict[str, Any]:
@@ -474,7 +479,7 @@ class Execution:
             ready = self._restore(record)
         else:
             ready = [nid for nid in self.workflow.order if self._remaining[nid] == 0]
-        if not self.nodes:
+        if self._finished_nodes == len(self.nodes):  # nothing to run (or all ran before a failed ending)
             self._succeed()
             return
         self._guarded(self._start_nodes, ready, inline=False)

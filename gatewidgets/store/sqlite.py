@@ -337,6 +337,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ executions
 
+    @_retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
                          signals: Sequence[dict[str, Any]], *, pid: int | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
@@ -654,6 +655,7 @@ class SqliteStore:
         self._dispatch(events)
         return open_ids
 
+    @_retried("request an abort")
     def request_abort(self, key: ExecKey) -> bool:
         """Ask the process running ``key`` to abort it; returns False if it already ended."""
         with self._write() as conn:
@@ -806,6 +808,7 @@ class SqliteStore:
             self._dispatch([event])
         return self._signal(row)
 
+    @_retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
