@@ -5,9 +5,9 @@ successor inline (no hand-off for chains). A reached gate holds no thread: it is
 registration woken by the store when its signal is set (directly from this process,
 through the store watcher from others) or by the single timer thread at its deadline.
 
-A node's completion is committed to the store before any successor starts or any gate it
-feeds opens (``SqliteStore.durable``, a group commit), so a crash never re-runs a node whose
-successor was seen to start. Deadlines are stored as wall-clock times but waited for on the
+A node's completion survives a kill of the process before any successor starts or any gate
+it feeds opens (``SqliteStore.durable``: a group write to a completion journal that recovery
+replays), so a crash never re-runs a node whose successor started. Deadlines are stored as wall-clock times but waited for on the
 monotonic clock. An error of the store that outlasts its retries ends the execution here
 (FAILED, ``StoreError``) and frees everything it held; the store keeps it recoverable.
 """
@@ -516,8 +516,8 @@ class Execution:
     def _start_nodes(self, ready: list[str], *, inline: bool) -> Node | None:
         """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``.
 
-        First every node change queued so far (the completions that made these nodes ready) is
-        committed: a crash after this point never runs a finished node again.
+        First the completions queued so far (those that made these nodes ready) are made durable:
+        a crash after this point never runs a finished node again.
         """
         keep: Node | None = None
         if ready:
@@ -767,7 +767,7 @@ class Execution:
         try:
             step(*args, **kwargs)
         except Exception as exc:
-            log.error("gatewidgets execution %r failed: %s", self.name, exc, exc_info=True)
+            log.exception("gatewidgets execution %r failed: %s", self.name, exc)
             self._finish(ExecutionStatus.FAILED, error=exc,
                          error_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 

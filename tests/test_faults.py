@@ -51,16 +51,17 @@ def defaulted() -> int:
 
 
 class FullDisk:
-    """Makes the store's transactions fail with 'database or disk is full' the next ``times`` times."""
+    """Makes the store's transactions fail with ``message`` (a full disk by default) the next ``times`` times."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.times = 0
+        self.message = "database or disk is full"
         self._write: Callable[[], AbstractContextManager[sqlite3.Connection]] = store._write
 
     def __call__(self) -> AbstractContextManager[sqlite3.Connection]:
         if self.times > 0:
             self.times -= 1
-            raise sqlite3.OperationalError("database or disk is full")
+            raise sqlite3.OperationalError(self.message)
         return self._write()
 
 
@@ -122,8 +123,10 @@ def test_store_that_stays_full_ends_the_execution_and_frees_everything(engine, c
     assert remote.abort("full-1").status is ExecutionStatus.ABORTED  # the other one can still be ended
 
 
-def test_store_errors_are_retried_then_the_execution_goes_on(engine, caplog) -> None:
+@pytest.mark.parametrize("message", ["database or disk is full", "database is locked"])
+def test_store_errors_are_retried_then_the_execution_goes_on(engine, caplog, message: str) -> None:
     executor, disk = engine
+    disk.message = message  # a full disk, or a lock held past the busy timeout
     caplog.set_level(logging.WARNING, logger="gatewidgets")
     ex = executor.launch(gated, {}, execution_name="flaky")
     remote = GateRemote(store=executor.store)
@@ -132,7 +135,7 @@ def test_store_errors_are_retried_then_the_execution_goes_on(engine, caplog) -> 
     remote.set_input("n", "flaky", 4)
     assert ex.wait(timeout=20) == 8
     assert executor.store.get_execution(ex.id).status is ExecutionStatus.SUCCEEDED
-    assert "database or disk is full" in caplog.text and "retrying" in caplog.text
+    assert message in caplog.text and "retrying" in caplog.text
 
 
 def test_abort_ends_an_execution_while_the_store_is_full(engine) -> None:

@@ -275,7 +275,8 @@ def test_task_before_a_gate_never_reruns_after_a_kill_at_the_gate(tmp_path: Path
             forker.stdin.flush()
             children.append(json.loads(forker.stdout.readline())["pid"])
             try:
-                eventually(lambda: _pending(remote, name), 30, interval=0.0005, what=f"gate of {name} to wait")
+                eventually(lambda name=name: _pending(remote, name), 30, interval=0.0005,
+                           what=f"gate of {name} to wait")
             finally:
                 os.kill(children[-1], signal.SIGKILL)
         forker.stdin.close()
@@ -298,3 +299,4 @@ def test_task_before_a_gate_never_reruns_after_a_kill_at_the_gate(tmp_path: Path
     assert not reran, f"the task before the gate ran again after recovery in {len(reran)} of 20 trials: {reran}"
     assert all(_runs(out, "after", n) == 1 for n in names)
     assert {remote.get_execution(n).status for n in names} == {ExecutionStatus.SUCCEEDED}
+    assert not list(Path(f"{remote.store.path}.completions").iterdir())  # every completion journal was spent

@@ -14,6 +14,7 @@ from. The engine's writes retry a busy, locked or full store with bounded backof
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import functools
 import json
@@ -127,17 +128,17 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 _TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
-_JOURNAL_SIZE = 1 << 20  # bytes of a process's completion journal; what does not fit is committed instead
+_JOURNAL_SIZE = 1 << 18  # bytes of a process's completion journal; what does not fit is committed instead
 
 
-def _retried(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def _retried(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
     """Retry a store method (whole transactions) while the store is busy, locked or full; see ``retry_for``."""
-    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
         @functools.wraps(method)
-        def retried(self: SqliteStore, *args: Any, **kwargs: Any) -> T:
+        def retried(self: SqliteStore, *args: Any, **kwargs: Any) -> _T:
             return self._retrying(what, lambda: method(self, *args, **kwargs))
         return retried
     return wrap
@@ -224,7 +225,7 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
 
-    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+    def _retrying(self, what: str, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``; while the store is busy, locked or full, retry with backoff, then raise ``StoreError``."""
         delay, deadline = 0.01, time.monotonic() + self.retry_for
         while True:
@@ -261,11 +262,7 @@ class SqliteStore:
     def close(self) -> None:
         """Flush pending writes and stop the background threads."""
         self.flush()
-        if self._journal_map is not None:  # everything is committed: the journal has served
-            self._journal_map.close()
-            self._journal_map = None
-            with contextlib.suppress(OSError):
-                os.remove(self._journal_path(self.host, os.getpid()))
+        self._drop_journal()
         self._closed.set()
         self._flusher_wake.set()
         for thread in (self._watcher, self._flusher):
@@ -444,24 +441,28 @@ class SqliteStore:
                     f"Execution {key} is still running in {owner}; it can be recovered only once that "
                     "process is gone."
                 )
-            self._replay(conn, key, row["host"], row["pid"])
+            spent = self._replay(conn, key, row["host"], row["pid"])
             cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
                                "AND name=? AND pid IS ? AND host IS ?",
                                (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
             if cur.rowcount != 1:
                 raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
+        if spent:
+            with contextlib.suppress(OSError):
+                os.remove(self._journal_path(row["host"], row["pid"]))
         return self.get_execution(key)
 
     def _journal_path(self, host: str, pid: int) -> str:
         return os.path.join(f"{self.path}.completions", f"{host}-{pid}.journal")
 
-    def _replay(self, conn: sqlite3.Connection, key: ExecKey, host: str, pid: int) -> None:
-        """Commit the completions of ``key`` that process ``pid`` journaled but had not committed."""
+    def _replay(self, conn: sqlite3.Connection, key: ExecKey, host: str, pid: int) -> bool:
+        """Apply the completions of ``key`` that process ``pid`` journaled but had not committed; return
+        whether its journal can go (another process's, with no other execution left to recover)."""
         try:
             with open(self._journal_path(host, pid), "rb") as f:
                 lines = f.read().split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
         except FileNotFoundError:
-            return
+            return False
         for line in lines:
             try:  # the literal written by durable(); a blank separator or a line torn by a full disk is skipped
                 *where, node_id, state, outputs, finished_at = ast.literal_eval(line.decode())
@@ -473,6 +474,10 @@ class SqliteStore:
                          "AND execution=? AND node_id=? AND state NOT IN (?,?)",
                          (state, _node_value("outputs", outputs), finished_at, *where, node_id,
                           *(s.value for s in _DONE)))
+        others = conn.execute("SELECT 1 FROM executions WHERE pid=? AND host=? AND status=? AND NOT "
+                              "(project=? AND domain=? AND name=?)",
+                              (pid, host, ExecutionStatus.RUNNING.value, *key_tuple(key))).fetchone()
+        return others is None and pid != os.getpid()
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
@@ -571,9 +576,10 @@ class SqliteStore:
             with self._behind_lock:
                 batch, self._completions = self._completions, []
                 upto = self._queued
-            committed = self._committed  # lines start and end with a newline: a torn line stays alone
-            data = "".join([f"\n{(k.project, k.domain, k.name, node_id, f['state']._value_, f.get('outputs'), f.get('finished_at'))!r}"
-                            for seq, k, node_id, f in batch if seq > committed]).encode() + b"\n"
+            committed = self._committed  # one Python literal a line, read back by _replay; a torn line stays alone
+            records = [(k.project, k.domain, k.name, node_id, f["state"]._value_, f.get("outputs"), f.get("finished_at"))
+                       for seq, k, node_id, f in batch if seq > committed]
+            data = "".join([f"\n{record!r}" for record in records]).encode() + b"\n"
             try:
                 journal = self._journal_map or self._journal()
             except OSError as exc:
@@ -589,7 +595,22 @@ class SqliteStore:
                 self._completions[:0] = batch
         self.flush()
 
+    def _drop_journal(self) -> None:
+        """Remove this process's journal once everything is committed (at close and at exit); else keep it."""
+        with self._journal_lock:
+            if self._journal_map is None:
+                return
+            try:
+                self.flush()
+            except (sqlite3.Error, StoreError):
+                return  # recovery will need it
+            self._journal_map.close()
+            self._journal_map = None
+            with contextlib.suppress(OSError):
+                os.remove(self._journal_path(self.host, os.getpid()))
+
     def _journal(self) -> mmap.mmap:
+        atexit.register(self._drop_journal)
         path = self._journal_path(self.host, os.getpid())
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
