@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -15,6 +17,7 @@ import gatewidgets.store.sqlite
 from gatewidgets import ExecutionStatus, GateRemote, NodeState, SignalState, task, wait_for_input, workflow
 from gatewidgets.errors import StoreError
 from gatewidgets.executor import Executor
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.store import SqliteStore, open_store
 from helpers import eventually
 
@@ -166,3 +169,21 @@ def test_deadline_fires_on_time_when_the_wall_clock_steps_back(monkeypatch: pyte
         monkeypatch.setattr(module, "now", an_hour_ago)
     assert ex.wait(timeout=5) == 14  # the 1 s timeout fired (with its default), not an hour later
     assert remote.get_signal("n", ex.name).state is SignalState.TIMED_OUT
+
+
+@pytest.mark.parametrize("journal_size", [1 << 18, 16])
+def test_a_completion_survives_once_durable_returns(monkeypatch: pytest.MonkeyPatch, gatewidgets_store: Path,
+                                                   journal_size: int) -> None:
+    """Journaled, or committed when it does not fit the journal: either way a recovery finds it."""
+    monkeypatch.setattr(gatewidgets.store.sqlite, "_JOURNAL_SIZE", journal_size)
+    store = open_store()
+    key = WorkflowExecutionIdentifier("default", "development", "dur")
+    store.create_execution(key, "dur", {}, [{"node_id": "n0", "kind": "task", "name": "t", "upstream": []}], [])
+    store.update_node(key, "n0", state=NodeState.SUCCEEDED, finished_at=1.5, outputs=41)
+    store.durable()
+    committed = sqlite3.connect(gatewidgets_store).execute("SELECT state FROM nodes WHERE node_id='n0'").fetchone()[0]
+    journal = Path(f"{store.path}.completions/{store.host}-{os.getpid()}.journal")
+    journaled = journal.exists() and b"'n0', 'SUCCEEDED', 41" in journal.read_bytes()
+    assert committed == "SUCCEEDED" or journaled
+    if journal_size == 16:  # too small for one record
+        assert committed == "SUCCEEDED"
