@@ -76,4 +76,5 @@ class InvalidNameError(GateError, ValueError):
 
 
 class StoreError(GateError):
-    """The store file cannot be read or written (locked, disk full, corrupt, read-only); names the file."""
+    """The store cannot be read or written (locked or busy past its retries, disk full, corrupt, read-only);
+    the message names the store file and what to do."""

@@ -4,6 +4,13 @@ Ready task nodes go to one worker pool; a task that finishes runs its one ready
 successor inline (no hand-off for chains). A reached gate holds no thread: it is a
 registration woken by the store when its signal is set (directly from this process,
 through the store watcher from others) or by the single timer thread at its deadline.
+
+A node's completion survives a kill of the process before any successor starts or any gate
+it feeds opens (``SqliteStore.durable``: a group write to a completion journal that
+recovery replays), so a crash never re-runs a node whose successor started. Deadlines are
+stored as wall-clock times but waited for on the monotonic clock. An error of the store
+that outlasts its retries ends the execution here (FAILED, ``StoreError``) and frees
+everything it held; the store keeps it recoverable.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from gatewidgets.errors import (
     ExecutionExistsError,
     GateRejectedError,
     GateTimeoutError,
+    StoreError,
     WorkflowDefinitionError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
@@ -95,7 +103,8 @@ def _hashable(hint: Any) -> bool:
 
 
 class _Timers:
-    """One thread for every deadline and sleep of the process."""
+    """One thread for every deadline and sleep of the process, on the monotonic clock (wall-clock steps do not
+    move a deadline once scheduled)."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, list[Any]]] = []
@@ -112,10 +121,12 @@ class _Timers:
             self._cond.notify()
 
     def schedule(self, when: datetime, callback: Callable[[], None]) -> list[Any]:
-        """Run ``callback`` on the timer thread at ``when``; returns a handle for :meth:`cancel`."""
+        """Run ``callback`` on the timer thread at wall-clock time ``when`` (converted to the monotonic clock
+        once, now); returns a handle for :meth:`cancel`."""
         handle = [callback]
+        due = time.monotonic() + (when - now()).total_seconds()
         with self._cond:
-            heapq.heappush(self._heap, (when.timestamp(), next(self._seq), handle))
+            heapq.heappush(self._heap, (due, next(self._seq), handle))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gatewidgets-timers", daemon=True)
                 self._thread.start()
@@ -134,7 +145,7 @@ class _Timers:
                         return
                     while self._heap and self._heap[0][2][0] is None:
                         heapq.heappop(self._heap)
-                    delay = self._heap[0][0] - now().timestamp() if self._heap else None
+                    delay = self._heap[0][0] - time.monotonic() if self._heap else None
                     if delay is not None and delay <= 0:
                         callback = heapq.heappop(self._heap)[2][0]
                         break
@@ -179,7 +190,7 @@ class Executor:
                     self._draining -= 1
                     return
                 execution, node = self._ready.popleft()
-            execution._run_tasks(node)
+            execution._guarded(execution._run_tasks, node)
 
     def shutdown(self) -> None:
         """Abort what still runs, stop the timer thread and the worker pool."""
@@ -201,24 +212,25 @@ class Executor:
         record = None
         if recover:
             try:
-                record = self.store.get_execution(key)
+                record = self.store.get_execution(key, with_nodes=False)
             except LookupError:
                 record = None
             if record is not None:
-                alive = self.store.owner_alive(record)
-                if record.status is ExecutionStatus.RUNNING and alive and record.pid != os.getpid():
-                    raise ExecutionExistsError(
-                        f"Execution {key} is still running in process {record.pid} on {record.host}; "
-                        "it can be recovered only once that process is gone."
-                    )
                 if record.workflow != workflow.name:
                     raise ExecutionExistsError(
                         f"Execution {key} runs workflow {record.workflow!r}, not {workflow.name!r}; recover it "
                         "with the workflow that launched it."
                     )
-                if key in self._executions and not self._executions[key].done():
-                    raise ExecutionExistsError(f"Execution {key} is already running in this process.")
-                record = self.store.adopt_execution(key)
+                with self._lock:  # claim the key here first: two recoveries in this process, one wins
+                    running = self._executions.get(key)
+                    if running is not None and not running.done():
+                        raise ExecutionExistsError(f"Execution {key} is already running in this process.")
+                    self._executions[key] = execution
+                try:
+                    record = self.store.adopt_execution(key)  # atomic: of racing processes, one wins
+                except BaseException:
+                    self._let_go(execution)
+                    raise
         if record is None:
             nodes, signals = _rows(workflow)
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
@@ -227,7 +239,11 @@ class Executor:
             self._executions[key] = execution
             self.launched.append(execution)
             del self.launched[:-_KEEP_LAUNCHED]
-        execution._start(record)
+        try:
+            execution._start(record)
+        except BaseException:  # its stored outputs cannot be restored: nothing started
+            self._let_go(execution)
+            raise
         return execution
 
     def get(self, key: ExecKey) -> Execution | None:
@@ -264,17 +280,20 @@ class Executor:
             if event.kind in ("set", "timed_out") and event.signal_id is not None:
                 with self._lock:
                     waiters = self._waiting.pop((event.execution_id, event.signal_id), [])
-                if waiters:
-                    signal = self.store.get_signal(event.execution_id, event.signal_id)
-                    for execution, node in waiters:
-                        try:
-                            execution._resolve(node, signal)
-                        except Exception as exc:  # never leave a gate waiting on an error of ours
-                            execution._fail(node, exc)
+                for execution, node in waiters:
+                    try:
+                        execution._resolve(node, self.store.get_signal(event.execution_id, event.signal_id))
+                    except Exception as exc:  # never leave a gate waiting on an error of ours
+                        execution._fail(node, exc)
             elif event.kind == "abort_requested":
                 owned = self._executions.get(event.execution_id)
                 if owned is not None and not owned.done():
                     owned.abort()
+                elif owned is None:  # ended here without the store recording it (see Execution._finish)
+                    record = self.store.get_execution(event.execution_id, with_nodes=False)
+                    if (record.pid, record.host) == (os.getpid(), self.store.host):
+                        self.store.finish_execution(event.execution_id, ExecutionStatus.ABORTED,
+                                                    error="Aborted on request; its process had let it go.")
 
 
 def _node_row(node: Node) -> dict[str, Any]:
@@ -465,10 +484,10 @@ class Execution:
             ready = self._restore(record)
         else:
             ready = [nid for nid in self.workflow.order if self._remaining[nid] == 0]
-        if not self.nodes:
+        if self._finished_nodes == len(self.nodes):  # nothing to run (or all ran before a failed ending)
             self._succeed()
             return
-        self._start_nodes(ready, inline=False)
+        self._guarded(self._start_nodes, ready, inline=False)
 
     def _restore(self, record: Any) -> list[str]:
         """Take finished nodes' outputs from the store; return the nodes ready to run."""
@@ -500,8 +519,14 @@ class Execution:
         return types[0].to_python(stored)  # type: ignore[union-attr]
 
     def _start_nodes(self, ready: list[str], *, inline: bool) -> Node | None:
-        """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``."""
+        """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``.
+
+        First the completions queued so far (those that made these nodes ready) are made durable:
+        a crash after this point never runs a finished node again.
+        """
         keep: Node | None = None
+        if ready:
+            self.store.durable()
         for nid in ready:
             node = self.nodes[nid]
             if self._ending:
@@ -726,7 +751,7 @@ class Execution:
             with self._lock:
                 if node.id not in self._resolved and not self._ending:
                     self._timer_handles[node.id] = self.executor.timers.schedule(
-                        signal.deadline, functools.partial(self._deadline, node))
+                        signal.deadline, functools.partial(self._guarded, self._deadline, node))
 
     def _deadline(self, node: Node) -> None:
         spec = node.signal
@@ -781,6 +806,16 @@ class Execution:
 
     # endings ---------------------------------------------------------------------
 
+    def _guarded(self, step: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run an engine step (on a worker, the timer or the launching thread); an error of ours, such as a
+        store that stays unwritable, ends the execution FAILED instead of leaving it running."""
+        try:
+            step(*args, **kwargs)
+        except Exception as exc:
+            log.exception("gatewidgets execution %r failed: %s", self.name, exc)
+            self._finish(ExecutionStatus.FAILED, error=exc,
+                         error_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
     def _succeed(self) -> None:
         outputs = self.workflow.outputs
         if outputs is None:
@@ -817,7 +852,17 @@ class Execution:
             self.executor.timers.cancel(handle)
         self.executor._forget(self)
         message = error_text or (f"{type(error).__name__}: {error}" if error is not None else None)
-        self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
+        try:
+            self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
+        except Exception as exc:  # the store stayed unwritable: end here all the same, and say so
+            error = StoreError(
+                f"Execution {self.name!r} ended ({status.value}) but the store could not record it: {exc} "
+                f"The store still shows it RUNNING: once {self.store.path} is writable, resume it with "
+                "launch(..., recover=True) or abort it with GateRemote.abort."
+            )
+            error.__cause__ = exc
+            log.error("gatewidgets: %s", error)
+            status, outputs, error_text = ExecutionStatus.FAILED, None, str(error)
         with self._lock:
             deliveries, self._deliveries = self._deliveries, {}
         for nid, deliver in deliveries.items():  # their gates were cancelled with the execution

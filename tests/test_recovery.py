@@ -1,6 +1,7 @@
 """Durable executions: a process killed mid-run leaves an orphaned execution that another process recovers."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from helpers import eventually
+from _procs import stop
+from helpers import HELPERS, eventually
 
 from gatewidgets import GateRemote, NodeState, SignalState
 from gatewidgets.models.execution import ExecutionStatus
@@ -195,3 +197,108 @@ def test_dashboard_marks_orphaned_executions(module) -> None:
         assert "gatewidgets-orphaned" in board.cards[0]._dom_classes
     finally:
         board.close()
+
+
+RECOVERER = str(HELPERS / "recoverer.py")
+
+
+def _runs(out: Path, task: str, name: str) -> int:
+    path = out / f"{task}-{name}"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _pending(remote: GateRemote, name: str) -> bool:
+    return remote.get_signal("ok", name).state is SignalState.PENDING
+
+
+def _recover_all(out: Path, sync: Path, names: list[str], recoverers: int) -> list[dict]:
+    """Start ``recoverers`` processes that recover ``names`` at the same moment; return what each printed."""
+    sync.mkdir()
+    procs = [subprocess.Popen([sys.executable, RECOVERER, "recover", str(out), str(sync), str(i), *names],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(recoverers)]
+    try:
+        eventually(lambda: all((sync / f"ready-{i}").exists() for i in range(recoverers)), 60,
+                   what="recoverers to get ready")
+        (sync / "go").touch()
+        reports = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=90)
+            assert proc.returncode == 0, stderr
+            reports.append(json.loads(stdout.splitlines()[-1]))
+        return reports
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+@pytest.mark.parametrize("recoverers", [2, 4])
+def test_racing_recoveries_adopt_each_execution_once(tmp_path: Path, recoverers: int) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    names = [f"race-{i}" for i in range(8)]
+    remote = GateRemote.for_sandbox()
+    owner = subprocess.Popen([sys.executable, RECOVERER, "start", str(out), *names], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: all(_pending(remote, n) for n in names), 60, what="every gate to wait")
+    finally:
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+    for name in names:
+        remote.approve("ok", name)
+
+    reports = _recover_all(out, tmp_path / "sync", names, recoverers)
+
+    twice = [n for n in names if _runs(out, "after", n) != 1]
+    assert not twice, f"the task after the gate ran more than once in {len(twice)} of {len(names)}: {twice}"
+    for name in names:
+        assert _runs(out, "before", name) == 1
+        winners = [r["pid"] for r in reports if name in r["won"]]
+        assert len(winners) == 1, f"{name} adopted by {winners}"
+        losers = [r["lost"][name] for r in reports if name in r["lost"]]
+        assert len(losers) == recoverers - 1
+        assert all(f"process {winners[0]} " in message for message in losers), losers  # names the winner
+        record = remote.get_execution(name)
+        assert (record.status, record.pid, record.outputs) == (ExecutionStatus.SUCCEEDED, winners[0], name.upper())
+
+
+def test_task_before_a_gate_never_reruns_after_a_kill_at_the_gate(tmp_path: Path) -> None:
+    """SIGKILL the moment the gate's signal is PENDING, approve, recover: the task upstream ran once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    names = [f"kill-{i}" for i in range(20)]
+    remote = GateRemote.for_sandbox()
+    forker = subprocess.Popen([sys.executable, RECOVERER, "fork", str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children: list[int] = []
+    try:
+        for name in names:
+            forker.stdin.write(name + "\n")
+            forker.stdin.flush()
+            children.append(json.loads(forker.stdout.readline())["pid"])
+            try:
+                eventually(lambda name=name: _pending(remote, name), 30, interval=0.0005,
+                           what=f"gate of {name} to wait")
+            finally:
+                os.kill(children[-1], signal.SIGKILL)
+        forker.stdin.close()
+        forker.wait(timeout=10)
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stop(forker)
+    assert all(_runs(out, "before", n) == 1 and _runs(out, "after", n) == 0 for n in names)
+    for name in names:
+        remote.approve("ok", name)
+
+    [report] = _recover_all(out, tmp_path / "sync", names, 1)
+
+    assert report["results"] == {n: n.upper() for n in names}
+    reran = [n for n in names if _runs(out, "before", n) != 1]
+    assert not reran, f"the task before the gate ran again after recovery in {len(reran)} of 20 trials: {reran}"
+    assert all(_runs(out, "after", n) == 1 for n in names)
+    assert {remote.get_execution(n).status for n in names} == {ExecutionStatus.SUCCEEDED}
+    assert not list(Path(f"{remote.store.path}.completions").iterdir())  # every completion journal was spent

@@ -161,8 +161,13 @@ class ExecutorStore(RemoteStore, Protocol):
     def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""
 
-    def adopt_execution(self, key: ExecKey, *, pid: int | None = None) -> ExecutionRecord:
-        """Take over an orphaned execution in this process (recovery)."""
+    host: str  # this process's host name, recorded as an execution's owner
+
+    def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
+        """Take over an orphaned execution in this process (recovery): one compare-and-set on the owner."""
+
+    def durable(self) -> None:
+        """Return once every node completion queued so far survives a kill of this process."""
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
         """Record a node's state and fields (may be written behind)."""

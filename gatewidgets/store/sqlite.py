@@ -4,7 +4,12 @@ Signals are written synchronously, each decision in one ``BEGIN IMMEDIATE``
 transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
-through ``PRAGMA data_version`` within one poll interval.
+through ``PRAGMA data_version`` within one poll interval. :meth:`SqliteStore.durable`
+makes the node completions queued so far survive a kill of this process: those not yet
+committed go to this process's completion journal, in one write for every caller waiting
+meanwhile (a group commit); recovery replays the journal of the process it takes over
+from. The engine's writes retry a busy, locked or full store with bounded backoff for
+``retry_for`` seconds, then raise ``StoreError``.
 
 The store's folders are created user-only (0700) and its file 0600 (SQLite gives the
 ``-wal`` and ``-shm`` files the same mode), whatever the umask. A store this process cannot
@@ -14,21 +19,25 @@ store as a ``StoreError`` naming the file and what to do.
 """
 from __future__ import annotations
 
+import ast
+import atexit
 import contextlib
 import functools
 import json
 import logging
 import math
+import mmap
 import os
 import socket
 import sqlite3
 import stat
 import threading
+import time
 import urllib.parse
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from gatewidgets.errors import (
     ExecutionExistsError,
@@ -117,6 +126,22 @@ def _dt(value: str | float | None) -> datetime | None:
 def _at(value: str) -> datetime:
     """A timestamp column that is never NULL."""
     return datetime.fromisoformat(value)
+
+
+_T = TypeVar("_T")
+_TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
+_DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
+_JOURNAL_SIZE = 1 << 18  # bytes of a process's completion journal; what does not fit is committed instead
+
+
+def _retried(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Retry a store method (whole transactions) while the store is busy, locked or full; see ``retry_for``."""
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def retried(self: SqliteStore, *args: Any, **kwargs: Any) -> _T:
+            return self._retrying(what, lambda: method(self, *args, **kwargs))
+        return retried
+    return wrap
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
@@ -227,7 +252,15 @@ class SqliteStore:
         self._listeners = Listeners(self, self._watch)
         self._watch_from: int | None = None
         self._closed = threading.Event()
+        self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
+        self._queued = 0  # node changes queued so far (a sequence number)
+        self._committed = 0  # node changes up to this number are committed to the database
+        self._completions: list[tuple[int, ExecKey, str, dict[str, Any]]] = []  # queued, maybe not committed
+        self._journaled = 0  # completions up to this number are committed or in the journal
+        self._journal_lock = threading.Lock()
+        self._journal_map: mmap.mmap | None = None  # shared mapping: survives a kill, costs no system call
+        self._journal_end = 0  # where the next journal record goes
         self._behind_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flusher_wake = threading.Event()
@@ -273,6 +306,23 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
 
+    def _retrying(self, what: str, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``; while the store is busy, locked or full, retry with backoff, then raise ``StoreError``."""
+        delay, deadline = 0.01, time.monotonic() + self.retry_for
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not any(word in str(exc).lower() for word in _TRANSIENT):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    log.error("gatewidgets could not %s in %s: %s (retried for %g s)", what, self.path, exc,
+                              self.retry_for)
+                    raise StoreError(f"{_problem(self, exc)} (Tried to {what} for {self.retry_for:g} s.)") from exc
+                log.warning("gatewidgets could not %s in %s: %s; retrying in %g s", what, self.path, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
     def _migrate(self) -> None:
         if self.read_only:  # nothing to create: check that this version can read it
             row = self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -297,6 +347,7 @@ class SqliteStore:
     def close(self) -> None:
         """Flush pending writes and stop the background threads."""
         self.flush()
+        self._drop_journal()
         self._closed.set()
         self._flusher_wake.set()
         self._listeners.join()
@@ -354,6 +405,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ executions
 
+    @_retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
                          signals: Sequence[dict[str, Any]], *, pid: int | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
@@ -385,6 +437,7 @@ class SqliteStore:
                                    state=SignalState.UPCOMING.value) for s in signals]
         self._dispatch(events)
 
+    @_retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
         """Add nodes (``QUEUED``) and signals (``UPCOMING``) that a ``@dynamic`` node built at run time.
 
@@ -414,6 +467,7 @@ class SqliteStore:
                                               node_id=sig["node_id"], state=SignalState.UPCOMING.value))
         self._dispatch(events)
 
+    @_retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
         stamp = _ts(now())
@@ -432,18 +486,66 @@ class SqliteStore:
         self._dispatch(events)
         return cancelled
 
-    def adopt_execution(self, key: ExecKey, *, pid: int | None = None) -> ExecutionRecord:
-        """Claim an unfinished execution for this process (recovery); returns it with its nodes."""
+    @_retried("adopt an execution")
+    def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
+        """Claim an unfinished execution for this process (recovery); returns it with its nodes.
+
+        One transaction checks that its owner is gone and swaps the owner (compare-and-set), so
+        of processes recovering it at once exactly one wins; the others get ``ExecutionExistsError``
+        naming the winner. An execution owned by this process is adopted: the executor checks that
+        it does not run here.
+        """
         with self._write() as conn:
             row = self._execution_row(conn, key)
+            owner = f"process {row['pid']} on {row['host']}"
             if row["status"] != ExecutionStatus.RUNNING.value:
                 raise ExecutionExistsError(
-                    f"Execution {key} already ended ({row['status']}); only an unfinished execution can be "
-                    "recovered. Launch a new one with another execution_name."
+                    f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
+                    "execution can be recovered. Launch a new one with another execution_name."
                 )
-            conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? AND name=?",
-                         (pid if pid is not None else os.getpid(), self.host, _ts(now()), *key_tuple(key)))
+            mine = row["pid"] == os.getpid() and row["host"] == self.host
+            if not mine and self._alive(row["pid"], row["host"]):
+                raise ExecutionExistsError(
+                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
+                    "process is gone."
+                )
+            spent = self._replay(conn, key, row["host"], row["pid"])
+            cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
+                               "AND name=? AND pid IS ? AND host IS ?",
+                               (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
+            if cur.rowcount != 1:
+                raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
+        if spent:
+            with contextlib.suppress(OSError):
+                os.remove(self._journal_path(row["host"], row["pid"]))
         return self.get_execution(key)
+
+    def _journal_path(self, host: str, pid: int) -> str:
+        return os.path.join(f"{self.path}.completions", f"{host}-{pid}.journal")
+
+    def _replay(self, conn: sqlite3.Connection, key: ExecKey, host: str, pid: int) -> bool:
+        """Apply the completions of ``key`` that process ``pid`` journaled but had not committed; return
+        whether its journal can go (another process's, with no other execution left to recover)."""
+        try:
+            with open(self._journal_path(host, pid), "rb") as f:
+                lines = f.read().split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
+        except FileNotFoundError:
+            return False
+        for line in lines:
+            try:  # the literal written by durable(); a blank separator or a line torn by a full disk is skipped
+                *where, node_id, state, outputs, finished_at = ast.literal_eval(line.decode())
+                if tuple(where) != key_tuple(key) or NodeState(state) not in _DONE:
+                    continue
+            except (ValueError, TypeError, SyntaxError, UnicodeDecodeError):
+                continue
+            conn.execute("UPDATE nodes SET state=?, outputs=?, finished_at=? WHERE project=? AND domain=? "
+                         "AND execution=? AND node_id=? AND state NOT IN (?,?)",
+                         (state, _node_value("outputs", outputs), finished_at, *where, node_id,
+                          *(s.value for s in _DONE)))
+        others = conn.execute("SELECT 1 FROM executions WHERE pid=? AND host=? AND status=? AND NOT "
+                              "(project=? AND domain=? AND name=?)",
+                              (pid, host, ExecutionStatus.RUNNING.value, *key_tuple(key))).fetchone()
+        return others is None and pid != os.getpid()
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
@@ -484,12 +586,15 @@ class SqliteStore:
 
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
         """Whether the process that runs ``record`` is alive (``None``: on another host, unknown)."""
-        if record.host != self.host or record.pid is None:
+        return self._alive(record.pid, record.host)
+
+    def _alive(self, pid: int | None, host: str | None) -> bool | None:
+        if host != self.host or pid is None:
             return None
-        if record.pid == os.getpid():
+        if pid == os.getpid():
             return True
         try:
-            os.kill(record.pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
@@ -497,9 +602,12 @@ class SqliteStore:
         return True
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
-        """Record a node change; written behind, in a batch (see :meth:`flush`)."""
+        """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`)."""
         with self._behind_lock:
             self._behind.setdefault((key, node_id), {}).update(fields)
+            self._queued += 1
+            if fields.get("state") in _DONE:
+                self._completions.append((self._queued, key, node_id, fields))
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="gatewidgets-store-writer",
                                                  daemon=True)
@@ -514,26 +622,115 @@ class SqliteStore:
             self._closed.wait(0.01)  # gather a batch
             try:
                 self.flush()
-            except (sqlite3.Error, StoreError):
+            except StoreError:  # logged by _retrying; the batch stays queued for the next flush
+                pass
+            except sqlite3.Error:
                 log.exception("gatewidgets could not write node states to %s", self.path)
 
+    def durable(self) -> None:
+        """Return once every node completion queued so far survives a kill of this process.
+
+        The ones not committed yet are appended to this process's journal
+        (``<store>.completions/<host>-<pid>.journal``, a shared memory map: the kernel keeps what was
+        written when the process dies, and writing costs no system call, so no hand-off of the GIL),
+        which :meth:`adopt_execution` replays. Callers that arrive during a write wait for it and then
+        share the next one (a group commit). What does not fit, or a journal that cannot be made, is
+        committed to the database instead.
+        """
+        target = self._queued
+        if self._journaled >= target or self._committed >= target:
+            return
+        with self._journal_lock:
+            if self._journaled >= target or self._committed >= target:
+                return  # another caller's write took them
+            with self._behind_lock:
+                batch, self._completions = self._completions, []
+                upto = self._queued
+            committed = self._committed  # one Python literal a line, read back by _replay; a torn line stays alone
+            records = [(k.project, k.domain, k.name, node_id, f["state"]._value_, f.get("outputs"),
+                        f.get("finished_at")) for seq, k, node_id, f in batch if seq > committed]
+            data = "".join([f"\n{record!r}" for record in records]).encode() + b"\n"
+            try:
+                journal = self._journal_map or self._journal()
+            except OSError as exc:
+                log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
+            else:
+                end = self._journal_end + len(data)
+                if end < len(journal):
+                    journal[self._journal_end:end + 1] = data + b"\0"
+                    self._journal_end = end
+                    self._journaled = upto
+                    return
+            with self._behind_lock:
+                self._completions[:0] = batch
+        self.flush()
+
+    def _drop_journal(self) -> None:
+        """Remove this process's journal once everything is committed (at close and at exit); else keep it."""
+        with self._journal_lock:
+            if self._journal_map is None:
+                return
+            try:
+                self.flush()
+            except (sqlite3.Error, StoreError):
+                return  # recovery will need it
+            self._journal_map.close()
+            self._journal_map = None
+            with contextlib.suppress(OSError):
+                os.remove(self._journal_path(self.host, os.getpid()))
+
+    def _journal(self) -> mmap.mmap:
+        atexit.register(self._drop_journal)
+        path = self._journal_path(self.host, os.getpid())
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if hasattr(os, "posix_fallocate"):  # reserve the blocks: a full disk fails here, not as SIGBUS later
+                os.posix_fallocate(fd, 0, _JOURNAL_SIZE)
+            else:
+                os.ftruncate(fd, _JOURNAL_SIZE)
+            self._journal_map = mmap.mmap(fd, _JOURNAL_SIZE)
+        finally:
+            os.close(fd)
+        self._journal_map[0:1] = b"\0"  # a file left by an earlier process with this pid starts over
+        return self._journal_map
+
+    @_retried("write node states")
     def flush(self) -> None:
-        """Write every pending node change now."""
+        """Write every pending node change now. If the write fails, the changes stay queued (later ones win)."""
         with self._flush_lock:
             with self._behind_lock:
                 batch, self._behind = self._behind, {}
+                queued = self._queued
             if not batch:
                 return
             by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
             for (key, node_id), fields in batch.items():
                 by_columns.setdefault(tuple(fields), []).append(
                     (*(_node_value(column, value) for column, value in fields.items()), *key_tuple(key), node_id))
-            with self._write() as conn:
-                for columns, rows in by_columns.items():
-                    assignments = ", ".join(f"{column}=?" for column in columns)
-                    conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? AND execution=? "
-                                     "AND node_id=?", rows)
+            try:
+                with self._write() as conn:
+                    for columns, rows in by_columns.items():
+                        assignments = ", ".join(f"{column}=?" for column in columns)
+                        conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? "
+                                         "AND execution=? AND node_id=?", rows)
+            except BaseException:
+                with self._behind_lock:
+                    for node, fields in batch.items():
+                        self._behind[node] = {**fields, **self._behind.get(node, {})}
+                raise
+            self._committed = queued
+            with self._behind_lock:
+                self._completions = [c for c in self._completions if c[0] > queued]
+            if self._journal_end and self._journal_lock.acquire(blocking=False):
+                try:
+                    if self._journaled <= queued and self._journal_map is not None:  # all journaled are committed
+                        self._journal_map[0:1] = b"\0"
+                        self._journal_end = 0
+                finally:
+                    self._journal_lock.release()
 
+    @_retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
         """End an execution; every open signal of it becomes ``CANCELLED`` in the same transaction.
@@ -568,6 +765,7 @@ class SqliteStore:
         self._dispatch(events)
         return open_ids
 
+    @_retried("request an abort")
     def request_abort(self, key: ExecKey) -> bool:
         """Ask the process running ``key`` to abort it; returns False if it already ended."""
         with self._write() as conn:
@@ -704,6 +902,7 @@ class SqliteStore:
         direction = "DESC" if sort_by.direction == SortOrdering.DESCENDING else "ASC"
         return f"{column} {direction}, execution, seq"
 
+    @_retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None) -> Signal:
         """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``. Other states are returned as they are."""
         with self._write() as conn:
@@ -720,6 +919,7 @@ class SqliteStore:
             self._dispatch([event])
         return self._signal(row)
 
+    @_retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
@@ -758,6 +958,7 @@ class SqliteStore:
         self._dispatch([event])
         return signal, True
 
+    @_retried("time out a signal")
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT`` (with the value that flows on, if any).
 
