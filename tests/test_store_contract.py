@@ -4,10 +4,11 @@ Each test runs once per backend, through ``GateRemote`` (what the faces use):
 
 - ``sqlite``: the embedded ``SqliteStore``;
 - ``flyte``: ``FlyteStore`` against the in-test gRPC admin (``tests/flyte_fake``; skipped without flytekit);
-- ``jupyter``: ``JupyterStore`` (the HTTP client) against a real ``jupyter_server`` (``tests/_jupyter_server.py``).
+- ``jupyter``: ``JupyterStore`` (the HTTP client) against a real ``jupyter_server`` (``tests/_jupyter_server.py``);
+- ``flyte2``: ``Flyte2Store`` against the in-test Flyte 2 run service (``tests/flyte2_fake``; skipped without flyte).
 
 A backend skips only what its ``capabilities`` (``StoreCapabilities``) declare it cannot do, and
-then the call must raise ``UnsupportedError``. To give a fourth backend the whole suite, add a
+then the call must raise ``UnsupportedError``. To give another backend the whole suite, add a
 ``Backend`` factory to ``BACKENDS``: it returns a ``GateRemote`` on the backend, a ``seed(name)``
 that creates execution ``name`` in project ``flytesnacks``/``development`` with the signals of
 ``SEEDED`` (and, if the backend declares ``upcoming``, ``later`` UPCOMING and ``closed`` TIMED_OUT),
@@ -120,8 +121,29 @@ def _jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return Backend(remote, _seed_sqlite(jupyter.store), other)
 
 
+def _flyte2(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    pytest.importorskip("flyte", reason="flyte is not installed: pip install -e '.[flyte2]'")
+    from flyte2_fake.server import FakeRunService
+
+    service = FakeRunService().start()
+    request.addfinalizer(service.stop)
+
+    def seed(name: str) -> None:
+        service.add_run(name)
+        for sid, t in SEEDED.items():
+            service.add_condition(name, sid, t)
+
+    # flyte.init is process-wide: the first remote makes it, the one elsewhere (its own store) reuses it
+    remote = GateRemote.for_flyte2(service.endpoint, project=PROJECT, domain=DOMAIN, insecure=True,
+                                   flyte_poll_interval=0.05)
+    other = GateRemote.for_flyte2(flyte_poll_interval=0.05, user="elsewhere")
+    request.addfinalizer(remote.store.close)
+    request.addfinalizer(other.store.close)
+    return Backend(remote, seed, other)
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
-    "sqlite": _sqlite, "flyte": _flyte, "jupyter": _jupyter}
+    "sqlite": _sqlite, "flyte": _flyte, "jupyter": _jupyter, "flyte2": _flyte2}
 
 
 @pytest.fixture(params=list(BACKENDS))

@@ -2,7 +2,8 @@
 
 - :class:`RemoteStore` is what :class:`gatewidgets.remote.GateRemote` calls (signals,
   executions, history, stats, subscribe); every backend implements it: ``SqliteStore``,
-  ``FlyteStore`` (a Flyte admin), ``JupyterStore`` (a Jupyter server's HTTP API).
+  ``FlyteStore`` (a Flyte admin), ``Flyte2Store`` (Flyte 2 conditions on a cluster),
+  ``JupyterStore`` (a Jupyter server's HTTP API).
 - :class:`ExecutorStore` adds what :class:`gatewidgets.executor.Executor` needs to run
   executions (create, adopt, node writes, reach/time out/cancel signals); only
   ``SqliteStore`` implements it.
@@ -22,12 +23,12 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkabl
 from gatewidgets.errors import GateError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
-from gatewidgets.models.filters import Filter
+from gatewidgets.models.filters import Filter, sort_signals
 from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
 __all__ = ["now", "ExecKey", "StoreEvent", "Listener", "StoreCapabilities", "UnsupportedError", "RemoteStore",
-           "ExecutorStore", "Listeners", "require", "poll_until"]
+           "ExecutorStore", "Listeners", "require", "poll_until", "page_signals"]
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,14 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Close open signals of an ending execution (``CANCELLED``); returns the ids closed."""
+
+
+def page_signals(rows: list[Signal], sort_by: Sort | None, limit: int | None, offset: int) -> list[Signal]:
+    """What ``list_signals`` returns of the signals a store filtered client-side: ``rows`` sorted by
+    ``sort_by`` (else as given), from ``offset``, at most ``limit``."""
+    if sort_by is not None:
+        rows = sort_signals(rows, sort_by)
+    return rows[offset:] if limit is None else rows[offset:offset + limit]
 
 
 def poll_until(closed: threading.Event, interval: float, poll: Callable[[], object], what: str) -> None:

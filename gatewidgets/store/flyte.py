@@ -41,7 +41,7 @@ from gatewidgets.errors import (
 )
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
-from gatewidgets.models.filters import Filter, check_fields, sort_signals
+from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.store.base import (
@@ -51,6 +51,7 @@ from gatewidgets.store.base import (
     StoreEvent,
     UnsupportedError,
     now,
+    page_signals,
     poll_until,
 )
 from gatewidgets.types import GateFile, GateType
@@ -287,11 +288,7 @@ class FlyteStore:
                      filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
                      offset: int = 0) -> list[Signal]:
         """Signals of one execution, or of every running execution of ``project``/``domain``; filters, then limit."""
-        rows = self._matching(key, project, domain, list(filters))
-        if sort_by is not None:
-            rows = sort_signals(rows, sort_by)
-        rows = rows[offset:]
-        return rows if limit is None else rows[:limit]
+        return page_signals(self._matching(key, project, domain, list(filters)), sort_by, limit, offset)
 
     def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
                       filters: Iterable[Filter] = ()) -> int:

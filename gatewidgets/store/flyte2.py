@@ -15,9 +15,9 @@ aborted: ``CANCELLED``; there is no ``UPCOMING``, a condition exists once create
 start time (``created_at``/``waiting_since``), deadline (start + timeout), end time
 (``set_at``), value, and who signalled it (``set_by``; Flyte records no face, so ``via``
 is known only for answers given through this store object). It keeps no history of signal
-events, so ``history()`` and ``stats()`` raise ``NotImplementedError``. Flyte 2 would accept
-a second signal; this store refuses a different value after a fresh read
-(``SignalAlreadySetError``), though another client could slip in between. Flyte cannot
+events, so ``history()`` and ``stats()`` raise ``UnsupportedError`` (see ``capabilities``).
+Flyte 2 would accept a second signal; this store refuses a different value after a fresh
+read (``SignalAlreadySetError``), though another client could slip in between. Flyte cannot
 push, so :meth:`subscribe` polls every ``flyte_poll_interval`` seconds.
 
 Needs the optional extra ``gatewidgets[flyte2]``; imported only when a Flyte 2 remote is built.
@@ -25,9 +25,10 @@ Needs the optional extra ``gatewidgets[flyte2]``; imported only when a Flyte 2 r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import flyte
 import flyte.remote
@@ -41,17 +42,25 @@ from gatewidgets.errors import (
     SignalClosedError,
     SignalNotFoundError,
 )
-from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
-from gatewidgets.models.filters import Filter
+from gatewidgets.models.common import Sort
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.flyte2 import describe, kind_of, signal_id_for
-from gatewidgets.models.signal import Signal, SignalIdentifier, SignalState, Via
-from gatewidgets.store._polled import PolledStore, check_filters, matches
-from gatewidgets.store.sqlite import StoreEvent
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
+from gatewidgets.store.base import (
+    ExecKey,
+    Listeners,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    now,
+    page_signals,
+    poll_until,
+)
 from gatewidgets.types import GateType
 
 __all__ = ["Flyte2Store"]
 
-ExecKey = WorkflowExecutionIdentifier
 _P = phase_pb2.ActionPhase
 _SIGNAL_STATE = {_P.ACTION_PHASE_SUCCEEDED: SignalState.SET, _P.ACTION_PHASE_TIMED_OUT: SignalState.TIMED_OUT,
                  _P.ACTION_PHASE_FAILED: SignalState.CANCELLED, _P.ACTION_PHASE_ABORTED: SignalState.CANCELLED}
@@ -81,7 +90,7 @@ class _Sent:
     at: datetime
 
 
-class Flyte2Store(PolledStore):
+class Flyte2Store:
     """Conditions of the runs of one Flyte 2 project and domain, on the client ``flyte.init`` set up.
 
     ``flyte_poll_interval``: seconds between polls for :meth:`subscribe`; ``page_size``: actions
@@ -89,19 +98,28 @@ class Flyte2Store(PolledStore):
     action) when listing signals across runs.
     """
 
-    def __init__(self, *, flyte_poll_interval: float = 2.0, page_size: int = 100, max_executions: int = 100) -> None:
-        super().__init__(flyte_poll_interval)
-        from flyte._initialize import ensure_client, get_client, get_init_config
+    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False,
+                                     compare_and_set=False, files=False)
+    files_dir = ""  # Flyte 2 conditions take no files (capability ``files``)
 
-        ensure_client()
+    def __init__(self, *, flyte_poll_interval: float = 2.0, page_size: int = 100, max_executions: int = 100) -> None:
+        if not flyte_poll_interval > 0:
+            raise ValueError(f"flyte_poll_interval must be positive seconds, got {flyte_poll_interval!r}")
+        from flyte._initialize import get_client, get_init_config
+
+        client = get_client()  # InitializationError unless flyte.init(...) made a client
         config = get_init_config()
         if not config.project or not config.domain:
             raise ValueError("flyte.init(...) was given no project or domain; pass project= and domain=.")
         self.project, self.domain = config.project, config.domain
+        self.flyte_poll_interval = float(flyte_poll_interval)
         self.page_size = int(page_size)
         self.max_executions = int(max_executions)
-        self.files_dir: str | None = None  # Flyte 2 conditions take no files
-        self.path = f"flyte2://{get_client().console.endpoint}/{self.project}/{self.domain}"
+        self.path = f"flyte2://{client.console.endpoint}/{self.project}/{self.domain}"
+        self._listeners = Listeners(self, self._poll)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._closed = threading.Event()
         self._watched: set[ExecKey] = set()
         self._scoped = False
         self._known: dict[tuple[ExecKey, str], str] = {}  # last state seen per signal, for poll_once
@@ -123,6 +141,11 @@ class Flyte2Store(PolledStore):
                 raise ValueError(f"flyte.init(...) was made for project {config.project!r}, domain "
                                  f"{config.domain!r}; pass endpoint= to initialise another one.")
         return cls(**kwargs)
+
+    def close(self) -> None:
+        """Stop polling."""
+        self._closed.set()
+        self._listeners.join()
 
     def _check_scope(self, key: ExecKey) -> None:
         if (key.project, key.domain) != (self.project, self.domain):
@@ -161,7 +184,7 @@ class Flyte2Store(PolledStore):
 
     def _execution(self, key: ExecKey, action: Any, task_name: str | None) -> ExecutionRecord:
         status = _RUN_STATUS.get(action.status.phase, ExecutionStatus.RUNNING)
-        created = _time(action.status.start_time) or datetime.now(timezone.utc)
+        created = _time(action.status.start_time) or now()
         ended = _time(action.status.end_time)
         return ExecutionRecord(id=key, workflow=task_name or action.metadata.task.short_name or "", status=status,
                                inputs={}, outputs=None, error=None, created_at=created, updated_at=ended or created,
@@ -178,23 +201,28 @@ class Flyte2Store(PolledStore):
         self._dispatch([StoreEvent(next(self._ids), "abort_requested", key)])
         return True
 
-    def finish_execution(self, key: ExecKey, status: ExecutionStatus, **_: Any) -> list[str]:
-        raise NotImplementedError("The cluster ends Flyte 2 runs; use GateRemote.abort(...) to abort one.")
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        raise UnsupportedError(self, "run", "the cluster ends Flyte 2 runs; use GateRemote.abort(...) to abort one")
 
-    def history(self, key: ExecKey, signal_id: str | None = None) -> Any:
-        raise NotImplementedError("Flyte 2 keeps no history of condition events, only each condition's phase, "
-                                  "value and who signalled it (Signal.state / .value / .set_by / .set_at).")
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        raise UnsupportedError(self, "history", "Flyte 2 keeps no history of condition events, only each "
+                                                "condition's phase, value and who signalled it (Signal.state / "
+                                                ".value / .set_by / .set_at)")
 
-    def stats(self, project: str | None = None, domain: str | None = None) -> Any:
-        raise NotImplementedError("Gate metrics need the event history, which Flyte 2 does not keep; they are "
-                                  "available for the local store (GateRemote.for_sandbox()).")
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        raise UnsupportedError(self, "stats", "gate metrics need the event history, which Flyte 2 does not keep; "
+                                              "they are available for the local store (GateRemote.for_sandbox())")
 
     # --------------------------------------------------------------------- signals
 
-    def _signals(self, key: ExecKey) -> list[tuple[Signal, Any]]:
-        """Every condition of a run as ``(signal, Condition)``: ``ListActions`` pages, then ``GetActionDetails``."""
+    def _signals(self, key: ExecKey, *, check_run: bool = True) -> list[tuple[Signal, Any]]:
+        """Every condition of a run as ``(signal, Condition)``: ``ListActions`` pages, then ``GetActionDetails``;
+        ``ExecutionNotFoundError`` for an unknown run unless ``check_run`` is false (a run just listed)."""
         self._check_scope(key)
         conditions = list(flyte.remote.Condition.listall(run_name=key.name, limit=self.page_size))
+        if not conditions and check_run:
+            self.get_execution(key, with_nodes=False)  # ExecutionNotFoundError for an unknown run
         conditions.sort(key=lambda c: (_time(c.pb2.status.start_time) or datetime.min.replace(tzinfo=timezone.utc),
                                        c.action_name))
         with self._lock:
@@ -215,7 +243,7 @@ class Flyte2Store(PolledStore):
         prompt_type = "markdown" if spec.prompt_type == run_definition_pb2.CONDITION_PROMPT_TYPE_MARKDOWN else "text"
         status = details.status if details.HasField("status") else condition.pb2.status
         state = _SIGNAL_STATE.get(status.phase, SignalState.PENDING)
-        started = _time(status.start_time) or datetime.now(timezone.utc)
+        started = _time(status.start_time) or now()
         timeout = spec.timeout.ToTimedelta() if spec.HasField("timeout") else None
         value = set_by = set_at = via = None
         if state is SignalState.SET and details.signal_info.HasField("output"):
@@ -252,9 +280,21 @@ class Flyte2Store(PolledStore):
         raise SignalNotFoundError(f"Flyte 2 run {key.name!r} has no condition {signal_id!r}. Its conditions are: "
                                   f"{', '.join(s.signal_id for s, _ in rows) or '(none)'}.")
 
+    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
+                     offset: int = 0) -> list[Signal]:
+        """Conditions of one run, or of every run of the project and domain with a paused action;
+        filters, then limit."""
+        return page_signals(self._matching(key, project, domain, list(filters)), sort_by, limit, offset)
+
+    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                      filters: Iterable[Filter] = ()) -> int:
+        """How many signals :meth:`list_signals` would return without a limit."""
+        return len(self._matching(key, project, domain, list(filters)))
+
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
-        check_filters(filters)
+        check_fields(filters)
         if key is not None:
             keys = [key]
         else:
@@ -263,7 +303,8 @@ class Flyte2Store(PolledStore):
             with self._lock:
                 self._scoped = True
             keys = self._paused_runs()
-        return [s for k in keys for s, _ in self._signals(k) if all(matches(s, f) for f in filters)]
+        return [s for k in keys for s, _ in self._signals(k, check_run=key is not None)
+                if all(f.matches(s) for f in filters)]
 
     def _paused_runs(self) -> list[ExecKey]:
         runs = flyte.remote.Run.listall(paused_actions_only=True, limit=self.max_executions)
@@ -294,7 +335,7 @@ class Flyte2Store(PolledStore):
                 raise SignalClosedError(f"Condition {signal_id!r} of Flyte 2 run {key.name!r} is "
                                         f"{current.state.value} and can no longer be signalled.")
             condition.signal(gate_type.to_python(value))
-            sent = _Sent(value, set_by, via, datetime.now(timezone.utc))
+            sent = _Sent(value, set_by, via, now())
             with self._lock:
                 self._sent[(key, signal_id)] = sent
                 self._known[(key, signal_id)] = SignalState.SET.value
@@ -304,6 +345,14 @@ class Flyte2Store(PolledStore):
         return signal, True
 
     # ---------------------------------------------------------------------- events
+
+    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
+        """Call ``listener(events)`` on changes: at once for sets made here, within
+        ``flyte_poll_interval`` for changes made elsewhere (runs and conditions seen so far)."""
+        return self._listeners.subscribe(listener, "gatewidgets-flyte2-poller")
+
+    def _dispatch(self, events: list[StoreEvent]) -> None:
+        self._listeners.dispatch(events)
 
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched run once (and the paused runs, once signals were listed across runs);
@@ -317,7 +366,7 @@ class Flyte2Store(PolledStore):
                     watched.add(key)
                     events.append(StoreEvent(next(self._ids), "launched", key, local=False))
         for key in sorted(watched):
-            for signal, _ in self._signals(key):
+            for signal, _ in self._signals(key, check_run=False):
                 mark = (key, signal.signal_id)
                 with self._lock:
                     before = self._known.get(mark)
@@ -331,6 +380,9 @@ class Flyte2Store(PolledStore):
         if events:
             self._dispatch(events)
         return events
+
+    def _poll(self) -> None:
+        poll_until(self._closed, self.flyte_poll_interval, self.poll_once, f"Flyte 2 {self.path}")
 
     def __repr__(self) -> str:
         return f"Flyte2Store({self.path!r})"
