@@ -27,7 +27,7 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Generic, TypeVar
 
 from gatewidgets import dsl, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
@@ -46,7 +46,8 @@ from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.store.sqlite import now
 from gatewidgets.types import GateType
 
-__all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor", "shutdown_executors"]
+__all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
+           "shutdown_executors"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
@@ -399,11 +400,8 @@ class Execution:
         Running out of ``timeout`` raises ``TimeoutError`` and leaves it running. In a
         notebook cell this blocks widget clicks: prefer ``await ex``.
         """
-        if not self._done.done() and _in_kernel_main_thread():
-            warnings.warn(
-                f"ex.wait() blocks the kernel: clicks on gate widgets are not handled until it returns, so "
-                f"execution {self.name!r} may never get its answer. Use `await ex` in notebook cells.",
-                BlockingWaitWarning, stacklevel=2)
+        if not self._done.done():
+            _warn_blocking("ex.wait()", self.name, "await ex")
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -416,6 +414,60 @@ class Execution:
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self._done).__await__()
+
+    def reached(self, signal_id: str, timeout: float | None = None) -> Awaiting[Signal]:
+        """The gate waiting for ``signal_id`` was reached: ``await ex.reached(...)`` gives its :class:`Signal`.
+
+        Also done once the gate was answered; raises ``LookupError`` (listing the signal ids)
+        for an unknown id, and the execution's error if it ends before the gate is reached.
+        """
+        if signal_id not in self.signal_specs and not self._may_grow():
+            raise LookupError(f"Execution {self.name!r} has no signal {signal_id!r}; its signals are "
+                              f"{', '.join(self.signal_specs) or '(none)'}.")
+
+        def check() -> Any:
+            gates = [n for n in self.nodes.values() if n.signal is not None and n.signal.signal_id == signal_id]
+            states = {self.node_states[n.id] for n in gates}
+            if states & _REACHED or NodeState.ABORTED in states:
+                signal = self.store.get_signal(self.id, signal_id)
+                # WAITING is set just before the store's PENDING; an aborted gate may never have waited
+                if signal.state is not SignalState.UPCOMING and (states & _REACHED or signal.waiting_since):
+                    return signal
+            if self.done():
+                raise self._ended_before(f"gate {signal_id!r} was reached")
+            return _NOT_YET
+
+        return Awaiting(self, f"gate {signal_id!r} was reached", check, timeout)
+
+    def node(self, name: str, timeout: float | None = None) -> Awaiting[NodeState]:
+        """The node named ``name`` (see :attr:`nodes_by_name`) ended: ``await ex.node(...)`` gives its final state."""
+        names = self._node_names()
+        if name not in names and not self._may_grow():
+            raise LookupError(f"Execution {self.name!r} has no node {name!r}; its nodes are {', '.join(names)}.")
+
+        def check() -> Any:
+            node_id = self._node_names().get(name)
+            state = self.node_states.get(node_id) if node_id is not None else None
+            if state is not None and state.is_terminal:
+                return state
+            if self.done():
+                raise self._ended_before(f"node {name!r} ran")
+            return _NOT_YET
+
+        return Awaiting(self, f"node {name!r} ended", check, timeout)
+
+    def finished(self, timeout: float | None = None) -> Awaiting[Any]:
+        """The execution ended: ``await ex.finished(timeout=...)`` is ``await ex`` with a timeout."""
+
+        def check() -> Any:
+            return self._done.result() if self.done() else _NOT_YET
+
+        return Awaiting(self, "execution finished", check, timeout)
+
+    @property
+    def nodes_by_name(self) -> dict[str, NodeState]:
+        """Every node's state by name: a task's name, a gate's signal id; repeats get ``-2``, ``-3``, ..."""
+        return {name: self.node_states[nid] for name, nid in self._node_names().items()}
 
     def abort(self) -> None:
         """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
@@ -439,6 +491,24 @@ class Execution:
         return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
 
     # engine ----------------------------------------------------------------------
+
+    def _node_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for nid, node in list(self.nodes.items()):
+            name, n = node.name, 1
+            while name in names:
+                n += 1
+                name = f"{node.name}-{n}"
+            names[name] = nid
+        return names
+
+    def _may_grow(self) -> bool:
+        """A ``@dynamic`` node has not run yet: it may still add nodes and signals."""
+        return any(n.kind == "dynamic" and not self.node_states[nid].is_terminal
+                   for nid, n in list(self.nodes.items()))
+
+    def _ended_before(self, what: str) -> BaseException:
+        return self.error or RuntimeError(f"Execution {self.name!r} ended ({self.status.value}) before its {what}.")
 
     def _publish(self, kind: str, **fields: Any) -> None:
         if not self._listeners:
@@ -804,3 +874,82 @@ def _in_kernel_main_thread() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _warn_blocking(call: str, name: str, instead: str) -> None:
+    if _in_kernel_main_thread():
+        warnings.warn(
+            f"{call} blocks the kernel: clicks on gate widgets are not handled until it returns, so "
+            f"execution {name!r} may never get its answer. Use `{instead}` in notebook cells.",
+            BlockingWaitWarning, stacklevel=3)
+
+
+_NOT_YET = object()
+_REACHED = {NodeState.WAITING, NodeState.SUCCEEDED, NodeState.FAILED}
+T = TypeVar("T")
+
+
+class Awaiting(Generic[T]):
+    """Something an execution will reach: ``await it`` in a notebook cell, ``it.wait()`` in a script.
+
+    Made by :meth:`Execution.reached`, :meth:`Execution.node` and :meth:`Execution.finished`.
+    It listens to the execution's events (no polling) from the moment it is made. Running out
+    of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
+    """
+
+    def __init__(self, execution: Execution, what: str, check: Callable[[], Any], timeout: float | None) -> None:
+        self.execution = execution
+        self.what = what
+        self.timeout = timeout
+        self._check = check
+        self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        unsubscribe = execution.subscribe(self._on_event)
+        self._future.add_done_callback(lambda _: unsubscribe())
+        execution._done.add_done_callback(lambda _: self._on_event(None))  # its end is published before it is done
+        self._on_event(None)
+
+    def _on_event(self, event: ExecutionEvent | None) -> None:
+        if self._future.done():
+            return
+        try:
+            value = self._check()
+        except BaseException as exc:
+            if not self._future.done():
+                self._future.set_exception(exc)
+            return
+        if value is not _NOT_YET and not self._future.done():
+            self._future.set_result(value)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> T:
+        """Block until reached (``timeout`` defaults to the one given when made); in a notebook ``await`` instead."""
+        timeout = self.timeout if timeout is None else timeout
+        if not self._future.done():
+            _warn_blocking(f"Waiting until {self.what}", self.execution.name, "await")
+        try:
+            return self._future.result(timeout)  # type: ignore[arg-type]
+        except concurrent.futures.TimeoutError:
+            if self._future.done():
+                raise
+            raise self._timed_out(timeout) from None
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._await().__await__()
+
+    async def _await(self) -> T:
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._future)), self.timeout)
+        except TimeoutError:
+            if self._future.done():
+                raise
+            raise self._timed_out(self.timeout) from None
+
+    def _timed_out(self, timeout: float | None) -> TimeoutError:
+        pending = [s.signal_id for s in self.execution.signals() if s.state is SignalState.PENDING]
+        return TimeoutError(f"Execution {self.execution.name!r}: not {self.what} within {timeout} s; it is "
+                            f"{self.execution.status.value} (pending signals: {pending}).")
+
+    def __repr__(self) -> str:
+        return f"<Awaiting {self.what}: execution {self.execution.name}>"
