@@ -21,6 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser("gatewidgets", notebook=False)
     try:
         args = parser.parse_args(argv)
+        if args.command == "lab":
+            from gatewidgets import lab
+
+            return lab.run(args)
         from gatewidgets.remote import GateRemote
 
         remote = GateRemote.for_sandbox(store=args.store).with_face("cli")

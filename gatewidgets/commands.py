@@ -67,7 +67,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
 
     The command line leaves out ``run`` and ``dashboard`` (they need a kernel) and adds
-    ``--json`` and ``--store``.
+    ``--json``, ``--store`` and ``lab``.
     """
     common = _Parser(add_help=False)
     common.add_argument("-p", "--project", help="project (default: the configured default project)")
@@ -121,6 +121,10 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
 
     add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
 
+    if not notebook:
+        from gatewidgets import lab
+
+        lab.add_arguments(sub.add_parser("lab", help=lab.HELP, description=lab.HELP))
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
         p = add("run", "Launch a workflow defined in the notebook.")
