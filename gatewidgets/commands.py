@@ -22,7 +22,7 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.wire import execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
-           "split_line", "one_line"]
+           "split_line", "one_line", "execution_listing"]
 
 OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
 
@@ -357,13 +357,22 @@ def _status(ctx: Context, record: ExecutionRecord) -> str:
         else record.status.value
 
 
+def execution_listing(remote: GateRemote, record: ExecutionRecord) -> dict[str, Any]:
+    """An execution as listings show it, in JSON: its record with nodes, ``orphaned`` and ``pending_signals``."""
+    if not record.nodes:  # listings read executions without their nodes
+        record = remote.get_execution(record.name, record.id.project, record.id.domain)
+    pending = remote.count_signals(record.name, record.id.project, record.id.domain, filters=["eq(state,PENDING)"])
+    return execution_to_json(record) | {"orphaned": remote.is_orphaned(record), "pending_signals": pending}
+
+
 def _executions(args: argparse.Namespace, ctx: Context) -> Result:
     records = ctx.remote.list_executions(args.project, args.domain, status=args.status, limit=args.limit)
     rows, data = [], []
     for r in records:
-        pending = ctx.remote.count_signals(r.name, r.id.project, r.id.domain, filters=["eq(state,PENDING)"])
-        rows.append([r.name, r.workflow, _status(ctx, r), str(pending), _when(r.created_at), _when(r.finished_at)])
-        data.append(execution_to_json(r) | {"pending_signals": pending})
+        item = execution_listing(ctx.remote, r)
+        rows.append([r.name, r.workflow, _status(ctx, r), str(item["pending_signals"]), _when(r.created_at),
+                     _when(r.finished_at)])
+        data.append(item)
     where = f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}"
     table = Table(f"Executions in {where}", ["execution", "workflow", "status", "pending", "started", "finished"], rows)
     return Result(tables=[table], data=data)
