@@ -18,8 +18,9 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
     WorkflowDefinitionError,
+    WorkflowNotFoundError,
 )
-from gatewidgets.executor import Execution, Executor
+from gatewidgets.executor import Execution, Executor, recover
 from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
@@ -64,9 +65,9 @@ _show_executions_as_widgets()
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "launch", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
+    "GateRemote", "launch", "recover", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
-    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError",
+    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

@@ -121,6 +121,12 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
 
     add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
 
+    p = add("recover", "Resume an unfinished execution (e.g. orphaned by a killed kernel) in this "
+                       + ("kernel" if notebook else "process, and wait for it") + ", with its stored inputs.")
+    p.add_argument("execution", help="execution name")
+    p.add_argument("--workflow", metavar="MODULE:NAME", help="where its workflow is (default: the import path "
+                   "recorded at launch" + (", else the notebook's workflow of that name)" if notebook else ")"))
+
     if not notebook:
         from gatewidgets import lab
 
@@ -457,6 +463,18 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
                   data={"execution": execution.name}, value=execution)
 
 
+def _recover(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.executor import recover
+    from gatewidgets.store import SqliteStore
+
+    if not isinstance(ctx.remote.store, SqliteStore):
+        raise CommandError("recover: executions run in this machine's store only, not on a Flyte cluster.")
+    execution = recover(args.execution, args.project, args.domain, workflow=args.workflow, namespace=ctx.namespace,
+                        store=ctx.remote.store)
+    return Result(f"Recovered execution {execution.name!r} of workflow {execution.workflow.name!r}: it runs in "
+                  "this process now.", data={"execution": execution.name}, show=execution, value=execution)
+
+
 def _literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -466,4 +484,4 @@ def _literal(text: str) -> Any:
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
              "executions": _executions, "abort": _abort, "history": _history, "stats": _stats,
-             "dashboard": _dashboard, "run": _run}
+             "dashboard": _dashboard, "run": _run, "recover": _recover}

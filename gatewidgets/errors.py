@@ -67,3 +67,7 @@ class WorkflowDefinitionError(GateError):
 
 class BranchFailedError(GateError):
     """A conditional took a case that ends with ``.fail(message)``."""
+
+
+class WorkflowNotFoundError(GateError, LookupError):
+    """The workflow of a stored execution cannot be found to recover it."""

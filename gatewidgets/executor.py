@@ -12,6 +12,7 @@ import collections
 import concurrent.futures
 import functools
 import heapq
+import importlib
 import itertools
 import json
 import logging
@@ -38,6 +39,7 @@ from gatewidgets.errors import (
     GateRejectedError,
     GateTimeoutError,
     WorkflowDefinitionError,
+    WorkflowNotFoundError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
@@ -47,7 +49,7 @@ from gatewidgets.store.sqlite import now
 from gatewidgets.types import GateType
 
 __all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
-           "shutdown_executors"]
+           "shutdown_executors", "recover", "import_path"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
@@ -194,20 +196,27 @@ class Executor:
 
     def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
                project: str | None = None, domain: str | None = None, recover: bool = False) -> Execution:
-        """Start ``workflow`` in the background and return its :class:`Execution` at once."""
-        values = workflow.bind_inputs(inputs)
+        """Start ``workflow`` in the background and return its :class:`Execution` at once.
+
+        With ``recover=True`` and a stored execution of that name, inputs left out are the stored
+        ones and inputs given must equal them.
+        """
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
         if not _NAME.match(name):
             raise ValueError(f"execution_name must be 1-128 letters, digits, '_', '-' or '.' (it appears in "
                              f"paths and URLs); got {name!r}.")
         key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
-        execution = Execution(self, workflow, key, values)
         record = None
         if recover:
             try:
                 record = self.store.get_execution(key)
             except LookupError:
                 record = None
+        if record is not None and record.workflow == workflow.name:  # another workflow's: refused below
+            inputs = _stored_inputs(workflow, record, inputs)
+        values = workflow.bind_inputs(inputs)
+        execution = Execution(self, workflow, key, values)
+        if recover:
             if record is not None:
                 alive = self.store.owner_alive(record)
                 if record.status is ExecutionStatus.RUNNING and alive and record.pid != os.getpid():
@@ -226,7 +235,8 @@ class Executor:
         if record is None:
             nodes, signals = _rows(workflow)
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
-            self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals)
+            self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals,
+                                        workflow_path=import_path(workflow))
         with self._lock:
             self._executions[key] = execution
             self.launched.append(execution)
@@ -281,6 +291,44 @@ class Executor:
                     owned.abort()
 
 
+def _stored_inputs(workflow: Workflow, record: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of a recovered execution: the stored ones, which the given ones must equal."""
+    inputs = dict(given)
+    for arg, hint in workflow.input_hints.items():
+        stored = record.inputs.get(arg)
+        gate_type = workflow.input_types[arg]
+        if arg in given:
+            if arg in record.inputs and _json_or_none(hint, given[arg]) != stored:
+                raise ExecutionExistsError(
+                    f"Cannot recover execution {record.name!r} with {arg}={given[arg]!r}: it was launched with "
+                    f"{arg}={stored!r}. Leave the inputs out to recover it with the stored ones.")
+        elif arg in record.inputs:
+            if stored is None and not _accepts_none(gate_type):
+                raise ExecutionExistsError(
+                    f"Cannot recover execution {record.name!r}: its input {arg!r} ({hint}) could not be stored; "
+                    f"pass it again: launch(execution_name={record.name!r}, recover=True, {arg}=...).")
+            inputs[arg] = gate_type.to_python(stored) if stored is not None else None  # type: ignore[union-attr]
+    return inputs
+
+
+def _accepts_none(gate_type: GateType | None) -> bool:
+    try:
+        return gate_type is not None and gate_type.validate(None) is None
+    except Exception:
+        return False
+
+
+def import_path(workflow: Workflow) -> str | None:
+    """``module:qualname`` that imports ``workflow`` again, if it is a module's attribute (not ``__main__``)."""
+    module, qualname = getattr(workflow, "__module__", None), getattr(workflow, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    target: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return f"{module}:{qualname}" if target is workflow else None
+
+
 def _node_row(node: Node) -> dict[str, Any]:
     return {"node_id": node.id, "kind": node.kind, "name": node.name,
             "upstream": json.dumps(sorted(node.upstream), separators=(",", ":")),
@@ -330,6 +378,49 @@ def shutdown_executors() -> None:
         _executors.clear()
     for executor in executors:
         executor.shutdown()
+
+
+def recover(execution_name: str, project: str | None = None, domain: str | None = None, *,
+            workflow: Workflow | str | None = None, namespace: dict[str, Any] | None = None,
+            store: SqliteStore | None = None) -> Execution:
+    """Resume a stored, unfinished execution by name, in this process, with its stored inputs.
+
+    Its workflow is ``workflow`` (the object or ``"module:qualname"``), else the import path
+    recorded at launch, else the workflow of that name in ``namespace`` (a notebook's).
+    """
+    executor = default_executor(store)
+    key = ExecKey(project or settings.default_project, domain or settings.default_domain, execution_name)
+    record = executor.store.get_execution(key, with_nodes=False)
+    found = _find_workflow(record, workflow, namespace)
+    return executor.launch(found, {}, execution_name=key.name, project=key.project, domain=key.domain,
+                           recover=True)
+
+
+def _find_workflow(record: Any, workflow: Workflow | str | None, namespace: dict[str, Any] | None) -> Workflow:
+    if isinstance(workflow, Workflow):
+        return workflow
+    path = workflow or record.workflow_path
+    if path:
+        module, _, qualname = path.partition(":")
+        try:
+            target: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise WorkflowNotFoundError(
+                f"Cannot import workflow {path!r} of execution {record.name!r} ({type(exc).__name__}: {exc}); "
+                "make its module importable here (PYTHONPATH) or name it as MODULE:NAME.") from None
+        if not isinstance(target, Workflow):
+            raise WorkflowNotFoundError(f"{path!r} is a {type(target).__name__}, not a @workflow.")
+        return target
+    found = [v for v in (namespace or {}).values() if isinstance(v, Workflow) and v.name == record.workflow]
+    if found:
+        return found[0]
+    raise WorkflowNotFoundError(
+        f"Execution {record.name!r} runs workflow {record.workflow!r}, defined where it cannot be imported from "
+        f"(a notebook or a script). Recover it where {record.workflow!r} is defined: run its definition, then "
+        f"`%gate recover {record.name}` or `{record.workflow}.launch(execution_name={record.name!r}, recover=True)`; "
+        f"or name its module: `gatewidgets recover {record.name} --workflow MODULE:{record.workflow}`.")
 
 
 def _launch(workflow: Workflow, inputs: dict[str, Any], **options: Any) -> Execution:
