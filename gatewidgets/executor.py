@@ -516,7 +516,9 @@ class Execution:
             raise LookupError(f"Execution {self.name!r} has no signal {signal_id!r}; its signals are "
                               f"{', '.join(self.signal_specs) or '(none)'}.")
 
-        def check() -> Any:
+        def check(event: ExecutionEvent | None) -> Any:
+            if event is not None and event.signal_id != signal_id:
+                return _NOT_YET  # its gate_waiting comes after the store's PENDING and after the widgets saw it
             gates = [n for n in self.nodes.values() if n.signal is not None and n.signal.signal_id == signal_id]
             states = {self.node_states[n.id] for n in gates}
             if states & _REACHED or NodeState.ABORTED in states:
@@ -536,7 +538,7 @@ class Execution:
         if name not in names and not self._may_grow():
             raise LookupError(f"Execution {self.name!r} has no node {name!r}; its nodes are {', '.join(names)}.")
 
-        def check() -> Any:
+        def check(event: ExecutionEvent | None) -> Any:
             node_id = self._node_names().get(name)
             state = self.node_states.get(node_id) if node_id is not None else None
             if state is not None and state.is_terminal:
@@ -550,7 +552,7 @@ class Execution:
     def finished(self, timeout: float | None = None) -> Awaiting[Any]:
         """The execution ended: ``await ex.finished(timeout=...)`` is ``await ex`` with a timeout."""
 
-        def check() -> Any:
+        def check(event: ExecutionEvent | None) -> Any:
             return self._done.result() if self.done() else _NOT_YET
 
         return Awaiting(self, "execution finished", check, timeout)
@@ -988,7 +990,8 @@ class Awaiting(Generic[T]):
     of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
     """
 
-    def __init__(self, execution: Execution, what: str, check: Callable[[], Any], timeout: float | None) -> None:
+    def __init__(self, execution: Execution, what: str, check: Callable[[ExecutionEvent | None], Any],
+                 timeout: float | None) -> None:
         self.execution = execution
         self.what = what
         self.timeout = timeout
@@ -1003,7 +1006,7 @@ class Awaiting(Generic[T]):
         if self._future.done():
             return
         try:
-            value = self._check()
+            value = self._check(event)
         except BaseException as exc:
             if not self._future.done():
                 self._future.set_exception(exc)
