@@ -18,9 +18,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["tutorials_dir", "copy_tutorials", "run"]
+__all__ = ["tutorials_dir", "copy_tutorials", "run", "start_server", "JupyterServer"]
 
 HELP = ("Copy the tutorials into a working folder (missing files only) and open them in JupyterLab "
         "(or Notebook 7) with this machine's store; prints the URL.")
@@ -79,52 +81,78 @@ def run(args: argparse.Namespace) -> int:
     print(f"Tutorials in {target}: copied {len(copied)} files"
           + (f", kept {len(kept)} already there (yours win; delete one to get it back)." if kept else "."), flush=True)
     module, page = APPS[args.app]
-    port = args.port or _free_port(args.ip)
-    token = secrets.token_hex(24)
-    command = [sys.executable, "-m", module, f"--ip={args.ip}", f"--port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={target}"]
-    if args.no_browser:
-        command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
         print("Running as root: starting Jupyter with --allow-root.", flush=True)
-    env = dict(os.environ)
-    env.pop("JUPYTER_TOKEN", None)
-    proc = subprocess.Popen(command, cwd=target, env=env)
-    forward = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    forward = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stops the server below
     try:
-        host = "localhost" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0") else args.ip
-        base = f"http://{host}:{port}"
-        if not _wait_ready(proc, f"http://127.0.0.1:{port}" if args.ip == "0.0.0.0" else base, token):
-            print(f"gatewidgets: {module} did not start (exit {proc.poll()}); see its messages above.", file=sys.stderr)
-            return 1
+        server = start_server(target, module=module, ip=args.ip, port=args.port, open_browser=not args.no_browser)
+    except RuntimeError as exc:
+        print(f"gatewidgets: {exc}", file=sys.stderr)
+        return 1
+    try:
         first = sorted(p.name for p in target.glob("*.ipynb"))[0]
-        print(f"\n    Open {base}{page.format(first)}?token={token}\n", flush=True)
+        print(f"\n    Open {server.url(page.format(first))}\n", flush=True)
         while True:
             try:
-                return proc.wait()
+                return server.process.wait()
             except KeyboardInterrupt:  # Jupyter got it too and asks whether to shut down
                 continue
     finally:
         signal.signal(signal.SIGTERM, forward)
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
+        server.stop()
+
+
+@dataclass
+class JupyterServer:
+    """A Jupyter server started by :func:`start_server`; ``stop()`` ends it."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    token: str
+
+    def url(self, path: str = "/") -> str:
+        """The URL of ``path`` with the token."""
+        return f"{self.base_url}/{path.lstrip('/')}?token={self.token}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def start_server(root_dir: Path | str, *, module: str = "jupyter_server", ip: str = "127.0.0.1", port: int = 0,
+                 open_browser: bool = False, **popen: Any) -> JupyterServer:
+    """Start ``python -m module`` (``jupyter_server``, ``jupyterlab`` or ``notebook``) on ``root_dir`` with a
+    fresh token, adding ``--allow-root`` only as root; return once it answers (``RuntimeError`` if it does not)."""
+    port = port or _free_port(ip)
+    token = secrets.token_hex(24)
+    command = [sys.executable, "-m", module, f"--ip={ip}", f"--port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}"]
+    if not open_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    env = {k: v for k, v in popen.pop("env", os.environ).items() if k != "JUPYTER_TOKEN"}
+    process = subprocess.Popen(command, cwd=root_dir, env=env, **popen)
+    host = "localhost" if ip in ("127.0.0.1", "localhost", "0.0.0.0") else ip
+    server = JupyterServer(process, f"http://{host}:{port}", token)
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(server.url("/api/status"), timeout=2):
+                    return server
+            except OSError:
+                time.sleep(0.25)
+    except BaseException:  # e.g. Ctrl-C while it starts: never leave it behind
+        server.stop()
+        raise
+    server.stop()
+    raise RuntimeError(f"{module} did not answer on {server.base_url} within {START_TIMEOUT:.0f} s "
+                       f"(exit code {process.returncode}); see its messages.")
 
 
 def _free_port(ip: str) -> int:
     with socket.socket() as s:
         s.bind((ip, 0))
         return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str, token: str) -> bool:
-    deadline = time.monotonic() + START_TIMEOUT
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.25)
-    return False
-
