@@ -49,7 +49,7 @@ from gatewidgets.store.sqlite import now
 from gatewidgets.types import GateType
 
 __all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
-           "shutdown_executors", "recover", "import_path"]
+           "shutdown_executors", "recover"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
@@ -236,7 +236,7 @@ class Executor:
             nodes, signals = _rows(workflow)
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
             self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals,
-                                        workflow_path=import_path(workflow))
+                                        workflow_path=_import_path(workflow))
         with self._lock:
             self._executions[key] = execution
             self.launched.append(execution)
@@ -318,7 +318,7 @@ def _accepts_none(gate_type: GateType | None) -> bool:
         return False
 
 
-def import_path(workflow: Workflow) -> str | None:
+def _import_path(workflow: Workflow) -> str | None:
     """``module:qualname`` that imports ``workflow`` again, if it is a module's attribute (not ``__main__``)."""
     module, qualname = getattr(workflow, "__module__", None), getattr(workflow, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname:

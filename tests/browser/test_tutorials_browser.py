@@ -1,5 +1,5 @@
 """Real browser: every tutorial in notebooks/ runs top to bottom with Run > Run All Cells
-in JupyterLab (some in Jupyter Notebook 7 too), shows its gate widgets and ends with the
+in JupyterLab and in Jupyter Notebook 7, shows its gate widgets and ends with the
 output it documents.
 
 nbval already runs the same notebooks headless; this proves the browser path: a real
@@ -49,10 +49,7 @@ TUTORIALS = {
     "08-branches-and-dynamic": (
         "'batch-1: SUCCEEDED', 'batch-2: FAILED']", ".gatewidgets-card"),
 }
-# Notebook 7 runs the first tutorial and the two with the most widgets and faces (the
-# toast, uploads and a dashboard are covered there too); all of them would double the
-# browser time for little news: both apps share JupyterLab's notebook and widget code.
-NOTEBOOK7 = ("01-gatewidgets-in-five-minutes", "04-files", "07-dashboard-and-magics")
+APPS = ("lab", "notebook")  # JupyterLab at /lab/tree/NB, Jupyter Notebook 7 at /notebooks/NB
 
 # Prompt text of every code cell, in notebook order ("[*]:", "[3]:", "[ ]:").
 _PROMPTS_JS = """() => Array.from(
@@ -145,7 +142,8 @@ def _start_run_all(page, run_all_cells) -> None:
         page.wait_for_timeout(300)
 
 
-@pytest.mark.parametrize("app,name", [("lab", n) for n in TUTORIALS] + [("notebook", n) for n in NOTEBOOK7])
+@pytest.mark.parametrize("name", list(TUTORIALS))
+@pytest.mark.parametrize("app", APPS)
 def test_tutorial_runs_in_the_browser(app, name, page, open_notebook, run_all_cells):
     """JupyterLab (``lab``) and Jupyter Notebook 7 (``notebook``): same menu item, Run > Run All Cells."""
     expected, widget_selector = TUTORIALS[name]
