@@ -18,8 +18,9 @@ from gatewidgets.errors import (
     SignalTypeError,
     StoreError,
     WorkflowDefinitionError,
+    WorkflowNotFoundError,
 )
-from gatewidgets.executor import Execution, Executor
+from gatewidgets.executor import Execution, Executor, recover
 from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
@@ -46,10 +47,11 @@ def unload_ipython_extension(ip: object) -> None:
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "launch", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
+    "GateRemote", "launch", "recover", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal",
+    "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
-    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError", "InvalidNameError",
-    "StoreError",
+    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
+    "InvalidNameError", "StoreError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from gatewidgets.commands import CommandError, Context, HelpRequested, build_parser, one_line, run_command
 from gatewidgets.errors import GateError
+from gatewidgets.wire import jsonable
 
 __all__ = ["main"]
 
@@ -22,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_text(argv)
         args = parser.parse_args(argv)
+        if args.command == "lab":
+            from gatewidgets import lab
+
+            return lab.run(args)
         from gatewidgets.remote import GateRemote
 
         remote = GateRemote.for_sandbox(store=args.store).with_face("cli")
@@ -40,7 +45,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         text = result.to_text()
         if text:
-            print(text)
+            print(text, flush=True)
+    if args.command == "recover":
+        return _host(result.value, args.json)
+    return 0
+
+
+def _host(execution: Any, as_json: bool) -> int:
+    """Keep a recovered execution running here until it ends (Ctrl-C leaves it orphaned, recoverable again)."""
+    if not as_json:
+        print("Waiting for it to finish; Ctrl-C leaves it orphaned, to recover again later.", flush=True)
+    try:
+        outputs = execution.wait()
+    except KeyboardInterrupt:
+        return 130
+    except GateError as exc:
+        print(f"gatewidgets: execution {execution.name!r} {execution.status.value}: {type(exc).__name__}: "
+              f"{one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a task's own error
+        print(f"gatewidgets: execution {execution.name!r} FAILED: {type(exc).__name__}: {one_line(str(exc))}",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(jsonable(outputs)) if as_json else f"Execution {execution.name!r} SUCCEEDED: {outputs!r}")
     return 0
 
 

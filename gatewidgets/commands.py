@@ -22,7 +22,7 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
-           "split_line", "one_line"]
+           "split_line", "one_line", "execution_listing"]
 
 OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
 
@@ -81,7 +81,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
 
     The command line leaves out ``run`` and ``dashboard`` (they need a kernel) and adds
-    ``--json`` and ``--store``.
+    ``--json``, ``--store`` and ``lab``.
     """
     common = _Parser(add_help=False)
     common.add_argument("-p", "--project", help="project (default: the configured default project)")
@@ -136,6 +136,16 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
     add("config", "The effective settings (c.GateWidgets) and where each value comes from.")
 
+    p = add("recover", "Resume an unfinished execution (e.g. orphaned by a killed kernel) in this "
+                       + ("kernel" if notebook else "process, and wait for it") + ", with its stored inputs.")
+    p.add_argument("execution", help="execution name")
+    p.add_argument("--workflow", metavar="MODULE:NAME", help="where its workflow is (default: the import path "
+                   "recorded at launch" + (", else the notebook's workflow of that name)" if notebook else ")"))
+
+    if not notebook:
+        from gatewidgets import lab
+
+        lab.add_arguments(sub.add_parser("lab", help=lab.HELP, description=lab.HELP))
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
         p = add("run", "Launch a workflow defined in the notebook.")
@@ -359,13 +369,22 @@ def _status(ctx: Context, record: ExecutionRecord) -> str:
         else record.status.value
 
 
+def execution_listing(remote: GateRemote, record: ExecutionRecord) -> dict[str, Any]:
+    """An execution as listings show it, in JSON: its record with nodes, ``orphaned`` and ``pending_signals``."""
+    if not record.nodes:  # listings read executions without their nodes
+        record = remote.get_execution(record.name, record.id.project, record.id.domain)
+    pending = remote.count_signals(record.name, record.id.project, record.id.domain, filters=["eq(state,PENDING)"])
+    return execution_to_json(record) | {"orphaned": remote.is_orphaned(record), "pending_signals": pending}
+
+
 def _executions(args: argparse.Namespace, ctx: Context) -> Result:
     records = ctx.remote.list_executions(args.project, args.domain, status=args.status, limit=args.limit)
     rows, data = [], []
     for r in records:
-        pending = ctx.remote.count_signals(r.name, r.id.project, r.id.domain, filters=["eq(state,PENDING)"])
-        rows.append([r.name, r.workflow, _status(ctx, r), str(pending), when(r.created_at), when(r.finished_at)])
-        data.append(execution_to_json(r) | {"pending_signals": pending})
+        item = execution_listing(ctx.remote, r)
+        rows.append([r.name, r.workflow, _status(ctx, r), str(item["pending_signals"]), when(r.created_at),
+                     when(r.finished_at)])
+        data.append(item)
     where = f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}"
     table = Table(f"Executions in {where}", ["execution", "workflow", "status", "pending", "started", "finished"], rows)
     return Result(tables=[table], data=data)
@@ -470,6 +489,18 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
                   data={"execution": execution.name}, value=execution)
 
 
+def _recover(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.executor import recover
+    from gatewidgets.store import SqliteStore
+
+    if not isinstance(ctx.remote.store, SqliteStore):
+        raise CommandError("recover: executions run in this machine's store only, not on a Flyte cluster.")
+    execution = recover(args.execution, args.project, args.domain, workflow=args.workflow, namespace=ctx.namespace,
+                        store=ctx.remote.store)
+    return Result(f"Recovered execution {execution.name!r} of workflow {execution.workflow.name!r}: it runs in "
+                  "this process now.", data={"execution": execution.name}, show=execution, value=execution)
+
+
 def _literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -479,4 +510,4 @@ def _literal(text: str) -> Any:
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
              "executions": _executions, "abort": _abort, "history": _history, "stats": _stats, "config": _config,
-             "dashboard": _dashboard, "run": _run}
+             "dashboard": _dashboard, "run": _run, "recover": _recover}

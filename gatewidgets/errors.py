@@ -78,3 +78,7 @@ class InvalidNameError(GateError, ValueError):
 class StoreError(GateError):
     """The store cannot be read or written (locked or busy past its retries, disk full, corrupt, read-only);
     the message names the store file and what to do."""
+
+
+class WorkflowNotFoundError(GateError, LookupError):
+    """The workflow of a stored execution cannot be found to recover it."""

@@ -19,6 +19,7 @@ import collections
 import concurrent.futures
 import functools
 import heapq
+import importlib
 import itertools
 import json
 import logging
@@ -33,7 +34,7 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Generic, TypeVar
 
 from gatewidgets import dsl, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
@@ -45,6 +46,7 @@ from gatewidgets.errors import (
     GateTimeoutError,
     StoreError,
     WorkflowDefinitionError,
+    WorkflowNotFoundError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
@@ -53,7 +55,8 @@ from gatewidgets.store import SqliteStore, open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
 from gatewidgets.types import GateType
 
-__all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor", "shutdown_executors"]
+__all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
+           "shutdown_executors", "recover"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
@@ -203,18 +206,25 @@ class Executor:
 
     def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
                project: str | None = None, domain: str | None = None, recover: bool = False) -> Execution:
-        """Start ``workflow`` in the background and return its :class:`Execution` at once."""
-        values = workflow.bind_inputs(inputs)
+        """Start ``workflow`` in the background and return its :class:`Execution` at once.
+
+        With ``recover=True`` and a stored execution of that name, inputs left out are the stored
+        ones and inputs given must equal them.
+        """
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
         key = ExecKey(check_name(project or settings.default_project, "project"),
                       check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
-        execution = Execution(self, workflow, key, values)
         record = None
         if recover:
             try:
                 record = self.store.get_execution(key, with_nodes=False)
             except LookupError:
                 record = None
+        if record is not None and record.workflow == workflow.name:  # another workflow's: refused below
+            inputs = _stored_inputs(workflow, record, inputs)
+        values = workflow.bind_inputs(inputs)
+        execution = Execution(self, workflow, key, values)
+        if recover:
             if record is not None:
                 if record.workflow != workflow.name:
                     raise ExecutionExistsError(
@@ -234,7 +244,8 @@ class Executor:
         if record is None:
             nodes, signals = _rows(workflow)
             stored_inputs = {k: _json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
-            self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals)
+            self.store.create_execution(key, workflow.name, stored_inputs, nodes, signals,
+                                        workflow_path=_import_path(workflow))
         with self._lock:
             self._executions[key] = execution
             self.launched.append(execution)
@@ -296,6 +307,44 @@ class Executor:
                                                     error="Aborted on request; its process had let it go.")
 
 
+def _stored_inputs(workflow: Workflow, record: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of a recovered execution: the stored ones, which the given ones must equal."""
+    inputs = dict(given)
+    for arg, hint in workflow.input_hints.items():
+        stored = record.inputs.get(arg)
+        gate_type = workflow.input_types[arg]
+        if arg in given:
+            if arg in record.inputs and _json_or_none(hint, given[arg]) != stored:
+                raise ExecutionExistsError(
+                    f"Cannot recover execution {record.name!r} with {arg}={given[arg]!r}: it was launched with "
+                    f"{arg}={stored!r}. Leave the inputs out to recover it with the stored ones.")
+        elif arg in record.inputs:
+            if stored is None and not _accepts_none(gate_type):
+                raise ExecutionExistsError(
+                    f"Cannot recover execution {record.name!r}: its input {arg!r} ({hint}) could not be stored; "
+                    f"pass it again: launch(execution_name={record.name!r}, recover=True, {arg}=...).")
+            inputs[arg] = gate_type.to_python(stored) if stored is not None else None  # type: ignore[union-attr]
+    return inputs
+
+
+def _accepts_none(gate_type: GateType | None) -> bool:
+    try:
+        return gate_type is not None and gate_type.validate(None) is None
+    except Exception:
+        return False
+
+
+def _import_path(workflow: Workflow) -> str | None:
+    """``module:qualname`` that imports ``workflow`` again, if it is a module's attribute (not ``__main__``)."""
+    module, qualname = getattr(workflow, "__module__", None), getattr(workflow, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    target: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return f"{module}:{qualname}" if target is workflow else None
+
+
 def _node_row(node: Node) -> dict[str, Any]:
     return {"node_id": node.id, "kind": node.kind, "name": node.name,
             "upstream": json.dumps(sorted(node.upstream), separators=(",", ":")),
@@ -345,6 +394,49 @@ def shutdown_executors() -> None:
         _executors.clear()
     for executor in executors:
         executor.shutdown()
+
+
+def recover(execution_name: str, project: str | None = None, domain: str | None = None, *,
+            workflow: Workflow | str | None = None, namespace: dict[str, Any] | None = None,
+            store: SqliteStore | None = None) -> Execution:
+    """Resume a stored, unfinished execution by name, in this process, with its stored inputs.
+
+    Its workflow is ``workflow`` (the object or ``"module:qualname"``), else the import path
+    recorded at launch, else the workflow of that name in ``namespace`` (a notebook's).
+    """
+    executor = default_executor(store)
+    key = ExecKey(project or settings.default_project, domain or settings.default_domain, execution_name)
+    record = executor.store.get_execution(key, with_nodes=False)
+    found = _find_workflow(record, workflow, namespace)
+    return executor.launch(found, {}, execution_name=key.name, project=key.project, domain=key.domain,
+                           recover=True)
+
+
+def _find_workflow(record: Any, workflow: Workflow | str | None, namespace: dict[str, Any] | None) -> Workflow:
+    if isinstance(workflow, Workflow):
+        return workflow
+    path = workflow or record.workflow_path
+    if path:
+        module, _, qualname = path.partition(":")
+        try:
+            target: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise WorkflowNotFoundError(
+                f"Cannot import workflow {path!r} of execution {record.name!r} ({type(exc).__name__}: {exc}); "
+                "make its module importable here (PYTHONPATH) or name it as MODULE:NAME.") from None
+        if not isinstance(target, Workflow):
+            raise WorkflowNotFoundError(f"{path!r} is a {type(target).__name__}, not a @workflow.")
+        return target
+    found = [v for v in (namespace or {}).values() if isinstance(v, Workflow) and v.name == record.workflow]
+    if found:
+        return found[0]
+    raise WorkflowNotFoundError(
+        f"Execution {record.name!r} runs workflow {record.workflow!r}, defined where it cannot be imported from "
+        f"(a notebook or a script). Recover it where {record.workflow!r} is defined: run its definition, then "
+        f"`%gate recover {record.name}` or `{record.workflow}.launch(execution_name={record.name!r}, recover=True)`; "
+        f"or name its module: `gatewidgets recover {record.name} --workflow MODULE:{record.workflow}`.")
 
 
 def _launch(workflow: Workflow, inputs: dict[str, Any], **options: Any) -> Execution:
@@ -416,11 +508,8 @@ class Execution:
         Running out of ``timeout`` raises ``TimeoutError`` and leaves it running. In a
         notebook cell this blocks widget clicks: prefer ``await ex``.
         """
-        if not self._done.done() and _in_kernel_main_thread():
-            warnings.warn(
-                f"ex.wait() blocks the kernel: clicks on gate widgets are not handled until it returns, so "
-                f"execution {self.name!r} may never get its answer. Use `await ex` in notebook cells.",
-                BlockingWaitWarning, stacklevel=2)
+        if not self._done.done():
+            _warn_blocking("ex.wait()", self.name, "await ex")
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -433,6 +522,62 @@ class Execution:
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self._done).__await__()
+
+    def reached(self, signal_id: str, timeout: float | None = None) -> Awaiting[Signal]:
+        """The gate waiting for ``signal_id`` was reached: ``await ex.reached(...)`` gives its :class:`Signal`.
+
+        Also done once the gate was answered; raises ``LookupError`` (listing the signal ids)
+        for an unknown id, and the execution's error if it ends before the gate is reached.
+        """
+        if signal_id not in self.signal_specs and not self._may_grow():
+            raise LookupError(f"Execution {self.name!r} has no signal {signal_id!r}; its signals are "
+                              f"{', '.join(self.signal_specs) or '(none)'}.")
+
+        def check(event: ExecutionEvent | None) -> Any:
+            if event is not None and event.signal_id != signal_id:
+                return _NOT_YET  # its gate_waiting comes after the store's PENDING and after the widgets saw it
+            gates = [n for n in self.nodes.values() if n.signal is not None and n.signal.signal_id == signal_id]
+            states = {self.node_states[n.id] for n in gates}
+            if states & _REACHED or NodeState.ABORTED in states:
+                signal = self.store.get_signal(self.id, signal_id)
+                # WAITING is set just before the store's PENDING; an aborted gate may never have waited
+                if signal.state is not SignalState.UPCOMING and (states & _REACHED or signal.waiting_since):
+                    return signal
+            if self.done():
+                raise self._ended_before(f"gate {signal_id!r} was reached")
+            return _NOT_YET
+
+        return Awaiting(self, f"gate {signal_id!r} was reached", check, timeout)
+
+    def node(self, name: str, timeout: float | None = None) -> Awaiting[NodeState]:
+        """The node named ``name`` (see :attr:`nodes_by_name`) ended: ``await ex.node(...)`` gives its final state."""
+        names = self._node_names()
+        if name not in names and not self._may_grow():
+            raise LookupError(f"Execution {self.name!r} has no node {name!r}; its nodes are {', '.join(names)}.")
+
+        def check(event: ExecutionEvent | None) -> Any:
+            node_id = self._node_names().get(name)
+            state = self.node_states.get(node_id) if node_id is not None else None
+            if state is not None and state.is_terminal:
+                return state
+            if self.done():
+                raise self._ended_before(f"node {name!r} ran")
+            return _NOT_YET
+
+        return Awaiting(self, f"node {name!r} ended", check, timeout)
+
+    def finished(self, timeout: float | None = None) -> Awaiting[Any]:
+        """The execution ended: ``await ex.finished(timeout=...)`` is ``await ex`` with a timeout."""
+
+        def check(event: ExecutionEvent | None) -> Any:
+            return self._done.result() if self.done() else _NOT_YET
+
+        return Awaiting(self, "execution finished", check, timeout)
+
+    @property
+    def nodes_by_name(self) -> dict[str, NodeState]:
+        """Every node's state by name: a task's name, a gate's signal id; repeats get ``-2``, ``-3``, ..."""
+        return {name: self.node_states[nid] for name, nid in self._node_names().items()}
 
     def abort(self) -> None:
         """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
@@ -462,6 +607,24 @@ class Execution:
         return _execution_mimebundle(self, include, exclude)
 
     # engine ----------------------------------------------------------------------
+
+    def _node_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for nid, node in list(self.nodes.items()):
+            name, n = node.name, 1
+            while name in names:
+                n += 1
+                name = f"{node.name}-{n}"
+            names[name] = nid
+        return names
+
+    def _may_grow(self) -> bool:
+        """A ``@dynamic`` node has not run yet: it may still add nodes and signals."""
+        return any(n.kind == "dynamic" and not self.node_states[nid].is_terminal
+                   for nid, n in list(self.nodes.items()))
+
+    def _ended_before(self, what: str) -> BaseException:
+        return self.error or RuntimeError(f"Execution {self.name!r} ended ({self.status.value}) before its {what}.")
 
     def _publish(self, kind: str, **fields: Any) -> None:
         if not self._listeners:
@@ -899,3 +1062,83 @@ def _in_kernel_main_thread() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _warn_blocking(call: str, name: str, instead: str) -> None:
+    if _in_kernel_main_thread():
+        warnings.warn(
+            f"{call} blocks the kernel: clicks on gate widgets are not handled until it returns, so "
+            f"execution {name!r} may never get its answer. Use `{instead}` in notebook cells.",
+            BlockingWaitWarning, stacklevel=3)
+
+
+_NOT_YET = object()
+_REACHED = {NodeState.WAITING, NodeState.SUCCEEDED, NodeState.FAILED}
+T = TypeVar("T")
+
+
+class Awaiting(Generic[T]):
+    """Something an execution will reach: ``await it`` in a notebook cell, ``it.wait()`` in a script.
+
+    Made by :meth:`Execution.reached`, :meth:`Execution.node` and :meth:`Execution.finished`.
+    It listens to the execution's events (no polling) from the moment it is made. Running out
+    of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
+    """
+
+    def __init__(self, execution: Execution, what: str, check: Callable[[ExecutionEvent | None], Any],
+                 timeout: float | None) -> None:
+        self.execution = execution
+        self.what = what
+        self.timeout = timeout
+        self._check = check
+        self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        unsubscribe = execution.subscribe(self._on_event)
+        self._future.add_done_callback(lambda _: unsubscribe())
+        execution._done.add_done_callback(lambda _: self._on_event(None))  # its end is published before it is done
+        self._on_event(None)
+
+    def _on_event(self, event: ExecutionEvent | None) -> None:
+        if self._future.done():
+            return
+        try:
+            value = self._check(event)
+        except BaseException as exc:
+            if not self._future.done():
+                self._future.set_exception(exc)
+            return
+        if value is not _NOT_YET and not self._future.done():
+            self._future.set_result(value)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> T:
+        """Block until reached (``timeout`` defaults to the one given when made); in a notebook ``await`` instead."""
+        timeout = self.timeout if timeout is None else timeout
+        if not self._future.done():
+            _warn_blocking(f"Waiting until {self.what}", self.execution.name, "await")
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if self._future.done():
+                raise
+            raise self._timed_out(timeout) from None
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._await().__await__()
+
+    async def _await(self) -> T:
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._future)), self.timeout)
+        except TimeoutError:
+            if self._future.done():
+                raise
+            raise self._timed_out(self.timeout) from None
+
+    def _timed_out(self, timeout: float | None) -> TimeoutError:
+        pending = [s.signal_id for s in self.execution.signals() if s.state is SignalState.PENDING]
+        return TimeoutError(f"Execution {self.execution.name!r}: not {self.what} within {timeout} s; it is "
+                            f"{self.execution.status.value} (pending signals: {pending}).")
+
+    def __repr__(self) -> str:
+        return f"<Awaiting {self.what}: execution {self.execution.name}>"

@@ -108,6 +108,7 @@ def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
         "outputs": jsonable(record.outputs), "error": record.error, "created_at": _iso(record.created_at),
         "updated_at": _iso(record.updated_at), "finished_at": _iso(record.finished_at),
         "pid": record.pid, "host": record.host, "nodes": [_node_to_json(n) for n in record.nodes],
+        "workflow_path": record.workflow_path,
     }
 
 
@@ -120,5 +121,5 @@ def execution_from_json(data: dict[str, Any]) -> ExecutionRecord:
         id=_exec_id(data), workflow=data["workflow"], status=ExecutionStatus(data["status"]), inputs=data["inputs"],
         outputs=data["outputs"], error=data["error"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
         updated_at=_dt(data["updated_at"]), finished_at=_dt(data["finished_at"]),  # type: ignore[arg-type]
-        pid=data["pid"], host=data["host"], nodes=nodes,
+        pid=data["pid"], host=data["host"], nodes=nodes, workflow_path=data.get("workflow_path"),
     )

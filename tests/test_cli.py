@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from _procs import waiting_execution
+from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.cli import main
@@ -27,6 +28,11 @@ def test_set_gates_of_a_workflow_in_another_process(waiting: Any) -> None:
     name, proc = waiting
     listed = gw("list", name)
     assert listed.returncode == 0, listed.stderr
+    # everything the text shows, and the nodes (their states are written behind: eventually)
+    [running] = eventually(lambda: [e for e in json.loads(gw("executions", "--json").stdout)
+                                    if {n["name"]: n["state"] for n in e["nodes"]}.get("double") == "SUCCEEDED"],
+                           timeout=30, interval=0.5, what="the node states in the listing")
+    assert (running["orphaned"], running["pending_signals"]) == (False, 3)
     assert "go" in listed.stdout and "rate" in listed.stdout and "PENDING" in listed.stdout
     data = json.loads(gw("list", "--json").stdout)
     assert [s["signal_id"] for s in data["signals"] if s["execution"]["name"] == name] == ["go", "rate", "note"]

@@ -302,3 +302,106 @@ def test_task_before_a_gate_never_reruns_after_a_kill_at_the_gate(tmp_path: Path
     assert all(_runs(out, "after", n) == 1 for n in names)
     assert {remote.get_execution(n).status for n in names} == {ExecutionStatus.SUCCEEDED}
     assert not list(Path(f"{remote.store.path}.completions").iterdir())  # every completion journal was spent
+
+
+NAMED = textwrap.dedent('''
+    import sys, time
+    from gatewidgets import approve, task, workflow
+
+    @task
+    def grow(x: int) -> int:
+        return x * 2
+
+    @workflow
+    def named(x: int) -> int:
+        return approve(grow(x=x), "ok", timeout=None)
+
+    if __name__ == "__main__":
+        named.launch(x=int(sys.argv[2]), execution_name=sys.argv[1])
+        print("started", flush=True)
+        time.sleep(600)
+''')
+
+
+@pytest.fixture
+def named_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    (tmp_path / "recnamed.py").write_text(NAMED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+
+
+def _kill_waiting(env: dict[str, str], name: str, *, as_module: bool) -> None:
+    """Launch ``named`` (imported as ``recnamed``, or as ``__main__``), SIGKILL it at its gate, answer the gate."""
+    start = (["-c", f"import recnamed, time; recnamed.named.launch(x=4, execution_name={name!r}); time.sleep(600)"]
+             if as_module else [str(Path(env["PYTHONPATH"].split(os.pathsep)[0], "recnamed.py")), name, "4"])
+    proc = subprocess.Popen([sys.executable, *start], env=env, stdout=subprocess.DEVNULL)
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: _waiting(remote, name, "ok"), timeout=30, what=f"execution {name} to wait")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert remote.is_orphaned(remote.get_execution(name))
+    remote.approve("ok", name)
+
+
+def _waiting(remote: GateRemote, name: str, signal_id: str) -> bool:
+    return remote.get_signal(signal_id, name).state is SignalState.PENDING
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gatewidgets", *args], env=env, capture_output=True, text=True,
+                          timeout=90)
+
+
+def test_recover_by_name_uses_the_recorded_import_path_and_stored_inputs(named_module) -> None:
+    env = named_module
+    _kill_waiting(env, "named-1", as_module=True)
+    assert GateRemote.for_sandbox().get_execution("named-1").workflow_path == "recnamed:named"
+    done = _cli(env, "recover", "named-1")
+    assert done.returncode == 0, done.stderr
+    assert "Recovered execution 'named-1' of workflow 'named'" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "Execution 'named-1' SUCCEEDED: 8"  # x=4, the stored input
+
+
+def test_recover_by_name_of_a_script_workflow_says_how(named_module) -> None:
+    env = named_module
+    _kill_waiting(env, "named-2", as_module=False)
+    assert GateRemote.for_sandbox().get_execution("named-2").workflow_path is None
+    done = _cli(env, "recover", "named-2")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "WorkflowNotFoundError" in done.stderr and "--workflow MODULE:named" in done.stderr
+    assert "%gate recover named-2" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+    import recnamed
+
+    from gatewidgets import ExecutionExistsError
+
+    with pytest.raises(ExecutionExistsError, match=r"with x=5: it was launched with x=4\. Leave the inputs out"):
+        recnamed.named.launch(execution_name="named-2", recover=True, x=5)
+    assert GateRemote.for_sandbox().is_orphaned(GateRemote.for_sandbox().get_execution("named-2"))  # unchanged
+    done = _cli(env, "recover", "named-2", "--workflow", "recnamed:named", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "8"
+
+
+def test_gate_recover_finds_the_workflow_in_the_notebook(named_module) -> None:
+    from IPython import get_ipython as current_ipython
+    from IPython.core.error import UsageError
+    from IPython.testing.globalipapp import get_ipython
+
+    env = named_module
+    _kill_waiting(env, "named-3", as_module=False)
+    ip = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
+    ip.run_line_magic("load_ext", "gatewidgets")
+    try:
+        with pytest.raises(UsageError, match="WorkflowNotFoundError: Execution 'named-3' runs workflow 'named'"):
+            ip.run_line_magic("gate", "recover named-3")
+        import recnamed
+
+        ip.user_ns["my_workflow"] = recnamed.named  # defined in the notebook, under any variable name
+        execution = ip.run_line_magic("gate", "recover named-3")
+        assert execution.wait(timeout=30) == 8
+    finally:
+        ip.user_ns.pop("my_workflow", None)
+        ip.run_line_magic("unload_ext", "gatewidgets")

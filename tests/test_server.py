@@ -8,6 +8,7 @@ from typing import Any
 from _jupyter_server import Server, call, gatewidgets_store, server, waiting  # noqa: F401 (fixtures)
 
 from gatewidgets import GateRemote, SignalState
+from helpers import eventually
 
 SIG = "/gatewidgets/api/signals/default/development"
 
@@ -28,8 +29,10 @@ def test_list_and_set_resume_a_workflow_in_another_process(server: Server, waiti
     assert [s["signal_id"] for s in data["signals"]] == ["go", "rate"] and data["total"] == 3
     status, data = call(server, "GET", f"/gatewidgets/api/signals?execution={name}&state=SET,TIMED_OUT")
     assert data == {"signals": [], "total": 0}
-    status, data = call(server, "GET", "/gatewidgets/api/executions")
-    assert name in [e["name"] for e in data["executions"]]
+    [listed] = eventually(lambda: [e for e in call(server, "GET", "/gatewidgets/api/executions")[1]["executions"]
+                                   if e["name"] == name and "SUCCEEDED" in {n["state"] for n in e["nodes"]}],
+                          timeout=30, interval=0.1, what="the node states in the listing")
+    assert (listed["orphaned"], listed["pending_signals"]) == (False, 3)
 
     assert call(server, "POST", f"{SIG}/{name}/go/approve", {})[0] == 200
     status, data = call(server, "GET", f"/gatewidgets/api/signals?execution={name}&state=set")

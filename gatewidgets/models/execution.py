@@ -108,6 +108,7 @@ class ExecutionRecord:
     pid: int | None
     host: str | None
     nodes: tuple[NodeRecord, ...] = field(default=())
+    workflow_path: str | None = None  # ``module:qualname`` to import the workflow from, when it was importable
 
     @property
     def name(self) -> str:

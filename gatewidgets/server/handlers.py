@@ -9,6 +9,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from gatewidgets.commands import execution_listing
 from gatewidgets.errors import (
     ExecutionAbortedError,
     ExecutionNotFoundError,
@@ -94,7 +95,7 @@ class ExecutionsHandler(_Handler):
             remote = self.remote()
             records = remote.list_executions(self.arg("project"), self.arg("domain"),
                                              status=status[0] if status else None, limit=self.arg("limit", number=True))
-            return {"executions": [execution_to_json(r) | {"orphaned": remote.is_orphaned(r)} for r in records]}
+            return {"executions": [execution_listing(remote, r) for r in records]}
         self.run(action)
 
 

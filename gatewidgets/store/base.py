@@ -156,8 +156,10 @@ class ExecutorStore(RemoteStore, Protocol):
     """What the executor needs on top of :class:`RemoteStore` (capability ``run``)."""
 
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
-                         signals: Sequence[dict[str, Any]], *, pid: int | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
+                         signals: Sequence[dict[str, Any]], *, pid: int | None = None,
+                         workflow_path: str | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``);
+        ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow."""
 
     def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""

@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS executions (
     workflow TEXT NOT NULL, status TEXT NOT NULL,
     inputs TEXT, outputs TEXT, error TEXT,
     pid INTEGER, host TEXT, abort_requested INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, finished_at TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, finished_at TEXT, workflow_path TEXT,
     PRIMARY KEY (project, domain, name));
 CREATE TABLE IF NOT EXISTS nodes (
     project TEXT NOT NULL, domain TEXT NOT NULL, execution TEXT NOT NULL, node_id TEXT NOT NULL,
@@ -332,6 +332,8 @@ class SqliteStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if "workflow_path" not in {r[1] for r in conn.execute("PRAGMA table_info(executions)")}:
+                conn.execute("ALTER TABLE executions ADD COLUMN workflow_path TEXT")  # stores made before it
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -407,7 +409,8 @@ class SqliteStore:
 
     @_retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
-                         signals: Sequence[dict[str, Any]], *, pid: int | None = None) -> None:
+                         signals: Sequence[dict[str, Any]], *, pid: int | None = None,
+                         workflow_path: str | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
         stamp = _ts(now())
         with self._write() as conn:
@@ -419,9 +422,9 @@ class SqliteStore:
                 )
             conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "updated_at, workflow_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, _dumps(inputs),
-                 pid if pid is not None else os.getpid(), self.host, stamp, stamp))
+                 pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path))
             conn.executemany(
                 "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
                 "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -1075,6 +1078,7 @@ class SqliteStore:
             outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
             error=row["error"], created_at=_at(row["created_at"]), updated_at=_at(row["updated_at"]),
             finished_at=_dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
+            workflow_path=row["workflow_path"],
         )
 
     def __repr__(self) -> str:

@@ -24,9 +24,10 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
 ``page`` (function) -> playwright.sync_api.Page
     A fresh browser context and page per test (default timeout 30 s). A screenshot is
     saved into ``test-artifacts/`` when the test fails.
-``open_notebook`` (function) -> callable ``open_notebook(name, *, timeout=60) -> Page``
-    Opens ``/lab/tree/NAME?token=T`` in ``page``, accepts the "Select Kernel" dialog
-    if shown and waits until the notebook's kernel is idle.
+``open_notebook`` (function) -> callable ``open_notebook(name, *, app="lab", timeout=60) -> Page``
+    Opens ``/lab/tree/NAME?token=T`` (``app="notebook"``: Notebook 7's ``/notebooks/NAME``)
+    in ``page``, accepts the "Select Kernel" dialog if shown and waits until the
+    notebook's kernel is idle.
 
 Helpers, as function-returning fixtures (request them by name, then call them):
 
@@ -103,9 +104,19 @@ class LabServer:
         sep = "&" if "?" in path else "?"
         return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
 
-    def notebook_url(self, name: str) -> str:
+    def notebook_url(self, name: str, app: str = "lab") -> str:
+        """The page of notebook ``name`` in JupyterLab (``app="lab"``) or Notebook 7 (``"notebook"``)."""
+        if app == "notebook":
+            return self.url(f"/notebooks/{name}")
         # ?reset: start from an empty workspace, so notebooks of earlier tests do not reopen beside it
         return self.url(f"/lab/tree/{name}") + "&reset"
+
+    def kernel_idle(self, name: str) -> bool:
+        """Whether a session of notebook ``name`` has a kernel that is idle (REST API)."""
+        status, sessions = self.api("/api/sessions")
+        return status == 200 and any(
+            s.get("path") == name and s.get("kernel", {}).get("execution_state") == "idle"
+            for s in sessions)  # type: ignore[union-attr]
 
     def api(self, path: str, *, method: str = "GET", body: object | None = None,
             timeout: float = 10.0) -> tuple[int, object]:
@@ -211,6 +222,8 @@ def _start_lab_server(base: Path):
         f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={settings_dir}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        f"--JupyterNotebookApp.user_settings_dir={settings_dir}",  # Notebook 7 (/notebooks/...)
+        f"--JupyterNotebookApp.workspaces_dir={base / 'workspaces'}",
         "--allow-root",
     ]
     with open(log_path, "wb") as log:
@@ -315,20 +328,32 @@ def _wait_kernel_idle(page, timeout: float) -> None:
         state="attached", timeout=timeout * 1000)
 
 
+def _wait_kernel_idle_notebook7(page, server: LabServer, name: str, timeout: float) -> None:
+    # Notebook 7 has no status bar: the server's session says idle and the toolbar's indicator agrees.
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+        state="attached", timeout=timeout * 1000)
+    if not server.kernel_idle(name):
+        raise TimeoutError(f"no idle kernel for {name} yet")
+
+
 @pytest.fixture
 def open_notebook(page, lab_server: LabServer):
-    """``open_notebook(name, *, timeout=60)``: open a notebook of the server's root dir
-    in ``page``, accept "Select Kernel" if asked, wait for an idle kernel."""
+    """``open_notebook(name, *, app="lab", timeout=60)``: open a notebook of the server's root
+    dir in ``page`` -- in JupyterLab, or in Notebook 7 with ``app="notebook"`` -- accept
+    "Select Kernel" if asked, wait for an idle kernel."""
 
-    def _open(name: str, *, timeout: float = 60.0):
-        page.goto(lab_server.notebook_url(name), timeout=timeout * 1000)
+    def _open(name: str, *, app: str = "lab", timeout: float = 60.0):
+        page.goto(lab_server.notebook_url(name, app), timeout=timeout * 1000)
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.wait_for(state="visible",
                                                                             timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
         while True:
             _dismiss_dialogs(page, timeout=1.0)
             try:
-                _wait_kernel_idle(page, timeout=2.0)
+                if app == "notebook":
+                    _wait_kernel_idle_notebook7(page, lab_server, name, timeout=2.0)
+                else:
+                    _wait_kernel_idle(page, timeout=2.0)
                 break
             except Exception:
                 if time.monotonic() > deadline:

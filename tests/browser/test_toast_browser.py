@@ -1,11 +1,21 @@
 """Real browser: a gate that starts waiting off screen announces itself with a toast that leads back to it."""
 from __future__ import annotations
 
+import pytest
+
 from .test_gates_browser import run_cells
 
 
-def test_toast_when_gate_waits_off_screen(page, open_notebook, run_all_cells, wait_for_output):
-    open_notebook("toast.ipynb")
+@pytest.fixture
+def lab_server(new_lab_server, tmp_path):
+    """A fresh server and store per app (overrides the package-wide one): toast.ipynb's execution name is fixed."""
+    with new_lab_server(tmp_path / "lab") as server:
+        yield server
+
+
+@pytest.mark.parametrize("app", ["lab", "notebook"])  # JupyterLab and Jupyter Notebook 7
+def test_toast_when_gate_waits_off_screen(app, page, open_notebook, run_all_cells, wait_for_output):
+    open_notebook("toast.ipynb", app=app)
     run_cells(page, run_all_cells, wait_for_output)
     page.locator(".jp-Notebook .jp-Cell").last.scroll_into_view_if_needed()
     card = page.locator(".gatewidgets-card", has_text="far-away").first

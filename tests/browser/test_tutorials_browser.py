@@ -1,5 +1,6 @@
 """Real browser: every tutorial in notebooks/ runs top to bottom with Run > Run All Cells
-in JupyterLab, shows its gate widgets and ends with the output it documents.
+in JupyterLab and in Jupyter Notebook 7, shows its gate widgets and ends with the
+output it documents.
 
 nbval already runs the same notebooks headless; this proves the browser path: a real
 kernel behind a real frontend, widgets rendered by the page, cells run by the menu.
@@ -27,27 +28,30 @@ RUN_TIMEOUT = 120.0  # s, Run All until the last cell has finished
 
 # notebook -> (text its last code cell prints, CSS class of the widget it must show)
 TUTORIALS = {
-    "01-approval-gates": (
+    "01-gatewidgets-in-five-minutes": (
+        "['purchase-4: SUCCEEDED', 'purchase-1: FAILED', 'purchase-2: FAILED']", ".gatewidgets-dashboard"),
+    "02-approval-gates": (
         "expense-rejected FAILED GateRejectedError", ".gatewidgets-card"),
-    "02-typed-inputs": (
+    "03-typed-inputs": (
         "3 x 'blue-green' in EU from 2030-01-15 09:30 UTC, ratio 0.25, ports [80, 443], "
         "budget 1200.0 for ops", ".gatewidgets-card"),
-    "03-files": (
+    "04-files": (
         "total 390.75 EUR; note 'approval-note.txt': Approved by the finance team.",
         ".gatewidgets-card"),
-    "04-sleep-and-timeouts": (
+    "05-sleep-and-timeouts": (
         "['pause-1: SUCCEEDED', 'quote-1: SUCCEEDED', 'order-1: FAILED']",
         ".gatewidgets-card"),
-    "05-signals-from-outside": (
+    "06-signals-from-outside": (
         "['my_workflow_execution_name: SUCCEEDED', 'cli-demo: SUCCEEDED', "
         "'http-demo: SUCCEEDED']", ".gatewidgets-card"),
-    "06-dashboard-and-magics": (
+    "07-dashboard-and-magics": (
         "published build 300 at priority 3", ".gatewidgets-dashboard"),
     "08-branches-and-dynamic": (
         "'batch-1: SUCCEEDED', 'batch-2: FAILED']", ".gatewidgets-card"),
     "09-your-flytekit-workflow": (
         "release-1 SUCCEEDED deployed model with accuracy 0.85", ".gatewidgets-card"),
 }
+APPS = ("lab", "notebook")  # JupyterLab at /lab/tree/NB, Jupyter Notebook 7 at /notebooks/NB
 
 # Prompt text of every code cell, in notebook order ("[*]:", "[3]:", "[ ]:").
 _PROMPTS_JS = """() => Array.from(
@@ -141,14 +145,16 @@ def _start_run_all(page, run_all_cells) -> None:
 
 
 @pytest.mark.parametrize("name", list(TUTORIALS))
-def test_tutorial_runs_in_jupyterlab(name, page, open_notebook, run_all_cells):
+@pytest.mark.parametrize("app", APPS)
+def test_tutorial_runs_in_the_browser(app, name, page, open_notebook, run_all_cells):
+    """JupyterLab (``lab``) and Jupyter Notebook 7 (``notebook``): same menu item, Run > Run All Cells."""
     expected, widget_selector = TUTORIALS[name]
     cells = _code_cells(name)
     # The expectation is the notebook's own documented output (as nbval sees it).
     assert expected in _stored_text(cells[-1]), f"{name}: stored last output changed"
     raises = [("raises-exception" in c.get("metadata", {}).get("tags", [])) for c in cells]
 
-    open_notebook(f"notebooks/{name}.ipynb")
+    open_notebook(f"notebooks/{name}.ipynb", app=app)
     _start_run_all(page, run_all_cells)
     prompts = _wait_until_finished(page, len(cells), RUN_TIMEOUT)
 
