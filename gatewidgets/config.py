@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT
@@ -16,7 +16,8 @@ from gatewidgets.settings import default_max_workers, settings
 
 __all__ = ["GateWidgets"]
 
-_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url")
+_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url",
+           "max_upload_bytes", "http_allowed_file_dirs", "busy_timeout")
 
 
 class GateWidgets(Configurable):
@@ -34,6 +35,15 @@ class GateWidgets(Configurable):
     notify = Bool(True, help="Announce a gate that starts waiting (where a face supports it).").tag(config=True)
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
+    max_upload_bytes = Int(100 * 2**20, help=(
+        "Largest file (bytes) a signal value may bring into the store, from any face.")).tag(config=True)
+    http_allowed_file_dirs = List(Unicode(), help=(
+        "Folders whose files HTTP callers of the server extension may name by server-side path (real paths, "
+        "symlinks resolved, must be inside one). Empty (default): HTTP callers send file bytes only.")
+    ).tag(config=True)
+    busy_timeout = Float(30.0, help=(
+        "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
+        "the server extension answers 503 then).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -44,6 +54,18 @@ class GateWidgets(Configurable):
         if proposal["value"] < 1:
             raise TraitError(f"GateWidgets.max_workers must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
+
+    @validate("max_upload_bytes")
+    def _check_max_upload(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GateWidgets.max_upload_bytes must be at least 1, got {proposal['value']}.")
+        return int(proposal["value"])
+
+    @validate("busy_timeout")
+    def _check_busy(self, proposal: Any) -> float:
+        if not 0 < proposal["value"] <= 3600:
+            raise TraitError(f"GateWidgets.busy_timeout must be in (0, 3600] seconds, got {proposal['value']}.")
+        return float(proposal["value"])
 
     @validate("poll_interval")
     def _check_poll(self, proposal: Any) -> float:
@@ -60,7 +82,8 @@ class GateWidgets(Configurable):
     @observe(*_FIELDS)
     def _changed(self, change: Any) -> None:
         optional = change["name"] in ("store", "webhook_url")  # "" means unset
-        setattr(settings, change["name"], (change["new"] or None) if optional else change["new"])
+        new = tuple(change["new"]) if isinstance(change["new"], list) else change["new"]
+        setattr(settings, change["name"], (new or None) if optional else new)
 
     def apply(self) -> None:
         """Write every value into :data:`gatewidgets.settings.settings`."""

@@ -6,9 +6,11 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import functools
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.models.common import Sort
@@ -19,8 +21,20 @@ from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.types import GateType
+from gatewidgets.types.file import file_access
 
 __all__ = ["GateRemote", "FlyteRemote", "Config", "StoreEvent"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reading_files(method: _F) -> _F:
+    """Run ``method`` under the remote's file access: its allowed folders and ``settings.max_upload_bytes``."""
+    @functools.wraps(method)
+    def run(self: GateRemote, *args: Any, **kwargs: Any) -> Any:
+        with file_access(self.file_dirs, settings.max_upload_bytes):
+            return method(self, *args, **kwargs)
+    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -51,11 +65,14 @@ class GateRemote:
     """List and set signals of executions in a store, from any process.
 
     ``user`` and ``via`` are recorded with every signal set; faces use :meth:`with_face`.
+    ``file_dirs``: the folders whose files a value may name by local path (symlinks resolved);
+    ``None`` (default) any file this process can read, ``()`` none (uploaded bytes only, as over HTTP).
     """
 
     def __init__(self, config: Config | None = None, default_project: str | None = None,
                  default_domain: str | None = None, *, store: SqliteStore | Any | str | None = None,
-                 user: str | None = None, via: Via | str = Via.API) -> None:
+                 user: str | None = None, via: Via | str = Via.API,
+                 file_dirs: Sequence[str] | None = None) -> None:
         config = config or Config()
         if config.endpoint is not None and store is None:
             from gatewidgets.store.flyte import FlyteStore  # needs gatewidgets[flyte]; imported only here
@@ -69,6 +86,7 @@ class GateRemote:
         self.default_domain = default_domain or settings.default_domain
         self.user = user or _whoami()
         self.via = Via(via)
+        self.file_dirs = None if file_dirs is None else tuple(file_dirs)
 
     @classmethod
     def for_sandbox(cls, default_project: str | None = None, default_domain: str | None = None,
@@ -206,6 +224,7 @@ class GateRemote:
             )
         return self._store_value(signal, value)
 
+    @_reading_files
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                   domain: str | None = None, python_type: Any = None,
                   literal_type: LiteralType | None = None) -> Signal:
@@ -234,6 +253,7 @@ class GateRemote:
 
     set_signal = set_input
 
+    @_reading_files
     def set_text(self, signal_id: str, execution_name: str, text: str, project: str | None = None,
                  domain: str | None = None) -> Signal:
         """Set a signal from text typed by a person (widget field, magic, command line, HTTP form)."""
@@ -243,6 +263,7 @@ class GateRemote:
         gate_type = self._type(signal)
         return self._store_json(signal, gate_type, gate_type.parse_text(text))
 
+    @_reading_files
     def set_json(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                  domain: str | None = None) -> Signal:
         """Set a signal to a value in JSON form (an HTTP body), validated strictly against its type."""
@@ -270,8 +291,8 @@ class GateRemote:
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
         # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
         # same content, keeps its copy) without leaving a file behind; files compare by content alone
-        if gate_type.is_file and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
-            value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
+        if self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+            value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
             set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))

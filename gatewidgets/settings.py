@@ -29,6 +29,9 @@ class Settings:
     poll_interval: float = 0.02  # seconds between checks of the store for other processes' writes
     notify: bool = True  # announce a gate that starts waiting (browser notification where a face supports it)
     webhook_url: str | None = None  # POST a JSON message there when a gate starts waiting
+    max_upload_bytes: int = 100 * 2**20  # largest file a signal value may bring into the store
+    http_allowed_file_dirs: tuple[str, ...] = ()  # folders whose files HTTP callers may name by path
+    busy_timeout: float = 30.0  # seconds a store call waits for another process's lock
 
 
 settings = Settings()

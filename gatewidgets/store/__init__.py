@@ -34,7 +34,8 @@ def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
     with _lock:
         store = _stores.get((os.getpid(), resolved))
         if store is None:
-            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved, poll_interval=settings.poll_interval)
+            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved, poll_interval=settings.poll_interval,
+                                                                       busy_timeout=settings.busy_timeout)
         return store
 
 

@@ -143,8 +143,10 @@ class StoreEvent:
 class SqliteStore:
     """Executions, nodes, signals and their events in one SQLite file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float = 0.02) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float = 0.02,
+                 busy_timeout: float = 30.0) -> None:
         self.path = os.path.abspath(os.fspath(path))
+        self.busy_timeout = busy_timeout
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
         self.poll_interval = poll_interval
         self.origin = uuid.uuid4().hex
@@ -169,9 +171,9 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
