@@ -173,13 +173,17 @@ class GateFile(os.PathLike):
             fd = os.open(self._local, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
         except OSError as e:
             raise self._unreadable(e) from None
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise SignalTypeError(f"file {self._uri!r} is refused: it is not a regular file (a folder, "
+        info = os.fstat(fd)
+        refusal = None
+        if not stat.S_ISREG(info.st_mode):
+            refusal = SignalTypeError(f"file {self._uri!r} is refused: it is not a regular file (a folder, "
                                       "device, FIFO or socket); send a regular file")
-            if access.max_bytes is not None and info.st_size > access.max_bytes:
-                raise self._too_big(access.max_bytes)
+        elif access.max_bytes is not None and info.st_size > access.max_bytes:
+            refusal = self._too_big(access.max_bytes)
+        if refusal is not None:
+            os.close(fd)
+            raise refusal
+        with os.fdopen(fd, "rb") as f:
             yield f
 
     def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
@@ -353,9 +357,10 @@ def _holds(path: Path, sha: str) -> bool:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return False
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
         digest = hashlib.sha256()
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
