@@ -12,10 +12,13 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+import pydantic_core
+
 from gatewidgets import errors
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal
 from gatewidgets.settings import settings
+from gatewidgets.types.file import GateFile
 from gatewidgets.wire import execution_from_json, jsonable, signal_from_json
 
 __all__ = ["JupyterGateRemote"]
@@ -111,8 +114,9 @@ class JupyterGateRemote:
 
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                   domain: str | None = None, python_type: Any = None, literal_type: Any = None) -> Signal:
-        """Set a signal to ``value`` (sent in JSON form, validated strictly by the server)."""
-        return self._signal_post(signal_id, execution_name, project, domain, body={"value": jsonable(value)})
+        """Set a signal to ``value`` (sent in JSON form, validated strictly by the server); a ``GateFile``,
+        also inside a list or structure, is uploaded with its bytes."""
+        return self._signal_post(signal_id, execution_name, project, domain, body={"value": _with_bytes(value)})
 
     set_signal = set_input
 
@@ -128,6 +132,16 @@ class JupyterGateRemote:
 
     def __repr__(self) -> str:
         return f"JupyterGateRemote({self.base!r})"
+
+
+def _with_bytes(value: Any) -> Any:
+    """``value`` in JSON form with each file's bytes in it: the server reads no paths of the client's."""
+    def fallback(v: Any) -> Any:
+        if isinstance(v, GateFile):
+            with v.open("rb") as fh:
+                return type(v).from_bytes(fh.read(), v.name).to_json()
+        return jsonable(v)
+    return pydantic_core.to_jsonable_python(value, fallback=fallback)
 
 
 def _error(exc: urllib.error.HTTPError) -> Exception:
