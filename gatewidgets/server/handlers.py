@@ -69,7 +69,7 @@ class _Handler(APIHandler):
             (code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         self.reply({"error": type(exc).__name__, "message": str(exc)}, status)
 
-    async def run(self, action: Callable[[], Any], reply: Callable[[Any], None] | None = None) -> None:
+    async def run(self, action: Callable[[], Any], reply: Callable[[Any], Any] | None = None) -> None:
         """Run ``action`` on the pool, then ``reply`` with its result (JSON by default)."""
         try:
             data = await asyncio.wait_for(IOLoop.current().run_in_executor(_POOL, action),
