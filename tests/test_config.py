@@ -46,3 +46,17 @@ def test_live_changes_and_validation() -> None:
         with pytest.raises(TraitError):
             setattr(cfg, name, bad)
     assert settings.max_workers >= 1 and settings.poll_interval > 0 and settings.default_project.strip()
+
+
+def test_trust_settings(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    config = Config({"GateWidgets": {"max_upload_bytes": 10, "http_allowed_file_dirs": [str(shared)],
+                                     "busy_timeout": 2.5, "store": str(tmp_path / "s.db")}})
+    GateWidgets(config=config)
+    assert (settings.max_upload_bytes, settings.http_allowed_file_dirs, settings.busy_timeout) == (
+        10, (str(shared),), 2.5)
+    assert GateRemote.for_sandbox().store.busy_timeout == 2.5
+    for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200)):
+        with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
+            GateWidgets(config=Config({"GateWidgets": {name: bad}}))
+    assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == ()  # off by default
