@@ -163,14 +163,16 @@ class GateFile(os.PathLike):
             yield io.BytesIO(self._data)
             return
         assert self._local is not None, "a remote file is read with open()"
-        access = _access.get()
-        if access.dirs is not None and not any(_inside(os.path.realpath(self._local), d) for d in access.dirs):
-            where = ("server-side paths are not accepted here" if not access.dirs else
-                     f"only files inside {', '.join(access.dirs)} are accepted here")
-            raise SignalTypeError(f"file {self._uri!r} is refused: {where}; send the file's bytes instead "
-                                  '({"name": ..., "content": <base64>})')
+        access, path, flags = _access.get(), self._local, os.O_RDONLY | os.O_NONBLOCK  # a FIFO must not block
+        if access.dirs is not None:
+            path, flags = os.path.realpath(path), flags | os.O_NOFOLLOW  # open what was checked
+            if not any(_inside(path, d) for d in access.dirs):
+                where = ("server-side paths are not accepted here" if not access.dirs else
+                         f"only files inside {', '.join(access.dirs)} are accepted here")
+                raise SignalTypeError(f"file {self._uri!r} is refused: {where}; send the file's bytes instead "
+                                      '({"name": ..., "content": <base64>})')
         try:
-            fd = os.open(self._local, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+            fd = os.open(path, flags)
         except OSError as e:
             raise self._unreadable(e) from None
         info = os.fstat(fd)
@@ -179,7 +181,7 @@ class GateFile(os.PathLike):
             refusal = SignalTypeError(f"file {self._uri!r} is refused: it is not a regular file (a folder, "
                                       "device, FIFO or socket); send a regular file")
         elif access.max_bytes is not None and info.st_size > access.max_bytes:
-            refusal = self._too_big(access.max_bytes)
+            refusal = _too_big(self._name, access.max_bytes)
         if refusal is not None:
             os.close(fd)
             raise refusal
@@ -192,12 +194,8 @@ class GateFile(os.PathLike):
         while chunk := f.read(_CHUNK):
             total += len(chunk)
             if limit is not None and total > limit:
-                raise self._too_big(limit)
+                raise _too_big(self._name, limit)
             yield chunk
-
-    def _too_big(self, limit: int) -> SignalTypeError:
-        return SignalTypeError(f"file {self._name!r} is refused: it is larger than the limit of {limit} bytes "
-                               "(GateWidgets.max_upload_bytes)")
 
     def _unreadable(self, error: OSError) -> SignalTypeError:
         return SignalTypeError(
@@ -371,16 +369,19 @@ def _decode(data: dict[str, Any]) -> bytes:
     limit = _access.get().max_bytes
     text = data["content"]
     if limit is not None and len(text) * 3 // 4 > limit + 2:
-        raise SignalTypeError(f"file {data.get('name')!r} is refused: it is larger than the limit of {limit} "
-                              "bytes (GateWidgets.max_upload_bytes)")
+        raise _too_big(data.get("name"), limit)
     try:
         content = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SignalTypeError(f"file {data.get('name')!r}: 'content' must be the file's bytes in base64") from None
     if limit is not None and len(content) > limit:
-        raise SignalTypeError(f"file {data.get('name')!r} is refused: it is larger than the limit of {limit} "
-                              "bytes (GateWidgets.max_upload_bytes)")
+        raise _too_big(data.get("name"), limit)
     return content
+
+
+def _too_big(name: Any, limit: int) -> SignalTypeError:
+    return SignalTypeError(f"file {name!r} is refused: it is larger than the limit of {limit} bytes "
+                           "(GateWidgets.max_upload_bytes)")
 
 
 def _short(value: Any, limit: int = 80) -> str:
