@@ -1,8 +1,6 @@
 """gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
 from __future__ import annotations
 
-import sys
-
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import approve, dynamic, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
@@ -24,14 +22,14 @@ from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
-from gatewidgets.types import GateFile
 from gatewidgets.telemetry import metrics
+from gatewidgets.types import GateFile
 
 __version__ = "0.1.0"
 
 
 def load_ipython_extension(ip: object) -> None:
-    """``%load_ext gatewidgets``: the ``%gate`` magics, configuration and the display of executions."""
+    """``%load_ext gatewidgets``: the ``%gate`` magics and configuration (executions display as widgets anyway)."""
     from gatewidgets import magics
 
     magics.load_ipython_extension(ip)
@@ -42,24 +40,6 @@ def unload_ipython_extension(ip: object) -> None:
     from gatewidgets import magics
 
     magics.unload_ipython_extension(ip)
-
-
-def _show_executions_as_widgets() -> None:
-    """In a running IPython, display ``Execution`` objects as their live widget (widgets load on first use)."""
-    ipython = sys.modules.get("IPython")  # never import IPython into plain scripts
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return
-
-    def bundle(execution: Execution, include: object = None, exclude: object = None) -> dict:
-        from gatewidgets.widgets import _execution_mimebundle
-
-        return _execution_mimebundle(execution, include, exclude)
-
-    shell.display_formatter.mimebundle_formatter.for_type(Execution, bundle)
-
-
-_show_executions_as_widgets()
 
 
 __all__ = [

@@ -12,14 +12,14 @@ import ast
 import html
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Sequence
 
 from gatewidgets.errors import GateError
+from gatewidgets.formatting import short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
-from gatewidgets.wire import execution_to_json, signal_to_json
+from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
            "split_line", "one_line"]
@@ -120,6 +120,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("-s", "--signal", help="only this signal")
 
     add("stats", "Metrics: executions, gates waiting, wait-time and signal-to-resume latency percentiles.")
+    add("config", "The effective settings (c.GateWidgets) and where each value comes from.")
 
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
@@ -196,16 +197,8 @@ def run_command(argv: Sequence[str], ctx: Context, parser: argparse.ArgumentPars
 # helpers ---------------------------------------------------------------------------
 
 
-def _when(at: datetime | None) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _pick_execution(args: argparse.Namespace, ctx: Context, given: str | None) -> tuple[str, str | None, str | None, list[str]]:
+def _pick_execution(args: argparse.Namespace, ctx: Context,
+                    given: str | None) -> tuple[str, str | None, str | None, list[str]]:
     """The execution a command means: given, else launched last here, else the only one running."""
     if given:
         return given, args.project, args.domain, []
@@ -238,8 +231,8 @@ def _signal_rows(signals: list[Signal], with_execution: bool) -> Table:
         decided = s.state in (SignalState.SET, SignalState.TIMED_OUT)
         by = f"{s.set_by or ''} via {s.via}" if s.via else ""
         rows.append(([s.execution_name] if with_execution else []) + [
-            s.signal_id, s.kind.value, str(s.type), s.state.value, _short(s.value) if decided else "",
-            _when(s.waiting_since), _when(s.deadline), by.strip()])
+            s.signal_id, s.kind.value, str(s.type), s.state.value, short(s.value) if decided else "",
+            when(s.waiting_since), when(s.deadline), by.strip()])
     return Table("Signals", columns, rows)
 
 
@@ -302,7 +295,7 @@ def _set(args: argparse.Namespace, ctx: Context) -> Result:
         signal = ctx.remote.set_input(args.signal, name, value, project, domain)
     else:
         signal = ctx.remote.set_text(args.signal, name, value, project, domain)
-    shown = "ended" if signal.kind.value == "sleep" else f"set to {_short(signal.value, 80)}"
+    shown = "ended" if signal.kind.value == "sleep" else f"set to {short(signal.value, 80)}"
     return Result(f"{_described(signal).capitalize()} {shown}.", notes, data=signal_to_json(signal))
 
 
@@ -321,7 +314,8 @@ def _evaluate(source: str, namespace: dict[str, Any] | None) -> Any:
     try:
         code = compile(source, "<%%gate set>", "eval")
     except SyntaxError as exc:
-        raise CommandError(f"%%gate set: the cell must be one Python expression ({exc.msg}, line {exc.lineno}).") from None
+        raise CommandError(
+            f"%%gate set: the cell must be one Python expression ({exc.msg}, line {exc.lineno}).") from None
     try:
         return eval(code, namespace if namespace is not None else {})  # noqa: S307 - the user's own cell
     except Exception as exc:  # the user's expression failed: one line, not a traceback
@@ -333,13 +327,13 @@ def _show(args: argparse.Namespace, ctx: Context) -> Result:
     record = ctx.remote.get_execution(name, project, domain)
     signals = ctx.remote.list_signals(name, project, domain, limit=None)
     nodes = Table("Nodes", ["node", "kind", "name", "state", "started", "finished", "error"],
-                  [[n.node_id, n.kind, n.name, n.state.value, _when(n.started_at), _when(n.finished_at),
+                  [[n.node_id, n.kind, n.name, n.state.value, when(n.started_at), when(n.finished_at),
                     one_line(n.error or "")[:80]] for n in record.nodes])
     status = _status(ctx, record)
     message = f"Execution {record.name!r} of workflow {record.workflow!r} in {record.id.project}/{record.id.domain}: " \
-              f"{status}, started {_when(record.created_at)}"
+              f"{status}, started {when(record.created_at)}"
     if record.finished_at:
-        message += f", finished {_when(record.finished_at)}"
+        message += f", finished {when(record.finished_at)}"
     if record.error:
         message += f". Error: {one_line(record.error)}"
     data = execution_to_json(record) | {"signals": [signal_to_json(s) for s in signals]}
@@ -358,7 +352,7 @@ def _executions(args: argparse.Namespace, ctx: Context) -> Result:
     rows, data = [], []
     for r in records:
         pending = ctx.remote.count_signals(r.name, r.id.project, r.id.domain, filters=["eq(state,PENDING)"])
-        rows.append([r.name, r.workflow, _status(ctx, r), str(pending), _when(r.created_at), _when(r.finished_at)])
+        rows.append([r.name, r.workflow, _status(ctx, r), str(pending), when(r.created_at), when(r.finished_at)])
         data.append(execution_to_json(r) | {"pending_signals": pending})
     where = f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}"
     table = Table(f"Executions in {where}", ["execution", "workflow", "status", "pending", "started", "finished"], rows)
@@ -386,12 +380,11 @@ def _abort(args: argparse.Namespace, ctx: Context) -> Result:
 def _history(args: argparse.Namespace, ctx: Context) -> Result:
     name, project, domain, notes = _pick_execution(args, ctx, args.execution)
     events = ctx.remote.history(name, project, domain, signal_id=args.signal)
-    rows = [[_when(e.at), e.signal_id or "", e.kind, e.state or "", "" if e.value is None else _short(e.value),
+    rows = [[when(e.at), e.signal_id or "", e.kind, e.state or "", "" if e.value is None else short(e.value),
              e.set_by or "", e.via or ""] for e in events]
     table = Table(f"History of execution {name!r}" + (f", signal {args.signal!r}" if args.signal else ""),
                   ["time", "signal", "event", "state", "value", "who", "via"], rows)
-    data = [{"at": e.at.isoformat(), "signal_id": e.signal_id, "event": e.kind, "state": e.state,
-             "value": e.value, "set_by": e.set_by, "via": e.via} for e in events]
+    data = [event_to_json(e) for e in events]
     return Result(notes=notes, tables=[table], data=data)
 
 
@@ -400,6 +393,25 @@ def _stats(args: argparse.Namespace, ctx: Context) -> Result:
 
     m = metrics(ctx.remote, args.project, args.domain)
     return Result(str(m), data=m.as_dict())
+
+
+def _config(args: argparse.Namespace, ctx: Context) -> Result:
+    from gatewidgets.config import CONFIG_FILE_NAME, GateWidgets, config_files, current
+    from gatewidgets.store import default_store_path
+
+    config, rows, data = current(), [], {}
+    for name in GateWidgets.names():
+        value, source = config.value(name), config.source(name)
+        if name == "store" and getattr(args, "store", None):
+            value, source = args.store, "--store"
+        elif name == "store" and value is None:
+            value = default_store_path()
+        rows.append([name, str(value), source])
+        data[name] = {"value": value, "source": source}
+    files = config_files()
+    note = f"Config files read: {', '.join(files)}." if files else \
+        f"No {CONFIG_FILE_NAME}.py/.json in Jupyter's config dirs (`jupyter --paths`)."
+    return Result(notes=[note], tables=[Table("Settings", ["setting", "value", "source"], rows)], data=data)
 
 
 def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
@@ -452,5 +464,5 @@ def _literal(text: str) -> Any:
 
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
-             "executions": _executions, "abort": _abort, "history": _history, "stats": _stats,
+             "executions": _executions, "abort": _abort, "history": _history, "stats": _stats, "config": _config,
              "dashboard": _dashboard, "run": _run}

@@ -1,27 +1,52 @@
-"""``GateWidgets``: gatewidgets' settings as a traitlets configurable.
+"""``GateWidgets``: gatewidgets' settings, defined once, as a traitlets configurable.
 
-Read from IPython / Jupyter config files (``c.GateWidgets.default_project = "flytesnacks"``)
-and changed live with ``%config GateWidgets.default_domain = "production"``; every value is
-written into :data:`gatewidgets.settings.settings`, the defaults of the executor and ``GateRemote``.
+Every process reads the same values, lowest precedence first:
+
+1. the defaults below;
+2. ``gatewidgets_config.json`` / ``gatewidgets_config.py`` in each of Jupyter's config dirs
+   (``jupyter --paths``, ``jupyter_core.paths.jupyter_config_path()``: system, then env, then
+   ``~/.jupyter``), e.g. ``c.GateWidgets.default_project = "flytesnacks"``;
+3. the host application's own config: ``c.GateWidgets`` in ``ipython_config.py`` for a kernel
+   (with ``%load_ext gatewidgets``), in ``jupyter_server_config.py`` for the server extension;
+4. changes at run time: ``%config GateWidgets.default_domain = "production"`` in a kernel.
+
+``$GATEWIDGETS_STORE`` names the store when ``store`` is not set. The kernel, the command line
+(``gatewidgets config`` prints the effective values and their sources) and the server extension
+all read them through :data:`gatewidgets.settings.settings`, i.e. :func:`current`.
+
+Adding a setting is one trait below with ``.tag(config=True)`` (and, if it needs one, a
+``@validate``); ``allow_none`` string traits treat ``""`` as unset.
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, observe, validate
-from traitlets.config import Configurable
+from traitlets import All, Bool, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
 from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT
-from gatewidgets.settings import default_max_workers, settings
 
-__all__ = ["GateWidgets"]
+__all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV"]
 
-_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url",
-           "max_upload_bytes", "http_allowed_file_dirs", "busy_timeout")
+CONFIG_FILE_NAME = "gatewidgets_config"
+STORE_ENV = "GATEWIDGETS_STORE"
+DEFAULT = "default"
+RUNTIME = "set at run time (%config or code)"
+
+
+def default_max_workers() -> int:
+    """``min(32, cpu_count + 4)``, like ``concurrent.futures.ThreadPoolExecutor``."""
+    return min(32, (os.cpu_count() or 1) + 4)
 
 
 class GateWidgets(Configurable):
-    """Defaults of gatewidgets for this process (kernel, notebook server)."""
+    """Defaults of gatewidgets for this process (kernel, command line, notebook server).
+
+    The instance created last is the one in force (:func:`current`).
+    """
 
     store = Unicode(None, allow_none=True, help=(
         "Path of the SQLite store. None: $GATEWIDGETS_STORE, else gates.db in Jupyter's data directory. "
@@ -46,8 +71,32 @@ class GateWidgets(Configurable):
         "the server extension answers 503 then).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.apply()
+        files, self.sources = _file_config()
+        parent = kwargs.get("parent")
+        own = kwargs.pop("config", None) or (parent.config if parent is not None else Config())
+        merged = Config(files)
+        merged.merge(own)
+        super().__init__(config=merged, **kwargs)
+        host = f"the config of {type(parent).__name__}" if parent is not None else "the config passed in"
+        self.sources.update({name: host for name in own.get("GateWidgets", {})})
+        self._ready = True
+        _State.current = self
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The names of the settings, sorted."""
+        return list(cls.class_own_traits(config=True))
+
+    def value(self, name: str) -> Any:
+        """The effective value of setting ``name`` (``""`` is ``None`` for settings that may be unset)."""
+        value = getattr(self, name)
+        return (value or None) if self.traits()[name].allow_none else value
+
+    def source(self, name: str) -> str:
+        """Where the value of ``name`` comes from: ``default``, a file path, a host config, an env var, run time."""
+        if name == "store" and self.value("store") is None and os.environ.get(STORE_ENV):
+            return f"${STORE_ENV}"
+        return self.sources.get(name, DEFAULT)
 
     @validate("max_workers")
     def _check_workers(self, proposal: Any) -> int:
@@ -79,13 +128,47 @@ class GateWidgets(Configurable):
             raise TraitError(f"GateWidgets.{proposal['trait'].name} must not be empty.")
         return str(proposal["value"]).strip()
 
-    @observe(*_FIELDS)
+    @observe(All)
     def _changed(self, change: Any) -> None:
-        optional = change["name"] in ("store", "webhook_url")  # "" means unset
-        new = tuple(change["new"]) if isinstance(change["new"], list) else change["new"]
-        setattr(settings, change["name"], (new or None) if optional else new)
+        if getattr(self, "_ready", False) and change["name"] in self.names():
+            self.sources[change["name"]] = RUNTIME
 
-    def apply(self) -> None:
-        """Write every value into :data:`gatewidgets.settings.settings`."""
-        for name in _FIELDS:
-            self._changed({"name": name, "new": getattr(self, name)})
+
+class _State:
+    current: GateWidgets | None = None
+
+
+def current() -> GateWidgets:
+    """The settings in force: the ``GateWidgets`` created last, else one made now (inside IPython
+    with the shell as parent and registered for ``%config``; elsewhere from the config files)."""
+    if _State.current is None:
+        ipython = sys.modules.get("IPython")  # never import IPython into plain scripts
+        shell = ipython.get_ipython() if ipython is not None else None
+        if shell is not None:
+            shell.configurables.append(GateWidgets(parent=shell))
+        else:
+            GateWidgets()
+    assert _State.current is not None
+    return _State.current
+
+
+def config_files() -> list[str]:
+    """The ``gatewidgets_config`` files that exist, lowest precedence first."""
+    from jupyter_core.paths import jupyter_config_path
+
+    return [os.path.join(folder, CONFIG_FILE_NAME + ext) for folder in reversed(jupyter_config_path())
+            for ext in (".json", ".py") if os.path.isfile(os.path.join(folder, CONFIG_FILE_NAME + ext))]
+
+
+def _file_config() -> tuple[Config, dict[str, str]]:
+    """The merged ``c.GateWidgets`` of :func:`config_files`, and which file set each value."""
+    merged, sources = Config(), {}
+    for path in config_files():
+        loader_class = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
+        try:
+            config = loader_class(os.path.basename(path), path=os.path.dirname(path)).load_config()
+        except ConfigFileNotFound:  # removed meanwhile
+            continue
+        merged.merge(config)
+        sources.update({name: path for name in config.get("GateWidgets", {})})
+    return merged, sources

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import graphlib
 import inspect
-import re
 import threading
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.models.names import validate_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
 
@@ -43,7 +43,6 @@ __all__ = [
 
 RESERVED_INPUTS = frozenset({"execution_name", "project", "domain", "recover"})
 ON_TIMEOUT = ("fail", "approve", "reject")
-_SIGNAL_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 
 class _NoDefault:
@@ -176,15 +175,15 @@ class Condition:
     def node_ids(self) -> set[str]:
         """The nodes whose outputs this condition reads."""
         if self.op in ("&", "|"):
-            return self.left.node_ids() | self.right.node_ids()
+            return set(self.left.node_ids()) | set(self.right.node_ids())
         return {b.node_id for b in (self.left, self.right) if isinstance(b, Ref) and b.node_id}
 
     def evaluate(self, value_of: Callable[[Binding], Any]) -> bool:
         """Decide the condition, reading bound values with ``value_of``."""
         if self.op == "&":
-            return self.left.evaluate(value_of) and self.right.evaluate(value_of)
+            return bool(self.left.evaluate(value_of) and self.right.evaluate(value_of))
         if self.op == "|":
-            return self.left.evaluate(value_of) or self.right.evaluate(value_of)
+            return bool(self.left.evaluate(value_of) or self.right.evaluate(value_of))
         left = value_of(self.left)
         if self.op == "is_true":
             return left is True
@@ -206,8 +205,8 @@ def _describe(binding: Any) -> str:
     if isinstance(binding, Const):
         return repr(binding.value)
     if binding.input_name is not None:
-        return binding.input_name
-    return binding.node_id + (f"[{binding.index}]" if binding.index is not None else "")
+        return str(binding.input_name)
+    return f"{binding.node_id}" + (f"[{binding.index}]" if binding.index is not None else "")
 
 
 def _as_condition(value: Any, op: str) -> Condition:
@@ -465,7 +464,8 @@ def _output_hints(ret: Any) -> tuple[tuple[Any, ...], bool]:
     return (ret,), False
 
 
-def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], args: tuple, kwargs: dict) -> dict[str, Any]:
+def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> dict[str, Any]:
     if args:
         raise WorkflowDefinitionError(
             f"{owner}: inside a workflow, call tasks with keyword arguments only, e.g. {owner}(x=...)."
@@ -574,11 +574,10 @@ def _timeout(value: Any, what: str) -> timedelta | None:
 
 
 def _signal_id(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not _SIGNAL_ID.match(name):
-        raise WorkflowDefinitionError(
-            f"{what}: the signal name must be 1-128 letters, digits, '_', '-' or '.'; got {name!r}."
-        )
-    return name
+    try:
+        return validate_name("the signal name", name)
+    except ValueError as exc:
+        raise WorkflowDefinitionError(f"{what}: {exc}") from None
 
 
 def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,

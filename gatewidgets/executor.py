@@ -16,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 import threading
@@ -40,10 +39,11 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
+from gatewidgets.models.names import validate_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
 from gatewidgets.settings import settings
-from gatewidgets.store import SqliteStore, StoreEvent, open_store
-from gatewidgets.store.sqlite import now
+from gatewidgets.store import SqliteStore, open_store
+from gatewidgets.store.base import ExecutorStore, StoreEvent, now
 from gatewidgets.types import GateType
 
 __all__ = ["Executor", "Execution", "ExecutionEvent", "BlockingWaitWarning", "default_executor", "shutdown_executors"]
@@ -149,7 +149,7 @@ class _Timers:
 class Executor:
     """Runs executions of one store on a worker pool (default ``min(32, cpu_count + 4)`` threads)."""
 
-    def __init__(self, store: SqliteStore | None = None, max_workers: int | None = None) -> None:
+    def __init__(self, store: ExecutorStore | None = None, max_workers: int | None = None) -> None:
         self.store = store or open_store()
         self.max_workers = max_workers or settings.max_workers
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
@@ -196,9 +196,7 @@ class Executor:
         """Start ``workflow`` in the background and return its :class:`Execution` at once."""
         values = workflow.bind_inputs(inputs)
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
-        if not _NAME.match(name):
-            raise ValueError(f"execution_name must be 1-128 letters, digits, '_', '-' or '.' (it appears in "
-                             f"paths and URLs); got {name!r}.")
+        validate_name("execution_name", name)
         key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
         execution = Execution(self, workflow, key, values)
         record = None
@@ -306,19 +304,19 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
 
 
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
 
 
-def default_executor(store: SqliteStore | None = None) -> Executor:
+def default_executor(store: ExecutorStore | None = None) -> Executor:
     """This process's executor for ``store`` (default: the default store)."""
     store = store or open_store()
     with _executors_lock:
         executor = _executors.get((os.getpid(), store.path))
         if executor is None:
             executor = _executors[(os.getpid(), store.path)] = Executor(store)
-            notify.install_from_settings(store)
+            if isinstance(store, SqliteStore):  # webhooks tell this machine's processes apart
+                notify.install_from_settings(store)
         return executor
 
 
@@ -437,6 +435,12 @@ class Execution:
 
     def __repr__(self) -> str:
         return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a notebook: the live execution widget (ipywidgets are imported on first display)."""
+        from gatewidgets.widgets import _execution_mimebundle
+
+        return _execution_mimebundle(self, include, exclude)
 
     # engine ----------------------------------------------------------------------
 

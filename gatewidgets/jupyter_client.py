@@ -1,41 +1,72 @@
-"""``GateRemote.for_jupyter(url, token=...)``: GateRemote's methods over a Jupyter server's signals API.
+"""``JupyterStore``: the store contract over a Jupyter server's signals API (``/gatewidgets/api``).
 
+``GateRemote.for_jupyter(url, token=...)`` is a :class:`GateRemote` on it: values are
+validated here and again by the server, which records sets as its user, via ``http``.
 Uses only the standard library (``urllib``). Errors come back as the same gatewidgets
 exceptions the server raised (``SignalTypeError``, ``SignalAlreadySetError``, ...);
 a refused token raises ``PermissionError``. Values of returned signals are in JSON form.
+Filters the API does not take (it takes ``state`` and ``kind``) are applied here with
+:meth:`Filter.matches`; the server cannot push, so :meth:`JupyterStore.subscribe` polls.
 """
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
-
-import pydantic_core
+from typing import Any, Callable, Iterable
 
 from gatewidgets import errors
+from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
-from gatewidgets.models.signal import Signal
-from gatewidgets.settings import settings
-from gatewidgets.types.file import GateFile
-from gatewidgets.wire import execution_from_json, jsonable, signal_from_json
+from gatewidgets.models.filters import Filter, check_fields, sort_signals
+from gatewidgets.models.signal import Signal, SignalEvent, SignalState, Via
+from gatewidgets.remote import GateRemote
+from gatewidgets.store.base import (
+    ExecKey,
+    Listener,
+    Listeners,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    poll_until,
+)
+from gatewidgets.types import GateFile, GateType
+from gatewidgets.wire import event_from_json, execution_from_json, signal_from_json
 
-__all__ = ["JupyterGateRemote"]
+__all__ = ["JupyterStore", "JupyterGateRemote"]
+
+_PAGE = 500  # signals asked for per request when every match is needed
+_EVENT_OF_STATE = {SignalState.UPCOMING: "created", SignalState.PENDING: "reached", SignalState.SET: "set",
+                   SignalState.TIMED_OUT: "timed_out", SignalState.CANCELLED: "cancelled"}
 
 
-class JupyterGateRemote:
-    """A client of ``{url}/gatewidgets/api``; sets are recorded as the server's user, via ``http``."""
+class JupyterStore:
+    """The signals and executions a Jupyter server's gatewidgets extension serves.
 
-    def __init__(self, url: str, token: str | None = None, default_project: str | None = None,
-                 default_domain: str | None = None, timeout: float = 30.0) -> None:
+    ``poll_interval``: seconds between polls for :meth:`subscribe` (executions and scopes listed so far).
+    """
+
+    capabilities = StoreCapabilities(stats=False, push=False, files=False)
+    files_dir = ""  # files are not copied into this store (capability ``files``)
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0, poll_interval: float = 1.0) -> None:
         parsed = urllib.parse.urlsplit(url)
         query = dict(urllib.parse.parse_qsl(parsed.query))
         self.token = token if token is not None else query.get("token")
         self.base = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
-        self.default_project = default_project or settings.default_project
-        self.default_domain = default_domain or settings.default_domain
+        self.path = self.base
         self.timeout = timeout
+        self.poll_interval = poll_interval
+        self._listeners = Listeners(self, self._poll)
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._watched: set[ExecKey] = set()
+        self._scopes: set[tuple[str | None, str | None]] = set()
+        self._known: dict[tuple[ExecKey, str], tuple[str, str | None]] = {}
+        self._ids = itertools.count(1)
 
     # transport -------------------------------------------------------------------
 
@@ -60,88 +91,184 @@ class JupyterGateRemote:
     def _path(self, *parts: str) -> str:
         return "/".join(urllib.parse.quote(p, safe="") for p in parts)
 
-    def _where(self, project: str | None, domain: str | None) -> tuple[str, str]:
-        return project or self.default_project, domain or self.default_domain
+    # signals -----------------------------------------------------------------------
 
-    # reading ---------------------------------------------------------------------
+    def _fetch(self, key: ExecKey | None, project: str | None, domain: str | None, filters: list[Filter],
+               limit: int | None, offset: int) -> list[Signal]:
+        """Signals from the API: ``state``/``kind`` filters sent along, the others applied here."""
+        check_fields(filters)
+        query: dict[str, Any] = ({"execution": key.name, "project": key.project, "domain": key.domain}
+                                 if key is not None else {"project": project, "domain": domain})
+        for field in ("state", "kind"):
+            sent = [f for f in filters if f.key == field and f.function in ("eq", "value_in")]
+            if sent:
+                query[field] = sent[0].value if sent[0].function == "eq" else ",".join(sent[0].value)
+        if key is not None:
+            with self._lock:
+                self._watched.add(key)
+        else:
+            with self._lock:
+                self._scopes.add((project, domain))
+        rows: list[Signal] = []
+        while True:  # every page: the API's limit applies before the filters applied here
+            data = self._request("GET", "signals", query | {"limit": _PAGE, "offset": len(rows) or None})
+            rows += [signal_from_json(s) for s in data["signals"]]
+            if not data["signals"] or len(rows) >= data["total"]:
+                break
+        rows = [s for s in rows if all(f.matches(s) for f in filters)]  # sent ones again: harmless
+        return rows[offset:] if limit is None else rows[offset:offset + limit]
 
-    def list_signals(self, execution_name: str | None = None, project: str | None = None, domain: str | None = None,
-                     limit: int | None = 100, state: str | list[str] | None = None, offset: int = 0) -> list[Signal]:
-        """Signals of one execution, or of every execution of the project/domain; ``state`` filters."""
-        project, domain = self._where(project, domain)
-        states = ",".join([state] if isinstance(state, str) else state) if state else None
-        data = self._request("GET", "signals", {"execution": execution_name, "project": project, "domain": domain,
-                                                "limit": limit, "offset": offset or None, "state": states})
-        return [signal_from_json(s) for s in data["signals"]]
+    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
+                     offset: int = 0) -> list[Signal]:
+        """Signals of one execution, or across executions of ``project``/``domain``; filters, then limit."""
+        if sort_by is None:
+            return self._remember(self._fetch(key, project, domain, list(filters), limit, offset))
+        rows = self._remember(sort_signals(self._fetch(key, project, domain, list(filters), None, 0), sort_by))
+        return rows[offset:] if limit is None else rows[offset:offset + limit]
 
-    def get_signal(self, signal_id: str, execution_name: str, project: str | None = None,
-                   domain: str | None = None) -> Signal:
+    def _remember(self, signals: list[Signal]) -> list[Signal]:
+        """The first sight of each signal is the poller's baseline: a later change is an event."""
+        with self._lock:
+            for s in signals:
+                self._known.setdefault((s.id.execution_id, s.signal_id), _seen(s))
+        return signals
+
+    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                      filters: Iterable[Filter] = ()) -> int:
+        """How many signals :meth:`list_signals` would return without a limit."""
+        return len(self._fetch(key, project, domain, list(filters), None, 0))
+
+    def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
         """One signal."""
-        return signal_from_json(self._request("GET", "signals/" + self._path(
-            *self._where(project, domain), execution_name, signal_id)))
+        return signal_from_json(self._request("GET", "signals/" + self._path(*_parts(key), signal_id)))
 
-    def list_executions(self, project: str | None = None, domain: str | None = None,
-                        status: ExecutionStatus | str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
+    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+        """The ``GateType`` of a signal, from the type record the server sent with it."""
+        return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
+
+    def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
+                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+        """POST the value (JSON form, each file with its bytes: the server reads no paths of the client's);
+        the server validates it, decides first-answer-wins and records its own user, via ``http``
+        (``set_by`` and ``via`` given here are not sent)."""
+        before = self.get_signal(key, signal_id)
+        if before.type_record:
+            value = self.gate_type(key, signal_id, before.type_record).map_files(value, _with_bytes)
+        path = "signals/" + self._path(*_parts(key), signal_id)
+        signal = signal_from_json(self._request("POST", path, body={"value": value}))
+        self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
+        return signal, before.state.is_open
+
+    # executions --------------------------------------------------------------------
+
+    def list_executions(self, project: str | None = None, domain: str | None = None, status: str | None = None,
+                        limit: int | None = None) -> list[ExecutionRecord]:
         """Executions, newest first."""
-        project, domain = self._where(project, domain)
         data = self._request("GET", "executions", {"project": project, "domain": domain,
                                                    "status": ExecutionStatus(status).value if status else None,
                                                    "limit": limit})
         return [execution_from_json(e) for e in data["executions"]]
 
-    def get_execution(self, execution_name: str, project: str | None = None,
-                      domain: str | None = None) -> ExecutionRecord:
+    def get_execution(self, key: ExecKey, *, with_nodes: bool = True) -> ExecutionRecord:
         """One execution with its nodes."""
-        return execution_from_json(self._request("GET", "executions/" + self._path(
-            *self._where(project, domain), execution_name)))
+        return execution_from_json(self._request("GET", "executions/" + self._path(*_parts(key))))
 
-    # writing ---------------------------------------------------------------------
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Unknown here: the server decides when asked to abort."""
+        return None
 
-    def _signal_post(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
-                     suffix: str = "", body: Any = None) -> Signal:
-        path = "signals/" + self._path(*self._where(project, domain), execution_name, signal_id) + suffix
-        return signal_from_json(self._request("POST", path, body=body if body is not None else {}))
+    def request_abort(self, key: ExecKey) -> bool:
+        """Abort through the server (which marks an orphan ``ABORTED`` or asks its process)."""
+        self._request("POST", "executions/" + self._path(*_parts(key)) + "/abort", body={})
+        return True
 
-    def approve(self, signal_id: str, execution_name: str, project: str | None = None,
-                domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``True``."""
-        return self._signal_post(signal_id, execution_name, project, domain, "/approve")
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        raise UnsupportedError(self, "run", "the server's store ends executions; use GateRemote.abort(...)")
 
-    def reject(self, signal_id: str, execution_name: str, project: str | None = None,
-               domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``False``."""
-        return self._signal_post(signal_id, execution_name, project, domain, "/reject")
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        """Every event of an execution (or of one signal), oldest first."""
+        data = self._request("GET", "executions/" + self._path(*_parts(key)) + "/history", {"signal": signal_id})
+        return [event_from_json(e, key, i) for i, e in enumerate(data["events"], 1)]
 
-    def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
-                  domain: str | None = None, python_type: Any = None, literal_type: Any = None) -> Signal:
-        """Set a signal to ``value`` (sent in JSON form, validated strictly by the server); a ``GateFile``,
-        also inside a list or structure, is uploaded with its bytes."""
-        return self._signal_post(signal_id, execution_name, project, domain, body={"value": _with_bytes(value)})
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        raise UnsupportedError(self, "stats", "the server publishes metrics as Prometheus text at /gatewidgets/metrics")
 
-    set_signal = set_input
+    # events --------------------------------------------------------------------------
 
-    def set_text(self, signal_id: str, execution_name: str, text: str, project: str | None = None,
-                 domain: str | None = None) -> Signal:
-        """Set a signal from text, parsed by the server into the signal's type."""
-        return self._signal_post(signal_id, execution_name, project, domain, body={"text": text})
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(events)`` on changes: at once for sets made here, within ``poll_interval``
+        for changes elsewhere to the executions and scopes listed so far."""
+        return self._listeners.subscribe(listener, "gatewidgets-jupyter-poller")
 
-    def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
-        """Abort an execution."""
-        path = "executions/" + self._path(*self._where(project, domain), execution_name) + "/abort"
-        return execution_from_json(self._request("POST", path, body={}))
+    def _dispatch(self, events: list[StoreEvent]) -> None:
+        self._listeners.dispatch(events)
+
+    def poll_once(self) -> list[StoreEvent]:
+        """Read the watched executions and scopes once; dispatch what changed since the last poll."""
+        with self._lock:
+            scopes, watched = set(self._scopes), set(self._watched)
+        signals = [s for p, d in scopes for s in self._fetch(None, p, d, [], None, 0)]
+        signals += [s for key in watched for s in self._fetch(key, None, None, [], None, 0)]
+        events: list[StoreEvent] = []
+        for s in signals:
+            mark, now_seen = (s.id.execution_id, s.signal_id), _seen(s)
+            with self._lock:
+                before = self._known.get(mark)
+                self._known[mark] = now_seen
+            if before != now_seen:  # changed, or new since the last look
+                events.append(StoreEvent(next(self._ids), _EVENT_OF_STATE[s.state], s.id.execution_id, s.signal_id,
+                                         s.state.value, local=False))
+        self._dispatch(events)
+        return events
+
+    def _poll(self) -> None:
+        poll_until(self._closed, self.poll_interval, self.poll_once, f"the Jupyter server {self.base}")
+
+    def close(self) -> None:
+        """Stop polling."""
+        self._closed.set()
+        self._listeners.join()
 
     def __repr__(self) -> str:
-        return f"JupyterGateRemote({self.base!r})"
+        return f"JupyterStore({self.base!r})"
 
 
-def _with_bytes(value: Any) -> Any:
-    """``value`` in JSON form with each file's bytes in it: the server reads no paths of the client's."""
-    def fallback(v: Any) -> Any:
-        if isinstance(v, GateFile):
-            with v.open("rb") as fh:
-                return type(v).from_bytes(fh.read(), v.name).to_json()
-        return jsonable(v)
-    return pydantic_core.to_jsonable_python(value, fallback=fallback)
+class JupyterGateRemote(GateRemote):
+    """A :class:`GateRemote` on a :class:`JupyterStore` (``GateRemote.for_jupyter``)."""
+
+    store: JupyterStore
+
+    def __init__(self, url: str, token: str | None = None, default_project: str | None = None,
+                 default_domain: str | None = None, timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(None, default_project, default_domain, store=JupyterStore(url, token, timeout),
+                         via=kwargs.pop("via", Via.HTTP), **kwargs)
+
+    @property
+    def token(self) -> str | None:
+        """The token sent to the server."""
+        return self.store.token
+
+    @property
+    def base(self) -> str:
+        """The server's base URL."""
+        return self.store.base
+
+
+def _with_bytes(file: GateFile) -> GateFile:
+    """``file`` as an upload: its bytes travel with the value."""
+    with file.open("rb") as fh:
+        return type(file).from_bytes(fh.read(), file.name)
+
+
+def _seen(signal: Signal) -> tuple[str, str | None]:
+    """What the poller compares: state and when it was set."""
+    return signal.state.value, signal.set_at.isoformat() if signal.set_at else None
+
+
+def _parts(key: ExecKey) -> tuple[str, str, str]:
+    return key.project, key.domain, key.name
 
 
 def _error(exc: urllib.error.HTTPError) -> Exception:

@@ -15,7 +15,16 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from traitlets import Unicode
 
-from gatewidgets.commands import CommandError, Context, HelpRequested, Result, build_parser, one_line, run_command, split_line
+from gatewidgets.commands import (
+    CommandError,
+    Context,
+    HelpRequested,
+    Result,
+    build_parser,
+    one_line,
+    run_command,
+    split_line,
+)
 from gatewidgets.config import GateWidgets
 from gatewidgets.errors import GateError
 from gatewidgets.models.execution import ExecutionRecord
@@ -89,16 +98,12 @@ class GateMagics(Magics):
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%gate``, the ``GateWidgets`` configurable and the display of executions (idempotent)."""
+    """Register ``%gate`` and the ``GateWidgets`` configurable (idempotent); an ``Execution`` displays
+    as its widget through its own ``_repr_mimebundle_``."""
     if not any(isinstance(c, GateWidgets) for c in ip.configurables):
         ip.configurables.append(GateWidgets(parent=ip))
     if not isinstance(ip.magics_manager.registry.get(GateMagics.__name__), GateMagics):
         ip.register_magics(GateMagics(ip, parent=ip))  # also adds it to ip.configurables
-    try:
-        from gatewidgets.widgets import register_display
-    except ImportError:
-        return
-    register_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -109,8 +114,3 @@ def unload_ipython_extension(ip: Any) -> None:
             del manager.magics[kind]["gate"]
     manager.registry.pop(GateMagics.__name__, None)
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, (GateMagics, GateWidgets))]
-    try:
-        from gatewidgets.widgets import unregister_display
-    except ImportError:
-        return
-    unregister_display(ip)

@@ -19,11 +19,12 @@ from gatewidgets.models.filters import parse_filters
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
-from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.store import open_store
+from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
 from gatewidgets.types import GateType
 from gatewidgets.types.file import file_access
 
-__all__ = ["GateRemote", "FlyteRemote", "Config", "StoreEvent"]
+__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -38,42 +39,52 @@ def _reading_files(method: _F) -> _F:
 
 
 @dataclass(frozen=True)
-class Config:
-    """flytekit-compatible configuration: which store (or Flyte admin) a remote talks to."""
+class RemoteConfig:
+    """Which store (or Flyte admin) a remote talks to; ``Config`` is flytekit's name for it.
+
+    Not gatewidgets' settings (those are ``c.GateWidgets``, :mod:`gatewidgets.config`).
+    """
 
     store: str | None = None
     endpoint: str | None = None
     insecure: bool = False
 
     @classmethod
-    def for_sandbox(cls) -> Config:
+    def for_sandbox(cls) -> RemoteConfig:
         """This machine's default store."""
         return cls()
 
     @classmethod
-    def auto(cls, config_file: str | None = None) -> Config:
+    def auto(cls, config_file: str | None = None) -> RemoteConfig:
         """The default store (``$GATEWIDGETS_STORE`` or Jupyter's data dir)."""
         return cls()
 
     @classmethod
-    def for_endpoint(cls, endpoint: str, insecure: bool = False) -> Config:
+    def for_endpoint(cls, endpoint: str, insecure: bool = False) -> RemoteConfig:
         """A Flyte admin endpoint (needs ``gatewidgets[flyte]``)."""
         return cls(endpoint=endpoint, insecure=insecure)
+
+
+Config = RemoteConfig  # flytekit's spelling: ``from gatewidgets.remote import FlyteRemote, Config``
 
 
 class GateRemote:
     """List and set signals of executions in a store, from any process.
 
-    ``user`` and ``via`` are recorded with every signal set; faces use :meth:`with_face`.
-    ``file_dirs``: the folders whose files a value may name by local path (symlinks resolved);
-    ``None`` (default) any file this process can read, ``()`` none (uploaded bytes only, as over HTTP).
+    ``store`` is any :class:`gatewidgets.store.base.RemoteStore` (a path opens the SQLite store
+    there); what it can do is :attr:`capabilities`. ``user`` and ``via`` are recorded with every
+    signal set; faces use :meth:`with_face`. ``file_dirs``: the folders whose files a value may name
+    by local path (symlinks resolved); ``None`` (default) any file this process can read, ``()``
+    none (uploaded bytes only, as over HTTP).
     """
 
-    def __init__(self, config: Config | None = None, default_project: str | None = None,
-                 default_domain: str | None = None, *, store: SqliteStore | Any | str | None = None,
+    store: RemoteStore
+
+    def __init__(self, config: RemoteConfig | None = None, default_project: str | None = None,
+                 default_domain: str | None = None, *, store: RemoteStore | str | None = None,
                  user: str | None = None, via: Via | str = Via.API,
                  file_dirs: Sequence[str] | None = None) -> None:
-        config = config or Config()
+        config = config or RemoteConfig()
         if config.endpoint is not None and store is None:
             from gatewidgets.store.flyte import FlyteStore  # needs gatewidgets[flyte]; imported only here
 
@@ -92,7 +103,7 @@ class GateRemote:
     def for_sandbox(cls, default_project: str | None = None, default_domain: str | None = None,
                     **kwargs: Any) -> GateRemote:
         """The remote of this machine's default store."""
-        return cls(Config.for_sandbox(), default_project, default_domain, **kwargs)
+        return cls(RemoteConfig.for_sandbox(), default_project, default_domain, **kwargs)
 
     @classmethod
     def for_endpoint(cls, endpoint: str, insecure: bool = False, default_project: str | None = None,
@@ -108,7 +119,8 @@ class GateRemote:
                                                    "max_executions", "files_dir") if k in kwargs}
         store = FlyteStore.for_endpoint(endpoint, insecure=insecure, default_project=default_project,
                                         default_domain=default_domain, **store_kwargs)
-        return cls(Config.for_endpoint(endpoint, insecure), default_project, default_domain, store=store, **kwargs)
+        return cls(RemoteConfig.for_endpoint(endpoint, insecure), default_project, default_domain, store=store,
+                   **kwargs)
 
     @classmethod
     def from_flyte(cls, flyte_remote: Any, **kwargs: Any) -> GateRemote:
@@ -122,11 +134,16 @@ class GateRemote:
         return cls(None, project, domain, store=FlyteStore(flyte_remote, **store_kwargs), **kwargs)
 
     @classmethod
-    def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> Any:
-        """A client of a Jupyter server's ``/gatewidgets/api`` (same methods, over HTTP)."""
+    def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> GateRemote:
+        """A remote on a Jupyter server's ``/gatewidgets/api`` (a ``JupyterStore``; ``url`` may carry ``?token=``)."""
         from gatewidgets.jupyter_client import JupyterGateRemote
 
         return JupyterGateRemote(url, token=token, **kwargs)
+
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        """What the store behind this remote can do (``history``, ``stats``, ``push``, ...)."""
+        return store_capabilities(self.store)
 
     def with_face(self, via: Via | str, user: str | None = None) -> GateRemote:
         """A copy that records sets as made through ``via`` (widget, magic, cli, http) by ``user``."""
@@ -190,14 +207,14 @@ class GateRemote:
 
     def history(self, execution_name: str, project: str | None = None, domain: str | None = None,
                 signal_id: str | None = None) -> list[SignalEvent]:
-        """Every event of an execution's signals, oldest first."""
+        """Every event of an execution's signals, oldest first (``UnsupportedError`` without capability ``history``)."""
         return self.store.history(self._key(execution_name, project, domain), signal_id)
 
     def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
-        """Raw figures behind :func:`gatewidgets.metrics.metrics` for one project and domain."""
+        """Raw figures behind :func:`gatewidgets.metrics.metrics` for one project and domain (capability ``stats``)."""
         return self.store.stats(project or self.default_project, domain or self.default_domain)
 
-    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(events)`` when signals or executions change, here or in another process."""
         return self.store.subscribe(listener)
 
@@ -291,7 +308,7 @@ class GateRemote:
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
         # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
         # same content, keeps its copy) without leaving a file behind; files compare by content alone
-        if self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+        if self.capabilities.files and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
             value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),

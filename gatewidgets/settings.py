@@ -1,37 +1,42 @@
-"""Process-wide defaults read by the executor and ``GateRemote``.
+"""``settings``: the effective values of gatewidgets' settings in this process.
 
-Plain data at the bottom of the stack: the ``GateWidgets`` traitlets configurable
-(``gatewidgets.config``) writes into :data:`settings`; nothing here does I/O.
+A thin view of :func:`gatewidgets.config.current` (the ``GateWidgets`` configurable, where
+every setting and its default is defined): ``settings.default_project`` reads it,
+``settings.notify = False`` sets it (validated, as ``%config`` would), ``del settings.notify``
+puts back what the config files and defaults say.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from typing import Any
 
-from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT
+from gatewidgets.config import GateWidgets, current, default_max_workers
 
-__all__ = ["Settings", "settings", "default_max_workers"]
-
-
-def default_max_workers() -> int:
-    """``min(32, cpu_count + 4)``, like ``concurrent.futures.ThreadPoolExecutor``."""
-    return min(32, (os.cpu_count() or 1) + 4)
+__all__ = ["settings", "default_max_workers"]
 
 
-@dataclass
-class Settings:
-    """Defaults used when a call does not say otherwise."""
+class _Settings:
+    """Attribute access to the settings in force (``""`` reads as ``None`` where a setting may be unset)."""
 
-    store: str | None = None  # None: $GATEWIDGETS_STORE, else Jupyter's data dir
-    default_project: str = DEFAULT_PROJECT
-    default_domain: str = DEFAULT_DOMAIN
-    max_workers: int = default_max_workers()
-    poll_interval: float = 0.02  # seconds between checks of the store for other processes' writes
-    notify: bool = True  # announce a gate that starts waiting (browser notification where a face supports it)
-    webhook_url: str | None = None  # POST a JSON message there when a gate starts waiting
-    max_upload_bytes: int = 100 * 2**20  # largest file a signal value may bring into the store
-    http_allowed_file_dirs: tuple[str, ...] = ()  # folders whose files HTTP callers may name by path
-    busy_timeout: float = 30.0  # seconds a store call waits for another process's lock
+    def __getattr__(self, name: str) -> Any:
+        if name not in GateWidgets.names():
+            raise AttributeError(f"gatewidgets has no setting {name!r}; settings are {GateWidgets.names()}.")
+        return current().value(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__getattr__(name)  # AttributeError for an unknown name
+        setattr(current(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        config = current()
+        given = config.config.get("GateWidgets", {})
+        setattr(config, name, given[name] if name in given else config.traits()[name].default())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting's effective value."""
+        return {name: current().value(name) for name in GateWidgets.names()}
+
+    def __repr__(self) -> str:
+        return f"settings({self.as_dict()})"
 
 
-settings = Settings()
+settings = _Settings()

@@ -13,10 +13,11 @@ from gatewidgets.models.execution import (
     NodeState,
     WorkflowExecutionIdentifier,
 )
-from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 
-__all__ = ["jsonable", "signal_to_json", "signal_from_json", "execution_to_json", "execution_from_json"]
+__all__ = ["jsonable", "signal_to_json", "signal_from_json", "execution_to_json", "execution_from_json",
+           "event_to_json", "event_from_json"]
 
 
 def jsonable(value: Any) -> Any:
@@ -82,6 +83,18 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
     )
+
+
+def event_to_json(event: SignalEvent) -> dict[str, Any]:
+    """One event of an execution's signals (``history``) as a JSON object."""
+    return {"at": event.at.isoformat(), "signal_id": event.signal_id, "node_id": event.node_id, "event": event.kind,
+            "state": event.state, "value": event.value, "set_by": event.set_by, "via": event.via}
+
+
+def event_from_json(data: dict[str, Any], execution_id: WorkflowExecutionIdentifier, number: int) -> SignalEvent:
+    """A :class:`SignalEvent` back from :func:`event_to_json`; ``number`` becomes its id."""
+    return SignalEvent(number, datetime.fromisoformat(data["at"]), execution_id, data["signal_id"], data["node_id"],
+                       data["event"], data["state"], data["value"], data["set_by"], data["via"])
 
 
 def _node_to_json(node: NodeRecord) -> dict[str, Any]:

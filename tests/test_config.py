@@ -1,7 +1,6 @@
 """``GateWidgets``: traitlets configuration written into ``gatewidgets.settings``."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from gatewidgets.store import default_store_path
 
 @pytest.fixture(autouse=True)
 def restore_settings():
-    saved = dataclasses.asdict(settings)
+    saved = settings.as_dict()
     yield
     for key, value in saved.items():
         setattr(settings, key, value)
@@ -48,15 +47,72 @@ def test_live_changes_and_validation() -> None:
     assert settings.max_workers >= 1 and settings.poll_interval > 0 and settings.default_project.strip()
 
 
+def test_config_files_precedence_and_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gatewidgets_config.py`` in Jupyter's config dir is read by every process; a host's
+    ``c.GateWidgets`` beats it; run-time changes are reported as such."""
+    (tmp_path / "gatewidgets_config.py").write_text(
+        'c.GateWidgets.default_project = "from-file"\nc.GateWidgets.default_domain = "file-domain"\n')
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    cfg = GateWidgets(config=Config({"GateWidgets": {"default_domain": "from-host"}}))
+    assert (settings.default_project, settings.default_domain) == ("from-file", "from-host")
+    assert cfg.source("default_project") == str(tmp_path / "gatewidgets_config.py")
+    assert cfg.source("default_domain") == "the config passed in" and cfg.source("notify") == "default"
+    settings.notify = False
+    assert cfg.source("notify").startswith("set at run time")
+    del settings.notify
+    assert settings.notify is True
+
+
+def test_cli_config_prints_values_and_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from gatewidgets.cli import main
+
+    (tmp_path / "gatewidgets_config.json").write_text(json.dumps({"GateWidgets": {"max_workers": 3}}))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    GateWidgets()  # what a fresh command-line process does on first use
+    assert main(["config", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["max_workers"] == {"value": 3, "source": str(tmp_path / "gatewidgets_config.json")}
+    assert data["store"]["source"] == "$GATEWIDGETS_STORE" and data["notify"]["source"] == "default"
+    with pytest.raises(AttributeError, match="no setting"):
+        settings.nonsense
+
+
+def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server extension: ``gatewidgets_config.py`` first, ``c.GateWidgets`` of jupyter_server_config on top."""
+    pytest.importorskip("jupyter_server")
+    from types import SimpleNamespace
+
+    from traitlets.config import Configurable
+
+    from gatewidgets.server import _load_jupyter_server_extension
+
+    class ServerApp(Configurable):
+        """Stands in for jupyter_server's ServerApp: its config, web app and log."""
+
+    (tmp_path / "gatewidgets_config.py").write_text('c.GateWidgets.default_project = "from-file"\n'
+                                                    'c.GateWidgets.max_workers = 2\n')
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    web_app = SimpleNamespace(settings={"base_url": "/"}, add_handlers=lambda host, routes: None)
+    log = SimpleNamespace(info=lambda *args: None)
+    app = ServerApp(config=Config({"GateWidgets": {"default_project": "from-server"}}))
+    app.web_app, app.log = web_app, log
+    _load_jupyter_server_extension(app)
+    assert (settings.default_project, settings.max_workers) == ("from-server", 2)
+    assert app.gatewidgets_config.source("default_project") == "the config of ServerApp"
+
+
 def test_trust_settings(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     config = Config({"GateWidgets": {"max_upload_bytes": 10, "http_allowed_file_dirs": [str(shared)],
                                      "busy_timeout": 2.5, "store": str(tmp_path / "s.db")}})
     GateWidgets(config=config)
     assert (settings.max_upload_bytes, settings.http_allowed_file_dirs, settings.busy_timeout) == (
-        10, (str(shared),), 2.5)
+        10, [str(shared)], 2.5)
     assert GateRemote.for_sandbox().store.busy_timeout == 2.5
     for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200)):
         with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
             GateWidgets(config=Config({"GateWidgets": {name: bad}}))
-    assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == ()  # off by default
+    assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default

@@ -23,7 +23,7 @@ def test_for_jupyter_client(server: Server, waiting: Any) -> None:
     name, proc = waiting
     client = GateRemote.for_jupyter(server.url, token=server.token)
     assert [s.signal_id for s in client.list_signals(name)] == ["go", "rate", "note"]
-    assert [s.signal_id for s in client.list_signals(state="PENDING") if s.execution_name == name] == [
+    assert [s.signal_id for s in client.list_signals(filters="eq(state,PENDING)") if s.execution_name == name] == [
         "go", "rate", "note"]
     assert name in [e.name for e in client.list_executions()]
     assert [n.node_id for n in client.get_execution(name).nodes]

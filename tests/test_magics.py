@@ -1,7 +1,6 @@
 """``%gate`` / ``%%gate set`` through a real IPython shell (``IPython.testing.globalipapp``)."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ def magic_wf(a: int) -> str:
 @pytest.fixture
 def ip() -> Any:
     shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
-    saved = dataclasses.asdict(settings)
+    saved = settings.as_dict()
     shell.run_line_magic("load_ext", "gatewidgets")
     shell.user_ns["magic_wf"] = magic_wf
     try:
@@ -80,10 +79,8 @@ def test_load_twice_and_unload(ip: Any) -> None:
 
     assert sum(isinstance(c, GateWidgets) for c in ip.configurables) == 1
     assert sum(isinstance(c, GateMagics) for c in ip.configurables) == 1
-    assert Execution in ip.display_formatter.mimebundle_formatter.type_printers
     ip.run_line_magic("unload_ext", "gatewidgets")
     assert "gate" not in ip.magics_manager.magics["line"] and "gate" not in ip.magics_manager.magics["cell"]
-    assert Execution not in ip.display_formatter.mimebundle_formatter.type_printers
     assert not any(isinstance(c, (GateWidgets, GateMagics)) for c in ip.configurables)
     ip.run_line_magic("load_ext", "gatewidgets")
     assert "gate" in ip.magics_manager.magics["line"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from gatewidgets import GateRejectedError, approve, task, wait_for_input, workflow
-from gatewidgets.widgets import ExecutionWidget, execution_widget, register_display, unregister_display
+from gatewidgets.widgets import ExecutionWidget, execution_widget
 
 
 @task
@@ -81,35 +81,15 @@ def test_task_failure_traceback():
     assert 'data-state="FAILED"' in view.dag.value
 
 
-def test_display_registration_shows_the_widget():
+def test_execution_displays_as_its_widget():
+    """No registration needed: ``Execution._repr_mimebundle_`` builds the (one, cached) widget."""
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()
-    register_display(ip)
-    try:
-        ex = failing.launch(a=1)
-        with pytest.raises(ValueError):
-            ex.wait(timeout=10)
-        data, _ = ip.display_formatter.format(ex)
-        assert "application/vnd.jupyter.widget-view+json" in data
-        assert data["text/plain"] == repr(ex)
-        assert execution_widget(ex) is execution_widget(ex)
-    finally:
-        unregister_display(ip)
+    ex = failing.launch(a=1)
+    with pytest.raises(ValueError):
+        ex.wait(timeout=10)
     data, _ = ip.display_formatter.format(ex)
-    assert "application/vnd.jupyter.widget-view+json" not in data
-
-
-def test_import_inside_ipython_registers_display():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    import gatewidgets.widgets as widgets
-    from gatewidgets import Execution
-
-    ip = InteractiveShell.instance()
-    unregister_display(ip)
-    widgets._auto_register()  # what `import gatewidgets.widgets` runs inside IPython
-    try:
-        assert Execution in ip.display_formatter.mimebundle_formatter.type_printers
-    finally:
-        unregister_display(ip)
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"] == repr(ex)
+    assert execution_widget(ex) is execution_widget(ex)

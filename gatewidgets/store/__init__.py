@@ -5,9 +5,18 @@ import os
 import threading
 
 from gatewidgets.settings import settings
-from gatewidgets.store.sqlite import SqliteStore, StoreEvent
+from gatewidgets.store.base import (
+    ExecutorStore,
+    RemoteStore,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    now,
+)
+from gatewidgets.store.sqlite import SqliteStore
 
-__all__ = ["SqliteStore", "StoreEvent", "default_store_path", "open_store", "close_stores"]
+__all__ = ["SqliteStore", "StoreEvent", "RemoteStore", "ExecutorStore", "StoreCapabilities", "UnsupportedError",
+           "now", "default_store_path", "open_store", "close_stores"]
 
 _stores: dict[tuple[int, str], SqliteStore] = {}
 _lock = threading.Lock()
@@ -16,7 +25,7 @@ _lock = threading.Lock()
 def default_store_path() -> str:
     """``settings.store``, else ``$GATEWIDGETS_STORE``, else ``gates.db`` in Jupyter's data dir."""
     if settings.store:
-        return os.path.abspath(os.path.expanduser(settings.store))
+        return os.path.abspath(os.path.expanduser(str(settings.store)))
     env = os.environ.get("GATEWIDGETS_STORE")
     if env:
         return os.path.abspath(os.path.expanduser(env))
@@ -34,8 +43,7 @@ def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
     with _lock:
         store = _stores.get((os.getpid(), resolved))
         if store is None:
-            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved, poll_interval=settings.poll_interval,
-                                                                       busy_timeout=settings.busy_timeout)
+            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved)
         return store
 
 

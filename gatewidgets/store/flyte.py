@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import json
 import logging
 import tempfile
 import threading
@@ -38,19 +39,26 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
 )
-from gatewidgets.models.common import Sort, SortOrdering
-from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
-from gatewidgets.models.filters import Filter
-from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
+from gatewidgets.models.common import Sort
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.models.filters import Filter, check_fields, sort_signals
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType, SimpleType
-from gatewidgets.store.sqlite import StoreEvent
+from gatewidgets.store.base import (
+    ExecKey,
+    Listeners,
+    StoreCapabilities,
+    StoreEvent,
+    UnsupportedError,
+    now,
+    poll_until,
+)
 from gatewidgets.types import GateFile, GateType
 
 __all__ = ["FlyteStore", "SERVER_FILTER_KEYS", "python_type_of"]
 
 log = logging.getLogger(__name__)
 
-ExecKey = WorkflowExecutionIdentifier
 SERVER_FILTER_KEYS = frozenset({"signal_id"})  # columns of admin's signals table that gatewidgets filters on
 _META = "gatewidgets."  # prefix of the literal metadata keys written here (identity, set_by, via, set_at)
 _SIMPLE: dict[int, Any] = {
@@ -60,10 +68,6 @@ _SIMPLE: dict[int, Any] = {
 _RUNNING_PHASES = ("UNDEFINED", "QUEUED", "RUNNING", "SUCCEEDING", "FAILING", "ABORTING")
 _STATUS_OF_PHASE = {"SUCCEEDED": ExecutionStatus.SUCCEEDED, "FAILED": ExecutionStatus.FAILED,
                     "TIMED_OUT": ExecutionStatus.FAILED, "ABORTED": ExecutionStatus.ABORTED}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def python_type_of(lt: types_pb2.LiteralType) -> Any:
@@ -78,7 +82,7 @@ def python_type_of(lt: types_pb2.LiteralType) -> Any:
     if kind == "blob" and lt.blob.dimensionality == types_pb2.BlobType.SINGLE:
         return GateFile
     if kind == "enum_type" and lt.enum_type.values:
-        return typing.Literal[tuple(lt.enum_type.values)]  # type: ignore[valid-type]
+        return typing.Literal[tuple(lt.enum_type.values)]
     if kind == "union_type":
         variants = [python_type_of(v) for v in lt.union_type.variants]
         others = [v for v in variants if v is not type(None)]
@@ -90,7 +94,7 @@ def python_type_of(lt: types_pb2.LiteralType) -> Any:
 def _flyte_name(lt: types_pb2.LiteralType) -> str:
     kind = lt.WhichOneof("type")
     if kind == "simple":
-        return types_pb2.SimpleType.Name(lt.simple).lower()
+        return str(types_pb2.SimpleType.Name(lt.simple)).lower()
     if kind == "blob":
         return "multipart blob" if lt.blob.dimensionality else "blob"
     return kind or "?"
@@ -102,7 +106,7 @@ def _grpc_code(exc: BaseException) -> str | None:
         code = getattr(e, "code", None)
         if callable(code):
             try:
-                return code().name
+                return str(code().name)
             except Exception:  # not a grpc error after all
                 continue
     return None
@@ -115,6 +119,9 @@ class FlyteStore:
     ``page_size``: signals asked for per ``ListSignals`` page; ``max_executions``: running
     executions scanned when listing signals across executions.
     """
+
+    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False,
+                                     compare_and_set=False)
 
     def __init__(self, remote: FlyteRemote, *, flyte_poll_interval: float = 2.0, page_size: int = 100,
                  max_executions: int = 100, files_dir: str | None = None) -> None:
@@ -130,12 +137,11 @@ class FlyteStore:
         self._first_seen: dict[tuple[ExecKey, str], datetime] = {}
         self._watched: set[ExecKey] = set()
         self._scopes: set[tuple[str, str]] = set()
-        self._listeners: list[Callable[[list[StoreEvent]], None]] = []
+        self._listeners = Listeners(self, self._poll)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._known: dict[tuple[ExecKey, str], str | None] = {}  # last identity seen per signal (None: unset)
         self._closed = threading.Event()
-        self._poller: threading.Thread | None = None
 
     @classmethod
     def for_endpoint(cls, endpoint: str, *, insecure: bool = False, default_project: str | None = None,
@@ -157,8 +163,7 @@ class FlyteStore:
     def close(self) -> None:
         """Stop polling."""
         self._closed.set()
-        if self._poller is not None and self._poller is not threading.current_thread():
-            self._poller.join(timeout=5)
+        self._listeners.join()
 
     # ------------------------------------------------------------------ executions
 
@@ -208,17 +213,18 @@ class FlyteStore:
         self._dispatch([StoreEvent(next(self._ids), "abort_requested", key)])
         return True
 
-    def finish_execution(self, key: ExecKey, status: ExecutionStatus, **_: Any) -> list[str]:
-        raise NotImplementedError("Flyte's propeller ends executions; a client cannot mark one finished. "
-                                  "Use GateRemote.abort(...) to terminate it.")
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        raise UnsupportedError(self, "run", "Flyte's propeller ends executions; a client cannot mark one "
+                                            "finished. Use GateRemote.abort(...) to terminate it")
 
-    def history(self, key: ExecKey, signal_id: str | None = None) -> Any:
-        raise NotImplementedError("Flyte admin keeps no history of signal events (only the current value); "
-                                  "who set a signal through gatewidgets is on Signal.set_by / .via / .set_at.")
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        raise UnsupportedError(self, "history", "Flyte admin keeps no history of signal events (only the current "
+                                                "value); who set a signal through gatewidgets is on Signal.set_by")
 
-    def stats(self, project: str | None = None, domain: str | None = None) -> Any:
-        raise NotImplementedError("Gate metrics need the event history, which Flyte admin does not keep; "
-                                  "they are available for the local store (GateRemote.for_sandbox()).")
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        raise UnsupportedError(self, "stats", "gate metrics need the event history, which Flyte admin does not "
+                                              "keep; they are available for the local store")
 
     @staticmethod
     def _execution(proto: Any) -> ExecutionRecord:
@@ -226,7 +232,7 @@ class FlyteStore:
 
         closure = proto.closure
         phase = execution_pb2.WorkflowExecution.Phase.Name(closure.phase)
-        created = closure.created_at.ToDatetime(timezone.utc) if closure.HasField("created_at") else _now()
+        created = closure.created_at.ToDatetime(timezone.utc) if closure.HasField("created_at") else now()
         updated = closure.updated_at.ToDatetime(timezone.utc) if closure.HasField("updated_at") else created
         status = _STATUS_OF_PHASE.get(phase, ExecutionStatus.RUNNING)
         error = closure.error.message if closure.HasField("error") else (closure.abort_cause or None)
@@ -273,7 +279,8 @@ class FlyteStore:
         for proto in signals:
             if proto.id.signal_id == signal_id:
                 return proto
-        known = ", ".join(p.id.signal_id for p in signals) or "(none yet: Flyte creates a signal when its gate is reached)"
+        known = ", ".join(p.id.signal_id for p in signals) or \
+            "(none yet: Flyte creates a signal when its gate is reached)"
         raise SignalNotFoundError(f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: {known}.")
 
     def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
@@ -282,8 +289,7 @@ class FlyteStore:
         """Signals of one execution, or of every running execution of ``project``/``domain``; filters, then limit."""
         rows = self._matching(key, project, domain, list(filters))
         if sort_by is not None:
-            rows.sort(key=lambda s: _sort_key(_field(s, sort_by.key)),
-                      reverse=sort_by.direction == SortOrdering.DESCENDING)
+            rows = sort_signals(rows, sort_by)
         rows = rows[offset:]
         return rows if limit is None else rows[:limit]
 
@@ -294,11 +300,8 @@ class FlyteStore:
 
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
-        for f in filters:
-            if f.key not in _FIELDS:
-                raise ValueError(f"Cannot filter signals on {f.key!r}; use one of {sorted(_FIELDS)}.")
+        check_fields(filters)
         server = "+".join(str(f) for f in filters if f.key in SERVER_FILTER_KEYS)
-        local = [f for f in filters if f.key not in SERVER_FILTER_KEYS]
         if key is not None:
             keys = [key]
         else:
@@ -309,16 +312,14 @@ class FlyteStore:
         rows = []
         for k in keys:
             protos = self._execution_signals(k, server) if key is not None else self._fetch(k, server)
-            rows += [s for s in (self._signal(k, p) for p in protos) if all(_matches(s, f) for f in local)]
+            signals = (self._signal(k, p) for p in protos)
+            rows += [s for s in signals if all(f.matches(s) for f in filters)]  # admin's answer re-checked
         return rows
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
         """The ``GateType`` of a signal, from the Flyte type in its record."""
-        if isinstance(record, str):
-            import json
-
-            record = json.loads(record)
-        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(record.get("flyte_type", "")))
+        data = json.loads(record) if isinstance(record, str) else record
+        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(data.get("flyte_type", "")))
         return self._gate_type(flyte_type)
 
     def _gate_type(self, flyte_type: types_pb2.LiteralType) -> GateType:
@@ -347,7 +348,7 @@ class FlyteStore:
         literal_type, record = self._record(proto.type)
         signal_id = proto.id.signal_id
         with self._lock:
-            created = self._first_seen.setdefault((key, signal_id), _now())
+            created = self._first_seen.setdefault((key, signal_id), now())
         value, meta, has_value = None, {}, proto.HasField("value")
         if has_value:
             meta = {k[len(_META):]: v for k, v in proto.value.metadata.items() if k.startswith(_META)}
@@ -376,12 +377,12 @@ class FlyteStore:
     def _identity(self, proto: signal_pb2.Signal) -> str:
         stored = proto.value.metadata.get(_META + "identity")
         if stored:
-            return stored
+            return str(stored)
         gate_type = self._gate_type(proto.type)
         try:
             return gate_type.identity(gate_type.validate(self._display(proto)))
         except SignalTypeError:
-            return proto.value.SerializeToString(deterministic=True).hex()
+            return bytes(proto.value.SerializeToString(deterministic=True)).hex()
 
     def to_literal(self, flyte_type: types_pb2.LiteralType, json_value: Any) -> Any:
         """A value's JSON form to a flyteidl ``Literal`` with flytekit's TypeEngine (uploads files)."""
@@ -413,7 +414,7 @@ class FlyteStore:
                 "the first answer wins. Launch a new execution to decide again."
             )
         literal = self.to_literal(proto.type, value)
-        stamp = _now().isoformat(timespec="microseconds")
+        stamp = now().isoformat(timespec="microseconds")
         for name, text in (("identity", identity), ("set_by", set_by), ("via", via.value), ("set_at", stamp)):
             literal.metadata[_META + name] = text
         self.client.set_signal(signal_pb2.SignalSetRequest(id=proto.id, value=literal))
@@ -429,27 +430,10 @@ class FlyteStore:
     def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
         """Call ``listener(events)`` on changes: at once for sets made here, within
         ``flyte_poll_interval`` for changes made elsewhere (executions and signals seen so far)."""
-        with self._lock:
-            self._listeners.append(listener)
-            if self._poller is None:
-                self._poller = threading.Thread(target=self._poll, name="gatewidgets-flyte-poller", daemon=True)
-                self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener, "gatewidgets-flyte-poller")
 
     def _dispatch(self, events: list[StoreEvent]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("gatewidgets Flyte store listener %r failed", listener)
+        self._listeners.dispatch(events)
 
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched execution once and dispatch what changed since the last poll."""
@@ -479,11 +463,7 @@ class FlyteStore:
         return events
 
     def _poll(self) -> None:
-        while not self._closed.wait(self.flyte_poll_interval):
-            try:
-                self.poll_once()
-            except Exception:  # admin unreachable for a moment: try again next round
-                log.warning("gatewidgets could not poll Flyte admin %s", self.path, exc_info=True)
+        poll_until(self._closed, self.flyte_poll_interval, self.poll_once, f"Flyte admin {self.path}")
 
     def __repr__(self) -> str:
         return f"FlyteStore({self.path!r})"
@@ -527,47 +507,3 @@ def _parse_time(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
-
-
-# -- client-side filters ------------------------------------------------------------------
-
-_FIELDS = {"state", "kind", "signal_id", "node_id", "created_at", "set_at", "set_by", "via", "execution",
-           "execution_name", "project", "domain", "waiting_since", "deadline"}
-_TIMES = {"created_at", "set_at", "waiting_since", "deadline"}
-
-
-def _field(signal: Signal, key: str) -> Any:
-    ex = signal.id.execution_id
-    scope = {"execution": ex.name, "execution_name": ex.name, "project": ex.project, "domain": ex.domain}
-    value = scope[key] if key in scope else getattr(signal, key)
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (value is None, value if value is not None else 0)
-
-
-def _matches(signal: Signal, f: Filter) -> bool:
-    actual = _field(signal, f.key)
-    if f.function == "value_in":
-        return actual is not None and str(actual) in f.value
-    if f.function == "contains":
-        return actual is not None and str(f.value) in str(actual)
-    if actual is None:
-        return f.function == "neq"
-    expected: Any = f.value
-    if f.key in _TIMES:
-        try:
-            expected = datetime.fromisoformat(str(f.value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"Filter on {f.key} needs an ISO-8601 time, got {f.value!r}.") from None
-        if expected.tzinfo is None:
-            expected = expected.replace(tzinfo=timezone.utc)
-    else:
-        actual = str(actual)
-    ops: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "neq": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
-    if f.function not in ops:
-        raise ValueError(f"Unknown filter function {f.function!r}.")
-    return ops[f.function](actual, expected)

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -34,11 +33,12 @@ from gatewidgets.models.execution import (
     ExecutionStatus,
     NodeRecord,
     NodeState,
-    WorkflowExecutionIdentifier,
 )
-from gatewidgets.models.filters import Filter
+from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
+from gatewidgets.settings import settings
+from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
 
 __all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
@@ -46,7 +46,6 @@ __all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-ExecKey = WorkflowExecutionIdentifier
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,19 +79,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (project, domain, execution);
 """
 
-_SIGNAL_COLUMNS = {
-    "state": "state", "kind": "kind", "signal_id": "signal_id", "node_id": "node_id",
-    "created_at": "created_at", "set_at": "set_at", "set_by": "set_by", "via": "via",
-    "execution": "execution", "execution_name": "execution", "project": "project", "domain": "domain",
-    "waiting_since": "waiting_since", "deadline": "deadline",
-}
-_TIME_COLUMNS = {"created_at", "set_at", "waiting_since", "deadline"}
+_SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-
-def now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(timezone.utc)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -128,34 +116,23 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-@dataclass(frozen=True)
-class StoreEvent:
-    """A change another part of the system may react to: a signal event or an execution event."""
-
-    id: int
-    kind: str  # created, reached, set, timed_out, cancelled, launched, finished, abort_requested
-    execution_id: WorkflowExecutionIdentifier
-    signal_id: str | None = None
-    state: str | None = None
-    local: bool = True
-
-
 class SqliteStore:
     """Executions, nodes, signals and their events in one SQLite file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float = 0.02,
-                 busy_timeout: float = 30.0) -> None:
+    capabilities = StoreCapabilities(run=True)
+
+    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None,
+                 busy_timeout: float | None = None) -> None:
         self.path = os.path.abspath(os.fspath(path))
-        self.busy_timeout = busy_timeout
+        self.busy_timeout = busy_timeout if busy_timeout is not None else settings.busy_timeout
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._local = threading.local()
-        self._listeners: list[Callable[[list[StoreEvent]], None]] = []
-        self._listeners_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
+        self._listeners = Listeners(self, self._watch)
+        self._watch_from: int | None = None
         self._closed = threading.Event()
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
         self._behind_lock = threading.Lock()
@@ -210,9 +187,9 @@ class SqliteStore:
         self.flush()
         self._closed.set()
         self._flusher_wake.set()
-        for thread in (self._watcher, self._flusher):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout=5)
+        self._listeners.join()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
 
     # ---------------------------------------------------------------------- events
 
@@ -229,34 +206,17 @@ class SqliteStore:
 
     def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
         """Call ``listener(events)`` after every change, from this process (at once) or others (polled)."""
-        with self._listeners_lock:
-            self._listeners.append(listener)
-            if self._watcher is None:
-                self._watcher = threading.Thread(target=self._watch, name="gatewidgets-store-watcher", daemon=True)
-                self._watcher.start()
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        if self._watch_from is None:  # the watcher reports what comes after the first subscribe, not after it starts
+            self._watch_from = self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return self._listeners.subscribe(listener, "gatewidgets-store-watcher")
 
     def _dispatch(self, events: list[StoreEvent]) -> None:
-        if not events:
-            return
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(events)
-            except Exception:  # a broken listener must not break the writer
-                log.exception("gatewidgets store listener %r failed", listener)
+        self._listeners.dispatch(events)
 
     def _watch(self) -> None:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        last_id = self._watch_from
         version = None
         while not self._closed.wait(self.poll_interval):
             try:
@@ -374,8 +334,8 @@ class SqliteStore:
         return self.get_execution(key)
 
     def _execution_row(self, conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
-                           key_tuple(key)).fetchone()
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
+                                               key_tuple(key)).fetchone()
         if row is None:
             raise ExecutionNotFoundError(
                 f"No execution {key.name!r} in project {key.project!r}, domain {key.domain!r}. "
@@ -554,8 +514,9 @@ class SqliteStore:
         )
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM signals WHERE project=? AND domain=? AND execution=? AND signal_id=?",
-                           (*key_tuple(key), signal_id)).fetchone()
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM signals WHERE project=? AND domain=? AND execution=? AND signal_id=?",
+            (*key_tuple(key), signal_id)).fetchone()
         if row is None:
             self._execution_row(conn, key)
             known = [r[0] for r in conn.execute(
@@ -604,19 +565,19 @@ class SqliteStore:
                     where.append(f"{scope}=?")
                     params.append(value)
         for f in filters:
-            column = _SIGNAL_COLUMNS.get(f.key)
-            if column is None:
-                raise ValueError(f"Cannot filter signals on {f.key!r}; use one of {sorted(set(_SIGNAL_COLUMNS))}.")
+            check_fields([f])
+            column = _SIGNAL_COLUMNS[f.key]
             if f.function == "value_in":
-                values = [_filter_value(column, v) for v in f.value]
+                values = [_ts(f.time_value(v)) if column in TIME_FIELDS else v for v in f.value]
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params += values
             elif f.function == "contains":
                 where.append(f"instr({column}, ?) > 0")
                 params.append(str(f.value))
-            elif f.function in _OPS:
-                where.append(f"{column} {_OPS[f.function]} ?")
-                params.append(_filter_value(column, f.value))
+            elif f.function in _OPS:  # NULL passes neq only, as in Filter.matches
+                null = f"{column} IS NULL OR " if f.function == "neq" else ""
+                where.append(f"({null}{column} {_OPS[f.function]} ?)")
+                params.append(_ts(f.time_value()) if column in TIME_FIELDS else f.value)
             else:
                 raise ValueError(f"Unknown filter function {f.function!r}.")
         return where, params
@@ -627,7 +588,7 @@ class SqliteStore:
             return "created_at, project, domain, execution, seq" if across else "seq"
         column = _SIGNAL_COLUMNS.get(sort_by.key)
         if column is None:
-            raise ValueError(f"Cannot sort signals by {sort_by.key!r}; use one of {sorted(set(_SIGNAL_COLUMNS))}.")
+            raise ValueError(f"Cannot sort signals by {sort_by.key!r}; use one of {sorted(SIGNAL_FIELDS)}.")
         direction = "DESC" if sort_by.direction == SortOrdering.DESCENDING else "ASC"
         return f"{column} {direction}, execution, seq"
 
@@ -750,7 +711,8 @@ class SqliteStore:
                 "SELECT waiting_since FROM signals" + (clause + " AND" if clause else " WHERE") +
                 " state='PENDING' AND kind != 'sleep'", params)],
             "resumed": [(max(r[0], r[2]), _ts(_dt(r[1]))) for r in conn.execute(
-                "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON n.project=s.project AND "
+                "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n "
+                "ON n.project=s.project AND "
                 "n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id WHERE s.state='SET' "
                 "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
                 params)],
@@ -799,13 +761,3 @@ def _node_value(column: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return _ts(value)
     return value
-
-
-def _filter_value(column: str, value: Any) -> Any:
-    if column in _TIME_COLUMNS:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"Filter on {column} needs an ISO-8601 time, got {value!r}.") from None
-        return _ts(parsed)
-    return str(value)

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from gatewidgets.errors import SignalTypeError
+from gatewidgets.formatting import short
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.types import text as _text
 from gatewidgets.types.file import GateFile
@@ -156,11 +157,6 @@ def _checked(check: typing.Callable[[object], bool]) -> typing.Callable[[object]
 FORMATS = {"date-time": _checked(_is_datetime), "date": _checked(_is_date), "duration": _checked(_is_duration)}
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    r = repr(value)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -203,7 +199,8 @@ class GateType:
     # -- records ---------------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
         """A JSON-able record: ``{"literal_type", "json_schema", "python"}``."""
-        return {"literal_type": self.literal_type.to_dict(), "json_schema": self.json_schema, "python": self.python_name}
+        return {"literal_type": self.literal_type.to_dict(), "json_schema": self.json_schema,
+                "python": self.python_name}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> GateType:
@@ -236,7 +233,7 @@ class GateType:
     def parse_text(self, text: str) -> Any:
         """Leniently parse text typed by a person; return the JSON form or raise ``SignalTypeError``."""
         if not isinstance(text, str):
-            raise SignalTypeError(f"expected text for a {self.literal_type} signal, got {_short(text)}")
+            raise SignalTypeError(f"expected text for a {self.literal_type} signal, got {short(text, 80)}")
 
         def parse() -> Any:
             return self._walk(self._from_text(text, self.json_schema), self.json_schema, False, "")
@@ -264,7 +261,7 @@ class GateType:
 
     # -- internals -------------------------------------------------------------------
     def _message(self, value: Any, detail: str) -> str:
-        return f"expected {self.literal_type}, got {_short(value)}: {detail}"
+        return f"expected {self.literal_type}, got {short(value, 80)}: {detail}"
 
     def _run(self, value: Any, walk: typing.Callable[[], Any]) -> Any:
         try:
@@ -306,7 +303,7 @@ class GateType:
         where = f"{at}: " if at else ""
 
         def mismatch(expected: str) -> _Mismatch:
-            got = _short(v, 40) if at or isinstance(v, enum.Enum) or "one of" in expected else type(v).__name__
+            got = short(v, 40) if at or isinstance(v, enum.Enum) or "one of" in expected else type(v).__name__
             return _Mismatch(f"{where}{got} is not {expected}")
 
         file_kind = s.get("x-gatewidgets")
@@ -408,7 +405,8 @@ class GateType:
         elif dataclasses.is_dataclass(v) and not isinstance(v, type) or isinstance(v, pydantic.BaseModel):
             if type(v).__name__ != title:
                 raise mismatch(f"a {title}")
-            names = [f.name for f in dataclasses.fields(v)] if dataclasses.is_dataclass(v) else list(type(v).model_fields)
+            names = [f.name for f in dataclasses.fields(v)] if dataclasses.is_dataclass(v) else \
+                list(type(v).model_fields)
             data = {n: getattr(v, n) for n in names}
         else:
             raise mismatch(f"a {title} or a dict of its fields")
@@ -416,7 +414,8 @@ class GateType:
         extra = s.get("additionalProperties")
         unknown = [k for k in data if k not in props]
         if unknown and not extra:
-            raise _Mismatch(f"{at + ': ' if at else ''}unknown field(s) {', '.join(map(repr, unknown))} for {title}; fields are {list(props)}")
+            raise _Mismatch(f"{at + ': ' if at else ''}unknown field(s) {', '.join(map(repr, unknown))} for {title}; "
+                            f"fields are {list(props)}")
         out: dict[str, Any] = {}
         for name, ps in props.items():
             if name in data:
@@ -450,14 +449,14 @@ class GateType:
         if "enum" in s or "const" in s:
             options = s["enum"] if "enum" in s else [s["const"]]
             names = s.get("x-enum-names") or []
-            t = text.strip()
+            wanted = text.strip()
             for o in options:
-                if str(o) == t:
+                if str(o) == wanted:
                     return o
             for i, n in enumerate(names):
-                if n == t or n.lower() == t.lower():
+                if n == wanted or n.lower() == wanted.lower():
                     return options[i]
-            raise _Mismatch(f"{t!r} is not one of {options}" + (f" (names {names})" if names else ""))
+            raise _Mismatch(f"{wanted!r} is not one of {options}" + (f" (names {names})" if names else ""))
         t, fmt = s.get("type"), s.get("format")
         if t == "boolean":
             return _text.parse_bool(text)
@@ -529,7 +528,7 @@ def _to_python(v: Any, lt: LiteralType) -> Any:
             types_ = dict(lt.fields)
             return {k: _to_python(x, types_[k]) if k in types_ else x for k, x in v.items()}
     except (ValueError, TypeError, AttributeError) as e:
-        raise SignalTypeError(f"expected the JSON form of {lt}, got {_short(v)}: {e}") from None
+        raise SignalTypeError(f"expected the JSON form of {lt}, got {short(v, 80)}: {e}") from None
     return v
 
 

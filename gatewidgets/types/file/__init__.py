@@ -40,8 +40,8 @@ class _Access:
     max_bytes: int | None
 
 
-_access: contextvars.ContextVar[_Access] = contextvars.ContextVar("gatewidgets_file_access",
-                                                                  default=_Access(None, None))
+_ANY_FILE = _Access(None, None)  # outside file_access(): any local file, any size
+_access: contextvars.ContextVar[_Access] = contextvars.ContextVar("gatewidgets_file_access", default=_ANY_FILE)
 
 
 @contextmanager

@@ -54,7 +54,7 @@ class StructuredDataset(GateFile):
             raise SignalTypeError(f"StructuredDataset format must be csv or parquet, got {file_format!r}")
         self.file_format = file_format
 
-    def open(self, dataframe_type: Any = "rb") -> Any:  # type: ignore[override]
+    def open(self, dataframe_type: Any = "rb") -> Any:
         """``open(pd.DataFrame).all()`` reads the table, like flytekit; ``open("rb")`` the bytes."""
         if isinstance(dataframe_type, str):
             return super().open(dataframe_type)

@@ -1,0 +1,240 @@
+"""The store contract: what ``GateRemote`` and the executor need from a backend.
+
+- :class:`RemoteStore` is what :class:`gatewidgets.remote.GateRemote` calls (signals,
+  executions, history, stats, subscribe); every backend implements it: ``SqliteStore``,
+  ``FlyteStore`` (a Flyte admin), ``JupyterStore`` (a Jupyter server's HTTP API).
+- :class:`ExecutorStore` adds what :class:`gatewidgets.executor.Executor` needs to run
+  executions (create, adopt, node writes, reach/time out/cancel signals); only
+  ``SqliteStore`` implements it.
+- :class:`StoreCapabilities` says what a backend can do; a caller checks it, and a call a
+  backend cannot serve raises :class:`UnsupportedError` naming the backend and the capability.
+- Filters mean one thing everywhere: :meth:`gatewidgets.models.filters.Filter.matches`
+  (SQL pushes filters down with the same semantics).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+from gatewidgets.errors import GateError
+from gatewidgets.models.common import Sort
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.filters import Filter
+from gatewidgets.models.signal import Signal, SignalEvent, Via
+from gatewidgets.types import GateType
+
+__all__ = ["now", "ExecKey", "StoreEvent", "Listener", "StoreCapabilities", "UnsupportedError", "RemoteStore",
+           "ExecutorStore", "Listeners", "require", "poll_until"]
+
+log = logging.getLogger(__name__)
+
+ExecKey = WorkflowExecutionIdentifier
+
+
+def now() -> datetime:
+    """The current time, UTC: the one clock of gatewidgets."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """A change another part of the system may react to: a signal event or an execution event."""
+
+    id: int
+    kind: str  # created, reached, set, timed_out, cancelled, launched, finished, abort_requested
+    execution_id: WorkflowExecutionIdentifier
+    signal_id: str | None = None
+    state: str | None = None
+    local: bool = True
+
+
+Listener = Callable[[list[StoreEvent]], None]
+
+
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a store backend can do beyond listing, reading and setting signals."""
+
+    upcoming: bool = True  # signals exist (UPCOMING) before their gate is reached; TIMED_OUT/CANCELLED reported
+    history: bool = True  # the events of signals (who set what, when) are kept
+    stats: bool = True  # raw figures for metrics
+    push: bool = True  # subscribers hear of changes at once, not by polling
+    compare_and_set: bool = True  # first answer wins atomically (no window between read and write)
+    files: bool = True  # files are copied into the store's ``files_dir``
+    run: bool = False  # executions run against it (implements ExecutorStore)
+
+    def describe(self) -> str:
+        """``"upcoming, history, ..."``: the capabilities that are true."""
+        return ", ".join(f.name for f in fields(self) if getattr(self, f.name)) or "(none)"
+
+
+class UnsupportedError(GateError, NotImplementedError):
+    """A store backend cannot do what was asked (see its ``capabilities``)."""
+
+    def __init__(self, store: object, capability: str, why: str = "") -> None:
+        self.store, self.capability = store, capability
+        super().__init__(f"{store!r} cannot provide {capability!r}{': ' + why if why else ''} "
+                         f"(it can: {store_capabilities(store).describe()}).")
+
+
+def store_capabilities(store: object) -> StoreCapabilities:
+    """A store's declared capabilities."""
+    caps = getattr(store, "capabilities", None)
+    return caps if isinstance(caps, StoreCapabilities) else StoreCapabilities()
+
+
+def require(store: object, capability: str, why: str = "") -> None:
+    """Raise :class:`UnsupportedError` unless ``store`` declares ``capability``."""
+    if not getattr(store_capabilities(store), capability):
+        raise UnsupportedError(store, capability, why)
+
+
+@runtime_checkable
+class RemoteStore(Protocol):
+    """What ``GateRemote`` needs from a store."""
+
+    capabilities: StoreCapabilities
+    path: str
+    files_dir: str
+
+    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
+                     offset: int = 0) -> list[Signal]:
+        """Signals of one execution (declaration order), or across executions of project/domain; filters, then limit."""
+
+    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                      filters: Iterable[Filter] = ()) -> int:
+        """How many signals ``list_signals`` would return without a limit."""
+
+    def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
+        """One signal; ``ExecutionNotFoundError`` / ``SignalNotFoundError`` (listing the ids that exist)."""
+
+    def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
+                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+        """Set an open signal to ``value`` (JSON form); same identity again is a no-op (``False``),
+        another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``."""
+
+    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+        """The ``GateType`` that validates values of a signal, from its stored type record."""
+
+    def list_executions(self, project: str | None = None, domain: str | None = None, status: str | None = None,
+                        limit: int | None = None) -> list[ExecutionRecord]:
+        """Executions, newest first."""
+
+    def get_execution(self, key: ExecKey, *, with_nodes: bool = True) -> ExecutionRecord:
+        """One execution; ``ExecutionNotFoundError``."""
+
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Whether the process running an execution lives (``None``: unknown)."""
+
+    def request_abort(self, key: ExecKey) -> bool:
+        """Ask whoever runs the execution to abort it."""
+
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        """Mark an execution ended (an orphan's abort); returns the signal ids it cancelled."""
+
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        """Every event of an execution (or one signal), oldest first (capability ``history``)."""
+
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        """Raw figures for metrics (capability ``stats``)."""
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(events)`` on changes, here or elsewhere; returns the unsubscribe function."""
+
+    def close(self) -> None:
+        """Stop background threads."""
+
+
+@runtime_checkable
+class ExecutorStore(RemoteStore, Protocol):
+    """What the executor needs on top of :class:`RemoteStore` (capability ``run``)."""
+
+    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
+                         signals: Sequence[dict[str, Any]], *, pid: int | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
+
+    def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
+        """Add the nodes and signals a ``@dynamic`` node built at run time."""
+
+    def adopt_execution(self, key: ExecKey, *, pid: int | None = None) -> ExecutionRecord:
+        """Take over an orphaned execution in this process (recovery)."""
+
+    def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
+        """Record a node's state and fields (may be written behind)."""
+
+    def flush(self) -> None:
+        """Write every pending node update now."""
+
+    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
+        """Keep the live Python type of a signal (so its value comes back as that type)."""
+
+    def forget_types(self, key: ExecKey) -> None:
+        """Drop an ended execution's live types."""
+
+    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None) -> Signal:
+        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``."""
+
+    def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
+        """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT``."""
+
+    def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
+        """Close open signals of an ending execution (``CANCELLED``); returns the ids closed."""
+
+
+def poll_until(closed: threading.Event, interval: float, poll: Callable[[], object], what: str) -> None:
+    """Call ``poll()`` every ``interval`` seconds until ``closed`` is set (a store that cannot push);
+    a failed round is logged and the next one tried."""
+    while not closed.wait(interval):
+        try:
+            poll()
+        except Exception:  # unreachable for a moment: try again next round
+            log.warning("gatewidgets could not poll %s", what, exc_info=True)
+
+
+class Listeners:
+    """The subscribers of a store: ``subscribe`` / ``dispatch``, and a background thread
+    (a watcher or a poller) started with the first subscriber."""
+
+    def __init__(self, owner: object, start: Callable[[], None]) -> None:
+        self._owner = owner
+        self._start = start
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def subscribe(self, listener: Listener, name: str) -> Callable[[], None]:
+        """Add ``listener``; the first one starts the background thread ``name``."""
+        with self._lock:
+            self._listeners.append(listener)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._start, name=name, daemon=True)
+                self.thread.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def dispatch(self, events: list[StoreEvent]) -> None:
+        """Call every listener with ``events``; a broken listener is logged, not raised."""
+        if not events:
+            return
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(events)
+            except Exception:  # a broken listener must not break the writer
+                log.exception("gatewidgets listener %r of %r failed", listener, self._owner)
+
+    def join(self, timeout: float = 5) -> None:
+        """Wait for the background thread (after the owner signalled it to stop)."""
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=timeout)
