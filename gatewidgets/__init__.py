@@ -11,10 +11,12 @@ from gatewidgets.errors import (
     GateError,
     GateRejectedError,
     GateTimeoutError,
+    InvalidNameError,
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
     SignalTypeError,
+    StoreError,
     WorkflowDefinitionError,
 )
 from gatewidgets.executor import Execution, Executor
@@ -47,6 +49,7 @@ __all__ = [
     "GateRemote", "launch", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
-    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError",
+    "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "BranchFailedError", "InvalidNameError",
+    "StoreError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

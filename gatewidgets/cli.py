@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     parser = build_parser("gatewidgets", notebook=False)
     try:
+        _check_text(argv)
         args = parser.parse_args(argv)
         from gatewidgets.remote import GateRemote
 
@@ -41,6 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if text:
             print(text)
     return 0
+
+
+def _check_text(argv: Sequence[str]) -> None:
+    """Refuse arguments that are not valid UTF-8 (Python keeps such bytes as lone surrogates)."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise CommandError(f"gatewidgets: argument {position} ('{shown}') is not valid UTF-8 text; "
+                               "names and values must be UTF-8.") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

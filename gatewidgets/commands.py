@@ -63,6 +63,20 @@ def split_line(line: str) -> list[str]:
         raise CommandError(f"cannot split {line!r}: {exc}") from None
 
 
+MAX_LIMIT = 1_000_000
+
+
+def _limit(text: str) -> int:
+    """``--limit``: a whole number from 1 to :data:`MAX_LIMIT`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT:,}, got {text!r}")
+    return value
+
+
 def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.ArgumentParser:
     """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
 
@@ -91,7 +105,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("execution", nargs="?", help="execution name (default: every execution of the project/domain)")
     p.add_argument("--state", type=str.upper, choices=[s.value for s in SignalState], help="only this state")
     p.add_argument("--all", action="store_true", help="signals in every state")
-    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--limit", type=_limit, default=50, help="at most this many rows (default 50)")
 
     for name, verb in (("approve", "Approve"), ("reject", "Reject")):
         p = add(name, f"{verb} a yes/no signal.")
@@ -109,7 +123,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
 
     p = add("executions", "List executions, newest first.")
     p.add_argument("--status", type=str.upper, choices=[s.value for s in ExecutionStatus], help="only this status")
-    p.add_argument("--limit", type=int, default=20, help="at most this many rows (default 20)")
+    p.add_argument("--limit", type=_limit, default=20, help="at most this many rows (default 20)")
 
     p = add("abort", "Abort a running execution.")
     p.add_argument("execution", help="execution name")
@@ -189,8 +203,6 @@ class Result:
 def run_command(argv: Sequence[str], ctx: Context, parser: argparse.ArgumentParser | None = None) -> Result:
     """Parse ``argv`` and run the command; raises :class:`CommandError`, :class:`HelpRequested` or ``GateError``."""
     args = (parser or build_parser()).parse_args(list(argv))
-    if getattr(args, "limit", 1) < 1:
-        raise CommandError(f"--limit must be at least 1, got {args.limit}.")
     return _COMMANDS[args.command](args, ctx)
 
 
@@ -423,14 +435,16 @@ def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> Result:
-    from gatewidgets.dsl import Workflow
+    from gatewidgets import frontdoors
     from gatewidgets.types import GateType
 
     namespace = ctx.namespace or {}
-    wf = namespace.get(args.workflow)
-    if not isinstance(wf, Workflow):
-        found = "nothing" if wf is None else f"a {type(wf).__name__}"
-        raise CommandError(f"run: {args.workflow!r} is {found} in the notebook, not a @workflow.")
+    obj = namespace.get(args.workflow)
+    wf = frontdoors.workflow_of(obj)
+    if wf is None:
+        found = "nothing" if obj is None else f"a {type(obj).__name__}"
+        raise CommandError(f"run: {args.workflow!r} is {found} in the notebook, not a @workflow "
+                           "(gatewidgets, or a flytekit workflow or launch plan).")
     inputs: dict[str, Any] = {}
     for item in args.inputs:
         key, sep, text = item.partition("=")
@@ -451,7 +465,7 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
             inputs[key] = gate_type.to_python(gate_type.parse_text(text))
         except GateError as exc:
             raise CommandError(f"run: input {key}: {one_line(str(exc))}") from None
-    execution = wf.launch(execution_name=args.name, project=args.project, domain=args.domain, **inputs)
+    execution = frontdoors.launch(obj, execution_name=args.name, project=args.project, domain=args.domain, **inputs)
     return Result(f"Launched execution {execution.name!r} of workflow {wf.name!r}.",
                   data={"execution": execution.name}, value=execution)
 

@@ -27,7 +27,8 @@ from traitlets import All, Bool, Float, Int, List, TraitError, Unicode, observe,
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
-from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT
+from gatewidgets.errors import InvalidNameError
+from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT, check_name
 
 __all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV"]
 
@@ -60,6 +61,9 @@ class GateWidgets(Configurable):
     notify = Bool(True, help="Announce a gate that starts waiting (where a face supports it).").tag(config=True)
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
+    max_value_bytes = Int(1 << 20, help=(
+        "Largest signal value accepted (its JSON form, in bytes; default 1 MiB). Larger values raise "
+        "SignalTypeError on every face; send big data as a file (GateFile).")).tag(config=True)
     max_upload_bytes = Int(100 * 2**20, help=(
         "Largest file (bytes) a signal value may bring into the store, from any face.")).tag(config=True)
     http_allowed_file_dirs = List(Unicode(), help=(
@@ -122,11 +126,18 @@ class GateWidgets(Configurable):
             raise TraitError(f"GateWidgets.poll_interval must be in (0, 60] seconds, got {proposal['value']}.")
         return float(proposal["value"])
 
+    @validate("max_value_bytes")
+    def _check_max_value(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GateWidgets.max_value_bytes must be at least 1, got {proposal['value']}.")
+        return int(proposal["value"])
+
     @validate("default_project", "default_domain")
     def _check_name(self, proposal: Any) -> str:
-        if not proposal["value"].strip():
-            raise TraitError(f"GateWidgets.{proposal['trait'].name} must not be empty.")
-        return str(proposal["value"]).strip()
+        try:
+            return check_name(str(proposal["value"]).strip(), f"GateWidgets.{proposal['trait'].name}")
+        except InvalidNameError as exc:
+            raise TraitError(str(exc)) from None
 
     @observe(All)
     def _changed(self, change: Any) -> None:

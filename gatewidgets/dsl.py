@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.models.names import validate_name
+from gatewidgets.models.execution import NAME_RULE, is_valid_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
 
@@ -517,6 +517,10 @@ class Task:
             hint = self.output_hints[0] if self.output_hints else None
         return Promise(builder, Ref(node_id=node.id), hint, node)
 
+    def invoke(self, execution: Any, node: Node, kwargs: dict[str, Any]) -> Any:
+        """Run the task for ``node`` of ``execution`` (the executor calls this; front doors add retries, caching)."""
+        return self.fn(**kwargs)
+
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
@@ -546,9 +550,13 @@ class Dynamic(Task):
         """Run the body on ``values``; return the nodes it built and its output bindings."""
         builder = _Builder(workflow_name, prefix=f"{node_id}.")
         with _building(builder):
-            result = self.fn(**values)
+            result = self.build(values)
         _check_sections(builder)
         return builder, _bind_outputs(builder, self.name, result)
+
+    def build(self, values: dict[str, Any]) -> Any:
+        """Define the nodes on real ``values`` and return the outputs (a front door translates here)."""
+        return self.fn(**values)
 
 
 def dynamic(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
@@ -574,10 +582,11 @@ def _timeout(value: Any, what: str) -> timedelta | None:
 
 
 def _signal_id(name: Any, what: str) -> str:
-    try:
-        return validate_name("the signal name", name)
-    except ValueError as exc:
-        raise WorkflowDefinitionError(f"{what}: {exc}") from None
+    if not is_valid_name(name):
+        raise WorkflowDefinitionError(
+            f"{what}: the signal name must be {NAME_RULE}; got {name!r}."
+        )
+    return str(name)
 
 
 def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
@@ -710,6 +719,27 @@ class Workflow:
         self.outputs = _bind_outputs(builder, self.name, result)
         self.order = self._topological_order()
         functools.update_wrapper(self, fn)
+
+    @classmethod
+    def from_body(cls, name: str, input_hints: dict[str, Any], output_hint: Any, body: Callable[..., Any],
+                  defaults: dict[str, Any] | None = None) -> Workflow:
+        """A workflow whose graph ``body(**input promises)`` defines: for front doors translating another SDK's graph.
+
+        ``body`` calls tasks, gates and ``conditional`` as a ``@workflow`` body would; ``defaults``
+        are the inputs' default values.
+        """
+        defaults = defaults or {}
+        params = [inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, annotation=hint,
+                                    default=defaults.get(arg, inspect.Parameter.empty))
+                  for arg, hint in input_hints.items()]
+
+        def fn(**inputs: Any) -> Any:
+            return body(**inputs)
+
+        fn.__signature__ = inspect.Signature(params, return_annotation=output_hint)  # type: ignore[attr-defined]
+        fn.__annotations__ = {**input_hints, "return": output_hint}
+        fn.__name__ = fn.__qualname__ = name
+        return cls(fn, name=name)
 
     def _topological_order(self) -> list[str]:
         graph = {nid: set(node.upstream) for nid, node in self.nodes.items()}

@@ -18,6 +18,8 @@ __all__ = [
     "GateTimeoutError",
     "WorkflowDefinitionError",
     "BranchFailedError",
+    "InvalidNameError",
+    "StoreError",
 ]
 
 
@@ -67,3 +69,11 @@ class WorkflowDefinitionError(GateError):
 
 class BranchFailedError(GateError):
     """A conditional took a case that ends with ``.fail(message)``."""
+
+
+class InvalidNameError(GateError, ValueError):
+    """A project, domain, execution or signal name is not 1-128 letters, digits, '_', '-' or '.'."""
+
+
+class StoreError(GateError):
+    """The store file cannot be read or written (locked, disk full, corrupt, read-only); names the file."""

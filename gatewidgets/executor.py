@@ -38,8 +38,7 @@ from gatewidgets.errors import (
     GateTimeoutError,
     WorkflowDefinitionError,
 )
-from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
-from gatewidgets.models.names import validate_name
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
@@ -196,8 +195,8 @@ class Executor:
         """Start ``workflow`` in the background and return its :class:`Execution` at once."""
         values = workflow.bind_inputs(inputs)
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
-        validate_name("execution_name", name)
-        key = ExecKey(project or settings.default_project, domain or settings.default_domain, name)
+        key = ExecKey(check_name(project or settings.default_project, "project"),
+                      check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
         execution = Execution(self, workflow, key, values)
         record = None
         if recover:
@@ -367,6 +366,7 @@ class Execution:
         self._resolved: set[str] = set()
         self._done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
+        self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
 
     # public ----------------------------------------------------------------------
 
@@ -530,7 +530,7 @@ class Execution:
                 if current.kind == "dynamic":
                     node = self._expand(current, kwargs)
                     continue
-                value = current.task.fn(**kwargs)
+                value = current.task.invoke(self, current, kwargs)
                 if current.multi_output and (not isinstance(value, tuple)
                                              or len(value) != len(current.output_hints)):
                     raise TypeError(f"task {current.name} must return a tuple of {len(current.output_hints)} "
@@ -676,6 +676,41 @@ class Execution:
 
     # gates -----------------------------------------------------------------------
 
+    def add_gate(self, parent_id: str, spec: SignalSpec, deliver: Callable[[Signal], None]) -> Node:
+        """Open a gate at run time from inside the running task ``parent_id`` (a front door's condition).
+
+        Its signal joins the execution and is reached at once, with every signal rule; its
+        resolution goes to ``deliver(signal)`` instead of flowing through the DAG: exactly once,
+        with the ``SET`` or ``TIMED_OUT`` signal, or the ``CANCELLED`` one if the execution ends
+        first. Raises ``WorkflowDefinitionError`` for a signal id in use, ``ExecutionAbortedError``
+        once the execution is ending.
+        """
+        if spec.signal_id in self.signal_specs:
+            raise WorkflowDefinitionError(f"Execution {self.name!r} has a signal {spec.signal_id!r} already.")
+        node = Node(id=f"{parent_id}.{spec.signal_id}", kind=spec.kind.value, name=spec.signal_id, signal=spec,
+                    upstream={parent_id}, parent=parent_id)
+        with self._lock:
+            if self._ending:
+                raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it opens no gate.")
+            self.nodes[node.id] = node
+            self.node_states[node.id] = NodeState.QUEUED
+            self._remaining[node.id] = 0
+            self._children[node.id] = []  # never re-reached by its parent's completion
+            self.signal_specs[spec.signal_id] = spec
+            self._deliveries[node.id] = deliver
+        self.store.add_nodes(self.id, [_node_row(node)], [_signal_row(spec, {node.id: node})])
+        self._publish("expanded", node_id=parent_id)
+        self._reach(node)
+        return node
+
+    def _deliver(self, node: Node, signal: Signal, deliver: Callable[[Signal], None]) -> None:
+        with self._lock:
+            self._finished_nodes += 1  # never the last node: the task that opened it still runs
+        state = NodeState.SUCCEEDED if signal.state is SignalState.SET else NodeState.FAILED
+        self._set_state(node, state, finished_at=time.time(),
+                        error=None if state is NodeState.SUCCEEDED else f"signal {signal.state.value}")
+        deliver(signal)
+
     def _reach(self, node: Node) -> None:
         spec = node.signal
         assert spec is not None
@@ -718,6 +753,11 @@ class Execution:
             self.executor.timers.cancel(handle)
         self.executor._forget(self, node)
         self._publish("signal_set", node_id=node.id, signal_id=spec.signal_id)
+        with self._lock:
+            deliver = self._deliveries.pop(node.id, None)
+        if deliver is not None:
+            self._deliver(node, signal, deliver)
+            return
         where = f"gate {spec.signal_id!r} of execution {self.name!r}"
         if signal.state is SignalState.TIMED_OUT and spec.kind is not SignalKind.SLEEP and not (
                 spec.kind is SignalKind.APPROVE and spec.on_timeout != "fail" or spec.has_default):
@@ -778,6 +818,12 @@ class Execution:
         self.executor._forget(self)
         message = error_text or (f"{type(error).__name__}: {error}" if error is not None else None)
         self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
+        with self._lock:
+            deliveries, self._deliveries = self._deliveries, {}
+        for nid, deliver in deliveries.items():  # their gates were cancelled with the execution
+            signal = self.nodes[nid].signal
+            assert signal is not None
+            deliver(self.store.get_signal(self.id, signal.signal_id))
         self.store.forget_types(self.id)
         self.executor._let_go(self)
         for nid, state in self.node_states.items():

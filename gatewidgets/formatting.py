@@ -15,8 +15,12 @@ def clip(text: str, limit: int) -> str:
 
 
 def short(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters."""
-    return clip(repr(value), limit)
+    """``repr(value)`` cut to ``limit`` characters (an int too long to print reads as too large)."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python's 4,300-digit limit, or a structure holding such an int
+        text = f"<{type(value).__name__} too large to show>"
+    return clip(text, limit)
 
 
 def when(at: datetime | None, fmt: str = TIME_FORMAT) -> str:

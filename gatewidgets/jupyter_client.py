@@ -2,7 +2,8 @@
 
 ``GateRemote.for_jupyter(url, token=...)`` is a :class:`GateRemote` on it: values are
 validated here and again by the server, which records sets as its user, via ``http``.
-Uses only the standard library (``urllib``). Errors come back as the same gatewidgets
+Uses only the standard library (``urllib``); the token never follows a redirect to another
+scheme, host or port (:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets
 exceptions the server raised (``SignalTypeError``, ``SignalAlreadySetError``, ...);
 a refused token raises ``PermissionError``. Values of returned signals are in JSON form.
 Filters the API does not take (it takes ``state`` and ``kind``) are applied here with
@@ -23,6 +24,7 @@ from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields, sort_signals
 from gatewidgets.models.signal import Signal, SignalEvent, SignalState, Via
+from gatewidgets.redirects import urlopen
 from gatewidgets.remote import GateRemote
 from gatewidgets.store.base import (
     ExecKey,
@@ -83,7 +85,7 @@ class JupyterStore:
         if self.token:
             request.add_header("Authorization", f"token {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urlopen(request, self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None

@@ -55,9 +55,9 @@ class GateMagics(Magics):
         """
         from gatewidgets.executor import default_executor
 
-        remote = self._remote()
-        ctx = Context(remote, self.shell.user_ns if self.shell else None, default_executor().launched, cell)
-        try:
+        try:  # opening the store can fail too (corrupt, unreadable): StoreError, one line
+            remote = self._remote()
+            ctx = Context(remote, self.shell.user_ns if self.shell else None, default_executor().launched, cell)
             argv = split_line(line) if line.strip() else ["--help"]
             if cell is not None and argv[0] != "set":
                 raise CommandError("As a cell magic, %%gate only supports: %%gate set SIGNAL [-e EXECUTION].")

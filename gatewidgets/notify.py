@@ -19,16 +19,17 @@ import os
 import queue
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from gatewidgets.models.signal import Signal
+from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
 
-__all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings"]
+__all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings", "redact"]
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class WebhookNotifier:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"A webhook URL must start with http:// or https://, got {url!r}.")
         self.url = url
+        self.where = redact(url)
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
@@ -207,7 +209,7 @@ class WebhookNotifier:
 
     def _post(self, body: bytes) -> None:
         request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+        with urlopen(request, self.timeout) as response:
             response.read()
 
     def _run(self) -> None:
@@ -218,18 +220,32 @@ class WebhookNotifier:
             if note is None:
                 self._idle.set()
                 return
+            self._deliver(note)
+
+    def _deliver(self, note: Notification) -> None:
+        """POST one notification, retrying; any failure is counted and logged, never raised (the thread lives on)."""
+        try:
             body = json.dumps(note.to_json()).encode()
-            for attempt in range(self.retries + 1):
-                try:
-                    self._post(body)
-                    self.delivered += 1
-                    break
-                except (OSError, urllib.error.URLError) as exc:
-                    if attempt == self.retries:
-                        self.failed += 1
-                        log.warning("gatewidgets webhook %s failed %d times: %s", self.url, attempt + 1, exc)
-                    else:
-                        time.sleep(self.backoff * 2 ** attempt)
+        except Exception:
+            self.failed += 1
+            log.exception("gatewidgets webhook %s could not encode a notification", self.where)
+            return
+        for attempt in range(self.retries + 1):
+            try:
+                self._post(body)
+                self.delivered += 1
+                return
+            except Exception as exc:  # OSError, URLError, HTTPException (a malformed response), ...
+                if attempt == self.retries:
+                    self.failed += 1
+                    log.warning("gatewidgets webhook %s failed %d times: %s: %s", self.where, attempt + 1,
+                                type(exc).__name__, _redacted(str(exc), self.url))
+                else:
+                    time.sleep(self.backoff * 2 ** attempt)
+
+    def is_alive(self) -> bool:
+        """Whether the delivery thread runs (until :meth:`close`)."""
+        return self._thread.is_alive()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every queued notification was delivered or given up; False on timeout."""
@@ -245,6 +261,28 @@ class WebhookNotifier:
         if self._stop is not None:
             self._stop()
         self._queue.put(None)
+
+
+def redact(url: str) -> str:
+    """``scheme://host[:port]/…``: a webhook URL without what usually carries its secret (path, query, user)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _redacted(text: str, url: str) -> str:
+    """``text`` with the secret parts of ``url`` (the URL, its path, query and credentials) replaced."""
+    parts = urllib.parse.urlsplit(url)
+    for secret in (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.path,
+                   parts.password, parts.username):
+        if secret and secret != "/":
+            text = text.replace(secret, "…")
+    return text
 
 
 def webhook(url: str, *, events: str | Iterable[str] = ("waiting", "decided", "timed_out"), scope: str = "local",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import getpass
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from gatewidgets.errors import SignalTypeError
+from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
-from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
@@ -134,6 +135,23 @@ class GateRemote:
         return cls(None, project, domain, store=FlyteStore(flyte_remote, **store_kwargs), **kwargs)
 
     @classmethod
+    def for_flyte2(cls, endpoint: str | None = None, *, project: str | None = None, domain: str | None = None,
+                   insecure: bool = False, **kwargs: Any) -> GateRemote:
+        """The remote of the conditions of Flyte 2 runs on a cluster (needs ``gatewidgets[flyte2]``).
+
+        With ``endpoint``, calls ``flyte.init(endpoint=..., project=..., domain=..., insecure=..., **init)``;
+        without, uses the ``flyte.init(...)`` already made. Execution names are run names.
+        ``flyte_poll_interval`` (seconds, default 2), ``page_size``, ``max_executions`` and ``init``
+        go to the ``Flyte2Store``; ``user`` and ``via`` to the remote.
+        """
+        from gatewidgets.store.flyte2 import Flyte2Store
+
+        store_kwargs = {k: kwargs.pop(k) for k in ("flyte_poll_interval", "page_size", "max_executions", "init")
+                        if k in kwargs}
+        store = Flyte2Store.for_endpoint(endpoint, project=project, domain=domain, insecure=insecure, **store_kwargs)
+        return cls(None, store.project, store.domain, store=store, **kwargs)
+
+    @classmethod
     def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> GateRemote:
         """A remote on a Jupyter server's ``/gatewidgets/api`` (a ``JupyterStore``; ``url`` may carry ``?token=``)."""
         from gatewidgets.jupyter_client import JupyterGateRemote
@@ -153,11 +171,13 @@ class GateRemote:
         clone.user = user or self.user
         return clone
 
+    def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
+        """``(project, domain)``, defaults filled in, both checked as names (``InvalidNameError``)."""
+        return (check_name(project or self.default_project, "project"),
+                check_name(domain or self.default_domain, "domain"))
+
     def _key(self, execution_name: str, project: str | None, domain: str | None) -> WorkflowExecutionIdentifier:
-        if not isinstance(execution_name, str) or not execution_name:
-            raise TypeError(f"execution_name must be a non-empty string, got {execution_name!r}.")
-        return WorkflowExecutionIdentifier(project or self.default_project, domain or self.default_domain,
-                                           execution_name)
+        return WorkflowExecutionIdentifier(*self._scope(project, domain), check_name(execution_name, "execution_name"))
 
     # reading ---------------------------------------------------------------------
 
@@ -171,8 +191,8 @@ class GateRemote:
         """
         parsed = parse_filters(filters)
         if execution_name is None:
-            return self.store.list_signals(None, project=project or self.default_project,
-                                           domain=domain or self.default_domain, filters=parsed,
+            project, domain = self._scope(project, domain)
+            return self.store.list_signals(None, project=project, domain=domain, filters=parsed,
                                            sort_by=sort_by, limit=limit, offset=offset)
         return self.store.list_signals(self._key(execution_name, project, domain), filters=parsed,
                                        sort_by=sort_by, limit=limit, offset=offset)
@@ -182,8 +202,8 @@ class GateRemote:
         """How many signals match, before any limit."""
         parsed = parse_filters(filters)
         key = self._key(execution_name, project, domain) if execution_name is not None else None
-        return self.store.count_signals(key, project=project or self.default_project,
-                                        domain=domain or self.default_domain, filters=parsed)
+        project, domain = self._scope(project, domain)
+        return self.store.count_signals(key, project=project, domain=domain, filters=parsed)
 
     def get_signal(self, signal_id: str, execution_name: str, project: str | None = None,
                    domain: str | None = None) -> Signal:
@@ -193,7 +213,7 @@ class GateRemote:
     def list_executions(self, project: str | None = None, domain: str | None = None,
                         status: ExecutionStatus | str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
         """Executions in the store, newest first."""
-        return self.store.list_executions(project or self.default_project, domain or self.default_domain,
+        return self.store.list_executions(*self._scope(project, domain),
                                           ExecutionStatus(status).value if status else None, limit)
 
     def get_execution(self, execution_name: str, project: str | None = None,
@@ -212,7 +232,7 @@ class GateRemote:
 
     def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
         """Raw figures behind :func:`gatewidgets.metrics.metrics` for one project and domain (capability ``stats``)."""
-        return self.store.stats(project or self.default_project, domain or self.default_domain)
+        return self.store.stats(*self._scope(project, domain))
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(events)`` when signals or executions change, here or in another process."""
@@ -277,6 +297,8 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if signal.kind is SignalKind.SLEEP:
             return self.end_sleep(signal_id, execution_name, project, domain)
+        if isinstance(text, str):  # refuse a huge text before parsing it
+            _check_size(signal, len(text.encode("utf-8", "surrogatepass")), "text")
         gate_type = self._type(signal)
         return self._store_json(signal, gate_type, gate_type.parse_text(text))
 
@@ -306,10 +328,19 @@ class GateRemote:
         return self._store_json(signal, gate_type, gate_type.validate(value))
 
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
-        # copy a file into the store only for an open signal: a set or closed one refuses it (or, for the
-        # same content, keeps its copy) without leaving a file behind; files compare by content alone
-        if self.capabilities.files and self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
-            value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
+        # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
+        # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
+        # a file behind; files compare by content alone
+        if self.capabilities.files and not getattr(self.store, "read_only", False) and \
+                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+            try:
+                value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
+            except OSError as exc:  # a read-only store, a full disk
+                raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
+                                 "fix: make that folder writable by you and free disk space, or point "
+                                 "GATEWIDGETS_STORE at another store.") from None
+        # measured once uploaded bytes are files in the store (their base64 is not part of the stored value)
+        _check_size(signal, len(json.dumps(value, separators=(",", ":"))), "value as JSON")
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
             set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))
@@ -332,6 +363,16 @@ class GateRemote:
 
 
 FlyteRemote = GateRemote
+
+
+def _check_size(signal: Signal, size: int, what: str) -> None:
+    """Refuse a value larger than ``settings.max_value_bytes`` (``SignalTypeError``), before anything is stored."""
+    if size > settings.max_value_bytes:
+        raise SignalTypeError(
+            f"The {what} for signal {signal.signal_id!r} of execution {signal.execution_name!r} is {size:,} bytes, "
+            f"more than GateWidgets.max_value_bytes ({settings.max_value_bytes:,}). Send a smaller value or a file "
+            "(GateFile), or raise the limit (%config GateWidgets.max_value_bytes = N)."
+        )
 
 
 def _whoami() -> str:

@@ -15,11 +15,14 @@ EXPECTED = {
     "bench_latency.py": {"in_process", "cross_process", "targets_ms", "flyte_propeller_reevaluation_interval_s",
                          "poll_interval_s"},
     "bench_scale.py": {"hold", "traced", "list_signals", "targets"},
+    "bench_flytekit_door.py": {"nodes", "reps", "flytekit", "door", "ratio", "ratio_cpu"},
 }
 
 
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
+    if script == "bench_flytekit_door.py":
+        pytest.importorskip("flytekit")
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke", "--out", str(out)],
                           capture_output=True, text=True, timeout=240, cwd=tmp_path)
@@ -36,6 +39,8 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
     elif script == "bench_latency.py":
         assert data["in_process"]["samples"] == data["in_process"]["after_return_ms"]["n"] > 0
         assert data["cross_process"]["samples"] == data["cross_process"]["after_return_ms"]["n"] > 0
+    elif script == "bench_flytekit_door.py":
+        assert data["door"]["chain"]["per_node_us"] > 0 and data["flytekit"]["fan"]["per_node_us"] > 0
     else:
         assert data["hold"]["waiting_registrations"] == data["hold"]["gates"] > 0
         assert data["list_signals"]["some_pending"]["returned"] == 100

@@ -137,7 +137,7 @@ def test_mistakes_print_one_line_and_change_nothing(ip: Any) -> None:
         "%gate approve rate": "SignalTypeError",
         "%gate approve nope": "SignalNotFoundError",
         "%gate approve go -e no-such": "ExecutionNotFoundError",
-        "%gate list --limit 0": "--limit must be at least 1",
+        "%gate list --limit 0": "argument --limit: must be a whole number from 1",
         "%gate run nothing_here": "'nothing_here' is nothing in the notebook",
         "%gate run magic_wf b=1": "has no input 'b'",
         "%gate run magic_wf a=x": "input a:",

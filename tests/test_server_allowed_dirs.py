@@ -154,7 +154,7 @@ def test_a_locked_store_answers_503_while_jupyter_keeps_answering(server: Server
         thread.join(timeout=30)
         assert not thread.is_alive()
         status, data = answer["reply"]
-        assert status == 503 and data["error"] == "StoreUnavailable" and "locked" in data["message"], data
+        assert status == 503 and data["error"] == "StoreError" and "locked" in data["message"], data
         assert answer["seconds"] < 15
     finally:
         stop(locker)

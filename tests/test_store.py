@@ -17,6 +17,7 @@ from gatewidgets import (
     SignalClosedError,
     SignalNotFoundError,
     SignalState,
+    StoreError,
 )
 from gatewidgets.models.execution import WorkflowExecutionIdentifier as Key
 from gatewidgets.store import SqliteStore, default_store_path, open_store
@@ -65,7 +66,7 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     raw.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     raw.commit()
     raw.close()
-    with pytest.raises(RuntimeError, match="newer than this gatewidgets"):
+    with pytest.raises(StoreError, match="newer than this gatewidgets"):
         SqliteStore(path)
 
 

@@ -4,7 +4,8 @@ A front door translates a foreign workflow or task into the one engine and the o
 it never runs a second engine. Each door is a module of this package that exposes
 
 - ``accepts(obj) -> bool``: cheap, imports nothing heavy (look at ``type(obj).__module__``);
-- ``launch(obj, inputs, *, execution_name, project, domain, recover) -> Execution``.
+- ``launch(obj, inputs, *, execution_name, project, domain, recover) -> Execution``;
+- optionally ``workflow_of(obj) -> Workflow``: the translated workflow (``%gate run`` reads its inputs).
 
 The SDK a door wraps (flytekit, flyte) is imported only inside that door, and only when
 one of its objects is passed.
@@ -16,7 +17,7 @@ from typing import Any
 
 from gatewidgets.dsl import Workflow
 
-__all__ = ["launch", "DOORS"]
+__all__ = ["launch", "workflow_of", "DOORS"]
 
 #: Door modules, tried in order. Adding a door is one module plus one line here.
 DOORS: tuple[str, ...] = (
@@ -45,6 +46,17 @@ def launch(workflow: Any, /, *, execution_name: str | None = None, project: str 
         "Pass a gatewidgets @workflow, a flytekit workflow or LaunchPlan (pip install 'gatewidgets[flyte]'), "
         "or a Flyte 2 task (pip install 'gatewidgets[flyte2]')."
     )
+
+
+def workflow_of(obj: Any) -> Workflow | None:
+    """The engine workflow ``obj`` is or translates to; ``None`` if no door translates it ahead of a launch."""
+    if isinstance(obj, Workflow):
+        return obj
+    for name in DOORS:
+        module = _door(name)
+        if module is not None and hasattr(module, "workflow_of") and module.accepts(obj):
+            return module.workflow_of(obj)
+    return None
 
 
 def _door(name: str) -> Any:

@@ -2,12 +2,31 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gatewidgets.errors import InvalidNameError
+
 DEFAULT_PROJECT = "default"
 DEFAULT_DOMAIN = "development"
+NAME_RULE = "1-128 letters, digits, '_', '-' or '.'"
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+
+
+def is_valid_name(value: object) -> bool:
+    """Whether ``value`` may name a project, domain, execution or signal (names appear in paths and URLs)."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def check_name(value: object, what: str) -> str:
+    """``value`` if :func:`is_valid_name`, else ``InvalidNameError`` naming ``what`` it was meant to be."""
+    if not is_valid_name(value):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise InvalidNameError(f"{what} must be {NAME_RULE} (it appears in paths and URLs); got {shown}. "
+                               f"Choose another {what}.")
+    return value  # type: ignore[return-value]
 
 
 class ExecutionStatus(str, enum.Enum):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -27,6 +26,7 @@ from gatewidgets.errors import (
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
+    StoreError,
 )
 from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalKind, SignalState
@@ -39,7 +39,7 @@ __all__ = ["routes"]
 AUTH_RESOURCE = "gatewidgets"
 
 _STATUS = {ExecutionNotFoundError: 404, SignalNotFoundError: 404, SignalAlreadySetError: 409,
-           SignalClosedError: 409, ExecutionAbortedError: 409}
+           SignalClosedError: 409, ExecutionAbortedError: 409, StoreError: 503}
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gatewidgets-http")
 _LIMITS = {"limit": 10_000, "offset": 1_000_000_000}  # largest page size and offset a query may ask for
 _MAX_DEPTH = 64  # deepest nesting of lists and objects a request body may have
@@ -74,13 +74,10 @@ class _Handler(APIHandler):
         try:
             data = await asyncio.wait_for(IOLoop.current().run_in_executor(_POOL, action),
                                           timeout=2 * settings.busy_timeout + 10)
-        except (GateError, BadRequest) as exc:
+        except (GateError, BadRequest) as exc:  # a StoreError (store locked, unreadable, read-only): 503
             self.fail(exc)
-        except sqlite3.OperationalError as exc:
-            self.reply({"error": "StoreUnavailable", "message": f"The gatewidgets store is unavailable ({exc}): "
-                        "another process holds it locked. Nothing was changed; try again."}, 503)
         except asyncio.TimeoutError:
-            self.reply({"error": "StoreUnavailable", "message": "The gatewidgets store did not answer in time; "
+            self.reply({"error": "StoreError", "message": "The gatewidgets store did not answer in time; "
                         "the request may still complete. Check its state before trying again."}, 503)
         else:
             (reply or self.reply)(data)

@@ -5,16 +5,26 @@ transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
 through ``PRAGMA data_version`` within one poll interval.
+
+The store's folders are created user-only (0700) and its file 0600 (SQLite gives the
+``-wal`` and ``-shm`` files the same mode), whatever the umask. A store this process cannot
+write (the file or its folder) is opened read-only: it can be listed, and writes raise
+``StoreError``. Any ``sqlite3`` error (locked, disk full, corrupt, read-only) leaves the
+store as a ``StoreError`` naming the file and what to do.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import math
 import os
 import socket
 import sqlite3
+import stat
 import threading
+import urllib.parse
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -26,6 +36,7 @@ from gatewidgets.errors import (
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
+    StoreError,
 )
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import (
@@ -79,6 +90,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (project, domain, execution);
 """
 
+_CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
+    task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (task, version, inputs))"""
+
 _SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -116,8 +131,86 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+_NO_SQL = frozenset({"update_node", "register_type", "forget_types", "gate_type", "subscribe", "owner_alive"})
+"""Public methods that never touch SQLite; the engine calls some per node, so they stay unwrapped."""
+
+
+def _store_errors(cls: type[SqliteStore]) -> type[SqliteStore]:
+    """Make every public method (and ``__init__``) raise ``StoreError`` instead of a raw ``sqlite3.Error``."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not isinstance(member, (staticmethod, type)) and name not in _NO_SQL and (
+                not name.startswith("_") or name == "__init__"):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+def _translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def run(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(_problem(self, exc)) from exc
+    return run
+
+
+_PROBLEMS = (  # words of an sqlite3 error message -> what happened, what to do
+    (("locked", "busy"), "is locked by another process",
+     "try again; if it stays locked, end the process that holds it"),
+    (("full",), "cannot grow: its disk is full", "free disk space, or point GATEWIDGETS_STORE at another disk"),
+    (("malformed", "not a database", "corrupt", "no such table"), "is corrupt or not a gatewidgets store",
+     "move it aside (what it held is lost) or point GATEWIDGETS_STORE at another file"),
+    (("readonly", "read-only"), "is read-only for this process",
+     "make the file and its folder writable by you, or point GATEWIDGETS_STORE at a writable file"),
+    (("unable to open",), "cannot be opened", "check that the file and its folder exist and are readable by you"),
+)
+
+
+def _problem(store: SqliteStore, exc: sqlite3.Error) -> str:
+    """One line: the store file, what happened, what to do."""
+    text = str(exc).lower()
+    what, todo = next(((w, t) for words, w, t in _PROBLEMS if any(word in text for word in words)),
+                      ("failed", "check the file, its -wal and -shm files and its folder"))
+    if getattr(store, "read_only", False) and "readonly" in text:
+        what = "was opened read-only (you cannot write the file or its folder): it can be listed, not changed"
+    return f"The gatewidgets store {store.path} {what} (sqlite: {exc}). To fix: {todo}."
+
+
+def _private_store(path: str, files_dir: str) -> None:
+    """Create the store's folders (0700) and file (0600) if missing; an existing store file of this user
+    (and its -wal, -shm) and ``files_dir`` lose any group and other permissions."""
+    try:
+        for folder in (os.path.dirname(path), files_dir):
+            _private_folders(folder)
+        with contextlib.suppress(FileExistsError):  # empty: SQLite makes it a database
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        for name in (path, path + "-wal", path + "-shm", files_dir):
+            with contextlib.suppress(FileNotFoundError):
+                info = os.stat(name)
+                if os.name == "posix" and info.st_uid == os.getuid() and info.st_mode & 0o077:
+                    os.chmod(name, stat.S_IMODE(info.st_mode) & 0o700)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the gatewidgets store {path}: {exc}. To fix: point GATEWIDGETS_STORE "
+                         "(or GateWidgets.store) at a file in a folder you can write.") from None
+
+
+def _private_folders(folder: str) -> None:
+    """``os.makedirs`` giving every folder it creates mode 0700."""
+    if os.path.isdir(folder):
+        return
+    _private_folders(os.path.dirname(folder))
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+
+
+def _writable(path: str) -> bool:
+    """Whether this process may write an existing store: its file, and its folder (for the -wal and -shm files)."""
+    return not os.path.exists(path) or (os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK))
+
+
+@_store_errors
 class SqliteStore:
-    """Executions, nodes, signals and their events in one SQLite file."""
+    """Executions, nodes, signals and their events in one SQLite file (read-only if this process cannot write it)."""
 
     capabilities = StoreCapabilities(run=True)
 
@@ -129,7 +222,9 @@ class SqliteStore:
         self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.read_only = not _writable(self.path)
+        if not self.read_only:
+            _private_store(self.path, self.files_dir)
         self._local = threading.local()
         self._listeners = Listeners(self, self._watch)
         self._watch_from: int | None = None
@@ -145,30 +240,47 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ connections
 
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        # without a -shm file (no writer has the store open) that it may not create, SQLite can read a WAL
+        # database only as immutable
+        immutable = not os.path.exists(self.path + "-shm") and not os.access(os.path.dirname(self.path), os.W_OK)
+        uri = f"file:{urllib.parse.quote(self.path)}?mode=ro" + ("&immutable=1" if immutable else "")
+        return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = self._connect()
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise sqlite3.OperationalError("attempt to write a readonly database")  # becomes a StoreError
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT may have rolled back already, or not
+                conn.execute("ROLLBACK")
+            raise
 
     def _migrate(self) -> None:
+        if self.read_only:  # nothing to create: check that this version can read it
+            row = self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            self._check_version(row)
+            return
         with self._write() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -176,11 +288,14 @@ class SqliteStore:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema version {row[0]}, newer than this gatewidgets ({SCHEMA_VERSION}). "
-                    "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
-                )
+            self._check_version(row)
+
+    def _check_version(self, row: sqlite3.Row | None) -> None:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {row[0]}, newer than this gatewidgets ({SCHEMA_VERSION}). "
+                "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
+            )
 
     def close(self) -> None:
         """Flush pending writes and stop the background threads."""
@@ -214,7 +329,7 @@ class SqliteStore:
         self._listeners.dispatch(events)
 
     def _watch(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = self._connect()
         conn.row_factory = sqlite3.Row
         last_id = self._watch_from
         version = None
@@ -402,7 +517,7 @@ class SqliteStore:
             self._closed.wait(0.01)  # gather a batch
             try:
                 self.flush()
-            except sqlite3.Error:
+            except (sqlite3.Error, StoreError):
                 log.exception("gatewidgets could not write node states to %s", self.path)
 
     def flush(self) -> None:
@@ -717,6 +832,30 @@ class SqliteStore:
                 "AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' AND n.finished_at IS NOT NULL" + also,
                 params)],
         }
+
+    # ------------------------------------------------------------- task attempts and cache
+
+    def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
+        """Note in the history that attempt ``attempt`` of a task node failed with ``error`` and is retried."""
+        with self._write() as conn:
+            event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
+                                value=json.dumps({"attempt": attempt, "error": error}))
+        self._dispatch([event])
+
+    def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` if a task of that name and cache version ran on those inputs before."""
+        with self._write() as conn:
+            conn.execute(_CACHE_SCHEMA)
+            row = conn.execute("SELECT outputs FROM task_cache WHERE task=? AND version=? AND inputs=?",
+                               (task, version, inputs_hash)).fetchone()
+        return (True, json.loads(row[0])) if row is not None else (False, None)
+
+    def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
+        """Remember a cacheable task's JSON ``outputs`` for these inputs (the first stored wins)."""
+        with self._write() as conn:
+            conn.execute(_CACHE_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO task_cache VALUES (?,?,?,?,?)",
+                         (task, version, inputs_hash, _dumps(outputs), _ts(now())))
 
     # ---------------------------------------------------------------------- records
 

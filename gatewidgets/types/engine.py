@@ -16,6 +16,7 @@ import enum
 import json
 import math
 import os
+import sys
 import types
 import typing
 from datetime import date, datetime, timedelta
@@ -351,11 +352,22 @@ class GateType:
         if t == "integer":
             if not isinstance(v, int) or isinstance(v, bool):
                 raise mismatch("an int")
+            if v.bit_length() > 14_000:  # JSON writes ints as text: Python refuses past its digit limit (4300)
+                try:
+                    str(v)
+                except ValueError:
+                    raise mismatch(f"an int of at most {sys.get_int_max_str_digits()} digits") from None
             return v
         if t == "number":
-            if not _is_number(v) or not math.isfinite(v):
+            if not _is_number(v):
                 raise mismatch("a finite number")
-            return float(v)
+            try:
+                number = float(v)
+            except OverflowError:  # an int past the largest float
+                number = math.inf
+            if not math.isfinite(number):
+                raise mismatch("a finite number (a float reaches about ±1.8e308)")
+            return number
         if t == "string" and fmt == "date-time":
             if not strict and isinstance(v, str):
                 v = _text.parse_datetime(v)

@@ -45,6 +45,8 @@ TUTORIALS = {
         "published build 300 at priority 3", ".gatewidgets-dashboard"),
     "08-branches-and-dynamic": (
         "'batch-1: SUCCEEDED', 'batch-2: FAILED']", ".gatewidgets-card"),
+    "09-your-flytekit-workflow": (
+        "release-1 SUCCEEDED deployed model with accuracy 0.85", ".gatewidgets-card"),
 }
 
 # Prompt text of every code cell, in notebook order ("[*]:", "[3]:", "[ ]:").

@@ -1,0 +1,216 @@
+"""The Flyte 2 front door: a ``flyte`` task run by Flyte 2's own local execution, its conditions live cards.
+
+``gatewidgets.launch(task, **inputs)`` makes a one-node gatewidgets execution whose task
+runs ``flyte.with_runcontext(mode="local").run(task, **inputs)`` on a worker thread (never
+the kernel's). Each time a task of that run (the task or any task it calls) waits on a
+condition, the condition becomes a gate of the execution, opened at run time with
+:meth:`Execution.add_gate` — the mechanism ``@dynamic`` gates share — so cards, ``%gate``,
+the CLI, HTTP and ``GateRemote`` answer it under every signal rule.
+
+- id: the condition's name (characters outside ``[A-Za-z0-9_.-]`` become ``-``); the
+  second condition waited on under the same name in one run is ``name-2``, then ``name-3``
+  (``wait()`` twice on one condition asks twice, as Flyte's local prompt does).
+- kind ``approve`` for ``bool`` (Reject gives the task ``False``), ``input`` for
+  ``int``/``float``/``str``; the description is the prompt (Markdown only for
+  ``prompt_type="markdown"``) and the condition's description; the deadline is its timeout,
+  after which the signal is ``TIMED_OUT`` and the task gets ``ConditionTimedoutError``.
+- webhooks fire as Flyte fires them (its controller posts when the condition is created).
+
+The seam is Flyte 2.12's local UI hook: the run's recorder asks a tracker
+(``with_runcontext(_tracker=...)``, which the ``flyte`` CLI's TUI uses) for a pending
+object in ``record_condition_waiting`` and the controller waits on its
+``wait_for_result``; the timeout is read from the controller's registered conditions.
+These are not public API, hence the ``flyte>=2.12,<2.13`` pin of ``gatewidgets[flyte2]``.
+Flyte's controller waits in its event loop's default thread pool, so each waiting
+condition holds one thread of that pool.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import re
+import secrets
+import threading
+import typing
+from datetime import timedelta
+from typing import Any
+
+from gatewidgets import dsl
+from gatewidgets.dsl import SignalSpec, Workflow
+from gatewidgets.errors import GateError
+from gatewidgets.executor import Execution, default_executor
+from gatewidgets.models.flyte2 import describe, kind_of, signal_id_for
+from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.types import GateType
+
+__all__ = ["accepts", "launch"]
+
+_RUN_NODE = "n0"
+
+
+def accepts(obj: Any) -> bool:
+    """A Flyte 2 task (``@env.task`` of a ``flyte.TaskEnvironment``), without importing ``flyte``."""
+    return type(obj).__module__.split(".")[0] == "flyte" and hasattr(obj, "native_interface")
+
+
+def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, project: str | None,
+           domain: str | None, recover: bool) -> Execution:
+    """Run the Flyte 2 task ``obj`` in the background of this process; return its ``Execution`` at once.
+
+    ``recover=True`` runs the task again from the start (Flyte's local mode keeps no
+    checkpoint); its conditions get the same ids in the same order, so answers given
+    meanwhile are consumed and nobody is asked twice.
+    """
+    _check_flyte()
+    started: concurrent.futures.Future[Execution] = concurrent.futures.Future()
+    try:
+        execution = default_executor().launch(_workflow(obj, started), inputs, execution_name=execution_name,
+                                              project=project, domain=domain, recover=recover)
+    except BaseException as exc:
+        started.set_exception(exc)
+        raise
+    started.set_result(execution)
+    return execution
+
+
+def _check_flyte() -> None:
+    try:
+        import flyte
+    except ImportError:
+        raise GateError("Running a Flyte 2 task needs the flyte SDK: pip install 'gatewidgets[flyte2]'.") from None
+    version = tuple(int(p) for p in re.findall(r"\d+", flyte.__version__)[:2])
+    if version != (2, 12):
+        raise GateError(f"gatewidgets supports flyte 2.12 (its local condition hook is not public API); "
+                        f"found flyte {flyte.__version__}. pip install 'gatewidgets[flyte2]'.")
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def _workflow(task: Any, started: concurrent.futures.Future[Execution]) -> Workflow:
+    """A one-node gatewidgets workflow whose task runs ``task`` with Flyte 2's local execution.
+
+    ``started`` gets the execution once ``launch`` made it (its task may start before).
+    """
+    func = task.func
+    signature = inspect.signature(func)
+    hints = {name: hint for name, (hint, _default) in task.native_interface.inputs.items()}
+    returns = typing.get_type_hints(func).get("return", type(None))
+    outputs = len(task.native_interface.outputs)
+
+    def run(**kwargs: Any) -> Any:
+        result = _run(task, kwargs, started.result())
+        return None if outputs == 0 else result[0] if outputs == 1 else tuple(result)
+
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {**hints, "return": returns}
+    run.__name__ = run.__qualname__ = task.name
+    step = dsl.Task(run, name=task.name)
+
+    def body(**kwargs: Any) -> Any:
+        return step(**kwargs)
+
+    body.__signature__ = signature  # type: ignore[attr-defined]
+    body.__annotations__ = run.__annotations__
+    return Workflow(body, name=task.name)
+
+
+def _run(task: Any, inputs: dict[str, Any], execution: Execution) -> tuple[Any, ...]:
+    """Run ``task`` with Flyte's local controller, its conditions answered as gates of ``execution``."""
+    import flyte
+
+    run_name = f"{execution.name}-{secrets.token_hex(3)}".lower()
+    _tracker.runs[run_name] = _RunState(execution)
+    try:
+        run = flyte.with_runcontext(mode="local", name=run_name, _tracker=_tracker).run(task, **inputs)
+        return tuple(run.outputs())
+    finally:
+        del _tracker.runs[run_name]
+
+
+class _RunState:
+    """The gatewidgets execution of one Flyte run; the lock gives its conditions their ids one at a time."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.lock = threading.Lock()
+
+
+class _Pending:
+    """What Flyte's controller waits on (the TUI's ``PendingCondition`` protocol), resolved by a gate."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: Any = None
+        self.timed_out = False
+
+    def deliver(self, signal: Signal) -> None:
+        if signal.state is SignalState.SET:
+            self._value = signal.value
+        self.timed_out = signal.state is SignalState.TIMED_OUT
+        self._done.set()  # CANCELLED: None, which Flyte turns into an error in the task
+
+    def cancel(self) -> None:
+        self._done.set()
+
+    def wait_for_result(self, timeout: float | None = None) -> Any:
+        # the gate's own deadline (same timeout) ends the wait, so the signal says TIMED_OUT first
+        self._done.wait()
+        return self._value
+
+
+class _Tracker:
+    """The tracker of every gatewidgets Flyte run: opens a gate for each condition waited on.
+
+    Flyte's controller is process-wide, so one tracker serves all runs and finds the run of
+    a condition from the task context's run name. A condition of a run it does not know
+    (``None``) falls back to Flyte's own prompt.
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[str, _RunState] = {}
+
+    def record_condition_waiting(self, *, action_id: str, condition_name: str, prompt: str, prompt_type: str,
+                                 data_type: type, description: str = "") -> _Pending | None:
+        from flyte._context import internal_ctx
+
+        tctx = internal_ctx().data.task_context
+        state = self.runs.get(tctx.action.run_name) if tctx is not None else None
+        if state is None:
+            return None
+        execution = state.execution
+        pending = _Pending()
+        with state.lock:
+            spec = SignalSpec(signal_id_for(condition_name, execution.signal_specs), kind_of(data_type),
+                              GateType.of(data_type), describe(prompt, prompt_type, description),
+                              _timeout(condition_name))
+            try:
+                execution.add_gate(_RUN_NODE, spec, pending.deliver)
+            except GateError:  # the execution ended meanwhile: the task gets Flyte's cancellation error
+                pending.cancel()
+        return pending
+
+    # the rest of the tracker protocol: Flyte's actions are not mirrored as nodes
+    def get_action(self, action_id: str) -> None:
+        return None
+
+    def record_start(self, **_: Any) -> None:
+        pass
+
+    def record_complete(self, **_: Any) -> None:
+        pass
+
+    def record_failure(self, **_: Any) -> None:
+        pass
+
+
+def _timeout(condition_name: str) -> timedelta | None:
+    """The timeout of the condition being waited on, from the controller's registered conditions."""
+    from flyte._internal.controllers import get_controller
+
+    condition = getattr(get_controller(), "_registered_conditions", {}).get(condition_name)
+    seconds = getattr(condition, "_timeout_seconds", None)
+    return timedelta(seconds=seconds) if seconds is not None else None
+
+
+_tracker = _Tracker()

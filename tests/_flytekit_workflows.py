@@ -1,0 +1,425 @@
+"""flytekit workflows, written as a Flyte user would, for the flytekit front door's tests.
+
+They live in a module because flytekit reads its tasks' source. Nothing here imports
+gatewidgets.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import typing
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pydantic
+from flytekit import (
+    ContainerTask,
+    LaunchPlan,
+    Resources,
+    approve,
+    conditional,
+    dynamic,
+    kwtypes,
+    map_task,
+    sleep,
+    task,
+    wait_for_input,
+    workflow,
+)
+from flytekit.core.task import reference_task
+from flytekit.extras.tasks.shell import ShellTask
+from flytekit.types.directory import FlyteDirectory
+from flytekit.types.file import FlyteFile
+from flytekit.types.structured import StructuredDataset
+
+HOUR = timedelta(hours=1)
+
+
+# ------------------------------------------------------------------ flytekit's own gate tests
+
+
+@task
+def t1(a: int) -> int:
+    return a + 5
+
+
+@task
+def t2(a: int) -> int:
+    return a + 6
+
+
+@workflow
+def wf_sleep() -> int:
+    x = sleep(timedelta(seconds=10))
+    b = t1(a=5)
+    x >> b
+    return b
+
+
+@workflow
+def wf_signal(a: int) -> typing.Tuple[int, int, int]:
+    x = t1(a=a)
+    s1 = wait_for_input("my-signal-name", timeout=HOUR, expected_type=bool)
+    s2 = wait_for_input("my-signal-name-2", timeout=timedelta(hours=2), expected_type=int)
+    z = t1(a=5)
+    y = t2(a=s2)
+    q = t2(a=approve(y, "approvalfory", timeout=timedelta(hours=2)))
+    x >> s1
+    s1 >> z
+    return y, z, q
+
+
+@dynamic
+def dyn(a: int) -> typing.Tuple[int, int, int]:
+    x = t1(a=a)
+    s1 = wait_for_input("my-signal-name", timeout=HOUR, expected_type=bool)
+    s2 = wait_for_input("my-signal-name-2", timeout=timedelta(hours=2), expected_type=int)
+    z = t1(a=5)
+    y = t2(a=s2)
+    q = t2(a=approve(y, "approvalfory", timeout=timedelta(hours=2)))
+    x >> s1
+    s1 >> z
+    return y, z, q
+
+
+@workflow
+def wf_dyn(a: int) -> typing.Tuple[int, int, int]:
+    y, z, q = dyn(a=a)
+    return y, z, q
+
+
+# ------------------------------------------------------------------ approvals and inputs
+
+
+@task
+def expense(amount: float) -> float:
+    return round(amount * 1.2, 2)
+
+
+@task
+def pay(amount: float) -> str:
+    return f"paid {amount}"
+
+
+@workflow
+def wf_approve(amount: float) -> str:
+    return pay(amount=approve(expense(amount=amount), "pay-it", timeout=None))
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Settings(pydantic.BaseModel):
+    name: str
+    level: int
+
+
+@task
+def describe(f: float, s: str, when: datetime, wait: timedelta, xs: typing.List[int], d: typing.Dict[str, int],
+             c: Color, p: Point, m: Settings) -> str:
+    return (f"{f}|{s}|{when.isoformat()}|{wait.total_seconds()}|{sum(xs)}|{sorted(d.items())}|{c.value}|"
+            f"{p.x + p.y}|{m.name}:{m.level}")
+
+
+@workflow
+def wf_types() -> str:
+    return describe(
+        f=wait_for_input("f", timeout=HOUR, expected_type=float),
+        s=wait_for_input("s", timeout=HOUR, expected_type=str),
+        when=wait_for_input("when", timeout=HOUR, expected_type=datetime),
+        wait=wait_for_input("wait", timeout=HOUR, expected_type=timedelta),
+        xs=wait_for_input("xs", timeout=HOUR, expected_type=typing.List[int]),
+        d=wait_for_input("d", timeout=HOUR, expected_type=typing.Dict[str, int]),
+        c=wait_for_input("c", timeout=HOUR, expected_type=Color),
+        p=wait_for_input("p", timeout=HOUR, expected_type=Point),
+        m=wait_for_input("m", timeout=HOUR, expected_type=Settings),
+    )
+
+
+@task
+def read_file(f: FlyteFile) -> str:
+    with open(f.path) as fh:
+        return fh.read().strip().upper()
+
+
+@workflow
+def wf_file() -> str:
+    return read_file(f=wait_for_input("receipt", timeout=HOUR, expected_type=FlyteFile))
+
+
+@task
+def column_total(table: StructuredDataset) -> int:
+    import pandas
+
+    return int(table.open(pandas.DataFrame).all()["amount"].sum())
+
+
+@workflow
+def wf_table() -> int:
+    return column_total(table=wait_for_input("expenses", timeout=HOUR, expected_type=StructuredDataset))
+
+
+@workflow
+def wf_directory() -> None:
+    wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory)
+
+
+@workflow
+def wf_timeout() -> int:
+    return t1(a=wait_for_input("never", timeout=timedelta(seconds=0.3), expected_type=int))
+
+
+# ------------------------------------------------------------------ branches
+
+
+@task
+def small(x: int) -> str:
+    return f"small {x}"
+
+
+@task
+def big(x: int) -> str:
+    return f"big {x}"
+
+
+@workflow
+def wf_branch_on_signal(x: int) -> str:
+    go = wait_for_input("go-big", timeout=HOUR, expected_type=bool)
+    return conditional("size").if_(go.is_true()).then(big(x=x)).else_().then(small(x=x))
+
+
+@workflow
+def wf_branch_ranges(x: int) -> str:
+    v = t1(a=x)
+    return (
+        conditional("range")
+        .if_((v > 5) & (v < 10)).then(small(x=v))
+        .elif_((v >= 10) | (v == -1)).then(big(x=v))
+        .else_().fail("x must be positive")
+    )
+
+
+# ------------------------------------------------------------------ sub-workflows, launch plans
+
+
+@workflow
+def sub_review(a: int) -> int:
+    return t2(a=approve(t1(a=a), "sub-ok", timeout=HOUR))
+
+
+@workflow
+def wf_sub_twice(a: int) -> int:
+    first = sub_review(a=a)
+    return sub_review(a=first)
+
+
+@workflow
+def wf_sub_once(a: int) -> int:
+    return sub_review(a=a)
+
+
+@task
+def scale(a: int, factor: int, offset: int) -> int:
+    return a * factor + offset
+
+
+@workflow
+def wf_scale(a: int, factor: int = 2, offset: int = 0) -> int:
+    return scale(a=a, factor=factor, offset=offset)
+
+
+scale_lp = LaunchPlan.get_or_create(wf_scale, name="scale_lp", default_inputs={"factor": 10},
+                                    fixed_inputs={"offset": 7})
+
+
+@workflow
+def wf_lp_node(a: int) -> int:
+    return scale_lp(a=a)
+
+
+# ------------------------------------------------------------------ dynamic, map, tuples
+
+
+@dynamic
+def review_each(items: typing.List[int]) -> typing.List[int]:
+    return [approve(t1(a=i), f"review-{i}", timeout=HOUR) for i in items]
+
+
+@task
+def total(xs: typing.List[int]) -> int:
+    return sum(xs)
+
+
+@workflow
+def wf_review_each(items: typing.List[int]) -> int:
+    return total(xs=review_each(items=items))
+
+
+@task
+def square(x: int) -> int:
+    return x * x
+
+
+@workflow
+def wf_map(xs: typing.List[int]) -> int:
+    return total(xs=map_task(square)(x=xs))
+
+
+class Stats(typing.NamedTuple):
+    count: int
+    label: str
+
+
+@task
+def stats(xs: typing.List[int]) -> Stats:
+    return Stats(count=len(xs), label=f"{len(xs)} items")
+
+
+@workflow
+def wf_named(xs: typing.List[int]) -> Stats:
+    s = stats(xs=xs)
+    return Stats(count=t1(a=s.count), label=s.label)
+
+
+@task
+def split(a: int) -> typing.Tuple[int, str]:
+    return a, str(a)
+
+
+@workflow
+def wf_tuple(a: int = 4) -> typing.Tuple[str, int]:
+    n, s = split(a=a)
+    return s, t2(a=n)
+
+
+# ------------------------------------------------------------------ retries, cache
+
+
+FLAKY_MARKER = Path("/nonexistent")  # tests point it at a file of their own
+
+
+@task(retries=1)
+def flaky(a: int) -> int:
+    calls = int(FLAKY_MARKER.read_text()) if FLAKY_MARKER.exists() else 0
+    FLAKY_MARKER.write_text(str(calls + 1))
+    if calls == 0:
+        raise RuntimeError("first attempt fails")
+    return a * 10
+
+
+@workflow
+def wf_flaky(a: int) -> int:
+    return flaky(a=a)
+
+
+CACHE_CALLS: typing.List[int] = []
+
+
+@task(cache=True, cache_version="1", timeout=timedelta(seconds=30), requests=Resources(cpu="1"),
+      limits=Resources(mem="1Gi"), container_image="python:3.11")
+def expensive(a: int) -> int:
+    CACHE_CALLS.append(a)
+    return a * 100
+
+
+@workflow
+def wf_cached(a: int) -> int:
+    return expensive(a=a)
+
+
+@task(timeout=timedelta(seconds=0.3))
+def too_slow(a: int) -> int:
+    import time
+
+    time.sleep(3)
+    return a
+
+
+@workflow
+def wf_too_slow(a: int) -> int:
+    return too_slow(a=a)
+
+
+# ------------------------------------------------------------------ refused entities
+
+
+@reference_task(project="flytesnacks", domain="development", name="remote.t", version="v1")
+def remote_t(a: int) -> int:
+    ...
+
+
+@workflow
+def wf_reference(a: int) -> int:
+    return remote_t(a=a)
+
+
+say = ShellTask(name="say", script="echo {inputs.a}", inputs=kwtypes(a=int))
+
+
+@workflow
+def wf_shell(a: int) -> None:
+    say(a=a)
+
+
+shell = ContainerTask(name="shell", image="alpine", command=["echo", "{{.inputs.a}}"],
+                      inputs=kwtypes(a=int))
+
+
+@workflow
+def wf_container(a: int) -> None:
+    shell(a=a)
+
+
+
+@task
+def power(x: int, exponent: int) -> int:
+    return x ** exponent
+
+
+@workflow
+def wf_map_partial(xs: typing.List[int]) -> typing.List[int]:
+    return map_task(functools.partial(power, exponent=3))(x=xs)
+
+
+@workflow
+def wf_approve_in_branch(x: int) -> str:
+    v = t1(a=x)
+    checked = conditional("needs-ok").if_(v > 10).then(approve(v, "big-ok", timeout=HOUR)).else_().then(t2(a=v))
+    return big(x=checked)
+
+
+@workflow
+def wf_call_inside_case(x: int) -> str:
+    v = t1(a=x)
+    return conditional("nested").if_(v > 10).then(big(x=approve(v, "nested-ok", timeout=HOUR))).else_().then(small(x=v))
+
+
+@task
+def locate(a: int) -> Point:
+    return Point(x=a, y=a * 2)
+
+
+@task
+def tally(a: int) -> typing.Dict[str, int]:
+    return {"double": a * 2}
+
+
+@workflow
+def wf_attributes(a: int) -> typing.Tuple[int, int]:
+    p = locate(a=a)
+    return t1(a=p.y), t2(a=tally(a=p.x)["double"])
+
+
+@workflow
+def wf_branch_tuple(a: int) -> typing.Tuple[int, str]:
+    n, s = conditional("pair").if_(a > 0).then(split(a=a)).else_().then(split(a=0))
+    return t1(a=n), s

@@ -1,0 +1,333 @@
+"""The Flyte 2 front door: a ``flyte`` task launched with ``gatewidgets.launch``, its conditions as gates."""
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from helpers import eventually
+
+flyte = pytest.importorskip("flyte")
+
+import gatewidgets  # noqa: E402
+from flyte._internal.controllers._local_controller import LocalController  # noqa: E402
+from flyte.errors import ConditionTimedoutError  # noqa: E402
+
+from gatewidgets import (  # noqa: E402
+    ExecutionStatus,
+    GateRemote,
+    NodeState,
+    SignalClosedError,
+    SignalState,
+    SignalTypeError,
+)
+from gatewidgets.frontdoors import flyte2 as door  # noqa: E402
+from gatewidgets.models.flyte2 import describe, signal_id_for  # noqa: E402
+from gatewidgets.models.signal import SignalKind, Via  # noqa: E402
+from gatewidgets.models.types import SimpleType  # noqa: E402
+
+env = flyte.TaskEnvironment(name="gw_tests")
+
+
+@env.task
+async def double_if_approved(x: int) -> int:
+    cond = await flyte.new_condition.aio("approve-double", prompt="Double it?", data_type=bool,
+                                         timeout=timedelta(minutes=5))
+    return x * 2 if await cond.wait.aio() else x
+
+
+@env.task
+async def typed(label: str) -> str:
+    n = await (await flyte.new_condition.aio("n", prompt="How many?", data_type=int)).wait.aio()
+    rate = await (await flyte.new_condition.aio("rate", prompt="Rate?", data_type=float)).wait.aio()
+    note = await (await flyte.new_condition.aio("note", prompt="Note?", data_type=str,
+                                                description="free text")).wait.aio()
+    return f"{label}:{n * rate}:{note}"
+
+
+@env.task
+async def markdown_prompt() -> bool:
+    cond = await flyte.new_condition.aio("md", prompt="Ship **v2**?\n\n- tests pass", prompt_type="markdown",
+                                         data_type=bool)
+    return await cond.wait.aio()
+
+
+@env.task
+async def ask_child(x: int) -> int:
+    cond = await flyte.new_condition.aio("child-n", prompt="Add how much?", data_type=int)
+    return x + await cond.wait.aio()
+
+
+@env.task
+async def parent(x: int) -> int:
+    return await ask_child(x) * 10
+
+
+@env.task
+async def same_name_twice() -> list[int]:
+    first = await (await flyte.new_condition.aio("pick", prompt="First?", data_type=int)).wait.aio()
+    second = await (await flyte.new_condition.aio("pick", prompt="Second?", data_type=int)).wait.aio()
+    return [first, second]
+
+
+@env.task
+async def times_out() -> str:
+    cond = await flyte.new_condition.aio("hurry", prompt="Quick?", data_type=bool, timeout=0.3)
+    try:
+        await cond.wait.aio()
+    except ConditionTimedoutError:
+        return "timed out"
+    return "answered"
+
+
+@env.task
+async def with_webhook(url: str) -> bool:
+    cond = await flyte.new_condition.aio(
+        "hooked", prompt="Go?", data_type=bool,
+        webhook=flyte.ConditionWebhook(url=url, payload={"callback": "{callback_uri}", "why": "approval"}))
+    return await cond.wait.aio()
+
+
+@env.task
+async def review(x: int) -> str:
+    ok = await (await flyte.new_condition.aio("ok", prompt="OK?", data_type=bool)).wait.aio()
+    n = await ask_child(x)
+    note = await (await flyte.new_condition.aio("note", prompt="Note?", data_type=str)).wait.aio()
+    return f"{ok}|{n}|{note}"
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flyte's console prompt must never be used: it would block the kernel."""
+    def refuse(condition: Any) -> Any:
+        raise AssertionError(f"terminal prompt shown for condition {condition.name!r}")
+
+    monkeypatch.setattr(LocalController, "_prompt_condition_console", staticmethod(refuse))
+
+
+def pending(ex: Any, signal_id: str) -> Any:
+    remote = GateRemote.for_sandbox()
+    return eventually(lambda: (s := remote.get_signal(signal_id, ex.name)).state is SignalState.PENDING and s,
+                      what=f"condition {signal_id!r} to wait")
+
+
+def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() -> None:
+    ex = gatewidgets.launch(double_if_approved, execution_name="f2-approve", x=21)
+    signal = pending(ex, "approve-double")
+    assert (signal.kind, signal.type.simple, signal.description) == (SignalKind.APPROVE, SimpleType.BOOLEAN,
+                                                                     "Double it?")
+    assert timedelta(minutes=4) < signal.deadline - signal.waiting_since <= timedelta(minutes=5)
+    assert ex.status is ExecutionStatus.RUNNING
+    GateRemote.for_sandbox(user="ann").approve("approve-double", "f2-approve")
+    assert ex.wait(timeout=30) == 42
+    done = GateRemote.for_sandbox().get_signal("approve-double", "f2-approve")
+    assert (done.state, done.value, done.set_by, done.via) == (SignalState.SET, True, "ann", Via.API)
+    assert ex.node_states == {"n0": NodeState.SUCCEEDED, "n0.approve-double": NodeState.SUCCEEDED}
+    assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
+
+
+def test_a_rejected_bool_condition_gives_the_task_false_not_a_failure() -> None:
+    ex = gatewidgets.launch(double_if_approved, x=21)
+    pending(ex, "approve-double")
+    GateRemote.for_sandbox().reject("approve-double", ex.name)
+    assert ex.wait(timeout=30) == 21
+    assert ex.status is ExecutionStatus.SUCCEEDED
+
+
+def test_int_float_str_conditions_refuse_a_wrong_type_and_store_nothing() -> None:
+    ex = gatewidgets.launch(typed, label="x")
+    remote = GateRemote.for_sandbox()
+    n = pending(ex, "n")
+    assert (n.kind, n.type.simple) == (SignalKind.INPUT, SimpleType.INTEGER)
+    for bad in ("5", True, 2.5):
+        with pytest.raises(SignalTypeError):
+            remote.set_input("n", ex.name, bad)
+    with pytest.raises(SignalTypeError):
+        remote.approve("n", ex.name)
+    assert remote.get_signal("n", ex.name).state is SignalState.PENDING
+    assert [e.kind for e in ex.history() if e.signal_id == "n"] == ["created", "reached"]
+    remote.set_input("n", ex.name, 4)
+    assert pending(ex, "rate").type.simple is SimpleType.FLOAT
+    remote.set_input("rate", ex.name, 2)  # an int is a valid float
+    note = pending(ex, "note")
+    assert (note.type.simple, note.description) == (SimpleType.STRING, "Note?\n\nfree text")
+    remote.set_text("note", ex.name, "fine")
+    assert ex.wait(timeout=30) == "x:8.0:fine"
+
+
+def test_a_markdown_prompt_is_kept_as_markdown_and_a_text_prompt_is_shown_as_written() -> None:
+    ex = gatewidgets.launch(markdown_prompt)
+    assert pending(ex, "md").description == "Ship **v2**?\n\n- tests pass"
+    GateRemote.for_sandbox().approve("md", ex.name)
+    assert ex.wait(timeout=30) is True
+
+    from gatewidgets.widgets.gate import render_markdown
+
+    assert "<strong>v2</strong>" in render_markdown(describe("Ship **v2**?", "markdown"))
+    text = describe("Ship **v2** <now>?\n# not a heading", "text")
+    html = render_markdown(text)
+    assert "**v2** &lt;now&gt;?" in html and "<h1>" not in html and "<strong>" not in html
+
+
+def test_a_condition_in_a_child_task_is_a_gate_of_the_same_execution() -> None:
+    ex = gatewidgets.launch(parent, x=1)
+    assert pending(ex, "child-n").description == "Add how much?"
+    GateRemote.for_sandbox().set_input("child-n", ex.name, 2)
+    assert ex.wait(timeout=30) == 30
+    assert ex.nodes["n0.child-n"].parent == "n0"
+
+
+def test_the_same_name_twice_in_one_run_gets_a_second_id() -> None:
+    ex = gatewidgets.launch(same_name_twice)
+    remote = GateRemote.for_sandbox()
+    pending(ex, "pick")
+    remote.set_input("pick", ex.name, 1)
+    assert pending(ex, "pick-2").description == "Second?"
+    remote.set_input("pick-2", ex.name, 2)
+    assert ex.wait(timeout=30) == [1, 2]
+    assert [s.signal_id for s in ex.signals()] == ["pick", "pick-2"]
+    assert signal_id_for("pick", {"pick", "pick-2"}) == "pick-3"
+    assert signal_id_for("a b/c", set()) == "a-b-c"
+
+
+def test_a_timeout_raises_condition_timed_out_in_the_task_which_may_catch_it() -> None:
+    ex = gatewidgets.launch(times_out)
+    assert ex.wait(timeout=30) == "timed out"
+    signal = GateRemote.for_sandbox().get_signal("hurry", ex.name)
+    assert (signal.state, signal.via) == (SignalState.TIMED_OUT, Via.TIMEOUT)
+    with pytest.raises(SignalClosedError):
+        GateRemote.for_sandbox().approve("hurry", ex.name)
+
+
+def test_the_webhook_of_a_condition_still_fires() -> None:
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ex = gatewidgets.launch(with_webhook, url=f"http://127.0.0.1:{server.server_port}/hook")
+        pending(ex, "hooked")
+        eventually(lambda: received, what="the webhook")
+        assert received == [{"callback": "local://conditions/hooked/signal", "why": "approval"}]
+        GateRemote.for_sandbox().approve("hooked", ex.name)
+        assert ex.wait(timeout=30) is True
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_answers_from_another_process_through_the_gatewidgets_command_line() -> None:
+    ex = gatewidgets.launch(double_if_approved, execution_name="f2-cli", x=5)
+    pending(ex, "approve-double")
+    done = subprocess.run([sys.executable, "-m", "gatewidgets", "approve", "approve-double", "-e", "f2-cli"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert ex.wait(timeout=30) == 10
+    assert GateRemote.for_sandbox().get_signal("approve-double", "f2-cli").via is Via.CLI
+
+
+def test_aborting_releases_the_waiting_task_and_cancels_the_condition() -> None:
+    ex = gatewidgets.launch(double_if_approved, x=1)
+    pending(ex, "approve-double")
+    ex.abort()
+    assert ex.status is ExecutionStatus.ABORTED
+    assert GateRemote.for_sandbox().get_signal("approve-double", ex.name).state is SignalState.CANCELLED
+    eventually(lambda: not door._tracker.runs, what="the Flyte run to end")
+
+
+HOST = """
+import sys, time
+import flyte, gatewidgets
+
+env = flyte.TaskEnvironment(name="host")
+
+
+@env.task
+async def twice(x: int) -> int:
+    ok = await (await flyte.new_condition.aio("ok", prompt="ok?", data_type=bool)).wait.aio()
+    n = await (await flyte.new_condition.aio("n", prompt="n?", data_type=int)).wait.aio()
+    return x * n if ok else 0
+
+
+ex = gatewidgets.launch(twice, execution_name="f2-rec", x=3, recover=sys.argv[1] == "recover")
+print(ex.wait(60), flush=True) if sys.argv[1] == "recover" else time.sleep(120)
+"""
+
+
+def test_recover_reruns_the_task_and_consumes_answers_given_while_the_kernel_was_gone(tmp_path: Any) -> None:
+    script = tmp_path / "host.py"
+    script.write_text(HOST)
+    first = subprocess.Popen([sys.executable, str(script), "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: remote.get_signal("ok", "f2-rec").state is SignalState.PENDING, timeout=60, what="ok")
+        remote.approve("ok", "f2-rec")
+        eventually(lambda: remote.get_signal("n", "f2-rec").state is SignalState.PENDING, timeout=30, what="n")
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    remote.set_input("n", "f2-rec", 5)  # nobody runs the execution now
+    second = subprocess.run([sys.executable, str(script), "recover"], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "15"
+    assert [s.state for s in remote.list_signals("f2-rec")] == [SignalState.SET, SignalState.SET]
+
+
+def test_bad_inputs_are_refused_before_anything_is_stored() -> None:
+    with pytest.raises(TypeError, match="x"):
+        gatewidgets.launch(double_if_approved, execution_name="f2-bad", x="three")
+    assert GateRemote.for_sandbox().list_executions() == []
+
+
+def test_results_equal_flyte_2s_own_local_run_given_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = {"ok": False, "child-n": 7, "note": "looks good"}
+    monkeypatch.setattr(LocalController, "_prompt_condition_console",
+                        staticmethod(lambda condition: answers[condition.name]))
+    reference = flyte.with_runcontext(mode="local").run(review, x=3).outputs()[0]
+
+    ex = gatewidgets.launch(review, x=3)
+    remote = GateRemote.for_sandbox()
+    pending(ex, "ok")
+    remote.reject("ok", ex.name)
+    pending(ex, "child-n")
+    remote.set_input("child-n", ex.name, answers["child-n"])
+    pending(ex, "note")
+    remote.set_input("note", ex.name, answers["note"])
+    assert ex.wait(timeout=30) == reference == "False|10|looks good"
+
+
+def test_the_execution_widget_shows_a_card_for_a_condition_and_its_click_answers_it() -> None:
+    from gatewidgets.widgets import ExecutionWidget
+
+    ex = gatewidgets.launch(double_if_approved, x=4)
+    widget = ExecutionWidget(ex)
+    try:
+        card = eventually(lambda: widget.cards.get("approve-double"), what="the card")
+        card.approve()
+        assert ex.wait(timeout=30) == 8
+        assert GateRemote.for_sandbox().get_signal("approve-double", ex.name).via is Via.WIDGET
+    finally:
+        widget.close()
+
+
+def test_accepts_only_flyte_tasks_and_nothing_imports_flyte_until_one_is_launched() -> None:
+    assert door.accepts(double_if_approved)
+    assert not door.accepts(lambda: None) and not door.accepts(3)
+    code = ("import sys, gatewidgets, gatewidgets.frontdoors.flyte2 as d, gatewidgets.models.flyte2; "
+            "d.accepts(3); print('flyte' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
