@@ -18,6 +18,7 @@ from _jupyter_server import Server, call, gatewidgets_store, server, waiting, wa
 from prometheus_client.parser import text_string_to_metric_families
 
 from gatewidgets import GateRemote, SignalState
+from gatewidgets.telemetry import Metrics, Summary, prometheus_text
 
 SIG = "/gatewidgets/api/signals/default/development"
 FILE_SIGNALS = ("receipt", "receipts", "claim")
@@ -157,11 +158,19 @@ def test_bad_numbers_and_deep_bodies_are_400_with_a_message(server: Server, wait
 
 def test_metrics_label_values_are_escaped(server: Server) -> None:
     project = 'x"} 1\nfake_metric{a="b'
-    request = urllib.request.Request(f"{server.url}/gatewidgets/metrics?project={urllib.parse.quote(project)}",
+    # over HTTP such a project name is refused (400, JSON) before anything is measured ...
+    status, data = call(server, "GET", f"/gatewidgets/metrics?project={urllib.parse.quote(project)}")
+    assert status == 400 and data["error"] and "x" in data["message"], data
+    # ... and the exposition itself escapes every label value (prometheus_client writes it)
+    text = prometheus_text(Metrics(project, "development", {"RUNNING": 1}, 0, {"PENDING": 2}, {}, 2,
+                                   Summary(), Summary(), Summary()))
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert "fake_metric" not in families and not any(line.startswith("fake_metric") for line in text.splitlines())
+    (sample,) = families["gatewidgets_gates_waiting"].samples
+    assert sample.labels == {"project": project, "domain": "development"} and sample.value == 2
+    request = urllib.request.Request(f"{server.url}/gatewidgets/metrics?project=ok-project",
                                      headers={"Authorization": f"token {server.token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read().decode()
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert "fake_metric" not in families and not any("fake_metric" in line.split("{")[0] for line in text.splitlines())
+        families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
     (sample,) = families["gatewidgets_gates_waiting"].samples
-    assert sample.labels == {"project": project, "domain": "development"} and sample.value == 0
+    assert sample.labels == {"project": "ok-project", "domain": "development"} and sample.value == 0
