@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-from traitlets import All, Bool, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import All, Bool, Float, Int, List, TraitError, Unicode, observe, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
@@ -64,6 +64,15 @@ class GateWidgets(Configurable):
     max_value_bytes = Int(1 << 20, help=(
         "Largest signal value accepted (its JSON form, in bytes; default 1 MiB). Larger values raise "
         "SignalTypeError on every face; send big data as a file (GateFile).")).tag(config=True)
+    max_upload_bytes = Int(100 * 2**20, help=(
+        "Largest file (bytes) a signal value may bring into the store, from any face.")).tag(config=True)
+    http_allowed_file_dirs = List(Unicode(), help=(
+        "Folders whose files HTTP callers of the server extension may name by server-side path (real paths, "
+        "symlinks resolved, must be inside one). Empty (default): HTTP callers send file bytes only.")
+    ).tag(config=True)
+    busy_timeout = Float(30.0, help=(
+        "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
+        "the server extension answers 503 then).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         files, self.sources = _file_config()
@@ -98,6 +107,18 @@ class GateWidgets(Configurable):
         if proposal["value"] < 1:
             raise TraitError(f"GateWidgets.max_workers must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
+
+    @validate("max_upload_bytes")
+    def _check_max_upload(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GateWidgets.max_upload_bytes must be at least 1, got {proposal['value']}.")
+        return int(proposal["value"])
+
+    @validate("busy_timeout")
+    def _check_busy(self, proposal: Any) -> float:
+        if not 0 < proposal["value"] <= 3600:
+            raise TraitError(f"GateWidgets.busy_timeout must be in (0, 3600] seconds, got {proposal['value']}.")
+        return float(proposal["value"])
 
     @validate("poll_interval")
     def _check_poll(self, proposal: Any) -> float:

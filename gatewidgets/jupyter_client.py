@@ -35,7 +35,7 @@ from gatewidgets.store.base import (
     UnsupportedError,
     poll_until,
 )
-from gatewidgets.types import GateType
+from gatewidgets.types import GateFile, GateType
 from gatewidgets.wire import event_from_json, execution_from_json, signal_from_json
 
 __all__ = ["JupyterStore", "JupyterGateRemote"]
@@ -151,9 +151,12 @@ class JupyterStore:
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
-        """POST the value (JSON form); the server validates it, decides first-answer-wins and records
-        its own user, via ``http`` (``set_by`` and ``via`` given here are not sent)."""
+        """POST the value (JSON form, each file with its bytes: the server reads no paths of the client's);
+        the server validates it, decides first-answer-wins and records its own user, via ``http``
+        (``set_by`` and ``via`` given here are not sent)."""
         before = self.get_signal(key, signal_id)
+        if before.type_record:
+            value = self.gate_type(key, signal_id, before.type_record).map_files(value, _with_bytes)
         path = "signals/" + self._path(*_parts(key), signal_id)
         signal = signal_from_json(self._request("POST", path, body={"value": value}))
         self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
@@ -253,6 +256,12 @@ class JupyterGateRemote(GateRemote):
     def base(self) -> str:
         """The server's base URL."""
         return self.store.base
+
+
+def _with_bytes(file: GateFile) -> GateFile:
+    """``file`` as an upload: its bytes travel with the value."""
+    with file.open("rb") as fh:
+        return type(file).from_bytes(fh.read(), file.name)
 
 
 def _seen(signal: Signal) -> tuple[str, str | None]:

@@ -6,10 +6,12 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
@@ -21,8 +23,20 @@ from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
 from gatewidgets.types import GateType
+from gatewidgets.types.file import file_access
 
 __all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reading_files(method: _F) -> _F:
+    """Run ``method`` under the remote's file access: its allowed folders and ``settings.max_upload_bytes``."""
+    @functools.wraps(method)
+    def run(self: GateRemote, *args: Any, **kwargs: Any) -> Any:
+        with file_access(self.file_dirs, settings.max_upload_bytes):
+            return method(self, *args, **kwargs)
+    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -60,14 +74,17 @@ class GateRemote:
 
     ``store`` is any :class:`gatewidgets.store.base.RemoteStore` (a path opens the SQLite store
     there); what it can do is :attr:`capabilities`. ``user`` and ``via`` are recorded with every
-    signal set; faces use :meth:`with_face`.
+    signal set; faces use :meth:`with_face`. ``file_dirs``: the folders whose files a value may name
+    by local path (symlinks resolved); ``None`` (default) any file this process can read, ``()``
+    none (uploaded bytes only, as over HTTP).
     """
 
     store: RemoteStore
 
     def __init__(self, config: RemoteConfig | None = None, default_project: str | None = None,
                  default_domain: str | None = None, *, store: RemoteStore | str | None = None,
-                 user: str | None = None, via: Via | str = Via.API) -> None:
+                 user: str | None = None, via: Via | str = Via.API,
+                 file_dirs: Sequence[str] | None = None) -> None:
         config = config or RemoteConfig()
         if config.endpoint is not None and store is None:
             from gatewidgets.store.flyte import FlyteStore  # needs gatewidgets[flyte]; imported only here
@@ -81,6 +98,7 @@ class GateRemote:
         self.default_domain = default_domain or settings.default_domain
         self.user = user or _whoami()
         self.via = Via(via)
+        self.file_dirs = None if file_dirs is None else tuple(file_dirs)
 
     @classmethod
     def for_sandbox(cls, default_project: str | None = None, default_domain: str | None = None,
@@ -243,6 +261,7 @@ class GateRemote:
             )
         return self._store_value(signal, value)
 
+    @_reading_files
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                   domain: str | None = None, python_type: Any = None,
                   literal_type: LiteralType | None = None) -> Signal:
@@ -271,6 +290,7 @@ class GateRemote:
 
     set_signal = set_input
 
+    @_reading_files
     def set_text(self, signal_id: str, execution_name: str, text: str, project: str | None = None,
                  domain: str | None = None) -> Signal:
         """Set a signal from text typed by a person (widget field, magic, command line, HTTP form)."""
@@ -282,6 +302,7 @@ class GateRemote:
         gate_type = self._type(signal)
         return self._store_json(signal, gate_type, gate_type.parse_text(text))
 
+    @_reading_files
     def set_json(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                  domain: str | None = None) -> Signal:
         """Set a signal to a value in JSON form (an HTTP body), validated strictly against its type."""
@@ -307,18 +328,19 @@ class GateRemote:
         return self._store_json(signal, gate_type, gate_type.validate(value))
 
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
-        _check_size(signal, len(json.dumps(value, separators=(",", ":"))), "value as JSON")
-        # copy a file into the store only for an open signal of a writable store: a set or closed one refuses it
-        # (or, for the same content, keeps its copy), a read-only one refuses, without leaving a file behind;
-        # files compare by content alone
-        if gate_type.is_file and self.capabilities.files and not getattr(self.store, "read_only", False) and \
+        # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
+        # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
+        # a file behind; files compare by content alone
+        if self.capabilities.files and not getattr(self.store, "read_only", False) and \
                 self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
             try:
-                value = gate_type.to_python(value).persist(self.store.files_dir).to_json()
+                value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
             except OSError as exc:  # a read-only store, a full disk
                 raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
                                  "fix: make that folder writable by you and free disk space, or point "
                                  "GATEWIDGETS_STORE at another store.") from None
+        # measured once uploaded bytes are files in the store (their base64 is not part of the stored value)
+        _check_size(signal, len(json.dumps(value, separators=(",", ":"))), "value as JSON")
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
             set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))

@@ -8,7 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from gatewidgets.remote import GateRemote
 
@@ -114,28 +117,41 @@ def metrics(remote: GateRemote | None = None, project: str | None = None, domain
     )
 
 
+class _Collector:
+    """A prometheus_client collector of one :class:`Metrics` snapshot."""
+
+    def __init__(self, m: Metrics) -> None:
+        self.m = m
+
+    def collect(self) -> Iterator[Metric]:
+        m, base = self.m, {"project": self.m.project, "domain": self.m.domain}
+
+        def gauge(name: str, help_text: str, values: dict[str, int] | int, label: str | None = None) -> Metric:
+            family = Metric(name, help_text, "gauge")
+            for key, value in sorted(values.items()) if isinstance(values, dict) else [(None, values)]:
+                family.add_sample(name, base if label is None else {**base, label: str(key)}, value)
+            return family
+
+        yield gauge("gatewidgets_executions", "Executions by status.", m.executions, "status")
+        yield gauge("gatewidgets_executions_orphaned", "Running executions whose process is gone.", m.orphaned)
+        yield gauge("gatewidgets_gates_waiting", "Gates waiting for a signal now.", m.gates_waiting)
+        yield gauge("gatewidgets_signals", "Signals by state.", m.signals, "state")
+        yield gauge("gatewidgets_signals_closed", "Closed signals by the face that closed them.", m.set_via, "via")
+        for name, help_text, summary in (
+            ("gatewidgets_gate_wait_seconds", "Time from a gate being reached to its answer or timeout.", m.wait_time),
+            ("gatewidgets_signal_resume_latency_seconds", "Time from a signal being set to its gate resuming.",
+             m.resume_latency),
+        ):
+            family = Metric(name, help_text, "summary")
+            for q, v in summary.quantiles.items():
+                family.add_sample(name, {**base, "quantile": str(q)}, v)
+            family.add_sample(f"{name}_sum", base, summary.total)
+            family.add_sample(f"{name}_count", base, summary.count)
+            yield family
+
+
 def prometheus_text(m: Metrics) -> str:
-    """``m`` in Prometheus' text exposition format."""
-    labels = f'project="{m.project}",domain="{m.domain}"'
-    out = [
-        "# HELP gatewidgets_executions Executions by status.", "# TYPE gatewidgets_executions gauge",
-        *(f'gatewidgets_executions{{{labels},status="{k}"}} {v}' for k, v in sorted(m.executions.items())),
-        "# HELP gatewidgets_executions_orphaned Running executions whose process is gone.",
-        "# TYPE gatewidgets_executions_orphaned gauge", f"gatewidgets_executions_orphaned{{{labels}}} {m.orphaned}",
-        "# HELP gatewidgets_gates_waiting Gates waiting for a signal now.", "# TYPE gatewidgets_gates_waiting gauge",
-        f"gatewidgets_gates_waiting{{{labels}}} {m.gates_waiting}",
-        "# HELP gatewidgets_signals Signals by state.", "# TYPE gatewidgets_signals gauge",
-        *(f'gatewidgets_signals{{{labels},state="{k}"}} {v}' for k, v in sorted(m.signals.items())),
-        "# HELP gatewidgets_signals_closed Closed signals by the face that closed them.",
-        "# TYPE gatewidgets_signals_closed gauge",
-        *(f'gatewidgets_signals_closed{{{labels},via="{k}"}} {v}' for k, v in sorted(m.set_via.items())),
-    ]
-    for name, help_text, summary in (
-        ("gatewidgets_gate_wait_seconds", "Time from a gate being reached to its answer or timeout.", m.wait_time),
-        ("gatewidgets_signal_resume_latency_seconds", "Time from a signal being set to its gate resuming.",
-         m.resume_latency),
-    ):
-        out += [f"# HELP {name} {help_text}", f"# TYPE {name} summary"]
-        out += [f'{name}{{{labels},quantile="{q}"}} {v:.6f}' for q, v in summary.quantiles.items()]
-        out += [f"{name}_sum{{{labels}}} {summary.total:.6f}", f"{name}_count{{{labels}}} {summary.count}"]
-    return "\n".join(out) + "\n"
+    """``m`` in Prometheus' text exposition format (written by prometheus_client, labels escaped)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(m))
+    return generate_latest(registry).decode()

@@ -22,9 +22,12 @@ __all__ = ["jsonable", "signal_to_json", "signal_from_json", "execution_to_json"
 
 def jsonable(value: Any) -> Any:
     """A Python value in JSON form (files as their JSON record, datetimes ISO-8601, durations ISO)."""
-    if hasattr(value, "to_json") and callable(value.to_json):
-        return value.to_json()
-    return pydantic_core.to_jsonable_python(value, fallback=repr)
+    return pydantic_core.to_jsonable_python(value, fallback=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    """Files (anywhere in a value, also in lists and structures) as their JSON record."""
+    return value.to_json() if callable(getattr(value, "to_json", None)) else repr(value)
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -12,12 +12,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import stop, waiting_execution
+from _procs import FILE_WORKFLOW, stop, waiting_execution
 from helpers import eventually
 
 
@@ -35,9 +37,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("jupyter")
+@contextmanager
+def running_server(root: Path, *args: str) -> Iterator[Server]:
+    """A ``jupyter server`` on 127.0.0.1 with its store in ``root`` and extra command-line ``args``."""
     store = root / "gates.db"
     port, token = _free_port(), secrets.token_hex(12)
     env = dict(os.environ, GATEWIDGETS_STORE=str(store), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
@@ -45,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--allow-root"], env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--allow-root", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         def up() -> bool:
@@ -63,6 +65,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         log.close()
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with running_server(tmp_path_factory.mktemp("jupyter")) as running:
+        yield running
+
+
 @pytest.fixture(autouse=True)
 def gatewidgets_store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test of this module uses the server's store (overrides the conftest's per-test store)."""
@@ -70,14 +78,15 @@ def gatewidgets_store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Path:
     return server.store
 
 
-def call(server: Server, method: str, path: str, body: Any = None, token: str | None = "default") -> tuple[int, Any]:
+def call(server: Server, method: str, path: str, body: Any = None, token: str | None = "default",
+         timeout: float = 10) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"token {server.token if token == 'default' else token}"
     data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
         raw = exc.read()
@@ -91,4 +100,11 @@ def call(server: Server, method: str, path: str, body: Any = None, token: str | 
 def waiting(server: Server) -> Any:
     """A workflow waiting at its gates in another process; yields (name, process)."""
     with waiting_execution("srv", a=4) as running:
+        yield running
+
+
+@pytest.fixture
+def waiting_files(server: Server) -> Any:
+    """``_file_workflow.py`` waiting for its file signals in another process; yields (name, process)."""
+    with waiting_execution("files", a=0, script=FILE_WORKFLOW, signal="receipt") as running:
         yield running

@@ -11,11 +11,13 @@ from typing import Any, Iterator
 from helpers import eventually
 
 WAITING_WORKFLOW = Path(__file__).with_name("_waiting_workflow.py")
+FILE_WORKFLOW = Path(__file__).with_name("_file_workflow.py")
 
 
-def start_waiting_workflow(name: str, a: int = 3, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start ``_waiting_workflow.py`` in another process (the caller stops it in ``finally``)."""
-    return subprocess.Popen([sys.executable, str(WAITING_WORKFLOW), name, str(a)], stdout=subprocess.PIPE,
+def start_waiting_workflow(name: str, a: int = 3, env: dict[str, str] | None = None,
+                           script: Path = WAITING_WORKFLOW) -> subprocess.Popen[str]:
+    """Start ``script`` (``_waiting_workflow.py``) in another process (the caller stops it in ``finally``)."""
+    return subprocess.Popen([sys.executable, str(script), name, str(a)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -31,16 +33,17 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def waiting_execution(prefix: str, a: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """A ``_waiting_workflow.py`` execution waiting at its gate ``go`` in another process."""
+def waiting_execution(prefix: str, a: int, script: Path = WAITING_WORKFLOW,
+                      signal: str = "go") -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A ``script`` (``_waiting_workflow.py``) execution waiting at its gate ``signal`` in another process."""
     from gatewidgets import GateRemote, SignalState
 
     name = f"{prefix}-{secrets.token_hex(3)}"
-    proc = start_waiting_workflow(name, a=a)
+    proc = start_waiting_workflow(name, a=a, script=script)
     try:
         remote = GateRemote.for_sandbox()
-        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=30,
-                   what="the gate 'go' to wait")
+        eventually(lambda: remote.get_signal(signal, name).state is SignalState.PENDING, timeout=30,
+                   what=f"the gate {signal!r} to wait")
         yield name, proc
     finally:
         stop(proc)

@@ -102,3 +102,17 @@ def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, mon
     _load_jupyter_server_extension(app)
     assert (settings.default_project, settings.max_workers) == ("from-server", 2)
     assert app.gatewidgets_config.source("default_project") == "the config of ServerApp"
+
+
+def test_trust_settings(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    config = Config({"GateWidgets": {"max_upload_bytes": 10, "http_allowed_file_dirs": [str(shared)],
+                                     "busy_timeout": 2.5, "store": str(tmp_path / "s.db")}})
+    GateWidgets(config=config)
+    assert (settings.max_upload_bytes, settings.http_allowed_file_dirs, settings.busy_timeout) == (
+        10, [str(shared)], 2.5)
+    assert GateRemote.for_sandbox().store.busy_timeout == 2.5
+    for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200)):
+        with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
+            GateWidgets(config=Config({"GateWidgets": {name: bad}}))
+    assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default

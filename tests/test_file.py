@@ -1,6 +1,7 @@
 """GateFile and StructuredDataset: properties, persist, JSON form, identity, validation."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.types import GateType
-from gatewidgets.types.file import FlyteFile, GateFile
+from gatewidgets.types.file import FlyteFile, GateFile, file_access
 from gatewidgets.types.structured import StructuredDataset as ReExported
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
@@ -199,3 +200,95 @@ def test_structured_dataset_without_pandas_says_so(tmp_path: Path, monkeypatch: 
 def test_gatefile_pickles(receipt: Path):
     f = GateFile(receipt)
     assert pickle.loads(pickle.dumps(f)) == f
+
+
+# -- trust: one ingest, hashes from bytes, safe names, regular files only, limits ---------------
+def test_persist_hashes_the_bytes_and_replaces_a_planted_copy(tmp_path: Path):
+    store = tmp_path / "store"
+    honest, evil = tmp_path / "honest.txt", tmp_path / "evil.txt"
+    honest.write_bytes(b"honest")
+    evil.write_bytes(b"evil")
+    # a claimed hash is ignored: the copy goes where the bytes say
+    claimed = GateFile.from_json({"path": str(evil), "name": "r.txt", "sha256": sha(b"honest"), "size": 1})
+    copy = claimed.persist(store)
+    assert copy.sha256 == sha(b"evil") and copy.size == 4
+    assert Path(copy.path) == store / sha(b"evil")[:2] / sha(b"evil") / "r.txt"
+    # bytes planted under the honest file's hash are replaced, atomically, by the honest bytes
+    planted = store / sha(b"honest")[:2] / sha(b"honest") / "r.txt"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"evil")
+    assert Path(GateFile(honest, name="r.txt").persist(store).path).read_bytes() == b"honest"
+    assert planted.read_bytes() == b"honest"
+    assert not [p for p in store.rglob(".part-*")]
+    # a stored value's hash is never taken from its record either
+    assert GateFile.from_json({**copy.to_json(), "sha256": sha(b"honest")}).sha256 == sha(b"evil")
+
+
+@pytest.mark.parametrize("bad", ["../../outside", "a/b", "a\\b", "..", ".", "", "a\x00b", "x" * 256])
+def test_file_names_must_be_plain(bad: str, receipt: Path, tmp_path: Path):
+    with pytest.raises(SignalTypeError, match="not a plain file name"):
+        GateFile(receipt, name=bad)
+    with pytest.raises(SignalTypeError, match="not a plain file name"):
+        GateFile.from_json({"path": str(receipt), "name": bad})
+    with pytest.raises(SignalTypeError, match="not a plain file name"):
+        GateFile.from_bytes(b"x", bad)
+    with pytest.raises(SignalTypeError, match="not a plain file name"):
+        GateType.of(list[GateFile]).validate_json([{"path": str(receipt), "name": bad}])
+    assert not (tmp_path / "outside").exists()
+    assert GateFile("s3://bucket/").name == "file" and GateFile("/tmp/..").name == "file"
+
+
+@pytest.mark.timeout(20)
+def test_non_regular_files_are_refused_at_once(tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo, tmp_path):
+        with pytest.raises(SignalTypeError, match="not a regular file"):
+            GateFile(path).sha256
+        with pytest.raises(SignalTypeError, match="not a regular file"):
+            GateFile(path).persist(tmp_path / "store")
+        with pytest.raises(SignalTypeError, match="not a regular file"):
+            GateType.of(GateFile).parse_text(str(path))
+    assert not (tmp_path / "store").exists()
+
+
+def test_file_access_limits_paths_and_sizes(tmp_path: Path):
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside.txt"
+    allowed.mkdir()
+    outside.write_text("secret")
+    (allowed / "ok.txt").write_text("ok")
+    (allowed / "link.txt").symlink_to(outside)
+    (allowed / "big.bin").write_bytes(b"x" * 11)
+    with file_access([allowed], max_bytes=10):
+        assert GateFile(allowed / "ok.txt").sha256 == sha(b"ok")
+        for path in (outside, allowed / "link.txt", allowed / ".." / "outside.txt", outside.as_uri()):
+            with pytest.raises(SignalTypeError, match="only files inside"):
+                GateFile(path).persist(tmp_path / "store")
+        with pytest.raises(SignalTypeError, match="larger than the limit of 10 bytes"):
+            GateFile(allowed / "big.bin").persist(tmp_path / "store")
+        with pytest.raises(SignalTypeError, match="larger than the limit of 10 bytes"):
+            GateFile.from_json({"name": "big.bin", "content": base64.b64encode(b"x" * 11).decode()})
+    with file_access(()):
+        with pytest.raises(SignalTypeError, match="server-side paths are not accepted"):
+            GateFile(allowed / "ok.txt").sha256
+    assert not (tmp_path / "store").exists() or not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert GateFile(outside).sha256 == sha(b"secret")  # outside the block: this process's own files
+
+
+def test_uploads_are_files_whose_bytes_came_with_the_value(tmp_path: Path):
+    up = {"name": "r.pdf", "content": base64.b64encode(b"%PDF up").decode()}
+    f = GateFile.from_json(up)
+    assert f.name == "r.pdf" and f.size == 7 and f.sha256 == sha(b"%PDF up") and f.open().read() == b"%PDF up"
+    assert f.to_json() == {**up, "size": 7, "sha256": sha(b"%PDF up")} and f == GateFile.from_bytes(b"%PDF up", "x")
+    copy = f.persist(tmp_path / "store")
+    assert copy.to_json() == {"path": str(tmp_path / "store" / sha(b"%PDF up")[:2] / sha(b"%PDF up") / "r.pdf"),
+                              "name": "r.pdf", "size": 7, "sha256": sha(b"%PDF up")}
+    for g in (GateType.of(Claim), GateType.from_record(GateType.of(Claim).to_record())):
+        form = g.validate_json({"amount": 1.0, "receipt": up})
+        stored = g.map_files(form, lambda file: file.persist(tmp_path / "store"))
+        assert stored == {"amount": 1.0, "receipt": copy.to_json()}
+    with pytest.raises(SignalTypeError, match="base64"):
+        GateFile.from_json({"name": "r.pdf", "content": "not base64!"})
+    sd = StructuredDataset.from_json({"name": "t.csv", "content": base64.b64encode(b"a\n1\n").decode()})
+    assert isinstance(sd, StructuredDataset) and sd.file_format == "csv"
+    assert isinstance(sd.persist(tmp_path / "store"), StructuredDataset)

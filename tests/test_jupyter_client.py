@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from _jupyter_server import Server, gatewidgets_store, server, waiting  # noqa: F401 (fixtures)
+from _jupyter_server import Server, gatewidgets_store, server, waiting, waiting_files  # noqa: F401 (fixtures)
 
-from gatewidgets import GateRemote, SignalState
+from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import ExecutionNotFoundError, SignalAlreadySetError, SignalNotFoundError, SignalTypeError
 from gatewidgets.jupyter_client import JupyterGateRemote
 
@@ -42,3 +43,23 @@ def test_for_jupyter_client(server: Server, waiting: Any) -> None:
     assert json.loads(out.strip().splitlines()[-1]) == "8|2.5|from the client"
     with pytest.raises(PermissionError):
         GateRemote.for_jupyter(server.url, token="wrong").list_signals(name)
+
+
+def test_client_uploads_files_alone_in_lists_and_in_structures(server: Server, waiting_files: Any,
+                                                               tmp_path: Path) -> None:
+    name, proc = waiting_files
+    client = GateRemote.for_jupyter(server.url, token=server.token)
+    paths = []
+    for text in ("one", "two", "three"):
+        paths.append(tmp_path / f"{text}.txt")
+        paths[-1].write_text(text)
+    receipt = client.set_input("receipt", name, GateFile(paths[0]))
+    assert receipt.value["name"] == "one.txt" and Path(receipt.value["path"]).parent.parent.parent == (
+        server.store.parent / "files")
+    assert client.set_input("receipts", name, [GateFile(paths[1])]).value[0]["name"] == "two.txt"
+    assert client.set_input("claim", name, {"amount": 3.0, "receipt": GateFile(paths[2])}).state is SignalState.SET
+    for p in paths:
+        p.unlink()  # the server holds copies
+    out, _ = proc.communicate(timeout=60)
+    assert json.loads(out.strip().splitlines()[-1]) == {"receipt": "one", "receipts": ["two"],
+                                                        "claim": [3.0, "three"]}

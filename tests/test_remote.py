@@ -31,6 +31,7 @@ from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.filters import Filter
 from gatewidgets.models.signal import SignalKind, Via
 from gatewidgets.models.types import SimpleType
+from gatewidgets.settings import settings
 from gatewidgets.types import GateType
 from helpers import eventually
 
@@ -197,6 +198,43 @@ def test_unreadable_file_is_a_type_error(tmp_path: Path) -> None:
     with pytest.raises(SignalTypeError, match="cannot be read"):
         remote().set_input("v", "nofile", GateFile(tmp_path / "missing.txt"))
     assert snapshot("nofile") == before
+    ex.abort()
+
+
+def test_files_in_lists_are_copied_like_top_level_files(tmp_path: Path) -> None:
+    ex = echo_workflow(list[GateFile]).launch(execution_name="gfl")
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    r = remote()
+    claimed = {"path": str(src), "name": "a.txt", "sha256": "0" * 64, "size": 99}
+    stored = r.set_json("v", "gfl", [claimed])
+    (value,) = stored.value
+    assert Path(value.path).is_relative_to(r.store.files_dir) and value.size == 1
+    assert value.sha256 == GateFile(src).sha256 != "0" * 64
+    os.remove(src)
+    (result,) = ex.wait(10)
+    assert result.open().read() == b"a"
+
+
+@pytest.mark.timeout(30)
+def test_every_face_refuses_non_regular_and_oversized_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = echo_workflow(list[GateFile]).launch(execution_name="nonreg")
+    os.mkfifo(tmp_path / "fifo")
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 11)
+    monkeypatch.setattr(settings, "max_upload_bytes", 10)
+    before = snapshot("nonreg")
+    for face in ("api", "cli", "magic", "widget"):
+        r = remote().with_face(face)
+        for bad in ("/dev/zero", tmp_path / "fifo", tmp_path):
+            with pytest.raises(SignalTypeError, match="not a regular file"):
+                r.set_input("v", "nonreg", [GateFile(bad)])
+            with pytest.raises(SignalTypeError, match="not a regular file"):
+                r.set_text("v", "nonreg", f'["{bad}"]')
+        with pytest.raises(SignalTypeError, match="larger than the limit of 10 bytes"):
+            r.set_input("v", "nonreg", [GateFile(big)])
+    assert snapshot("nonreg") == before
+    assert not [p for p in Path(remote().store.files_dir).rglob("*")]
     ex.abort()
 
 

@@ -6,6 +6,7 @@ import urllib.request
 from typing import Any
 
 from _jupyter_server import Server, call, gatewidgets_store, server, waiting  # noqa: F401 (fixtures)
+from prometheus_client.parser import text_string_to_metric_families
 
 from gatewidgets import GateRemote, SignalState
 from helpers import eventually
@@ -102,9 +103,11 @@ def test_history_and_prometheus_metrics(server: Server, waiting: Any) -> None:
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/plain")
         text = response.read().decode()
-    assert 'gatewidgets_signals_closed{project="default",domain="development",via="http"}' in text
-    assert "# TYPE gatewidgets_gate_wait_seconds summary" in text
-    waiting_line = next(line for line in text.splitlines() if line.startswith("gatewidgets_gates_waiting{"))
-    assert int(waiting_line.rsplit(" ", 1)[1]) >= 2  # "go" and "note" still wait
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    where = {"project": "default", "domain": "development"}
+    assert [s.value for s in families["gatewidgets_signals_closed"].samples if s.labels == {**where, "via": "http"}]
+    assert families["gatewidgets_gate_wait_seconds"].type == "summary"
+    (waiting_sample,) = families["gatewidgets_gates_waiting"].samples
+    assert waiting_sample.labels == where and waiting_sample.value >= 2  # "go" and "note" still wait
     assert call(server, "GET", "/gatewidgets/metrics", token=None)[0] == 403
     assert call(server, "GET", "/gatewidgets/metrics", token="wrong")[0] == 403

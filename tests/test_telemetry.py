@@ -5,6 +5,7 @@ import time
 
 import pytest
 from helpers import eventually
+from prometheus_client.parser import text_string_to_metric_families
 
 from gatewidgets import GateRemote, approve, metrics, task, wait_for_input, workflow
 from gatewidgets.telemetry import Summary, prometheus_text
@@ -57,10 +58,12 @@ def test_metrics_count_gates_faces_and_latencies(finished_and_waiting) -> None:
     assert 0 <= m.resume_latency.max < 5
     text = str(m)
     assert "gates waiting: 3" in text and "widget 1" in text
-    prom = prometheus_text(m)
-    assert 'gatewidgets_gates_waiting{project="default",domain="development"} 3' in prom
-    assert 'gatewidgets_signals_closed{project="default",domain="development",via="http"} 1' in prom
-    assert 'gatewidgets_signal_resume_latency_seconds_count{project="default",domain="development"} 3' in prom
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(prometheus_text(m)) for s in family.samples}
+    where = (("domain", "development"), ("project", "default"))
+    assert samples[("gatewidgets_gates_waiting", where)] == 3
+    assert samples[("gatewidgets_signals_closed", (*where, ("via", "http")))] == 1
+    assert samples[("gatewidgets_signal_resume_latency_seconds_count", where)] == 3
     assert set(m.as_dict()["wait_time_seconds"]) == {"count", "sum", "max", "p50", "p90", "p99"}
 
 

@@ -12,6 +12,12 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}   {"value": ...} or {"text": "..."}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}/approve   (and /reject)
     GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
+
+A file is sent as its bytes, ``{"name": "receipt.pdf", "content": "<base64>"}``, wherever the
+signal's type has a file (alone, in a list, in a structure). Server-side paths are refused unless
+``c.GateWidgets.http_allowed_file_dirs`` names folders they must really be inside; files larger than
+``c.GateWidgets.max_upload_bytes`` are refused. A store locked by another process for longer than
+``c.GateWidgets.busy_timeout`` seconds makes a request answer 503.
 """
 from __future__ import annotations
 

@@ -239,8 +239,10 @@ class SqliteStore:
 
     capabilities = StoreCapabilities(run=True)
 
-    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None,
+                 busy_timeout: float | None = None) -> None:
         self.path = os.path.abspath(os.fspath(path))
+        self.busy_timeout = busy_timeout if busy_timeout is not None else settings.busy_timeout
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
         self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval
         self.origin = uuid.uuid4().hex
@@ -273,19 +275,20 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if not self.read_only:
-            return sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
         # without a -shm file (no writer has the store open) that it may not create, SQLite can read a WAL
         # database only as immutable
         immutable = not os.path.exists(self.path + "-shm") and not os.access(os.path.dirname(self.path), os.W_OK)
         uri = f"file:{urllib.parse.quote(self.path)}?mode=ro" + ("&immutable=1" if immutable else "")
-        return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout=30000")
             if not self.read_only:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")

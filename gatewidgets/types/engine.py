@@ -255,6 +255,11 @@ class GateType:
         (files compare by content)."""
         return json.dumps(_identity(json_value, self.literal_type), sort_keys=True, separators=(",", ":"))
 
+    def map_files(self, json_value: Any, fn: typing.Callable[[GateFile], GateFile]) -> Any:
+        """The JSON form with every file in it (top level, in lists, dicts and structures)
+        replaced by ``fn(file)``."""
+        return _map_files(json_value, self.literal_type, fn)
+
     # -- internals -------------------------------------------------------------------
     def _message(self, value: Any, detail: str) -> str:
         return f"expected {self.literal_type}, got {short(value, 80)}: {detail}"
@@ -536,6 +541,23 @@ def _to_python(v: Any, lt: LiteralType) -> Any:
             return {k: _to_python(x, types_[k]) if k in types_ else x for k, x in v.items()}
     except (ValueError, TypeError, AttributeError) as e:
         raise SignalTypeError(f"expected the JSON form of {lt}, got {short(v, 80)}: {e}") from None
+    return v
+
+
+def _map_files(v: Any, lt: LiteralType, fn: typing.Callable[[GateFile], GateFile]) -> Any:
+    if v is None:
+        return None
+    if lt.union_variants is not None:
+        return next((_map_files(v, x, fn) for x in _non_none(lt)), v)
+    if lt.collection_type is not None and isinstance(v, list):
+        return [_map_files(x, lt.collection_type, fn) for x in v]
+    if lt.map_value_type is not None and isinstance(v, dict):
+        return {k: _map_files(x, lt.map_value_type, fn) for k, x in v.items()}
+    if lt.blob_format is not None and isinstance(v, dict):
+        return fn((StructuredDataset if lt.blob_format else GateFile).from_json(v)).to_json()
+    if lt.fields is not None and isinstance(v, dict):
+        types_ = dict(lt.fields)
+        return {k: _map_files(x, types_[k], fn) if k in types_ else x for k, x in v.items()}
     return v
 
 

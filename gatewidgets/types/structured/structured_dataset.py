@@ -67,8 +67,10 @@ class StructuredDataset(GateFile):
         return {**super().to_json(), "file_format": self.file_format}
 
     @classmethod
-    def _from_json_path(cls, data: dict[str, Any]) -> StructuredDataset:
-        return cls(uri=data["path"], file_format=data.get("file_format"), name=data.get("name"))
+    def _from_json_path(cls, data: dict[str, Any], content: bytes | None = None) -> StructuredDataset:
+        f = cls(uri=data["path"], file_format=data.get("file_format"), name=data.get("name"))
+        f._data = content
+        return f
 
     @classmethod
     def _json_schema(cls) -> dict[str, Any]:
