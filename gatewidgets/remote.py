@@ -6,7 +6,9 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import dataclasses
 import getpass
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,8 +21,12 @@ from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.types import GateType
+from gatewidgets.wire import jsonable
 
-__all__ = ["GateRemote", "FlyteRemote", "Config", "StoreEvent"]
+__all__ = ["GateRemote", "FlyteRemote", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT"]
+
+UNCHANGED: Any = type("Unchanged", (), {"__repr__": lambda self: "UNCHANGED"})()  # approve(value=...) not given
+MAX_COMMENT = 2000  # characters of a decision's comment
 
 
 @dataclass(frozen=True)
@@ -186,25 +192,69 @@ class GateRemote:
     # writing ---------------------------------------------------------------------
 
     def approve(self, signal_id: str, execution_name: str, project: str | None = None,
-                domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``True``."""
-        return self._decide(signal_id, execution_name, project, domain, True)
+                domain: str | None = None, *, value: Any = UNCHANGED, comment: str | None = None,
+                value_form: str = "python") -> Signal:
+        """Set the boolean signal to ``True``, with an optional ``comment`` (the reason).
+
+        ``value`` changes the approved value of an ``approve(..., editable=True)`` gate (validated
+        against the upstream type; refused with ``SignalTypeError`` on other gates). Faces pass
+        it as typed text (``value_form="text"``) or JSON (``"json"``).
+        """
+        return self._decide(signal_id, execution_name, project, domain, True, comment, value, value_form)
 
     def reject(self, signal_id: str, execution_name: str, project: str | None = None,
-               domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``False``."""
-        return self._decide(signal_id, execution_name, project, domain, False)
+               domain: str | None = None, *, comment: str | None = None) -> Signal:
+        """Set the boolean signal to ``False``, with an optional ``comment`` (the reason)."""
+        return self._decide(signal_id, execution_name, project, domain, False, comment)
 
     def _decide(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
-                value: bool) -> Signal:
+                value: bool, comment: str | None = None, edited: Any = UNCHANGED,
+                value_form: str = "python") -> Signal:
         signal = self.get_signal(signal_id, execution_name, project, domain)
+        verb = "approve" if value else "reject"
         if signal.type.simple is not SimpleType.BOOLEAN:
-            verb = "approve" if value else "reject"
             raise SignalTypeError(
                 f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
                 f"{signal.type}, not a yes/no answer. Use set_input(..., value=...) instead."
             )
-        return self._store_value(signal, value)
+        detail: dict[str, Any] = {}
+        if comment is not None:
+            if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+                raise SignalTypeError(f"A comment must be text of at most {MAX_COMMENT} characters, got "
+                                      f"{type(comment).__name__} of length {len(str(comment))}.")
+            if comment.strip():
+                detail["comment"] = comment.strip()
+        if edited is not UNCHANGED:
+            detail.update(self._edited(signal, edited, value_form))
+        gate_type = self._type(signal)
+        form = gate_type.validate(value)
+        identity = gate_type.identity(form)
+        if "approved_value" in detail:
+            identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))
+        stored, _changed = self.store.set_signal(
+            signal.id.execution_id, signal.signal_id, form, identity, set_by=self.user, via=self.via,
+            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None)
+        return stored
+
+    def _edited(self, signal: Signal, value: Any, form: str) -> dict[str, Any]:
+        """``{"original", "approved_value"}`` for a changed editable approval (empty if unchanged)."""
+        where = f"signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+        if signal.edit_type is None:
+            raise SignalTypeError(
+                f"Cannot approve {where} with a changed value: its gate is not editable. Approve it as it is, or "
+                "declare approve(..., editable=True) in the workflow."
+            )
+        edit_type = GateType.from_record(signal.edit_type)
+        if form == "text":
+            approved = edit_type.parse_text(value)
+        elif form == "json":
+            approved = edit_type.validate_json(value)
+        else:
+            approved = edit_type.validate(jsonable(value) if _is_structure(value) else value)
+        original = signal.original
+        if original is not None and edit_type.identity(approved) == edit_type.identity(original):
+            return {}
+        return {"original": original, "approved_value": approved}
 
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                   domain: str | None = None, python_type: Any = None,
@@ -294,6 +344,11 @@ class GateRemote:
 
 
 FlyteRemote = GateRemote
+
+
+def _is_structure(value: Any) -> bool:
+    """A dataclass or pydantic instance (validated against a detached type in its JSON form)."""
+    return (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump")
 
 
 def _whoami() -> str:
