@@ -20,6 +20,8 @@ from gatewidgets.wire import execution_from_json, jsonable, signal_from_json
 
 __all__ = ["JupyterGateRemote"]
 
+_UNCHANGED: Any = object()  # approve(value=...) not given
+
 
 class JupyterGateRemote:
     """A client of ``{url}/gatewidgets/api``; sets are recorded as the server's user, via ``http``."""
@@ -100,14 +102,18 @@ class JupyterGateRemote:
         return signal_from_json(self._request("POST", path, body=body if body is not None else {}))
 
     def approve(self, signal_id: str, execution_name: str, project: str | None = None,
-                domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``True``."""
-        return self._signal_post(signal_id, execution_name, project, domain, "/approve")
+                domain: str | None = None, *, value: Any = _UNCHANGED, comment: str | None = None) -> Signal:
+        """Set the boolean signal to ``True``; ``value`` changes an editable approval's value."""
+        body: dict[str, Any] = {} if comment is None else {"comment": comment}
+        if value is not _UNCHANGED:
+            body["value"] = jsonable(value)
+        return self._signal_post(signal_id, execution_name, project, domain, "/approve", body)
 
     def reject(self, signal_id: str, execution_name: str, project: str | None = None,
-               domain: str | None = None) -> Signal:
+               domain: str | None = None, *, comment: str | None = None) -> Signal:
         """Set the boolean signal to ``False``."""
-        return self._signal_post(signal_id, execution_name, project, domain, "/reject")
+        return self._signal_post(signal_id, execution_name, project, domain, "/reject",
+                                 {} if comment is None else {"comment": comment})
 
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
                   domain: str | None = None, python_type: Any = None, literal_type: Any = None) -> Signal:

@@ -58,7 +58,15 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "set_by": signal.set_by,
         "via": signal.via.value if signal.via else None,
         "type_record": signal.type_record,
+        "evidence": evidence.to_dict() if (evidence := signal.evidence) is not None else None,
+        "comment": signal.comment,
+        "edit_type": signal.edit_type,
+        "original": signal.original,
+        "approved_value": signal.approved_value,
     }
+
+
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
@@ -78,6 +86,7 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         set_by=data["set_by"],
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
+        context={k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None} or None,
     )
 
 
