@@ -16,7 +16,8 @@ from gatewidgets.settings import default_max_workers, settings
 
 __all__ = ["GateWidgets"]
 
-_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url")
+_FIELDS = ("store", "default_project", "default_domain", "max_workers", "poll_interval", "notify", "webhook_url",
+           "max_upload_bytes")
 
 
 class GateWidgets(Configurable):
@@ -35,6 +36,9 @@ class GateWidgets(Configurable):
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
 
+    max_upload_bytes = Int(100 * 1024 * 1024, help=(
+        "Largest file accepted by an upload (the widget's upload, the HTTP API), in bytes.")).tag(config=True)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.apply()
@@ -43,6 +47,12 @@ class GateWidgets(Configurable):
     def _check_workers(self, proposal: Any) -> int:
         if proposal["value"] < 1:
             raise TraitError(f"GateWidgets.max_workers must be at least 1, got {proposal['value']}.")
+        return int(proposal["value"])
+
+    @validate("max_upload_bytes")
+    def _check_upload(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GateWidgets.max_upload_bytes must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
 
     @validate("poll_interval")

@@ -20,7 +20,7 @@ import nh3
 
 from gatewidgets.models.signal import Evidence
 
-__all__ = ["render", "sanitize", "MAX_HTML", "MAX_PNG", "MAX_TEXT"]
+__all__ = ["render", "sanitize", "file_preview", "MAX_HTML", "MAX_PNG", "MAX_TEXT"]
 
 MAX_TEXT = 4_000  # characters of text/plain
 MAX_HTML = 64_000  # characters of HTML
@@ -179,22 +179,28 @@ def _is_file(value: Any) -> bool:
 def _file(value: Any) -> Evidence:
     path = os.fspath(value.path)
     name = getattr(value, "name", None) or os.path.basename(path)
-    size = os.path.getsize(path) if os.path.isfile(path) else None
-    label = f"{name} ({_size(size)})" if size is not None else f"{name} (missing)"
-    if size is None:
-        return Evidence(text=label, html=f"<b>{html.escape(label)}</b>", kind="file")
-    if os.path.splitext(name)[1].lower() == ".png" and size <= MAX_PNG:
-        with open(path, "rb") as fh:
-            return Evidence(text=label, html=f"<b>{html.escape(label)}</b>",
-                            png=base64.b64encode(fh.read()).decode("ascii"), kind="file")
+    if not os.path.isfile(path):
+        return Evidence(text=f"{name} (missing)", html=f"<b>{html.escape(name)}</b> (missing)", kind="file")
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if b"\0" in head:
-        return Evidence(text=label, html=f"<b>{html.escape(label)}</b> <small>binary</small>", kind="file")
-    lines = head.decode("utf-8", "replace").splitlines()[:FILE_LINES]
-    first = "\n".join(lines)
-    return Evidence(text=f"{label}\n{first}", html=f"<b>{html.escape(label)}</b><pre>{html.escape(first)}</pre>",
-                    kind="file")
+        head = fh.read(MAX_PNG if _is_png(name) else 4096)
+    return file_preview(name, size, head)
+
+
+def file_preview(name: str, size: int, head: bytes) -> Evidence:
+    """A file's name, size and first lines (or a thumbnail of a PNG whose bytes are all in ``head``)."""
+    label = f"{name} ({_size(size)})"
+    title = f"<b>{html.escape(label)}</b>"
+    if _is_png(name) and len(head) == size <= MAX_PNG:
+        return Evidence(text=label, html=title, png=base64.b64encode(head).decode("ascii"), kind="file")
+    if b"\0" in head[:4096]:
+        return Evidence(text=label, html=f"{title} <small>binary</small>", kind="file")
+    first = "\n".join(head[:4096].decode("utf-8", "replace").splitlines()[:FILE_LINES])
+    return Evidence(text=f"{label}\n{first}", html=f"{title}<pre>{html.escape(first)}</pre>", kind="file")
+
+
+def _is_png(name: str) -> bool:
+    return name.lower().endswith(".png")
 
 
 def _size(n: int) -> str:

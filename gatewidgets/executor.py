@@ -303,7 +303,17 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
     node_id = next(n.id for n in nodes.values() if n.signal is not None and n.signal.signal_id == spec.signal_id)
     return {"signal_id": spec.signal_id, "kind": spec.kind.value, "description": spec.description,
             "node_id": node_id, "type": spec.gate_type.to_record(),
-            "context": {"edit_type": spec.edit_type.to_record()} if spec.edit_type is not None else None}
+            "context": _declared_context(spec)}
+
+
+def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
+    """What faces need of a gate before it is reached: an editable approval's type, an input's default."""
+    context: dict[str, Any] = {}
+    if spec.edit_type is not None:
+        context["edit_type"] = spec.edit_type.to_record()
+    if spec.has_default:
+        context["default"] = spec.gate_type.validate(spec.default)
+    return context or None
 
 
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all

@@ -29,6 +29,7 @@ class Settings:
     poll_interval: float = 0.02  # seconds between checks of the store for other processes' writes
     notify: bool = True  # announce a gate that starts waiting (browser notification where a face supports it)
     webhook_url: str | None = None  # POST a JSON message there when a gate starts waiting
+    max_upload_bytes: int = 100 * 1024 * 1024  # files larger than this are refused by upload faces
 
 
 settings = Settings()

@@ -63,10 +63,11 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "edit_type": signal.edit_type,
         "original": signal.original,
         "approved_value": signal.approved_value,
+        **({"default": signal.default} if signal.has_default else {}),
     }
 
 
-_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value")
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "default")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
@@ -86,7 +87,7 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         set_by=data["set_by"],
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
-        context={k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None} or None,
+        context={k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None or k == "default" and k in data} or None,
     )
 
 

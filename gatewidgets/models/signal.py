@@ -108,6 +108,16 @@ class Signal:
         return (self.context or {}).get("edit_type")
 
     @property
+    def has_default(self) -> bool:
+        """A ``wait_for_input(..., default=...)`` gate (the default is stored in JSON form)."""
+        return "default" in (self.context or {})
+
+    @property
+    def default(self) -> Any:
+        """The gate's default in JSON form (None when it has none; see :attr:`has_default`)."""
+        return (self.context or {}).get("default")
+
+    @property
     def original(self) -> Any:
         """The upstream value (JSON form) an editable approval was offered, once its gate was reached."""
         return (self.context or {}).get("original")

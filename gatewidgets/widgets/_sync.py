@@ -10,7 +10,7 @@ import logging
 import threading
 import weakref
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,22 @@ def since(when: datetime | None, now: datetime | None = None) -> timedelta | Non
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return now - when
+
+
+def weak_listener(subscribe: Callable[[Callable[[Any], None]], Callable[[], None]],
+                  method: Callable[[Any], None]) -> Callable[[], None]:
+    """Subscribe a bound ``method`` without keeping its object alive; returns the unsubscribe function.
+
+    Once the object is collected (a widget nobody references) the listener unsubscribes itself,
+    so dropped widgets stop listening.
+    """
+    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def listener(events: Any) -> None:
+        target = ref()
+        if target is not None:
+            target(events)
+
+    unsubscribe = subscribe(listener)
+    weakref.finalize(method.__self__, unsubscribe)  # type: ignore[attr-defined]
+    return unsubscribe

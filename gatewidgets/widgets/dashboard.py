@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
-from gatewidgets.widgets._sync import Debouncer
+from gatewidgets.widgets._sync import Debouncer, weak_listener
 from gatewidgets.widgets.gate import GateWidget, remote_for
 
 __all__ = ["SignalDashboard"]
@@ -63,7 +63,7 @@ class SignalDashboard(w.VBox):
         ]
         self.total = 0
         self._debouncer = Debouncer(self.refresh, delay=debounce)
-        self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
+        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
         self.refresh()
 
     # -- public --------------------------------------------------------------------------
@@ -146,10 +146,9 @@ class SignalDashboard(w.VBox):
             if card is None:
                 card = GateWidget(signal, remote=self.remote)
             else:
-                card._apply(signal)
+                card.signal = signal
             if signal.execution_name in self.orphaned:
                 card.add_class("gatewidgets-orphaned")
-                card.layout.border = "1px dashed #ad5700"
             cards.append(card)
         for card in old.values():
             card.close()

@@ -1,0 +1,59 @@
+"""The one stylesheet of gatewidgets' widgets: a CSS class per card kind and state.
+
+Cards carry ``gw-card``, ``gw-kind-<approve|input|sleep>`` and ``gw-state-<pending|set|...>``;
+badges ``gw-badge gw-badge-<STATE>``. Every card includes :func:`stylesheet` (one shared widget
+model, so the CSS is sent once).
+"""
+from __future__ import annotations
+
+import ipywidgets as w
+
+__all__ = ["CSS", "stylesheet", "state_class", "kind_class"]
+
+CSS = """
+.gw-card { border: 1px solid #ddd; border-radius: 4px; padding: 6px 10px; margin: 4px 0; }
+.gw-card.gw-state-pending { border-left: 4px solid #ef6c00; }
+.gw-card.gw-state-upcoming { border-left: 4px solid #9e9e9e; }
+.gw-card.gw-state-set { border-left: 4px solid #2e7d32; }
+.gw-card.gw-state-timed_out { border-left: 4px solid #6a1b9a; }
+.gw-card.gw-state-cancelled { border-left: 4px solid #616161; opacity: .85; }
+.gw-card.gatewidgets-orphaned { border: 1px dashed #ad5700; }
+.gw-badge { color: white; border-radius: 8px; padding: 1px 7px; font-size: 85%; background: #616161; }
+.gw-badge-UPCOMING { background: #9e9e9e; } .gw-badge-PENDING { background: #ef6c00; }
+.gw-badge-SET { background: #2e7d32; } .gw-badge-TIMED_OUT { background: #6a1b9a; }
+.gw-badge-CANCELLED { background: #616161; }
+.gw-muted { color: #666; }
+.gw-error-text, .gatewidgets-error .gw-error-text { color: #c62828; white-space: pre-wrap; }
+.gw-evidence { max-height: 420px; overflow: auto; margin: 4px 0; padding: 4px 6px;
+               background: var(--jp-layout-color1, #fafafa); border-radius: 3px; }
+.gw-evidence table { border-collapse: collapse; font-size: 90%; }
+.gw-evidence th, .gw-evidence td { padding: 2px 6px; border-bottom: 1px solid #e0e0e0; text-align: right; }
+.gw-evidence img { max-width: 480px; max-height: 320px; }
+.gw-evidence pre { margin: 2px 0; white-space: pre-wrap; }
+.gw-evidence details > summary, .gw-history summary { cursor: pointer; color: #1565c0; }
+.gw-evidence ul { margin: 0; padding-left: 18px; list-style: none; }
+.gw-comment { font-style: italic; }
+.gw-field-label { font-weight: 600; }
+.gw-preview { margin: 4px 0; }
+.gw-preview img { max-width: 240px; max-height: 160px; }
+.gw-history table { font-size: 85%; }
+"""
+
+_sheet: w.HTML | None = None
+
+
+def stylesheet() -> w.HTML:
+    """The shared ``<style>`` widget (one model; each card shows a view of it)."""
+    global _sheet
+    if _sheet is None or _sheet.comm is None:
+        _sheet = w.HTML(f"<style>{CSS}</style>", layout=w.Layout(display="none"))
+        _sheet.add_class("gw-stylesheet")
+    return _sheet
+
+
+def state_class(state: str) -> str:
+    return f"gw-state-{state.lower()}"
+
+
+def kind_class(kind: str) -> str:
+    return f"gw-kind-{kind}"
