@@ -238,7 +238,7 @@ def _optional(inner: Field) -> Field:
 
 
 def _structure(s: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
-    props = s.get("properties", {})
+    props = {name: s["properties"][name] for name in s.get("x-order", s["properties"]) if name in s["properties"]}
     required = set(s.get("required", ()))
     fields = {name: build_field(sub, defs, depth=depth + 1) for name, sub in props.items()}
     rows = []
@@ -270,7 +270,9 @@ def _structure(s: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
                 field.set(v[name])
 
     if depth > 0:
-        return Field(form, read_form, write_form, _values(form))
+        nested = Field(form, read_form, write_form, _values(form))
+        nested.fields = fields  # type: ignore[attr-defined]
+        return nested
     text = w.Textarea(value="", placeholder="JSON", layout=w.Layout(width="420px", height="110px",
                                                                      display="none"))
     as_json = w.ToggleButton(value=False, description="edit as JSON", icon="code")
