@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
-from gatewidgets.widgets._sync import Debouncer, weak_listener
+from gatewidgets.widgets._sync import Debouncer, replace_previous_run, weak_listener
 from gatewidgets.widgets.gate import GateWidget, remote_for
 
 __all__ = ["SignalDashboard"]
@@ -64,6 +64,7 @@ class SignalDashboard(w.VBox):
         self.total = 0
         self._debouncer = Debouncer(self.refresh, delay=debounce)
         self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        replace_previous_run(self)
         self.refresh()
 
     # -- public --------------------------------------------------------------------------

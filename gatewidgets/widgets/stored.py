@@ -8,7 +8,7 @@ from typing import Any, Callable
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
-from gatewidgets.widgets._sync import Debouncer, clock, human, utcnow, weak_listener
+from gatewidgets.widgets._sync import Debouncer, clock, human, replace_previous_run, utcnow, weak_listener
 from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.execution import ExecutionView, header_html, result_html
 from gatewidgets.widgets.gate import GateWidget, remote_for
@@ -40,6 +40,7 @@ class StoredExecutionWidget(ExecutionView):
         self._closed = False
         self._soon = Debouncer(self.refresh, delay=debounce)
         self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        replace_previous_run(self)
         try:
             self.refresh()
         except BaseException:  # an unknown execution, say: leave nothing listening
