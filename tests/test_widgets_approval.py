@@ -250,7 +250,7 @@ def test_rerunning_a_dashboard_cell_does_not_pile_up_listeners_or_threads(monkey
         board = SignalDashboard(remote=remote)
         assert len(board.cards) == 1
         del board
-        gc.collect()
+    gc.collect()
     time.sleep(0.3)  # debounce timers started by the last refreshes end
     assert len(store._listeners) == listeners - 2  # only the last run's dashboard and its card listen
     assert threading.active_count() <= threads

@@ -21,6 +21,9 @@ from typing import Any, Callable
 import ipywidgets as w
 import traitlets
 
+from gatewidgets.widgets.style import html as html_widget
+from gatewidgets.widgets.style import shared_layout
+
 __all__ = ["Field", "build_field", "NumberText", "MISSING", "resolve"]
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
@@ -130,7 +133,7 @@ def _required(value: Any, message: str) -> Any:
 
 def _number(integer: bool) -> Field:
     box = NumberText(value="", placeholder="a whole number" if integer else "a number",
-                     layout=w.Layout(width=_WIDTH), continuous_update=True)
+                     layout=shared_layout("field", width=_WIDTH), continuous_update=True)
 
     def read() -> Any:
         text = box.value.strip().replace("_", "")
@@ -162,9 +165,9 @@ def _string(fmt: str | None) -> Field:
 
         return Field(dt_picker, read_dt, write_dt, [dt_picker], field=dt_picker)
     if fmt == "duration":
-        box = w.Text(value="", placeholder="e.g. 90s, 5m, 1h30m, 2d, PT1H", layout=w.Layout(width=_WIDTH))
+        box = w.Text(value="", placeholder="e.g. 90s, 5m, 1h30m, 2d, PT1H", layout=shared_layout("field", width=_WIDTH))
         return Field(box, lambda: _duration(box.value), lambda v: setattr(box, "value", v or ""), [box], field=box)
-    text = w.Text(value="", placeholder="text", layout=w.Layout(width=_WIDTH))
+    text = w.Text(value="", placeholder="text", layout=shared_layout("field", width=_WIDTH))
     return Field(text, lambda: text.value, lambda v: setattr(text, "value", v or ""), [text], field=text)
 
 
@@ -190,7 +193,7 @@ def _choice(s: dict[str, Any]) -> Field:
     if len(pairs) <= MAX_TOGGLES:
         control = w.ToggleButtons(options=pairs, value=None)
     else:
-        control = w.Dropdown(options=pairs, value=None, layout=w.Layout(width=_WIDTH))
+        control = w.Dropdown(options=pairs, value=None, layout=shared_layout("field", width=_WIDTH))
     return Field(control, lambda: _required(control.value, "choose one of: " + ", ".join(map(str, names))),
                  lambda v: setattr(control, "value", v), [control], field=control)
 
@@ -200,7 +203,7 @@ def _array(items: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
         values = list(items["enum"])
         names = items.get("x-enum-names") or [str(v) for v in values]
         multi = w.SelectMultiple(options=list(zip(names, values)), value=(), rows=min(6, len(values)),
-                                 layout=w.Layout(width=_WIDTH))
+                                 layout=shared_layout("field", width=_WIDTH))
         return Field(multi, lambda: list(multi.value), lambda v: setattr(multi, "value", tuple(v or ())), [multi],
                      field=multi)
     tags: w.TagsInput | w.IntsInput | w.FloatsInput
@@ -218,7 +221,7 @@ def _array(items: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
 
 
 def _optional(inner: Field) -> Field:
-    none = w.Checkbox(value=False, description="none", indent=False, layout=w.Layout(width="80px"))
+    none = w.Checkbox(value=False, description="none", indent=False, layout=shared_layout("none", width="80px"))
 
     def toggle(_change: Any = None) -> None:
         for child in _walk(inner.widget):
@@ -243,9 +246,9 @@ def _structure(s: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
     fields = {name: build_field(sub, defs, depth=depth + 1) for name, sub in props.items()}
     rows = []
     for name, field in fields.items():
-        label = w.Label(name + ("" if name in required else " (optional)"), layout=w.Layout(width="140px"))
+        label = w.Label(name + ("" if name in required else " (optional)"), layout=shared_layout("label", width="140px"))
         label.add_class("gw-field-label")
-        error = w.HTML()
+        error = html_widget()
         error.add_class("gw-field-error")
         field.observe(lambda c, e=error: setattr(e, "value", _error_html(c["new"])), names="error")
         error.value = _error_html(field.error)

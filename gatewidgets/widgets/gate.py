@@ -18,7 +18,8 @@ from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
 from gatewidgets.widgets.controls import Control, edit_control, make_control
-from gatewidgets.widgets.style import kind_class, state_class, stylesheet
+from gatewidgets.widgets.style import html as html_widget
+from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
 __all__ = ["GateWidget", "render_markdown", "evidence_html"]
 
@@ -72,15 +73,15 @@ class GateWidget(w.VBox):
         self.add_class(kind_class(signal.kind.value))
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
         self._lock = threading.RLock()
-        self.header = w.HTML()
-        self.description = w.HTML(render_markdown(signal.description))
-        self.evidence = w.HTML()
+        self.header = html_widget()
+        self.description = html_widget(render_markdown(signal.description))
+        self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
-        self.timing = w.HTML()
-        self.error = w.HTML()
+        self.timing = html_widget()
+        self.error = html_widget()
         self.error.add_class("gatewidgets-error")
-        self.decided = w.HTML()
-        self.history = w.HTML()
+        self.decided = html_widget()
+        self.history = html_widget()
         self.history.add_class("gatewidgets-history")
         self.history.add_class("gw-history")
         self.control: Control | None = None
@@ -88,8 +89,7 @@ class GateWidget(w.VBox):
         self.buttons: dict[str, w.Button] = {}
         self.upload: w.FileUpload | None = None
         self.path: w.Text | None = None
-        self.preview = w.HTML()
-        self.preview.add_class("gw-preview")
+        self.preview: w.HTML | None = None
         self._state_class = ""
         self.controls = w.VBox(self._build_controls(signal))
         self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
@@ -178,7 +178,8 @@ class GateWidget(w.VBox):
         return _is_file(self.signal)
 
     def _button(self, label: str, style: str, action: Callable[[], Any], icon: str = "") -> w.Button:
-        button = w.Button(description=label, button_style=style, icon=icon)
+        button = w.Button(description=label, button_style=style, icon=icon, layout=shared_layout(),
+                          style=shared_style(w.ButtonStyle))
         button.on_click(lambda _b: action())
         self.buttons[label] = button
         return button
@@ -193,10 +194,11 @@ class GateWidget(w.VBox):
                 self._watch(self.control, signal)
                 parts.append(self.control.widget)
             self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
-                                      layout=w.Layout(width="420px", height="48px"))
+                                      layout=shared_layout("comment", width="420px", height="48px"))
             self.comment.add_class("gw-comment-field")
             buttons = w.HBox([self._button("Approve", "success", lambda: self.approve(), "check"),
-                              self._button("Reject", "danger", lambda: self.reject(), "times")])
+                              self._button("Reject", "danger", lambda: self.reject(), "times")],
+                             layout=shared_layout())
             return [*parts, self.comment, buttons]
         if _is_file(signal):
             many = signal.type.collection_type is not None
@@ -204,6 +206,8 @@ class GateWidget(w.VBox):
             self.upload.observe(self._on_upload, names="value")
             self.path = w.Text(placeholder="or a path on the server", layout=w.Layout(width="260px"))
             self.path.observe(lambda _c: self._check_file(), names="value")
+            self.preview = html_widget()
+            self.preview.add_class("gw-preview")
             self._check_file()
             return [w.HBox([self.upload, self.path]), self.preview,
                     self._button("Submit", "primary", self._submit_control)]
@@ -283,7 +287,8 @@ class GateWidget(w.VBox):
                     previews.append(file_preview(os.path.basename(path), os.path.getsize(path), fh.read(300_000)))
         else:
             error = "Choose a file (or type the path of a file on the server)."
-        self.preview.value = "".join(evidence_html(p) for p in previews)
+        if self.preview is not None:
+            self.preview.value = "".join(evidence_html(p) for p in previews)
         self.ready = not error
         return error
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-__all__ = ["CSS", "stylesheet", "state_class", "kind_class"]
+__all__ = ["CSS", "stylesheet", "state_class", "kind_class", "shared_layout", "shared_style", "html"]
 
 CSS = """
 .gw-card { border: 1px solid #ddd; border-radius: 4px; padding: 6px 10px; margin: 4px 0; }
@@ -57,3 +57,30 @@ def state_class(state: str) -> str:
 
 def kind_class(kind: str) -> str:
     return f"gw-kind-{kind}"
+
+
+_shared: dict[str, w.Widget] = {}
+
+
+def shared_layout(name: str = "plain", **css: str) -> w.Layout:
+    """One ``Layout`` reused by every widget that asks for ``name`` (never mutate it).
+
+    ipywidgets makes a layout (and a style) model per widget; a card has a dozen parts, so
+    sharing them halves the models a dashboard page creates and sends."""
+    layout = _shared.get(f"layout:{name}")
+    if layout is None or layout.comm is None:
+        layout = _shared[f"layout:{name}"] = w.Layout(**css)
+    return layout  # type: ignore[return-value]
+
+
+def shared_style(cls: type[w.Widget]) -> w.Widget:
+    """One style model of ``cls`` (``HTMLStyle``, ``ButtonStyle``, ...) reused by every widget (never mutate it)."""
+    style = _shared.get(f"style:{cls.__name__}")
+    if style is None or style.comm is None:
+        style = _shared[f"style:{cls.__name__}"] = cls()
+    return style
+
+
+def html(value: str = "") -> w.HTML:
+    """An ``HTML`` widget with the shared layout and style."""
+    return w.HTML(value, layout=shared_layout(), style=shared_style(w.widget_string.HTMLStyle))
