@@ -100,7 +100,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
         p.add_argument("-c", "--comment", help="the reason, recorded in the history and shown on the card")
         if name == "approve":
             p.add_argument("--value", help="a changed value for an approve(..., editable=True) gate: text parsed "
-                           "into the value's type (a Python literal or JSON)" + (", or $name" if notebook else ""))
+                           "into the value's type (a Python literal or JSON)")
 
     p = add("set", "Set a signal to a value: text parsed into the signal's type (a Python literal or JSON), "
                    "or $name for a variable of the notebook.")
@@ -287,9 +287,6 @@ def _decide(args: argparse.Namespace, ctx: Context) -> Result:
         signal = ctx.remote.reject(args.signal, name, project, domain, comment=args.comment)
     elif args.value is None:
         signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment)
-    elif args.value.startswith("$") and args.value[1:].isidentifier():
-        signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment,
-                                    value=_variable(args.value[1:], ctx.namespace))
     else:
         signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment, value=args.value,
                                     value_form="text")
