@@ -132,3 +132,36 @@ def test_stored_evidence_is_sanitised_and_read_by_other_processes(gatewidgets_st
     evidence = json.loads(out)["signals"][0]["evidence"]
     assert evidence["kind"] == "text" and "<script" not in evidence["html"]
     ex.abort()
+
+
+def test_evidence_module_is_pure() -> None:
+    """Rendering imports no widgets, store or executor (the executor calls it; every face shows its result)."""
+    import ast
+
+    import gatewidgets.evidence as module
+
+    tree = ast.parse(open(module.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.split(".")[0] in ("IPython", "ipywidgets")
+                or m.startswith(("gatewidgets.store", "gatewidgets.executor", "gatewidgets.widgets"))}
+
+
+def test_a_version_1_store_is_migrated(tmp_path) -> None:
+    import sqlite3
+
+    from gatewidgets.store.sqlite import _SCHEMA, SCHEMA_VERSION, SqliteStore
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the schema as version 1 wrote it: no context / detail columns
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    store = SqliteStore(path)
+    try:
+        conn = store._conn()
+        assert "context" in {r[1] for r in conn.execute("PRAGMA table_info(signals)")}
+        assert "detail" in {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    finally:
+        store.close()
+    SqliteStore(path).close()  # opening again changes nothing
