@@ -67,7 +67,7 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
     }
 
 
-_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "default")
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
@@ -87,8 +87,16 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         set_by=data["set_by"],
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
-        context={k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None or k == "default" and k in data} or None,
+        context=_context(data),
     )
+
+
+def _context(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A signal's context back from its JSON fields (a ``default`` may be null, so its presence counts)."""
+    context = {k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None}
+    if "default" in data:
+        context["default"] = data["default"]
+    return context or None
 
 
 def _node_to_json(node: NodeRecord) -> dict[str, Any]:

@@ -246,7 +246,8 @@ def _structure(s: dict[str, Any], defs: dict[str, Any], depth: int) -> Field:
     fields = {name: build_field(sub, defs, depth=depth + 1) for name, sub in props.items()}
     rows = []
     for name, field in fields.items():
-        label = w.Label(name + ("" if name in required else " (optional)"), layout=shared_layout("label", width="140px"))
+        label = w.Label(name + ("" if name in required else " (optional)"),
+                        layout=shared_layout("label", width="140px"))
         label.add_class("gw-field-label")
         error = html_widget()
         error.add_class("gw-field-error")
