@@ -11,6 +11,7 @@ from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer, replace_previous_run, weak_listener
 from gatewidgets.widgets.gate import GateWidget, remote_for
+from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["SignalDashboard"]
 
@@ -56,6 +57,7 @@ class SignalDashboard(w.VBox):
         self.state_filter.observe(lambda _c: self.go(0), names="value")
         self.execution_filter.observe(lambda _c: self.go(0), names="value")
         self.children = [
+            stylesheet(),
             w.HBox([self.state_filter, self.execution_filter]),
             w.HBox([self.prev_button, self.next_button, self.count]),
             self.orphans,
@@ -91,7 +93,7 @@ class SignalDashboard(w.VBox):
             try:
                 self.total = self.remote.count_signals(**kwargs)
             except Exception as exc:  # unknown execution typed in the filter, say
-                self._show_count(f"<span style='color:#c62828'>{html.escape(str(exc))}</span>")
+                self._show_count(f'<span class="gw-error-text">{html.escape(str(exc))}</span>')
                 self._set_cards([])
                 return
             self.page = min(self.page, self.pages - 1)
@@ -129,7 +131,7 @@ class SignalDashboard(w.VBox):
         value = ""
         if self.orphaned:
             names = ", ".join(html.escape(n) for n in sorted(self.orphaned))
-            value = (f'<div style="color:#ad5700">&#9888; Orphaned (their process is gone; answers are kept and '
+            value = (f'<div class="gw-orphans">&#9888; Orphaned (their process is gone; answers are kept and '
                      f'consumed once recovered with <code>launch(..., execution_name=NAME, recover=True)</code>): '
                      f'{names}</div>')
         if value != self.orphans.value:

@@ -1,8 +1,9 @@
 """The one stylesheet of gatewidgets' widgets: a CSS class per card kind and state.
 
 Cards carry ``gw-card``, ``gw-kind-<approve|input|sleep>`` and ``gw-state-<pending|set|...>``;
-badges ``gw-badge gw-badge-<STATE>``. Every card includes :func:`stylesheet` (one shared widget
-model, so the CSS is sent once).
+badges ``gw-badge gw-badge-<STATE>``; execution statuses ``gw-status gw-status-<STATUS>``. Every
+card, execution view and dashboard includes :func:`stylesheet` (one shared widget model, so the
+CSS is sent once).
 """
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ CSS = """
 .gw-preview { margin: 4px 0; }
 .gw-preview img { max-width: 240px; max-height: 160px; }
 .gw-history table { font-size: 85%; }
+.gw-status { color: white; border-radius: 8px; padding: 1px 7px; background: #616161; }
+.gw-status-RUNNING { background: #1565c0; } .gw-status-SUCCEEDED { background: #2e7d32; }
+.gw-status-FAILED { background: #c62828; } .gw-status-ABORTED { background: #616161; }
+.gw-traceback { font-size: 85%; }
+.gw-orphans { color: #ad5700; }
 """
 
 _sheet: w.HTML | None = None
