@@ -249,8 +249,10 @@ class GateRemote:
             approved = edit_type.parse_text(value)
         elif form == "json":
             approved = edit_type.validate_json(value)
+        elif _is_structure(value):  # a dataclass / model instance: its JSON form, as the detached type knows it
+            approved = edit_type.validate_json(jsonable(value))
         else:
-            approved = edit_type.validate(jsonable(value) if _is_structure(value) else value)
+            approved = edit_type.validate(value)
         original = signal.original
         if original is not None and edit_type.identity(approved) == edit_type.identity(original):
             return {}
