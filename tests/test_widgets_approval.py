@@ -255,3 +255,19 @@ def test_rerunning_a_dashboard_cell_does_not_pile_up_listeners_or_threads(monkey
     assert len(store._listeners) == listeners - 2  # only the last run's dashboard and its card listen
     assert threading.active_count() <= threads
     ex.abort()
+
+
+def test_approve_from_code_answers_a_yes_no_input_card():
+    @task
+    def echo(v: bool) -> bool:
+        return v
+
+    @workflow
+    def question() -> bool:
+        return echo(v=wait_for_input("ok", timeout=None, expected_type=bool))
+
+    ex = question.launch()
+    card = GateWidget(pending(ex))
+    assert card.buttons["Submit"].disabled  # nothing chosen yet
+    assert card.approve() is not None  # GateWidget.approve() sets a bool input, as before
+    assert ex.wait(timeout=10) is True

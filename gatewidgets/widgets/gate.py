@@ -121,7 +121,7 @@ class GateWidget(w.VBox):
         for an editable approval, the form's value if changed (or ``value``); returns the stored signal,
         or None on error."""
         form = "python"
-        if value is UNCHANGED and self.control is not None:
+        if value is UNCHANGED and self.signal.editable and self.control is not None:
             try:
                 edited = self.control.read()
             except ValueError as exc:
