@@ -248,6 +248,8 @@ class GateWidget(w.VBox):
             return None
         self.error_message = ""
         self.signal = stored
+        if not stored.state.is_open:
+            self._redraw(stored)  # idempotent: frozen at once, whatever order other threads' updates came in
         return stored
 
     def _submit_control(self) -> Signal | None:
@@ -341,6 +343,8 @@ class GateWidget(w.VBox):
 
     def _redraw(self, signal: Signal) -> None:
         with self._lock:
+            if self.signal is not None and not self.signal.state.is_open:
+                signal = self.signal  # never redraw a closed card from an older, open read
             self.header.value = _header(signal)
             self.evidence.value = evidence_html(signal.evidence)
             new_class = state_class(signal.state.value)
