@@ -91,15 +91,16 @@ class SignalDashboard(w.VBox):
             name = self.execution_filter.value.strip() or None
             kwargs = dict(execution_name=name, project=self.project, domain=self.domain, filters=filters)
             try:
-                self.total = self.remote.count_signals(**kwargs)
+                total = self.remote.count_signals(**kwargs)
             except Exception as exc:  # unknown execution typed in the filter, say
                 self._show_count(f'<span class="gw-error-text">{html.escape(str(exc))}</span>')
                 self._set_cards([])
                 return
-            self.page = min(self.page, self.pages - 1)
+            self.page = min(self.page, max(1, -(-total // self.page_size)) - 1)
             rows = self.remote.list_signals(**kwargs, limit=self.page_size, offset=self.page * self.page_size)
             self._find_orphans()
             self._set_cards(rows)
+            self.total = total  # with the cards: a reader never sees the new count beside the old cards
             first = self.page * self.page_size + 1 if rows else 0
             label = self.state_filter.value.lower() if self.state_filter.value != ALL else ""
             self._show_count(f"<b>{self.total}</b> {label} signal{'s' if self.total != 1 else ''} · "
