@@ -111,6 +111,10 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
         p = add(name, f"{verb} a yes/no signal.")
         p.add_argument("signal", help="signal id")
         execution_option(p)
+        p.add_argument("-c", "--comment", help="the reason, recorded in the history and shown on the card")
+        if name == "approve":
+            p.add_argument("--value", help="a changed value for an approve(..., editable=True) gate: text parsed "
+                           "into the value's type (a Python literal or JSON)")
 
     p = add("set", "Set a signal to a value: text parsed into the signal's type (a Python literal or JSON), "
                    "or $name for a variable of the notebook.")
@@ -294,10 +298,18 @@ def _list(args: argparse.Namespace, ctx: Context) -> Result:
 
 def _decide(args: argparse.Namespace, ctx: Context) -> Result:
     name, project, domain, notes = _pick_execution(args, ctx, args.execution)
-    act = ctx.remote.approve if args.command == "approve" else ctx.remote.reject
-    signal = act(args.signal, name, project, domain)
+    if args.command == "reject":
+        signal = ctx.remote.reject(args.signal, name, project, domain, comment=args.comment)
+    elif args.value is None:
+        signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment)
+    else:
+        signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment, value=args.value,
+                                    value_form="text")
     verb = "Approved" if signal.value else "Rejected"
-    return Result(f"{verb} {_described(signal)}.", notes, data=signal_to_json(signal))
+    changed = f" with the value changed to {short(signal.approved_value, 80)}" \
+        if signal.approved_value is not None else ""
+    why = f' ("{signal.comment}")' if signal.comment else ""
+    return Result(f"{verb} {_described(signal)}{changed}{why}.", notes, data=signal_to_json(signal))
 
 
 def _set(args: argparse.Namespace, ctx: Context) -> Result:
@@ -358,10 +370,23 @@ def _show(args: argparse.Namespace, ctx: Context) -> Result:
         message += f", finished {when(record.finished_at)}"
     if record.error:
         message += f". Error: {one_line(record.error)}"
+    notes += [_evidence_note(s) for s in signals if s.evidence is not None or s.comment]
     data = execution_to_json(record) | {"signals": [signal_to_json(s) for s in signals]}
     local = _in_kernel(ctx, record.name, record.id.project, record.id.domain)
     return Result(message + ".", notes, [nodes, _signal_rows(signals, False)], data,
                   show=local if local is not None else record)
+
+
+def _evidence_note(signal: Signal) -> str:
+    """What an approval shows (its evidence as text) and the reason given with the decision."""
+    parts = [f"{signal.signal_id}:"]
+    if signal.evidence is not None:
+        parts.append(f"approving\n{signal.evidence.text}")
+    if signal.approved_value is not None:
+        parts.append(f"\napproved as {short(signal.approved_value, 200)}")
+    if signal.comment:
+        parts.append(f'\ncomment: "{signal.comment}"')
+    return " ".join(parts)
 
 
 def _status(ctx: Context, record: ExecutionRecord) -> str:
@@ -412,11 +437,24 @@ def _history(args: argparse.Namespace, ctx: Context) -> Result:
     name, project, domain, notes = _pick_execution(args, ctx, args.execution)
     events = ctx.remote.history(name, project, domain, signal_id=args.signal)
     rows = [[when(e.at), e.signal_id or "", e.kind, e.state or "", "" if e.value is None else short(e.value),
-             e.set_by or "", e.via or ""] for e in events]
+             e.set_by or "", e.via or "", _detail(e.detail)] for e in events]
     table = Table(f"History of execution {name!r}" + (f", signal {args.signal!r}" if args.signal else ""),
-                  ["time", "signal", "event", "state", "value", "who", "via"], rows)
+                  ["time", "signal", "event", "state", "value", "who", "via", "detail"], rows)
     data = [event_to_json(e) for e in events]
     return Result(notes=notes, tables=[table], data=data)
+
+
+def _detail(detail: dict[str, Any] | None) -> str:
+    """A decision's comment and changed value, short."""
+    if not detail:
+        return ""
+    parts = []
+    if "approved_value" in detail:
+        parts.append(f"{short(detail.get('original'))} -> {short(detail['approved_value'])}")
+    if detail.get("comment"):
+        comment = detail["comment"]
+        parts.append(f'"{comment if len(comment) <= 60 else comment[:59] + "…"}"')
+    return "; ".join(parts)
 
 
 def _stats(args: argparse.Namespace, ctx: Context) -> Result:

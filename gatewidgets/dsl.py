@@ -104,6 +104,7 @@ class SignalSpec:
     timeout: timedelta | None = None
     default: Any = NO_DEFAULT
     on_timeout: str = "fail"
+    edit_type: GateType | None = None  # approve(..., editable=True): the type of the value the approver may change
 
     @property
     def has_default(self) -> bool:
@@ -590,11 +591,13 @@ def _signal_id(name: Any, what: str) -> str:
 
 
 def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
-            description: str | None = None, on_timeout: str = "fail") -> Promise:
+            description: str | None = None, on_timeout: str = "fail", editable: bool = False) -> Promise:
     """Wait for the boolean signal ``name``; pass ``upstream`` through once it is ``True``.
 
     ``False`` fails the node with ``GateRejectedError``. On timeout: ``on_timeout`` is
-    ``"fail"`` (``GateTimeoutError``), ``"approve"`` or ``"reject"``.
+    ``"fail"`` (``GateTimeoutError``), ``"approve"`` or ``"reject"``. With ``editable=True``
+    the approver may change the value (validated against ``upstream``'s type) and the
+    changed value flows on.
     """
     builder = _require_builder("approve")
     sid = _signal_id(name, "approve")
@@ -609,8 +612,15 @@ def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
         )
     if on_timeout not in ON_TIMEOUT:
         raise WorkflowDefinitionError(f"approve({name!r}): on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}.")
+    edit_type = None
+    if editable:
+        try:
+            edit_type = GateType.of(upstream._hint)
+        except TypeError as exc:
+            raise WorkflowDefinitionError(f"approve({name!r}, editable=True): the value cannot be edited: {exc}") \
+                from None
     spec = SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
-                      _timeout(timeout, f"approve({name!r})"), on_timeout=on_timeout)
+                      _timeout(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
     builder.declare(spec)
     node = builder.add("approve", sid, signal=spec, output_hints=(upstream._hint,))
     node.bindings["upstream"] = upstream.ref

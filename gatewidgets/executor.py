@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator, Generic, TypeVar
 
-from gatewidgets import dsl, notify
+from gatewidgets import dsl, evidence, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
     BranchFailedError,
@@ -367,7 +367,18 @@ def _rows(workflow: Workflow) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
     node_id = next(n.id for n in nodes.values() if n.signal is not None and n.signal.signal_id == spec.signal_id)
     return {"signal_id": spec.signal_id, "kind": spec.kind.value, "description": spec.description,
-            "node_id": node_id, "type": spec.gate_type.to_record()}
+            "node_id": node_id, "type": spec.gate_type.to_record(),
+            "context": _declared_context(spec)}
+
+
+def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
+    """What faces need of a gate before it is reached: an editable approval's type, an input's default."""
+    context: dict[str, Any] = {}
+    if spec.edit_type is not None:
+        context["edit_type"] = spec.edit_type.to_record()
+    if spec.has_default:
+        context["default"] = spec.gate_type.validate(spec.default)
+    return context or None
 
 
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
@@ -906,7 +917,7 @@ class Execution:
         self.store.register_type(self.id, spec.signal_id, spec.gate_type)
         self._set_state(node, NodeState.WAITING, started_at=time.time())  # before a set can resolve it
         self.executor._wait_for(self, node)
-        signal = self.store.reach_signal(self.id, spec.signal_id, deadline)
+        signal = self.store.reach_signal(self.id, spec.signal_id, deadline, self._approval_context(node))
         self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
         if signal.state is not SignalState.PENDING:
             self._resolve(node, signal)
@@ -915,6 +926,18 @@ class Execution:
                 if node.id not in self._resolved and not self._ending:
                     self._timer_handles[node.id] = self.executor.timers.schedule(
                         signal.deadline, functools.partial(self._guarded, self._deadline, node))
+
+    def _approval_context(self, node: Node) -> dict[str, Any] | None:
+        """What an approval card shows (and an editable one starts from): the value to approve, rendered."""
+        spec = node.signal
+        assert spec is not None
+        if spec.kind is not SignalKind.APPROVE or "upstream" not in node.bindings:  # a condition approves nothing
+            return None
+        upstream = self._value(node.bindings["upstream"])
+        context: dict[str, Any] = {"evidence": evidence.render(upstream).to_dict()}
+        if spec.edit_type is not None:
+            context["original"] = _json_or_none(node.output_hints[0], upstream)
+        return context
 
     def _deadline(self, node: Node) -> None:
         spec = node.signal
@@ -956,9 +979,13 @@ class Execution:
             if signal.value is not True:
                 who = "the on_timeout='reject' policy" if signal.state is SignalState.TIMED_OUT else \
                     f"{signal.set_by} via {signal.via}"
-                self._fail(node, GateRejectedError(f"The {where} was rejected by {who}."))
+                reason = f' Reason: "{signal.comment}"' if signal.comment else ""
+                self._fail(node, GateRejectedError(f"The {where} was rejected by {who}.{reason}"))
                 return
-            value = self._value(node.bindings["upstream"])
+            if spec.edit_type is not None and signal.approved_value is not None:
+                value = spec.edit_type.to_python(signal.approved_value)
+            else:
+                value = self._value(node.bindings["upstream"])
         elif spec.kind is SignalKind.INPUT:
             value = spec.default if signal.state is SignalState.TIMED_OUT else signal.value
         else:

@@ -45,6 +45,7 @@ _EVENT_OF_STATE = {SignalState.UPCOMING: "created", SignalState.PENDING: "reache
                    SignalState.TIMED_OUT: "timed_out", SignalState.CANCELLED: "cancelled"}
 
 
+
 class JupyterStore:
     """The signals and executions a Jupyter server's gatewidgets extension serves.
 
@@ -150,15 +151,24 @@ class JupyterStore:
         return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
-                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
         """POST the value (JSON form, each file with its bytes: the server reads no paths of the client's);
         the server validates it, decides first-answer-wins and records its own user, via ``http``
-        (``set_by`` and ``via`` given here are not sent)."""
+        (``set_by`` and ``via`` given here are not sent). A decision with a ``detail`` (its comment, an
+        editable approval's changed value) goes to the server's ``approve`` / ``reject``."""
         before = self.get_signal(key, signal_id)
-        if before.type_record:
-            value = self.gate_type(key, signal_id, before.type_record).map_files(value, _with_bytes)
         path = "signals/" + self._path(*_parts(key), signal_id)
-        signal = signal_from_json(self._request("POST", path, body={"value": value}))
+        if detail:
+            body = {"comment": detail["comment"]} if "comment" in detail else {}
+            if "approved_value" in detail:
+                body["value"] = detail["approved_value"]
+            path += "/approve" if value is True else "/reject"
+        else:
+            if before.type_record:
+                value = self.gate_type(key, signal_id, before.type_record).map_files(value, _with_bytes)
+            body = {"value": value}
+        signal = signal_from_json(self._request("POST", path, body=body))
         self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
         return signal, before.state.is_open
 

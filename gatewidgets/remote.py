@@ -6,6 +6,7 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import getpass
 import json
@@ -24,8 +25,9 @@ from gatewidgets.store import open_store
 from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
 from gatewidgets.types import GateType
 from gatewidgets.types.file import file_access
+from gatewidgets.wire import jsonable
 
-__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent"]
+__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -37,6 +39,10 @@ def _reading_files(method: _F) -> _F:
         with file_access(self.file_dirs, settings.max_upload_bytes):
             return method(self, *args, **kwargs)
     return run  # type: ignore[return-value]
+
+
+UNCHANGED: Any = type("Unchanged", (), {"__repr__": lambda self: "UNCHANGED"})()  # approve(value=...) not given
+MAX_COMMENT = 2000  # characters of a decision's comment
 
 
 @dataclass(frozen=True)
@@ -241,25 +247,71 @@ class GateRemote:
     # writing ---------------------------------------------------------------------
 
     def approve(self, signal_id: str, execution_name: str, project: str | None = None,
-                domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``True``."""
-        return self._decide(signal_id, execution_name, project, domain, True)
+                domain: str | None = None, *, value: Any = UNCHANGED, comment: str | None = None,
+                value_form: str = "python") -> Signal:
+        """Set the boolean signal to ``True``, with an optional ``comment`` (the reason).
+
+        ``value`` changes the approved value of an ``approve(..., editable=True)`` gate (validated
+        against the upstream type; refused with ``SignalTypeError`` on other gates). Faces pass
+        it as typed text (``value_form="text"``) or JSON (``"json"``).
+        """
+        return self._decide(signal_id, execution_name, project, domain, True, comment, value, value_form)
 
     def reject(self, signal_id: str, execution_name: str, project: str | None = None,
-               domain: str | None = None) -> Signal:
-        """Set the boolean signal to ``False``."""
-        return self._decide(signal_id, execution_name, project, domain, False)
+               domain: str | None = None, *, comment: str | None = None) -> Signal:
+        """Set the boolean signal to ``False``, with an optional ``comment`` (the reason)."""
+        return self._decide(signal_id, execution_name, project, domain, False, comment)
 
     def _decide(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
-                value: bool) -> Signal:
+                value: bool, comment: str | None = None, edited: Any = UNCHANGED,
+                value_form: str = "python") -> Signal:
         signal = self.get_signal(signal_id, execution_name, project, domain)
+        verb = "approve" if value else "reject"
         if signal.type.simple is not SimpleType.BOOLEAN:
-            verb = "approve" if value else "reject"
             raise SignalTypeError(
                 f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
                 f"{signal.type}, not a yes/no answer. Use set_input(..., value=...) instead."
             )
-        return self._store_value(signal, value)
+        detail: dict[str, Any] = {}
+        if comment is not None:
+            if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+                raise SignalTypeError(f"A comment must be text of at most {MAX_COMMENT} characters, got "
+                                      f"{type(comment).__name__} of length {len(str(comment))}.")
+            if comment.strip():
+                detail["comment"] = comment.strip()
+        if edited is not UNCHANGED:
+            detail.update(self._edited(signal, edited, value_form))
+        gate_type = self._type(signal)
+        form = gate_type.validate(value)
+        identity = gate_type.identity(form)
+        if "approved_value" in detail:
+            identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))
+        stored, _changed = self.store.set_signal(
+            signal.id.execution_id, signal.signal_id, form, identity, set_by=self.user, via=self.via,
+            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None)
+        return stored
+
+    def _edited(self, signal: Signal, value: Any, form: str) -> dict[str, Any]:
+        """``{"original", "approved_value"}`` for a changed editable approval (empty if unchanged)."""
+        where = f"signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+        if signal.edit_type is None:
+            raise SignalTypeError(
+                f"Cannot approve {where} with a changed value: its gate is not editable. Approve it as it is, or "
+                "declare approve(..., editable=True) in the workflow."
+            )
+        edit_type = GateType.from_record(signal.edit_type)
+        if form == "text":
+            approved = edit_type.parse_text(value)
+        elif form == "json":
+            approved = edit_type.validate_json(value)
+        elif _is_structure(value):  # a dataclass / model instance: its JSON form, as the detached type knows it
+            approved = edit_type.validate_json(jsonable(value))
+        else:
+            approved = edit_type.validate(value)
+        original = signal.original
+        if original is not None and edit_type.identity(approved) == edit_type.identity(original):
+            return {}
+        return {"original": original, "approved_value": approved}
 
     @_reading_files
     def set_input(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
@@ -373,6 +425,11 @@ def _check_size(signal: Signal, size: int, what: str) -> None:
             f"more than GateWidgets.max_value_bytes ({settings.max_value_bytes:,}). Send a smaller value or a file "
             "(GateFile), or raise the limit (%config GateWidgets.max_value_bytes = N)."
         )
+
+
+def _is_structure(value: Any) -> bool:
+    """A dataclass or pydantic instance (validated against a detached type in its JSON form)."""
+    return (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump")
 
 
 def _whoami() -> str:

@@ -62,7 +62,16 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "set_by": signal.set_by,
         "via": signal.via.value if signal.via else None,
         "type_record": signal.type_record,
+        "evidence": evidence.to_dict() if (evidence := signal.evidence) is not None else None,
+        "comment": signal.comment,
+        "edit_type": signal.edit_type,
+        "original": signal.original,
+        "approved_value": signal.approved_value,
+        **({"default": signal.default} if signal.has_default else {}),
     }
+
+
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
@@ -82,19 +91,30 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         set_by=data["set_by"],
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
+        context=_context(data),
     )
 
 
 def event_to_json(event: SignalEvent) -> dict[str, Any]:
     """One event of an execution's signals (``history``) as a JSON object."""
     return {"at": event.at.isoformat(), "signal_id": event.signal_id, "node_id": event.node_id, "event": event.kind,
-            "state": event.state, "value": event.value, "set_by": event.set_by, "via": event.via}
+            "state": event.state, "value": event.value, "set_by": event.set_by, "via": event.via,
+            "detail": event.detail}
 
 
 def event_from_json(data: dict[str, Any], execution_id: WorkflowExecutionIdentifier, number: int) -> SignalEvent:
     """A :class:`SignalEvent` back from :func:`event_to_json`; ``number`` becomes its id."""
     return SignalEvent(number, datetime.fromisoformat(data["at"]), execution_id, data["signal_id"], data["node_id"],
-                       data["event"], data["state"], data["value"], data["set_by"], data["via"])
+                       data["event"], data["state"], data["value"], data["set_by"], data["via"],
+                       data.get("detail"))
+
+
+def _context(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A signal's context back from its JSON fields (a ``default`` may be null, so its presence counts)."""
+    context = {k: data[k] for k in _CONTEXT_KEYS if data.get(k) is not None}
+    if "default" in data:
+        context["default"] = data["default"]
+    return context or None
 
 
 def _node_to_json(node: NodeRecord) -> dict[str, Any]:

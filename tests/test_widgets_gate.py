@@ -103,6 +103,9 @@ def test_upload_is_stored_as_file_and_read_by_task(tmp_path):
     card = GateWidget(pending(ex, "doc"))
     card.upload.set_state({"value": [{"name": "receipt.txt", "type": "text/plain", "size": 5,
                                       "last_modified": 0, "content": memoryview(b"hello")}]})
+    assert "receipt.txt (5 bytes)" in card.preview.value and "hello" in card.preview.value
+    assert GateRemote.for_sandbox().get_signal("doc", ex.name).state is SignalState.PENDING  # a look first
+    card.buttons["Submit"].click()
     assert ex.wait(timeout=10) == "hello"
     stored = GateRemote.for_sandbox().get_signal("doc", ex.name)
     assert stored.state is SignalState.SET and stored.value.name == "receipt.txt"
@@ -113,7 +116,8 @@ def test_file_path_field_rejects_missing_then_accepts(tmp_path):
     ex = file_wf.launch()
     card = GateWidget(pending(ex, "doc"))
     card.path.value = str(tmp_path / "missing.txt")
-    card.buttons["Submit"].click()
+    assert card.buttons["Submit"].disabled
+    assert card.submit() is None
     assert "No readable file" in card.error_text
     assert GateRemote.for_sandbox().get_signal("doc", ex.name).state is SignalState.PENDING
     real = tmp_path / "real.txt"

@@ -81,6 +81,7 @@ class Signal:
     set_by: str | None
     via: Via | None
     type_record: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None  # evidence, edit_type, original, comment, approved_value
 
     @property
     def signal_id(self) -> str:
@@ -89,6 +90,60 @@ class Signal:
     @property
     def execution_name(self) -> str:
         return self.id.execution_id.name
+
+    @property
+    def evidence(self) -> Evidence | None:
+        """What an approval card shows of the value to approve (captured when the gate was reached)."""
+        data = (self.context or {}).get("evidence")
+        return Evidence(**data) if data else None
+
+    @property
+    def editable(self) -> bool:
+        """An ``approve(..., editable=True)`` gate: the approver may change the value."""
+        return bool((self.context or {}).get("edit_type"))
+
+    @property
+    def edit_type(self) -> dict[str, Any] | None:
+        """The stored type record of the value an editable approval passes on."""
+        return (self.context or {}).get("edit_type")
+
+    @property
+    def has_default(self) -> bool:
+        """A ``wait_for_input(..., default=...)`` gate (the default is stored in JSON form)."""
+        return "default" in (self.context or {})
+
+    @property
+    def default(self) -> Any:
+        """The gate's default in JSON form (None when it has none; see :attr:`has_default`)."""
+        return (self.context or {}).get("default")
+
+    @property
+    def original(self) -> Any:
+        """The upstream value (JSON form) an editable approval was offered, once its gate was reached."""
+        return (self.context or {}).get("original")
+
+    @property
+    def comment(self) -> str | None:
+        """The reason given with an approval or rejection."""
+        return (self.context or {}).get("comment")
+
+    @property
+    def approved_value(self) -> Any:
+        """The value an approver changed an editable approval to (JSON form), or None if unchanged."""
+        return (self.context or {}).get("approved_value")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A rendered value, stored with its signal: plain text, sanitised HTML, at most one PNG (base64)."""
+
+    text: str
+    html: str | None = None
+    png: str | None = None
+    kind: str = "text"  # text, number, table, tree, image, file, html
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "html": self.html, "png": self.png, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -105,3 +160,4 @@ class SignalEvent:
     value: Any
     set_by: str | None
     via: str | None
+    detail: dict[str, Any] | None = None  # comment, original and approved value of a decision

@@ -33,7 +33,7 @@ from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalKind, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings
-from gatewidgets.wire import execution_to_json, signal_to_json
+from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["routes"]
 
@@ -138,9 +138,7 @@ class HistoryHandler(_Handler):
     async def get(self, project: str, domain: str, name: str) -> None:
         def action() -> Any:
             events = self.remote().history(name, project, domain, signal_id=self.arg("signal"))
-            return {"events": [{"at": e.at.isoformat(), "signal_id": e.signal_id, "node_id": e.node_id,
-                                "event": e.kind, "state": e.state, "value": e.value, "set_by": e.set_by,
-                                "via": e.via} for e in events]}
+            return {"events": [event_to_json(e) for e in events]}
         await self.run(action)
 
 
@@ -196,17 +194,33 @@ class SignalHandler(_Handler):
     async def post(self, project: str, domain: str, name: str, signal_id: str, action: str | None = None) -> None:
         def act() -> Any:
             remote = self.remote()
-            if action == "approve":
-                return signal_to_json(remote.approve(signal_id, name, project, domain))
-            if action == "reject":
-                return signal_to_json(remote.reject(signal_id, name, project, domain))
+            if action is not None:
+                return signal_to_json(self.decide(remote, action, project, domain, name, signal_id))
             body = self.body()
             if "value" in body:
                 return signal_to_json(remote.set_json(signal_id, name, body["value"], project, domain))
             return signal_to_json(remote.set_text(signal_id, name, body["text"], project, domain))
         await self.run(act)
 
-    def body(self) -> dict[str, Any]:
+    def decide(self, remote: GateRemote, action: str, project: str, domain: str, name: str, signal_id: str) -> Any:
+        """Approve or reject; the optional body is ``{"comment": "..."}``, and for approve ``"value"``
+        (an editable approval's changed value, validated strictly against the upstream type)."""
+        allowed = {"comment", "value"} if action == "approve" else {"comment"}
+        body = self.json_body() if self.request.body else {}
+        if not isinstance(body, dict) or set(body) - allowed:
+            raise BadRequest(f"The body of {action} must be a JSON object with only "
+                             f"{' and '.join(sorted(allowed))}, got {json.dumps(body)[:200]}.")
+        comment = body.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise BadRequest(f'"comment" must be a string, got {json.dumps(comment)[:200]}.')
+        if action == "reject":
+            return remote.reject(signal_id, name, project, domain, comment=comment)
+        if "value" in body:
+            return remote.approve(signal_id, name, project, domain, value=body["value"], comment=comment,
+                                  value_form="json")
+        return remote.approve(signal_id, name, project, domain, comment=comment)
+
+    def json_body(self) -> Any:
         try:
             body = json.loads(self.request.body or b"")
         except ValueError as exc:
@@ -215,6 +229,10 @@ class SignalHandler(_Handler):
             raise BadRequest(_TOO_DEEP) from None
         if _too_deep(body):
             raise BadRequest(_TOO_DEEP)
+        return body
+
+    def body(self) -> dict[str, Any]:
+        body = self.json_body()
         if not isinstance(body, dict) or len({"value", "text"} & body.keys()) != 1 or set(body) - {"value", "text"}:
             raise BadRequest('The body must be a JSON object with exactly one key: {"value": <JSON value>} '
                              '(validated strictly) or {"text": "<text>"} (parsed like a typed field).')

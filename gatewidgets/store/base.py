@@ -114,9 +114,12 @@ class RemoteStore(Protocol):
         """One signal; ``ExecutionNotFoundError`` / ``SignalNotFoundError`` (listing the ids that exist)."""
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
-                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (JSON form); same identity again is a no-op (``False``),
-        another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``."""
+        another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``. ``detail``
+        (a decision's ``comment``, an editable approval's ``original`` and ``approved_value``) is kept
+        in the history; a backend that cannot keep it refuses a non-empty one."""
 
     def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
         """The ``GateType`` that validates values of a signal, from its stored type record."""
@@ -184,8 +187,10 @@ class ExecutorStore(RemoteStore, Protocol):
     def forget_types(self, key: ExecKey) -> None:
         """Drop an ended execution's live types."""
 
-    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None) -> Signal:
-        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``."""
+    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
+                     context: dict[str, Any] | None = None) -> Signal:
+        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``; ``context`` (an approval's
+        evidence and original value) joins an open signal's context."""
 
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT``."""
@@ -222,6 +227,11 @@ class Listeners:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self.thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        """How many listeners are subscribed."""
+        with self._lock:
+            return len(self._listeners)
 
     def subscribe(self, listener: Listener, name: str) -> Callable[[], None]:
         """Add ``listener``; the first one starts the background thread ``name``."""

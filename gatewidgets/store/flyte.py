@@ -395,9 +395,13 @@ class FlyteStore:
         return literal.to_flyte_idl()
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
-                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
         """Set a signal (``SetSignal``) after a fresh read: same value again is a no-op, another value
         raises ``SignalAlreadySetError`` and sends nothing (admin itself would overwrite)."""
+        if detail:
+            raise SignalTypeError("A Flyte admin stores only a signal's value: a comment or an edited approval "
+                                  "cannot be recorded there. Approve or reject without them.")
         via = Via(via)
         proto = self._proto(key, signal_id)
         if proto.HasField("value"):

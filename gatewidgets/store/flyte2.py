@@ -41,6 +41,7 @@ from gatewidgets.errors import (
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
+    SignalTypeError,
 )
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
@@ -317,9 +318,13 @@ class Flyte2Store:
         return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
-                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
         """Signal a condition (``SignalEvent``) after a fresh read: the same value again is a no-op, another
         raises ``SignalAlreadySetError``, a closed one ``SignalClosedError``; nothing is sent then."""
+        if detail:
+            raise SignalTypeError("Flyte 2 keeps only a condition's value: a comment or an edited approval "
+                                  "cannot be recorded there. Approve or reject without them.")
         via = Via(via)
         with self._set_lock:
             current, condition = self._find(key, signal_id)

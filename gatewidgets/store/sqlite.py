@@ -65,7 +65,7 @@ __all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +98,12 @@ CREATE TABLE IF NOT EXISTS events (
     value TEXT, set_by TEXT, via TEXT);
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (project, domain, execution);
 """
+# columns added after version 1: (table, column, declaration)
+_ADDED_COLUMNS = (
+    ("executions", "workflow_path", "TEXT"),  # module:qualname of the workflow, for recovery by name
+    ("signals", "context", "TEXT"),  # JSON: evidence, edit_type, original, comment, approved_value
+    ("events", "detail", "TEXT"),  # JSON: comment, original, approved_value of a decision
+)
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
     task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -145,6 +151,10 @@ def _retried(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder: json.dumps builds one per call
+
+
+def _context(value: dict[str, Any] | None) -> str | None:
+    return _dumps(value) if value else None
 
 
 def _upstream(value: str | Sequence[str]) -> str:
@@ -335,12 +345,13 @@ class SqliteStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            if "workflow_path" not in {r[1] for r in conn.execute("PRAGMA table_info(executions)")}:
-                conn.execute("ALTER TABLE executions ADD COLUMN workflow_path TEXT")  # stores made before it
+            conn.execute(_CACHE_SCHEMA)
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._check_version(row)
+            for table, column, declaration in _ADDED_COLUMNS:  # stores made before these columns
+                if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def _check_version(self, row: sqlite3.Row | None) -> None:
         if row is not None and int(row[0]) > SCHEMA_VERSION:
@@ -363,12 +374,12 @@ class SqliteStore:
 
     def _event(self, conn: sqlite3.Connection, key: ExecKey, kind: str, *, signal_id: str | None = None,
                node_id: str | None = None, state: str | None = None, value: str | None = None,
-               set_by: str | None = None, via: str | None = None) -> StoreEvent:
+               set_by: str | None = None, via: str | None = None, detail: str | None = None) -> StoreEvent:
         cur = conn.execute(
             "INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state, "
-            "value, set_by, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "value, set_by, via, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (self.origin, _ts(now()), key.project, key.domain, key.name, signal_id, node_id, kind, state,
-             value, set_by, via),
+             value, set_by, via, detail),
         )
         return StoreEvent(cur.lastrowid or 0, kind, key, signal_id, state)
 
@@ -435,9 +446,10 @@ class SqliteStore:
                   _upstream(n["upstream"]), n.get("signal_id")) for i, n in enumerate(nodes)])
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
-                "type, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(key.project, key.domain, key.name, s["signal_id"], i, s["kind"], s["node_id"], s.get("description"),
-                  _dumps(s["type"]), SignalState.UPCOMING.value, stamp) for i, s in enumerate(signals)])
+                  _dumps(s["type"]), SignalState.UPCOMING.value, stamp, _context(s.get("context")))
+                 for i, s in enumerate(signals)])
             events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value)]
             events += [self._event(conn, key, "created", signal_id=s["signal_id"], node_id=s["node_id"],
                                    state=SignalState.UPCOMING.value) for s in signals]
@@ -465,9 +477,9 @@ class SqliteStore:
             for i, sig in enumerate(signals):
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO signals (project, domain, execution, signal_id, seq, kind, node_id, "
-                    "description, type, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "description, type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (*key_tuple(key), sig["signal_id"], seq + i, sig["kind"], sig["node_id"], sig.get("description"),
-                     _dumps(sig["type"]), SignalState.UPCOMING.value, stamp))
+                     _dumps(sig["type"]), SignalState.UPCOMING.value, stamp, _context(sig.get("context"))))
                 if cur.rowcount:
                     events.append(self._event(conn, key, "created", signal_id=sig["signal_id"],
                                               node_id=sig["node_id"], state=SignalState.UPCOMING.value))
@@ -827,6 +839,7 @@ class SqliteStore:
             set_by=row["set_by"],
             via=Via(row["via"]) if row["via"] else None,
             type_record=record,
+            context=json.loads(row["context"]) if row["context"] else None,
         )
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
@@ -909,11 +922,20 @@ class SqliteStore:
         return f"{column} {direction}, execution, seq"
 
     @_retried("open a gate's signal")
-    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None) -> Signal:
-        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``. Other states are returned as they are."""
+    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
+                     context: dict[str, Any] | None = None) -> Signal:
+        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``. Other states are returned as they are.
+
+        ``context`` (an approval's evidence and original value) is merged into an open signal's context.
+        """
         with self._write() as conn:
             row = self._signal_row(conn, key, signal_id)
             event = None
+            if context and SignalState(row["state"]).is_open:
+                merged = {**json.loads(row["context"] or "{}"), **context}
+                conn.execute("UPDATE signals SET context=? WHERE project=? AND domain=? AND execution=? "
+                             "AND signal_id=?", (_dumps(merged), *key_tuple(key), signal_id))
+                row = self._signal_row(conn, key, signal_id)
             if row["state"] == SignalState.UPCOMING.value:
                 conn.execute("UPDATE signals SET state=?, waiting_since=?, deadline=? WHERE project=? AND domain=? "
                              "AND execution=? AND signal_id=?",
@@ -927,11 +949,14 @@ class SqliteStore:
 
     @_retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
-                   via: Via | str, describe: Callable[[Any], str] = repr) -> tuple[Signal, bool]:
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
 
         The same value again is a no-op; another value raises ``SignalAlreadySetError``;
-        a timed-out or cancelled signal raises ``SignalClosedError``.
+        a timed-out or cancelled signal raises ``SignalClosedError``. ``detail`` (a decision's
+        comment, original and approved value) is merged into the signal's context and recorded
+        with the ``set`` event.
         """
         via = Via(via)
         with self._write() as conn:
@@ -953,12 +978,14 @@ class SqliteStore:
                 )
             text = _dumps(value)
             stamp = _ts(now())
-            conn.execute("UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=?, via=? "
+            context = _dumps({**json.loads(row["context"] or "{}"), **detail}) if detail else row["context"]
+            conn.execute("UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=?, via=?, context=? "
                          "WHERE project=? AND domain=? AND execution=? AND signal_id=?",
-                         (SignalState.SET.value, text, identity, stamp, set_by, via.value, *key_tuple(key),
-                          signal_id))
+                         (SignalState.SET.value, text, identity, stamp, set_by, via.value, context,
+                          *key_tuple(key), signal_id))
             event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
-                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value)
+                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
+                                detail=_dumps(detail) if detail else None)
             row = self._signal_row(conn, key, signal_id)
         signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
         self._dispatch([event])
@@ -997,7 +1024,8 @@ class SqliteStore:
             params.append(signal_id)
         return [
             SignalEvent(r["id"], _at(r["at"]), key, r["signal_id"], r["node_id"], r["kind"], r["state"],
-                        json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"])
+                        json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"],
+                        json.loads(r["detail"]) if r["detail"] else None)
             for r in conn.execute(sql + " ORDER BY id", params)
         ]
 
@@ -1048,16 +1076,13 @@ class SqliteStore:
 
     def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
         """``(True, outputs)`` if a task of that name and cache version ran on those inputs before."""
-        with self._write() as conn:
-            conn.execute(_CACHE_SCHEMA)
-            row = conn.execute("SELECT outputs FROM task_cache WHERE task=? AND version=? AND inputs=?",
-                               (task, version, inputs_hash)).fetchone()
+        row = self._conn().execute("SELECT outputs FROM task_cache WHERE task=? AND version=? AND inputs=?",
+                                   (task, version, inputs_hash)).fetchone()
         return (True, json.loads(row[0])) if row is not None else (False, None)
 
     def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
         """Remember a cacheable task's JSON ``outputs`` for these inputs (the first stored wins)."""
         with self._write() as conn:
-            conn.execute(_CACHE_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO task_cache VALUES (?,?,?,?,?)",
                          (task, version, inputs_hash, _dumps(outputs), _ts(now())))
 

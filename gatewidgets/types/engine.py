@@ -25,6 +25,7 @@ from typing import Any
 
 import fastjsonschema
 import pydantic
+import typing_extensions
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
@@ -90,14 +91,17 @@ def _literal_type(t: Any, where: str = "", seen: frozenset[type] = frozenset()) 
             if not values or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
                 raise _unsupported(t, where, "Enum values must be strings or integers")
             return LiteralType(enum_values=tuple(str(v) for v in values), structure=t.__name__, tag="enum")
-        if dataclasses.is_dataclass(t) or issubclass(t, pydantic.BaseModel):
+        if dataclasses.is_dataclass(t) or issubclass(t, pydantic.BaseModel) or typing_extensions.is_typeddict(t):
             if t in seen:  # recursive structure: name only
                 return LiteralType(structure=t.__name__, tag="struct")
             try:
                 hints = typing.get_type_hints(t, include_extras=True)
             except Exception as e:
                 raise _unsupported(t, where, f"cannot resolve its annotations ({e})") from None
-            names = [f.name for f in dataclasses.fields(t)] if dataclasses.is_dataclass(t) else list(t.model_fields)
+            if dataclasses.is_dataclass(t):
+                names = [f.name for f in dataclasses.fields(t)]
+            else:
+                names = list(t.model_fields) if issubclass(t, pydantic.BaseModel) else list(hints)
             fields = tuple(
                 (n, _literal_type(hints[n], f"field {n!r} of {t.__name__}", seen | {t})) for n in names
             )
@@ -129,6 +133,20 @@ class _SchemaGenerator(GenerateJsonSchema):
         out = super().enum_schema(schema)
         out["x-enum-names"] = [m.name for m in schema["members"]]
         return out
+
+
+def _keep_order(schema: Any) -> Any:
+    """Record the declaration order of every structure's fields (``x-order``): stored JSON sorts keys,
+    and forms show fields in the order they were declared."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict):
+            schema["x-order"] = list(schema["properties"])
+        for value in schema.values():
+            _keep_order(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _keep_order(value)
+    return schema
 
 
 # -- JSON-schema formats, really checked (fastjsonschema compiles the schema to Python) --
@@ -188,7 +206,7 @@ class GateType:
         literal_type = _literal_type(py_type)
         try:
             adapter: TypeAdapter[Any] = TypeAdapter(py_type)
-            schema = adapter.json_schema(schema_generator=_SchemaGenerator)
+            schema = _keep_order(adapter.json_schema(schema_generator=_SchemaGenerator))
         except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError) as e:
             raise _unsupported(py_type, "", str(e).splitlines()[0]) from None
         if isinstance(py_type, type) and typing.get_origin(py_type) is None and py_type.__module__ != "builtins":

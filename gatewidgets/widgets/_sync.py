@@ -10,7 +10,7 @@ import logging
 import threading
 import weakref
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,66 @@ def since(when: datetime | None, now: datetime | None = None) -> timedelta | Non
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return now - when
+
+
+def weak_listener(subscribe: Callable[[Callable[[Any], None]], Callable[[], None]],
+                  method: Callable[[Any], None]) -> Callable[[], None]:
+    """Subscribe a bound ``method`` without keeping its object alive; returns the unsubscribe function.
+
+    Once the object is collected (a widget nobody references) the listener unsubscribes itself,
+    so dropped widgets stop listening.
+    """
+    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def listener(events: Any) -> None:
+        target = ref()
+        if target is not None:
+            target(events)
+
+    unsubscribe = subscribe(listener)
+    weakref.finalize(method.__self__, unsubscribe)  # type: ignore[attr-defined]
+    return unsubscribe
+
+
+def current_cell() -> tuple[str, int] | None:
+    """``(cell id, execution count)`` of the notebook cell running now, or None outside one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # background threads run for no cell in particular
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return None
+    ip = get_ipython()
+    kernel = getattr(ip, "kernel", None)
+    if kernel is None:
+        return None
+    try:
+        parent = kernel.get_parent("shell")
+    except Exception:  # an older kernel: no per-channel parents
+        parent = getattr(kernel, "_parent_header", None) or {}
+    cell = (parent.get("metadata") or {}).get("cellId")
+    return (str(cell), int(ip.execution_count)) if cell else None
+
+
+_by_cell: dict[tuple[str, str], list[tuple[int, weakref.ref[Any]]]] = {}
+_by_cell_lock = threading.Lock()
+
+
+def replace_previous_run(widget: Any, cell: tuple[str, int] | None = None) -> None:
+    """Close the widgets of ``widget``'s class that this cell made on an earlier run.
+
+    Re-running a dashboard cell leaves the old widget undisplayed but alive (ipywidgets keeps
+    every open widget): closing it stops its store listener and its cards', so re-runs do not
+    pile up listeners. ``cell`` defaults to :func:`current_cell` (nothing happens outside a cell).
+    """
+    cell = cell or current_cell()
+    if cell is None:
+        return
+    key = (type(widget).__qualname__, cell[0])
+    with _by_cell_lock:
+        entries = [(count, ref) for count, ref in _by_cell.get(key, []) if ref() is not None]
+        stale = [ref() for count, ref in entries if count != cell[1]]
+        _by_cell[key] = [(count, ref) for count, ref in entries if count == cell[1]] + [(cell[1], weakref.ref(widget))]
+    for old in stale:
+        if old is not None:
+            old.close()

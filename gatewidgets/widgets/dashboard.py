@@ -9,8 +9,9 @@ import ipywidgets as w
 
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
-from gatewidgets.widgets._sync import Debouncer
+from gatewidgets.widgets._sync import Debouncer, replace_previous_run, weak_listener
 from gatewidgets.widgets.gate import GateWidget, remote_for
+from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["SignalDashboard"]
 
@@ -56,6 +57,7 @@ class SignalDashboard(w.VBox):
         self.state_filter.observe(lambda _c: self.go(0), names="value")
         self.execution_filter.observe(lambda _c: self.go(0), names="value")
         self.children = [
+            stylesheet(),
             w.HBox([self.state_filter, self.execution_filter]),
             w.HBox([self.prev_button, self.next_button, self.count]),
             self.orphans,
@@ -63,7 +65,8 @@ class SignalDashboard(w.VBox):
         ]
         self.total = 0
         self._debouncer = Debouncer(self.refresh, delay=debounce)
-        self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
+        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        replace_previous_run(self)
         self.refresh()
 
     # -- public --------------------------------------------------------------------------
@@ -88,15 +91,16 @@ class SignalDashboard(w.VBox):
             name = self.execution_filter.value.strip() or None
             kwargs = dict(execution_name=name, project=self.project, domain=self.domain, filters=filters)
             try:
-                self.total = self.remote.count_signals(**kwargs)
+                total = self.remote.count_signals(**kwargs)
             except Exception as exc:  # unknown execution typed in the filter, say
-                self._show_count(f"<span style='color:#c62828'>{html.escape(str(exc))}</span>")
+                self._show_count(f'<span class="gw-error-text">{html.escape(str(exc))}</span>')
                 self._set_cards([])
                 return
-            self.page = min(self.page, self.pages - 1)
+            self.page = min(self.page, max(1, -(-total // self.page_size)) - 1)
             rows = self.remote.list_signals(**kwargs, limit=self.page_size, offset=self.page * self.page_size)
             self._find_orphans()
             self._set_cards(rows)
+            self.total = total  # with the cards: a reader never sees the new count beside the old cards
             first = self.page * self.page_size + 1 if rows else 0
             label = self.state_filter.value.lower() if self.state_filter.value != ALL else ""
             self._show_count(f"<b>{self.total}</b> {label} signal{'s' if self.total != 1 else ''} · "
@@ -128,7 +132,7 @@ class SignalDashboard(w.VBox):
         value = ""
         if self.orphaned:
             names = ", ".join(html.escape(n) for n in sorted(self.orphaned))
-            value = (f'<div style="color:#ad5700">&#9888; Orphaned (their process is gone; answers are kept and '
+            value = (f'<div class="gw-orphans">&#9888; Orphaned (their process is gone; answers are kept and '
                      f'consumed once recovered with <code>launch(..., execution_name=NAME, recover=True)</code>): '
                      f'{names}</div>')
         if value != self.orphans.value:
@@ -146,10 +150,9 @@ class SignalDashboard(w.VBox):
             if card is None:
                 card = GateWidget(signal, remote=self.remote)
             else:
-                card._apply(signal)
+                card.signal = signal
             if signal.execution_name in self.orphaned:
                 card.add_class("gatewidgets-orphaned")
-                card.layout.border = "1px dashed #ad5700"
             cards.append(card)
         for card in old.values():
             card.close()

@@ -16,19 +16,15 @@ from gatewidgets.widgets._sync import Debouncer, clock, human
 from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.gate import GateWidget, remote_for
 from gatewidgets.widgets.notifier import GateNotifier
+from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["ExecutionWidget", "ExecutionView", "header_html", "result_html"]
 
-STATUS_COLOURS = {ExecutionStatus.RUNNING: "#1565c0", ExecutionStatus.SUCCEEDED: "#2e7d32",
-                  ExecutionStatus.FAILED: "#c62828", ExecutionStatus.ABORTED: "#616161"}
-
-
 def header_html(workflow: str, ident: object, status: ExecutionStatus, timing: str, label: str | None = None) -> str:
     """The header line of an execution: workflow, id, a status badge (``label`` or the status), timing."""
-    colour = STATUS_COLOURS.get(status, "#616161")
     return (f'<b>{html.escape(workflow)}</b> · <code>{html.escape(str(ident))}</code> · '
-            f'<span class="gatewidgets-status" style="background:{colour};color:white;border-radius:8px;'
-            f'padding:1px 7px">{html.escape(label or status.value)}</span> · {html.escape(timing)}')
+            f'<span class="gatewidgets-status gw-status gw-status-{status.value}">{html.escape(label or status.value)}'
+            f'</span> · {html.escape(timing)}')
 
 
 def result_html(status: ExecutionStatus, outputs: Any, error: str, details: str) -> str:
@@ -37,9 +33,9 @@ def result_html(status: ExecutionStatus, outputs: Any, error: str, details: str)
         return f'<div class="gatewidgets-outputs"><b>Outputs:</b> <code>{html.escape(repr(outputs))}</code></div>'
     if not status.is_terminal:
         return ""
-    return (f'<div class="gatewidgets-error" style="color:#c62828"><b>{status.value}:</b> '
+    return (f'<div class="gatewidgets-error gw-error-text"><b>{status.value}:</b> '
             f'{html.escape(error)}<details><summary>traceback</summary>'
-            f'<pre style="font-size:85%">{html.escape(details)}</pre></details></div>')
+            f'<pre class="gw-traceback">{html.escape(details)}</pre></details></div>')
 
 
 class ExecutionView(w.VBox):
@@ -55,7 +51,7 @@ class ExecutionView(w.VBox):
         self.result = w.HTML()
         self.notifier = GateNotifier()
         self.cards: dict[str, GateWidget] = {}
-        self.children = [self.header, self.dag, self.gates, self.result, self.notifier]
+        self.children = [stylesheet(), self.header, self.dag, self.gates, self.result, self.notifier]
 
     def gate(self, signal_id: str) -> GateWidget:
         """The card of a gate that was reached (``KeyError`` if not yet)."""

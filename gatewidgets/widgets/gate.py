@@ -3,26 +3,25 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import tempfile
 import threading
 from typing import Any, Callable
 
 import ipywidgets as w
+import traitlets
 
 from gatewidgets.errors import GateError
-from gatewidgets.models.signal import Signal, SignalKind, SignalState
-from gatewidgets.remote import GateRemote, StoreEvent
+from gatewidgets.evidence import file_preview
+from gatewidgets.models.signal import Evidence, Signal, SignalKind, SignalState
+from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
+from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
-from gatewidgets.widgets._sync import clock, human, since, utcnow
-from gatewidgets.widgets.controls import Control, make_control
+from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
+from gatewidgets.widgets.controls import Control, edit_control, make_control
+from gatewidgets.widgets.style import html as html_widget
+from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
-__all__ = ["GateWidget", "render_markdown"]
-
-BADGE_COLOURS = {
-    SignalState.UPCOMING: "#9e9e9e", SignalState.PENDING: "#ef6c00", SignalState.SET: "#2e7d32",
-    SignalState.TIMED_OUT: "#6a1b9a", SignalState.CANCELLED: "#616161",
-}
+__all__ = ["GateWidget", "render_markdown", "evidence_html"]
 
 
 def render_markdown(text: str | None) -> str:
@@ -36,6 +35,16 @@ def render_markdown(text: str | None) -> str:
     return MarkdownIt("commonmark", {"html": False}).render(text)
 
 
+def evidence_html(evidence: Evidence | None) -> str:
+    """Stored evidence as card HTML: its sanitised HTML (or escaped text) and its image."""
+    if evidence is None:
+        return ""
+    body = evidence.html if evidence.html else f"<pre>{html.escape(evidence.text)}</pre>"
+    if evidence.png:
+        body += f'<img alt="{html.escape(evidence.text[:200])}" src="data:image/png;base64,{evidence.png}">'
+    return f'<div class="gw-evidence gw-evidence-{html.escape(evidence.kind)}">{body}</div>'
+
+
 def remote_for(remote: GateRemote | None, project: str | None = None, domain: str | None = None) -> GateRemote:
     """The widget face of ``remote`` (default: this machine's store)."""
     base = remote if remote is not None else GateRemote.for_sandbox(project, domain)
@@ -43,41 +52,50 @@ def remote_for(remote: GateRemote | None, project: str | None = None, domain: st
 
 
 class GateWidget(w.VBox):
-    """A card for one signal: Approve/Reject, a typed control, an upload, or a countdown.
+    """A card for one signal: Approve/Reject (with the value to approve, a reason, and for an
+    editable approval its form), a typed form, an upload with a preview, or a countdown.
 
-    Invalid input shows an inline error and sets nothing. Once the signal is closed —
-    here or anywhere else (another process, the command line, HTTP) — the card freezes and
-    shows the value, who set it, when and through which face.
+    Its state is traits: ``signal`` (the signal as last read; set it to update the card),
+    ``error_message`` (the inline error) and ``ready`` (whether the answer is valid, which
+    enables Submit). Invalid input shows an inline error and sets nothing. Once the signal
+    is closed — here or anywhere else — the card freezes and shows the value, who set it,
+    when, through which face, and the reason given.
     """
+
+    signal = traitlets.Instance(Signal, allow_none=True)
+    error_message = traitlets.Unicode("")
+    ready = traitlets.Bool(True)
 
     def __init__(self, signal: Signal, remote: GateRemote | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_class("gatewidgets-card")
-        self.layout.border = "1px solid #ddd"
-        self.layout.padding = "6px 10px"
-        self.layout.margin = "4px 0"
+        self.add_class("gw-card")
+        self.add_class(kind_class(signal.kind.value))
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
-        self.signal = signal
         self._lock = threading.RLock()
-        self.header = w.HTML()
-        self.description = w.HTML(render_markdown(signal.description))
-        self.timing = w.HTML()
-        self.error = w.HTML()
+        self.header = html_widget()
+        self.description = html_widget(render_markdown(signal.description))
+        self.evidence = html_widget()
+        self.evidence.add_class("gatewidgets-evidence")
+        self.timing = html_widget()
+        self.error = html_widget()
         self.error.add_class("gatewidgets-error")
-        self.decided = w.HTML()
-        self.history = w.HTML()
+        self.decided = html_widget()
+        self.history = html_widget()
         self.history.add_class("gatewidgets-history")
+        self.history.add_class("gw-history")
         self.control: Control | None = None
+        self.comment: w.Textarea | None = None
         self.buttons: dict[str, w.Button] = {}
         self.upload: w.FileUpload | None = None
         self.path: w.Text | None = None
-        self.controls = w.HBox(self._build_controls())
-        self.controls.layout.flex_flow = "row wrap"
-        self.controls.layout.align_items = "center"
-        self.children = [self.header, self.description, self.controls, self.error, self.timing, self.decided,
-                         self.history]
-        self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
-        self._apply(signal)
+        self.preview: w.HTML | None = None
+        self._state_class = ""
+        self.controls = w.VBox(self._build_controls(signal))
+        self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
+                         self.timing, self.decided, self.history]
+        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        self.signal = signal  # draws the card (see _on_signal)
         clock.add(self)
 
     # -- public, programmatic ----------------------------------------------------------
@@ -96,15 +114,28 @@ class GateWidget(w.VBox):
     @property
     def error_text(self) -> str:
         """The inline error shown, as plain text ("" when none)."""
-        return html.unescape(_strip_tags(self.error.value))
+        return self.error_message
 
-    def approve(self) -> Signal | None:
-        """Approve (what the Approve button does); returns the stored signal, or None on error."""
-        return self._answer(lambda r, s, e, **k: r.approve(s, e, **k))
+    def approve(self, comment: str | None = None, value: Any = UNCHANGED) -> Signal | None:
+        """Approve (what the Approve button does): with the comment typed on the card (or ``comment``) and,
+        for an editable approval, the form's value if changed (or ``value``); returns the stored signal,
+        or None on error."""
+        form = "python"
+        if value is UNCHANGED and self.signal.editable and self.control is not None:
+            try:
+                edited = self.control.read()
+            except ValueError as exc:
+                self.error_message = f"The value to approve is not valid: {exc}"
+                return None
+            if edited != self.signal.original:
+                value, form = edited, "json"
+        why = self._comment(comment)
+        return self._answer(lambda r, s, e, **k: r.approve(s, e, **k, value=value, comment=why, value_form=form))
 
-    def reject(self) -> Signal | None:
-        """Reject (what the Reject button does)."""
-        return self._answer(lambda r, s, e, **k: r.reject(s, e, **k))
+    def reject(self, comment: str | None = None) -> Signal | None:
+        """Reject (what the Reject button does), with the comment typed on the card (or ``comment``)."""
+        why = self._comment(comment)
+        return self._answer(lambda r, s, e, **k: r.reject(s, e, **k, comment=why))
 
     def end_sleep(self) -> Signal | None:
         """End a sleep gate now (the End now button)."""
@@ -114,22 +145,24 @@ class GateWidget(w.VBox):
         """Send ``value`` — or, with no argument, what the card's control holds.
 
         Text for a non-text signal is parsed like a typed field; a path or ``GateFile``
-        answers a file signal. Errors are shown inline (and nothing is set); returns the
-        stored signal or None.
+        (or a list of them) answers a file signal. Errors are shown inline (and nothing is
+        set); returns the stored signal or None.
         """
         if value is None:
             return self._submit_control()
-        if isinstance(value, str) and self.signal.type.tag != "str" and self.signal.type.blob_format is None:
-            return self._answer(lambda r, s, e, **k: r.set_text(s, e, value, **k))
-        if self.signal.type.blob_format is not None and isinstance(value, (str, os.PathLike)):
+        if self._is_file and isinstance(value, (str, os.PathLike)):
             value = GateFile(value)
+        elif self._is_file and isinstance(value, list):
+            value = [GateFile(v) if isinstance(v, (str, os.PathLike)) else v for v in value]
+        elif isinstance(value, str) and self.signal.type.tag != "str":
+            return self._answer(lambda r, s, e, **k: r.set_text(s, e, value, **k))
         return self._answer(lambda r, s, e, **k: r.set_input(s, e, value, **k))
 
     def refresh(self) -> Signal:
         """Re-read the signal through the remote and redraw."""
-        signal = self.remote.get_signal(self.signal_id, self.execution_name,
-                                        self.signal.id.execution_id.project, self.signal.id.execution_id.domain)
-        self._apply(signal)
+        ex = self.signal.id.execution_id
+        signal = self.remote.get_signal(self.signal_id, self.execution_name, ex.project, ex.domain)
+        self.signal = signal
         return signal
 
     def close(self) -> None:
@@ -140,93 +173,194 @@ class GateWidget(w.VBox):
         super().close()
 
     # -- building ----------------------------------------------------------------------
+    @property
+    def _is_file(self) -> bool:
+        return _is_file(self.signal)
+
     def _button(self, label: str, style: str, action: Callable[[], Any], icon: str = "") -> w.Button:
-        button = w.Button(description=label, button_style=style, icon=icon)
+        button = w.Button(description=label, button_style=style, icon=icon, layout=shared_layout(),
+                          style=shared_style(w.ButtonStyle))
         button.on_click(lambda _b: action())
         self.buttons[label] = button
         return button
 
-    def _build_controls(self) -> list[w.Widget]:
-        signal = self.signal
+    def _build_controls(self, signal: Signal) -> list[w.Widget]:
         if signal.kind is SignalKind.SLEEP:
             return [self._button("End now", "warning", self.end_sleep, "forward")]
         if signal.kind is SignalKind.APPROVE:
-            return [self._button("Approve", "success", self.approve, "check"),
-                    self._button("Reject", "danger", self.reject, "times")]
-        if signal.type.blob_format is not None:
-            self.upload = w.FileUpload(accept="", multiple=False, description="Upload")
+            parts: list[w.Widget] = []
+            if signal.editable:
+                self.control = edit_control(signal)
+                self._watch(self.control, signal)
+                parts.append(self.control.widget)
+            self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
+                                      layout=shared_layout("comment", width="420px", height="48px"))
+            self.comment.add_class("gw-comment-field")
+            buttons = w.HBox([self._button("Approve", "success", lambda: self.approve(), "check"),
+                              self._button("Reject", "danger", lambda: self.reject(), "times")],
+                             layout=shared_layout())
+            return [*parts, self.comment, buttons]
+        if _is_file(signal):
+            many = signal.type.collection_type is not None
+            self.upload = w.FileUpload(accept="", multiple=many, description="Choose files" if many else "Choose file")
             self.upload.observe(self._on_upload, names="value")
             self.path = w.Text(placeholder="or a path on the server", layout=w.Layout(width="260px"))
-            return [self.upload, self.path, self._button("Submit", "primary", self._submit_control)]
+            self.path.observe(lambda _c: self._check_file(), names="value")
+            self.preview = html_widget()
+            self.preview.add_class("gw-preview")
+            self._check_file()
+            return [w.HBox([self.upload, self.path]), self.preview,
+                    self._button("Submit", "primary", self._submit_control)]
         self.control = make_control(signal)
-        if self.control.live_check is not None and self.control.field is not None:
-            self.control.field.observe(self._on_typing, names="value")
+        self._watch(self.control, signal)
         return [self.control.widget, self._button("Submit", "primary", self._submit_control)]
 
+    def _watch(self, control: Control, signal: Signal) -> None:
+        """Follow the form: Submit (Approve) enabled only while it is valid; its error shown inline.
+
+        An empty form starts without an error (its fields say what they need); a pre-filled
+        one that does not validate shows why at once."""
+        control.form.observe(lambda _c: self._on_form_change(control), names=["valid", "error"])
+        self.ready = control.form.valid
+        if not control.form.valid and (signal.has_default or signal.editable):
+            self.error_message = control.form.error
+
+    def _on_form_change(self, control: Control) -> None:
+        self.ready = control.form.valid
+        self.error_message = control.form.error
+
     # -- actions -------------------------------------------------------------------------
+    def _comment(self, given: str | None) -> str | None:
+        if given is not None:
+            return given
+        return self.comment.value if self.comment is not None and self.comment.value.strip() else None
+
     def _answer(self, call: Callable[..., Signal]) -> Signal | None:
         try:  # never hold the card's lock while the store notifies listeners
             ex = self.signal.id.execution_id
             stored = call(self.remote, self.signal_id, ex.name, project=ex.project, domain=ex.domain)
         except GateError as exc:
-            self._show_error(str(exc))
+            self.error_message = str(exc)
             try:
                 self.refresh()  # e.g. already set elsewhere: show who decided
             except GateError:
                 pass
             return None
-        self._show_error("")
-        self._apply(stored)
+        self.error_message = ""
+        self.signal = stored
+        if not stored.state.is_open:
+            self._redraw(stored)  # idempotent: frozen at once, whatever order other threads' updates came in
         return stored
 
     def _submit_control(self) -> Signal | None:
         if self.upload is not None:
-            if self.upload.value:
-                return self._submit_upload(self.upload.value[0])
-            path = (self.path.value if self.path is not None else "").strip()
-            if not path:
-                self._show_error("Upload a file or type the path of a file on the server.")
-                return None
-            if not os.path.isfile(path):
-                self._show_error(f"No readable file at {path!r} on the server.")
-                return None
-            return self._answer(lambda r, s, e, **k: r.set_input(s, e, GateFile(path), **k))
+            return self._submit_files()
         assert self.control is not None
         try:
-            how, value = self.control.read()
+            value = self.control.read()
         except ValueError as exc:
-            self._show_error(str(exc))
+            self.error_message = str(exc)
             return None
-        if how == "text":
-            return self._answer(lambda r, s, e, **k: r.set_text(s, e, value, **k))
-        return self._answer(lambda r, s, e, **k: r.set_input(s, e, value, **k))
+        return self._answer(lambda r, s, e, **k: r.set_json(s, e, value, **k))
 
-    def _submit_upload(self, upload: dict[str, Any]) -> Signal | None:
-        """Write the uploaded bytes to a temp file and send it as a ``GateFile`` (the remote
-        copies it, content-addressed, into the store)."""
-        name = os.path.basename(str(upload.get("name") or "upload")) or "upload"
-        with tempfile.TemporaryDirectory(prefix="gatewidgets-upload-") as tmp:
-            path = os.path.join(tmp, name)
-            with open(path, "wb") as fh:
-                fh.write(bytes(upload["content"]))
-            return self._answer(lambda r, s, e, **k: r.set_input(s, e, GateFile(path), **k))
+    def _uploads(self) -> list[dict[str, Any]]:
+        return list(self.upload.value) if self.upload is not None else []
 
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        if change["new"] and self.signal.state.is_open:
-            self._submit_upload(change["new"][0])
-
-    def _on_typing(self, change: dict[str, Any]) -> None:
-        assert self.control is not None
-        try:
-            self.control.read()
-        except ValueError as exc:
-            self._show_error(str(exc))
+    def _check_file(self) -> str:
+        """Preview the chosen files (or the typed path); returns an error message ("" if ready)."""
+        uploads = self._uploads()
+        limit = settings.max_upload_bytes
+        path = (self.path.value if self.path is not None else "").strip()
+        error, previews = "", []
+        if uploads:
+            for upload in uploads:
+                data = bytes(upload["content"])
+                if len(data) > limit:
+                    error = (f"{upload.get('name')} is {len(data)} bytes, larger than the limit of {limit} bytes "
+                             "(c.GateWidgets.max_upload_bytes); choose a smaller file.")
+                previews.append(file_preview(str(upload.get("name") or "upload"), len(data), data[:300_000]))
+        elif path:
+            if not os.path.isfile(path):
+                error = f"No readable file at {path!r} on the server."
+            elif os.path.getsize(path) > limit:
+                error = f"{path} is larger than the limit of {limit} bytes (c.GateWidgets.max_upload_bytes)."
+            else:
+                with open(path, "rb") as fh:
+                    previews.append(file_preview(os.path.basename(path), os.path.getsize(path), fh.read(300_000)))
         else:
-            self._show_error("")
+            error = "Choose a file (or type the path of a file on the server)."
+        if self.preview is not None:
+            self.preview.value = "".join(evidence_html(p) for p in previews)
+        self.ready = not error
+        return error
 
-    def _show_error(self, message: str) -> None:
-        self.error.value = (f'<div style="color:#c62828;white-space:pre-wrap">{html.escape(message)}</div>'
-                            if message else "")
+    def _submit_files(self) -> Signal | None:
+        """Send the chosen files (or the path) as ``GateFile`` values; the remote copies them into the store."""
+        error = self._check_file()
+        if error:
+            self.error_message = error
+            return None
+        uploads = self._uploads()
+        many = self.signal.type.collection_type is not None
+        if not uploads:
+            path = GateFile(self.path.value.strip())  # type: ignore[union-attr]
+            return self._answer(lambda r, s, e, **k: r.set_input(s, e, [path] if many else path, **k))
+        with tempfile.TemporaryDirectory(prefix="gatewidgets-upload-") as tmp:
+            files = []
+            for i, upload in enumerate(uploads):
+                name = os.path.basename(str(upload.get("name") or "upload")) or "upload"
+                os.makedirs(os.path.join(tmp, str(i)))
+                path = os.path.join(tmp, str(i), name)
+                with open(path, "wb") as fh:
+                    fh.write(bytes(upload["content"]))
+                files.append(GateFile(path))
+            value: Any = files if many else files[0]
+            return self._answer(lambda r, s, e, **k: r.set_input(s, e, value, **k))
+
+    def _on_upload(self, _change: dict[str, Any]) -> None:
+        self.error_message = self._check_file() if self._uploads() else ""
+
+    # -- traits --------------------------------------------------------------------------
+    @traitlets.observe("error_message")
+    def _show_error(self, change: dict[str, Any]) -> None:
+        message = change["new"]
+        self.error.value = f'<div class="gw-error-text">{html.escape(message)}</div>' if message else ""
+
+    @traitlets.observe("ready")
+    def _enable(self, change: dict[str, Any]) -> None:
+        if self.signal is not None and self.signal.state.is_open:
+            for label in ("Submit", "Approve"):
+                if label in self.buttons:
+                    self.buttons[label].disabled = not change["new"]
+
+    @traitlets.observe("signal")
+    def _on_signal(self, change: dict[str, Any]) -> None:
+        old, new = change["old"], change["new"]
+        if old is not None and new.state is old.state and new.set_at == old.set_at and new.context == old.context:
+            self.tick()
+            return
+        self._redraw(new)
+
+    def _redraw(self, signal: Signal) -> None:
+        with self._lock:
+            if self.signal is not None and not self.signal.state.is_open:
+                signal = self.signal  # never redraw a closed card from an older, open read
+            self.header.value = _header(signal)
+            self.evidence.value = evidence_html(signal.evidence)
+            new_class = state_class(signal.state.value)
+            if new_class != self._state_class:
+                if self._state_class:
+                    self.remove_class(self._state_class)
+                self.add_class(new_class)
+                self._state_class = new_class
+            if not signal.state.is_open:
+                self._freeze(signal)
+            else:
+                self._enable({"new": self.ready})
+            self.tick()
+        history = self._history_html()  # outside the lock: it reads the store
+        with self._lock:
+            self.history.value = history
 
     # -- updates (any thread) ------------------------------------------------------------
     def _on_store_events(self, events: list[StoreEvent]) -> None:
@@ -238,21 +372,6 @@ class GateWidget(w.VBox):
             except GateError:
                 pass
 
-    def _apply(self, signal: Signal) -> None:
-        with self._lock:
-            if signal.state is self.signal.state and signal.set_at == self.signal.set_at and self.header.value:
-                self.signal = signal
-                self.tick()
-                return
-            self.signal = signal
-            self.header.value = _header(signal)
-            if not signal.state.is_open:
-                self._freeze(signal)
-            self.tick()
-        history = self._history_html()  # outside the lock: it reads the store
-        with self._lock:
-            self.history.value = history
-
     def _history_html(self) -> str:
         """The signal's audit trail as a collapsed table (empty if the remote keeps none)."""
         ex = self.signal.id.execution_id
@@ -263,17 +382,18 @@ class GateWidget(w.VBox):
         rows = "".join(
             f"<tr><td>{html.escape(e.at.astimezone().strftime('%H:%M:%S'))}</td><td>{html.escape(e.kind)}</td>"
             f"<td>{html.escape(repr(e.value)) if e.value is not None else ''}</td>"
-            f"<td>{html.escape(e.set_by or '')}</td><td>{html.escape(e.via or '')}</td></tr>" for e in events)
-        return (f'<details><summary style="color:#666;font-size:85%">history ({len(events)} events)</summary>'
-                '<table style="font-size:85%"><tr><th>time</th><th>event</th><th>value</th><th>who</th>'
-                f'<th>via</th></tr>{rows}</table></details>')
+            f"<td>{html.escape(e.set_by or '')}</td><td>{html.escape(e.via or '')}</td>"
+            f"<td>{html.escape(_detail_text(e.detail))}</td></tr>" for e in events)
+        return (f'<details><summary class="gw-muted">history ({len(events)} events)</summary>'
+                '<table><tr><th>time</th><th>event</th><th>value</th><th>who</th>'
+                f'<th>via</th><th>detail</th></tr>{rows}</table></details>')
 
     def _freeze(self, signal: Signal) -> None:
         for button in self.buttons.values():
             button.disabled = True
         if self.control is not None:
             self.control.disable()
-        for field in (self.upload, self.path):
+        for field in (self.upload, self.path, self.comment):
             if field is not None:
                 field.disabled = True
         self.controls.layout.display = "none"
@@ -298,49 +418,68 @@ class GateWidget(w.VBox):
         elif signal.state is SignalState.PENDING and signal.kind is not SignalKind.SLEEP:
             parts.append("no deadline")
         text = " · ".join(parts)
-        value = f'<span style="color:#666">{html.escape(text)}</span>' if text else ""
+        value = f'<span class="gw-muted">{html.escape(text)}</span>' if text else ""
         if value != self.timing.value:
             self.timing.value = value
 
 
+def _is_file(signal: Signal) -> bool:
+    """A ``GateFile`` signal, or a list of files."""
+    lt = signal.type
+    return lt.blob_format is not None or (lt.collection_type is not None and lt.collection_type.blob_format is not None)
+
+
 def _badge(state: SignalState) -> str:
-    colour = BADGE_COLOURS.get(state, "#616161")
-    return (f'<span class="gatewidgets-badge" style="background:{colour};color:white;border-radius:8px;'
-            f'padding:1px 7px;font-size:85%">{state.value}</span>')
+    return f'<span class="gatewidgets-badge gw-badge gw-badge-{state.value}">{state.value}</span>'
 
 
 def _header(signal: Signal) -> str:
     ex = signal.id.execution_id
     what = "sleep" if signal.kind is SignalKind.SLEEP else str(signal.type)
     return (f'<b>{html.escape(signal.signal_id)}</b> {_badge(signal.state)} '
-            f'<span style="color:#666">· execution <code>{html.escape(ex.name)}</code> · node '
+            f'<span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · node '
             f'<code>{html.escape(signal.node_id)}</code> · {html.escape(signal.kind.value)} '
-            f'<code>{html.escape(what)}</code></span>')
+            f'<code>{html.escape(what)}</code>{" · editable" if signal.editable else ""}</span>')
 
 
 def _format_value(signal: Signal) -> str:
     value = signal.value
     if isinstance(value, GateFile):
         return f"file {value.name}"
+    if isinstance(value, list) and value and all(isinstance(v, GateFile) for v in value):
+        return "files " + ", ".join(v.name for v in value)
     if signal.kind is SignalKind.APPROVE and isinstance(value, bool):
+        if value and signal.approved_value is not None:
+            return f"approved, changed to {_short(signal.approved_value)}"
         return "approved" if value else "rejected"
     if signal.kind is SignalKind.SLEEP:
         return "ended early" if signal.via and signal.via.value != "timeout" else "slept"
+    return _short(value)
+
+
+def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _detail_text(detail: dict[str, Any] | None) -> str:
+    if not detail:
+        return ""
+    parts = []
+    if "approved_value" in detail:
+        parts.append(f"changed {_short(detail.get('original'), 60)} to {_short(detail['approved_value'], 60)}")
+    if detail.get("comment"):
+        parts.append(f"“{detail['comment']}”")
+    return "; ".join(parts)
 
 
 def _decided(signal: Signal) -> str:
     if signal.state is SignalState.CANCELLED:
-        return '<span style="color:#616161">Cancelled: the execution ended before this gate was answered.</span>'
+        return '<span class="gw-muted">Cancelled: the execution ended before this gate was answered.</span>'
     when = signal.set_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if signal.set_at else "?"
     who = "timeout" if signal.state is SignalState.TIMED_OUT else f"{signal.set_by or '?'} via {signal.via or '?'}"
     verb = "Timed out" if signal.state is SignalState.TIMED_OUT else "Decided"
+    why = (f'<div class="gw-comment">Comment: “{html.escape(signal.comment)}”</div>'
+           if signal.comment else "")
     return (f'<div class="gatewidgets-decided">{verb}: <b>{html.escape(_format_value(signal))}</b> '
-            f'— {html.escape(who)} at {html.escape(when)}</div>')
-
-
-def _strip_tags(text: str) -> str:
-    return re.sub(r"<[^>]+>", "", text)
-
-
+            f'— {html.escape(who)} at {html.escape(when)}{why}</div>')

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
-from gatewidgets.widgets._sync import Debouncer, clock, human, utcnow
+from gatewidgets.widgets._sync import Debouncer, clock, human, replace_previous_run, utcnow, weak_listener
 from gatewidgets.widgets.dag import dag_svg, topological_order
 from gatewidgets.widgets.execution import ExecutionView, header_html, result_html
 from gatewidgets.widgets.gate import GateWidget, remote_for
@@ -39,7 +39,8 @@ class StoredExecutionWidget(ExecutionView):
         self._fetching = threading.Lock()  # one refresh at a time
         self._closed = False
         self._soon = Debouncer(self.refresh, delay=debounce)
-        self._unsubscribe: Callable[[], None] | None = self.remote.subscribe(self._on_store_events)
+        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        replace_previous_run(self)
         try:
             self.refresh()
         except BaseException:  # an unknown execution, say: leave nothing listening
@@ -99,7 +100,7 @@ class StoredExecutionWidget(ExecutionView):
         new = {s.signal_id: GateWidget(s, remote=self.remote) for s in reached if s.signal_id not in self.cards}
         for signal in reached:
             if signal.signal_id in self.cards:
-                self.cards[signal.signal_id]._apply(signal)  # cards also follow their own signal's events
+                self.cards[signal.signal_id].signal = signal  # cards also follow their own signal's events
         nodes = {n.node_id: n for n in record.nodes}
         svg = dag_svg(nodes, {n.node_id: n.state for n in record.nodes}, topological_order(nodes)) if nodes else ""
         header = header_html(record.workflow, record.id, record.status, _timing(record),

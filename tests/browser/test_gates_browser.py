@@ -6,11 +6,11 @@ def card(page, signal_id: str):
     return page.locator(".gatewidgets-card", has_text=signal_id).first
 
 
-def run_cells(page, run_all_cells, wait_for_output) -> None:
+def run_cells(page, run_all_cells, wait_for_output, ready: str = "awaiting the execution") -> None:
     """Run > Run All Cells; if nothing ran, run the cells one by one with Shift+Enter."""
     run_all_cells(page)
     try:
-        wait_for_output(page, "awaiting the execution", timeout=30)
+        wait_for_output(page, ready, timeout=30)
         return
     except Exception:  # the menu click did not reach the kernel: use the keyboard
         pass
@@ -19,7 +19,7 @@ def run_cells(page, run_all_cells, wait_for_output) -> None:
     for _ in range(page.locator(".jp-Notebook .jp-Cell").count()):
         page.keyboard.press("Shift+Enter")
         page.wait_for_timeout(300)
-    wait_for_output(page, "awaiting the execution", timeout=90)
+    wait_for_output(page, ready, timeout=90)
 
 
 def test_answer_gates_in_the_browser(page, open_notebook, run_all_cells, wait_for_output, tmp_path):
@@ -33,9 +33,8 @@ def test_answer_gates_in_the_browser(page, open_notebook, run_all_cells, wait_fo
     approval.locator(".gatewidgets-decided", has_text="approved").wait_for(timeout=30_000)
 
     count = card(page, "count")
-    number = count.locator("input[type=number]")
+    number = count.locator(".widget-text input")  # a number field that can start empty
     number.fill("3")
-    number.press("Enter")
     count.locator("button", has_text="Submit").click()
     count.locator(".gatewidgets-decided", has_text="3").wait_for(timeout=30_000)
 
@@ -45,6 +44,8 @@ def test_answer_gates_in_the_browser(page, open_notebook, run_all_cells, wait_fo
     with page.expect_file_chooser() as chooser:
         receipt.locator(".widget-upload").click()
     chooser.value.set_files(str(receipt_file))
+    receipt.locator(".gw-preview", has_text="coffee 4.20").wait_for(timeout=30_000)  # a look first
+    receipt.locator("button", has_text="Submit").click()
 
     out = wait_for_output(page, "result:", timeout=60)
     assert "result: paid 42 x 3 with receipt.txt: coffee 4.20" in out.inner_text()
