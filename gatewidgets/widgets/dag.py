@@ -5,6 +5,8 @@ import graphlib
 import html
 from typing import Any, Iterable, Mapping
 
+from gatewidgets.formatting import clip
+
 __all__ = ["dag_svg", "topological_order", "STATE_COLOURS"]
 
 STATE_COLOURS = {
@@ -67,7 +69,7 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
         gate = node.kind in ("approve", "input", "sleep")
         rx = 18 if gate else 4
         dash = ' stroke-dasharray="4 2"' if gate else ' stroke-dasharray="1 2"' if node.kind in _CONTROL else ""
-        label = html.escape(_short(node.name))
+        label = html.escape(clip(node.name, 22))
         out.append(
             f'<g class="gatewidgets-node" data-node="{html.escape(nid)}" data-state="{html.escape(str(state))}">'
             f'<title>{html.escape(nid)} {html.escape(node.kind)} {html.escape(node.name)}: {html.escape(str(state))}'
@@ -78,6 +80,3 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
     out.append("</svg>")
     return "".join(out)
 
-
-def _short(text: str, limit: int = 22) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

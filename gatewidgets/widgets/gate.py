@@ -10,6 +10,7 @@ from typing import Any, Callable
 import ipywidgets as w
 import traitlets
 
+from gatewidgets import formatting
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import file_preview
 from gatewidgets.models.signal import Evidence, Signal, SignalKind, SignalState
@@ -380,7 +381,7 @@ class GateWidget(w.VBox):
         except (GateError, NotImplementedError):
             return ""
         rows = "".join(
-            f"<tr><td>{html.escape(e.at.astimezone().strftime('%H:%M:%S'))}</td><td>{html.escape(e.kind)}</td>"
+            f"<tr><td>{html.escape(formatting.clock(e.at))}</td><td>{html.escape(e.kind)}</td>"
             f"<td>{html.escape(repr(e.value)) if e.value is not None else ''}</td>"
             f"<td>{html.escape(e.set_by or '')}</td><td>{html.escape(e.via or '')}</td>"
             f"<td>{html.escape(_detail_text(e.detail))}</td></tr>" for e in events)
@@ -450,16 +451,11 @@ def _format_value(signal: Signal) -> str:
         return "files " + ", ".join(v.name for v in value)
     if signal.kind is SignalKind.APPROVE and isinstance(value, bool):
         if value and signal.approved_value is not None:
-            return f"approved, changed to {_short(signal.approved_value)}"
+            return f"approved, changed to {formatting.short(signal.approved_value, 200)}"
         return "approved" if value else "rejected"
     if signal.kind is SignalKind.SLEEP:
         return "ended early" if signal.via and signal.via.value != "timeout" else "slept"
-    return _short(value)
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return formatting.short(value, 200)
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
@@ -467,7 +463,8 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
         return ""
     parts = []
     if "approved_value" in detail:
-        parts.append(f"changed {_short(detail.get('original'), 60)} to {_short(detail['approved_value'], 60)}")
+        original, changed = formatting.short(detail.get('original'), 60), formatting.short(detail['approved_value'], 60)
+        parts.append(f"changed {original} to {changed}")
     if detail.get("comment"):
         parts.append(f"“{detail['comment']}”")
     return "; ".join(parts)
@@ -476,10 +473,10 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
 def _decided(signal: Signal) -> str:
     if signal.state is SignalState.CANCELLED:
         return '<span class="gw-muted">Cancelled: the execution ended before this gate was answered.</span>'
-    when = signal.set_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if signal.set_at else "?"
+    at = formatting.when(signal.set_at) or "?"
     who = "timeout" if signal.state is SignalState.TIMED_OUT else f"{signal.set_by or '?'} via {signal.via or '?'}"
     verb = "Timed out" if signal.state is SignalState.TIMED_OUT else "Decided"
     why = (f'<div class="gw-comment">Comment: “{html.escape(signal.comment)}”</div>'
            if signal.comment else "")
     return (f'<div class="gatewidgets-decided">{verb}: <b>{html.escape(_format_value(signal))}</b> '
-            f'— {html.escape(who)} at {html.escape(when)}{why}</div>')
+            f'— {html.escape(who)} at {html.escape(at)}{why}</div>')
