@@ -107,7 +107,8 @@ class NodeKind(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
-    __format__ = str.__format__
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class SignalSpec:
     """The signal a gate node waits for; ``kind`` (a ``SignalKind`` or a kind name) must be registered."""
 
     signal_id: str
-    kind: SignalKind
+    kind: SignalKind  # given as a SignalKind or a registered kind's name
     gate_type: GateType
     description: str | None = None
     timeout: timedelta | None = None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gatewidgets import evidence, formatting
 from gatewidgets.errors import GateRejectedError, WorkflowDefinitionError
 from gatewidgets.kinds.base import DagStyle, GateKind
-from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.models.signal import Signal, SignalKind, SignalState
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Node, Promise, SignalSpec
@@ -50,7 +50,7 @@ def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
         except TypeError as exc:
             raise WorkflowDefinitionError(f"approve({name!r}, editable=True): the value cannot be edited: {exc}") \
                 from None
-    spec = dsl.SignalSpec(sid, ApproveKind.name, GateType.of(bool), description,
+    spec = dsl.SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
                           dsl._timeout(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
     return dsl.add_gate(builder, spec, (upstream._hint,), upstream=upstream)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gatewidgets.errors import WorkflowDefinitionError
 from gatewidgets.kinds.base import NO_DEFAULT, DagStyle, GateKind
-from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.models.signal import Signal, SignalKind, SignalState
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Promise, SignalSpec
@@ -35,7 +35,7 @@ def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: 
             gate_type.validate(default)
         except Exception as exc:
             raise WorkflowDefinitionError(f"wait_for_input({name!r}): the default does not fit: {exc}") from None
-    spec = dsl.SignalSpec(sid, InputKind.name, gate_type, description,
+    spec = dsl.SignalSpec(sid, SignalKind.INPUT, gate_type, description,
                           dsl._timeout(timeout, f"wait_for_input({name!r})"), default=default)
     return dsl.add_gate(builder, spec, (expected_type,))
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gatewidgets.errors import WorkflowDefinitionError
 from gatewidgets.kinds.base import DagStyle, GateKind
-from gatewidgets.models.signal import Signal
+from gatewidgets.models.signal import Signal, SignalKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Promise, SignalSpec
@@ -24,7 +24,7 @@ def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
     if length is None:
         raise WorkflowDefinitionError("sleep: duration must be a timedelta or seconds, not None.")
     sid = dsl._signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
-    spec = dsl.SignalSpec(sid, SleepKind.name, GateType.of(type(None)), None, length)
+    spec = dsl.SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
     return dsl.add_gate(builder, spec, ())
 
 

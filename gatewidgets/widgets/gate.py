@@ -10,15 +10,15 @@ from typing import Any, Callable
 import ipywidgets as w
 import traitlets
 
-from gatewidgets import formatting
+from gatewidgets import formatting, kinds
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import file_preview
-from gatewidgets.models.signal import Evidence, Signal, SignalKind, SignalState
+from gatewidgets.models.signal import Evidence, Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
-from gatewidgets.widgets.controls import Control, edit_control, make_control
+from gatewidgets.widgets.controls import Control, make_control
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
@@ -186,21 +186,10 @@ class GateWidget(w.VBox):
         return button
 
     def _build_controls(self, signal: Signal) -> list[w.Widget]:
-        if signal.kind is SignalKind.SLEEP:
-            return [self._button("End now", "warning", self.end_sleep, "forward")]
-        if signal.kind is SignalKind.APPROVE:
-            parts: list[w.Widget] = []
-            if signal.editable:
-                self.control = edit_control(signal)
-                self._watch(self.control, signal)
-                parts.append(self.control.widget)
-            self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
-                                      layout=shared_layout("comment", width="420px", height="48px"))
-            self.comment.add_class("gw-comment-field")
-            buttons = w.HBox([self._button("Approve", "success", lambda: self.approve(), "check"),
-                              self._button("Reject", "danger", lambda: self.reject(), "times")],
-                             layout=shared_layout())
-            return [*parts, self.comment, buttons]
+        return kinds.get(signal.kind).control(self, signal)  # UnknownGateKindError: no card for an unknown kind
+
+    def _value_controls(self, signal: Signal) -> list[w.Widget]:
+        """A form for the signal's type (file upload for files) and Submit: the default control of a kind."""
         if _is_file(signal):
             many = signal.type.collection_type is not None
             self.upload = w.FileUpload(accept="", multiple=many, description="Choose files" if many else "Choose file")
@@ -414,9 +403,8 @@ class GateWidget(w.VBox):
             parts.append(f"waiting {human(waited)}")
         left = since(signal.deadline, now)
         if left is not None:
-            label = "ends in" if signal.kind is SignalKind.SLEEP else "time left"
-            parts.append(f"{label} {human(-left)}")
-        elif signal.state is SignalState.PENDING and signal.kind is not SignalKind.SLEEP:
+            parts.append(f"{kinds.get(signal.kind).timing_label(signal)} {human(-left)}")
+        elif signal.state is SignalState.PENDING and not kinds.get(signal.kind).ends_by_itself:
             parts.append("no deadline")
         text = " · ".join(parts)
         value = f'<span class="gw-muted">{html.escape(text)}</span>' if text else ""
@@ -436,7 +424,7 @@ def _badge(state: SignalState) -> str:
 
 def _header(signal: Signal) -> str:
     ex = signal.id.execution_id
-    what = "sleep" if signal.kind is SignalKind.SLEEP else str(signal.type)
+    what = kinds.get(signal.kind).header_type(signal)
     return (f'<b>{html.escape(signal.signal_id)}</b> {_badge(signal.state)} '
             f'<span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · node '
             f'<code>{html.escape(signal.node_id)}</code> · {html.escape(signal.kind.value)} '
@@ -449,13 +437,7 @@ def _format_value(signal: Signal) -> str:
         return f"file {value.name}"
     if isinstance(value, list) and value and all(isinstance(v, GateFile) for v in value):
         return "files " + ", ".join(v.name for v in value)
-    if signal.kind is SignalKind.APPROVE and isinstance(value, bool):
-        if value and signal.approved_value is not None:
-            return f"approved, changed to {formatting.short(signal.approved_value, 200)}"
-        return "approved" if value else "rejected"
-    if signal.kind is SignalKind.SLEEP:
-        return "ended early" if signal.via and signal.via.value != "timeout" else "slept"
-    return formatting.short(value, 200)
+    return kinds.get(signal.kind).value_text(signal, 200)
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
