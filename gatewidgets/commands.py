@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from gatewidgets import kinds
 from gatewidgets.errors import GateError
 from gatewidgets.formatting import short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
@@ -329,7 +330,7 @@ def _set(args: argparse.Namespace, ctx: Context) -> Result:
         signal = ctx.remote.set_input(args.signal, name, value, project, domain)
     else:
         signal = ctx.remote.set_text(args.signal, name, value, project, domain)
-    shown = "ended" if signal.kind.value == "sleep" else f"set to {short(signal.value, 80)}"
+    shown = kinds.get(signal.kind).set_text(signal)
     return Result(f"{_described(signal).capitalize()} {shown}.", notes, data=signal_to_json(signal))
 
 

@@ -7,6 +7,7 @@ the launcher the executor registers with :func:`set_launcher`.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import graphlib
 import inspect
@@ -16,7 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterator
 
+from gatewidgets import kinds
 from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.kinds.approve import approve
+from gatewidgets.kinds.base import NO_DEFAULT, GateKind
+from gatewidgets.kinds.input import wait_for_input
+from gatewidgets.kinds.sleep import sleep
 from gatewidgets.models.execution import NAME_RULE, is_valid_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
@@ -36,21 +42,15 @@ __all__ = [
     "Promise",
     "Node",
     "SignalSpec",
+    "NodeKind",
     "NO_DEFAULT",
     "RESERVED_INPUTS",
     "set_launcher",
 ]
 
 RESERVED_INPUTS = frozenset({"execution_name", "project", "domain", "recover"})
-ON_TIMEOUT = ("fail", "approve", "reject")
 
 
-class _NoDefault:
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
-
-
-NO_DEFAULT: Any = _NoDefault()
 
 
 # ----------------------------------------------------------------------------- spec
@@ -93,18 +93,39 @@ def _holds_promise(value: Any) -> bool:
     return False
 
 
+class NodeKind(str, enum.Enum):
+    """The structural kinds of nodes. A gate node's ``kind`` is instead its gate kind's registered name
+    (``"approve"``, ``"input"``, ``"sleep"``, or any kind in ``gatewidgets.kinds``), so registering a
+    kind needs no edit here; both compare equal to the stored strings."""
+
+    TASK = "task"
+    DYNAMIC = "dynamic"
+    BRANCH = "branch"
+    MERGE = "merge"
+    COLLECT = "collect"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 @dataclass
 class SignalSpec:
-    """The signal a gate node waits for."""
+    """The signal a gate node waits for; ``kind`` (a ``SignalKind`` or a kind name) must be registered."""
 
     signal_id: str
-    kind: SignalKind
+    kind: SignalKind  # given as a SignalKind or a registered kind's name
     gate_type: GateType
     description: str | None = None
     timeout: timedelta | None = None
     default: Any = NO_DEFAULT
     on_timeout: str = "fail"
     edit_type: GateType | None = None  # approve(..., editable=True): the type of the value the approver may change
+
+    def __post_init__(self) -> None:
+        self.kind = kinds.get(self.kind).signal_kind  # UnknownGateKindError for an unregistered kind
 
     @property
     def has_default(self) -> bool:
@@ -116,7 +137,7 @@ class Node:
     """One task call or one gate inside a workflow."""
 
     id: str
-    kind: str  # "task", "dynamic", "approve", "input", "sleep", "branch", "merge" or "collect"
+    kind: NodeKind | str  # a NodeKind, or the registered name of the node's gate kind
     name: str
     task: Task | None = None
     bindings: dict[str, Binding] = field(default_factory=dict)
@@ -128,9 +149,22 @@ class Node:
     branch: BranchSpec | None = None  # for "branch" and "merge" nodes
     parent: str | None = None  # the dynamic node a node was created by
 
+    def __post_init__(self) -> None:
+        if isinstance(self.kind, NodeKind):
+            return
+        try:
+            self.kind = NodeKind(self.kind)
+        except ValueError:
+            self.kind = kinds.get(self.kind).name  # UnknownGateKindError for an unregistered gate kind
+
     @property
     def is_gate(self) -> bool:
         return self.signal is not None
+
+    @property
+    def gate_kind(self) -> GateKind:
+        """The registered kind of this gate node (``UnknownGateKindError`` for a non-gate node)."""
+        return kinds.get(self.kind)
 
     @property
     def has_output(self) -> bool:
@@ -492,7 +526,7 @@ def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], arg
 class Task:
     """A typed Python function usable as a workflow node. Called outside a workflow, it just runs."""
 
-    kind = "task"
+    kind = NodeKind.TASK
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         self.fn = fn
@@ -545,7 +579,7 @@ class Dynamic(Task):
     gates' signals are scoped to the top-level execution, as in Flyte.
     """
 
-    kind = "dynamic"
+    kind = NodeKind.DYNAMIC
 
     def expand(self, node_id: str, values: dict[str, Any], workflow_name: str) -> tuple[_Builder, Any]:
         """Run the body on ``values``; return the nodes it built and its output bindings."""
@@ -590,81 +624,17 @@ def _signal_id(name: Any, what: str) -> str:
     return str(name)
 
 
-def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
-            description: str | None = None, on_timeout: str = "fail", editable: bool = False) -> Promise:
-    """Wait for the boolean signal ``name``; pass ``upstream`` through once it is ``True``.
-
-    ``False`` fails the node with ``GateRejectedError``. On timeout: ``on_timeout`` is
-    ``"fail"`` (``GateTimeoutError``), ``"approve"`` or ``"reject"``. With ``editable=True``
-    the approver may change the value (validated against ``upstream``'s type) and the
-    changed value flows on.
-    """
-    builder = _require_builder("approve")
-    sid = _signal_id(name, "approve")
-    if not isinstance(upstream, Promise):
-        raise WorkflowDefinitionError(
-            f"approve({name!r}): the first argument must be the output of a task or gate, got {upstream!r}."
-        )
-    if upstream.node is not None and not upstream.node.has_output:
-        raise WorkflowDefinitionError(
-            f"approve({name!r}): {upstream.node.name!r} returns nothing, so there is nothing to approve. "
-            "Approve a task that returns a value (its value passes through the gate)."
-        )
-    if on_timeout not in ON_TIMEOUT:
-        raise WorkflowDefinitionError(f"approve({name!r}): on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}.")
-    edit_type = None
-    if editable:
-        try:
-            edit_type = GateType.of(upstream._hint)
-        except TypeError as exc:
-            raise WorkflowDefinitionError(f"approve({name!r}, editable=True): the value cannot be edited: {exc}") \
-                from None
-    spec = SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
-                      _timeout(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
+def add_gate(builder: _Builder, spec: SignalSpec, output_hints: tuple[Any, ...],
+             upstream: Promise | None = None) -> Promise:
+    """Declare ``spec`` and add its gate node (of kind ``spec.kind``) outputting ``output_hints`` (one or none),
+    fed by ``upstream`` if given: what a kind's builder calls."""
     builder.declare(spec)
-    node = builder.add("approve", sid, signal=spec, output_hints=(upstream._hint,))
-    node.bindings["upstream"] = upstream.ref
-    if upstream.ref.node_id:
-        node.upstream.add(upstream.ref.node_id)
-    return Promise(builder, Ref(node_id=node.id), upstream._hint, node)
-
-
-def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: Any, *,
-                   description: str | None = None, default: Any = NO_DEFAULT) -> Promise:
-    """Wait for the typed signal ``name`` and output its value.
-
-    With a ``default``, a timeout continues with it (the signal is marked ``TIMED_OUT``);
-    without one, a timeout fails the node with ``GateTimeoutError``.
-    """
-    builder = _require_builder("wait_for_input")
-    sid = _signal_id(name, "wait_for_input")
-    try:
-        gate_type = GateType.of(expected_type)
-    except TypeError as exc:
-        raise WorkflowDefinitionError(f"wait_for_input({name!r}): {exc}") from None
-    if default is not NO_DEFAULT:
-        try:
-            gate_type.validate(default)
-        except Exception as exc:
-            raise WorkflowDefinitionError(f"wait_for_input({name!r}): the default does not fit: {exc}") from None
-    spec = SignalSpec(sid, SignalKind.INPUT, gate_type, description,
-                      _timeout(timeout, f"wait_for_input({name!r})"), default=default)
-    builder.declare(spec)
-    node = builder.add("input", sid, signal=spec, output_hints=(expected_type,))
-    return Promise(builder, Ref(node_id=node.id), expected_type, node)
-
-
-def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
-    """Really wait ``duration`` without holding a thread; listed as a ``sleep`` signal that can be ended early."""
-    builder = _require_builder("sleep")
-    length = _timeout(duration, "sleep")
-    if length is None:
-        raise WorkflowDefinitionError("sleep: duration must be a timedelta or seconds, not None.")
-    sid = _signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
-    spec = SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
-    builder.declare(spec)
-    node = builder.add("sleep", sid, signal=spec)
-    return Promise(builder, Ref(node_id=node.id), None, node)
+    node = builder.add(spec.kind.value, spec.signal_id, signal=spec, output_hints=output_hints)
+    if upstream is not None:
+        node.bindings["upstream"] = upstream.ref
+        if upstream.ref.node_id:
+            node.upstream.add(upstream.ref.node_id)
+    return Promise(builder, Ref(node_id=node.id), output_hints[0] if output_hints else None, node)
 
 
 # ------------------------------------------------------------------------- workflow

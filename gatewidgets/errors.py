@@ -17,6 +17,7 @@ __all__ = [
     "GateRejectedError",
     "GateTimeoutError",
     "WorkflowDefinitionError",
+    "UnknownGateKindError",
     "BranchFailedError",
     "InvalidNameError",
     "StoreError",
@@ -65,6 +66,10 @@ class GateTimeoutError(GateError, TimeoutError):
 
 class WorkflowDefinitionError(GateError):
     """A workflow or task is defined in a way that cannot run."""
+
+
+class UnknownGateKindError(WorkflowDefinitionError, LookupError):
+    """A gate kind that is not registered in ``gatewidgets.kinds``: refused by the DSL, executor, card and DAG."""
 
 
 class BranchFailedError(GateError):

@@ -36,20 +36,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator, Generic, TypeVar
 
-from gatewidgets import dsl, evidence, notify
+from gatewidgets import dsl, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
     BranchFailedError,
     ExecutionAbortedError,
     ExecutionExistsError,
-    GateRejectedError,
+    GateError,
     GateTimeoutError,
     StoreError,
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
-from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, SignalState
+from gatewidgets.models.signal import Signal, SignalEvent, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
@@ -346,7 +346,7 @@ def _import_path(workflow: Workflow) -> str | None:
 
 
 def _node_row(node: Node) -> dict[str, Any]:
-    return {"node_id": node.id, "kind": node.kind, "name": node.name,
+    return {"node_id": node.id, "kind": str(node.kind), "name": node.name,
             "upstream": json.dumps(sorted(node.upstream), separators=(",", ":")),
             "signal_id": node.signal.signal_id if node.signal else None}
 
@@ -928,25 +928,13 @@ class Execution:
                         signal.deadline, functools.partial(self._guarded, self._deadline, node))
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
-        """What an approval card shows (and an editable one starts from): the value to approve, rendered."""
-        spec = node.signal
-        assert spec is not None
-        if spec.kind is not SignalKind.APPROVE or "upstream" not in node.bindings:  # a condition approves nothing
-            return None
-        upstream = self._value(node.bindings["upstream"])
-        context: dict[str, Any] = {"evidence": evidence.render(upstream).to_dict()}
-        if spec.edit_type is not None:
-            context["original"] = _json_or_none(node.output_hints[0], upstream)
-        return context
+        """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
+        return node.gate_kind.context(node, lambda: self._value(node.bindings["upstream"]))
 
     def _deadline(self, node: Node) -> None:
         spec = node.signal
         assert spec is not None
-        value, has_value = None, False
-        if spec.kind is SignalKind.APPROVE and spec.on_timeout != "fail":
-            value, has_value = spec.on_timeout == "approve", True
-        elif spec.kind is SignalKind.INPUT and spec.has_default:
-            value, has_value = spec.gate_type.validate(spec.default), True
+        value, has_value = node.gate_kind.timeout_value(spec)
         signal = self.store.timeout_signal(self.id, spec.signal_id, value, has_value=has_value)
         self._resolve(node, signal)
 
@@ -970,26 +958,16 @@ class Execution:
             self._deliver(node, signal, deliver)
             return
         where = f"gate {spec.signal_id!r} of execution {self.name!r}"
-        if signal.state is SignalState.TIMED_OUT and spec.kind is not SignalKind.SLEEP and not (
-                spec.kind is SignalKind.APPROVE and spec.on_timeout != "fail" or spec.has_default):
+        kind = node.gate_kind
+        if signal.state is SignalState.TIMED_OUT and kind.timeout_fails(spec):
             self._fail(node, GateTimeoutError(
                 f"The {where} got no answer within {spec.timeout} and has no default; it timed out."))
             return
-        if spec.kind is SignalKind.APPROVE:
-            if signal.value is not True:
-                who = "the on_timeout='reject' policy" if signal.state is SignalState.TIMED_OUT else \
-                    f"{signal.set_by} via {signal.via}"
-                reason = f' Reason: "{signal.comment}"' if signal.comment else ""
-                self._fail(node, GateRejectedError(f"The {where} was rejected by {who}.{reason}"))
-                return
-            if spec.edit_type is not None and signal.approved_value is not None:
-                value = spec.edit_type.to_python(signal.approved_value)
-            else:
-                value = self._value(node.bindings["upstream"])
-        elif spec.kind is SignalKind.INPUT:
-            value = spec.default if signal.state is SignalState.TIMED_OUT else signal.value
-        else:
-            value = None
+        try:
+            value = kind.resolve(spec, signal, lambda: self._value(node.bindings["upstream"]), where)
+        except GateError as exc:
+            self._fail(node, exc)
+            return
         ready = self._complete(node, value, inline=True)
         if ready is not None:
             self.executor.schedule(self, ready)

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from gatewidgets import kinds
 from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
@@ -49,9 +50,7 @@ class Notification:
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{s.signal_id}"
-        actions = {"set": path}
-        if s.kind.value == "approve":
-            actions.update(approve=f"{path}/approve", reject=f"{path}/reject")
+        actions = {"set": path, **kinds.get(s.kind).actions(path)}
         return {
             "event": self.event,
             "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
@@ -81,7 +80,7 @@ def _summary(n: Notification) -> str:
     s = n.signal
     where = f"{s.signal_id!r} of execution {s.execution_name!r}"
     if n.event == "waiting":
-        return f"Gate {where} is waiting for {'a decision' if s.kind.value == 'approve' else str(s.type)}."
+        return f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
     if n.event == "decided":
         return f"Gate {where} was set to {s.value!r} by {s.set_by} via {s.via.value if s.via else '?'}."
     if n.event == "timed_out":

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+from gatewidgets import kinds
 from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, Via
+from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
@@ -319,7 +320,7 @@ class GateRemote:
                   literal_type: LiteralType | None = None) -> Signal:
         """Set a signal to a Python value, validated strictly against the signal's type."""
         signal = self.get_signal(signal_id, execution_name, project, domain)
-        if signal.kind is SignalKind.SLEEP:
+        if kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(
                 f"Signal {signal_id!r} is a sleep; end it early with end_sleep({signal_id!r}, {execution_name!r})."
             )
@@ -347,7 +348,7 @@ class GateRemote:
                  domain: str | None = None) -> Signal:
         """Set a signal from text typed by a person (widget field, magic, command line, HTTP form)."""
         signal = self.get_signal(signal_id, execution_name, project, domain)
-        if signal.kind is SignalKind.SLEEP:
+        if kinds.get(signal.kind).ends_by_itself:
             return self.end_sleep(signal_id, execution_name, project, domain)
         if isinstance(text, str):  # refuse a huge text before parsing it
             _check_size(signal, len(text.encode("utf-8", "surrogatepass")), "text")
@@ -359,7 +360,7 @@ class GateRemote:
                  domain: str | None = None) -> Signal:
         """Set a signal to a value in JSON form (an HTTP body), validated strictly against its type."""
         signal = self.get_signal(signal_id, execution_name, project, domain)
-        if signal.kind is SignalKind.SLEEP:
+        if kinds.get(signal.kind).ends_by_itself:
             return self.end_sleep(signal_id, execution_name, project, domain)
         gate_type = self._type(signal)
         return self._store_json(signal, gate_type, gate_type.validate_json(value))
@@ -368,7 +369,7 @@ class GateRemote:
                   domain: str | None = None) -> Signal:
         """End a sleep gate now."""
         signal = self.get_signal(signal_id, execution_name, project, domain)
-        if signal.kind is not SignalKind.SLEEP:
+        if not kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
         return self._store_json(signal, self._type(signal), None)
 

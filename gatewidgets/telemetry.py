@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from gatewidgets.remote import GateRemote
+from gatewidgets.store.base import now
 
 __all__ = ["Metrics", "Summary", "metrics", "prometheus_text"]
 
@@ -106,7 +107,7 @@ def metrics(remote: GateRemote | None = None, project: str | None = None, domain
     remote = remote or GateRemote.for_sandbox()
     project, domain = project or remote.default_project, domain or remote.default_domain
     raw = remote.stats(project, domain)
-    stamp = datetime.now(timezone.utc).isoformat()
+    stamp = now().isoformat()
     return Metrics(
         project=project, domain=domain, executions=raw["executions"], orphaned=raw["orphaned"],
         signals=raw["signals"], set_via={k or "none": v for k, v in raw["set_via"].items()},

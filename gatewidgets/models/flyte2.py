@@ -30,7 +30,10 @@ def signal_id_for(name: str, taken: Container[str]) -> str:
 
 def kind_of(data_type: type) -> SignalKind:
     """``approve`` for a ``bool`` condition, ``input`` for ``int``, ``float`` and ``str``."""
-    return SignalKind.APPROVE if data_type is bool else SignalKind.INPUT
+    from gatewidgets import kinds
+    from gatewidgets.types import GateType
+
+    return kinds.infer(GateType.of(data_type).literal_type).signal_kind
 
 
 def describe(prompt: str, prompt_type: str, description: str = "") -> str:

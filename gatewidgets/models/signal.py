@@ -28,7 +28,11 @@ class SignalState(str, enum.Enum):
 
 
 class SignalKind(str, enum.Enum):
-    """What kind of gate waits for the signal."""
+    """What kind of gate waits for the signal: the name of a kind in the ``gatewidgets.kinds`` registry.
+
+    The built-ins are members; ``SignalKind(name)`` of another registered kind is a member made
+    on first use (so a registered kind needs no edit here); an unregistered name is a ``ValueError``.
+    """
 
     APPROVE = "approve"
     INPUT = "input"
@@ -36,6 +40,16 @@ class SignalKind(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> SignalKind | None:
+        from gatewidgets import kinds
+
+        if not isinstance(value, str) or kinds.find(value) is None:
+            return None
+        member = str.__new__(cls, value)
+        member._name_, member._value_ = value.upper(), value
+        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
 
 
 class Via(str, enum.Enum):

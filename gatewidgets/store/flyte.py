@@ -33,6 +33,7 @@ from flytekit.models.filters import Filter as FlyteFilter
 from flytekit.remote import FlyteRemote
 from flytekit.types.file import FlyteFile
 
+from gatewidgets import kinds
 from gatewidgets.errors import (
     ExecutionNotFoundError,
     SignalAlreadySetError,
@@ -42,8 +43,8 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
-from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
-from gatewidgets.models.types import LiteralType, SimpleType
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
+from gatewidgets.models.types import LiteralType
 from gatewidgets.store.base import (
     ExecKey,
     Listeners,
@@ -350,7 +351,7 @@ class FlyteStore:
         if has_value:
             meta = {k[len(_META):]: v for k, v in proto.value.metadata.items() if k.startswith(_META)}
             value = self._display(proto)
-        kind = SignalKind.APPROVE if literal_type.simple is SimpleType.BOOLEAN else SignalKind.INPUT
+        kind = kinds.infer(literal_type).signal_kind  # Flyte records no kind: the kind claiming the type
         set_at = _parse_time(meta.get("set_at"))
         return Signal(
             id=SignalIdentifier(signal_id, key), kind=kind, type=literal_type,

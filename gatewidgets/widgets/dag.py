@@ -5,6 +5,10 @@ import graphlib
 import html
 from typing import Any, Iterable, Mapping
 
+from gatewidgets import kinds
+from gatewidgets.formatting import clip
+from gatewidgets.kinds.base import DagStyle
+
 __all__ = ["dag_svg", "topological_order", "STATE_COLOURS"]
 
 STATE_COLOURS = {
@@ -12,7 +16,8 @@ STATE_COLOURS = {
     "FAILED": "#ef9a9a", "SKIPPED": "#e0e0e0", "ABORTED": "#bdbdbd",
 }
 _W, _H, _DX, _DY, _PAD = 150, 40, 190, 58, 10
-_CONTROL = ("branch", "merge", "collect", "dynamic")  # drawn dotted: conditionals and @dynamic nodes
+_STRUCTURAL = {"task": DagStyle(4, ""), "branch": DagStyle(4, "1 2"), "merge": DagStyle(4, "1 2"),
+               "collect": DagStyle(4, "1 2"), "dynamic": DagStyle(4, "1 2")}  # dotted: conditionals, @dynamic
 
 
 def _layers(nodes: Mapping[str, Any], order: Iterable[str]) -> dict[str, int]:
@@ -64,10 +69,8 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
         x, y = pos[nid]
         state = getattr(states.get(nid), "value", states.get(nid)) or "QUEUED"
         fill = STATE_COLOURS.get(str(state), "#eeeeee")
-        gate = node.kind in ("approve", "input", "sleep")
-        rx = 18 if gate else 4
-        dash = ' stroke-dasharray="4 2"' if gate else ' stroke-dasharray="1 2"' if node.kind in _CONTROL else ""
-        label = html.escape(_short(node.name))
+        rx, dash = _style(node.kind)
+        label = html.escape(clip(node.name, 22))
         out.append(
             f'<g class="gatewidgets-node" data-node="{html.escape(nid)}" data-state="{html.escape(str(state))}">'
             f'<title>{html.escape(nid)} {html.escape(node.kind)} {html.escape(node.name)}: {html.escape(str(state))}'
@@ -79,5 +82,8 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
     return "".join(out)
 
 
-def _short(text: str, limit: int = 22) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _style(kind: str) -> tuple[int, str]:
+    """Corner radius and dash attribute of a node of ``kind``: a structural kind, else a registered gate kind
+    (``UnknownGateKindError`` for any other: an unknown node is never drawn as a task)."""
+    style = _STRUCTURAL.get(str(kind)) or kinds.get(kind).dag_style
+    return style.rx, f' stroke-dasharray="{style.dash}"' if style.dash else ""

@@ -10,14 +10,15 @@ from typing import Any, Callable
 import ipywidgets as w
 import traitlets
 
+from gatewidgets import formatting, kinds
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import file_preview
-from gatewidgets.models.signal import Evidence, Signal, SignalKind, SignalState
+from gatewidgets.models.signal import Evidence, Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
-from gatewidgets.widgets.controls import Control, edit_control, make_control
+from gatewidgets.widgets.controls import Control, make_control
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
@@ -185,21 +186,10 @@ class GateWidget(w.VBox):
         return button
 
     def _build_controls(self, signal: Signal) -> list[w.Widget]:
-        if signal.kind is SignalKind.SLEEP:
-            return [self._button("End now", "warning", self.end_sleep, "forward")]
-        if signal.kind is SignalKind.APPROVE:
-            parts: list[w.Widget] = []
-            if signal.editable:
-                self.control = edit_control(signal)
-                self._watch(self.control, signal)
-                parts.append(self.control.widget)
-            self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
-                                      layout=shared_layout("comment", width="420px", height="48px"))
-            self.comment.add_class("gw-comment-field")
-            buttons = w.HBox([self._button("Approve", "success", lambda: self.approve(), "check"),
-                              self._button("Reject", "danger", lambda: self.reject(), "times")],
-                             layout=shared_layout())
-            return [*parts, self.comment, buttons]
+        return kinds.get(signal.kind).control(self, signal)  # UnknownGateKindError: no card for an unknown kind
+
+    def _value_controls(self, signal: Signal) -> list[w.Widget]:
+        """A form for the signal's type (file upload for files) and Submit: the default control of a kind."""
         if _is_file(signal):
             many = signal.type.collection_type is not None
             self.upload = w.FileUpload(accept="", multiple=many, description="Choose files" if many else "Choose file")
@@ -380,7 +370,7 @@ class GateWidget(w.VBox):
         except (GateError, NotImplementedError):
             return ""
         rows = "".join(
-            f"<tr><td>{html.escape(e.at.astimezone().strftime('%H:%M:%S'))}</td><td>{html.escape(e.kind)}</td>"
+            f"<tr><td>{html.escape(formatting.clock(e.at))}</td><td>{html.escape(e.kind)}</td>"
             f"<td>{html.escape(repr(e.value)) if e.value is not None else ''}</td>"
             f"<td>{html.escape(e.set_by or '')}</td><td>{html.escape(e.via or '')}</td>"
             f"<td>{html.escape(_detail_text(e.detail))}</td></tr>" for e in events)
@@ -413,9 +403,8 @@ class GateWidget(w.VBox):
             parts.append(f"waiting {human(waited)}")
         left = since(signal.deadline, now)
         if left is not None:
-            label = "ends in" if signal.kind is SignalKind.SLEEP else "time left"
-            parts.append(f"{label} {human(-left)}")
-        elif signal.state is SignalState.PENDING and signal.kind is not SignalKind.SLEEP:
+            parts.append(f"{kinds.get(signal.kind).timing_label(signal)} {human(-left)}")
+        elif signal.state is SignalState.PENDING and not kinds.get(signal.kind).ends_by_itself:
             parts.append("no deadline")
         text = " · ".join(parts)
         value = f'<span class="gw-muted">{html.escape(text)}</span>' if text else ""
@@ -435,7 +424,7 @@ def _badge(state: SignalState) -> str:
 
 def _header(signal: Signal) -> str:
     ex = signal.id.execution_id
-    what = "sleep" if signal.kind is SignalKind.SLEEP else str(signal.type)
+    what = kinds.get(signal.kind).header_type(signal)
     return (f'<b>{html.escape(signal.signal_id)}</b> {_badge(signal.state)} '
             f'<span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · node '
             f'<code>{html.escape(signal.node_id)}</code> · {html.escape(signal.kind.value)} '
@@ -448,18 +437,7 @@ def _format_value(signal: Signal) -> str:
         return f"file {value.name}"
     if isinstance(value, list) and value and all(isinstance(v, GateFile) for v in value):
         return "files " + ", ".join(v.name for v in value)
-    if signal.kind is SignalKind.APPROVE and isinstance(value, bool):
-        if value and signal.approved_value is not None:
-            return f"approved, changed to {_short(signal.approved_value)}"
-        return "approved" if value else "rejected"
-    if signal.kind is SignalKind.SLEEP:
-        return "ended early" if signal.via and signal.via.value != "timeout" else "slept"
-    return _short(value)
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return kinds.get(signal.kind).value_text(signal, 200)
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
@@ -467,7 +445,8 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
         return ""
     parts = []
     if "approved_value" in detail:
-        parts.append(f"changed {_short(detail.get('original'), 60)} to {_short(detail['approved_value'], 60)}")
+        original, changed = formatting.short(detail.get('original'), 60), formatting.short(detail['approved_value'], 60)
+        parts.append(f"changed {original} to {changed}")
     if detail.get("comment"):
         parts.append(f"“{detail['comment']}”")
     return "; ".join(parts)
@@ -476,10 +455,10 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
 def _decided(signal: Signal) -> str:
     if signal.state is SignalState.CANCELLED:
         return '<span class="gw-muted">Cancelled: the execution ended before this gate was answered.</span>'
-    when = signal.set_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if signal.set_at else "?"
+    at = formatting.when(signal.set_at) or "?"
     who = "timeout" if signal.state is SignalState.TIMED_OUT else f"{signal.set_by or '?'} via {signal.via or '?'}"
     verb = "Timed out" if signal.state is SignalState.TIMED_OUT else "Decided"
     why = (f'<div class="gw-comment">Comment: “{html.escape(signal.comment)}”</div>'
            if signal.comment else "")
     return (f'<div class="gatewidgets-decided">{verb}: <b>{html.escape(_format_value(signal))}</b> '
-            f'— {html.escape(who)} at {html.escape(when)}{why}</div>')
+            f'— {html.escape(who)} at {html.escape(at)}{why}</div>')
