@@ -87,7 +87,7 @@ def _local_path(uri: str) -> str | None:
     return None
 
 
-class GateFile(os.PathLike):
+class GateFile(os.PathLike[str]):
     """A file: a local path, a ``file://`` URI, or a remote URI (opened with fsspec)."""
 
     _format_key: str | None = None
@@ -220,7 +220,8 @@ class GateFile(os.PathLike):
                 f"cannot open {self._uri!r}: only local paths and file:// URIs are supported "
                 "without fsspec (pip install fsspec)"
             ) from None
-        return fsspec.open(self._uri, mode).open()
+        opened: IO[Any] = fsspec.open(self._uri, mode).open()
+        return opened
 
     def persist(self, folder: str | os.PathLike[str]) -> GateFile:
         """Copy the bytes into ``folder/<sha[:2]>/<sha>/<name>`` and return a file pointing at the copy.
@@ -285,7 +286,7 @@ class GateFile(os.PathLike):
 
     # -- comparison ------------------------------------------------------------------
     def _key(self) -> str:
-        return self.sha256 if self._local is not None or self._data is not None else self._uri
+        return (self.sha256 or self._uri) if self._local is not None or self._data is not None else self._uri
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GateFile):
