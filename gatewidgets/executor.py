@@ -489,6 +489,7 @@ class Execution:
         self._done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
         self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
+        self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
 
     # public ----------------------------------------------------------------------
 
@@ -630,7 +631,10 @@ class Execution:
         return names
 
     def _may_grow(self) -> bool:
-        """A ``@dynamic`` node has not run yet: it may still add nodes and signals."""
+        """A ``@dynamic`` node has not run yet, or a front door's task may still open gates
+        (:meth:`add_gate`): the execution may still add nodes and signals."""
+        if self.opens_gates_at_run_time and not self.done():
+            return True
         return any(n.kind == "dynamic" and not self.node_states[nid].is_terminal
                    for nid, n in list(self.nodes.items()))
 

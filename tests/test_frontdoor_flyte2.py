@@ -131,6 +131,14 @@ def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() 
     assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
 
 
+def test_reached_waits_for_a_condition_the_task_has_not_created_yet() -> None:
+    ex = gatewidgets.launch(double_if_approved, x=21)
+    signal = ex.reached("approve-double", timeout=30).wait(30)  # no LookupError: conditions join at run time
+    assert signal.state is SignalState.PENDING
+    GateRemote.for_sandbox().approve("approve-double", ex.name)
+    assert ex.wait(timeout=30) == 42
+
+
 def test_a_rejected_bool_condition_gives_the_task_false_not_a_failure() -> None:
     ex = gatewidgets.launch(double_if_approved, x=21)
     pending(ex, "approve-double")

@@ -59,6 +59,16 @@ def test_cards_appear_and_answering_them_finishes():
     assert "approved" in view.gate("ok").decided.value
 
 
+def test_gate_finds_a_reached_card_whose_event_has_not_reached_the_view():
+    ex = two_gates.launch(a=2)
+    view = ExecutionWidget(ex)
+    view._unsubscribe()  # as if ex.reached() returned before the gate_waiting event got to the view
+    ex.reached("ok", timeout=10).wait(10)
+    view.gate("ok").buttons["Approve"].click()
+    assert "ok" in view.cards
+    ex.abort()
+
+
 def test_rejection_shows_error_and_cancels_open_cards():
     ex = two_gates.launch(a=1)
     view = ExecutionWidget(ex)

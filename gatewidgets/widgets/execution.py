@@ -79,6 +79,17 @@ class ExecutionWidget(ExecutionView):
         if not execution.done():
             clock.add(self)
 
+    def gate(self, signal_id: str) -> GateWidget:
+        """The card of a gate that was reached (``KeyError`` if not yet).
+
+        ``await ex.reached(...)`` returns once the store has the gate waiting, which can be
+        just before its ``gate_waiting`` event reaches this view: a card not added yet is
+        added now, from the store.
+        """
+        if signal_id not in self.cards:
+            self._sync_cards()
+        return super().gate(signal_id)
+
     def close(self) -> None:
         self._unsubscribe()
         self._redraw.cancel()

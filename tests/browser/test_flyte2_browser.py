@@ -18,7 +18,7 @@ def test_answer_flyte2_conditions_in_the_browser(page, open_notebook, run_all_ce
     approval.locator(".gatewidgets-decided", has_text="approved").wait_for(timeout=30_000)
 
     factor = card(page, "factor")
-    number = factor.locator("input[type=number]")
+    number = factor.locator(".widget-text input")  # an int field is a text box that checks its number (cards merge)
     number.fill("2")
     number.press("Enter")
     factor.locator("button", has_text="Submit").click()

@@ -36,7 +36,7 @@ TUTORIALS = {
         "3 x 'blue-green' in EU from 2030-01-15 09:30 UTC, ratio 0.25, ports [80, 443], "
         "budget 1200.0 for ops", ".gatewidgets-card"),
     "04-files": (
-        "total 390.75 EUR; note 'approval-note.txt': Approved by the finance team.",
+        "total 438.15 EUR; note 'approval-note.txt': Approved by the finance team.",
         ".gatewidgets-card"),
     "05-sleep-and-timeouts": (
         "['pause-1: SUCCEEDED', 'quote-1: SUCCEEDED', 'order-1: FAILED']",
