@@ -69,7 +69,7 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
     except BaseException as exc:
         started.set_exception(exc)
         raise
-    execution.opens_gates_at_run_time = True  # its conditions become gates while it runs: ex.reached(...) waits for them
+    execution.opens_gates_at_run_time = True  # its conditions become gates as it runs: ex.reached waits
     started.set_result(execution)
     return execution
 
