@@ -26,6 +26,8 @@ def test_flytekit_approval_card_clicked_and_flytefile_uploaded(page, open_notebo
     with page.expect_file_chooser() as chooser:
         invoice.locator(".widget-upload").click()
     chooser.value.set_files(str(invoice_file))
+    invoice.locator(".gw-preview", has_text="invoice 77").wait_for(timeout=30_000)  # a look first, then Submit
+    invoice.locator("button", has_text="Submit").click()
 
     out = wait_for_output(page, "result:", timeout=60)
     assert "result: ordered for 10.0 with invoice 77" in out.inner_text()
