@@ -7,13 +7,10 @@ from typing import Any
 
 import pytest
 from helpers import eventually
-from IPython import get_ipython as current_ipython
-from IPython.testing.globalipapp import get_ipython
-from IPython.utils.capture import capture_output
+from helpers.shell import gate_shell, run
 
 from gatewidgets import GateRejectedError, GateRemote, SignalState, approve, task, workflow
 from gatewidgets.cli import main
-from gatewidgets.settings import settings
 
 
 @dataclasses.dataclass
@@ -54,23 +51,8 @@ def pending(ex: Any) -> None:
 
 @pytest.fixture
 def ip() -> Any:
-    shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
-    saved = settings.as_dict()
-    shell.run_line_magic("load_ext", "gatewidgets")
-    try:
+    with gate_shell() as shell:
         yield shell
-    finally:
-        shell.run_line_magic("unload_ext", "gatewidgets")
-        shell.config.pop("GateWidgets", None)
-        for key, value in saved.items():
-            setattr(settings, key, value)
-
-
-def run(ip: Any, line: str) -> Any:
-    with capture_output() as captured:
-        result = ip.run_cell(line)
-    captured.result = result
-    return captured
 
 
 def test_magic_approve_with_value_and_comment(ip: Any) -> None:

@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 from helpers import eventually
+from helpers.shell import gate_shell, run
 from IPython.core.error import UsageError
-from IPython import get_ipython as current_ipython
-from IPython.testing.globalipapp import get_ipython
-from IPython.utils.capture import capture_output
 
 from gatewidgets import Execution, ExecutionStatus, GateRemote, SignalState, approve, task, wait_for_input, workflow
 from gatewidgets.settings import settings
@@ -35,25 +33,9 @@ def magic_wf(a: int) -> str:
 
 @pytest.fixture
 def ip() -> Any:
-    shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
-    saved = settings.as_dict()
-    shell.run_line_magic("load_ext", "gatewidgets")
-    shell.user_ns["magic_wf"] = magic_wf
-    try:
+    with gate_shell() as shell:
+        shell.user_ns["magic_wf"] = magic_wf
         yield shell
-    finally:
-        shell.run_line_magic("unload_ext", "gatewidgets")
-        shell.config.pop("GateWidgets", None)  # a refused %config value stays in the shell's config
-        for key, value in saved.items():
-            setattr(settings, key, value)
-
-
-def run(ip: Any, line: str) -> Any:
-    """Run a cell; return everything the user sees (stdout, stderr, displays)."""
-    with capture_output() as captured:
-        result = ip.run_cell(line)
-    captured.result = result
-    return captured
 
 
 def launch(ip: Any, a: int = 3, name: str | None = None) -> Execution:
