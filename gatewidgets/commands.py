@@ -11,6 +11,7 @@ import argparse
 import ast
 import html
 import shlex
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -530,12 +531,13 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
 
 def _recover(args: argparse.Namespace, ctx: Context) -> Result:
     from gatewidgets.executor import recover
-    from gatewidgets.store import SqliteStore
+    from gatewidgets.store.base import ExecutorStore
 
-    if not isinstance(ctx.remote.store, SqliteStore):
+    if not ctx.remote.capabilities.run:
         raise CommandError("recover: executions run in this machine's store only, not on a Flyte cluster.")
+    store = typing.cast(ExecutorStore, ctx.remote.store)  # capability ``run``: it is one
     execution = recover(args.execution, args.project, args.domain, workflow=args.workflow, namespace=ctx.namespace,
-                        store=ctx.remote.store)
+                        store=store)
     return Result(f"Recovered execution {execution.name!r} of workflow {execution.workflow.name!r}: it runs in "
                   "this process now.", data={"execution": execution.name}, show=execution, value=execution)
 

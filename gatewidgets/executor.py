@@ -409,7 +409,7 @@ def shutdown_executors() -> None:
 
 def recover(execution_name: str, project: str | None = None, domain: str | None = None, *,
             workflow: Workflow | str | None = None, namespace: dict[str, Any] | None = None,
-            store: SqliteStore | None = None) -> Execution:
+            store: ExecutorStore | None = None) -> Execution:
     """Resume a stored, unfinished execution by name, in this process, with its stored inputs.
 
     Its workflow is ``workflow`` (the object or ``"module:qualname"``), else the import path
