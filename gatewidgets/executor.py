@@ -355,6 +355,23 @@ _row_cache: weakref.WeakKeyDictionary[Workflow, tuple[list[dict[str, Any]], list
     weakref.WeakKeyDictionary()
 
 
+_graph_cache: weakref.WeakKeyDictionary[Workflow, tuple[dict[str, int], dict[str, tuple[str, ...]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _graph(workflow: Workflow) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Each node's number of upstream nodes and its downstream nodes (built once per workflow; copied per run)."""
+    graph = _graph_cache.get(workflow)
+    if graph is None:
+        children: dict[str, list[str]] = {nid: [] for nid in workflow.nodes}
+        for nid in workflow.order:
+            for up in workflow.nodes[nid].upstream:
+                children[up].append(nid)
+        graph = _graph_cache[workflow] = ({nid: len(node.upstream) for nid, node in workflow.nodes.items()},
+                                          {nid: tuple(down) for nid, down in children.items()})
+    return graph
+
+
 def _rows(workflow: Workflow) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The stored rows of a workflow's nodes and signals (the same for every launch, so built once)."""
     rows = _row_cache.get(workflow)
@@ -477,12 +494,10 @@ class Execution:
         self._results: dict[str, Any] = {}
         self.nodes: dict[str, Node] = dict(workflow.nodes)  # grows when @dynamic nodes expand
         self.signal_specs: dict[str, SignalSpec] = dict(workflow.signals)
-        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in self.nodes}
-        self._remaining = {nid: len(node.upstream) for nid, node in self.nodes.items()}
-        self._children: dict[str, list[str]] = {nid: [] for nid in self.nodes}
-        for nid in workflow.order:
-            for up in self.nodes[nid].upstream:
-                self._children[up].append(nid)
+        self.node_states: dict[str, NodeState] = dict.fromkeys(self.nodes, NodeState.QUEUED)
+        remaining, children = _graph(workflow)
+        self._remaining = dict(remaining)  # upstream nodes not finished yet, per node
+        self._children = dict(children)  # downstream nodes, per node (tuples: shared with the workflow's cache)
         self._finished_nodes = 0
         self._timer_handles: dict[str, list[Any]] = {}
         self._resolved: set[str] = set()
@@ -654,7 +669,8 @@ class Execution:
     def _set_state(self, node: Node, state: NodeState, **fields: Any) -> None:
         self.node_states[node.id] = state
         self.store.update_node(self.id, node.id, state=state, **fields)
-        self._publish("node", node_id=node.id, state=state)
+        if self._listeners:
+            self._publish("node", node_id=node.id, state=state)
 
     def _start(self, record: Any) -> None:
         ready: list[str] = []
@@ -767,19 +783,20 @@ class Execution:
                     ready.append(child)
             self._finished_nodes += 1
             all_done = self._finished_nodes == len(self.nodes)
-        outputs = None
-        if node.has_output:
-            if node.multi_output:
-                outputs = [_json_or_none(h, v) for h, v in zip(node.output_hints, value)]
-            else:
-                outputs = _json_or_none(node.output_hints[0], value)
+        hints = node.output_hints
+        if not hints:
+            outputs = None
+        elif node.multi_output:
+            outputs = [_json_or_none(h, v) for h, v in zip(hints, value)]
+        else:
+            outputs = _json_or_none(hints[0], value)
         self._set_state(node, NodeState.SUCCEEDED, finished_at=time.time(), outputs=outputs)
-        if node.kind == "collect" and node.parent is not None:
+        if node.parent is not None and node.kind == "collect":
             return self._complete(self.nodes[node.parent], value, inline=inline)
         if all_done:
             self._succeed()
             return None
-        return self._start_nodes(ready, inline=inline)
+        return self._start_nodes(ready, inline=inline) if ready else None
 
     # branches and dynamic nodes ----------------------------------------------------
 
@@ -869,10 +886,10 @@ class Execution:
                 self.nodes[nid] = child
                 self.node_states[nid] = NodeState.QUEUED
                 self._remaining[nid] = len(child.upstream)
-                self._children[nid] = []
+                self._children[nid] = ()
             for nid, child in added.items():
                 for up in child.upstream:
-                    self._children[up].append(nid)
+                    self._children[up] += (nid,)
             self.signal_specs.update({spec.signal_id: spec for spec in fresh})
         self._publish("expanded", node_id=node.id)
         return self._start_nodes([nid for nid in added if self._remaining[nid] == 0], inline=True)
@@ -898,7 +915,7 @@ class Execution:
             self.nodes[node.id] = node
             self.node_states[node.id] = NodeState.QUEUED
             self._remaining[node.id] = 0
-            self._children[node.id] = []  # never re-reached by its parent's completion
+            self._children[node.id] = ()  # never re-reached by its parent's completion
             self.signal_specs[spec.signal_id] = spec
             self._deliveries[node.id] = deliver
         self.store.add_nodes(self.id, [_node_row(node)], [_signal_row(spec, {node.id: node})])

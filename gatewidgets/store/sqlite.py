@@ -5,10 +5,10 @@ transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
 through ``PRAGMA data_version`` within one poll interval. :meth:`SqliteStore.durable`
-makes the node completions queued so far survive a kill of this process: those not yet
-committed go to this process's completion journal, in one write for every caller waiting
-meanwhile (a group commit); recovery replays the journal of the process it takes over
-from. The engine's writes retry a busy, locked or full store with bounded backoff for
+makes the node completions queued so far survive a kill of this process: a few go to this
+process's completion journal, in one write for every caller waiting meanwhile (a group
+commit), many are committed at once; recovery replays the journal of the process it takes
+over from. The engine's writes retry a busy, locked or full store with bounded backoff for
 ``retry_for`` seconds, then raise ``StoreError``.
 
 The store's folders are created user-only (0700) and its file 0600 (SQLite gives the
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import collections
 import contextlib
 import functools
 import json
@@ -138,6 +139,9 @@ _T = TypeVar("_T")
 _TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
 _JOURNAL_SIZE = 1 << 18  # bytes of a process's completion journal; what does not fit is committed instead
+_JOURNAL_BATCH = 64  # completions made durable together beyond which committing them is cheaper than journaling
+# a queued node change: (project, domain, execution, node_id) and its fields
+_Change = tuple[tuple[str, str, str, str], dict[str, Any]]
 
 
 def _retried(what: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
@@ -265,16 +269,16 @@ class SqliteStore:
         self._watch_from: int | None = None
         self._closed = threading.Event()
         self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
-        self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
-        self._queued = 0  # node changes queued so far (a sequence number)
-        self._committed = 0  # node changes up to this number are committed to the database
-        self._completions: list[tuple[int, ExecKey, str, dict[str, Any]]] = []  # queued, maybe not committed
-        self._journaled = 0  # completions up to this number are committed or in the journal
+        # node changes written behind: ((project, domain, execution, node_id), fields), oldest first
+        self._changes: collections.deque[_Change] = collections.deque()
+        self._unwritten: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # taken by a flush that failed
+        self._completions: collections.deque[_Change] = collections.deque()  # maybe neither journaled nor committed
+        self._journaling = False  # a durable() took completions and is still writing them
         self._journal_lock = threading.Lock()
         self._journal_map: mmap.mmap | None = None  # shared mapping: survives a kill, costs no system call
         self._journal_end = 0  # where the next journal record goes
-        self._behind_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._flusher_wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._live_types: dict[tuple[ExecKey, str], GateType] = {}
@@ -439,11 +443,12 @@ class SqliteStore:
                 "updated_at, workflow_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, _dumps(inputs),
                  pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path))
+            queued, (project, domain, name) = NodeState.QUEUED.value, key_tuple(key)
             conn.executemany(
                 "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
                 "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(key.project, key.domain, key.name, n["node_id"], i, n["kind"], n["name"], NodeState.QUEUED.value,
-                  _upstream(n["upstream"]), n.get("signal_id")) for i, n in enumerate(nodes)])
+                [(project, domain, name, n["node_id"], i, n["kind"], n["name"], queued, _upstream(n["upstream"]),
+                  n.get("signal_id")) for i, n in enumerate(nodes)])
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -620,18 +625,26 @@ class SqliteStore:
         return True
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
-        """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`)."""
-        with self._behind_lock:
-            self._behind.setdefault((key, node_id), {}).update(fields)
-            self._queued += 1
-            if fields.get("state") in _DONE:
-                self._completions.append((self._queued, key, node_id, fields))
+        """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`).
+
+        The engine calls this twice per task from many workers at once, so it takes no lock: appends to
+        a deque are atomic, and the flush merges the changes in the order they were made.
+        """
+        change = ((key.project, key.domain, key.name, node_id), fields)
+        self._changes.append(change)
+        if fields.get("state") in _DONE:
+            self._completions.append(change)
+        if self._flusher is None:
+            self._start_flusher()
+        if not self._flusher_wake.is_set():  # set() takes a lock each call; the change is queued above either way
+            self._flusher_wake.set()
+
+    def _start_flusher(self) -> None:
+        with self._start_lock:
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="gatewidgets-store-writer",
                                                  daemon=True)
                 self._flusher.start()
-        if not self._flusher_wake.is_set():  # set() takes a lock each call; the change is queued above either way
-            self._flusher_wake.set()
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -648,40 +661,46 @@ class SqliteStore:
     def durable(self) -> None:
         """Return once every node completion queued so far survives a kill of this process.
 
-        The ones not committed yet are appended to this process's journal
+        A few completions are appended to this process's journal
         (``<store>.completions/<host>-<pid>.journal``, a shared memory map: the kernel keeps what was
         written when the process dies, and writing costs no system call, so no hand-off of the GIL),
-        which :meth:`adopt_execution` replays. Callers that arrive during a write wait for it and then
-        share the next one (a group commit). What does not fit, or a journal that cannot be made, is
-        committed to the database instead.
+        which :meth:`adopt_execution` replays. Many (a fan-in after a wide fan-out) are committed
+        instead: they have to be committed soon anyway, and one write is cheaper than two. Callers
+        that arrive during a write wait for it (its batch may hold their completions). A journal that
+        cannot be made, or is full, also means a commit.
         """
-        target = self._queued
-        if self._journaled >= target or self._committed >= target:
-            return
+        if not self._completions and not self._journaling:
+            return  # every completion was journaled or committed (see _journaling)
         with self._journal_lock:
-            if self._journaled >= target or self._committed >= target:
-                return  # another caller's write took them
-            with self._behind_lock:
-                batch, self._completions = self._completions, []
-                upto = self._queued
-            committed = self._committed  # one Python literal a line, read back by _replay; a torn line stays alone
-            records = [(k.project, k.domain, k.name, node_id, f["state"]._value_, f.get("outputs"),
-                        f.get("finished_at")) for seq, k, node_id, f in batch if seq > committed]
-            data = "".join([f"\n{record!r}" for record in records]).encode() + b"\n"
+            self._journaling = True  # set before taking completions: a caller that finds none waits for us
             try:
-                journal = self._journal_map or self._journal()
-            except OSError as exc:
-                log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
-            else:
-                end = self._journal_end + len(data)
-                if end < len(journal):
-                    journal[self._journal_end:end + 1] = data + b"\0"
-                    self._journal_end = end
-                    self._journaled = upto
+                batch = [self._completions.popleft() for _ in range(len(self._completions))]
+                if not batch or (len(batch) <= _JOURNAL_BATCH and self._journal_write(batch)):
                     return
-            with self._behind_lock:
-                self._completions[:0] = batch
-        self.flush()
+                try:
+                    self.flush()
+                except BaseException:
+                    self._completions.extendleft(reversed(batch))
+                    raise
+            finally:
+                self._journaling = False
+
+    def _journal_write(self, batch: list[tuple[tuple[str, str, str, str], dict[str, Any]]]) -> bool:
+        """Append completions to the journal (the caller holds ``_journal_lock``); ``False`` if it cannot."""
+        # one Python literal a line, read back by _replay; a torn line stays alone
+        data = "".join([f"\n{(*where, f['state']._value_, f.get('outputs'), f.get('finished_at'))!r}"
+                        for where, f in batch]).encode() + b"\n"
+        try:
+            journal = self._journal_map or self._journal()
+        except OSError as exc:
+            log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
+            return False
+        end = self._journal_end + len(data)
+        if end >= len(journal):
+            return False
+        journal[self._journal_end:end + 1] = data + b"\0"
+        self._journal_end = end
+        return True
 
     def _drop_journal(self) -> None:
         """Remove this process's journal once everything is committed (at close and at exit); else keep it."""
@@ -717,15 +736,20 @@ class SqliteStore:
     def flush(self) -> None:
         """Write every pending node change now. If the write fails, the changes stay queued (later ones win)."""
         with self._flush_lock:
-            with self._behind_lock:
-                batch, self._behind = self._behind, {}
-                queued = self._queued
+            journaled = self._journal_end  # journal records written before the changes are taken
+            batch, self._unwritten = self._unwritten, {}
+            taken = []
+            pop = self._changes.popleft
+            for _ in range(len(self._changes)):
+                taken.append(pop())
+            for where, fields in taken:  # merged in the order made; the dicts stay as callers made them
+                before = batch.get(where)
+                batch[where] = fields if before is None else {**before, **fields}
             if not batch:
                 return
             by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
-            for (key, node_id), fields in batch.items():
-                by_columns.setdefault(tuple(fields), []).append(
-                    (*(_node_value(column, value) for column, value in fields.items()), *key_tuple(key), node_id))
+            for where, fields in batch.items():
+                by_columns.setdefault(tuple(fields), []).append((*_node_values(fields), *where))
             try:
                 with self._write() as conn:
                     for columns, rows in by_columns.items():
@@ -733,17 +757,15 @@ class SqliteStore:
                         conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? "
                                          "AND execution=? AND node_id=?", rows)
             except BaseException:
-                with self._behind_lock:
-                    for node, fields in batch.items():
-                        self._behind[node] = {**fields, **self._behind.get(node, {})}
+                self._unwritten = batch
                 raise
-            self._committed = queued
-            with self._behind_lock:
-                self._completions = [c for c in self._completions if c[0] > queued]
-            if self._journal_end and self._journal_lock.acquire(blocking=False):
+            if self._journal_lock.acquire(blocking=False):  # else a journal write is under way: next time
                 try:
-                    if self._journaled <= queued and self._journal_map is not None:  # all journaled are committed
-                        self._journal_map[0:1] = b"\0"
+                    written = set(map(id, taken))
+                    while self._completions and id(self._completions[0]) in written:
+                        self._completions.popleft()  # committed: no need to journal them
+                    if self._journal_end == journaled and journaled and self._journal_map is not None:
+                        self._journal_map[0:1] = b"\0"  # nothing journaled since: every record is committed
                         self._journal_end = 0
                 finally:
                     self._journal_lock.release()
@@ -1116,6 +1138,19 @@ class SqliteStore:
 def key_tuple(key: ExecKey) -> tuple[str, str, str]:
     """``(project, domain, name)`` for SQL parameters."""
     return key.project, key.domain, key.name
+
+
+def _node_values(fields: dict[str, Any]) -> list[Any]:
+    """A node change's values as stored, in the order of its fields (the flush's loop: the common cases inline)."""
+    values = []
+    for column, value in fields.items():
+        if column == "state":
+            values.append(value._value_)
+        elif type(value) is float and column != "outputs":  # epoch seconds
+            values.append(value)
+        else:
+            values.append(_node_value(column, value))
+    return values
 
 
 def _node_value(column: str, value: Any) -> Any:
