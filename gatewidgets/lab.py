@@ -155,4 +155,5 @@ def start_server(root_dir: Path | str, *, module: str = "jupyter_server", ip: st
 def _free_port(ip: str) -> int:
     with socket.socket() as s:
         s.bind((ip, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # the address is typed Any
+        return port

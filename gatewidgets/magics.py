@@ -77,10 +77,11 @@ class GateMagics(Magics):
         for note in result.notes:
             print(note)
         if widget is not None:
-            display(widget)
+            display(widget)  # type: ignore[no-untyped-call]  # IPython.display.display has no annotations
             return
         if result.tables:
-            display({"text/plain": result.to_text(), "text/html": result.to_html()}, raw=True)
+            display({"text/plain": result.to_text(), "text/html": result.to_html()},  # type: ignore[no-untyped-call]
+                    raw=True)
         elif result.message:
             print(result.message)
 

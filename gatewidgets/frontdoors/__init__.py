@@ -13,6 +13,7 @@ one of its objects is passed.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
 from gatewidgets.dsl import Workflow
@@ -34,13 +35,14 @@ def launch(workflow: Any, /, *, execution_name: str | None = None, project: str 
     Flyte 2 task. The result is the same ``Execution`` whatever the source: a live widget,
     ``await ex``, ``ex.wait()``, history and recovery.
     """
-    options = dict(execution_name=execution_name, project=project, domain=domain, recover=recover)
     if isinstance(workflow, Workflow):
-        return workflow.launch(**options, **inputs)
+        return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
+                               **inputs)
     for name in DOORS:
         module = _door(name)
         if module is not None and module.accepts(workflow):
-            return module.launch(workflow, inputs, **options)
+            return module.launch(workflow, inputs, execution_name=execution_name, project=project, domain=domain,
+                                 recover=recover)
     raise TypeError(
         f"gatewidgets.launch: cannot run {type(workflow).__module__}.{type(workflow).__qualname__}. "
         "Pass a gatewidgets @workflow, a flytekit workflow or LaunchPlan (pip install 'gatewidgets[flyte]'), "
@@ -55,11 +57,12 @@ def workflow_of(obj: Any) -> Workflow | None:
     for name in DOORS:
         module = _door(name)
         if module is not None and hasattr(module, "workflow_of") and module.accepts(obj):
-            return module.workflow_of(obj)
+            translated: Workflow = module.workflow_of(obj)  # a door module's attributes are untyped
+            return translated
     return None
 
 
-def _door(name: str) -> Any:
+def _door(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

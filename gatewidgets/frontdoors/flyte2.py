@@ -176,7 +176,8 @@ class _Tracker:
         from flyte._context import internal_ctx
 
         tctx = internal_ctx().data.task_context
-        state = self.runs.get(tctx.action.run_name) if tctx is not None else None
+        run_name = tctx.action.run_name if tctx is not None else None
+        state = self.runs.get(run_name) if run_name is not None else None
         if state is None:
             return None
         execution = state.execution

@@ -318,7 +318,7 @@ class _FlytekitMap(_FlytekitTask):
 class _FlytekitDynamic(_FlytekitTask, dsl.Dynamic):
     """A flytekit ``@dynamic`` task: at run time its body is compiled by flytekit and translated here."""
 
-    kind = "dynamic"
+    kind = dsl.NodeKind.DYNAMIC
 
     def build(self, values: dict[str, Any]) -> Any:
         from flytekit.core.workflow import (
@@ -541,7 +541,16 @@ def _attribute(value: Any, path: tuple[str | int, ...]) -> Any:
 
 def _pick(value: Any, path: tuple[str | int, ...]) -> Any:
     for key in path:
-        value = value[key] if isinstance(value, (list, tuple, dict)) else getattr(value, key)
+        if isinstance(value, dict):
+            value = value[key]
+        elif isinstance(value, (list, tuple)):
+            if not isinstance(key, int):  # what indexing with a str raises
+                raise TypeError(f"{type(value).__name__} indices must be integers or slices, not {type(key).__name__}")
+            value = value[key]
+        elif isinstance(key, str):
+            value = getattr(value, key)
+        else:  # what getattr with an int raises
+            raise TypeError(f"attribute name must be string, not '{type(key).__name__}'")
     return value
 
 

@@ -12,6 +12,7 @@ from gatewidgets.models.signal import Signal, SignalKind, SignalState
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Node, Promise, SignalSpec
     from gatewidgets.models.types import LiteralType
+    from gatewidgets.widgets.gate import GateWidget
 
 __all__ = ["approve", "ApproveKind", "ON_TIMEOUT"]
 
@@ -94,7 +95,7 @@ class ApproveKind(GateKind):
 
         return literal_type.simple is SimpleType.BOOLEAN
 
-    def control(self, card: Any, signal: Signal) -> list[Any]:
+    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
         import ipywidgets as w
 
         from gatewidgets.widgets.controls import edit_control

@@ -10,6 +10,7 @@ from gatewidgets.models.signal import Signal, SignalKind
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Node, SignalSpec
     from gatewidgets.models.types import LiteralType
+    from gatewidgets.widgets.gate import GateWidget
 
 __all__ = ["GateKind", "DagStyle", "NO_DEFAULT"]
 
@@ -70,7 +71,7 @@ class GateKind:
         return False
 
     # -- card ----------------------------------------------------------------------------------
-    def control(self, card: Any, signal: Signal) -> list[Any]:
+    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
         """The widgets of ``card`` (a ``GateWidget``) that answer ``signal``; imports ipywidgets lazily."""
         return card._value_controls(signal)
 

@@ -10,6 +10,7 @@ from gatewidgets.models.signal import Signal, SignalKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Promise, SignalSpec
+    from gatewidgets.widgets.gate import GateWidget
 
 __all__ = ["sleep", "SleepKind"]
 
@@ -39,7 +40,7 @@ class SleepKind(GateKind):
     def resolve(self, spec: SignalSpec, signal: Signal, upstream: Callable[[], Any], where: str) -> Any:
         return None
 
-    def control(self, card: Any, signal: Signal) -> list[Any]:
+    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
         return [card._button("End now", "warning", card.end_sleep, "forward")]
 
     def header_type(self, signal: Signal) -> str:

@@ -31,7 +31,7 @@ def execution_widget(execution: Execution) -> ExecutionWidget:
 
 
 def _execution_mimebundle(execution: Execution, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-    bundle = execution_widget(execution)._repr_mimebundle_()
+    bundle: dict[str, Any] = execution_widget(execution)._repr_mimebundle_()  # untyped: ipywidgets
     bundle["text/plain"] = repr(execution)
     return bundle
 

@@ -129,7 +129,7 @@ def weak_listener(subscribe: Callable[[Callable[[Any], None]], Callable[[], None
     Once the object is collected (a widget nobody references) the listener unsubscribes itself,
     so dropped widgets stop listening.
     """
-    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+    ref = weakref.WeakMethod(method)
 
     def listener(events: Any) -> None:
         target = ref()

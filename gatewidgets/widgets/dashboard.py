@@ -82,22 +82,23 @@ class SignalDashboard(w.VBox):
 
     def signals(self) -> list[Signal]:
         """The signals on the current page."""
-        return [card.signal for card in self.cards]
+        return [card.current_signal for card in self.cards]
 
     def refresh(self) -> None:
         """Re-query through the remote and redraw (reusing cards still shown)."""
         with self._lock:
             filters = self._filters()
             name = self.execution_filter.value.strip() or None
-            kwargs = dict(execution_name=name, project=self.project, domain=self.domain, filters=filters)
             try:
-                total = self.remote.count_signals(**kwargs)
+                total = self.remote.count_signals(execution_name=name, project=self.project, domain=self.domain,
+                                                  filters=filters)
             except Exception as exc:  # unknown execution typed in the filter, say
                 self._show_count(f'<span class="gw-error-text">{html.escape(str(exc))}</span>')
                 self._set_cards([])
                 return
             self.page = min(self.page, max(1, -(-total // self.page_size)) - 1)
-            rows = self.remote.list_signals(**kwargs, limit=self.page_size, offset=self.page * self.page_size)
+            rows = self.remote.list_signals(execution_name=name, project=self.project, domain=self.domain,
+                                            filters=filters, limit=self.page_size, offset=self.page * self.page_size)
             self._find_orphans()
             self._set_cards(rows)
             self.total = total  # with the cards: a reader never sees the new count beside the old cards
@@ -143,7 +144,7 @@ class SignalDashboard(w.VBox):
             self.count.value = value
 
     def _set_cards(self, rows: list[Signal]) -> None:
-        old = {(c.signal.id.execution_id, c.signal_id): c for c in self.cards}
+        old = {(c.current_signal.id.execution_id, c.signal_id): c for c in self.cards}
         cards = []
         for signal in rows:
             card = old.pop((signal.id.execution_id, signal.signal_id), None)

@@ -156,7 +156,7 @@ def _string(fmt: str | None) -> Field:
         dt_picker = w.DatetimePicker(value=None)
 
         def read_dt() -> str:
-            value = _required(dt_picker.value, "pick a date and time")
+            value: datetime = _required(dt_picker.value, "pick a date and time")
             return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
 
         def write_dt(v: Any) -> None:

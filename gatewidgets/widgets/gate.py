@@ -33,7 +33,8 @@ def render_markdown(text: str | None) -> str:
         from markdown_it import MarkdownIt
     except ImportError:
         return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
-    return MarkdownIt("commonmark", {"html": False}).render(text)
+    rendered: str = MarkdownIt("commonmark", {"html": False}).render(text)  # render() is annotated as Any
+    return rendered
 
 
 def evidence_html(evidence: Evidence | None) -> str:
@@ -101,16 +102,24 @@ class GateWidget(w.VBox):
 
     # -- public, programmatic ----------------------------------------------------------
     @property
+    def current_signal(self) -> Signal:
+        """``signal``, never None: the trait allows None only until ``__init__`` has set it."""
+        signal = self.signal
+        if signal is None:
+            raise RuntimeError("GateWidget.signal is not set yet: the card is still being built")
+        return signal
+
+    @property
     def signal_id(self) -> str:
-        return self.signal.signal_id
+        return self.current_signal.signal_id
 
     @property
     def execution_name(self) -> str:
-        return self.signal.execution_name
+        return self.current_signal.execution_name
 
     @property
     def state(self) -> SignalState:
-        return self.signal.state
+        return self.current_signal.state
 
     @property
     def error_text(self) -> str:
@@ -122,13 +131,14 @@ class GateWidget(w.VBox):
         for an editable approval, the form's value if changed (or ``value``); returns the stored signal,
         or None on error."""
         form = "python"
-        if value is UNCHANGED and self.signal.editable and self.control is not None:
+        signal = self.current_signal
+        if value is UNCHANGED and signal.editable and self.control is not None:
             try:
                 edited = self.control.read()
             except ValueError as exc:
                 self.error_message = f"The value to approve is not valid: {exc}"
                 return None
-            if edited != self.signal.original:
+            if edited != signal.original:
                 value, form = edited, "json"
         why = self._comment(comment)
         return self._answer(lambda r, s, e, **k: r.approve(s, e, **k, value=value, comment=why, value_form=form))
@@ -155,13 +165,13 @@ class GateWidget(w.VBox):
             value = GateFile(value)
         elif self._is_file and isinstance(value, list):
             value = [GateFile(v) if isinstance(v, (str, os.PathLike)) else v for v in value]
-        elif isinstance(value, str) and self.signal.type.tag != "str":
+        elif isinstance(value, str) and self.current_signal.type.tag != "str":
             return self._answer(lambda r, s, e, **k: r.set_text(s, e, value, **k))
         return self._answer(lambda r, s, e, **k: r.set_input(s, e, value, **k))
 
     def refresh(self) -> Signal:
         """Re-read the signal through the remote and redraw."""
-        ex = self.signal.id.execution_id
+        ex = self.current_signal.id.execution_id
         signal = self.remote.get_signal(self.signal_id, self.execution_name, ex.project, ex.domain)
         self.signal = signal
         return signal
@@ -176,7 +186,7 @@ class GateWidget(w.VBox):
     # -- building ----------------------------------------------------------------------
     @property
     def _is_file(self) -> bool:
-        return _is_file(self.signal)
+        return _is_file(self.current_signal)
 
     def _button(self, label: str, style: str, action: Callable[[], Any], icon: str = "") -> w.Button:
         button = w.Button(description=label, button_style=style, icon=icon, layout=shared_layout(),
@@ -227,7 +237,7 @@ class GateWidget(w.VBox):
 
     def _answer(self, call: Callable[..., Signal]) -> Signal | None:
         try:  # never hold the card's lock while the store notifies listeners
-            ex = self.signal.id.execution_id
+            ex = self.current_signal.id.execution_id
             stored = call(self.remote, self.signal_id, ex.name, project=ex.project, domain=ex.domain)
         except GateError as exc:
             self.error_message = str(exc)
@@ -291,19 +301,20 @@ class GateWidget(w.VBox):
             self.error_message = error
             return None
         uploads = self._uploads()
-        many = self.signal.type.collection_type is not None
+        many = self.current_signal.type.collection_type is not None
         if not uploads:
-            path = GateFile(self.path.value.strip())  # type: ignore[union-attr]
+            assert self.path is not None  # _check_file found a typed path: a file card has the field
+            path = GateFile(self.path.value.strip())
             return self._answer(lambda r, s, e, **k: r.set_input(s, e, [path] if many else path, **k))
         with tempfile.TemporaryDirectory(prefix="gatewidgets-upload-") as tmp:
             files = []
             for i, upload in enumerate(uploads):
                 name = os.path.basename(str(upload.get("name") or "upload")) or "upload"
                 os.makedirs(os.path.join(tmp, str(i)))
-                path = os.path.join(tmp, str(i), name)
-                with open(path, "wb") as fh:
+                saved = os.path.join(tmp, str(i), name)
+                with open(saved, "wb") as fh:
                     fh.write(bytes(upload["content"]))
-                files.append(GateFile(path))
+                files.append(GateFile(saved))
             value: Any = files if many else files[0]
             return self._answer(lambda r, s, e, **k: r.set_input(s, e, value, **k))
 
@@ -354,7 +365,7 @@ class GateWidget(w.VBox):
 
     # -- updates (any thread) ------------------------------------------------------------
     def _on_store_events(self, events: list[StoreEvent]) -> None:
-        key = self.signal.id.execution_id
+        key = self.current_signal.id.execution_id
         if any(e.execution_id == key and (e.signal_id == self.signal_id or e.signal_id is None
                                           and e.kind in ("finished", "cancelled")) for e in events):
             try:
@@ -364,7 +375,7 @@ class GateWidget(w.VBox):
 
     def _history_html(self) -> str:
         """The signal's audit trail as a collapsed table (empty if the remote keeps none)."""
-        ex = self.signal.id.execution_id
+        ex = self.current_signal.id.execution_id
         try:
             events = self.remote.history(ex.name, ex.project, ex.domain, signal_id=self.signal_id)
         except (GateError, NotImplementedError):
@@ -392,7 +403,7 @@ class GateWidget(w.VBox):
 
     def tick(self) -> None:
         """Refresh time waiting / time left (called every second by the shared clock)."""
-        signal = self.signal
+        signal = self.current_signal
         if not signal.state.is_open:
             self.timing.value = ""
             return

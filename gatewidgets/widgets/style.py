@@ -76,7 +76,7 @@ def shared_layout(name: str = "plain", **css: str) -> w.Layout:
     layout = _shared.get(f"layout:{name}")
     if layout is None or layout.comm is None:
         layout = _shared[f"layout:{name}"] = w.Layout(**css)
-    return layout  # type: ignore[return-value]
+    return layout
 
 
 def shared_style(cls: type[w.Widget]) -> w.Widget:
