@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FLYTE_PROPELLER_INTERVAL_S = 10.0  # propeller's default workflow re-evaluation interval ("round latency")
@@ -55,6 +55,24 @@ def rss_bytes() -> int:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return int(psutil.Process().memory_info().rss)
+
+
+def timed(run: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU time (this process, every thread) of one call, in seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def best_of(reps: int, run: Callable[[], Any]) -> tuple[float, float, list[float]]:
+    """Run ``run`` ``reps`` times; return the best wall time, the best CPU time of this process (every
+    thread; less disturbed by other programs on a busy machine) and all wall times, in seconds."""
+    walls, cpus = [], []
+    for _ in range(reps):
+        wall, cpu = timed(run)
+        walls.append(wall)
+        cpus.append(cpu)
+    return min(walls), min(cpus), walls
 
 
 @contextmanager

@@ -8,26 +8,15 @@ flytekit is optional (``pip install -e '.[bench]'``); without it its half is ski
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from typing import Any, Callable
 
-from _common import fresh_store, parse_args, table, verdict, write_results
+from _common import fresh_store, parse_args, table, timed, verdict, write_results
 
 TARGET_RATIO = 50.0
-
-
-def best_of(reps: int, run: Callable[[], Any]) -> tuple[float, float, list[float]]:
-    """Run ``run`` ``reps`` times; return the best wall time, the best CPU time of this process (every
-    thread; less disturbed by other programs on a busy machine) and all wall times, in seconds."""
-    walls, cpus = [], []
-    for _ in range(reps):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return min(walls), min(cpus), walls
 
 
 def gatewidgets_shapes(n: int) -> dict[str, Any]:
@@ -64,16 +53,28 @@ def flytekit_shapes(n: int) -> dict[str, Any]:
     return shapes(n)
 
 
-def measure(name: str, define: Callable[[int], dict[str, Any]], n: int, reps: int) -> dict[str, Any]:
-    start = time.perf_counter()
-    shapes = define(n)
-    define_s = time.perf_counter() - start
-    out: dict[str, Any] = {"define_s": define_s}
-    for shape, wf in shapes.items():
-        wf(x=0)  # warm-up (imports, caches, store creation)
-        best, cpu, times = best_of(reps, lambda: wf(x=0))
-        out[shape] = {"nodes": n, "best_s": best, "runs_s": times, "per_node_us": best / n * 1e6,
-                      "best_cpu_s": cpu, "per_node_cpu_us": cpu / n * 1e6}
+def measure(engines: dict[str, Callable[[int], dict[str, Any]]], n: int, reps: int) -> dict[str, Any]:
+    """Run every shape of every engine ``reps`` times, interleaved (repetition by repetition, engine by engine),
+    so a machine that speeds up or slows down meanwhile weighs on both engines alike; keep each one's best."""
+    shapes, out = {}, {}
+    for name, define in engines.items():
+        start = time.perf_counter()
+        shapes[name] = define(n)
+        out[name] = {"define_s": time.perf_counter() - start}
+        for wf in shapes[name].values():
+            wf(x=0)  # warm-up (imports, caches, store creation)
+    walls: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        for name in engines:
+            for shape, wf in shapes[name].items():
+                wall, cpu = timed(functools.partial(wf, x=0))
+                walls.setdefault((name, shape), []).append(wall)
+                cpus.setdefault((name, shape), []).append(cpu)
+    for (name, shape), times in walls.items():
+        best, cpu = min(times), min(cpus[(name, shape)])
+        out[name][shape] = {"nodes": n, "best_s": best, "runs_s": times, "per_node_us": best / n * 1e6,
+                            "best_cpu_s": cpu, "per_node_cpu_us": cpu / n * 1e6}
         print(f"  {name:12s} {shape:6s} {n} nodes: best {best * 1e3:8.1f} ms = {best / n * 1e6:8.1f} µs/node wall, "
               f"{cpu / n * 1e6:8.1f} µs/node CPU  (runs: {', '.join(f'{t * 1e3:.0f}' for t in times)} ms)")
     return out
@@ -84,11 +85,11 @@ def main() -> None:
     n = 20 if args.smoke else 1000
     reps = 1 if args.smoke else 7
     results: dict[str, Any] = {"nodes": n, "reps": reps, "target_ratio": TARGET_RATIO}
-    print(f"engine overhead: {n}-node chain and {n}-wide fan-out/fan-in of trivial int tasks, best of {reps}")
-    with fresh_store():
-        results["gatewidgets"] = measure("gatewidgets", gatewidgets_shapes, n, reps)
+    print(f"engine overhead: {n}-node chain and {n}-wide fan-out/fan-in of trivial int tasks, best of {reps}, "
+          "the two engines' repetitions interleaved")
+    engines: dict[str, Callable[[int], dict[str, Any]]] = {"gatewidgets": gatewidgets_shapes}
     try:
-        import flytekit  # noqa: F401
+        import flytekit
     except ImportError as exc:
         reason = f"flytekit is not installed ({exc}); install the bench extra: pip install -e '.[bench]'"
         print(f"  flytekit     skipped: {reason}")
@@ -96,7 +97,10 @@ def main() -> None:
     else:
         logging.getLogger("flytekit").setLevel(logging.ERROR)
         os.environ.setdefault("FLYTE_SDK_LOGGING_LEVEL", "40")
-        results["flytekit"] = measure("flytekit", flytekit_shapes, n, reps)
+        engines["flytekit"] = flytekit_shapes
+    with fresh_store():
+        results.update(measure(engines, n, reps))
+    if "flytekit" in engines:
         results["flytekit"]["version"] = flytekit.__version__
     rows = []
     results["ratio"], results["ratio_cpu"] = {}, {}

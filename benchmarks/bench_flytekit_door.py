@@ -9,13 +9,13 @@ one-off cost of translating each workflow on its first launch. Needs flytekit (t
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from typing import Any, Callable
 
-from _common import fresh_store, parse_args, table, write_results
-from bench_engine import best_of
+from _common import best_of, fresh_store, parse_args, table, write_results
 
 
 def measure(name: str, shapes: dict[str, Any], run: Callable[[Any], Any], n: int, reps: int) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def measure(name: str, shapes: dict[str, Any], run: Callable[[Any], Any], n: int
         start = time.perf_counter()
         first = run(wf)  # includes gatewidgets' one-off translation
         first_s = time.perf_counter() - start
-        best, cpu, times = best_of(reps, lambda: run(wf))
+        best, cpu, times = best_of(reps, functools.partial(run, wf))
         out[shape] = {"nodes": n, "first_s": first_s, "best_s": best, "runs_s": times, "result": first,
                       "per_node_us": best / n * 1e6, "best_cpu_s": cpu, "per_node_cpu_us": cpu / n * 1e6}
         print(f"  {name:12s} {shape:6s} {n} nodes: first run {first_s * 1e3:7.1f} ms; best {best * 1e3:7.1f} ms = "

@@ -9,7 +9,6 @@ the number of gates, so the executions' own bookkeeping is counted in), and time
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import tracemalloc

@@ -104,9 +104,10 @@ def bench_card(reps: int) -> dict:
         ex = gated.launch()
         reached: dict[str, float] = {}
         # our listener runs before the widget's (subscribed first): it stamps the gate reached
-        ex.subscribe(lambda e: reached.setdefault("t", time.perf_counter()) if e.kind == "gate_waiting" else None)
+        ex.subscribe(lambda e, reached=reached: reached.setdefault("t", time.perf_counter())
+                     if e.kind == "gate_waiting" else None)
         view = ExecutionWidget(ex)
-        wait_until(lambda: "n" in view.cards, 10, "the gate card")
+        wait_until(lambda view=view: "n" in view.cards, 10, "the gate card")
         t_card = time.perf_counter()
         if "t" in reached:  # the gate was reached after the widget was built
             samples.append((t_card - reached["t"]) * 1000)

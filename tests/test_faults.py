@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from contextlib import AbstractContextManager
 from datetime import timedelta
@@ -181,9 +183,33 @@ def test_a_completion_survives_once_durable_returns(monkeypatch: pytest.MonkeyPa
     store.create_execution(key, "dur", {}, [{"node_id": "n0", "kind": "task", "name": "t", "upstream": []}], [])
     store.update_node(key, "n0", state=NodeState.SUCCEEDED, finished_at=1.5, outputs=41)
     store.durable()
-    committed = sqlite3.connect(gatewidgets_store).execute("SELECT state FROM nodes WHERE node_id='n0'").fetchone()[0]
+    row = sqlite3.connect(gatewidgets_store).execute("SELECT state FROM nodes WHERE node_id='n0'").fetchone()
+    committed = row[0] if row else None  # a node's row is written when a flush first writes a change of it
     journal = Path(f"{store.path}.completions/{store.host}-{os.getpid()}.journal")
-    journaled = journal.exists() and b"'n0', 'SUCCEEDED', 41" in journal.read_bytes()
+    journaled = journal.exists() and b"\tn0\tSUCCEEDED\t1.5\t41\n" in journal.read_bytes()
     assert committed == "SUCCEEDED" or journaled
     if journal_size == 16:  # too small for one record
         assert committed == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("line", [
+    b"default\tdevelopment\tdead\tn0\tSUCCEEDED\t1.5\t41",  # what durable() writes
+    b"('default', 'development', 'dead', 'n0', 'SUCCEEDED', 41, 1.5)",  # what it wrote before schema 3
+])
+def test_a_dead_process_journal_is_replayed_by_adoption(gatewidgets_store: Path, line: bytes) -> None:
+    """The completion a killed process journaled (but never committed) is the node's state once adopted; a torn
+    line after it changes nothing."""
+    store = open_store()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True, timeout=30)
+    pid = int(dead.stdout)  # a process that has exited
+    key = WorkflowExecutionIdentifier("default", "development", "dead")
+    store.create_execution(key, "dead", {}, [{"node_id": f"n{i}", "kind": "task", "name": "t", "upstream": []}
+                                             for i in range(2)], [], pid=pid)
+    journal = Path(f"{store.path}.completions/{store.host}-{pid}.journal")
+    journal.parent.mkdir(exist_ok=True)
+    journal.write_bytes(b"\n" + line + b"\ndefault\tdevelopment\tdead\tn1\tSUCC" + b"\0" + b"\0" * 64)
+    record = store.adopt_execution(key)
+    states = {n.node_id: (n.state, n.outputs) for n in record.nodes}
+    assert states == {"n0": (NodeState.SUCCEEDED, 41), "n1": (NodeState.QUEUED, None)}
+    assert record.pid == os.getpid() and not journal.exists()  # spent: no other execution of that process left

@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.execution import NodeState, WorkflowExecutionIdentifier
 from gatewidgets.store import open_store
 from gatewidgets.types import GateType
 
@@ -86,10 +86,13 @@ def test_writers_killed_mid_write_leave_a_consistent_store(tmp_path: Path, gatew
         else:
             assert state == "UPCOMING" and value is None and set_at is None and sid not in set_events
     assert written > 0
-    # every filler execution is whole: all 50 nodes or none
+    # every filler execution is whole: its plan of 50 nodes was written with it, or neither was
     counts = conn.execute(
-        "SELECT e.name, COUNT(n.node_id) FROM executions e LEFT JOIN nodes n ON n.execution = e.name "
-        "WHERE e.workflow='filler' GROUP BY e.name").fetchall()
+        "SELECT e.name, json_array_length(p.nodes) FROM executions e LEFT JOIN plans p ON p.id = e.plan "
+        "WHERE e.workflow='filler'").fetchall()
     assert counts and all(c == 50 for _, c in counts)
+    whole = open_store().get_execution(WorkflowExecutionIdentifier("default", "development", counts[-1][0]))
+    assert [n.node_id for n in whole.nodes] == [f"n{j}" for j in range(50)]
+    assert {n.state for n in whole.nodes} == {NodeState.QUEUED}
     # and the store is still fully usable
     assert open_store().get_signal(key, "s0").signal_id == "s0"

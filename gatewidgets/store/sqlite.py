@@ -24,6 +24,7 @@ import atexit
 import collections
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ import time
 import urllib.parse
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
@@ -66,7 +68,7 @@ __all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: node rows are written when a node first changes; the plan holds the rest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +85,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     upstream TEXT NOT NULL, signal_id TEXT, outputs TEXT, error TEXT,
     started_at TEXT, finished_at TEXT,
     PRIMARY KEY (project, domain, execution, node_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, nodes TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS signals (
     project TEXT NOT NULL, domain TEXT NOT NULL, execution TEXT NOT NULL, signal_id TEXT NOT NULL,
     seq INTEGER NOT NULL, kind TEXT NOT NULL, node_id TEXT NOT NULL, description TEXT,
@@ -104,6 +107,7 @@ _ADDED_COLUMNS = (
     ("executions", "workflow_path", "TEXT"),  # module:qualname of the workflow, for recovery by name
     ("signals", "context", "TEXT"),  # JSON: evidence, edit_type, original, comment, approved_value
     ("events", "detail", "TEXT"),  # JSON: comment, original, approved_value of a decision
+    ("executions", "plan", "TEXT"),  # plans.id of its nodes; NULL: every node has its row (stores before 3)
 )
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
@@ -279,6 +283,9 @@ class SqliteStore:
         self._journal_end = 0  # where the next journal record goes
         self._flush_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._plan_memo: collections.OrderedDict[int, tuple[Sequence[dict[str, Any]], _Plan]] = \
+            collections.OrderedDict()
+        self._plans: collections.OrderedDict[tuple[str, str, str], _Plan] = collections.OrderedDict()
         self._flusher_wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._live_types: dict[tuple[ExecKey, str], GateType] = {}
@@ -429,8 +436,14 @@ class SqliteStore:
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
                          signals: Sequence[dict[str, Any]], *, pid: int | None = None,
                          workflow_path: str | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``)."""
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``).
+
+        The nodes are stored as a plan shared by every execution of the same nodes (content-addressed);
+        a node gets its own row when it first changes (see :meth:`flush`), so a launch writes a few
+        rows, not one per node.
+        """
         stamp = _ts(now())
+        plan = self._plan(nodes)
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM executions WHERE project=? AND domain=? AND name=?",
                             (key.project, key.domain, key.name)).fetchone():
@@ -438,17 +451,12 @@ class SqliteStore:
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
                 )
+            conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
             conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "updated_at, workflow_path, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, _dumps(inputs),
-                 pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path))
-            queued, (project, domain, name) = NodeState.QUEUED.value, key_tuple(key)
-            conn.executemany(
-                "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
-                "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(project, domain, name, n["node_id"], i, n["kind"], n["name"], queued, _upstream(n["upstream"]),
-                  n.get("signal_id")) for i, n in enumerate(nodes)])
+                 pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path, plan.id))
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -458,7 +466,36 @@ class SqliteStore:
             events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value)]
             events += [self._event(conn, key, "created", signal_id=s["signal_id"], node_id=s["node_id"],
                                    state=SignalState.UPCOMING.value) for s in signals]
+        self._plans[key_tuple(key)] = plan
+        self._keep_plans()
         self._dispatch(events)
+
+    def _plan(self, nodes: Sequence[dict[str, Any]]) -> _Plan:
+        """The plan of ``nodes``; the executor passes the same list for every launch of a workflow, so it is
+        built once per list (and the list kept, so its id stays its own)."""
+        memo = self._plan_memo.get(id(nodes))
+        if memo is not None and memo[0] is nodes:
+            return memo[1]
+        plan = _Plan.of(nodes)
+        self._plan_memo[id(nodes)] = (nodes, plan)
+        while len(self._plan_memo) > _PLAN_MEMO:
+            self._plan_memo.popitem(last=False)
+        return plan
+
+    def _plan_of(self, conn: sqlite3.Connection, where: tuple[str, str, str]) -> _Plan:
+        """The plan of a running execution: kept since its launch in this process, else read (and kept)."""
+        plan = self._plans.get(where)
+        if plan is None:
+            row = conn.execute("SELECT p.nodes FROM executions e JOIN plans p ON p.id = e.plan WHERE e.project=? "
+                               "AND e.domain=? AND e.name=?", where).fetchone()
+            plan = self._plans[where] = _Plan.parse(row[0]) if row is not None else _NO_PLAN
+            self._keep_plans()
+        return plan
+
+    def _keep_plans(self) -> None:
+        while len(self._plans) > _PLANS_KEPT:  # popitem is atomic: other threads may add meanwhile
+            with contextlib.suppress(KeyError):
+                self._plans.popitem(last=False)
 
     @_retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
@@ -469,8 +506,9 @@ class SqliteStore:
         stamp = _ts(now())
         with self._write() as conn:
             self._execution_row(conn, key)
-            seq = conn.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM nodes WHERE project=? AND domain=? "
-                               "AND execution=?", key_tuple(key)).fetchone()[0]
+            seq = max(len(self._plan_of(conn, key_tuple(key)).nodes), conn.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM nodes WHERE project=? AND domain=? AND execution=?",
+                key_tuple(key)).fetchone()[0])
             conn.executemany(
                 "INSERT OR IGNORE INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
                 "signal_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -554,17 +592,18 @@ class SqliteStore:
                 lines = f.read().split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
         except FileNotFoundError:
             return False
+        plan = self._plan_of(conn, key_tuple(key))
         for line in lines:
-            try:  # the literal written by durable(); a blank separator or a line torn by a full disk is skipped
-                *where, node_id, state, outputs, finished_at = ast.literal_eval(line.decode())
+            try:  # a blank separator or a line torn by a full disk is skipped
+                *where, node_id, state, outputs, finished_at = _journal_record(line)
                 if tuple(where) != key_tuple(key) or NodeState(state) not in _DONE:
                     continue
             except (ValueError, TypeError, SyntaxError, UnicodeDecodeError):
                 continue
-            conn.execute("UPDATE nodes SET state=?, outputs=?, finished_at=? WHERE project=? AND domain=? "
-                         "AND execution=? AND node_id=? AND state NOT IN (?,?)",
-                         (state, _node_value("outputs", outputs), finished_at, *where, node_id,
-                          *(s.value for s in _DONE)))
+            fields = {"state": NodeState(state), "outputs": outputs, "finished_at": finished_at}
+            static = plan.static.get(node_id)
+            conn.execute(_node_sql(tuple(fields), static is not None, unless_done=True),
+                         _node_params((*key_tuple(key), node_id), fields, static))
         others = conn.execute("SELECT 1 FROM executions WHERE pid=? AND host=? AND status=? AND NOT "
                               "(project=? AND domain=? AND name=?)",
                               (pid, host, ExecutionStatus.RUNNING.value, *key_tuple(key))).fetchone()
@@ -587,8 +626,13 @@ class SqliteStore:
         row = self._execution_row(conn, key)
         nodes: tuple[NodeRecord, ...] = ()
         if with_nodes:
-            nodes = tuple(self._node(r) for r in conn.execute(
-                "SELECT * FROM nodes WHERE project=? AND domain=? AND execution=? ORDER BY seq", key_tuple(key)))
+            rows = conn.execute("SELECT * FROM nodes WHERE project=? AND domain=? AND execution=? ORDER BY seq",
+                                key_tuple(key)).fetchall()
+            plan = self._plan_of(conn, key_tuple(key)) if row["plan"] is not None else _NO_PLAN
+            unchanged = NodeState.QUEUED if row["status"] == ExecutionStatus.RUNNING.value else NodeState.ABORTED
+            nodes = plan.records(unchanged, {r["node_id"]: self._node(r) for r in rows})
+            if row["status"] != ExecutionStatus.RUNNING.value:
+                self._plans.pop(key_tuple(key), None)
         return self._execution(row, nodes)
 
     def list_executions(self, project: str | None = None, domain: str | None = None,
@@ -687,9 +731,7 @@ class SqliteStore:
 
     def _journal_write(self, batch: list[tuple[tuple[str, str, str, str], dict[str, Any]]]) -> bool:
         """Append completions to the journal (the caller holds ``_journal_lock``); ``False`` if it cannot."""
-        # one Python literal a line, read back by _replay; a torn line stays alone
-        data = "".join([f"\n{(*where, f['state']._value_, f.get('outputs'), f.get('finished_at'))!r}"
-                        for where, f in batch]).encode() + b"\n"
+        data = "".join(map(_journal_line, batch)).encode() + b"\n"
         try:
             journal = self._journal_map or self._journal()
         except OSError as exc:
@@ -747,15 +789,16 @@ class SqliteStore:
                 batch[where] = fields if before is None else {**before, **fields}
             if not batch:
                 return
-            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}  # one executemany per column set
-            for where, fields in batch.items():
-                by_columns.setdefault(tuple(fields), []).append((*_node_values(fields), *where))
             try:
+                conn = self._conn()
+                by_sql: dict[str, list[tuple[Any, ...]]] = {}  # one executemany per statement
+                for where, fields in batch.items():
+                    static = self._plan_of(conn, where[:3]).static.get(where[3])
+                    by_sql.setdefault(_node_sql(tuple(fields), static is not None), []).append(
+                        _node_params(where, fields, static))
                 with self._write() as conn:
-                    for columns, rows in by_columns.items():
-                        assignments = ", ".join(f"{column}=?" for column in columns)
-                        conn.executemany(f"UPDATE nodes SET {assignments} WHERE project=? AND domain=? "
-                                         "AND execution=? AND node_id=?", rows)
+                    for sql, rows in by_sql.items():
+                        conn.executemany(sql, rows)
             except BaseException:
                 self._unwritten = batch
                 raise
@@ -778,6 +821,7 @@ class SqliteStore:
         Returns the ids of the cancelled signals. Ending an execution that already ended does nothing.
         """
         self.flush()
+        self._plans.pop(key_tuple(key), None)
         stamp = _ts(now())
         with self._write() as conn:
             row = self._execution_row(conn, key)
@@ -1140,8 +1184,86 @@ def key_tuple(key: ExecKey) -> tuple[str, str, str]:
     return key.project, key.domain, key.name
 
 
-def _node_values(fields: dict[str, Any]) -> list[Any]:
-    """A node change's values as stored, in the order of its fields (the flush's loop: the common cases inline)."""
+def _journal_line(change: _Change) -> str:
+    """A completion as a journal line: project, domain, execution, node id, state, finished_at, outputs (JSON),
+    tab-separated (names cannot hold tabs or newlines; JSON text holds neither)."""
+    (project, domain, execution, node_id), fields = change
+    outputs = _node_value("outputs", fields.get("outputs"))
+    return (f"\n{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t"
+            f"{fields.get('finished_at')!r}\t{'null' if outputs is None else outputs}")
+
+
+def _journal_record(line: bytes) -> tuple[Any, ...]:
+    """A journal line read back: ``(project, domain, execution, node_id, state, outputs, finished_at)``."""
+    if line.startswith(b"("):  # the Python literal journals held before schema 3 (a recovery across an upgrade)
+        return tuple(ast.literal_eval(line.decode()))
+    project, domain, execution, rest = line.decode().split("\t", 3)
+    node_id, state, finished_at, outputs = rest.rsplit("\t", 3)
+    return (project, domain, execution, node_id, state, json.loads(outputs),
+            None if finished_at == "None" else float(finished_at))
+
+
+_Static = tuple[int, str, str, str, "str | None"]  # a planned node's (seq, kind, name, upstream JSON, signal_id)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The nodes an execution was launched with, stored once for every execution of the same nodes.
+
+    A node's row in ``nodes`` is written when it first changes; until then the plan says what it is
+    (``QUEUED`` while the execution runs, ``ABORTED`` after). Nodes added at run time (``@dynamic``,
+    run-time gates) have rows from the start.
+    """
+
+    id: str  # sha256 of ``text``
+    text: str  # JSON: [[node_id, kind, name, [upstream ids], signal_id], ...] in order
+    nodes: tuple[tuple[str, str, str, tuple[str, ...], str | None], ...]
+    static: dict[str, _Static]  # node_id -> what its row holds besides its state
+
+    @classmethod
+    def of(cls, nodes: Sequence[dict[str, Any]]) -> _Plan:
+        text = _dumps([[n["node_id"], n["kind"], n["name"], json.loads(_upstream(n["upstream"])), n.get("signal_id")]
+                       for n in nodes])
+        return cls.parse(text)
+
+    @classmethod
+    def parse(cls, text: str) -> _Plan:
+        nodes = tuple((nid, kind, name, tuple(up), sid) for nid, kind, name, up, sid in json.loads(text))
+        static = {nid: (seq, kind, name, _dumps(list(up)), sid) for seq, (nid, kind, name, up, sid) in enumerate(nodes)}
+        return cls(hashlib.sha256(text.encode()).hexdigest(), text, nodes, static)
+
+    def records(self, unchanged: NodeState, rows: dict[str, NodeRecord]) -> tuple[NodeRecord, ...]:
+        """Every node: its row where it has one, else as planned in state ``unchanged``; then the added ones."""
+        planned = [rows.pop(nid) if nid in rows else NodeRecord(node_id=nid, kind=kind, name=name, state=unchanged,
+                                                                upstream=up, signal_id=sid)
+                   for nid, kind, name, up, sid in self.nodes]
+        return (*planned, *rows.values())
+
+
+_NO_PLAN = _Plan.parse("[]")  # an execution whose every node has its row (stores before schema 3)
+_PLAN_MEMO = 64  # node lists whose plan a store keeps, by identity
+_PLANS_KEPT = 1024  # running executions whose plan a store keeps
+
+
+@functools.lru_cache(maxsize=128)
+def _node_sql(columns: tuple[str, ...], planned: bool, unless_done: bool = False) -> str:
+    """The statement writing a node change of ``columns``: an upsert for a planned node (its row may not
+    exist yet), an update for an added one. ``unless_done`` leaves a finished node as it is."""
+    done = ", ".join(f"'{state.value}'" for state in _DONE)
+    if not planned:
+        return (f"UPDATE nodes SET {', '.join(f'{c}=?' for c in columns)} WHERE project=? AND domain=? "
+                f"AND execution=? AND node_id=?" + (f" AND state NOT IN ({done})" if unless_done else ""))
+    state = () if "state" in columns else ("state",)  # a row needs one: a change without it inserts QUEUED
+    inserted = ("project", "domain", "execution", "node_id", "seq", "kind", "name", "upstream", "signal_id",
+                *state, *columns)
+    values = ["?"] * 9 + [f"'{NodeState.QUEUED.value}'"] * len(state) + ["?"] * len(columns)
+    return (f"INSERT INTO nodes ({', '.join(inserted)}) VALUES ({', '.join(values)}) ON CONFLICT "
+            f"(project, domain, execution, node_id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in columns)}"
+            + (f" WHERE nodes.state NOT IN ({done})" if unless_done else ""))
+
+
+def _node_params(where: tuple[str, str, str, str], fields: dict[str, Any], static: _Static | None) -> tuple[Any, ...]:
+    """The parameters of :func:`_node_sql` for one change (the flush's loop: the common cases inline)."""
     values = []
     for column, value in fields.items():
         if column == "state":
@@ -1150,7 +1272,7 @@ def _node_values(fields: dict[str, Any]) -> list[Any]:
             values.append(value)
         else:
             values.append(_node_value(column, value))
-    return values
+    return (*where, *static, *values) if static is not None else (*values, *where)
 
 
 def _node_value(column: str, value: Any) -> Any:
