@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import timedelta
 
 import pytest
 
@@ -18,7 +17,6 @@ from gatewidgets import (
     approve,
     dynamic,
     task,
-    wait_for_input,
     workflow,
 )
 
