@@ -868,9 +868,9 @@ class SqliteStore:
         where, params = self._where(key, project, domain, filters)
         sql = "SELECT * FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY " + self._order(sort_by, across=key is None)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [int(limit), int(offset)]
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"  # a negative LIMIT is none: an offset applies without a limit too
+            params += [-1 if limit is None else int(limit), int(offset)]
         return [self._signal(r) for r in self._conn().execute(sql, params)]
 
     def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
