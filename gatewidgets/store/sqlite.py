@@ -808,7 +808,14 @@ class SqliteStore:
             self._live_types.pop(k, None)
 
     def gate_type(self, key: ExecKey, signal_id: str, record: str | dict[str, Any]) -> GateType:
-        """The signal's type: the live one if its execution runs here, else rebuilt from the stored record."""
+        """The type that validates and decodes a signal's values (``Signal.value``):
+
+        1. the live type its execution registered, while that execution runs in this process;
+        2. else the live type a gate defined in this process declared with the same stored record
+           (``GateType.known``: the workflow's definition is loaded here, running or not, ended or not);
+        3. else the type rebuilt from the stored record (another process): a dataclass or pydantic
+           value is then a plain dict, an enum its value.
+        """
         live = self._live_types.get((key, signal_id))
         if live is not None:
             return live
@@ -816,7 +823,7 @@ class SqliteStore:
         detached = self._detached.get(text)
         if detached is None:
             detached = self._detached[text] = GateType.from_record(json.loads(text))
-        return detached
+        return detached.known()
 
     def _signal(self, row: sqlite3.Row) -> Signal:
         key = ExecKey(row["project"], row["domain"], row["execution"])
