@@ -250,7 +250,7 @@ class SqliteStore:
     capabilities = StoreCapabilities(run=True)
 
     def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None,
-                 busy_timeout: float | None = None) -> None:
+                 busy_timeout: float | None = None, retry_for: float = 5.0) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.busy_timeout = busy_timeout if busy_timeout is not None else settings.busy_timeout
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
@@ -264,7 +264,7 @@ class SqliteStore:
         self._listeners = Listeners(self, self._watch)
         self._watch_from: int | None = None
         self._closed = threading.Event()
-        self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
+        self.retry_for = retry_for  # seconds the engine's writes retry a busy, locked or full store
         self._behind: dict[tuple[ExecKey, str], dict[str, Any]] = {}
         self._queued = 0  # node changes queued so far (a sequence number)
         self._committed = 0  # node changes up to this number are committed to the database
