@@ -20,7 +20,7 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
-from gatewidgets.executor import Execution, Executor, recover
+from gatewidgets.executor import Awaiting, Execution, Executor, recover
 from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
@@ -47,8 +47,8 @@ def unload_ipython_extension(ip: object) -> None:
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "launch", "recover", "metrics", "Execution", "Executor", "ExecutionStatus", "NodeState", "Signal",
-    "SignalState",
+    "GateRemote", "launch", "recover", "metrics", "Execution", "Executor", "Awaiting", "ExecutionStatus", "NodeState",
+    "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",

@@ -72,7 +72,10 @@ class GateWidgets(Configurable):
     ).tag(config=True)
     busy_timeout = Float(30.0, help=(
         "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
-        "the server extension answers 503 then).")).tag(config=True)
+        "the server extension waits http_busy_timeout instead).")).tag(config=True)
+    http_busy_timeout = Float(2.0, help=(
+        "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
+        "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         files, self.sources = _file_config()
@@ -114,10 +117,11 @@ class GateWidgets(Configurable):
             raise TraitError(f"GateWidgets.max_upload_bytes must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
 
-    @validate("busy_timeout")
+    @validate("busy_timeout", "http_busy_timeout")
     def _check_busy(self, proposal: Any) -> float:
         if not 0 < proposal["value"] <= 3600:
-            raise TraitError(f"GateWidgets.busy_timeout must be in (0, 3600] seconds, got {proposal['value']}.")
+            raise TraitError(f"GateWidgets.{proposal['trait'].name} must be in (0, 3600] seconds, "
+                             f"got {proposal['value']}.")
         return float(proposal["value"])
 
     @validate("poll_interval")

@@ -126,6 +126,7 @@ class SignalSpec:
 
     def __post_init__(self) -> None:
         self.kind = kinds.get(self.kind).signal_kind  # UnknownGateKindError for an unregistered kind
+        self.gate_type.declare()  # its stored values decode to this Python type in this process
 
     @property
     def has_default(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 from gatewidgets import errors
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
-from gatewidgets.models.filters import Filter, check_fields, sort_signals
+from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.signal import Signal, SignalEvent, SignalState, Via
 from gatewidgets.redirects import urlopen
 from gatewidgets.remote import GateRemote
@@ -33,6 +33,7 @@ from gatewidgets.store.base import (
     StoreCapabilities,
     StoreEvent,
     UnsupportedError,
+    page_signals,
     poll_until,
 )
 from gatewidgets.types import GateFile, GateType
@@ -96,9 +97,9 @@ class JupyterStore:
 
     # signals -----------------------------------------------------------------------
 
-    def _fetch(self, key: ExecKey | None, project: str | None, domain: str | None, filters: list[Filter],
-               limit: int | None, offset: int) -> list[Signal]:
-        """Signals from the API: ``state``/``kind`` filters sent along, the others applied here."""
+    def _fetch(self, key: ExecKey | None, project: str | None, domain: str | None,
+               filters: list[Filter]) -> list[Signal]:
+        """Every matching signal from the API: ``state``/``kind`` filters sent along, the others applied here."""
         check_fields(filters)
         query: dict[str, Any] = ({"execution": key.name, "project": key.project, "domain": key.domain}
                                  if key is not None else {"project": project, "domain": domain})
@@ -118,17 +119,13 @@ class JupyterStore:
             rows += [signal_from_json(s) for s in data["signals"]]
             if not data["signals"] or len(rows) >= data["total"]:
                 break
-        rows = [s for s in rows if all(f.matches(s) for f in filters)]  # sent ones again: harmless
-        return rows[offset:] if limit is None else rows[offset:offset + limit]
+        return [s for s in rows if all(f.matches(s) for f in filters)]  # sent ones again: harmless
 
     def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
                      filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
                      offset: int = 0) -> list[Signal]:
         """Signals of one execution, or across executions of ``project``/``domain``; filters, then limit."""
-        if sort_by is None:
-            return self._remember(self._fetch(key, project, domain, list(filters), limit, offset))
-        rows = self._remember(sort_signals(self._fetch(key, project, domain, list(filters), None, 0), sort_by))
-        return rows[offset:] if limit is None else rows[offset:offset + limit]
+        return page_signals(self._remember(self._fetch(key, project, domain, list(filters))), sort_by, limit, offset)
 
     def _remember(self, signals: list[Signal]) -> list[Signal]:
         """The first sight of each signal is the poller's baseline: a later change is an event."""
@@ -140,7 +137,7 @@ class JupyterStore:
     def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
                       filters: Iterable[Filter] = ()) -> int:
         """How many signals :meth:`list_signals` would return without a limit."""
-        return len(self._fetch(key, project, domain, list(filters), None, 0))
+        return len(self._fetch(key, project, domain, list(filters)))
 
     def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
         """One signal."""
@@ -221,8 +218,8 @@ class JupyterStore:
         """Read the watched executions and scopes once; dispatch what changed since the last poll."""
         with self._lock:
             scopes, watched = set(self._scopes), set(self._watched)
-        signals = [s for p, d in scopes for s in self._fetch(None, p, d, [], None, 0)]
-        signals += [s for key in watched for s in self._fetch(key, None, None, [], None, 0)]
+        signals = [s for p, d in scopes for s in self._fetch(None, p, d, [])]
+        signals += [s for key in watched for s in self._fetch(key, None, None, [])]
         events: list[StoreEvent] = []
         for s in signals:
             mark, now_seen = (s.id.execution_id, s.signal_id), _seen(s)

@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import timedelta
 
 import pytest
 
-from gatewidgets import ExecutionAbortedError, GateRejectedError, GateRemote, NodeState, SignalState, approve, dynamic, task, wait_for_input, workflow
-from gatewidgets.executor import Awaiting
+import gatewidgets
+from gatewidgets import (
+    Awaiting,
+    ExecutionAbortedError,
+    GateRejectedError,
+    GateRemote,
+    NodeState,
+    SignalState,
+    approve,
+    dynamic,
+    task,
+    workflow,
+)
 
 RELEASE = threading.Event()
 
@@ -68,6 +78,17 @@ def test_reached_returns_the_pending_signal_once_the_gate_waits() -> None:
     GateRemote.for_sandbox().approve("go", ex.name)
     assert ex.finished(timeout=10).wait() == ("paid 3", "audit 3")
     assert ex.reached("go").wait(1).state is SignalState.SET  # an answered gate was reached too
+
+
+def test_awaiting_is_public_for_annotations() -> None:
+    RELEASE.set()
+    ex = pay_wf.launch(v=5)
+    waiting: Awaiting[object] = ex.reached("go", timeout=10)
+    assert "Awaiting" in gatewidgets.__all__ and Awaiting is gatewidgets.executor.Awaiting
+    assert isinstance(waiting, Awaiting) and isinstance(ex.node("slow", timeout=10), Awaiting)
+    assert isinstance(ex.finished(timeout=10), Awaiting)
+    GateRemote.for_sandbox().approve("go", waiting.wait().execution_name)
+    assert ex.finished(timeout=10).wait() == ("paid 5", "audit 5")
 
 
 def test_awaitable_in_a_running_loop() -> None:

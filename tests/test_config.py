@@ -10,7 +10,7 @@ from traitlets.config import Config
 from gatewidgets import GateRemote
 from gatewidgets.config import GateWidgets
 from gatewidgets.settings import settings
-from gatewidgets.store import default_store_path
+from gatewidgets.store import default_store_path, open_store
 
 
 @pytest.fixture(autouse=True)
@@ -106,13 +106,18 @@ def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, mon
 
 def test_trust_settings(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
+    assert GateWidgets().http_busy_timeout == 2.0  # the server extension answers 503 after 2 s of a lock
     config = Config({"GateWidgets": {"max_upload_bytes": 10, "http_allowed_file_dirs": [str(shared)],
-                                     "busy_timeout": 2.5, "store": str(tmp_path / "s.db")}})
+                                     "busy_timeout": 2.5, "http_busy_timeout": 0.5, "store": str(tmp_path / "s.db")}})
     GateWidgets(config=config)
     assert (settings.max_upload_bytes, settings.http_allowed_file_dirs, settings.busy_timeout) == (
         10, [str(shared)], 2.5)
     assert GateRemote.for_sandbox().store.busy_timeout == 2.5
-    for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200)):
+    http = open_store(wait=settings.http_busy_timeout)  # the server extension's store
+    assert (http.busy_timeout, http.retry_for) == (0.5, 0.5) and http is not GateRemote.for_sandbox().store
+    assert http is open_store(wait=0.5)
+    for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200),
+                      ("http_busy_timeout", 0), ("http_busy_timeout", 7200)):
         with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
             GateWidgets(config=Config({"GateWidgets": {name: bad}}))
     assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default

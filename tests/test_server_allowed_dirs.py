@@ -1,8 +1,8 @@
 """A Jupyter server configured to accept server-side paths from one folder
-(``GateWidgets.http_allowed_file_dirs``), with a small upload limit and a short store busy
-timeout: only regular files really inside the folder are copied, nothing hangs the server, an
-attacker cannot plant bytes under someone else's hash, and a locked store answers 503 while
-Jupyter keeps answering."""
+(``GateWidgets.http_allowed_file_dirs``), with a small upload limit and the default store waits:
+only regular files really inside the folder are copied, nothing hangs the server, an attacker
+cannot plant bytes under someone else's hash, and a locked store answers 503 within
+``http_busy_timeout`` (not ``busy_timeout``) while Jupyter keeps answering."""
 from __future__ import annotations
 
 import base64
@@ -27,6 +27,7 @@ from _jupyter_server import (  # noqa: F401 (fixtures)
     waiting_files,
 )
 from _procs import stop
+from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 
@@ -39,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("jupyter")
     (root / "shared").mkdir()
     with running_server(root, f"--GateWidgets.http_allowed_file_dirs={root / 'shared'}",
-                        f"--GateWidgets.max_upload_bytes={LIMIT}", "--GateWidgets.busy_timeout=2") as running:
+                        f"--GateWidgets.max_upload_bytes={LIMIT}") as running:
         yield running
 
 
@@ -134,7 +135,13 @@ sys.stdin.read()
 
 
 def test_a_locked_store_answers_503_while_jupyter_keeps_answering(server: Server, waiting: Any) -> None:
+    """With the default settings (``busy_timeout`` 30 s, ``http_busy_timeout`` 2 s) the refusal comes
+    in about 2 s, and the refused set leaves the signal and its history as they were."""
     name, _ = waiting
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("rate", name).state is SignalState.PENDING, timeout=30,
+               what="the gate 'rate' to wait")
+    before, history = remote.get_signal("rate", name), remote.history(name, signal_id="rate")
     locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(server.store)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -152,12 +159,13 @@ def test_a_locked_store_answers_503_while_jupyter_keeps_answering(server: Server
         assert "reply" not in answer
         assert max(status_seconds(server) for _ in range(3)) < 1  # Jupyter's own API is not frozen
         thread.join(timeout=30)
-        assert not thread.is_alive()
+        assert not thread.is_alive() and "reply" in answer, "the POST got no answer within 30 s"
         status, data = answer["reply"]
         assert status == 503 and data["error"] == "StoreError" and "locked" in data["message"], data
-        assert answer["seconds"] < 15
+        assert 1 < answer["seconds"] < 10  # it waited for the lock: http_busy_timeout, not busy_timeout
     finally:
         stop(locker)
-    remote = GateRemote.for_sandbox()
-    assert remote.get_signal("rate", name).state is SignalState.PENDING  # the refused request changed nothing
+    after = remote.get_signal("rate", name)  # the refused request changed nothing
+    assert after == before and after.state is SignalState.PENDING and after.value is None
+    assert remote.history(name, signal_id="rate") == history
     assert call(server, "POST", f"{SIG}/{name}/rate", {"value": 1.5})[0] == 200

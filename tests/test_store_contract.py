@@ -38,7 +38,7 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.store.base import RemoteStore, StoreEvent, UnsupportedError
+from gatewidgets.store.base import RemoteStore, StoreEvent, UnsupportedError, page_signals
 from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.types import GateType
 
@@ -207,6 +207,35 @@ def test_sort(backend: Backend, ex: str) -> None:
                                                                                              reverse=True)
     assert _ids(r.list_signals(ex, sort_by=Sort.from_python_std("asc(signal_id)"), limit=2)) == \
         sorted(backend.ids)[:2]
+    by_id = Sort.from_python_std("asc(signal_id)")
+    assert _ids(r.list_signals(ex, sort_by=by_id, limit=2, offset=1)) == sorted(backend.ids)[1:3]  # sort, then page
+    assert _ids(r.list_signals(ex, sort_by=by_id, limit=None, offset=2)) == sorted(backend.ids)[2:]
+    assert r.list_signals(ex, limit=2, offset=len(backend.ids)) == []
+
+
+def test_jupyter_store_pages_with_the_shared_helper(server: Any, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                    request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """``JupyterStore`` pages what it filtered with ``page_signals`` (one place for paging), sorted or not,
+    and everything it fetched for a page is the poller's baseline: listing makes no events."""
+    from gatewidgets import jupyter_client
+
+    pages: list[tuple[Any, ...]] = []
+
+    def spy(rows: list[Any], *how: Any) -> list[Any]:
+        pages.append(how)
+        return page_signals(rows, *how)
+
+    monkeypatch.setattr(jupyter_client, "page_signals", spy)
+    backend = _jupyter(request, tmp_path)
+    name = f"contract-{secrets.token_hex(3)}"
+    backend.seed(name)
+    store = backend.remote.store
+    assert isinstance(store, jupyter_client.JupyterStore)
+    by_id = Sort.from_python_std("desc(signal_id)")
+    assert _ids(backend.remote.list_signals(name, limit=1, offset=1)) == backend.ids[1:2]
+    assert _ids(backend.remote.list_signals(name, sort_by=by_id, limit=2)) == sorted(backend.ids, reverse=True)[:2]
+    assert pages == [(None, 1, 1), (by_id, 2, 0)]
+    assert store.poll_once() == []  # nothing changed since those listings
 
 
 # -- reading ------------------------------------------------------------------------------------

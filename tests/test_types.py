@@ -319,6 +319,23 @@ def test_record_round_trip(t):
     assert d.to_record() == record
 
 
+@pytest.mark.parametrize("t", [list[Point], Optional[Order], Color])
+def test_known_is_the_live_type_declared_with_the_same_record(t):
+    d = detached(t)
+    assert d.known() is d  # nothing declared yet: decoded from the record alone
+    live = GateType.of(t).declare()
+    assert d.known() is live and live.known() is live
+    later = GateType.of(t).declare()  # the latest declaration of a record wins (a re-run cell)
+    assert detached(t).known() is later
+    sample = _sample(t)
+    assert d.known().to_python(live.validate(sample)) == sample != d.to_python(live.validate(sample))
+    assert detached(dict[str, Point]).known().python_type is None  # another record: still detached
+
+
+def _sample(t):
+    return {list[Point]: [Point(1)], Optional[Order]: Order(item="a", qty=1), Color: Color.green}[t]
+
+
 def test_record_names_python_type():
     assert GateType.of(Point).to_record()["python"] == f"{__name__}:Point"
     assert GateType.of(int).to_record()["python"] == "int"

@@ -1,13 +1,27 @@
 """GateWidget: approve/reject, typed submit, uploads, sleep, errors, decided elsewhere."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
-from gatewidgets import (GateFile, GateRejectedError, GateRemote, SignalState, approve, sleep, task,
-                         wait_for_input, workflow)
+from gatewidgets import (
+    GateFile,
+    GateRejectedError,
+    GateRemote,
+    SignalState,
+    approve,
+    sleep,
+    task,
+    wait_for_input,
+    workflow,
+)
+from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.widgets import GateWidget
 
 
@@ -41,6 +55,22 @@ def number_wf(a: int) -> int:
 @workflow
 def file_wf() -> str:
     return read_file(f=wait_for_input("doc", timeout=None, expected_type=GateFile))
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@task
+def where(p: Point) -> str:
+    return f"{type(p).__name__} {p.x},{p.y}"
+
+
+@workflow
+def point_wf() -> str:
+    return where(p=wait_for_input("at", timeout=None, expected_type=Point))
 
 
 @workflow
@@ -161,3 +191,30 @@ def test_card_sees_other_process(gatewidgets_store):
     until(lambda: card.state is SignalState.SET, timeout=10)
     assert "dave via cli" in card.decided.value
     assert ex.wait(timeout=10) == 7
+
+
+def test_a_dataclass_value_stays_the_dataclass_after_its_execution_ends(gatewidgets_store):
+    """The execution's live types go when it ends; this process still defines ``point_wf``, so
+    its stored value decodes to ``Point`` (remote, listing, the card's refresh, another store
+    object); a process without the definition gets the plain dict."""
+    ex = point_wf.launch()
+    card = GateWidget(pending(ex, "at"))
+    assert card.submit(Point(3, 4)) is not None
+    assert ex.wait(timeout=10) == "Point 3,4"
+    remote = GateRemote.for_sandbox()
+    got = remote.get_signal("at", ex.name).value
+    assert isinstance(got, Point) and got == Point(3, 4)
+    assert [s.value for s in remote.list_signals(ex.name)] == [Point(3, 4)]
+    refreshed = card.refresh()
+    assert isinstance(refreshed.value, Point) and "Point(x=3, y=4)" in card.decided.value
+    store = SqliteStore(gatewidgets_store)  # another store object of this process
+    try:
+        assert isinstance(GateRemote(store=store).get_signal("at", ex.name).value, Point)
+    finally:
+        store.close()
+    code = ("import json, sys; from gatewidgets import GateRemote; "
+            "v = GateRemote.for_sandbox().get_signal('at', sys.argv[1]).value; "
+            "print(json.dumps([type(v).__name__, v]))")
+    out = subprocess.run([sys.executable, "-c", code, ex.name], capture_output=True, text=True, check=True,
+                         timeout=60)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["dict", {"x": 3, "y": 4}]

@@ -17,7 +17,7 @@ A file is sent as its bytes, ``{"name": "receipt.pdf", "content": "<base64>"}``,
 signal's type has a file (alone, in a list, in a structure). Server-side paths are refused unless
 ``c.GateWidgets.http_allowed_file_dirs`` names folders they must really be inside; files larger than
 ``c.GateWidgets.max_upload_bytes`` are refused. A store locked by another process for longer than
-``c.GateWidgets.busy_timeout`` seconds makes a request answer 503.
+``c.GateWidgets.http_busy_timeout`` seconds (default 2) makes a request answer 503.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Tornado handlers of the signals API; every call goes through ``GateRemote`` (``via="http"``).
 
 Store work runs on a small thread pool, never on the server's IOLoop: a store locked by another
-process makes a request answer 503 after ``GateWidgets.busy_timeout`` while the rest of the
-Jupyter server keeps answering. Server-side file paths are refused unless they lie in
+process makes a request answer 503 after ``GateWidgets.http_busy_timeout`` (2 s) while the rest
+of the Jupyter server keeps answering. Server-side file paths are refused unless they lie in
 ``GateWidgets.http_allowed_file_dirs``; files are sent as bytes (``{"name", "content"}``, base64).
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalKind, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings
+from gatewidgets.store import open_store
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["routes"]
@@ -58,7 +59,8 @@ class _Handler(APIHandler):
     def remote(self) -> GateRemote:
         user = self.current_user
         name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        return GateRemote.for_sandbox(file_dirs=settings.http_allowed_file_dirs).with_face("http", user=name)
+        store = open_store(wait=settings.http_busy_timeout)  # a locked store: 503 soon, not after busy_timeout
+        return GateRemote(store=store, file_dirs=settings.http_allowed_file_dirs).with_face("http", user=name)
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -74,7 +76,7 @@ class _Handler(APIHandler):
         """Run ``action`` on the pool, then ``reply`` with its result (JSON by default)."""
         try:
             data = await asyncio.wait_for(IOLoop.current().run_in_executor(_POOL, action),
-                                          timeout=2 * settings.busy_timeout + 10)
+                                          timeout=2 * settings.http_busy_timeout + 10)
         except (GateError, BadRequest) as exc:  # a StoreError (store locked, unreadable, read-only): 503
             self.fail(exc)
         except asyncio.TimeoutError:

@@ -18,7 +18,7 @@ from gatewidgets.store.sqlite import SqliteStore
 __all__ = ["SqliteStore", "StoreEvent", "RemoteStore", "ExecutorStore", "StoreCapabilities", "UnsupportedError",
            "now", "default_store_path", "open_store", "close_stores"]
 
-_stores: dict[tuple[int, str], SqliteStore] = {}
+_stores: dict[tuple[int, str, float | None], SqliteStore] = {}
 _lock = threading.Lock()
 
 
@@ -34,16 +34,21 @@ def default_store_path() -> str:
     return os.path.join(jupyter_data_dir(), "gatewidgets", "gates.db")
 
 
-def open_store(path: str | os.PathLike[str] | None = None) -> SqliteStore:
+def open_store(path: str | os.PathLike[str] | None = None, *, wait: float | None = None) -> SqliteStore:
     """The process's one store object for ``path`` (default: :func:`default_store_path`).
 
     Sharing one object per file lets a signal set in this process wake its gate directly.
+    ``wait``: at most this many seconds per call for another process's lock, retries included
+    (a face that must answer soon: the server extension); by default ``settings.busy_timeout``
+    per attempt, writes retried for 5 s. One object per file and ``wait``.
     """
     resolved = os.path.abspath(os.fspath(path)) if path is not None else default_store_path()
+    key = (os.getpid(), resolved, wait)
     with _lock:
-        store = _stores.get((os.getpid(), resolved))
+        store = _stores.get(key)
         if store is None:
-            store = _stores[(os.getpid(), resolved)] = SqliteStore(resolved)
+            store = _stores[key] = (SqliteStore(resolved) if wait is None else
+                                    SqliteStore(resolved, busy_timeout=wait, retry_for=wait))
         return store
 
 

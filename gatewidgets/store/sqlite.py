@@ -258,7 +258,7 @@ class SqliteStore:
     capabilities = StoreCapabilities(run=True)
 
     def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None,
-                 busy_timeout: float | None = None) -> None:
+                 busy_timeout: float | None = None, retry_for: float = 5.0) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.busy_timeout = busy_timeout if busy_timeout is not None else settings.busy_timeout
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
@@ -272,7 +272,7 @@ class SqliteStore:
         self._listeners = Listeners(self, self._watch)
         self._watch_from: int | None = None
         self._closed = threading.Event()
-        self.retry_for = 5.0  # seconds the engine's writes retry a busy, locked or full store
+        self.retry_for = retry_for  # seconds the engine's writes retry a busy, locked or full store
         # node changes written behind: ((project, domain, execution, node_id), fields), oldest first
         self._changes: collections.deque[_Change] = collections.deque()
         self._unwritten: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # taken by a flush that failed
@@ -874,7 +874,14 @@ class SqliteStore:
             self._live_types.pop(k, None)
 
     def gate_type(self, key: ExecKey, signal_id: str, record: str | dict[str, Any]) -> GateType:
-        """The signal's type: the live one if its execution runs here, else rebuilt from the stored record."""
+        """The type that validates and decodes a signal's values (``Signal.value``):
+
+        1. the live type its execution registered, while that execution runs in this process;
+        2. else the live type a gate defined in this process declared with the same stored record
+           (``GateType.known``: the workflow's definition is loaded here, running or not, ended or not);
+        3. else the type rebuilt from the stored record (another process): a dataclass or pydantic
+           value is then a plain dict, an enum its value.
+        """
         live = self._live_types.get((key, signal_id))
         if live is not None:
             return live
@@ -882,7 +889,7 @@ class SqliteStore:
         detached = self._detached.get(text)
         if detached is None:
             detached = self._detached[text] = GateType.from_record(json.loads(text))
-        return detached
+        return detached.known()
 
     def _signal(self, row: sqlite3.Row) -> Signal:
         key = ExecKey(row["project"], row["domain"], row["execution"])
@@ -934,9 +941,9 @@ class SqliteStore:
         where, params = self._where(key, project, domain, filters)
         sql = "SELECT * FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY " + self._order(sort_by, across=key is None)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [int(limit), int(offset)]
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"  # a negative LIMIT is none: an offset applies without a limit too
+            params += [-1 if limit is None else int(limit), int(offset)]
         return [self._signal(r) for r in self._conn().execute(sql, params)]
 
     def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,

@@ -7,6 +7,10 @@ process without the workflow's code accepts and rejects exactly the same values.
 walk the value along the JSON schema, checking Python kinds strictly and producing the
 canonical JSON form (ISO-8601 strings for datetimes, dates and durations, enum values, dicts
 for structures, ``GateFile.to_json()`` for files).
+
+Every gate defined in a process ``declare``s its live type; ``known()`` of a detached type is
+the live type declared with the same record, so stored values decode to the Python type in
+any process that has the workflow's definition loaded, and to plain JSON-like values elsewhere.
 """
 from __future__ import annotations
 
@@ -55,6 +59,7 @@ _SCALARS: dict[Any, tuple[SimpleType, str]] = {
 }
 _DATETIME = TypeAdapter(datetime)
 _DURATION = TypeAdapter(timedelta)
+_DECLARED: dict[str, GateType] = {}  # record (canonical JSON) -> the live type last declared with it; one per type
 
 
 class _Mismatch(ValueError):
@@ -225,6 +230,23 @@ class GateType:
     def from_record(cls, record: dict[str, Any]) -> GateType:
         """A detached type (``python_type`` None) that validates against its JSON schema."""
         return cls(LiteralType.from_dict(record["literal_type"]), record["json_schema"], None, record.get("python"))
+
+    @cached_property
+    def _record_key(self) -> str:
+        return json.dumps(self.to_record(), sort_keys=True, separators=(",", ":"))
+
+    def declare(self) -> GateType:
+        """Make this live type known in this process (a gate's definition does): from now on
+        :meth:`known` of a detached type with the same record (Python name, literal type and JSON
+        schema) is this type. The latest declaration of a record wins. Returns ``self``."""
+        if self.is_live:
+            _DECLARED[self._record_key] = self
+        return self
+
+    def known(self) -> GateType:
+        """The type to decode with: this one if live, else the live type declared in this process
+        with the same record, else this detached one (structures then decode as plain dicts)."""
+        return self if self.is_live else _DECLARED.get(self._record_key, self)
 
     @property
     def is_live(self) -> bool:
