@@ -186,14 +186,14 @@ def test_a_completion_survives_once_durable_returns(monkeypatch: pytest.MonkeyPa
     row = sqlite3.connect(gatewidgets_store).execute("SELECT state FROM nodes WHERE node_id='n0'").fetchone()
     committed = row[0] if row else None  # a node's row is written when a flush first writes a change of it
     journal = Path(f"{store.path}.completions/{store.host}-{os.getpid()}.journal")
-    journaled = journal.exists() and b"\tn0\tSUCCEEDED\t1.5\t41\n" in journal.read_bytes()
+    journaled = journal.exists() and b"\tn0\tSUCCEEDED\t1500000\t41\n" in journal.read_bytes()
     assert committed == "SUCCEEDED" or journaled
     if journal_size == 16:  # too small for one record
         assert committed == "SUCCEEDED"
 
 
 @pytest.mark.parametrize("line", [
-    b"default\tdevelopment\tdead\tn0\tSUCCEEDED\t1.5\t41",  # what durable() writes
+    b"default\tdevelopment\tdead\tn0\tSUCCEEDED\t1500000\t41",  # what durable() writes (time in µs)
     b"('default', 'development', 'dead', 'n0', 'SUCCEEDED', 41, 1.5)",  # what it wrote before schema 3
 ])
 def test_a_dead_process_journal_is_replayed_by_adoption(gatewidgets_store: Path, line: bytes) -> None:
@@ -210,6 +210,6 @@ def test_a_dead_process_journal_is_replayed_by_adoption(gatewidgets_store: Path,
     journal.parent.mkdir(exist_ok=True)
     journal.write_bytes(b"\n" + line + b"\ndefault\tdevelopment\tdead\tn1\tSUCC" + b"\0" + b"\0" * 64)
     record = store.adopt_execution(key)
-    states = {n.node_id: (n.state, n.outputs) for n in record.nodes}
-    assert states == {"n0": (NodeState.SUCCEEDED, 41), "n1": (NodeState.QUEUED, None)}
+    states = {n.node_id: (n.state, n.outputs, n.finished_at and n.finished_at.timestamp()) for n in record.nodes}
+    assert states == {"n0": (NodeState.SUCCEEDED, 41, 1.5), "n1": (NodeState.QUEUED, None, None)}
     assert record.pid == os.getpid() and not journal.exists()  # spent: no other execution of that process left

@@ -174,7 +174,8 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-_NO_SQL = frozenset({"update_node", "register_type", "forget_types", "gate_type", "subscribe", "owner_alive"})
+_NO_SQL = frozenset({"update_node", "register_type", "forget_types", "gate_type", "subscribe", "owner_alive",
+                     "durable"})  # durable's fallback is flush, itself translated
 """Public methods that never touch SQLite; the engine calls some per node, so they stay unwrapped."""
 
 
@@ -791,14 +792,18 @@ class SqliteStore:
                 return
             try:
                 conn = self._conn()
-                by_sql: dict[str, list[tuple[Any, ...]]] = {}  # one executemany per statement
+                by_shape: dict[tuple[tuple[str, ...], bool], list[tuple[Any, ...]]] = {}  # one executemany each
+                execution, plan = None, _NO_PLAN
                 for where, fields in batch.items():
-                    static = self._plan_of(conn, where[:3]).static.get(where[3])
-                    by_sql.setdefault(_node_sql(tuple(fields), static is not None), []).append(
+                    if where[:3] != execution:
+                        execution = where[:3]
+                        plan = self._plan_of(conn, execution)
+                    static = plan.static.get(where[3])
+                    by_shape.setdefault((tuple(fields), static is not None), []).append(
                         _node_params(where, fields, static))
                 with self._write() as conn:
-                    for sql, rows in by_sql.items():
-                        conn.executemany(sql, rows)
+                    for (columns, planned), rows in by_shape.items():
+                        conn.executemany(_node_sql(columns, planned), rows)
             except BaseException:
                 self._unwritten = batch
                 raise
@@ -1195,9 +1200,13 @@ def _journal_line(change: _Change) -> str:
     """A completion as a journal line: project, domain, execution, node id, state, finished_at, outputs (JSON),
     tab-separated (names cannot hold tabs or newlines; JSON text holds neither)."""
     (project, domain, execution, node_id), fields = change
-    outputs = _node_value("outputs", fields.get("outputs"))
-    return (f"\n{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t"
-            f"{fields.get('finished_at')!r}\t{'null' if outputs is None else outputs}")
+    outputs, finished_at = fields.get("outputs"), fields.get("finished_at")
+    outputs = repr(outputs) if type(outputs) is int else "null" if outputs is None else _node_value("outputs", outputs)
+    if isinstance(finished_at, datetime):
+        finished_at = finished_at.timestamp()
+    # epoch seconds, written as microseconds: an int prints several times faster than a float
+    at = "None" if finished_at is None else round(finished_at * 1e6)
+    return f"\n{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t{at}\t{outputs}"
 
 
 def _journal_record(line: bytes) -> tuple[Any, ...]:
@@ -1206,8 +1215,8 @@ def _journal_record(line: bytes) -> tuple[Any, ...]:
         return tuple(ast.literal_eval(line.decode()))
     project, domain, execution, rest = line.decode().split("\t", 3)
     node_id, state, finished_at, outputs = rest.rsplit("\t", 3)
-    return (project, domain, execution, node_id, state, json.loads(outputs),
-            None if finished_at == "None" else float(finished_at))
+    at = None if finished_at == "None" else int(finished_at) / 1e6
+    return project, domain, execution, node_id, state, json.loads(outputs), at
 
 
 _Static = tuple[int, str, str, str, "str | None"]  # a planned node's (seq, kind, name, upstream JSON, signal_id)
