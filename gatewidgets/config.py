@@ -70,6 +70,9 @@ class GateWidgets(Configurable):
         "Folders whose files HTTP callers of the server extension may name by server-side path (real paths, "
         "symlinks resolved, must be inside one). Empty (default): HTTP callers send file bytes only.")
     ).tag(config=True)
+    http_upload_ttl = Float(3600.0, help=(
+        "Seconds an upload streamed to the server extension (PUT /gatewidgets/api/files/<name>) may wait "
+        "before a signal value uses it; each upload id is used once.")).tag(config=True)
     busy_timeout = Float(30.0, help=(
         "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
         "the server extension waits http_busy_timeout instead).")).tag(config=True)
@@ -122,6 +125,12 @@ class GateWidgets(Configurable):
         if not 0 < proposal["value"] <= 3600:
             raise TraitError(f"GateWidgets.{proposal['trait'].name} must be in (0, 3600] seconds, "
                              f"got {proposal['value']}.")
+        return float(proposal["value"])
+
+    @validate("http_upload_ttl")
+    def _check_upload_ttl(self, proposal: Any) -> float:
+        if not proposal["value"] > 0:
+            raise TraitError(f"GateWidgets.http_upload_ttl must be more than 0 seconds, got {proposal['value']}.")
         return float(proposal["value"])
 
     @validate("poll_interval")

@@ -2,22 +2,25 @@
 
 ``GateRemote.for_jupyter(url, token=...)`` is a :class:`GateRemote` on it: values are
 validated here and again by the server, which records sets as its user, via ``http``.
-Uses only the standard library (``urllib``); the token never follows a redirect to another
-scheme, host or port (:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets
-exceptions the server raised (``SignalTypeError``, ``SignalAlreadySetError``, ...);
-a refused token raises ``PermissionError``. Values of returned signals are in JSON form.
-Filters the API does not take (it takes ``state`` and ``kind``) are applied here with
-:meth:`Filter.matches`; the server cannot push, so :meth:`JupyterStore.subscribe` polls.
+Files in a value are streamed from disk to the server first (``PUT files/{name}``, 256 KiB at a
+time) and sent in the value as ``{"upload": "<id>"}``. Uses only the standard library
+(``urllib``); the token never follows a redirect to another scheme, host or port
+(:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets exceptions the server
+raised (``SignalTypeError``, ``SignalAlreadySetError``, ...); a refused token raises
+``PermissionError``. Values of returned signals are in JSON form. Filters the API does not take
+(it takes ``state`` and ``kind``) are applied here with :meth:`Filter.matches`; the server
+cannot push, so :meth:`JupyterStore.subscribe` polls.
 """
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from gatewidgets import errors
 from gatewidgets.models.common import Sort
@@ -42,6 +45,7 @@ from gatewidgets.wire import event_from_json, execution_from_json, signal_from_j
 __all__ = ["JupyterStore", "JupyterGateRemote"]
 
 _PAGE = 500  # signals asked for per request when every match is needed
+_CHUNK = 256 << 10  # bytes of a file read and sent at a time
 _EVENT_OF_STATE = {SignalState.UPCOMING: "created", SignalState.PENDING: "reached", SignalState.SET: "set",
                    SignalState.TIMED_OUT: "timed_out", SignalState.CANCELLED: "cancelled"}
 
@@ -80,10 +84,12 @@ class JupyterStore:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
+        return self._send(method, url, data, {} if data is None else {"Content-Type": "application/json"})
+
+    def _send(self, method: str, url: str, data: bytes | Iterable[bytes] | None, headers: dict[str, str]) -> Any:
+        """Send a request with Jupyter's token; its JSON answer, or the server's error as a gatewidgets error."""
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"token {self.token}")
         try:
@@ -94,6 +100,28 @@ class JupyterStore:
 
     def _path(self, *parts: str) -> str:
         return "/".join(urllib.parse.quote(p, safe="") for p in parts)
+
+    def upload(self, file: GateFile) -> GateFile:
+        """Stream ``file``'s bytes to the server's store (``PUT files/{name}``), reading them from disk a
+        chunk at a time; ``file`` as a reference to the upload (JSON form ``{"upload": "<id>"}``), which
+        one signal value may use within the server's ``GateWidgets.http_upload_ttl``."""
+        url = f"{self.base}/gatewidgets/api/files/{self._path(file.name)}"
+        with file.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END) if fh.seekable() else None
+            if size is not None:
+                fh.seek(0)
+            headers = {"Content-Type": "application/octet-stream"}
+            if size is not None:
+                headers["Content-Length"] = str(size)  # else urllib sends the body chunked
+            try:
+                data = self._send("PUT", url, _read(fh, size, file.name), headers)
+            except (urllib.error.URLError, ConnectionError) as exc:
+                if not isinstance(getattr(exc, "reason", exc), ConnectionError):
+                    raise
+                raise errors.SignalTypeError(
+                    f"The Jupyter server closed the connection while receiving file {file.name!r} ({size} bytes): "
+                    "most likely it is larger than the server's GateWidgets.max_upload_bytes.") from None
+        return file.as_upload(data["upload"])
 
     # signals -----------------------------------------------------------------------
 
@@ -150,7 +178,8 @@ class JupyterStore:
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
                    detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
-        """POST the value (JSON form, each file with its bytes: the server reads no paths of the client's);
+        """POST the value (JSON form, each file streamed first with :meth:`upload`: the server reads no paths
+        of the client's);
         the server validates it, decides first-answer-wins and records its own user, via ``http``
         (``set_by`` and ``via`` given here are not sent). A decision with a ``detail`` (its comment, an
         editable approval's changed value) goes to the server's ``approve`` / ``reject``."""
@@ -163,7 +192,7 @@ class JupyterStore:
             path += "/approve" if value is True else "/reject"
         else:
             if before.type_record:
-                value = self.gate_type(key, signal_id, before.type_record).map_files(value, _with_bytes)
+                value = self.gate_type(key, signal_id, before.type_record).map_files(value, self.upload)
             body = {"value": value}
         signal = signal_from_json(self._request("POST", path, body=body))
         self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
@@ -265,10 +294,19 @@ class JupyterGateRemote(GateRemote):
         return self.store.base
 
 
-def _with_bytes(file: GateFile) -> GateFile:
-    """``file`` as an upload: its bytes travel with the value."""
-    with file.open("rb") as fh:
-        return type(file).from_bytes(fh.read(), file.name)
+def _read(fh: IO[bytes], size: int | None, name: str) -> Iterator[bytes]:
+    """``fh``'s bytes, ``_CHUNK`` at a time: ``size`` of them when it is known (a file that grows is cut
+    there; one that shrinks raises, rather than leave the server waiting for the rest)."""
+    sent = 0
+    while size is None or sent < size:
+        chunk = fh.read(_CHUNK if size is None else min(_CHUNK, size - sent))
+        if not chunk:
+            break
+        sent += len(chunk)
+        yield chunk
+    if size is not None and sent < size:
+        raise errors.SignalTypeError(f"file {name!r} shrank from {size} to {sent} bytes while it was uploaded; "
+                                     "send it again")
 
 
 def _seen(signal: Signal) -> tuple[str, str | None]:

@@ -11,10 +11,13 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
     GET  /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}   {"value": ...} or {"text": "..."}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}/approve   (and /reject)
+    PUT  /gatewidgets/api/files/{name}    raw bytes, streamed into the store: 201 {"upload": "<id>", ...}
     GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
 
-A file is sent as its bytes, ``{"name": "receipt.pdf", "content": "<base64>"}``, wherever the
-signal's type has a file (alone, in a list, in a structure). Server-side paths are refused unless
+A file is streamed first (``PUT .../files/receipt.pdf``) and named in the value as
+``{"upload": "<id>"}`` (one use, within ``c.GateWidgets.http_upload_ttl``), or sent as its bytes in
+the value, ``{"name": "receipt.pdf", "content": "<base64>"}``, wherever the signal's type has a
+file (alone, in a list, in a structure). Server-side paths are refused unless
 ``c.GateWidgets.http_allowed_file_dirs`` names folders they must really be inside; files larger than
 ``c.GateWidgets.max_upload_bytes`` are refused. A store locked by another process for longer than
 ``c.GateWidgets.http_busy_timeout`` seconds (default 2) makes a request answer 503.

@@ -3,7 +3,8 @@
 Store work runs on a small thread pool, never on the server's IOLoop: a store locked by another
 process makes a request answer 503 after ``GateWidgets.http_busy_timeout`` (2 s) while the rest
 of the Jupyter server keeps answering. Server-side file paths are refused unless they lie in
-``GateWidgets.http_allowed_file_dirs``; files are sent as bytes (``{"name", "content"}``, base64).
+``GateWidgets.http_allowed_file_dirs``; files are streamed first (:class:`FileHandler`, then
+``{"upload": "<id>"}`` in the value) or sent as bytes in the value (``{"name", "content"}``, base64).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncio
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -32,8 +33,11 @@ from gatewidgets.errors import (
 from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalKind, SignalState
 from gatewidgets.remote import GateRemote
+from gatewidgets.server.uploads import UPLOADS
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
+from gatewidgets.store.sqlite import SqliteStore
+from gatewidgets.types.file import FileSink, check_size, safe_name
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["routes"]
@@ -47,6 +51,7 @@ _LIMITS = {"limit": 10_000, "offset": 1_000_000_000}  # largest page size and of
 _MAX_DEPTH = 64  # deepest nesting of lists and objects a request body may have
 _TOO_DEEP = (f"The request body nests lists and objects more than {_MAX_DEPTH} levels deep; "
              "send a value of the signal's type.")
+_BODY_SLACK = 16 << 20  # tornado drops a connection whose chunk headers announce this much past max_upload_bytes
 
 
 class BadRequest(Exception):
@@ -56,27 +61,28 @@ class BadRequest(Exception):
 class _Handler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
+    def store(self) -> SqliteStore:
+        return open_store(wait=settings.http_busy_timeout)  # a locked store: 503 soon, not after busy_timeout
+
     def remote(self) -> GateRemote:
         user = self.current_user
         name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        store = open_store(wait=settings.http_busy_timeout)  # a locked store: 503 soon, not after busy_timeout
-        return GateRemote(store=store, file_dirs=settings.http_allowed_file_dirs).with_face("http", user=name)
+        return GateRemote(store=self.store(), file_dirs=settings.http_allowed_file_dirs).with_face("http", user=name)
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
-    def fail(self, exc: Exception) -> None:
-        status = 400 if isinstance(exc, BadRequest) else next(
-            (code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    def fail(self, exc: Exception, status: int | None = None) -> None:
+        status = status or (400 if isinstance(exc, BadRequest) else next(
+            (code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400))
         self.reply({"error": type(exc).__name__, "message": str(exc)}, status)
 
     async def run(self, action: Callable[[], Any], reply: Callable[[Any], Any] | None = None) -> None:
         """Run ``action`` on the pool, then ``reply`` with its result (JSON by default)."""
         try:
-            data = await asyncio.wait_for(IOLoop.current().run_in_executor(_POOL, action),
-                                          timeout=2 * settings.http_busy_timeout + 10)
+            data = await self.off_loop(action)
         except (GateError, BadRequest) as exc:  # a StoreError (store locked, unreadable, read-only): 503
             self.fail(exc)
         except asyncio.TimeoutError:
@@ -84,6 +90,11 @@ class _Handler(APIHandler):
                         "the request may still complete. Check its state before trying again."}, 503)
         else:
             (reply or self.reply)(data)
+
+    async def off_loop(self, action: Callable[[], Any]) -> Any:
+        """``action()`` on the pool, within the time a store call may take."""
+        return await asyncio.wait_for(IOLoop.current().run_in_executor(_POOL, action),
+                                      timeout=2 * settings.http_busy_timeout + 10)
 
     def arg(self, name: str, choices: Any = None, number: bool = False) -> Any:
         value = self.get_query_argument(name, None)
@@ -196,12 +207,13 @@ class SignalHandler(_Handler):
     async def post(self, project: str, domain: str, name: str, signal_id: str, action: str | None = None) -> None:
         def act() -> Any:
             remote = self.remote()
-            if action is not None:
-                return signal_to_json(self.decide(remote, action, project, domain, name, signal_id))
-            body = self.body()
-            if "value" in body:
-                return signal_to_json(remote.set_json(signal_id, name, body["value"], project, domain))
-            return signal_to_json(remote.set_text(signal_id, name, body["text"], project, domain))
+            with UPLOADS.references():  # files may be {"upload": id}; a failed set keeps the ids
+                if action is not None:
+                    return signal_to_json(self.decide(remote, action, project, domain, name, signal_id))
+                body = self.body()
+                if "value" in body:
+                    return signal_to_json(remote.set_json(signal_id, name, body["value"], project, domain))
+                return signal_to_json(remote.set_text(signal_id, name, body["text"], project, domain))
         await self.run(act)
 
     def decide(self, remote: GateRemote, action: str, project: str, domain: str, name: str, signal_id: str) -> Any:
@@ -243,6 +255,106 @@ class SignalHandler(_Handler):
         return body
 
 
+@web.stream_request_body
+class FileHandler(_Handler):
+    """``PUT /gatewidgets/api/files/{name}``: the request body is a file's bytes, streamed into the
+    store's ``files/`` folder chunk by chunk (sha256 and size computed from them, at most
+    ``max_upload_bytes``: 413 as soon as a body passes it, or announces it, and the partial file is
+    deleted). Answers 201 with ``{"upload": "<id>", "name", "size", "sha256", "expires_in"}``; a signal
+    value then names the file as ``{"upload": "<id>"}`` (:mod:`gatewidgets.server.uploads`).
+
+    PUT, so that ``curl -T file URL`` streams the file from disk. Auth, XSRF and authorization run
+    in :meth:`prepare`, before a byte of the body is read."""
+
+    sink: FileSink | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler.prepare
+        await super().prepare()  # Jupyter's auth (403 without a user) and XSRF checks, like every handler
+        await cast("Awaitable[None]", self.allowed())
+        length = self.request.headers.get("Content-Length")
+        try:
+            name = safe_name(self.path_args[0] if self.path_args else "")
+            if length is not None and not re.fullmatch(r"[0-9]{1,20}", length):
+                raise BadRequest(f"Content-Length must be a whole number, got {length[:40]!r}.")
+        except (GateError, BadRequest) as exc:
+            self.fail(exc)  # refused before the body is read: tornado then closes the connection
+            return
+        try:
+            check_size(name, int(length or 0), settings.max_upload_bytes)
+        except GateError as exc:
+            self.fail(exc, 413)
+            return
+        self.request.connection.set_max_body_size(settings.max_upload_bytes + _BODY_SLACK)  # type: ignore[union-attr]
+        try:
+            self.sink = await self.off_loop(lambda: self._open_sink(name))
+        except GateError as exc:
+            self.fail(exc)
+        except asyncio.TimeoutError:
+            self.fail(StoreError("The gatewidgets store did not answer in time; try again."))
+
+    @web.authenticated
+    @authorized
+    async def allowed(self) -> None:
+        """Raise 403 unless the user may write to the gatewidgets API (checked before the body is read)."""
+
+    def _open_sink(self, name: str) -> FileSink:
+        store = self.store()
+        if store.read_only:
+            raise StoreError(f"The gatewidgets store {store.path} is read-only: files cannot be stored.")
+        try:
+            return FileSink(store.files_dir, name, settings.max_upload_bytes)
+        except OSError as exc:
+            raise _unwritable(exc) from None
+
+    def data_received(self, chunk: bytes) -> None:
+        """Write ``chunk`` (tornado's reads: 64 KiB at most); past the limit, answer 413 and delete the file."""
+        if self.sink is None:  # refused already: tornado closes the connection once the answer is out
+            return
+        try:
+            self.sink.write(chunk)
+        except GateError as exc:
+            self.discard()
+            self.fail(exc, 413)
+        except OSError as exc:  # a full disk
+            self.discard()
+            self.fail(_unwritable(exc))
+
+    @web.authenticated
+    @authorized
+    async def put(self, name: str) -> None:
+        sink, self.sink = self.sink, None
+        if sink is None:
+            return
+
+        def commit() -> Any:
+            with sink:
+                try:
+                    stored = sink.commit()
+                except OSError as exc:
+                    raise _unwritable(exc) from None
+            return {"upload": UPLOADS.add(stored), "name": stored.name, "size": stored.size,
+                    "sha256": stored.sha256, "expires_in": settings.http_upload_ttl}
+        await self.run(commit, lambda data: self.reply(data, 201))
+
+    def discard(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.discard()
+
+    def on_connection_close(self) -> None:  # the client went away mid-upload
+        self.discard()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        self.discard()
+        super().on_finish()
+
+
+def _unwritable(exc: OSError) -> StoreError:
+    return StoreError(f"Cannot write the upload into the store's files folder: {exc}. To fix: make that folder "
+                      "writable by the server's user and free disk space.")
+
+
 def _too_deep(value: Any) -> bool:
     stack = [(value, 1)]
     while stack:
@@ -267,4 +379,5 @@ def routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "signals"), SignalsHandler),
         (url_path_join(api, "signals", part, part, part, part), SignalHandler),
         (url_path_join(api, "signals", part, part, part, part, "(approve|reject)"), SignalHandler),
+        (url_path_join(api, "files", part), FileHandler),
     ]

@@ -2,9 +2,11 @@
 
 A file is identified by its content (sha256), always computed from its bytes. ``persist`` is
 the one way a file enters a store: it copies the bytes, content-addressed, into a folder so
-the value survives the original being deleted. Its JSON form is ``{"path", "name", "size",
-"sha256"}``; an upload (bytes sent with the value, e.g. over HTTP) is ``{"name", "content"}``
-with the bytes base64-encoded. :func:`file_access` limits which local paths may be read
+the value survives the original being deleted; :class:`FileSink` is the routine under it, and
+under streamed HTTP uploads. Its JSON form is ``{"path", "name", "size", "sha256"}``; an upload
+(bytes sent with the value, e.g. over HTTP) is ``{"name", "content"}`` with the bytes
+base64-encoded, and a file already streamed into the store is ``{"upload": "<id>"}`` within
+:func:`upload_references`. :func:`file_access` limits which local paths may be read
 (server-side paths over HTTP) and how many bytes.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import copy
 import hashlib
 import io
 import os
@@ -19,16 +22,18 @@ import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from types import TracebackType
+from typing import IO, Any, Callable
 from urllib.parse import unquote, urlparse
 
 from pydantic_core import core_schema
 
 from gatewidgets.errors import SignalTypeError
 
-__all__ = ["GateFile", "FlyteFile", "file_access", "safe_name"]
+__all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "check_size", "file_access", "safe_name",
+           "upload_references"]
 
 _CHUNK = 1 << 20
 _UPLOAD = "upload:"  # the URI of a file whose bytes came with the value
@@ -56,6 +61,46 @@ def file_access(allowed_dirs: Sequence[str | os.PathLike[str]] | None = None,
         yield
     finally:
         _access.reset(token)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file in a store's files folder, at ``<folder>/<sha[:2]>/<sha>/<name>``; its sha256 and size
+    were computed from its bytes as they came in."""
+
+    path: str
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class _References:
+    resolve: Callable[[str], StoredFile]
+    seen: dict[str, StoredFile] = field(default_factory=dict)  # by path: the files resolved in this block
+
+
+_references: contextvars.ContextVar[_References | None] = contextvars.ContextVar("gatewidgets_uploads", default=None)
+
+
+@contextmanager
+def upload_references(resolve: Callable[[str], StoredFile]) -> Iterator[None]:
+    """Within this block a file's JSON form may be ``{"upload": "<id>"}``: ``resolve(id)`` gives the
+    file already in the store (or raises ``SignalTypeError``). Those files are not read again: their
+    hash and size are the ones computed when they came in, and persisting them into the folder they
+    are in is a no-op."""
+    token = _references.set(_References(resolve))
+    try:
+        yield
+    finally:
+        _references.reset(token)
+
+
+def check_size(name: Any, size: int, max_bytes: int | None) -> None:
+    """``SignalTypeError`` if ``size`` bytes of file ``name`` are more than ``max_bytes`` (``None``: no limit)."""
+    if max_bytes is not None and size > max_bytes:
+        raise SignalTypeError(f"file {name!r} is refused: it is larger than the limit of {max_bytes} bytes "
+                              "(GateWidgets.max_upload_bytes)")
 
 
 def safe_name(name: Any) -> str:
@@ -106,6 +151,8 @@ class GateFile(os.PathLike[str]):
         self._name = safe_name(name) if name is not None else _derived_name(self._uri)
         self._sha256: str | None = None
         self._size: int | None = None
+        self._stored: StoredFile | None = None  # already in a store's files folder, hashed on the way in
+        self._reference: str | None = None  # sent as {"upload": <id>} (an upload streamed beforehand)
 
     # -- properties ------------------------------------------------------------------
     @property
@@ -164,7 +211,7 @@ class GateFile(os.PathLike[str]):
             return
         assert self._local is not None, "a remote file is read with open()"
         access, path, flags = _access.get(), self._local, os.O_RDONLY | os.O_NONBLOCK  # a FIFO must not block
-        if access.dirs is not None:
+        if access.dirs is not None and self._stored is None:
             path, flags = os.path.realpath(path), flags | os.O_NOFOLLOW  # open what was checked
             if not any(_inside(path, d) for d in access.dirs):
                 where = ("server-side paths are not accepted here" if not access.dirs else
@@ -175,16 +222,15 @@ class GateFile(os.PathLike[str]):
             fd = os.open(path, flags)
         except OSError as e:
             raise self._unreadable(e) from None
-        info = os.fstat(fd)
-        refusal = None
-        if not stat.S_ISREG(info.st_mode):
-            refusal = SignalTypeError(f"file {self._uri!r} is refused: it is not a regular file (a folder, "
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise SignalTypeError(f"file {self._uri!r} is refused: it is not a regular file (a folder, "
                                       "device, FIFO or socket); send a regular file")
-        elif access.max_bytes is not None and info.st_size > access.max_bytes:
-            refusal = _too_big(self._name, access.max_bytes)
-        if refusal is not None:
+            check_size(self._name, info.st_size, access.max_bytes)
+        except BaseException:
             os.close(fd)
-            raise refusal
+            raise
         with os.fdopen(fd, "rb") as f:
             yield f
 
@@ -193,8 +239,7 @@ class GateFile(os.PathLike[str]):
         limit, total = _access.get().max_bytes, 0
         while chunk := f.read(_CHUNK):
             total += len(chunk)
-            if limit is not None and total > limit:
-                raise _too_big(self._name, limit)
+            check_size(self._name, total, limit)
             yield chunk
 
     def _unreadable(self, error: OSError) -> SignalTypeError:
@@ -226,34 +271,29 @@ class GateFile(os.PathLike[str]):
     def persist(self, folder: str | os.PathLike[str]) -> GateFile:
         """Copy the bytes into ``folder/<sha[:2]>/<sha>/<name>`` and return a file pointing at the copy.
 
-        The one way a file enters a store. The sha256 is computed from the bytes while they are
-        copied to a temporary file in ``folder``, which is then renamed into place atomically; a
-        file already there is kept only if its bytes have that hash, else replaced."""
+        The one way a file enters a store, through :class:`FileSink`: the sha256 is computed from the
+        bytes while they are copied, and the copy is renamed into place atomically. A file that came
+        into ``folder`` that way already (an upload, a copy made here) is returned as it is."""
+        if self._stored is not None and self._stored.path == str(_destination(folder, self._stored)):
+            return self
         if self._local is None and self._data is None:
             raise SignalTypeError(f"file {self._uri!r} cannot be read: only local files can be stored")
-        with self._read() as src:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
-            try:
-                digest, size = hashlib.sha256(), 0
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in self._chunks(src):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                sha = digest.hexdigest()
-                dest = Path(folder) / sha[:2] / sha / self._name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if _holds(dest, sha):
-                    os.unlink(tmp)
-                else:
-                    os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        copy = self._copy_to(str(dest))
-        copy._sha256, copy._size = sha, size
-        return copy
+        with self._read() as src, FileSink(folder, self._name, _access.get().max_bytes) as sink:
+            while chunk := src.read(_CHUNK):
+                sink.write(chunk)
+            stored = sink.commit()
+        return self._copy_to(stored.path)._in_store(stored)
+
+    def _in_store(self, stored: StoredFile) -> GateFile:
+        self._stored, self._sha256, self._size = stored, stored.sha256, stored.size
+        return self
+
+    def as_upload(self, upload_id: str) -> GateFile:
+        """This file as a reference to bytes already streamed to a server: its JSON form is
+        ``{"upload": upload_id}``."""
+        ref = copy.copy(self)
+        ref._reference = upload_id
+        return ref
 
     def _copy_to(self, path: str) -> GateFile:
         return type(self)(path, name=self._name)
@@ -261,7 +301,9 @@ class GateFile(os.PathLike[str]):
     # -- JSON form -------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """``{"path", "name", "size", "sha256"}`` (``content`` instead of ``path`` for an upload);
-        reads a local file to hash it."""
+        reads a local file to hash it. ``{"upload": id}`` for :meth:`as_upload`."""
+        if self._reference is not None:
+            return {"upload": self._reference}
         if self._data is not None:
             return {"name": self.name, "size": self.size, "sha256": self.sha256,
                     "content": base64.b64encode(self._data).decode("ascii")}
@@ -269,14 +311,32 @@ class GateFile(os.PathLike[str]):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GateFile:
-        """Rebuild from ``to_json()`` or an upload ``{"name", "content"}``; a recorded size and sha256
-        are not trusted (they are computed from the bytes when needed)."""
+        """Rebuild from ``to_json()``, an upload ``{"name", "content"}`` or, within
+        :func:`upload_references`, ``{"upload": "<id>"}``; a recorded size and sha256 are not trusted
+        (they are computed from the bytes when needed)."""
+        if isinstance(data, dict) and "upload" in data:
+            return cls._from_upload(data)
         if isinstance(data, dict) and isinstance(data.get("content"), str):
             return cls._from_json_path({**data, "path": _UPLOAD + safe_name(data.get("name"))}, _decode(data))
         if not isinstance(data, dict) or not isinstance(data.get("path"), str):
-            raise SignalTypeError(f"a file's JSON form needs a 'path', or a 'name' and base64 'content', "
-                                  f"got {_short(data)}")
-        return cls._from_json_path(data)
+            raise SignalTypeError(f"a file's JSON form needs a 'path', a 'name' and base64 'content', or an "
+                                  f"'upload' id, got {_short(data)}")
+        f = cls._from_json_path(data)
+        refs = _references.get()
+        stored = refs.seen.get(f.path) if refs is not None and f.is_local else None
+        return f._in_store(stored) if stored is not None and stored.name == f.name else f
+
+    @classmethod
+    def _from_upload(cls, data: dict[str, Any]) -> GateFile:
+        refs, upload_id = _references.get(), data["upload"]
+        if refs is None:
+            raise SignalTypeError('a file given as {"upload": <id>} is accepted only by the Jupyter server '
+                                  "extension that received the upload (PUT /gatewidgets/api/files/<name>)")
+        if not isinstance(upload_id, str) or {"path", "content"} & data.keys():
+            raise SignalTypeError(f'a file given as an upload is {{"upload": "<id>"}}, got {_short(data)}')
+        stored = refs.resolve(upload_id)
+        refs.seen[stored.path] = stored
+        return cls._from_json_path({**data, "path": stored.path, "name": stored.name})._in_store(stored)
 
     @classmethod
     def _from_json_path(cls, data: dict[str, Any], content: bytes | None = None) -> GateFile:
@@ -346,6 +406,61 @@ class GateFile(os.PathLike[str]):
         }
 
 
+class FileSink:
+    """Bytes on their way into a store's files folder: written to a temporary file in ``folder``
+    (``write``, refusing more than ``max_bytes``) while their sha256 and size are computed, then
+    renamed atomically to ``folder/<sha[:2]>/<sha>/<name>`` (``commit``); a file already there is
+    kept only if its bytes have that hash, else replaced. The one ingest routine of stores
+    (``GateFile.persist``, streamed HTTP uploads). A sink not committed when its ``with`` block
+    ends, or on :meth:`discard`, leaves no file behind."""
+
+    def __init__(self, folder: str | os.PathLike[str], name: str, max_bytes: int | None = None) -> None:
+        self.folder, self.name, self.max_bytes, self.size = os.path.abspath(folder), safe_name(name), max_bytes, 0
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
+        self._out: IO[bytes] = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self._done = False
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; ``SignalTypeError`` (nothing written) if the file would pass ``max_bytes``."""
+        check_size(self.name, self.size + len(chunk), self.max_bytes)
+        self._digest.update(chunk)
+        self._out.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> StoredFile:
+        """Move the bytes into place; the stored file."""
+        self._out.close()
+        stored = StoredFile("", self.name, self._digest.hexdigest(), self.size)
+        dest = _destination(self.folder, stored)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if _holds(dest, stored.sha256):
+            os.unlink(self._tmp)
+        else:
+            os.replace(self._tmp, dest)
+        self._done = True
+        return StoredFile(str(dest), self.name, stored.sha256, self.size)
+
+    def discard(self) -> None:
+        """Delete the temporary file (nothing once committed)."""
+        if not self._done:
+            self._done = True
+            self._out.close()
+            Path(self._tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.discard()
+
+
+def _destination(folder: str | os.PathLike[str], stored: StoredFile) -> Path:
+    return Path(os.path.abspath(folder)) / stored.sha256[:2] / stored.sha256 / stored.name
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -369,20 +484,14 @@ def _holds(path: Path, sha: str) -> bool:
 def _decode(data: dict[str, Any]) -> bytes:
     limit = _access.get().max_bytes
     text = data["content"]
-    if limit is not None and len(text) * 3 // 4 > limit + 2:
-        raise _too_big(data.get("name"), limit)
+    if limit is not None:
+        check_size(data.get("name"), len(text) * 3 // 4 - 2, limit)
     try:
         content = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SignalTypeError(f"file {data.get('name')!r}: 'content' must be the file's bytes in base64") from None
-    if limit is not None and len(content) > limit:
-        raise _too_big(data.get("name"), limit)
+    check_size(data.get("name"), len(content), limit)
     return content
-
-
-def _too_big(name: Any, limit: int) -> SignalTypeError:
-    return SignalTypeError(f"file {name!r} is refused: it is larger than the limit of {limit} bytes "
-                           "(GateWidgets.max_upload_bytes)")
 
 
 def _short(value: Any, limit: int = 80) -> str:
