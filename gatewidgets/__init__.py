@@ -25,6 +25,7 @@ from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
+from gatewidgets.settings import settings  # the object, not its module: `from gatewidgets import settings` works
 from gatewidgets.telemetry import metrics
 from gatewidgets.types import GateFile
 
@@ -47,8 +48,8 @@ def unload_ipython_extension(ip: object) -> None:
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
-    "GateRemote", "launch", "recover", "metrics", "Execution", "Executor", "Awaiting", "ExecutionStatus", "NodeState",
-    "Signal", "SignalState",
+    "GateRemote", "launch", "recover", "metrics", "settings", "Execution", "Executor", "Awaiting",
+    "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",

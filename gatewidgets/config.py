@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-from traitlets import All, Bool, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets import All, Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
@@ -76,6 +76,11 @@ class GateWidgets(Configurable):
     busy_timeout = Float(30.0, help=(
         "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
         "the server extension waits http_busy_timeout instead).")).tag(config=True)
+    durability = Enum(["process", "machine"], "process", help=(
+        "What a finished node and a decision survive (stores opened afterwards). 'process': a kill of the "
+        "process (commits are not synced to disk; completions go to a memory-mapped journal). 'machine': "
+        "also an OS crash or power loss, as far as the disk honours fsync (every commit, and every "
+        "completion before a successor starts, is synced: slower).")).tag(config=True)
     http_busy_timeout = Float(2.0, help=(
         "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
         "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)

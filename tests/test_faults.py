@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from traitlets import TraitError
+from traitlets.config import Config
 
 import gatewidgets.executor
 import gatewidgets.store.sqlite
 from gatewidgets import ExecutionStatus, GateRemote, NodeState, SignalState, task, wait_for_input, workflow
+from gatewidgets.config import GateWidgets
 from gatewidgets.errors import StoreError
 from gatewidgets.executor import Executor
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
@@ -43,6 +46,11 @@ def doubled(v: int) -> int:
 @workflow
 def two_steps(v: int) -> int:
     return doubled(v=held(v=v))
+
+
+@workflow
+def doubled_twice(v: int) -> int:
+    return doubled(v=doubled(v=v))
 
 
 @workflow
@@ -213,3 +221,31 @@ def test_a_dead_process_journal_is_replayed_by_adoption(gatewidgets_store: Path,
     states = {n.node_id: (n.state, n.outputs, n.finished_at and n.finished_at.timestamp()) for n in record.nodes}
     assert states == {"n0": (NodeState.SUCCEEDED, 41, 1.5), "n1": (NodeState.QUEUED, None, None)}
     assert record.pid == os.getpid() and not journal.exists()  # spent: no other execution of that process left
+
+
+def test_machine_durability_syncs_commits_and_commits_every_completion(tmp_path: Path,
+                                                                       gatewidgets_store: Path) -> None:
+    """``durability="machine"``: SQLite syncs each commit (``synchronous=FULL``) and durable() commits instead of
+    journaling; the default keeps ``NORMAL`` and the journal."""
+    default = open_store()
+    assert default.durability == "process" and default._conn().execute("PRAGMA synchronous").fetchone()[0] == 1
+    store = SqliteStore(tmp_path / "machine.db", durability="machine")
+    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    key = WorkflowExecutionIdentifier("default", "development", "synced")
+    store.create_execution(key, "synced", {}, [{"node_id": "n0", "kind": "task", "name": "t", "upstream": []}], [])
+    store.update_node(key, "n0", state=NodeState.SUCCEEDED, finished_at=1.5, outputs=41)
+    store.durable()
+    row = sqlite3.connect(tmp_path / "machine.db").execute("SELECT state, outputs FROM nodes").fetchone()
+    assert row == ("SUCCEEDED", "41")  # committed, not journaled
+    assert not Path(f"{store.path}.completions").exists()
+    executor = Executor(store)
+    try:
+        assert executor.launch(doubled_twice, {"v": 5}, execution_name="chain").wait(timeout=30) == 20
+    finally:
+        executor.shutdown()
+    assert [n.state for n in store.get_execution(WorkflowExecutionIdentifier(
+        "default", "development", "chain")).nodes] == [NodeState.SUCCEEDED] * 2
+    assert not Path(f"{store.path}.completions").exists()
+    store.close()
+    with pytest.raises(TraitError, match="durability"):
+        GateWidgets(config=Config({"GateWidgets": {"durability": "disk"}}))

@@ -43,3 +43,17 @@ print(data["text/plain"])
     kinds, text = out.stdout.strip().splitlines()[-2:]
     assert kinds == "application/vnd.jupyter.widget-view+json|text/plain"
     assert text == "<Execution w shown SUCCEEDED>"
+
+
+def test_settings_from_the_package_is_the_settings_object() -> None:
+    """``from gatewidgets import settings`` gives the settings, not their module: setting one takes effect."""
+    from gatewidgets import settings
+    from gatewidgets.config import current
+
+    before = settings.notify
+    try:
+        settings.notify = not before
+        assert current().notify is (not before)
+    finally:
+        del settings.notify
+    assert settings.notify is before

@@ -259,9 +259,10 @@ class SqliteStore:
     capabilities = StoreCapabilities(run=True)
 
     def __init__(self, path: str | os.PathLike[str], *, poll_interval: float | None = None,
-                 busy_timeout: float | None = None, retry_for: float = 5.0) -> None:
+                 busy_timeout: float | None = None, retry_for: float = 5.0, durability: str | None = None) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.busy_timeout = busy_timeout if busy_timeout is not None else settings.busy_timeout
+        self.durability = durability or settings.durability  # "process" or "machine" (see config.GateWidgets)
         self.files_dir = os.path.join(os.path.dirname(self.path), "files")
         self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval
         self.origin = uuid.uuid4().hex
@@ -313,7 +314,7 @@ class SqliteStore:
             conn.row_factory = sqlite3.Row
             if not self.read_only:
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA synchronous=FULL" if self.durability == "machine" else "PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 
@@ -712,7 +713,8 @@ class SqliteStore:
         which :meth:`adopt_execution` replays. Many (a fan-in after a wide fan-out) are committed
         instead: they have to be committed soon anyway, and one write is cheaper than two. Callers
         that arrive during a write wait for it (its batch may hold their completions). A journal that
-        cannot be made, or is full, also means a commit.
+        cannot be made, or is full, also means a commit. With ``durability="machine"`` every
+        completion is committed (and the commit synced to disk: ``synchronous=FULL``).
         """
         if not self._completions and not self._journaling:
             return  # every completion was journaled or committed (see _journaling)
@@ -720,7 +722,8 @@ class SqliteStore:
             self._journaling = True  # set before taking completions: a caller that finds none waits for us
             try:
                 batch = [self._completions.popleft() for _ in range(len(self._completions))]
-                if not batch or (len(batch) <= _JOURNAL_BATCH and self._journal_write(batch)):
+                if not batch or (len(batch) <= _JOURNAL_BATCH and self.durability == "process"
+                                 and self._journal_write(batch)):
                     return
                 try:
                     self.flush()
