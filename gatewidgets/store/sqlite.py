@@ -61,6 +61,7 @@ from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 from gatewidgets.settings import settings
+from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
 
@@ -108,6 +109,9 @@ _ADDED_COLUMNS = (
     ("signals", "context", "TEXT"),  # JSON: evidence, edit_type, original, comment, approved_value
     ("events", "detail", "TEXT"),  # JSON: comment, original, approved_value of a decision
     ("executions", "plan", "TEXT"),  # plans.id of its nodes; NULL: every node has its row (stores before 3)
+    # which process holds the owner's pid (see store/process.py); NULL: judged by pid alone
+    ("executions", "pid_started", "INTEGER"),  # its start time, clock ticks since boot (/proc/<pid>/stat)
+    ("executions", "boot_id", "TEXT"),  # /proc/sys/kernel/random/boot_id when it was recorded
 )
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
@@ -444,6 +448,8 @@ class SqliteStore:
         """
         stamp = _ts(now())
         plan = self._plan(nodes)
+        owner = pid if pid is not None else os.getpid()
+        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM executions WHERE project=? AND domain=? AND name=?",
                             (key.project, key.domain, key.name)).fetchone():
@@ -454,9 +460,9 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
             conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updated_at, workflow_path, plan, pid_started, boot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, _dumps(inputs),
-                 pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path, plan.id))
+                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot))
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -551,10 +557,10 @@ class SqliteStore:
     def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
         """Claim an unfinished execution for this process (recovery); returns it with its nodes.
 
-        One transaction checks that its owner is gone and swaps the owner (compare-and-set), so
-        of processes recovering it at once exactly one wins; the others get ``ExecutionExistsError``
-        naming the winner. An execution owned by this process is adopted: the executor checks that
-        it does not run here.
+        One transaction checks that its owner is gone (see :mod:`gatewidgets.store.process`) and
+        swaps the owner (compare-and-set), so of processes recovering it at once exactly one wins;
+        the others get ``ExecutionExistsError`` naming the winner. An execution owned by this
+        process is adopted: the executor checks that it does not run here.
         """
         with self._write() as conn:
             row = self._execution_row(conn, key)
@@ -565,15 +571,17 @@ class SqliteStore:
                     "execution can be recovered. Launch a new one with another execution_name."
                 )
             mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._alive(row["pid"], row["host"]):
+            if not mine and self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]):
                 raise ExecutionExistsError(
                     f"Execution {key} is still running in {owner}; it can be recovered only once that "
                     "process is gone."
                 )
             spent = self._replay(conn, key, row["host"], row["pid"])
-            cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
-                               "AND name=? AND pid IS ? AND host IS ?",
-                               (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
+            cur = conn.execute("UPDATE executions SET pid=?, host=?, pid_started=?, boot_id=?, updated_at=? "
+                               "WHERE project=? AND domain=? AND name=? AND pid IS ? AND host IS ? "
+                               "AND pid_started IS ?",
+                               (os.getpid(), self.host, *process.own_identity(), _ts(now()), *key_tuple(key),
+                                row["pid"], row["host"], row["pid_started"]))
             if cur.rowcount != 1:
                 raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
         if spent:
@@ -652,21 +660,14 @@ class SqliteStore:
         return [self._execution(r, ()) for r in self._conn().execute(sql, params)]
 
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown)."""
-        return self._alive(record.pid, record.host)
+        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown); a zombie,
+        or another process holding its pid, is not."""
+        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
 
-    def _alive(self, pid: int | None, host: str | None) -> bool | None:
+    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
         if host != self.host or pid is None:
             return None
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return process.alive(pid, started, boot)
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
         """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`).
@@ -1179,7 +1180,7 @@ class SqliteStore:
             outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
             error=row["error"], created_at=_at(row["created_at"]), updated_at=_at(row["updated_at"]),
             finished_at=_dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
-            workflow_path=row["workflow_path"],
+            workflow_path=row["workflow_path"], pid_started=row["pid_started"], boot_id=row["boot_id"],
         )
 
     def __repr__(self) -> str:
