@@ -30,6 +30,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -64,8 +65,9 @@ from gatewidgets.settings import settings
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
+from gatewidgets.types.file import PART_PREFIX
 
-__all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
+__all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "Leftover", "FILE_GRACE", "now"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,14 @@ _ADDED_COLUMNS = (
     ("executions", "pid_started", "INTEGER"),  # its start time, clock ticks since boot (/proc/<pid>/stat)
     ("executions", "boot_id", "TEXT"),  # /proc/sys/kernel/random/boot_id when it was recorded
 )
+
+FILE_GRACE = 3600.0  # seconds a file in files/ must be unchanged before a cleanup may remove it
+_CLEAN_EVERY = 86400.0  # seconds between the cleanups a store starts by itself
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# the columns whose JSON may name a stored file (by its sha256, in its path and its "sha256")
+_FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "identity"), ("events", "value"),
+                    ("events", "detail"), ("nodes", "outputs"), ("executions", "inputs"), ("executions", "outputs"),
+                    ("task_cache", "outputs"))
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
     task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -293,6 +303,7 @@ class SqliteStore:
         self._flusher_wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._live_types: dict[tuple[ExecKey, str], GateType] = {}
+        self._cleaner: threading.Thread | None = None
         self._detached: dict[str, GateType] = {}
         self._migrate()
 
@@ -320,10 +331,13 @@ class SqliteStore:
             self._local.conn = conn
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _check_writable(self) -> None:
         if self.read_only:
             raise sqlite3.OperationalError("attempt to write a readonly database")  # becomes a StoreError
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._check_writable()
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -382,8 +396,9 @@ class SqliteStore:
         self._closed.set()
         self._flusher_wake.set()
         self._listeners.join()
-        if self._flusher is not None and self._flusher is not threading.current_thread():
-            self._flusher.join(timeout=5)
+        for thread in (self._flusher, self._cleaner):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5)
 
     # ---------------------------------------------------------------------- events
 
@@ -475,6 +490,8 @@ class SqliteStore:
         self._plans[key_tuple(key)] = plan
         self._keep_plans()
         self._dispatch(events)
+        if self._cleaner is None:
+            self._clean_in_background()
 
     def _plan(self, nodes: Sequence[dict[str, Any]]) -> _Plan:
         """The plan of ``nodes``; the executor passes the same list for every launch of a workflow, so it is
@@ -587,6 +604,8 @@ class SqliteStore:
         if spent:
             with contextlib.suppress(OSError):
                 os.remove(self._journal_path(row["host"], row["pid"]))
+        if self._cleaner is None:
+            self._clean_in_background()
         return self.get_execution(key)
 
     def _journal_path(self, host: str, pid: int) -> str:
@@ -1160,6 +1179,110 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO task_cache VALUES (?,?,?,?,?)",
                          (task, version, inputs_hash, _dumps(outputs), _ts(now())))
 
+    # ------------------------------------------------------------------------ files
+
+    def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove what interrupted copies left in ``files_dir``: temp files (``.part-*``) of an upload or
+        ingest that crashed, and content-addressed copies (``<sha[:2]>/<sha>/<name>``) that no stored value,
+        context, event, output or completion journal names (a refused set leaves one). Only files unchanged
+        for ``older_than`` seconds go, so a copy still being written or about to be set stays; only regular
+        files inside ``files_dir`` are removed (symbolic links, and what they point to, are left alone).
+        Returns what was removed, or with ``dry_run`` what would be."""
+        if not dry_run:
+            self._check_writable()
+        cutoff = time.time() - older_than
+        found = [(path, info, reason) for path, info, reason in self._leftover_candidates()
+                 if info.st_mtime <= cutoff]
+        if any(reason == "unreferenced" for _, _, reason in found):
+            named = self._named_files()
+            found = [f for f in found if f[2] != "unreferenced" or os.path.basename(os.path.dirname(f[0])) not in named]
+        removed = []
+        for path, info, reason in found:
+            if not dry_run and not self._remove_leftover(path, info, cutoff):
+                continue
+            removed.append(Leftover(path, info.st_size, reason))
+        if removed and not dry_run:
+            log.info("gatewidgets removed %d leftover files (%d bytes) from %s", len(removed),
+                     sum(f.size for f in removed), self.files_dir)
+        return removed
+
+    def _leftover_candidates(self) -> Iterator[tuple[str, os.stat_result, str]]:
+        """Regular files in ``files_dir`` a cleanup may remove: ``(path, lstat, reason)``; a linked folder is
+        not entered."""
+        for folder, _, names in os.walk(self.files_dir):
+            parts = os.path.relpath(folder, self.files_dir).split(os.sep)
+            for name in names:
+                if folder == self.files_dir and name.startswith(PART_PREFIX):
+                    reason = "unfinished"
+                elif len(parts) == 2 and _SHA256.fullmatch(parts[1]) and parts[1][:2] == parts[0]:
+                    reason = "unreferenced"
+                else:  # not a file gatewidgets writes: leave it
+                    continue
+                path = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    info = os.lstat(path)
+                    if stat.S_ISREG(info.st_mode):
+                        yield path, info, reason
+
+    def _named_files(self) -> set[str]:
+        """The sha256 of every stored file the store's rows, or a completion journal, name."""
+        named: set[str] = set()
+        conn = self._conn()
+        for table, column in _FILE_REFERENCES:
+            for (text,) in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
+                named.update(_SHA256.findall(str(text)))
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(f"{self.path}.completions"):
+                with contextlib.suppress(OSError), open(entry.path, "rb") as f:
+                    named.update(_SHA256.findall(f.read().decode("ascii", "replace")))
+        return named
+
+    def _remove_leftover(self, path: str, seen: os.stat_result, cutoff: float) -> bool:
+        """Remove ``path`` if it is still the old regular file seen and still inside ``files_dir`` (no folder on
+        its way became a link); then its emptied folders. Whether it was removed."""
+        inside = os.path.realpath(self.files_dir)
+        folder = os.path.dirname(path)
+        try:
+            info = os.lstat(path)
+            if not (stat.S_ISREG(info.st_mode) and info.st_ino == seen.st_ino and info.st_mtime <= cutoff
+                    and os.path.commonpath([inside, os.path.realpath(folder)]) == inside):
+                return False
+            os.unlink(path)
+        except OSError:
+            return False
+        while os.path.realpath(folder) != inside:  # <sha>, then <sha[:2]>, if now empty
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            folder = os.path.dirname(folder)
+        return True
+
+    def _clean_in_background(self) -> None:
+        """Start :meth:`clean_files` in a thread if the store's last cleanup (recorded in ``meta``) is more
+        than a day old; of processes starting at once one claims it. A new store starts counting."""
+        # not a daemon: a process that ends meanwhile lets it finish and close its connection (SQLite then
+        # folds the -wal file into the store)
+        self._cleaner = threading.Thread(target=self._clean_if_due, name="gatewidgets-files-cleaner")
+        self._cleaner.start()
+
+    def _clean_if_due(self) -> None:
+        try:
+            stamp = time.time()
+            with self._write() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key='files_cleaned_at'").fetchone()
+                due = row is not None and stamp - float(row[0]) >= _CLEAN_EVERY
+                if row is None or due:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('files_cleaned_at', ?)", (repr(stamp),))
+            if due:
+                self.clean_files()
+        except Exception:  # a cleanup that failed is tried again by the next process
+            log.exception("gatewidgets could not clean up %s", self.files_dir)
+        finally:  # this thread's connection
+            own = getattr(self._local, "conn", None)
+            if own is not None:
+                own.close()
+
     # ---------------------------------------------------------------------- records
 
     @staticmethod
@@ -1185,6 +1308,15 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A file :meth:`SqliteStore.clean_files` removed (or, with ``dry_run``, would remove)."""
+
+    path: str
+    size: int  # bytes
+    reason: str  # "unfinished": a temp file of an interrupted copy; "unreferenced": a copy no value names
 
 
 def key_tuple(key: ExecKey) -> tuple[str, str, str]:

@@ -28,8 +28,9 @@ from pydantic_core import core_schema
 
 from gatewidgets.errors import SignalTypeError
 
-__all__ = ["GateFile", "FlyteFile", "file_access", "safe_name"]
+__all__ = ["GateFile", "FlyteFile", "file_access", "safe_name", "PART_PREFIX"]
 
+PART_PREFIX = ".part-"  # a copy being written into a store's folder (see GateFile.persist)
 _CHUNK = 1 << 20
 _UPLOAD = "upload:"  # the URI of a file whose bytes came with the value
 
@@ -233,7 +234,7 @@ class GateFile(os.PathLike[str]):
             raise SignalTypeError(f"file {self._uri!r} cannot be read: only local files can be stored")
         with self._read() as src:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=PART_PREFIX)
             try:
                 digest, size = hashlib.sha256(), 0
                 with os.fdopen(fd, "wb") as out:
@@ -243,11 +244,7 @@ class GateFile(os.PathLike[str]):
                         out.write(chunk)
                 sha = digest.hexdigest()
                 dest = Path(folder) / sha[:2] / sha / self._name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if _holds(dest, sha):
-                    os.unlink(tmp)
-                else:
-                    os.replace(tmp, dest)
+                _place(tmp, dest, sha)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
@@ -348,6 +345,23 @@ class GateFile(os.PathLike[str]):
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _place(tmp: str, dest: Path, sha: str) -> None:
+    """Rename the copy ``tmp`` to ``dest``, or keep a copy with hash ``sha`` there (touched: in use, so a
+    cleanup of old unreferenced copies leaves it); retried if a cleanup removes its emptied folder meanwhile."""
+    for attempt in range(3):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if _holds(dest, sha):
+                os.utime(dest)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, dest)
+            return
+        except FileNotFoundError:
+            if attempt == 2 or not os.path.exists(tmp):
+                raise
 
 
 def _holds(path: Path, sha: str) -> bool:
