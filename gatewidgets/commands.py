@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import html
+import math
 import shlex
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gatewidgets.formatting import short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
+from gatewidgets.store.sqlite import FILE_GRACE, SqliteStore
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
@@ -79,18 +81,30 @@ def _limit(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """``--older-than``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.ArgumentParser:
     """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
 
     The command line leaves out ``run`` and ``dashboard`` (they need a kernel) and adds
     ``--json``, ``--store`` and ``lab``.
     """
-    common = _Parser(add_help=False)
+    output = _Parser(add_help=False)  # where the store is and how results print (the command line's)
+    if not notebook:
+        output.add_argument("--json", action="store_true", help="print JSON instead of text")
+        output.add_argument("--store", help="path of the store (default: $GATEWIDGETS_STORE or Jupyter's data dir)")
+    common = _Parser(add_help=False, parents=[output])
     common.add_argument("-p", "--project", help="project (default: the configured default project)")
     common.add_argument("-d", "--domain", help="domain (default: the configured default domain)")
-    if not notebook:
-        common.add_argument("--json", action="store_true", help="print JSON instead of text")
-        common.add_argument("--store", help="path of the store (default: $GATEWIDGETS_STORE or Jupyter's data dir)")
 
     parser = _Parser(prog=prog, description="List and set gate signals of gatewidgets executions.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -147,6 +161,17 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("execution", help="execution name")
     p.add_argument("--workflow", metavar="MODULE:NAME", help="where its workflow is (default: the import path "
                    "recorded at launch" + (", else the notebook's workflow of that name)" if notebook else ")"))
+
+    files = sub.add_parser("files", help="Look after the files kept in the store's files/ folder.",
+                           description="Look after the files kept in the store's files/ folder.")
+    actions = files.add_subparsers(dest="files_command", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    clean_help = ("Remove leftovers from files/: temp files of an interrupted upload or copy, and copies no "
+                  "stored value refers to (a refused set leaves one), both only when older than --older-than.")
+    p = actions.add_parser("clean", help=clean_help, description=clean_help, parents=[output])
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--older-than", type=_seconds, default=FILE_GRACE, metavar="SECONDS",
+                   help=f"leave files changed in the last SECONDS (default {FILE_GRACE:g}: an hour)")
 
     if not notebook:
         from gatewidgets import lab
@@ -542,6 +567,23 @@ def _recover(args: argparse.Namespace, ctx: Context) -> Result:
                   "this process now.", data={"execution": execution.name}, show=execution, value=execution)
 
 
+def _files(args: argparse.Namespace, ctx: Context) -> Result:
+    store = ctx.remote.store
+    if not isinstance(store, SqliteStore):
+        raise CommandError("files clean: only this machine's store keeps files, not a Flyte cluster or a Jupyter "
+                           "server.")
+    removed = store.clean_files(args.older_than, dry_run=args.dry_run)
+    freed = sum(f.size for f in removed)
+    verb, freeing = ("Would remove", "would free") if args.dry_run else ("Removed", "freed")
+    message = f"{verb} {len(removed)} leftover file{'s' * (len(removed) != 1)} from {store.files_dir} " \
+              f"({freeing} {freed:,} bytes)."
+    table = Table("Leftover files", ["file", "bytes", "why"],
+                  [[f.path, f"{f.size:,}", f.reason] for f in removed])
+    data = {"dry_run": args.dry_run, "bytes": freed,
+            "files": [{"path": f.path, "bytes": f.size, "reason": f.reason} for f in removed]}
+    return Result(message, tables=[table] if removed else [], data=data)
+
+
 def _literal(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -551,4 +593,4 @@ def _literal(text: str) -> Any:
 
 _COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
              "executions": _executions, "abort": _abort, "history": _history, "stats": _stats, "config": _config,
-             "dashboard": _dashboard, "run": _run, "recover": _recover}
+             "dashboard": _dashboard, "run": _run, "recover": _recover, "files": _files}

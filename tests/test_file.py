@@ -77,9 +77,9 @@ def test_persist_content_addressed_and_idempotent(receipt: Path, tmp_path: Path)
     copy = GateFile(receipt).persist(store)
     assert Path(copy.path) == store / digest[:2] / digest / "receipt.pdf"
     assert copy.sha256 == digest and copy.name == "receipt.pdf"
-    mtime = os.stat(copy.path).st_mtime_ns
+    inode = os.stat(copy.path).st_ino
     again = GateFile(receipt).persist(store)
-    assert again.path == copy.path and os.stat(copy.path).st_mtime_ns == mtime
+    assert again.path == copy.path and os.stat(copy.path).st_ino == inode  # kept (touched: in use), not rewritten
     assert [p.name for p in (store / digest[:2] / digest).iterdir()] == ["receipt.pdf"]  # no temp left
     receipt.unlink()
     assert Path(copy.path).read_bytes() == b"%PDF fake receipt"

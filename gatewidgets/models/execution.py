@@ -109,6 +109,8 @@ class ExecutionRecord:
     host: str | None
     nodes: tuple[NodeRecord, ...] = field(default=())
     workflow_path: str | None = None  # ``module:qualname`` to import the workflow from, when it was importable
+    pid_started: int | None = None  # the owner's start time (Linux clock ticks since boot); None: pid only
+    boot_id: str | None = None  # the boot the owner ran in (Linux); None: pid only
 
     @property
     def name(self) -> str:

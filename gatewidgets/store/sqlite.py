@@ -30,6 +30,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -61,10 +62,12 @@ from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 from gatewidgets.settings import settings
+from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
+from gatewidgets.types.file import PART_PREFIX
 
-__all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "now"]
+__all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA_VERSION", "Leftover", "FILE_GRACE", "now"]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,18 @@ _ADDED_COLUMNS = (
     ("signals", "context", "TEXT"),  # JSON: evidence, edit_type, original, comment, approved_value
     ("events", "detail", "TEXT"),  # JSON: comment, original, approved_value of a decision
     ("executions", "plan", "TEXT"),  # plans.id of its nodes; NULL: every node has its row (stores before 3)
+    # which process holds the owner's pid (see store/process.py); NULL: judged by pid alone
+    ("executions", "pid_started", "INTEGER"),  # its start time, clock ticks since boot (/proc/<pid>/stat)
+    ("executions", "boot_id", "TEXT"),  # /proc/sys/kernel/random/boot_id when it was recorded
 )
+
+FILE_GRACE = 3600.0  # seconds a file in files/ must be unchanged before a cleanup may remove it
+_CLEAN_EVERY = 86400.0  # seconds between the cleanups a store starts by itself
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# the columns whose JSON may name a stored file (by its sha256, in its path and its "sha256")
+_FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "identity"), ("events", "value"),
+                    ("events", "detail"), ("nodes", "outputs"), ("executions", "inputs"), ("executions", "outputs"),
+                    ("task_cache", "outputs"))
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
     task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -291,6 +305,7 @@ class SqliteStore:
         self._flusher_wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._live_types: dict[tuple[ExecKey, str], GateType] = {}
+        self._cleaner: threading.Thread | None = None
         self._detached: dict[str, GateType] = {}
         self._migrate()
 
@@ -318,10 +333,13 @@ class SqliteStore:
             self._local.conn = conn
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _check_writable(self) -> None:
         if self.read_only:
             raise sqlite3.OperationalError("attempt to write a readonly database")  # becomes a StoreError
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._check_writable()
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -380,8 +398,9 @@ class SqliteStore:
         self._closed.set()
         self._flusher_wake.set()
         self._listeners.join()
-        if self._flusher is not None and self._flusher is not threading.current_thread():
-            self._flusher.join(timeout=5)
+        for thread in (self._flusher, self._cleaner):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5)
 
     # ---------------------------------------------------------------------- events
 
@@ -446,6 +465,8 @@ class SqliteStore:
         """
         stamp = _ts(now())
         plan = self._plan(nodes)
+        owner = pid if pid is not None else os.getpid()
+        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM executions WHERE project=? AND domain=? AND name=?",
                             (key.project, key.domain, key.name)).fetchone():
@@ -456,9 +477,9 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
             conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updated_at, workflow_path, plan, pid_started, boot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, _dumps(inputs),
-                 pid if pid is not None else os.getpid(), self.host, stamp, stamp, workflow_path, plan.id))
+                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot))
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -471,6 +492,8 @@ class SqliteStore:
         self._plans[key_tuple(key)] = plan
         self._keep_plans()
         self._dispatch(events)
+        if self._cleaner is None:
+            self._clean_in_background()
 
     def _plan(self, nodes: Sequence[dict[str, Any]]) -> _Plan:
         """The plan of ``nodes``; the executor passes the same list for every launch of a workflow, so it is
@@ -553,10 +576,10 @@ class SqliteStore:
     def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
         """Claim an unfinished execution for this process (recovery); returns it with its nodes.
 
-        One transaction checks that its owner is gone and swaps the owner (compare-and-set), so
-        of processes recovering it at once exactly one wins; the others get ``ExecutionExistsError``
-        naming the winner. An execution owned by this process is adopted: the executor checks that
-        it does not run here.
+        One transaction checks that its owner is gone (see :mod:`gatewidgets.store.process`) and
+        swaps the owner (compare-and-set), so of processes recovering it at once exactly one wins;
+        the others get ``ExecutionExistsError`` naming the winner. An execution owned by this
+        process is adopted: the executor checks that it does not run here.
         """
         with self._write() as conn:
             row = self._execution_row(conn, key)
@@ -567,20 +590,24 @@ class SqliteStore:
                     "execution can be recovered. Launch a new one with another execution_name."
                 )
             mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._alive(row["pid"], row["host"]):
+            if not mine and self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]):
                 raise ExecutionExistsError(
                     f"Execution {key} is still running in {owner}; it can be recovered only once that "
                     "process is gone."
                 )
             spent = self._replay(conn, key, row["host"], row["pid"])
-            cur = conn.execute("UPDATE executions SET pid=?, host=?, updated_at=? WHERE project=? AND domain=? "
-                               "AND name=? AND pid IS ? AND host IS ?",
-                               (os.getpid(), self.host, _ts(now()), *key_tuple(key), row["pid"], row["host"]))
+            cur = conn.execute("UPDATE executions SET pid=?, host=?, pid_started=?, boot_id=?, updated_at=? "
+                               "WHERE project=? AND domain=? AND name=? AND pid IS ? AND host IS ? "
+                               "AND pid_started IS ?",
+                               (os.getpid(), self.host, *process.own_identity(), _ts(now()), *key_tuple(key),
+                                row["pid"], row["host"], row["pid_started"]))
             if cur.rowcount != 1:
                 raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
         if spent:
             with contextlib.suppress(OSError):
                 os.remove(self._journal_path(row["host"], row["pid"]))
+        if self._cleaner is None:
+            self._clean_in_background()
         return self.get_execution(key)
 
     def _journal_path(self, host: str, pid: int) -> str:
@@ -654,21 +681,14 @@ class SqliteStore:
         return [self._execution(r, ()) for r in self._conn().execute(sql, params)]
 
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown)."""
-        return self._alive(record.pid, record.host)
+        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown); a zombie,
+        or another process holding its pid, is not."""
+        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
 
-    def _alive(self, pid: int | None, host: str | None) -> bool | None:
+    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
         if host != self.host or pid is None:
             return None
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return process.alive(pid, started, boot)
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
         """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`).
@@ -1167,6 +1187,110 @@ class SqliteStore:
             conn.execute("INSERT OR IGNORE INTO task_cache VALUES (?,?,?,?,?)",
                          (task, version, inputs_hash, _dumps(outputs), _ts(now())))
 
+    # ------------------------------------------------------------------------ files
+
+    def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove what interrupted copies left in ``files_dir``: temp files (``.part-*``) of an upload or
+        ingest that crashed, and content-addressed copies (``<sha[:2]>/<sha>/<name>``) that no stored value,
+        context, event, output or completion journal names (a refused set leaves one). Only files unchanged
+        for ``older_than`` seconds go, so a copy still being written or about to be set stays; only regular
+        files inside ``files_dir`` are removed (symbolic links, and what they point to, are left alone).
+        Returns what was removed, or with ``dry_run`` what would be."""
+        if not dry_run:
+            self._check_writable()
+        cutoff = time.time() - older_than
+        found = [(path, info, reason) for path, info, reason in self._leftover_candidates()
+                 if info.st_mtime <= cutoff]
+        if any(reason == "unreferenced" for _, _, reason in found):
+            named = self._named_files()
+            found = [f for f in found if f[2] != "unreferenced" or os.path.basename(os.path.dirname(f[0])) not in named]
+        removed = []
+        for path, info, reason in found:
+            if not dry_run and not self._remove_leftover(path, info, cutoff):
+                continue
+            removed.append(Leftover(path, info.st_size, reason))
+        if removed and not dry_run:
+            log.info("gatewidgets removed %d leftover files (%d bytes) from %s", len(removed),
+                     sum(f.size for f in removed), self.files_dir)
+        return removed
+
+    def _leftover_candidates(self) -> Iterator[tuple[str, os.stat_result, str]]:
+        """Regular files in ``files_dir`` a cleanup may remove: ``(path, lstat, reason)``; a linked folder is
+        not entered."""
+        for folder, _, names in os.walk(self.files_dir):
+            parts = os.path.relpath(folder, self.files_dir).split(os.sep)
+            for name in names:
+                if folder == self.files_dir and name.startswith(PART_PREFIX):
+                    reason = "unfinished"
+                elif len(parts) == 2 and _SHA256.fullmatch(parts[1]) and parts[1][:2] == parts[0]:
+                    reason = "unreferenced"
+                else:  # not a file gatewidgets writes: leave it
+                    continue
+                path = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    info = os.lstat(path)
+                    if stat.S_ISREG(info.st_mode):
+                        yield path, info, reason
+
+    def _named_files(self) -> set[str]:
+        """The sha256 of every stored file the store's rows, or a completion journal, name."""
+        named: set[str] = set()
+        conn = self._conn()
+        for table, column in _FILE_REFERENCES:
+            for (text,) in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
+                named.update(_SHA256.findall(str(text)))
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(f"{self.path}.completions"):
+                with contextlib.suppress(OSError), open(entry.path, "rb") as f:
+                    named.update(_SHA256.findall(f.read().decode("ascii", "replace")))
+        return named
+
+    def _remove_leftover(self, path: str, seen: os.stat_result, cutoff: float) -> bool:
+        """Remove ``path`` if it is still the old regular file seen and still inside ``files_dir`` (no folder on
+        its way became a link); then its emptied folders. Whether it was removed."""
+        inside = os.path.realpath(self.files_dir)
+        folder = os.path.dirname(path)
+        try:
+            info = os.lstat(path)
+            if not (stat.S_ISREG(info.st_mode) and info.st_ino == seen.st_ino and info.st_mtime <= cutoff
+                    and os.path.commonpath([inside, os.path.realpath(folder)]) == inside):
+                return False
+            os.unlink(path)
+        except OSError:
+            return False
+        while os.path.realpath(folder) != inside:  # <sha>, then <sha[:2]>, if now empty
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            folder = os.path.dirname(folder)
+        return True
+
+    def _clean_in_background(self) -> None:
+        """Start :meth:`clean_files` in a thread if the store's last cleanup (recorded in ``meta``) is more
+        than a day old; of processes starting at once one claims it. A new store starts counting."""
+        # not a daemon: a process that ends meanwhile lets it finish and close its connection (SQLite then
+        # folds the -wal file into the store)
+        self._cleaner = threading.Thread(target=self._clean_if_due, name="gatewidgets-files-cleaner")
+        self._cleaner.start()
+
+    def _clean_if_due(self) -> None:
+        try:
+            stamp = time.time()
+            with self._write() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key='files_cleaned_at'").fetchone()
+                due = row is not None and stamp - float(row[0]) >= _CLEAN_EVERY
+                if row is None or due:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('files_cleaned_at', ?)", (repr(stamp),))
+            if due:
+                self.clean_files()
+        except Exception:  # a cleanup that failed is tried again by the next process
+            log.exception("gatewidgets could not clean up %s", self.files_dir)
+        finally:  # this thread's connection
+            own = getattr(self._local, "conn", None)
+            if own is not None:
+                own.close()
+
     # ---------------------------------------------------------------------- records
 
     @staticmethod
@@ -1187,11 +1311,20 @@ class SqliteStore:
             outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
             error=row["error"], created_at=_at(row["created_at"]), updated_at=_at(row["updated_at"]),
             finished_at=_dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
-            workflow_path=row["workflow_path"],
+            workflow_path=row["workflow_path"], pid_started=row["pid_started"], boot_id=row["boot_id"],
         )
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A file :meth:`SqliteStore.clean_files` removed (or, with ``dry_run``, would remove)."""
+
+    path: str
+    size: int  # bytes
+    reason: str  # "unfinished": a temp file of an interrupted copy; "unreferenced": a copy no value names
 
 
 def key_tuple(key: ExecKey) -> tuple[str, str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import contextvars
 import copy
 import hashlib
@@ -33,8 +34,9 @@ from pydantic_core import core_schema
 from gatewidgets.errors import SignalTypeError
 
 __all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "check_size", "file_access", "safe_name",
-           "upload_references"]
+           "upload_references", "PART_PREFIX"]
 
+PART_PREFIX = ".part-"  # a copy being written into a store's folder (see GateFile.persist)
 _CHUNK = 1 << 20
 _UPLOAD = "upload:"  # the URI of a file whose bytes came with the value
 
@@ -275,6 +277,8 @@ class GateFile(os.PathLike[str]):
         bytes while they are copied, and the copy is renamed into place atomically. A file that came
         into ``folder`` that way already (an upload, a copy made here) is returned as it is."""
         if self._stored is not None and self._stored.path == str(_destination(folder, self._stored)):
+            with contextlib.suppress(OSError):
+                os.utime(self._stored.path)  # in use again: a cleanup of old unreferenced copies keeps it
             return self
         if self._local is None and self._data is None:
             raise SignalTypeError(f"file {self._uri!r} cannot be read: only local files can be stored")
@@ -417,7 +421,7 @@ class FileSink:
     def __init__(self, folder: str | os.PathLike[str], name: str, max_bytes: int | None = None) -> None:
         self.folder, self.name, self.max_bytes, self.size = os.path.abspath(folder), safe_name(name), max_bytes, 0
         Path(self.folder).mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
+        fd, self._tmp = tempfile.mkstemp(dir=self.folder, prefix=PART_PREFIX)
         self._out: IO[bytes] = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
         self._done = False
@@ -434,11 +438,7 @@ class FileSink:
         self._out.close()
         stored = StoredFile("", self.name, self._digest.hexdigest(), self.size)
         dest = _destination(self.folder, stored)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if _holds(dest, stored.sha256):
-            os.unlink(self._tmp)
-        else:
-            os.replace(self._tmp, dest)
+        _place(self._tmp, dest, stored.sha256)
         self._done = True
         return StoredFile(str(dest), self.name, stored.sha256, self.size)
 
@@ -463,6 +463,23 @@ def _destination(folder: str | os.PathLike[str], stored: StoredFile) -> Path:
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _place(tmp: str, dest: Path, sha: str) -> None:
+    """Rename the copy ``tmp`` to ``dest``, or keep a copy with hash ``sha`` there (touched: in use, so a
+    cleanup of old unreferenced copies leaves it); retried if a cleanup removes its emptied folder meanwhile."""
+    for attempt in range(3):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if _holds(dest, sha):
+                os.utime(dest)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, dest)
+            return
+        except FileNotFoundError:
+            if attempt == 2 or not os.path.exists(tmp):
+                raise
 
 
 def _holds(path: Path, sha: str) -> bool:
