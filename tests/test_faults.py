@@ -193,7 +193,7 @@ def test_a_completion_survives_once_durable_returns(monkeypatch: pytest.MonkeyPa
     store.durable()
     row = sqlite3.connect(gatewidgets_store).execute("SELECT state FROM nodes WHERE node_id='n0'").fetchone()
     committed = row[0] if row else None  # a node's row is written when a flush first writes a change of it
-    journal = Path(f"{store.path}.completions/{store.host}-{os.getpid()}.journal")
+    journal = Path(store._own_journal_path())
     journaled = journal.exists() and b"\tn0\tSUCCEEDED\t1500000\t41\n" in journal.read_bytes()
     assert committed == "SUCCEEDED" or journaled
     if journal_size == 16:  # too small for one record
@@ -249,3 +249,23 @@ def test_machine_durability_syncs_commits_and_commits_every_completion(tmp_path:
     store.close()
     with pytest.raises(TraitError, match="durability"):
         GateWidgets(config=Config({"GateWidgets": {"durability": "disk"}}))
+
+
+def test_a_journal_is_the_one_of_the_process_that_owned_the_execution(gatewidgets_store: Path) -> None:
+    """Journals are named by pid and start time: a later process given the same pid keeps its own, and recovery
+    replays the dead owner's only."""
+    store = open_store()
+    key = WorkflowExecutionIdentifier("default", "development", "reused")
+    store.create_execution(key, "reused", {}, [{"node_id": f"n{i}", "kind": "task", "name": "t", "upstream": []}
+                                               for i in range(2)], [], pid=2**22 + 7)  # no such process
+    with sqlite3.connect(gatewidgets_store) as raw:
+        raw.execute("UPDATE executions SET pid_started=111 WHERE name='reused'")
+    folder = Path(f"{store.path}.completions")
+    folder.mkdir(exist_ok=True)
+    owner = folder / f"{store.host}-{2**22 + 7}-111.journal"
+    owner.write_bytes(b"\ndefault\tdevelopment\treused\tn0\tSUCCEEDED\t1500000\t1\n\0")
+    later = folder / f"{store.host}-{2**22 + 7}-222.journal"  # another process that got the pid afterwards
+    later.write_bytes(b"\ndefault\tdevelopment\treused\tn1\tSUCCEEDED\t1500000\t2\n\0")
+    states = {n.node_id: n.state for n in store.adopt_execution(key).nodes}
+    assert states == {"n0": NodeState.SUCCEEDED, "n1": NodeState.QUEUED}
+    assert not owner.exists() and later.exists()

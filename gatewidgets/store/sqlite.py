@@ -595,7 +595,8 @@ class SqliteStore:
                     f"Execution {key} is still running in {owner}; it can be recovered only once that "
                     "process is gone."
                 )
-            spent = self._replay(conn, key, row["host"], row["pid"])
+            journal = self._journal_path(row["host"], row["pid"], row["pid_started"])
+            spent = self._replay(conn, key, journal, row["host"], row["pid"])
             cur = conn.execute("UPDATE executions SET pid=?, host=?, pid_started=?, boot_id=?, updated_at=? "
                                "WHERE project=? AND domain=? AND name=? AND pid IS ? AND host IS ? "
                                "AND pid_started IS ?",
@@ -605,19 +606,24 @@ class SqliteStore:
                 raise ExecutionExistsError(f"Execution {key} changed owner while being recovered; try again.")
         if spent:
             with contextlib.suppress(OSError):
-                os.remove(self._journal_path(row["host"], row["pid"]))
+                os.remove(journal)
         if self._cleaner is None:
             self._clean_in_background()
         return self.get_execution(key)
 
-    def _journal_path(self, host: str, pid: int) -> str:
-        return os.path.join(f"{self.path}.completions", f"{host}-{pid}.journal")
+    def _journal_path(self, host: str, pid: int, started: int | None) -> str:
+        """The completion journal of process ``pid`` started at ``started`` (so a reused pid has its own)."""
+        return os.path.join(f"{self.path}.completions",
+                            f"{host}-{pid}.journal" if started is None else f"{host}-{pid}-{started}.journal")
 
-    def _replay(self, conn: sqlite3.Connection, key: ExecKey, host: str, pid: int) -> bool:
-        """Apply the completions of ``key`` that process ``pid`` journaled but had not committed; return
-        whether its journal can go (another process's, with no other execution left to recover)."""
+    def _own_journal_path(self) -> str:
+        return self._journal_path(self.host, os.getpid(), process.own_identity()[0])
+
+    def _replay(self, conn: sqlite3.Connection, key: ExecKey, journal: str, host: str, pid: int) -> bool:
+        """Apply the completions of ``key`` that process ``pid`` journaled (in ``journal``) but had not committed;
+        return whether its journal can go (another process's, with no other execution left to recover)."""
         try:
-            with open(self._journal_path(host, pid), "rb") as f:
+            with open(journal, "rb") as f:
                 lines = f.read().split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
         except FileNotFoundError:
             return False
@@ -728,7 +734,7 @@ class SqliteStore:
         """Return once every node completion queued so far survives a kill of this process.
 
         A few completions are appended to this process's journal
-        (``<store>.completions/<host>-<pid>.journal``, a shared memory map: the kernel keeps what was
+        (``<store>.completions/<host>-<pid>-<start time>.journal``, a shared memory map: the kernel keeps what was
         written when the process dies, and writing costs no system call, so no hand-off of the GIL),
         which :meth:`adopt_execution` replays. Many (a fan-in after a wide fan-out) are committed
         instead: they have to be committed soon anyway, and one write is cheaper than two. Callers
@@ -780,11 +786,11 @@ class SqliteStore:
             self._journal_map.close()
             self._journal_map = None
             with contextlib.suppress(OSError):
-                os.remove(self._journal_path(self.host, os.getpid()))
+                os.remove(self._own_journal_path())
 
     def _journal(self) -> mmap.mmap:
         atexit.register(self._drop_journal)
-        path = self._journal_path(self.host, os.getpid())
+        path = self._own_journal_path()
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
