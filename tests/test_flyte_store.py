@@ -370,13 +370,12 @@ def test_dashboard_lists_pending_flyte_signals_and_refreshes(admin: FakeFlyteAdm
 
 
 def test_gate_magics_list_and_approve_on_flyte(admin: FakeFlyteAdmin, remote: GateRemote) -> None:
-    from IPython import get_ipython as current_ipython
-    from IPython.testing.globalipapp import get_ipython
+    from helpers.shell import global_shell
     from IPython.utils.capture import capture_output
 
     from gatewidgets.magics import GateMagics
 
-    ip = get_ipython() or current_ipython()
+    ip = global_shell()
     ip.run_line_magic("load_ext", "gatewidgets")
     GateMagics.remote = remote
     try:

@@ -205,17 +205,13 @@ def test_corrupt_store_is_one_line_naming_the_file_on_every_face(corrupt_store: 
         remote.list_executions()
     for argv in (("list",), ("executions",), ("approve", "ok", "-e", "ex")):
         one_error_line(cli(*argv, store=corrupt_store), "StoreError", str(corrupt_store), "move it aside")
+    from helpers.shell import global_shell
     from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
 
     from gatewidgets.magics import GateMagics
     from gatewidgets.settings import settings
 
-    shell = get_ipython()
-    if shell is None:
-        from IPython import get_ipython as current
-
-        shell = current()
+    shell = global_shell()
     magics = GateMagics(shell)
     saved = settings.store
     settings.store = str(corrupt_store)
