@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from helpers import eventually
 
 import gatewidgets.executor
 import gatewidgets.store.sqlite
@@ -21,7 +22,6 @@ from gatewidgets.errors import StoreError
 from gatewidgets.executor import Executor
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.store import SqliteStore, open_store
-from helpers import eventually
 
 RAN: list[str] = []
 RELEASE = threading.Event()
