@@ -58,7 +58,7 @@ def wf_sleep() -> int:
 
 
 @workflow
-def wf_signal(a: int) -> typing.Tuple[int, int, int]:
+def wf_signal(a: int) -> tuple[int, int, int]:
     x = t1(a=a)
     s1 = wait_for_input("my-signal-name", timeout=HOUR, expected_type=bool)
     s2 = wait_for_input("my-signal-name-2", timeout=timedelta(hours=2), expected_type=int)
@@ -71,7 +71,7 @@ def wf_signal(a: int) -> typing.Tuple[int, int, int]:
 
 
 @dynamic
-def dyn(a: int) -> typing.Tuple[int, int, int]:
+def dyn(a: int) -> tuple[int, int, int]:
     x = t1(a=a)
     s1 = wait_for_input("my-signal-name", timeout=HOUR, expected_type=bool)
     s2 = wait_for_input("my-signal-name-2", timeout=timedelta(hours=2), expected_type=int)
@@ -84,7 +84,7 @@ def dyn(a: int) -> typing.Tuple[int, int, int]:
 
 
 @workflow
-def wf_dyn(a: int) -> typing.Tuple[int, int, int]:
+def wf_dyn(a: int) -> tuple[int, int, int]:
     y, z, q = dyn(a=a)
     return y, z, q
 
@@ -124,7 +124,7 @@ class Settings(pydantic.BaseModel):
 
 
 @task
-def describe(f: float, s: str, when: datetime, wait: timedelta, xs: typing.List[int], d: typing.Dict[str, int],
+def describe(f: float, s: str, when: datetime, wait: timedelta, xs: list[int], d: dict[str, int],
              c: Color, p: Point, m: Settings) -> str:
     return (f"{f}|{s}|{when.isoformat()}|{wait.total_seconds()}|{sum(xs)}|{sorted(d.items())}|{c.value}|"
             f"{p.x + p.y}|{m.name}:{m.level}")
@@ -137,8 +137,8 @@ def wf_types() -> str:
         s=wait_for_input("s", timeout=HOUR, expected_type=str),
         when=wait_for_input("when", timeout=HOUR, expected_type=datetime),
         wait=wait_for_input("wait", timeout=HOUR, expected_type=timedelta),
-        xs=wait_for_input("xs", timeout=HOUR, expected_type=typing.List[int]),
-        d=wait_for_input("d", timeout=HOUR, expected_type=typing.Dict[str, int]),
+        xs=wait_for_input("xs", timeout=HOUR, expected_type=list[int]),
+        d=wait_for_input("d", timeout=HOUR, expected_type=dict[str, int]),
         c=wait_for_input("c", timeout=HOUR, expected_type=Color),
         p=wait_for_input("p", timeout=HOUR, expected_type=Point),
         m=wait_for_input("m", timeout=HOUR, expected_type=Settings),
@@ -250,17 +250,17 @@ def wf_lp_node(a: int) -> int:
 
 
 @dynamic
-def review_each(items: typing.List[int]) -> typing.List[int]:
+def review_each(items: list[int]) -> list[int]:
     return [approve(t1(a=i), f"review-{i}", timeout=HOUR) for i in items]
 
 
 @task
-def total(xs: typing.List[int]) -> int:
+def total(xs: list[int]) -> int:
     return sum(xs)
 
 
 @workflow
-def wf_review_each(items: typing.List[int]) -> int:
+def wf_review_each(items: list[int]) -> int:
     return total(xs=review_each(items=items))
 
 
@@ -270,7 +270,7 @@ def square(x: int) -> int:
 
 
 @workflow
-def wf_map(xs: typing.List[int]) -> int:
+def wf_map(xs: list[int]) -> int:
     return total(xs=map_task(square)(x=xs))
 
 
@@ -280,23 +280,23 @@ class Stats(typing.NamedTuple):
 
 
 @task
-def stats(xs: typing.List[int]) -> Stats:
+def stats(xs: list[int]) -> Stats:
     return Stats(count=len(xs), label=f"{len(xs)} items")
 
 
 @workflow
-def wf_named(xs: typing.List[int]) -> Stats:
+def wf_named(xs: list[int]) -> Stats:
     s = stats(xs=xs)
     return Stats(count=t1(a=s.count), label=s.label)
 
 
 @task
-def split(a: int) -> typing.Tuple[int, str]:
+def split(a: int) -> tuple[int, str]:
     return a, str(a)
 
 
 @workflow
-def wf_tuple(a: int = 4) -> typing.Tuple[str, int]:
+def wf_tuple(a: int = 4) -> tuple[str, int]:
     n, s = split(a=a)
     return s, t2(a=n)
 
@@ -321,7 +321,7 @@ def wf_flaky(a: int) -> int:
     return flaky(a=a)
 
 
-CACHE_CALLS: typing.List[int] = []
+CACHE_CALLS: list[int] = []
 
 
 @task(cache=True, cache_version="1", timeout=timedelta(seconds=30), requests=Resources(cpu="1"),
@@ -386,7 +386,7 @@ def power(x: int, exponent: int) -> int:
 
 
 @workflow
-def wf_map_partial(xs: typing.List[int]) -> typing.List[int]:
+def wf_map_partial(xs: list[int]) -> list[int]:
     return map_task(functools.partial(power, exponent=3))(x=xs)
 
 
@@ -409,17 +409,17 @@ def locate(a: int) -> Point:
 
 
 @task
-def tally(a: int) -> typing.Dict[str, int]:
+def tally(a: int) -> dict[str, int]:
     return {"double": a * 2}
 
 
 @workflow
-def wf_attributes(a: int) -> typing.Tuple[int, int]:
+def wf_attributes(a: int) -> tuple[int, int]:
     p = locate(a=a)
     return t1(a=p.y), t2(a=tally(a=p.x)["double"])
 
 
 @workflow
-def wf_branch_tuple(a: int) -> typing.Tuple[int, str]:
+def wf_branch_tuple(a: int) -> tuple[int, str]:
     n, s = conditional("pair").if_(a > 0).then(split(a=a)).else_().then(split(a=0))
     return t1(a=n), s

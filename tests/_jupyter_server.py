@@ -1,6 +1,7 @@
 """A real ``jupyter server`` subprocess on 127.0.0.1 for the server and HTTP-client tests.
 
-Import the fixtures into a test module: ``from _jupyter_server import call, gatewidgets_store, server, waiting``.
+The fixtures built on it (``server``, ``waiting``, ``waiting_files``) are in ``tests/conftest.py``;
+test modules import only ``Server`` (for annotations), ``call`` and ``running_server`` from here.
 """
 from __future__ import annotations
 
@@ -18,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from _procs import FILE_WORKFLOW, stop, waiting_execution
+from _procs import stop
 from helpers import eventually
-
 
 
 @dataclass
@@ -65,19 +64,6 @@ def running_server(root: Path, *args: str) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with running_server(tmp_path_factory.mktemp("jupyter")) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def gatewidgets_store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test of this module uses the server's store (overrides the conftest's per-test store)."""
-    monkeypatch.setenv("GATEWIDGETS_STORE", str(server.store))
-    return server.store
-
-
 def call(server: Server, method: str, path: str, body: Any = None, token: str | None = "default",
          timeout: float = 10) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
@@ -94,17 +80,3 @@ def call(server: Server, method: str, path: str, body: Any = None, token: str | 
             return exc.code, json.loads(raw)
         except ValueError:
             return exc.code, raw.decode(errors="replace")
-
-
-@pytest.fixture
-def waiting(server: Server) -> Any:
-    """A workflow waiting at its gates in another process; yields (name, process)."""
-    with waiting_execution("srv", a=4) as running:
-        yield running
-
-
-@pytest.fixture
-def waiting_files(server: Server) -> Any:
-    """``_file_workflow.py`` waiting for its file signals in another process; yields (name, process)."""
-    with waiting_execution("files", a=0, script=FILE_WORKFLOW, signal="receipt") as running:
-        yield running

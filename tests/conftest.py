@@ -1,14 +1,22 @@
 """Shared fixtures for the plain pytest suite under ``tests/``.
 
 The root ``conftest.py`` already points ``GATEWIDGETS_STORE`` at a session-wide
-temporary file at import time; here every test gets a fresh store of its own.
+temporary file at import time; here every test gets a fresh store of its own, except
+a test that uses the Jupyter test server (``server``), which shares the server's store.
+
+Fixtures live here, not in modules the tests import them from: a fixture imported into a
+test module and then named as a test's parameter is a redefinition to linters (F811).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _jupyter_server import Server, running_server
+from _procs import FILE_WORKFLOW, waiting_execution
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
@@ -21,15 +29,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
 
 
 @pytest.fixture(autouse=True)
-def gatewidgets_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Per-test store: ``$GATEWIDGETS_STORE`` is ``tmp_path / "gates.db"``.
+def gatewidgets_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Per-test store: ``$GATEWIDGETS_STORE`` is ``tmp_path / "gates.db"`` -- or, for a test that uses
+    the Jupyter test server (``server``, also through ``waiting`` or ``waiting_files``), the server's
+    store, so that this process, the server and the workflows it starts all see the same executions.
 
     Returns the path so tests can open the store or hand it to a subprocess (a
     subprocess started with the default environment inherits it).
     """
-    path = tmp_path / "gates.db"
+    if "server" in request.fixturenames:
+        path = request.getfixturevalue("server").store  # a module's own ``server`` fixture counts too
+    else:
+        path = tmp_path / "gates.db"
     monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
-    return path
+    return Path(path)
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +54,28 @@ def _release_engine():
 
     shutdown_executors()
     close_stores()
+
+
+# -- the Jupyter test server (tests/_jupyter_server.py) ----------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real ``jupyter server`` subprocess on 127.0.0.1 with the default configuration, one per module.
+
+    A module needing another configuration defines its own ``server`` (with ``running_server``).
+    """
+    with running_server(tmp_path_factory.mktemp("jupyter")) as running:
+        yield running
+
+
+@pytest.fixture
+def waiting(server: Server) -> Iterator[Any]:
+    """A workflow waiting at its gates in another process; yields (name, process)."""
+    with waiting_execution("srv", a=4) as running:
+        yield running
+
+
+@pytest.fixture
+def waiting_files(server: Server) -> Iterator[Any]:
+    """``_file_workflow.py`` waiting for its file signals in another process; yields (name, process)."""
+    with waiting_execution("files", a=0, script=FILE_WORKFLOW, signal="receipt") as running:
+        yield running

@@ -95,7 +95,8 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert "(none)" in capsys.readouterr().out
     assert main([]) == 0 and "usage: gatewidgets" in capsys.readouterr().out
     assert main(["set", "x", "1"]) == 2
-    assert capsys.readouterr().err.strip() == "No execution given and none is running in default/development: pass -e EXECUTION."
+    assert capsys.readouterr().err.strip() == (
+        "No execution given and none is running in default/development: pass -e EXECUTION.")
     assert main(["run", "wf"]) == 2  # notebook-only commands are not offered
 
 

@@ -77,7 +77,7 @@ def test_cli_config_prints_values_and_sources(tmp_path: Path, monkeypatch: pytes
     assert data["max_workers"] == {"value": 3, "source": str(tmp_path / "gatewidgets_config.json")}
     assert data["store"]["source"] == "$GATEWIDGETS_STORE" and data["notify"]["source"] == "default"
     with pytest.raises(AttributeError, match="no setting"):
-        settings.nonsense
+        _ = settings.nonsense
 
 
 def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

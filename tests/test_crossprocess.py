@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import HELPERS, eventually
 
 from gatewidgets import (
     ExecutionExistsError,
@@ -24,7 +25,6 @@ from gatewidgets import (
     wait_for_input,
     workflow,
 )
-from helpers import HELPERS, eventually
 
 HOST = str(HELPERS / "host.py")
 SETTER = str(HELPERS / "setter.py")
@@ -151,8 +151,8 @@ def test_cross_process_resume_latency(tmp_path: Path, procs: list) -> None:
         remote.set_input("x", f"lat-{i}", i)
         returned = time.time()
         stamp_file = tmp_path / f"lat-{i}.txt"
-        eventually(lambda: stamp_file.exists() and stamp_file.read_text(), 10, interval=0.001,
-                   what=f"stamp {i}")
+        eventually(lambda stamp_file=stamp_file: stamp_file.exists() and stamp_file.read_text(), 10,
+                   interval=0.001, what=f"stamp {i}")
         latencies.append(float(stamp_file.read_text()) - returned)
     assert finish(host) == {"results": list(range(samples))}
     ordered = sorted(latencies)

@@ -13,7 +13,8 @@ from gatewidgets import GateFile, GateRemote, SignalState, approve, task, workfl
 from gatewidgets.evidence import MAX_HTML, MAX_TEXT, render, sanitize
 
 HANDLER = re.compile(r"<[^>]*\son\w+\s*=", re.IGNORECASE)  # an event handler attribute inside a tag
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
+                       "hKmMIQAAAABJRU5ErkJggg==")
 
 
 class Hostile:

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import (
     ExecutionAbortedError,
@@ -24,7 +25,6 @@ from gatewidgets import (
     workflow,
 )
 from gatewidgets.executor import default_executor
-from helpers import eventually
 
 RAN: list[str] = []
 BRANCH_DONE = threading.Event()

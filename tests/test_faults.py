@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from helpers import eventually
 from traitlets import TraitError
 from traitlets.config import Config
 
@@ -24,7 +25,6 @@ from gatewidgets.errors import StoreError
 from gatewidgets.executor import Executor
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.store import SqliteStore, open_store
-from helpers import eventually
 
 RAN: list[str] = []
 RELEASE = threading.Event()

@@ -61,7 +61,7 @@ def test_remote_uri_without_fsspec():
 def test_missing_file_cannot_be_read(tmp_path: Path):
     f = GateFile(tmp_path / "gone.txt")
     with pytest.raises(SignalTypeError, match="cannot be read"):
-        f.sha256
+        _ = f.sha256
     with pytest.raises(SignalTypeError, match="cannot be read"):
         f.persist(tmp_path / "store")
     for g in (GateType.of(GateFile), GateType.from_record(GateType.of(GateFile).to_record())):
@@ -244,7 +244,7 @@ def test_non_regular_files_are_refused_at_once(tmp_path: Path):
     os.mkfifo(fifo)
     for path in ("/dev/zero", fifo, tmp_path):
         with pytest.raises(SignalTypeError, match="not a regular file"):
-            GateFile(path).sha256
+            _ = GateFile(path).sha256
         with pytest.raises(SignalTypeError, match="not a regular file"):
             GateFile(path).persist(tmp_path / "store")
         with pytest.raises(SignalTypeError, match="not a regular file"):
@@ -270,7 +270,7 @@ def test_file_access_limits_paths_and_sizes(tmp_path: Path):
             GateFile.from_json({"name": "big.bin", "content": base64.b64encode(b"x" * 11).decode()})
     with file_access(()):
         with pytest.raises(SignalTypeError, match="server-side paths are not accepted"):
-            GateFile(allowed / "ok.txt").sha256
+            _ = GateFile(allowed / "ok.txt").sha256
     assert not (tmp_path / "store").exists() or not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
     assert GateFile(outside).sha256 == sha(b"secret")  # outside the block: this process's own files
 

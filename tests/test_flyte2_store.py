@@ -14,10 +14,10 @@ from helpers import eventually
 
 pytest.importorskip("flyte", reason="flyte is not installed: pip install -e '.[flyte2]' to test the Flyte 2 store")
 
+from flyte2_fake.server import FakeRunService  # noqa: E402
 from flyteidl2.common import list_pb2, phase_pb2  # noqa: E402
 from flyteidl2.workflow import run_definition_pb2  # noqa: E402
 
-from flyte2_fake.server import FakeRunService  # noqa: E402
 from gatewidgets import GateRemote, SignalState  # noqa: E402
 from gatewidgets.errors import (  # noqa: E402
     ExecutionNotFoundError,

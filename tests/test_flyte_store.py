@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("flytekit", reason="flytekit is not installed: pip install -e '.[flyte]' to test the Flyte store")
 
+from flyte_fake.server import FakeFlyteAdmin, blob, bool_literal, list_of, simple  # noqa: E402
 from flyteidl.core import types_pb2  # noqa: E402
 from flytekit.configuration import Config as FlyteConfig  # noqa: E402
 from flytekit.remote import FlyteRemote  # noqa: E402
 
-from flyte_fake.server import FakeFlyteAdmin, blob, bool_literal, list_of, simple  # noqa: E402
 from gatewidgets import GateFile, GateRemote, SignalState  # noqa: E402
 from gatewidgets.errors import (  # noqa: E402
     ExecutionNotFoundError,
@@ -286,7 +286,8 @@ def test_executions_listing_and_abort_through_admin(admin: FakeFlyteAdmin, remot
     admin.add_execution("old", phase="SUCCEEDED")
     running = remote.list_executions(status="RUNNING")
     assert [r.name for r in running] == [EX]
-    assert admin.calls("ListExecutions")[-1].filters == "value_in(phase,UNDEFINED;QUEUED;RUNNING;SUCCEEDING;FAILING;ABORTING)"
+    assert admin.calls("ListExecutions")[-1].filters == (
+        "value_in(phase,UNDEFINED;QUEUED;RUNNING;SUCCEEDING;FAILING;ABORTING)")
     assert {r.name for r in remote.list_executions()} == {EX, "old"}
     assert remote.get_execution("old").status.value == "SUCCEEDED"
     assert remote.is_orphaned(running[0]) is False
@@ -370,13 +371,12 @@ def test_dashboard_lists_pending_flyte_signals_and_refreshes(admin: FakeFlyteAdm
 
 
 def test_gate_magics_list_and_approve_on_flyte(admin: FakeFlyteAdmin, remote: GateRemote) -> None:
-    from IPython import get_ipython as current_ipython
-    from IPython.testing.globalipapp import get_ipython
+    from helpers.shell import global_shell
     from IPython.utils.capture import capture_output
 
     from gatewidgets.magics import GateMagics
 
-    ip = get_ipython() or current_ipython()
+    ip = global_shell()
     ip.run_line_magic("load_ext", "gatewidgets")
     GateMagics.remote = remote
     try:

@@ -14,10 +14,10 @@ from helpers import eventually
 
 flyte = pytest.importorskip("flyte")
 
-import gatewidgets  # noqa: E402
 from flyte._internal.controllers._local_controller import LocalController  # noqa: E402
 from flyte.errors import ConditionTimedoutError  # noqa: E402
 
+import gatewidgets  # noqa: E402
 from gatewidgets import (  # noqa: E402
     ExecutionStatus,
     GateRemote,

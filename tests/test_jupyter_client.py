@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _jupyter_server import Server, gatewidgets_store, server, waiting, waiting_files  # noqa: F401 (fixtures)
+from _jupyter_server import Server
 
 from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import ExecutionNotFoundError, SignalAlreadySetError, SignalNotFoundError, SignalTypeError

@@ -1,4 +1,5 @@
-"""``ruff`` and ``mypy`` as configured in ``pyproject.toml`` pass on the package (skipped without the tools)."""
+"""``ruff`` and ``mypy`` as configured in ``pyproject.toml`` pass: ruff on the package, its tests and its
+benchmarks, mypy on the package (skipped without the tools)."""
 from __future__ import annotations
 
 import shutil
@@ -18,7 +19,8 @@ def _tool(name: str) -> list[str]:
 
 def test_ruff() -> None:
     command = _tool("ruff") if shutil.which("ruff") is None else ["ruff"]
-    out = subprocess.run([*command, "check", "gatewidgets"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([*command, "check", "gatewidgets", "tests", "benchmarks"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -9,7 +9,17 @@ from helpers import eventually
 from helpers.shell import gate_shell, run
 from IPython.core.error import UsageError
 
-from gatewidgets import Execution, ExecutionStatus, GateRemote, SignalState, approve, task, wait_for_input, workflow
+from gatewidgets import (
+    Execution,
+    ExecutionStatus,
+    GateRejectedError,
+    GateRemote,
+    SignalState,
+    approve,
+    task,
+    wait_for_input,
+    workflow,
+)
 from gatewidgets.settings import settings
 
 
@@ -98,7 +108,7 @@ def test_set_text_values_reject_and_abort(ip: Any) -> None:
     assert "set to [1, 2]" in run(ip, "%gate set items [1, 2]").stdout
     assert "set to 3.0" in run(ip, '%gate set rate "3"').stdout
     assert run(ip, "%gate reject go").stdout.strip() == "Rejected signal 'go' of execution 'magic-2'."
-    with pytest.raises(Exception):
+    with pytest.raises(GateRejectedError):
         ex.wait(timeout=30)
     assert ex.status is ExecutionStatus.FAILED
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 from helpers import eventually
 
-from gatewidgets import GateRemote, approve, notify, task, wait_for_input, workflow
+from gatewidgets import GateRemote, GateTimeoutError, approve, notify, task, wait_for_input, workflow
 from gatewidgets.notify import Notification
 
 
@@ -59,7 +59,7 @@ def test_callbacks_for_waiting_decided_and_timed_out() -> None:
         ex = timed.launch(x=2)
         eventually(lambda: {(n.event, n.signal.signal_id) for n in seen} >= {("waiting", "ok"), ("waiting", "n")})
         GateRemote.for_sandbox().with_face("cli", user="ana").approve("ok", ex.name)
-        with pytest.raises(Exception):
+        with pytest.raises(GateTimeoutError):
             ex.wait(timeout=10)  # "n" has no default: it times out
         eventually(lambda: ("timed_out", "n") in {(n.event, n.signal.signal_id) for n in seen})
     finally:

@@ -386,13 +386,12 @@ def test_recover_by_name_of_a_script_workflow_says_how(named_module) -> None:
 
 
 def test_gate_recover_finds_the_workflow_in_the_notebook(named_module) -> None:
-    from IPython import get_ipython as current_ipython
+    from helpers.shell import global_shell
     from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
 
     env = named_module
     _kill_waiting(env, "named-3", as_module=False)
-    ip = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
+    ip = global_shell()
     ip.run_line_magic("load_ext", "gatewidgets")
     try:
         with pytest.raises(UsageError, match="WorkflowNotFoundError: Execution 'named-3' runs workflow 'named'"):

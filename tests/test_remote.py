@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional
 
 import pydantic
 import pytest
+from helpers import eventually
 
 from gatewidgets import (
     ExecutionNotFoundError,
@@ -33,7 +34,6 @@ from gatewidgets.models.signal import SignalKind, Via
 from gatewidgets.models.types import SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.types import GateType
-from helpers import eventually
 
 
 class Color(enum.Enum):
@@ -408,7 +408,7 @@ def test_filters_and_limits() -> None:
     assert ids("contains(signal_id,a)") == ["later", "nap"]
     assert ids("eq(signal_id,s)") == ["s"]
     assert ids("eq(node_id,n1)") == ["ok"]
-    assert ids("eq(set_by,%s)" % r.user) == ["n"]
+    assert ids(f"eq(set_by,{r.user})") == ["n"]
     assert ids("eq(kind,input)+eq(state,PENDING)") == ["s"]
     created = r.get_signal("ok", "g").created_at
     assert ids(f"gte(created_at,{created.isoformat()})") == ["ok", "n", "s", "later", "nap"]

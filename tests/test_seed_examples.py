@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import GateFile, GateRejectedError, GateRemote, SignalState, approve, task, wait_for_input, workflow
 from gatewidgets.types.file import FlyteFile
-from helpers import eventually
 
 SEED_CONNECT = r'''
 from gatewidgets.remote import FlyteRemote, Config

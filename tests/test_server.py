@@ -5,11 +5,11 @@ import json
 import urllib.request
 from typing import Any
 
-from _jupyter_server import Server, call, gatewidgets_store, server, waiting  # noqa: F401 (fixtures)
+from _jupyter_server import Server, call
+from helpers import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from gatewidgets import GateRemote, SignalState
-from helpers import eventually
 
 SIG = "/gatewidgets/api/signals/default/development"
 

@@ -18,14 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _jupyter_server import (  # noqa: F401 (fixtures)
-    Server,
-    call,
-    gatewidgets_store,
-    running_server,
-    waiting,
-    waiting_files,
-)
+from _jupyter_server import Server, call, running_server
 from _procs import stop
 from helpers import eventually
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _jupyter_server import Server, call, gatewidgets_store, server  # noqa: F401 (fixtures)
+from _jupyter_server import Server, call
 from helpers import eventually
 
 from gatewidgets import GateRejectedError, GateRemote, SignalState, approve, task, workflow

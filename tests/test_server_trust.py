@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _jupyter_server import Server, call, gatewidgets_store, server, waiting, waiting_files  # noqa: F401
+from _jupyter_server import Server, call
 from prometheus_client.parser import text_string_to_metric_families
 
 from gatewidgets import GateRemote, SignalState

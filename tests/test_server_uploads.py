@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _jupyter_server import (  # noqa: F401 (fixtures)
-    Server,
-    call,
-    gatewidgets_store,
-    running_server,
-    waiting_files,
-)
+from _jupyter_server import Server, call, running_server
 
 from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import SignalTypeError

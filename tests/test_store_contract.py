@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from _jupyter_server import server  # noqa: F401  (module-scoped fixture; started only by the jupyter backend)
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
@@ -86,9 +85,8 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 def _flyte(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     pytest.importorskip("flytekit", reason="flytekit is not installed: pip install -e '.[flyte]'")
-    from flyteidl.core import types_pb2
-
     from flyte_fake.server import FakeFlyteAdmin, simple
+    from flyteidl.core import types_pb2
 
     admin = FakeFlyteAdmin().start()
     request.addfinalizer(admin.stop)
@@ -213,7 +211,7 @@ def test_sort(backend: Backend, ex: str) -> None:
     assert r.list_signals(ex, limit=2, offset=len(backend.ids)) == []
 
 
-def test_jupyter_store_pages_with_the_shared_helper(server: Any, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_jupyter_store_pages_with_the_shared_helper(server: Any, monkeypatch: pytest.MonkeyPatch,
                                                     request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """``JupyterStore`` pages what it filtered with ``page_signals`` (one place for paging), sorted or not,
     and everything it fetched for a page is the poller's baseline: listing makes no events."""

@@ -33,8 +33,8 @@ key = Key("default", "development", "ex")
 store.create_execution(
     key, "wf", {}, [{"node_id": f"n{i}", "kind": "input", "name": s, "upstream": [], "signal_id": s}
                     for i, s in enumerate(("ok", "doc"))],
-    [{"signal_id": s, "kind": "approve" if t is bool else "input", "node_id": f"n{i}", "type": GateType.of(t).to_record()}
-     for i, (s, t) in enumerate((("ok", bool), ("doc", GateFile)))])
+    [{"signal_id": s, "kind": "approve" if t is bool else "input", "node_id": f"n{i}",
+      "type": GateType.of(t).to_record()} for i, (s, t) in enumerate((("ok", bool), ("doc", GateFile)))])
 store.reach_signal(key, "ok", None)
 """
 
@@ -168,7 +168,8 @@ def test_read_only_store_lists_and_refuses_writes_naming_the_file(read_only_stor
     script = ("import sys\nfrom gatewidgets import GateFile, GateRemote, StoreError\n"
               "r = GateRemote.for_sandbox()\n"
               "assert r.store.read_only and [s.signal_id for s in r.list_signals('ex')] == ['ok', 'doc']\n"
-              "for attempt in (lambda: r.reject('ok', 'ex'), lambda: r.set_input('doc', 'ex', GateFile(sys.argv[1]))):\n"
+              "for attempt in (lambda: r.reject('ok', 'ex'),\n"
+              "                lambda: r.set_input('doc', 'ex', GateFile(sys.argv[1]))):\n"
               "    try:\n        attempt()\n    except StoreError as e:\n        print('REFUSED', e)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "GATEWIDGETS_STORE": str(read_only_store)}
     out = subprocess.run([*prefix, sys.executable, "-c", script, str(doc)], capture_output=True, text=True, env=env,
@@ -205,17 +206,13 @@ def test_corrupt_store_is_one_line_naming_the_file_on_every_face(corrupt_store: 
         remote.list_executions()
     for argv in (("list",), ("executions",), ("approve", "ok", "-e", "ex")):
         one_error_line(cli(*argv, store=corrupt_store), "StoreError", str(corrupt_store), "move it aside")
+    from helpers.shell import global_shell
     from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
 
     from gatewidgets.magics import GateMagics
     from gatewidgets.settings import settings
 
-    shell = get_ipython()
-    if shell is None:
-        from IPython import get_ipython as current
-
-        shell = current()
+    shell = global_shell()
     magics = GateMagics(shell)
     saved = settings.store
     settings.store = str(corrupt_store)

@@ -4,6 +4,7 @@ import sys
 from typing import Any
 
 import pytest
+from helpers import eventually
 from traitlets import TraitError
 
 from gatewidgets import (
@@ -19,7 +20,6 @@ from gatewidgets import (
 from gatewidgets.config import GateWidgets
 from gatewidgets.notify import Notification
 from gatewidgets.settings import settings
-from helpers import eventually
 
 
 @task

@@ -43,7 +43,7 @@ class Order(BaseModel):
 
 class Tree(BaseModel):
     name: str
-    children: list["Tree"] = []
+    children: list[Tree] = []
 
 
 def detached(t) -> GateType:
@@ -72,9 +72,9 @@ DT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
         (Optional[int], None, "optional"),
         (int | None, None, "optional"),
         (list[int], None, "list"),
-        (List[int], None, "list"),
+        (List[int], None, "list"),  # noqa: UP006  (the typing alias itself is the case tested)
         (dict[str, float], None, "dict"),
-        (Dict[str, float], None, "dict"),
+        (Dict[str, float], None, "dict"),  # noqa: UP006  (the typing alias itself is the case tested)
         (Point, None, "struct"),
         (Order, None, "struct"),
         (GateFile, None, "file"),

@@ -9,12 +9,22 @@ import time
 
 import pytest
 
-from gatewidgets import (GateFile, GateRejectedError, GateRemote, SignalState, SignalTypeError, approve, task,
-                         wait_for_input, workflow)
+from gatewidgets import (
+    GateFile,
+    GateRejectedError,
+    GateRemote,
+    SignalState,
+    SignalTypeError,
+    approve,
+    task,
+    wait_for_input,
+    workflow,
+)
 from gatewidgets.settings import settings
 from gatewidgets.widgets import GateWidget, SignalDashboard, StoredExecutionWidget
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
+                       "hKmMIQAAAABJRU5ErkJggg==")
 
 
 class Picture:

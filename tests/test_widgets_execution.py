@@ -93,9 +93,9 @@ def test_task_failure_traceback():
 
 def test_execution_displays_as_its_widget():
     """No registration needed: ``Execution._repr_mimebundle_`` builds the (one, cached) widget."""
-    from IPython.core.interactiveshell import InteractiveShell
+    from helpers.shell import global_shell
 
-    ip = InteractiveShell.instance()
+    ip = global_shell()  # not InteractiveShell.instance(): see global_shell
     ex = failing.launch(a=1)
     with pytest.raises(ValueError):
         ex.wait(timeout=10)

@@ -1,6 +1,7 @@
 """GateWidget: approve/reject, typed submit, uploads, sleep, errors, decided elsewhere."""
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+import traitlets
 
 from gatewidgets import (
     GateFile,
@@ -21,8 +23,9 @@ from gatewidgets import (
     wait_for_input,
     workflow,
 )
+from gatewidgets.errors import GateError
 from gatewidgets.store.sqlite import SqliteStore
-from gatewidgets.widgets import GateWidget
+from gatewidgets.widgets import ExecutionWidget, GateWidget, SignalDashboard, StoredExecutionWidget
 
 
 @task
@@ -218,3 +221,27 @@ def test_a_dataclass_value_stays_the_dataclass_after_its_execution_ends(gatewidg
     out = subprocess.run([sys.executable, "-c", code, ex.name], capture_output=True, text=True, check=True,
                          timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["dict", {"x": 3, "y": 4}]
+
+
+
+@pytest.mark.parametrize("build", [
+    lambda: GateWidget(),  # wrong arguments: __init__ never starts
+    lambda: GateWidget(None, layout=5),  # a bad trait: Widget.__init__ raises
+    lambda: ExecutionWidget(),
+    lambda: ExecutionWidget(None, layout=5),
+    lambda: StoredExecutionWidget(),
+    lambda: StoredExecutionWidget("no-such-execution", layout=5),
+    lambda: StoredExecutionWidget("no-such-execution"),  # raises after subscribing (and closes itself)
+    lambda: SignalDashboard(1, 2, 3, 4),
+    lambda: SignalDashboard(layout=5),
+], ids=["card-args", "card-trait", "execution-args", "execution-trait", "stored-args", "stored-trait",
+        "stored-unknown", "dashboard-args", "dashboard-trait"])
+def test_a_widget_whose_init_raised_is_finalised_quietly(build, monkeypatch) -> None:
+    """ipywidgets' ``__del__`` closes every widget, also one whose ``__init__`` raised, wherever it raised
+    (a card of an unknown gate kind: ``test_kinds.py``)."""
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}"))
+    with pytest.raises((TypeError, traitlets.TraitError, GateError)):
+        build()
+    gc.collect()
+    assert unraisable == []

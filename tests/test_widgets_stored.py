@@ -10,8 +10,7 @@ from typing import Any, Iterator
 import pytest
 from _procs import waiting_execution
 from helpers import eventually
-from IPython import get_ipython as current_ipython
-from IPython.testing.globalipapp import get_ipython
+from helpers.shell import global_shell
 from IPython.utils.capture import capture_output
 from ipywidgets.widgets.widget import _instances
 
@@ -139,7 +138,7 @@ def test_unknown_execution_raises_and_leaves_nothing_listening() -> None:
 
 @pytest.fixture
 def ip() -> Any:
-    shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
+    shell = global_shell()
     shell.run_line_magic("load_ext", "gatewidgets")
     try:
         yield shell

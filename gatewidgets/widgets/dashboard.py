@@ -26,10 +26,18 @@ class SignalDashboard(w.VBox):
     trigger a debounced refresh.
     """
 
+    # close() also runs on a dashboard whose __init__ raised (ipywidgets' __del__ closes every widget): what
+    # close() reads is made first thing in __init__, before anything can fail, a subscription not made yet
+    # is None, and a dashboard whose __init__ never started (called with wrong arguments) has nothing to undo
+    _unsubscribe: Callable[[], None] | None = None
+
     def __init__(self, project: str | None = None, domain: str | None = None,
                  execution_name: str | None = None, *, remote: GateRemote | None = None,
                  page_size: int = 20, state: SignalState | str | None = SignalState.PENDING,
                  debounce: float = 0.1, **kwargs: Any) -> None:
+        # what close() reads, first (see _unsubscribe)
+        self.cards: list[GateWidget] = []
+        self._debouncer = Debouncer(self.refresh, delay=debounce)
         super().__init__(**kwargs)
         self.add_class("gatewidgets-dashboard")
         self.remote = remote_for(remote, project, domain)
@@ -51,7 +59,6 @@ class SignalDashboard(w.VBox):
         self.orphans.add_class("gatewidgets-orphans")
         self.orphaned: set[str] = set()
         self.cards_box = w.VBox()
-        self.cards: list[GateWidget] = []
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.state_filter.observe(lambda _c: self.go(0), names="value")
@@ -64,8 +71,7 @@ class SignalDashboard(w.VBox):
             self.cards_box,
         ]
         self.total = 0
-        self._debouncer = Debouncer(self.refresh, delay=debounce)
-        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         replace_previous_run(self)
         self.refresh()
 
@@ -110,6 +116,9 @@ class SignalDashboard(w.VBox):
             self.next_button.disabled = self.page >= self.pages - 1
 
     def close(self) -> None:
+        if "_debouncer" not in vars(self):  # __init__ never started (see _unsubscribe)
+            super().close()
+            return
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import ipywidgets as w
 
@@ -41,16 +41,21 @@ def result_html(status: ExecutionStatus, outputs: Any, error: str, details: str)
 class ExecutionView(w.VBox):
     """The parts of an execution's widget: header, DAG, gate cards, result, gate notifier."""
 
+    # close() also runs on a view whose __init__ raised (ipywidgets' __del__ closes every widget): what
+    # close() reads is made first thing in __init__, before anything can fail, a subscription not made yet
+    # is None, and a view whose __init__ never started (called with wrong arguments) has nothing to undo
+    _unsubscribe: Callable[[], None] | None = None
+
     def __init__(self, **kwargs: Any) -> None:
+        self._lock = threading.RLock()
+        self.cards: dict[str, GateWidget] = {}
         super().__init__(**kwargs)
         self.add_class("gatewidgets-execution")
-        self._lock = threading.RLock()
         self.header = w.HTML()
         self.dag = w.HTML()
         self.gates = w.VBox()
         self.result = w.HTML()
         self.notifier = GateNotifier()
-        self.cards: dict[str, GateWidget] = {}
         self.children = [stylesheet(), self.header, self.dag, self.gates, self.result, self.notifier]
 
     def gate(self, signal_id: str) -> GateWidget:
@@ -67,10 +72,10 @@ class ExecutionWidget(ExecutionView):
     """
 
     def __init__(self, execution: Execution, remote: GateRemote | None = None, **kwargs: Any) -> None:
+        self._redraw = Debouncer(self._draw_dag, delay=0.05)  # what close() reads, first (see _unsubscribe)
         super().__init__(**kwargs)
         self.execution = execution
         self.remote = remote_for(remote, execution.id.project, execution.id.domain)
-        self._redraw = Debouncer(self._draw_dag, delay=0.05)
         self._unsubscribe = execution.subscribe(self._on_event)
         self._draw_dag()
         self._sync_cards()
@@ -91,7 +96,12 @@ class ExecutionWidget(ExecutionView):
         return super().gate(signal_id)
 
     def close(self) -> None:
-        self._unsubscribe()
+        if "_redraw" not in vars(self):  # __init__ never started (see ExecutionView._unsubscribe)
+            super().close()
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self._redraw.cancel()
         clock.discard(self)
         for card in list(self.cards.values()):

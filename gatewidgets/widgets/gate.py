@@ -68,6 +68,10 @@ class GateWidget(w.VBox):
     error_message = traitlets.Unicode("")
     ready = traitlets.Bool(True)
 
+    # close() also runs on a card whose __init__ raised (ipywidgets' __del__ closes every widget; an
+    # unknown gate kind raises in _build_controls): until __init__ subscribes there is nothing to undo
+    _unsubscribe: Callable[[], None] | None = None
+
     def __init__(self, signal: Signal, remote: GateRemote | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_class("gatewidgets-card")
@@ -96,7 +100,7 @@ class GateWidget(w.VBox):
         self.controls = w.VBox(self._build_controls(signal))
         self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
                          self.timing, self.decided, self.history]
-        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         self.signal = signal  # draws the card (see _on_signal)
         clock.add(self)
 

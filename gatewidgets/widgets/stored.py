@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import SignalState
@@ -29,6 +29,8 @@ class StoredExecutionWidget(ExecutionView):
 
     def __init__(self, execution_name: str, project: str | None = None, domain: str | None = None, *,
                  remote: GateRemote | None = None, debounce: float = 0.05, **kwargs: Any) -> None:
+        self._closed = False  # what close() reads, first (see ExecutionView._unsubscribe)
+        self._soon = Debouncer(self.refresh, delay=debounce)
         super().__init__(**kwargs)
         self.remote = remote_for(remote, project, domain)
         self.execution_name = execution_name
@@ -37,9 +39,7 @@ class StoredExecutionWidget(ExecutionView):
         self.record: ExecutionRecord | None = None
         self.orphaned = False
         self._fetching = threading.Lock()  # one refresh at a time
-        self._closed = False
-        self._soon = Debouncer(self.refresh, delay=debounce)
-        self._unsubscribe: Callable[[], None] | None = weak_listener(self.remote.subscribe, self._on_store_events)
+        self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         replace_previous_run(self)
         try:
             self.refresh()
@@ -72,6 +72,9 @@ class StoredExecutionWidget(ExecutionView):
         self._soon.trigger()
 
     def close(self) -> None:
+        if "_soon" not in vars(self):  # __init__ never started (see ExecutionView._unsubscribe)
+            super().close()
+            return
         with self._lock:
             self._closed = True
             cards = list(self.cards.values())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from browser.test_gates_browser import card, run_cells
 
 pytest.importorskip("flyte", reason="flyte is not installed: pip install -e '.[flyte2]'")

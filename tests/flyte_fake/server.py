@@ -117,7 +117,8 @@ class FakeFlyteAdmin(signal_pb2_grpc.SignalServiceServicer, admin_pb2_grpc.Admin
             self.requests.append((method, request))
 
     # -- SignalService -------------------------------------------------------------------
-    def ListSignals(self, request: signal_pb2.SignalListRequest, context: grpc.ServicerContext) -> signal_pb2.SignalList:
+    def ListSignals(self, request: signal_pb2.SignalListRequest,
+                    context: grpc.ServicerContext) -> signal_pb2.SignalList:
         self._record("ListSignals", request)
         ex = request.workflow_execution_id
         try:
@@ -132,7 +133,8 @@ class FakeFlyteAdmin(signal_pb2_grpc.SignalServiceServicer, admin_pb2_grpc.Admin
         token = str(start + limit) if start + limit < len(rows) else ""
         return signal_pb2.SignalList(signals=page, token=token)
 
-    def SetSignal(self, request: signal_pb2.SignalSetRequest, context: grpc.ServicerContext) -> signal_pb2.SignalSetResponse:
+    def SetSignal(self, request: signal_pb2.SignalSetRequest,
+                  context: grpc.ServicerContext) -> signal_pb2.SignalSetResponse:
         self._record("SetSignal", request)
         ex = request.id.execution_id
         with self.lock:
@@ -180,7 +182,8 @@ class FakeFlyteAdmin(signal_pb2_grpc.SignalServiceServicer, admin_pb2_grpc.Admin
             phases = {core_execution_pb2.WorkflowExecution.Phase.Value(p) for p in m.group(1).split(";")}
         with self.lock:
             rows = [e for (p, d, _), e in self.executions.items()
-                    if p == request.id.project and d == request.id.domain and (phases is None or e.closure.phase in phases)]
+                    if p == request.id.project and d == request.id.domain
+                    and (phases is None or e.closure.phase in phases)]
         start = int(request.token or 0)
         limit = request.limit or 100
         token = str(start + limit) if start + limit < len(rows) else ""

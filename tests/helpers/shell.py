@@ -4,17 +4,29 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from IPython import get_ipython as current_ipython
-from IPython.testing.globalipapp import get_ipython
+from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 from gatewidgets.settings import settings
 
 
+def global_shell() -> Any:
+    """The one IPython shell of the test process: ``IPython.testing.globalipapp``'s, made on first use.
+
+    Every test that needs a shell takes this one. ``InteractiveShell`` and globalipapp's
+    ``TerminalInteractiveShell`` are singletons of one family: once a plain ``InteractiveShell.instance()``
+    exists, globalipapp's shell cannot be made (``MultipleInstanceError``), so a test file making the
+    plain one broke the files run after it. ``globalipapp.get_ipython`` is looked up on the module each
+    time: the first call starts the shell and returns it, then rebinds the name to the shell's own
+    ``get_ipython`` (a name imported from the module beforehand returns None after the first call).
+    """
+    return globalipapp.get_ipython()
+
+
 @contextlib.contextmanager
 def gate_shell() -> Iterator[Any]:
     """The test shell with the extension loaded; settings and ``%config`` are restored after."""
-    shell = get_ipython() or current_ipython()  # globalipapp returns the shell only the first time
+    shell = global_shell()
     saved = settings.as_dict()
     shell.run_line_magic("load_ext", "gatewidgets")
     try:
