@@ -896,11 +896,13 @@ class Execution:
 
     # gates -----------------------------------------------------------------------
 
-    def add_gate(self, parent_id: str, spec: SignalSpec, deliver: Callable[[Signal], None]) -> Node:
+    def add_gate(self, parent_id: str, spec: SignalSpec, deliver: Callable[[Signal], None], *,
+                 reach: bool = True) -> Node:
         """Open a gate at run time from inside the running task ``parent_id`` (a front door's condition).
 
-        Its signal joins the execution and is reached at once, with every signal rule; its
-        resolution goes to ``deliver(signal)`` instead of flowing through the DAG: exactly once,
+        Its signal joins the execution, with every signal rule, and is reached at once; with
+        ``reach=False`` it stays ``UPCOMING`` (it may be answered early) until :meth:`reach_gate`.
+        Its resolution goes to ``deliver(signal)`` instead of flowing through the DAG: exactly once,
         with the ``SET`` or ``TIMED_OUT`` signal, or the ``CANCELLED`` one if the execution ends
         first. Raises ``WorkflowDefinitionError`` for a signal id in use, ``ExecutionAbortedError``
         once the execution is ending.
@@ -919,9 +921,47 @@ class Execution:
             self.signal_specs[spec.signal_id] = spec
             self._deliveries[node.id] = deliver
         self.store.add_nodes(self.id, [_node_row(node)], [_signal_row(spec, {node.id: node})])
+        self.store.register_type(self.id, spec.signal_id, spec.gate_type)  # an early answer is typed too
         self._publish("expanded", node_id=parent_id)
-        self._reach(node)
+        if reach:
+            self._reach(node)
         return node
+
+    def reach_gate(self, node: Node) -> None:
+        """Reach a gate :meth:`add_gate` opened with ``reach=False``; an answer given meanwhile is delivered
+        at once. Raises ``ExecutionAbortedError`` once the execution is ending."""
+        with self._lock:
+            if self._ending:
+                raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it reaches no gate.")
+        self._reach(node)
+
+    def close_gates(self, parent_id: str) -> None:
+        """The task ``parent_id`` ended: cancel the open signals of the gates it opened with :meth:`add_gate`
+        (a condition never waited on, a wait given up), so its completion can end the execution.
+
+        Their nodes become ``SKIPPED`` (never reached) or ``ABORTED``; each ``deliver`` gets its signal.
+        """
+        with self._lock:
+            if self._ending:
+                return
+            closing = {nid: self._deliveries.pop(nid) for nid in list(self._deliveries)
+                       if self.nodes[nid].parent == parent_id and nid not in self._resolved}  # else resolving
+            self._resolved.update(closing)
+            handles = [self._timer_handles.pop(nid) for nid in closing if nid in self._timer_handles]
+            self._finished_nodes += len(closing)
+        if not closing:
+            return
+        for handle in handles:
+            self.executor.timers.cancel(handle)
+        nodes = [self.nodes[nid] for nid in closing]
+        for node in nodes:
+            self.executor._forget(self, node)
+        self.store.cancel_signals(self.id, [n.signal.signal_id for n in nodes if n.signal is not None])
+        for node in nodes:
+            assert node.signal is not None
+            reached = self.node_states[node.id] is NodeState.WAITING
+            self._set_state(node, NodeState.ABORTED if reached else NodeState.SKIPPED, finished_at=time.time())
+            closing[node.id](self.store.get_signal(self.id, node.signal.signal_id))
 
     def _deliver(self, node: Node, signal: Signal, deliver: Callable[[Signal], None]) -> None:
         with self._lock:

@@ -1,6 +1,7 @@
 """The Flyte 2 front door: a ``flyte`` task launched with ``gatewidgets.launch``, its conditions as gates."""
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import subprocess
@@ -101,6 +102,49 @@ async def review(x: int) -> str:
     return f"{ok}|{n}|{note}"
 
 
+proceed = threading.Event()  # lets the tasks below that create conditions in advance go on to wait
+
+
+@env.task
+async def create_work_wait() -> str:
+    cond = await flyte.new_condition.aio("early", prompt="Ship **it**?", prompt_type="markdown", data_type=bool,
+                                         timeout=timedelta(minutes=5))
+    n = await flyte.new_condition.aio("count", prompt="How many?", data_type=int)
+    await asyncio.to_thread(proceed.wait, 30)  # the work between creating and waiting
+    return f"{await cond.wait.aio()}:{await n.wait.aio()}"
+
+
+@env.task
+async def never_waits() -> int:
+    await flyte.new_condition.aio("unused", prompt="Never asked?", data_type=str)
+    return 1
+
+
+@env.task
+async def created_in_advance() -> list[int]:
+    first = await flyte.new_condition.aio("pick", prompt="First?", data_type=int, timeout=timedelta(minutes=2))
+    second = await flyte.new_condition.aio("pick", prompt="Second?", data_type=int)
+    await asyncio.to_thread(proceed.wait, 30)
+    later = await second.wait.aio()  # waited in the other order: each wait still gets its own signal
+    return [await first.wait.aio(), later]
+
+
+@env.task
+def sync_early(x: int) -> int:
+    cond = flyte.new_condition("factor", prompt="Times?", data_type=int)
+    proceed.wait(30)
+    return x * cond.wait()
+
+
+@env.task
+async def gives_up() -> str:
+    cond = await flyte.new_condition.aio("maybe", prompt="Now?", data_type=bool)
+    try:
+        return str(await asyncio.wait_for(cond.wait.aio(), 0.5))
+    except asyncio.TimeoutError:
+        return "gave up"
+
+
 @pytest.fixture(autouse=True)
 def no_terminal_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flyte's console prompt must never be used: it would block the kernel."""
@@ -129,6 +173,81 @@ def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() 
     assert (done.state, done.value, done.set_by, done.via) == (SignalState.SET, True, "ann", Via.API)
     assert ex.node_states == {"n0": NodeState.SUCCEEDED, "n0.approve-double": NodeState.SUCCEEDED}
     assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
+
+
+def test_a_created_condition_is_upcoming_and_an_early_answer_is_given_to_the_task_when_it_waits() -> None:
+    proceed.clear()
+    ex = gatewidgets.launch(create_work_wait, execution_name="f2-early")
+    remote = GateRemote.for_sandbox(user="bot")
+    eventually(lambda: len(remote.list_signals("f2-early")) == 2, what="both conditions to be created")
+    early, count = remote.list_signals("f2-early")
+    assert (early.signal_id, early.state, early.kind, early.type.simple, early.description, early.deadline) == (
+        "early", SignalState.UPCOMING, SignalKind.APPROVE, SimpleType.BOOLEAN, "Ship **it**?", None)
+    assert (count.signal_id, count.state, count.kind, count.type.simple) == (
+        "count", SignalState.UPCOMING, SignalKind.INPUT, SimpleType.INTEGER)
+    with pytest.raises(SignalTypeError):
+        remote.set_input("count", "f2-early", "3")  # the same rules as once it waits
+    assert remote.approve("early", "f2-early").state is SignalState.SET
+    remote.set_input("count", "f2-early", 3)
+    assert ex.status is ExecutionStatus.RUNNING and ex.nodes_by_name["early"] is NodeState.QUEUED
+    proceed.set()
+    assert ex.wait(timeout=30) == "True:3"  # no wait: both answers were there when the task waited
+    assert [e.kind for e in ex.history() if e.signal_id == "early"] == ["created", "set"]
+    assert remote.get_signal("early", "f2-early").set_by == "bot"
+    assert ex.node_states["n0.early"] is NodeState.SUCCEEDED
+
+
+def test_a_sync_tasks_condition_is_upcoming_too_and_takes_an_early_answer() -> None:
+    proceed.clear()
+    ex = gatewidgets.launch(sync_early, x=3)
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.list_signals(ex.name), what="the condition to be created")
+    assert remote.get_signal("factor", ex.name).state is SignalState.UPCOMING
+    remote.set_input("factor", ex.name, 5)
+    proceed.set()
+    assert ex.wait(timeout=30) == 15
+
+
+def test_a_condition_never_waited_on_is_cancelled_when_the_run_ends() -> None:
+    ex = gatewidgets.launch(never_waits)
+    assert ex.wait(timeout=30) == 1
+    assert ex.node_states["n0.unused"] is NodeState.SKIPPED
+    signal = GateRemote.for_sandbox().get_signal("unused", ex.name)
+    assert (signal.state, signal.kind, signal.description) == (SignalState.CANCELLED, SignalKind.INPUT, "Never asked?")
+    assert ex.status is ExecutionStatus.SUCCEEDED
+    with pytest.raises(SignalClosedError):
+        GateRemote.for_sandbox().set_text("unused", ex.name, "too late")
+
+
+def test_a_wait_the_task_gives_up_is_cancelled_when_the_run_ends() -> None:
+    ex = gatewidgets.launch(gives_up)
+    assert ex.wait(timeout=30) == "gave up"
+    assert GateRemote.for_sandbox().get_signal("maybe", ex.name).state is SignalState.CANCELLED
+    assert ex.node_states["n0.maybe"] is NodeState.ABORTED
+
+
+def test_ids_follow_creation_and_each_wait_gets_its_own_conditions_signal() -> None:
+    proceed.clear()
+    ex = gatewidgets.launch(created_in_advance)
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: len(remote.list_signals(ex.name)) == 2, what="both conditions to be created")
+    assert [(s.signal_id, s.description, s.state) for s in remote.list_signals(ex.name)] == [
+        ("pick", "First?", SignalState.UPCOMING), ("pick-2", "Second?", SignalState.UPCOMING)]
+    proceed.set()
+    assert remote.get_signal("pick", ex.name).state is SignalState.UPCOMING  # second is waited on first
+    remote.set_input("pick-2", ex.name, pending(ex, "pick-2") and 2)
+    first = pending(ex, "pick")
+    assert timedelta(minutes=1) < first.deadline - first.waiting_since <= timedelta(minutes=2)  # from the wait
+    remote.set_input("pick", ex.name, 1)
+    assert ex.wait(timeout=30) == [1, 2]
+
+
+def test_the_controller_hooks_are_installed_once_and_call_flytes_own_methods() -> None:
+    door._install_hooks()
+    door._install_hooks()
+    for method in (LocalController.register_condition, LocalController.wait_for_condition):
+        assert getattr(method, "__gatewidgets__", False)
+        assert not hasattr(method.__wrapped__, "__gatewidgets__")
 
 
 def test_reached_waits_for_a_condition_the_task_has_not_created_yet() -> None:
@@ -214,10 +333,12 @@ def test_a_timeout_raises_condition_timed_out_in_the_task_which_may_catch_it() -
 
 def test_the_webhook_of_a_condition_still_fires() -> None:
     received: list[dict[str, Any]] = []
+    states: list[SignalState] = []
 
     class Hook(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            states.append(GateRemote.for_sandbox().get_signal("hooked", "f2-hook").state)  # a receiver may answer
             self.send_response(204)
             self.end_headers()
 
@@ -227,10 +348,12 @@ def test_the_webhook_of_a_condition_still_fires() -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        ex = gatewidgets.launch(with_webhook, url=f"http://127.0.0.1:{server.server_port}/hook")
+        ex = gatewidgets.launch(with_webhook, execution_name="f2-hook",
+                                url=f"http://127.0.0.1:{server.server_port}/hook")
         pending(ex, "hooked")
         eventually(lambda: received, what="the webhook")
         assert received == [{"callback": "local://conditions/hooked/signal", "why": "approval"}]
+        assert states == [SignalState.UPCOMING]  # the signal exists before Flyte posts
         GateRemote.for_sandbox().approve("hooked", ex.name)
         assert ex.wait(timeout=30) is True
     finally:
