@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from gatewidgets.condition import conditional
-from gatewidgets.dsl import approve, dynamic, sleep, task, wait_for_input, workflow
+from gatewidgets.dsl import WorkflowFailure, approve, dynamic, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
     BranchFailedError,
     ExecutionAbortedError,
@@ -12,6 +12,7 @@ from gatewidgets.errors import (
     GateRejectedError,
     GateTimeoutError,
     InvalidNameError,
+    MapTaskFailedError,
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
@@ -48,11 +49,12 @@ def unload_ipython_extension(ip: object) -> None:
 
 __all__ = [
     "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
+    "WorkflowFailure",
     "GateRemote", "launch", "recover", "metrics", "settings", "Execution", "Executor", "Awaiting",
     "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
-    "InvalidNameError", "StoreError",
+    "MapTaskFailedError", "InvalidNameError", "StoreError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "NodeKind",
     "NO_DEFAULT",
     "RESERVED_INPUTS",
+    "WorkflowFailure",
     "set_launcher",
 ]
 
@@ -561,16 +562,16 @@ class Task:
         return f"<task {self.name}>"
 
 
-def _decorator(cls: type, fn: Callable[..., Any] | None, name: str | None) -> Any:
-    """``@cls`` or ``@cls(name=...)``."""
+def _decorator(cls: type, fn: Callable[..., Any] | None, **options: Any) -> Any:
+    """``@cls`` or ``@cls(name=..., ...)``."""
     if fn is None:
-        return lambda f: cls(f, name=name)
-    return cls(fn, name=name)
+        return lambda f: cls(f, **options)
+    return cls(fn, **options)
 
 
 def task(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a task: ``@task`` or ``@task(name=...)``. Every input and the return need type hints."""
-    return _decorator(Task, fn, name)
+    return _decorator(Task, fn, name=name)
 
 
 class Dynamic(Task):
@@ -597,7 +598,7 @@ class Dynamic(Task):
 
 def dynamic(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a dynamic workflow node: ``@dynamic``. Inputs and return need type hints."""
-    return _decorator(Dynamic, fn, name)
+    return _decorator(Dynamic, fn, name=name)
 
 
 # ---------------------------------------------------------------------------- gates
@@ -663,6 +664,37 @@ def _bind_outputs(builder: _Builder, owner: str, result: Any) -> Binding | tuple
         return tuple(builder.bind(owner, f"output {i}", r, Any)[0] for i, r in enumerate(result))
     return builder.bind(owner, "output", result, Any)[0]
 
+@dataclass(frozen=True)
+class WorkflowFailure:
+    """Why an execution failed, as its ``on_failure`` handler's ``err`` input receives it."""
+
+    message: str  # "ErrorType: text"
+    node_id: str | None  # the node that failed; None if the engine itself failed (e.g. the store)
+    error: BaseException
+
+
+FAILURE_INPUT = "err"  # the handler input that receives the WorkflowFailure
+
+
+def _failure_handler(workflow_name: str, handler: Task | None, input_hints: dict[str, Any]) -> Task | None:
+    """Check ``on_failure=handler``: a plain task whose inputs are the workflow's (compatible types), ``err``, or
+    inputs with defaults."""
+    if handler is None:
+        return None
+    owner = f"@workflow {workflow_name}: on_failure"
+    if not isinstance(handler, Task) or isinstance(handler, Dynamic):
+        raise WorkflowDefinitionError(f"{owner} must be a @task (not @dynamic); got {handler!r}.")
+    for arg, param in handler.signature.parameters.items():
+        if arg in input_hints:
+            _check_compatible(f"{owner} {handler.name}", arg, input_hints[arg], handler.input_hints[arg])
+        elif arg != FAILURE_INPUT and param.default is inspect.Parameter.empty:
+            raise WorkflowDefinitionError(
+                f"{owner} {handler.name}: input {arg!r} is not an input of the workflow. A failure handler takes "
+                f"the workflow's inputs {sorted(input_hints)} (any of them), `{FAILURE_INPUT}` (a WorkflowFailure) "
+                "and inputs with defaults.")
+    return handler
+
+
 _launcher: Callable[..., Any] | None = None
 
 
@@ -675,10 +707,11 @@ def set_launcher(launcher: Callable[..., Any]) -> None:
 class Workflow:
     """A static DAG of task and gate nodes, built once from the decorated function."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, on_failure: Task | None = None) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self.input_hints, self.output_hint, self.signature = _hints(fn, "@workflow")
+        self.on_failure = _failure_handler(self.name, on_failure, self.input_hints)
         reserved = sorted(RESERVED_INPUTS & set(self.input_hints))
         if reserved:
             raise WorkflowDefinitionError(
@@ -703,11 +736,11 @@ class Workflow:
 
     @classmethod
     def from_body(cls, name: str, input_hints: dict[str, Any], output_hint: Any, body: Callable[..., Any],
-                  defaults: dict[str, Any] | None = None) -> Workflow:
+                  defaults: dict[str, Any] | None = None, on_failure: Task | None = None) -> Workflow:
         """A workflow whose graph ``body(**input promises)`` defines: for front doors translating another SDK's graph.
 
         ``body`` calls tasks, gates and ``conditional`` as a ``@workflow`` body would; ``defaults``
-        are the inputs' default values.
+        are the inputs' default values; ``on_failure`` is the workflow's failure handler.
         """
         defaults = defaults or {}
         params = [inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, annotation=hint,
@@ -720,7 +753,7 @@ class Workflow:
         fn.__signature__ = inspect.Signature(params, return_annotation=output_hint)  # type: ignore[attr-defined]
         fn.__annotations__ = {**input_hints, "return": output_hint}
         fn.__name__ = fn.__qualname__ = name
-        return cls(fn, name=name)
+        return cls(fn, name=name, on_failure=on_failure)
 
     def _topological_order(self) -> list[str]:
         graph = {nid: set(node.upstream) for nid, node in self.nodes.items()}
@@ -778,6 +811,12 @@ class Workflow:
         return f"<workflow {self.name}: {len(self.nodes)} nodes, signals {list(self.signals)}>"
 
 
-def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Declare a workflow: its body runs once now, on promises, and defines the DAG."""
-    return _decorator(Workflow, fn, name)
+def workflow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+             on_failure: Task | None = None) -> Any:
+    """Declare a workflow: its body runs once now, on promises, and defines the DAG.
+
+    ``on_failure=handler`` (a ``@task``) runs when an execution fails (not when it is aborted),
+    with the workflow's inputs it declares and, if it declares ``err``, a :class:`WorkflowFailure`;
+    the execution still ends ``FAILED`` with its own error.
+    """
+    return _decorator(Workflow, fn, name=name, on_failure=on_failure)

@@ -19,6 +19,7 @@ __all__ = [
     "WorkflowDefinitionError",
     "UnknownGateKindError",
     "BranchFailedError",
+    "MapTaskFailedError",
     "InvalidNameError",
     "StoreError",
 ]
@@ -74,6 +75,11 @@ class UnknownGateKindError(WorkflowDefinitionError, LookupError):
 
 class BranchFailedError(GateError):
     """A conditional took a case that ends with ``.fail(message)``."""
+
+
+class MapTaskFailedError(GateError):
+    """Fewer items of a ``map_task`` succeeded than its ``min_success_ratio`` (or ``min_successes``) requires;
+    the message names the failed items and the first error."""
 
 
 class InvalidNameError(GateError, ValueError):

@@ -10,7 +10,8 @@ it feeds opens (``SqliteStore.durable``: a group write to a completion journal t
 recovery replays), so a crash never re-runs a node whose successor started. Deadlines are
 stored as wall-clock times but waited for on the monotonic clock. An error of the store
 that outlasts its retries ends the execution here (FAILED, ``StoreError``) and frees
-everything it held; the store keeps it recoverable.
+everything it held; the store keeps it recoverable. A failing execution first runs its
+workflow's ``on_failure`` task (node ``on_failure``, on a thread of its own), then ends FAILED.
 """
 from __future__ import annotations
 
@@ -1042,8 +1043,7 @@ class Execution:
             step(*args, **kwargs)
         except Exception as exc:
             log.exception("gatewidgets execution %r failed: %s", self.name, exc)
-            self._finish(ExecutionStatus.FAILED, error=exc,
-                         error_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            self._finish(ExecutionStatus.FAILED, error=exc, error_text=_traceback(exc))
 
     def _succeed(self) -> None:
         outputs = self.workflow.outputs
@@ -1062,15 +1062,17 @@ class Execution:
         self._finish(ExecutionStatus.SUCCEEDED, outputs=result, stored_outputs=stored)
 
     def _fail(self, node: Node, exc: BaseException) -> None:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = _traceback(exc)
         with self._lock:
             if self._ending:
                 return
         self._set_state(node, NodeState.FAILED, finished_at=time.time(), error=text)
-        self._finish(ExecutionStatus.FAILED, error=exc, error_text=text)
+        self._finish(ExecutionStatus.FAILED, error=exc, error_text=text, failed=node)
 
     def _finish(self, status: ExecutionStatus, *, outputs: Any = None, stored_outputs: Any = None,
-                error: BaseException | None = None, error_text: str | None = None) -> None:
+                error: BaseException | None = None, error_text: str | None = None, failed: Node | None = None) -> None:
+        """End the execution (once): no node starts after this. A failure first runs the workflow's
+        ``on_failure`` handler, on a thread of its own (see :meth:`_handle_failure`)."""
         with self._lock:
             if self._ending:
                 return
@@ -1080,7 +1082,49 @@ class Execution:
         for handle in handles:
             self.executor.timers.cancel(handle)
         self.executor._forget(self)
-        message = error_text or (f"{type(error).__name__}: {error}" if error is not None else None)
+        handler = self.workflow.on_failure
+        if status is ExecutionStatus.FAILED and error is not None and handler is not None:
+            threading.Thread(target=self._handle_failure, args=(handler, error, error_text, failed),
+                             name=f"gatewidgets-on-failure-{self.name}", daemon=True).start()
+            return
+        self._end(status, outputs=outputs, stored_outputs=stored_outputs, error=error, error_text=error_text)
+
+    def _handle_failure(self, handler: dsl.Task, error: BaseException, error_text: str | None,
+                        failed: Node | None) -> None:
+        """Run the ``on_failure`` handler as node ``on_failure``, then end FAILED with the original error; a failing
+        handler is logged and noted after that error, never in its place."""
+        try:
+            self._run_handler(handler, error, failed)
+        except BaseException as exc:
+            log.exception("gatewidgets execution %r: its on_failure handler %s failed", self.name, handler.name)
+            error_text = (f"{error_text or _message(error)}\n\nThe on_failure handler {handler.name!r} failed as "
+                          f"well:\n{_traceback(exc)}")
+        self._end(ExecutionStatus.FAILED, error=error, error_text=error_text)
+
+    def _run_handler(self, handler: dsl.Task, error: BaseException, failed: Node | None) -> None:
+        node = Node(id=FAILURE_NODE, kind=dsl.NodeKind.TASK, name=handler.name, task=handler,
+                    upstream={failed.id} if failed is not None else set())
+        self.store.add_nodes(self.id, [_node_row(node)], [])
+        with self._lock:
+            self.nodes[node.id] = node
+            self.node_states[node.id] = NodeState.QUEUED
+            self._remaining[node.id] = 0
+            self._children[node.id] = ()
+        kwargs = {arg: self.inputs[arg] for arg in handler.input_hints if arg in self.inputs}
+        if dsl.FAILURE_INPUT in handler.input_hints:
+            kwargs[dsl.FAILURE_INPUT] = dsl.WorkflowFailure(_message(error), failed.id if failed else None, error)
+        self._set_state(node, NodeState.RUNNING, started_at=time.time())
+        try:
+            handler.invoke(self, node, kwargs)
+        except BaseException as exc:
+            self._set_state(node, NodeState.FAILED, finished_at=time.time(), error=_traceback(exc))
+            raise
+        self._set_state(node, NodeState.SUCCEEDED, finished_at=time.time())
+
+    def _end(self, status: ExecutionStatus, *, outputs: Any = None, stored_outputs: Any = None,
+             error: BaseException | None = None, error_text: str | None = None) -> None:
+        """Record the end in the store, let go of what the execution held and resolve ``await ex``."""
+        message = error_text or (_message(error) if error is not None else None)
         try:
             self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
         except Exception as exc:  # the store stayed unwritable: end here all the same, and say so
@@ -1117,6 +1161,17 @@ class Execution:
     def elapsed(self) -> timedelta:
         """Time since launch (until the end, once finished)."""
         return (self.finished_at or now()) - self.started_at
+
+
+FAILURE_NODE = "on_failure"  # the node id of a workflow's on_failure handler
+
+
+def _message(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def _in_kernel_main_thread() -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import threading
+import time
 import typing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from flytekit import (
 from flytekit.core.task import reference_task
 from flytekit.extras.tasks.shell import ShellTask
 from flytekit.types.directory import FlyteDirectory
+from flytekit.types.error import FlyteError
 from flytekit.types.file import FlyteFile
 from flytekit.types.structured import StructuredDataset
 
@@ -423,3 +426,117 @@ def wf_attributes(a: int) -> tuple[int, int]:
 def wf_branch_tuple(a: int) -> tuple[int, str]:
     n, s = conditional("pair").if_(a > 0).then(split(a=a)).else_().then(split(a=0))
     return t1(a=n), s
+
+
+# ------------------------------------------------------------------ map_task: parallel items, failures, retries
+
+
+class Peak:
+    """How many calls run at once, and the most that ever did."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+MAP_PEAK = Peak()
+
+
+@task
+def slow_tenfold(x: int) -> int:
+    with MAP_PEAK:
+        time.sleep(0.3)
+    return x * 10
+
+
+@workflow
+def wf_map_parallel(xs: typing.List[int]) -> typing.List[int]:
+    return map_task(slow_tenfold, concurrency=4)(x=xs)
+
+
+@workflow
+def wf_map_serial(xs: typing.List[int]) -> typing.List[int]:
+    return map_task(slow_tenfold, concurrency=1)(x=xs)
+
+
+@task
+def fragile(x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative {x}")
+    return x
+
+
+@workflow
+def wf_map_tolerant(xs: typing.List[int]) -> typing.List[typing.Optional[int]]:
+    return map_task(fragile, min_success_ratio=0.5)(x=xs)
+
+
+ITEM_ATTEMPTS: typing.Dict[int, int] = {}
+
+
+@task(retries=2)
+def flaky_item(x: int) -> int:
+    ITEM_ATTEMPTS[x] = ITEM_ATTEMPTS.get(x, 0) + 1
+    if ITEM_ATTEMPTS[x] <= x:  # item x fails its first x attempts
+        raise RuntimeError(f"attempt {ITEM_ATTEMPTS[x]} of item {x}")
+    return x
+
+
+@workflow
+def wf_map_retries(xs: typing.List[int]) -> typing.List[int]:
+    return map_task(flaky_item)(x=xs)
+
+
+# ------------------------------------------------------------------ on_failure
+
+
+HANDLED: typing.List[typing.Tuple[str, typing.Optional[FlyteError]]] = []
+
+
+@task
+def clean_up(name: str, err: typing.Optional[FlyteError] = None) -> None:
+    HANDLED.append((name, err))
+
+
+@task
+def deploy(name: str) -> str:
+    if name != "hello ok":
+        raise ValueError(f"cannot deploy {name}")
+    return name
+
+
+@task
+def greet(name: str) -> typing.Dict[str, str]:
+    return {"text": f"hello {name}"}
+
+
+@workflow(on_failure=clean_up)
+def wf_on_failure(name: str) -> str:
+    return deploy(name=greet(name=name)["text"])  # picking "text" is a node of its own in the engine
+
+
+wf_on_failure_lp = LaunchPlan.get_or_create(wf_on_failure, name="wf_on_failure_fixed", fixed_inputs={"name": "lp"})
+
+
+@task
+def note_failure(a: int, err: typing.Optional[FlyteError] = None) -> None:
+    HANDLED.append((str(a), err))
+
+
+@workflow
+def clean_up_wf(a: int, err: typing.Optional[FlyteError] = None) -> None:
+    note_failure(a=a, err=err)
+
+
+@workflow(on_failure=clean_up_wf)
+def wf_on_failure_wf(a: int) -> int:
+    return t1(a=a)

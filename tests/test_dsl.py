@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatewidgets import WorkflowDefinitionError, approve, sleep, task, wait_for_input, workflow
+from gatewidgets import WorkflowDefinitionError, WorkflowFailure, approve, sleep, task, wait_for_input, workflow
 from gatewidgets.dsl import Const, Promise, Ref
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.models.types import SimpleType
@@ -376,3 +376,31 @@ def test_launch_input_errors_store_nothing(gatewidgets_store) -> None:
         with pytest.raises(TypeError):
             wf.launch(**bad)
     assert GateRemote.for_sandbox().list_executions() == []
+
+
+def test_on_failure_handler_is_checked_at_definition() -> None:
+    @task
+    def handler(v: int, err: WorkflowFailure | None = None, note: str = "") -> None:
+        return None
+
+    @workflow(on_failure=handler)
+    def guarded(v: int, w: int = 1) -> int:
+        return double(v=v)
+
+    assert guarded.on_failure is handler
+
+    @task
+    def strange(other: int) -> None:
+        return None
+
+    with pytest.raises(WorkflowDefinitionError, match="'other' is not an input of the workflow"):
+        workflow(on_failure=strange)(guarded.fn)
+
+    @task
+    def wrong_type(v: str) -> None:
+        return None
+
+    with pytest.raises(WorkflowDefinitionError, match="on_failure wrong_type: input 'v' expects"):
+        workflow(on_failure=wrong_type)(guarded.fn)
+    with pytest.raises(WorkflowDefinitionError, match="must be a @task"):
+        workflow(on_failure=print)(guarded.fn)

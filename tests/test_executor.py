@@ -18,6 +18,7 @@ from gatewidgets import (
     GateTimeoutError,
     NodeState,
     SignalState,
+    WorkflowFailure,
     approve,
     sleep,
     task,
@@ -557,3 +558,95 @@ def test_executor_keeps_only_recent_launches() -> None:
     executor = default_executor()
     assert len(executor.launched) == 100 and executor.launched[-1] is runs[-1]
     assert all(executor.get(r.id) is None for r in runs)
+
+
+# ------------------------------------------------------------------ on_failure
+
+HANDLED: list[tuple[int, WorkflowFailure | None]] = []
+
+
+@task
+def handle(a: int, err: WorkflowFailure | None = None) -> None:
+    time.sleep(0.1)  # the execution ends only after its handler
+    HANDLED.append((a, err))
+
+
+@task
+def handle_badly(a: int) -> None:
+    HANDLED.append((a, None))
+    raise RuntimeError("the clean-up broke too")
+
+
+@workflow(on_failure=handle)
+def guarded(a: int) -> int:
+    later = wait_for_input("later", timeout=None, expected_type=int)
+    return combine(a=explode(v=double(v=a)), b=later)
+
+
+@workflow(on_failure=handle)
+def guarded_gate(a: int) -> str:
+    return pay(amount=approve(double(v=a), "ok", timeout=None))
+
+
+@workflow(on_failure=handle_badly)
+def badly_guarded(a: int) -> int:
+    return explode(v=a)
+
+
+@pytest.fixture()
+def handled() -> list[tuple[int, WorkflowFailure | None]]:
+    HANDLED.clear()
+    return HANDLED
+
+
+def test_on_failure_runs_once_with_the_inputs_and_the_error_and_the_execution_still_fails(handled) -> None:
+    ex = guarded.launch(a=3, execution_name="guarded")
+    with pytest.raises(ValueError, match="boom 6"):
+        ex.wait(10)
+    assert ex.status is ExecutionStatus.FAILED and isinstance(ex.error, ValueError)
+    ((a, err),) = handled
+    assert a == 3 and err is not None
+    assert (err.message, err.node_id, err.error) == ("ValueError: boom 6", "n2", ex.error)
+    assert ex.node_states["on_failure"] is NodeState.SUCCEEDED and ex.nodes["on_failure"].upstream == {"n2"}
+    record = remote().get_execution("guarded")
+    assert record.status is ExecutionStatus.FAILED and "boom 6" in record.error and "clean-up" not in record.error
+    stored = {n.node_id: (n.kind, n.name, n.state) for n in record.nodes}
+    assert stored["on_failure"] == ("task", "handle", NodeState.SUCCEEDED)
+    assert remote().get_signal("later", "guarded").state is SignalState.CANCELLED
+    time.sleep(0.1)
+    assert len(handled) == 1
+
+
+def test_on_failure_runs_when_a_gate_fails_the_execution(handled) -> None:
+    ex = guarded_gate.launch(a=2, execution_name="rejected")
+    wait_pending("rejected", "ok")
+    remote().reject("ok", "rejected", comment="no")
+    with pytest.raises(GateRejectedError):
+        ex.wait(10)
+    ((a, err),) = handled
+    assert a == 2 and err is not None and isinstance(err.error, GateRejectedError) and err.node_id == "n1"
+
+
+def test_a_failing_on_failure_handler_never_masks_the_original_error(handled) -> None:
+    ex = badly_guarded.launch(a=4, execution_name="badly")
+    with pytest.raises(ValueError, match="boom 4"):
+        ex.wait(10)
+    assert handled == [(4, None)] and isinstance(ex.error, ValueError)
+    assert ex.error_traceback is not None
+    assert ex.error_traceback.index("boom 4") < ex.error_traceback.index("the clean-up broke too")
+    assert "on_failure handler 'handle_badly' failed" in ex.error_traceback
+    assert ex.node_states["on_failure"] is NodeState.FAILED
+    record = remote().get_execution("badly")
+    assert record.status is ExecutionStatus.FAILED
+    assert "boom 4" in record.error and "the clean-up broke too" in record.error
+
+
+def test_abort_does_not_run_on_failure(handled) -> None:
+    ex = guarded_gate.launch(a=1, execution_name="aborted")
+    wait_pending("aborted", "ok")
+    ex.abort()
+    with pytest.raises(ExecutionAbortedError):
+        ex.wait(10)
+    time.sleep(0.3)
+    assert handled == [] and "on_failure" not in ex.nodes
+    assert "on_failure" not in {n.node_id for n in remote().get_execution("aborted").nodes}

@@ -24,6 +24,7 @@ from gatewidgets import (  # noqa: E402
     GateRejectedError,
     GateRemote,
     GateTimeoutError,
+    MapTaskFailedError,
     SignalState,
     WorkflowDefinitionError,
 )
@@ -209,6 +210,67 @@ def test_map_task_over_a_list() -> None:
     assert gatewidgets.launch(fw.wf_map, xs=[1, 2, 3]).wait(timeout=30) == 14
 
 
+def test_map_items_run_in_parallel_up_to_concurrency_in_order() -> None:
+    fw.MAP_PEAK.most = 0
+    started = time.monotonic()
+    assert gatewidgets.launch(fw.wf_map_parallel, xs=list(range(8))).wait(timeout=30) == [x * 10 for x in range(8)]
+    assert time.monotonic() - started < 8 * 0.3 / 2  # two rounds of 4, not 8 one after another
+    assert fw.MAP_PEAK.most == 4
+
+    fw.MAP_PEAK.most = 0
+    started = time.monotonic()
+    assert gatewidgets.launch(fw.wf_map_serial, xs=[3, 1, 2]).wait(timeout=30) == [30, 10, 20]
+    assert time.monotonic() - started >= 3 * 0.3 and fw.MAP_PEAK.most == 1
+
+
+def test_map_min_success_ratio_lets_items_fail_and_fails_below_it() -> None:
+    assert gatewidgets.launch(fw.wf_map_tolerant, xs=[1, -2, 3, -4]).wait(timeout=30) == [1, None, 3, None]
+
+    ex = gatewidgets.launch(fw.wf_map_tolerant, xs=[-1, 2, -3, -4, 5])
+    message = (r"map_fragile: 3 of 5 items failed \(items 0, 2, 3\)(, 1 not started)?; at least 3 had to succeed "
+               r"\(min_success_ratio=0.5\)\. First error, item 0: ValueError: negative -1")
+    with pytest.raises(MapTaskFailedError, match=message):
+        ex.wait(timeout=30)
+    assert ex.status is gatewidgets.ExecutionStatus.FAILED and isinstance(ex.error.__cause__, ValueError)
+    assert "items 0, 2, 3" in GateRemote.for_sandbox().get_execution(ex.name).error
+
+
+def test_map_items_are_retried_one_by_one_with_the_mapped_tasks_retries() -> None:
+    fw.ITEM_ATTEMPTS.clear()
+    ex = gatewidgets.launch(fw.wf_map_retries, xs=[0, 1, 2])  # item x fails its first x attempts; retries=2
+    assert ex.wait(timeout=30) == [0, 1, 2]
+    assert fw.ITEM_ATTEMPTS == {0: 1, 1: 2, 2: 3}
+    retries = sorted((e.value["error"], e.value["attempt"]) for e in ex.history() if e.kind == "retry")
+    assert retries == [("item 1: RuntimeError: attempt 1 of item 1", 1),
+                       ("item 2: RuntimeError: attempt 1 of item 2", 1),
+                       ("item 2: RuntimeError: attempt 2 of item 2", 2)]
+
+    fw.ITEM_ATTEMPTS.clear()
+    with pytest.raises(MapTaskFailedError, match="item 1: RuntimeError: attempt 3 of item 3"):
+        gatewidgets.launch(fw.wf_map_retries, xs=[0, 3]).wait(timeout=30)
+    assert fw.ITEM_ATTEMPTS == {0: 1, 3: 3}
+
+
+def test_on_failure_handler_gets_the_inputs_and_a_flyte_error_and_the_run_still_fails() -> None:
+    fw.HANDLED.clear()
+    ex = gatewidgets.launch(fw.wf_on_failure, name="x")
+    with pytest.raises(ValueError, match="cannot deploy hello x"):
+        ex.wait(timeout=30)
+    assert ex.status is gatewidgets.ExecutionStatus.FAILED
+    # the failed node's id is flytekit's (n1: deploy), not the engine's (n2: deploy after n1, the pick of "text")
+    assert fw.HANDLED == [("x", fw.FlyteError(message="ValueError: cannot deploy hello x", failed_node_id="n1"))]
+    assert ex.node_states["n2"] is gatewidgets.NodeState.FAILED
+    assert ex.nodes_by_name["clean_up"] is gatewidgets.NodeState.SUCCEEDED
+
+    fw.HANDLED.clear()
+    assert gatewidgets.launch(fw.wf_on_failure, name="ok").wait(timeout=30) == "hello ok"
+    assert fw.HANDLED == []
+
+    with pytest.raises(ValueError, match="cannot deploy hello lp"):  # a launch plan's fixed input reaches it too
+        gatewidgets.launch(fw.wf_on_failure_lp).wait(timeout=30)
+    assert [name for name, _ in fw.HANDLED] == ["lp"]
+
+
 def test_attribute_and_item_access_on_promises() -> None:
     assert gatewidgets.launch(fw.wf_attributes, a=3).wait(timeout=30) == (11, 12)
 
@@ -272,6 +334,7 @@ def test_recovered_after_the_kernel_that_ran_it_died() -> None:
     ("wf_reference", r"remote\.t.*reference to an entity registered on a Flyte cluster"),
     ("wf_container", r"ContainerTask 'shell'.*container image"),
     ("wf_shell", r"ShellTask 'say'.*not a Python function task"),
+    ("wf_on_failure_wf", r"on_failure .*clean_up_wf: only a @task can be a failure handler here"),
 ])
 def test_entities_that_cannot_run_in_a_kernel_are_refused_at_launch_and_nothing_is_stored(
         workflow: str, message: str) -> None:
@@ -314,6 +377,7 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("wf_review_each", {"items": [3, 1]}, {"review-3": True, "review-1": True}),
     ("wf_map", {"xs": [2, 3, 4]}, {}),
     ("wf_map_partial", {"xs": [2, 3]}, {}),
+    ("wf_map_tolerant", {"xs": [1, -2, 3, 4]}, {}),
     ("wf_approve_in_branch", {"x": 9}, {"big-ok": True}),
     ("wf_approve_in_branch", {"x": 9}, {"big-ok": False}),
     ("wf_named", {"xs": [1]}, {}),

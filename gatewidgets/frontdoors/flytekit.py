@@ -22,18 +22,23 @@ Flyte's semantics kept:
 - ``retries`` re-run a failing task (each failed attempt is a ``retry`` event in the history);
   ``cache=True`` + ``cache_version`` reuse the stored outputs of an earlier run with the same
   inputs; ``timeout`` fails the task after its duration (its thread is abandoned);
-  ``requests`` / ``limits`` / ``container_image`` are accepted and ignored, and so is a
-  workflow's ``on_failure`` handler.
+  ``requests`` / ``limits`` / ``container_image`` are accepted and ignored.
+- ``map_task`` runs its items in parallel, bounded by ``concurrency``, each with the mapped task's
+  retries; ``min_success_ratio`` / ``min_successes`` let items fail (their outputs are ``None``).
+- A workflow's ``on_failure`` task runs when the execution fails, with its inputs and ``err`` as
+  flytekit's ``FlyteError``; the execution still ends ``FAILED`` with the original error.
 - Values reach tasks as flytekit hands them over: a file gate's answer as a ``FlyteFile`` on
   the stored copy, a table as flytekit's ``StructuredDataset``, a ``datetime`` in UTC.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import graphlib
 import hashlib
 import inspect
 import json
+import math
 import threading
 import typing
 import weakref
@@ -43,7 +48,7 @@ from typing import Any, Callable
 from gatewidgets import dsl
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import Condition, Const, Promise, Ref, Workflow
-from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.errors import MapTaskFailedError, WorkflowDefinitionError
 from gatewidgets.types import GateFile, GateType
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
@@ -228,21 +233,31 @@ class _FlytekitTask(dsl.Task):
             hit, stored = execution.store.cached_output(self.fk.name, self.options.cache_version, key)
             if hit:
                 return self._from_json(stored)
-        attempt = 0
-        while True:
-            try:
-                value = self._normalise(_call(self.fn, kwargs, self.options.timeout, self.name))
-                break
-            except Exception as exc:
-                if attempt >= self.options.retries:
-                    raise
-                attempt += 1
-                execution.store.record_attempt(execution.id, node.id, attempt, f"{type(exc).__name__}: {exc}")
+        value = self._run(execution, node, kwargs)
         if key is not None:
             stored = self._to_json(value)
             if stored is not None:
                 execution.store.cache_output(self.fk.name, self.options.cache_version, key, stored)
         return value
+
+    def _run(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
+        """The task's output (not cached)."""
+        return self._normalise(self._attempts(execution, node, kwargs))
+
+    def _attempts(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any], item: int | None = None) -> Any:
+        """``fn(**kwargs)`` within the task's timeout, run again after a failure up to ``retries`` times; each
+        failed attempt is a ``retry`` event of ``node`` (naming the map ``item`` it was)."""
+        attempt = 0
+        while True:
+            try:
+                return _call(self.fn, kwargs, self.options.timeout, self.name)
+            except Exception as exc:
+                if attempt >= self.options.retries:
+                    raise
+                attempt += 1
+                error = f"{type(exc).__name__}: {exc}"
+                execution.store.record_attempt(execution.id, node.id, attempt,
+                                               error if item is None else f"item {item}: {error}")
 
     def as_flytekit(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The inputs as flytekit hands them to the function (see :func:`_to_flytekit`)."""
@@ -293,26 +308,88 @@ class _FlytekitTask(dsl.Task):
 
 
 class _FlytekitMap(_FlytekitTask):
-    """``map_task`` / ``ArrayNodeMapTask``: the mapped task's function over the zipped list inputs."""
+    """``map_task`` / ``ArrayNodeMapTask``: the mapped task over the zipped list inputs, its items in parallel.
+
+    At most ``concurrency`` items run at once (``None`` / ``0``: the engine's ``max_workers``), on a pool of
+    the map's own (an engine worker waiting on items queued behind itself would deadlock). Each item has the
+    mapped task's retries and timeout. A failed item's output is ``None``; the map fails with
+    ``MapTaskFailedError`` once fewer than ``min_successes`` (else ``ceil(min_success_ratio * n)``, else all)
+    can succeed, and then starts no more items (unless ``run_all_sub_nodes``).
+    """
 
     def __init__(self, map_task: Any) -> None:
         inner = map_task.python_function_task
-        super().__init__(map_task, self._run, options_of=inner)  # cached under the map's own name
+        super().__init__(map_task, inner._task_function, options_of=inner)  # cached under the map's own name
         self.name = f"map_{inner.name.rsplit('.', 1)[-1]}"
-        self.mapped = inner._task_function
         self.bound = set(map_task.bound_inputs)
         partial = getattr(map_task, "_partial", None)
         self.partial = dict(partial.keywords) if partial is not None else {}
+        self.concurrency: int | None = map_task.concurrency or None
+        self.min_successes: int | None = map_task.min_successes or None
+        self.min_success_ratio: float | None = map_task.min_success_ratio
+        self.run_all: bool = map_task.run_all_sub_nodes
 
-    def _run(self, **kwargs: Any) -> Any:
+    def _needed(self, count: int) -> int:
+        """How many of ``count`` items must succeed (flytekit's rule)."""
+        if self.min_successes is not None:
+            return min(self.min_successes, count)
+        if self.min_success_ratio is not None:
+            return math.ceil(count * self.min_success_ratio)
+        return count
+
+    def _run(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
         lists = {k: v for k, v in kwargs.items() if k not in self.bound}
         fixed = {**self.partial, **{k: v for k, v in kwargs.items() if k in self.bound}}
         sizes = {len(v) for v in lists.values()}
         if len(sizes) > 1:
             raise ValueError(f"{self.name}: the mapped inputs have different lengths {sorted(sizes)}.")
         count = sizes.pop() if sizes else 0
-        results = [self.mapped(**fixed, **{k: v[i] for k, v in lists.items()}) for i in range(count)]
+        needed = self._needed(count)
+        results: list[Any] = [None] * count
+        succeeded: set[int] = set()
+        failures: dict[int, Exception] = {}
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def run(i: int) -> None:
+            if stop.is_set() or execution.done():
+                return
+            try:
+                results[i] = self._normalise(self._attempts(execution, node, {**fixed, **{k: v[i] for k, v in
+                                                                                         lists.items()}}, item=i))
+            except Exception as exc:
+                with lock:
+                    failures[i] = exc
+                    if count - len(failures) < needed and not self.run_all:
+                        stop.set()
+                return
+            with lock:
+                succeeded.add(i)
+
+        if count:
+            workers = min(count, self.concurrency or execution.executor.max_workers)
+            with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=f"gatewidgets-{self.name}") as pool:
+                list(pool.map(run, range(count)))
+        if len(succeeded) < needed:
+            raise self._failed(count, needed, succeeded, failures)
         return results if self.output_vars else None
+
+    def _failed(self, count: int, needed: int, succeeded: set[int], failures: dict[int, Exception]) -> Exception:
+        """The error of a map with too few successes, naming the failed items and the first error."""
+        failed = sorted(failures)
+        skipped = count - len(succeeded) - len(failed)
+        rule = (f"min_successes={self.min_successes}" if self.min_successes is not None
+                else f"min_success_ratio={self.min_success_ratio}")
+        which = f" (items {', '.join(map(str, failed))})" if failed else ""
+        not_started = f", {skipped} not started" if skipped else ""
+        text = (f"{self.name}: {len(failed)} of {count} items failed{which}{not_started}; at least {needed} had to "
+                f"succeed ({rule}).")
+        if failed:
+            first = failures[failed[0]]
+            text += f" First error, item {failed[0]}: {type(first).__name__}: {first}"
+        error = MapTaskFailedError(text)
+        error.__cause__ = failures[failed[0]] if failed else None
+        return error
 
 
 class _FlytekitDynamic(_FlytekitTask, dsl.Dynamic):
@@ -573,15 +650,62 @@ def _translate(obj: Any) -> Workflow:
         tuple(outputs))
     named = interface.output_tuple_name and len(outputs) > 1
 
+    scope = _Scope(f"workflow {fk_workflow.name}", {})
+
     def body(**inputs: Any) -> Any:
-        result = _Scope(f"workflow {fk_workflow.name}", {**fixed, **inputs}).run(fk_workflow)
+        scope.inputs = {**fixed, **inputs}
+        result = scope.run(fk_workflow)
         if named:  # a NamedTuple output keeps its class and field names
             return _named_tuple(fk_workflow)(**dict(zip(interface.outputs, result)))
         return result
 
     name = obj.name.rsplit(".", 1)[-1]
-    return Workflow.from_body(name, hints, output_hint, body,
-                              {k: v for k, v in defaults.items() if k not in fixed})
+    handler = _failure_handler(fk_workflow, fixed)
+    workflow = Workflow.from_body(name, hints, output_hint, body,
+                                  {k: v for k, v in defaults.items() if k not in fixed}, on_failure=handler)
+    if handler is not None:  # an engine node reports the flytekit node it is part of
+        handler.flyte_ids.update({nid: fk_id for fk_id, nids in scope.done.items() for nid in nids})
+    return workflow
+
+
+class _FailureHandler(_FlytekitTask):
+    """A workflow's ``on_failure`` task. Its ``err`` input is flytekit's ``FlyteError`` (the message and the id of
+    the flytekit node that failed); inputs the launch plan fixes are passed as fixed."""
+
+    def __init__(self, fk_task: Any, fixed: dict[str, Any]) -> None:
+        super().__init__(fk_task)
+        self.fixed = fixed
+        self.flyte_ids: dict[str, str] = {}
+        self.signature = inspect.Signature([  # fixed inputs are no inputs of the engine workflow: give them defaults
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=fixed.get(k, inspect.Parameter.empty))
+            for k in self.input_hints])
+
+    def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
+        from flytekit.types.error import FlyteError
+
+        failure = kwargs.get(dsl.FAILURE_INPUT)
+        if isinstance(failure, dsl.WorkflowFailure):
+            top = (failure.node_id or "").split(".")[0]  # a @dynamic node's child reports the @dynamic node
+            kwargs = {**kwargs, dsl.FAILURE_INPUT: FlyteError(message=failure.message,
+                                                              failed_node_id=self.flyte_ids.get(top, top))}
+        return super().invoke(execution, node, {**self.fixed, **kwargs})
+
+
+def _failure_handler(fk_workflow: Any, fixed: dict[str, Any]) -> _FailureHandler | None:
+    """The engine task for a flytekit workflow's ``on_failure`` (a Python function task), or ``None``."""
+    from flytekit.core.python_function_task import PythonFunctionTask
+
+    handler = fk_workflow.on_failure
+    if handler is None:
+        return None
+    where = f"workflow {fk_workflow.name}, on_failure {getattr(handler, 'name', type(handler).__name__)}"
+    _refuse(handler, where)
+    if not isinstance(handler, PythonFunctionTask) or \
+            handler.execution_mode is not PythonFunctionTask.ExecutionBehavior.DEFAULT:
+        raise WorkflowDefinitionError(
+            f"{where}: only a @task can be a failure handler here (a {type(handler).__name__} was given); make the "
+            "handler a @task.")
+    return _FailureHandler(handler, {k: v for k, v in fixed.items() if k in handler.python_interface.inputs})
 
 
 def _named_tuple(fk_workflow: Any) -> dsl.Task:
