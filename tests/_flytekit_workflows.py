@@ -459,12 +459,12 @@ def slow_tenfold(x: int) -> int:
 
 
 @workflow
-def wf_map_parallel(xs: typing.List[int]) -> typing.List[int]:
+def wf_map_parallel(xs: list[int]) -> list[int]:
     return map_task(slow_tenfold, concurrency=4)(x=xs)
 
 
 @workflow
-def wf_map_serial(xs: typing.List[int]) -> typing.List[int]:
+def wf_map_serial(xs: list[int]) -> list[int]:
     return map_task(slow_tenfold, concurrency=1)(x=xs)
 
 
@@ -476,11 +476,11 @@ def fragile(x: int) -> int:
 
 
 @workflow
-def wf_map_tolerant(xs: typing.List[int]) -> typing.List[typing.Optional[int]]:
+def wf_map_tolerant(xs: list[int]) -> list[typing.Optional[int]]:
     return map_task(fragile, min_success_ratio=0.5)(x=xs)
 
 
-ITEM_ATTEMPTS: typing.Dict[int, int] = {}
+ITEM_ATTEMPTS: dict[int, int] = {}
 
 
 @task(retries=2)
@@ -492,14 +492,14 @@ def flaky_item(x: int) -> int:
 
 
 @workflow
-def wf_map_retries(xs: typing.List[int]) -> typing.List[int]:
+def wf_map_retries(xs: list[int]) -> list[int]:
     return map_task(flaky_item)(x=xs)
 
 
 # ------------------------------------------------------------------ on_failure
 
 
-HANDLED: typing.List[typing.Tuple[str, typing.Optional[FlyteError]]] = []
+HANDLED: list[tuple[str, typing.Optional[FlyteError]]] = []
 
 
 @task
@@ -515,7 +515,7 @@ def deploy(name: str) -> str:
 
 
 @task
-def greet(name: str) -> typing.Dict[str, str]:
+def greet(name: str) -> dict[str, str]:
     return {"text": f"hello {name}"}
 
 
