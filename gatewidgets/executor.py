@@ -174,18 +174,46 @@ class Executor:
         self.launched: list[Execution] = []
         self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
         self._draining = 0  # pool jobs taking tasks off ``_ready``; at most max_workers
+        self._taken = 0  # tasks taken off ``_ready`` so far: progress, for the backlog watch
+        self._watching = False  # a timer checks the backlog for progress
         self._ready_lock = threading.Lock()
         self._unsubscribe = self.store.subscribe(self._on_store_events)
 
     def schedule(self, execution: Execution, node: Node) -> None:
-        """Queue a ready task; a free worker takes it (a burst of 1,000 costs a few hand-offs, not 1,000)."""
+        """Queue a ready task. One worker drains the queue; while tasks wait and none was taken for
+        ``_RAMP_S`` (the workers are busy with slow tasks), one more worker joins, up to ``max_workers``.
+        So a burst of 1,000 quick tasks costs no hand-offs between threads, and slow ones still run
+        side by side (a millisecond later)."""
         with self._ready_lock:
             self._ready.append((execution, node))
-            start = self._draining < self.max_workers
+            start = self._draining == 0
             if start:
                 self._draining += 1
+            watch = not start and not self._watching and self._draining < self.max_workers
+            if watch:
+                self._watching = True
+            taken = self._taken
         if start:
             self.pool.submit(self._drain)
+        if watch:
+            self._watch_backlog(taken)
+
+    def _watch_backlog(self, taken: int) -> None:
+        self.timers.schedule(now() + timedelta(seconds=_RAMP_S), lambda: self._ramp(taken))
+
+    def _ramp(self, seen: int) -> None:
+        """The backlog watch: one more worker if no task was taken since the last look; look again while tasks wait."""
+        with self._ready_lock:
+            if not self._ready or self._draining >= self.max_workers:
+                self._watching = False
+                return
+            start = self._taken == seen
+            if start:
+                self._draining += 1
+            taken = self._taken
+        if start:
+            self.pool.submit(self._drain)
+        self._watch_backlog(taken)
 
     def _drain(self) -> None:
         while True:
@@ -194,6 +222,7 @@ class Executor:
                     self._draining -= 1
                     return
                 execution, node = self._ready.popleft()
+                self._taken += 1
             execution._guarded(execution._run_tasks, node)
 
     def shutdown(self) -> None:
@@ -399,6 +428,7 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
     return context or None
 
 
+_RAMP_S = 0.001  # a backlog of ready tasks none of which was taken for this long gets one more worker
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()

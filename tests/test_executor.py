@@ -25,7 +25,8 @@ from gatewidgets import (
     wait_for_input,
     workflow,
 )
-from gatewidgets.executor import default_executor
+from gatewidgets.executor import Executor, default_executor
+from gatewidgets.store import open_store
 
 RAN: list[str] = []
 BRANCH_DONE = threading.Event()
@@ -650,3 +651,50 @@ def test_abort_does_not_run_on_failure(handled) -> None:
     time.sleep(0.3)
     assert handled == [] and "on_failure" not in ex.nodes
     assert "on_failure" not in {n.node_id for n in remote().get_execution("aborted").nodes}
+
+
+BARRIER = threading.Barrier(4, timeout=10)
+THREADS: set[str] = set()
+
+
+@task
+def meet(i: int) -> int:
+    BARRIER.wait()  # passes only once four of these run at the same time
+    return i
+
+
+@task
+def note_thread(i: int) -> int:
+    THREADS.add(threading.current_thread().name)
+    return i
+
+
+@workflow
+def four_meet() -> list[int]:
+    return [meet(i=i) for i in range(4)]
+
+
+@workflow
+def quick_burst() -> list[int]:
+    return [note_thread(i=i) for i in range(300)]
+
+
+def test_slow_tasks_of_a_fan_run_side_by_side() -> None:
+    """A backlog that makes no progress gets more workers: four tasks that wait for each other all run."""
+    BARRIER.reset()
+    executor = Executor(open_store(), max_workers=8)
+    try:
+        assert executor.launch(four_meet, {}).wait(timeout=30) == [0, 1, 2, 3]
+    finally:
+        executor.shutdown()
+
+
+def test_a_burst_of_quick_tasks_stays_on_few_workers() -> None:
+    """Quick tasks are drained by one worker, more joining only when the backlog stalls, not one per task."""
+    THREADS.clear()
+    executor = Executor(open_store(), max_workers=8)
+    try:
+        assert executor.launch(quick_burst, {}).wait(timeout=30) == list(range(300))
+    finally:
+        executor.shutdown()
+    assert 1 <= len(THREADS) <= 4, THREADS
