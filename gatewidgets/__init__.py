@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from gatewidgets.condition import conditional
-from gatewidgets.dsl import WorkflowFailure, approve, dynamic, sleep, task, wait_for_input, workflow
+from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
     BranchFailedError,
+    ChildExecutionError,
     ExecutionAbortedError,
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -48,13 +49,13 @@ def unload_ipython_extension(ip: object) -> None:
 
 
 __all__ = [
-    "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "GateFile",
+    "task", "workflow", "dynamic", "conditional", "approve", "wait_for_input", "sleep", "launch_child", "GateFile",
     "WorkflowFailure",
     "GateRemote", "launch", "recover", "metrics", "settings", "Execution", "Executor", "Awaiting",
     "ExecutionStatus", "NodeState", "Signal", "SignalState",
     "GateError", "ExecutionNotFoundError", "ExecutionExistsError", "ExecutionAbortedError",
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
-    "MapTaskFailedError", "InvalidNameError", "StoreError",
+    "MapTaskFailedError", "ChildExecutionError", "InvalidNameError", "StoreError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

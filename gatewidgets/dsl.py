@@ -34,6 +34,8 @@ __all__ = [
     "approve",
     "wait_for_input",
     "sleep",
+    "launch_child",
+    "ChildSpec",
     "Task",
     "Dynamic",
     "Workflow",
@@ -104,6 +106,7 @@ class NodeKind(str, enum.Enum):
     BRANCH = "branch"
     MERGE = "merge"
     COLLECT = "collect"
+    CHILD = "child"
 
     def __str__(self) -> str:
         return self.value
@@ -150,6 +153,7 @@ class Node:
     cases: tuple[tuple[str, int], ...] = ()  # enclosing (branch node id, case index), outermost first
     branch: BranchSpec | None = None  # for "branch" and "merge" nodes
     parent: str | None = None  # the dynamic node a node was created by
+    child: ChildSpec | None = None  # for "child" nodes: the workflow they launch
 
     def __post_init__(self) -> None:
         if isinstance(self.kind, NodeKind):
@@ -171,6 +175,16 @@ class Node:
     @property
     def has_output(self) -> bool:
         return bool(self.output_hints)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """What a ``child`` node launches: ``workflow`` (its bindings are the inputs), in ``project`` / ``domain``
+    (``None``: the parent's)."""
+
+    workflow: Workflow
+    project: str | None = None
+    domain: str | None = None
 
 
 @dataclass
@@ -522,6 +536,20 @@ def _resolve_call(owner: str, sig: inspect.Signature, hints: dict[str, Any], arg
     return values
 
 
+def _add_call(builder: _Builder, owner: str, signature: inspect.Signature, input_hints: dict[str, Any],
+              args: tuple[Any, ...], kwargs: dict[str, Any], node: Node) -> Promise:
+    """Bind a call's inputs to ``node`` (just added), which then waits for the nodes they read; its promise."""
+    for arg, value in _resolve_call(owner, signature, input_hints, args, kwargs).items():
+        binding, upstream = builder.bind(owner, arg, value, input_hints[arg])
+        node.bindings[arg] = binding
+        node.upstream |= upstream
+    if node.multi_output:
+        hint: Any = tuple.__class_getitem__(node.output_hints)
+    else:
+        hint = node.output_hints[0] if node.output_hints else None
+    return Promise(builder, Ref(node_id=node.id), hint, node)
+
+
 # ---------------------------------------------------------------------------- tasks
 
 
@@ -541,18 +569,9 @@ class Task:
         builder = _current()
         if builder is None:
             return self.fn(*args, **kwargs)
-        values = _resolve_call(self.name, self.signature, self.input_hints, args, kwargs)
-        node = builder.add(self.kind, self.name, task=self, output_hints=self.output_hints,
-                           multi_output=self.multi_output)
-        for arg, value in values.items():
-            binding, upstream = builder.bind(self.name, arg, value, self.input_hints[arg])
-            node.bindings[arg] = binding
-            node.upstream |= upstream
-        if self.multi_output:
-            hint: Any = tuple.__class_getitem__(self.output_hints)
-        else:
-            hint = self.output_hints[0] if self.output_hints else None
-        return Promise(builder, Ref(node_id=node.id), hint, node)
+        return _add_call(builder, self.name, self.signature, self.input_hints, args, kwargs,
+                         builder.add(self.kind, self.name, task=self, output_hints=self.output_hints,
+                                     multi_output=self.multi_output))
 
     def invoke(self, execution: Any, node: Node, kwargs: dict[str, Any]) -> Any:
         """Run the task for ``node`` of ``execution`` (the executor calls this; front doors add retries, caching)."""
@@ -637,6 +656,31 @@ def add_gate(builder: _Builder, spec: SignalSpec, output_hints: tuple[Any, ...],
         if upstream.ref.node_id:
             node.upstream.add(upstream.ref.node_id)
     return Promise(builder, Ref(node_id=node.id), output_hints[0] if output_hints else None, node)
+
+
+# --------------------------------------------------------------------- child executions
+
+
+def launch_child(workflow: Workflow, /, *, project: str | None = None, domain: str | None = None,
+                 **inputs: Any) -> Promise:
+    """Inside a ``@workflow`` body: run ``workflow`` as a *child execution* (as Flyte runs a launch plan used as a
+    node), with ``inputs`` (promises or values; left out: the workflow's defaults).
+
+    Unlike calling ``workflow(...)``, which inlines its nodes, the child is an execution of its own, named
+    ``<parent>-<node id>``, in the parent's project and domain unless given: its gates are signals of the child
+    (answer them there), and the node's output is the child's once it succeeds. A child that fails or is aborted
+    fails the node (``ChildExecutionError``); aborting the parent aborts the child. No thread waits meanwhile.
+    """
+    builder = _current()
+    if builder is None:
+        raise WorkflowDefinitionError("launch_child() declares a node and only works inside a @workflow body.")
+    if not isinstance(workflow, Workflow):
+        raise WorkflowDefinitionError(f"launch_child() takes a @workflow; got {workflow!r}.")
+    output_hints, multi = _output_hints(workflow.output_hint)
+    node = builder.add(NodeKind.CHILD, workflow.name, output_hints=output_hints, multi_output=multi,
+                       child=ChildSpec(workflow, project, domain))
+    return _add_call(builder, f"launch_child({workflow.name})", workflow.signature, workflow.input_hints, (),
+                     inputs, node)
 
 
 # ------------------------------------------------------------------------- workflow

@@ -82,6 +82,11 @@ class MapTaskFailedError(GateError):
     the message names the failed items and the first error."""
 
 
+class ChildExecutionError(GateError):
+    """A child execution (a launch plan used as a node, ``launch_child``) failed or was aborted; the message
+    names the child execution and its error."""
+
+
 class InvalidNameError(GateError, ValueError):
     """A project, domain, execution or signal name is not 1-128 letters, digits, '_', '-' or '.'."""
 

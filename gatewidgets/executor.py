@@ -12,6 +12,11 @@ stored as wall-clock times but waited for on the monotonic clock. An error of th
 that outlasts its retries ends the execution here (FAILED, ``StoreError``) and frees
 everything it held; the store keeps it recoverable. A failing execution first runs its
 workflow's ``on_failure`` task (node ``on_failure``, on a thread of its own), then ends FAILED.
+
+A ``child`` node (``dsl.launch_child``, a flytekit launch plan used as a node) launches another
+execution on the same executor and store and holds no thread either: the child's end completes
+or fails it (in this process through the child's future; a child run by another process
+through the store's ``finished`` event). Ending the parent aborts its running children.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from gatewidgets import dsl, notify
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
     BranchFailedError,
+    ChildExecutionError,
     ExecutionAbortedError,
     ExecutionExistsError,
     GateError,
@@ -49,7 +55,14 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
-from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier, check_name
+from gatewidgets.models.execution import (
+    ExecutionRecord,
+    ExecutionStatus,
+    NodeState,
+    WorkflowExecutionIdentifier,
+    check_name,
+    child_execution_name,
+)
 from gatewidgets.models.signal import Signal, SignalEvent, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
@@ -171,6 +184,7 @@ class Executor:
         self._lock = threading.Lock()
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
         self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
+        self._following: dict[ExecKey, list[Callable[[], None]]] = {}  # children run by other processes
         self.launched: list[Execution] = []
         self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
         self._draining = 0  # pool jobs taking tasks off ``_ready``; at most max_workers
@@ -235,11 +249,13 @@ class Executor:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
-               project: str | None = None, domain: str | None = None, recover: bool = False) -> Execution:
+               project: str | None = None, domain: str | None = None, recover: bool = False,
+               child: bool = False) -> Execution:
         """Start ``workflow`` in the background and return its :class:`Execution` at once.
 
         With ``recover=True`` and a stored execution of that name, inputs left out are the stored
-        ones and inputs given must equal them.
+        ones and inputs given must equal them. A ``child`` execution (a node's) is not listed in
+        :attr:`launched`.
         """
         name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
         key = ExecKey(check_name(project or settings.default_project, "project"),
@@ -278,8 +294,9 @@ class Executor:
                                         workflow_path=_import_path(workflow))
         with self._lock:
             self._executions[key] = execution
-            self.launched.append(execution)
-            del self.launched[:-_KEEP_LAUNCHED]
+            if not child:
+                self.launched.append(execution)
+                del self.launched[:-_KEEP_LAUNCHED]
         try:
             execution._start(record)
         except BaseException:  # its stored outputs cannot be restored: nothing started
@@ -316,6 +333,15 @@ class Executor:
                 else:
                     del self._waiting[key]
 
+    def _follow(self, key: ExecKey, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once when the store reports execution ``key`` finished (run by another process)."""
+        with self._lock:
+            self._following.setdefault(key, []).append(callback)
+
+    def _unfollow(self, key: ExecKey) -> None:
+        with self._lock:
+            self._following.pop(key, None)
+
     def _on_store_events(self, events: list[StoreEvent]) -> None:
         for event in events:
             if event.kind in ("set", "timed_out") and event.signal_id is not None:
@@ -326,6 +352,11 @@ class Executor:
                         execution._resolve(node, self.store.get_signal(event.execution_id, event.signal_id))
                     except Exception as exc:  # never leave a gate waiting on an error of ours
                         execution._fail(node, exc)
+            elif event.kind == "finished":
+                with self._lock:
+                    followers = self._following.pop(event.execution_id, [])
+                for follower in followers:
+                    follower()
             elif event.kind == "abort_requested":
                 owned = self._executions.get(event.execution_id)
                 if owned is not None and not owned.done():
@@ -536,6 +567,8 @@ class Execution:
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
         self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
         self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
+        self.children: dict[str, ExecKey] = {}  # child node id -> the child execution it launched
+        self._recovered = False
 
     # public ----------------------------------------------------------------------
 
@@ -705,6 +738,7 @@ class Execution:
 
     def _start(self, record: Any) -> None:
         ready: list[str] = []
+        self._recovered = record is not None
         if record is not None:
             ready = self._restore(record)
         else:
@@ -764,6 +798,8 @@ class Execution:
                 self._decide(node)
             elif node.kind in ("merge", "collect"):
                 self._gather(node)
+            elif node.kind == "child":
+                self._launch_child(node)
             elif inline and keep is None:
                 keep = node
             else:
@@ -924,6 +960,103 @@ class Execution:
             self.signal_specs.update({spec.signal_id: spec for spec in fresh})
         self._publish("expanded", node_id=node.id)
         return self._start_nodes([nid for nid in added if self._remaining[nid] == 0], inline=True)
+
+    # child executions --------------------------------------------------------------
+
+    def _launch_child(self, node: Node) -> None:
+        """Start the child execution of ``node``, or, in a recovered execution, take up the one started before
+        (its outputs if it ended; recovered here if its process is gone; followed if another process runs it)."""
+        spec = node.child
+        assert spec is not None
+        key = ExecKey(check_name(spec.project or self.id.project, "project"),
+                      check_name(spec.domain or self.id.domain, "domain"), child_execution_name(self.name, node.id))
+        with self._lock:
+            if self._ending:
+                return
+            self.children[node.id] = key
+        self._set_state(node, NodeState.RUNNING, started_at=time.time(), child_execution=str(key))
+        try:
+            record = self._stored_child(key) if self._recovered else None
+            if record is not None and record.status.is_terminal:
+                self._child_ended(node, record)
+                return
+            child = self.executor.get(key) if record is not None else None
+            if record is not None and child is None and self.store.owner_alive(record) and \
+                    (record.pid, record.host) != (os.getpid(), self.store.host):
+                self._follow_child(node, key)
+                return
+            if child is None:
+                inputs = {arg: self._value(b) for arg, b in node.bindings.items()} if record is None else {}
+                child = self.executor.launch(spec.workflow, inputs, execution_name=key.name, project=key.project,
+                                             domain=key.domain, recover=record is not None, child=True)
+        except Exception as exc:  # e.g. an execution of that name exists, or cannot be recovered
+            self._fail(node, exc)
+            return
+        child._done.add_done_callback(lambda _: self._guarded(self._child_done, node, child))
+
+    def _stored_child(self, key: ExecKey) -> ExecutionRecord | None:
+        try:
+            return self.store.get_execution(key, with_nodes=False)
+        except LookupError:
+            return None
+
+    def _follow_child(self, node: Node, key: ExecKey) -> None:
+        """Complete ``node`` when its child, run by another process, finishes (the store's ``finished`` event)."""
+        def finished() -> None:
+            self._guarded(lambda: self._child_ended(node, self.store.get_execution(key, with_nodes=False)))
+
+        self.executor._follow(key, finished)
+        record = self.store.get_execution(key, with_nodes=False)
+        if record.status.is_terminal:  # it ended before we listened
+            self.executor._unfollow(key)
+            self._child_ended(node, record)
+
+    def _claim(self, node: Node) -> bool:
+        """Whether ``node``'s end is ours to record (once, and not once the execution ends)."""
+        with self._lock:
+            if node.id in self._resolved or self._ending:
+                return False
+            self._resolved.add(node.id)
+            return True
+
+    def _child_done(self, node: Node, child: Execution) -> None:
+        """The child execution of ``node``, run here, ended: its outputs complete the node, else it fails."""
+        if not self._claim(node):
+            return
+        if child.status is ExecutionStatus.SUCCEEDED:
+            self._complete(node, child.outputs, inline=False)
+        else:
+            self._fail(node, _child_error(child.id, child.workflow.name, child.status,
+                                          _message(child.error) if child.error is not None else None, child.error))
+
+    def _child_ended(self, node: Node, record: ExecutionRecord) -> None:
+        """The child execution of ``node`` ended as stored: its stored outputs complete the node, else it fails."""
+        if not self._claim(node):
+            return
+        if record.status is not ExecutionStatus.SUCCEEDED:
+            self._fail(node, _child_error(record.id, record.workflow, record.status, record.error, None))
+            return
+        try:
+            value = self._restored_output(node, record.outputs)
+        except ExecutionExistsError as exc:
+            self._fail(node, exc)
+            return
+        self._complete(node, value, inline=False)
+
+    def _abort_children(self) -> None:
+        """The execution ends: abort the children still running (here, or through the store elsewhere)."""
+        for nid, key in list(self.children.items()):
+            if self.node_states[nid].is_terminal:
+                continue
+            self.executor._unfollow(key)
+            child = self.executor.get(key)
+            try:
+                if child is not None:
+                    child.abort()
+                else:
+                    self.store.request_abort(key)
+            except Exception:  # its end must not stop ours
+                log.exception("gatewidgets execution %r could not abort its child %s", self.name, key)
 
     # gates -----------------------------------------------------------------------
 
@@ -1112,6 +1245,8 @@ class Execution:
         for handle in handles:
             self.executor.timers.cancel(handle)
         self.executor._forget(self)
+        if self.children:
+            self._abort_children()
         handler = self.workflow.on_failure
         if status is ExecutionStatus.FAILED and error is not None and handler is not None:
             threading.Thread(target=self._handle_failure, args=(handler, error, error_text, failed),
@@ -1194,6 +1329,14 @@ class Execution:
 
 
 FAILURE_NODE = "on_failure"  # the node id of a workflow's on_failure handler
+
+
+def _child_error(key: ExecKey, workflow: str, status: ExecutionStatus, error: str | None,
+                 cause: BaseException | None) -> ChildExecutionError:
+    error_ = ChildExecutionError(f"Child execution {key} (workflow {workflow!r}) ended {status.value}"
+                                 + (f": {error}" if error else "."))
+    error_.__cause__ = cause
+    return error_
 
 
 def _message(exc: BaseException) -> str:

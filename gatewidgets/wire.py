@@ -120,7 +120,8 @@ def _context(data: dict[str, Any]) -> dict[str, Any] | None:
 def _node_to_json(node: NodeRecord) -> dict[str, Any]:
     return {"node_id": node.node_id, "kind": node.kind, "name": node.name, "state": node.state.value,
             "upstream": list(node.upstream), "signal_id": node.signal_id, "outputs": jsonable(node.outputs),
-            "error": node.error, "started_at": _iso(node.started_at), "finished_at": _iso(node.finished_at)}
+            "error": node.error, "started_at": _iso(node.started_at), "finished_at": _iso(node.finished_at),
+            "child_execution": node.child_execution}
 
 
 def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
@@ -138,7 +139,8 @@ def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
 def execution_from_json(data: dict[str, Any]) -> ExecutionRecord:
     """An :class:`ExecutionRecord` back from :func:`execution_to_json`."""
     nodes = tuple(NodeRecord(n["node_id"], n["kind"], n["name"], NodeState(n["state"]), tuple(n["upstream"]),
-                             n["signal_id"], n["outputs"], n["error"], _dt(n["started_at"]), _dt(n["finished_at"]))
+                             n["signal_id"], n["outputs"], n["error"], _dt(n["started_at"]), _dt(n["finished_at"]),
+                             n.get("child_execution"))
                   for n in data.get("nodes", ()))
     return ExecutionRecord(
         id=_exec_id(data), workflow=data["workflow"], status=ExecutionStatus(data["status"]), inputs=data["inputs"],

@@ -249,6 +249,35 @@ def wf_lp_node(a: int) -> int:
     return scale_lp(a=a)
 
 
+review_lp = LaunchPlan.get_or_create(sub_review, name="review_lp")
+
+
+@workflow
+def wf_lp_gate(a: int) -> int:
+    """A launch plan with a gate used as a node: on Flyte a child execution that owns the signal ``sub-ok``."""
+    return t1(a=review_lp(a=a))
+
+
+@task
+def refuse(a: int) -> int:
+    if a > 0:
+        raise ValueError(f"refused {a}")
+    return a
+
+
+@workflow
+def wf_refuse(a: int) -> int:
+    return refuse(a=a)
+
+
+refuse_lp = LaunchPlan.get_or_create(wf_refuse, name="refuse_lp")
+
+
+@workflow
+def wf_lp_fails(a: int) -> int:
+    return t1(a=refuse_lp(a=a))
+
+
 # ------------------------------------------------------------------ dynamic, map, tuples
 
 

@@ -20,7 +20,9 @@ from helpers import HELPERS, eventually  # noqa: E402
 
 import gatewidgets  # noqa: E402
 from gatewidgets import (  # noqa: E402
+    ChildExecutionError,
     ExecutionNotFoundError,
+    ExecutionStatus,
     GateRejectedError,
     GateRemote,
     GateTimeoutError,
@@ -194,6 +196,28 @@ def test_launch_plan_defaults_and_fixed_inputs() -> None:
         gatewidgets.launch(fw.scale_lp, a=2, offset=0, execution_name="lp-fixed")
     with pytest.raises(ExecutionNotFoundError):
         GateRemote.for_sandbox().list_signals("lp-fixed")
+
+
+def test_a_launch_plan_node_is_a_child_execution_that_owns_its_gate() -> None:
+    ex = gatewidgets.launch(fw.wf_lp_gate, a=1)
+    (child,) = eventually(lambda: list(ex.children.values()), timeout=30, what="the child execution")
+    assert child.name == f"{ex.name}-n0"
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("sub-ok", child.name).state is SignalState.PENDING, timeout=30,
+               what="the child's gate to wait")
+    assert remote.list_signals(ex.name) == []  # the signal is the child's, as on Flyte
+    assert [s.signal_id for s in remote.list_signals(child.name)] == ["sub-ok"]
+    answer_elsewhere(child.name, "approve:sub-ok")
+    assert ex.wait(timeout=30) == 17  # t1(t2(approve(t1(1)))): 1 + 5 + 6 + 5
+    assert remote.store.get_execution(child).status is ExecutionStatus.SUCCEEDED
+    node = remote.store.get_execution(ex.id).nodes[0]
+    assert (node.kind, node.child_execution, node.outputs) == ("child", str(child), 12)
+
+
+def test_a_failing_launch_plan_node_fails_the_parent_naming_the_child() -> None:
+    ex = gatewidgets.launch(fw.wf_lp_fails, a=2)
+    with pytest.raises(ChildExecutionError, match=rf"{ex.name}-n0.*refuse_lp.*FAILED.*refused 2"):
+        ex.wait(timeout=30)
 
 
 # ------------------------------------------------------------------ dynamic, map, outputs

@@ -11,8 +11,10 @@ Flyte's semantics kept:
 - A gate's signal id is its ``name``, scoped to the top-level execution (propeller asks admin
   for ``SignalIdentifier(execution_id=<top-level execution>, signal_id=name)``), so gates in
   sub-workflows and ``@dynamic`` nodes use the bare name, and a sub-workflow called twice
-  shares one signal: one answer releases both gates. (A launch plan used as a node is inlined
-  here, its gates with them; on Flyte it starts a child execution that owns its signals.)
+  shares one signal: one answer releases both gates.
+- A launch plan used as a node starts a child execution (``dsl.launch_child``), as on Flyte: its
+  gates are signals of the child, the node waits for the child and fails if the child fails.
+  A sub-workflow called directly is inlined, as on Flyte.
 - ``timeout=None`` on ``approve`` / ``wait_for_input`` is one hour: flytekit sends its
   ``DEFAULT_TIMEOUT`` as the gate node's timeout, and propeller fails a node whose timeout has
   passed with ``TimeoutExpired`` (its configured default deadline applies only to nodes sent
@@ -479,7 +481,9 @@ class _Scope:
             return self._gate(node, entity)
         if isinstance(entity, BranchNode):
             return self._branch(node, entity)
-        if isinstance(entity, (WorkflowBase, LaunchPlan)):
+        if isinstance(entity, LaunchPlan):
+            return self._launch_plan(node, entity)
+        if isinstance(entity, WorkflowBase):
             return self._subworkflow(node, entity)
         if not hasattr(entity, "_task_function") and not hasattr(entity, "python_function_task"):
             raise WorkflowDefinitionError(f"{where}: a {type(entity).__name__} cannot run in the kernel.")
@@ -502,16 +506,20 @@ class _Scope:
         upstream = self._bound(binding.binding, None)
         return {binding.var: dsl.approve(upstream, gate.name, gate._timeout)}
 
-    def _subworkflow(self, node: Any, entity: Any) -> dict[str, Any]:
-        from flytekit.core.launch_plan import LaunchPlan
-
+    def _bound_inputs(self, node: Any, entity: Any) -> dict[str, Any]:
         hints = entity.python_interface.inputs
-        inputs = {b.var: self._bound(b.binding, hints.get(b.var)) for b in node.bindings}
-        if isinstance(entity, LaunchPlan):
-            inputs = {**entity.saved_inputs, **inputs, **entity.raw_fixed_inputs}
-            entity = entity.workflow
-        result = _Scope(f"{self.where} > {entity.name}", inputs).run(entity)
+        return {b.var: self._bound(b.binding, hints.get(b.var)) for b in node.bindings}
+
+    def _subworkflow(self, node: Any, entity: Any) -> dict[str, Any]:
+        """A sub-workflow called directly: its nodes join this graph."""
+        result = _Scope(f"{self.where} > {entity.name}", self._bound_inputs(node, entity)).run(entity)
         return self._outputs(list(entity.python_interface.outputs), result)
+
+    def _launch_plan(self, node: Any, lp: Any) -> dict[str, Any]:
+        """A launch plan used as a node: a child execution of its workflow (its defaults and fixed inputs apply)."""
+        inputs = {k: v for k, v in self._bound_inputs(node, lp).items() if k not in lp.raw_fixed_inputs}
+        result = dsl.launch_child(workflow_of(lp), **inputs)
+        return self._outputs(list(lp.python_interface.outputs), result)
 
     def _branch(self, node: Any, branch: Any) -> dict[str, Any]:
         block = branch._ifelse_block

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,15 @@ def check_name(value: object, what: str) -> str:
         raise InvalidNameError(f"{what} must be {NAME_RULE} (it appears in paths and URLs); got {shown}. "
                                f"Choose another {what}.")
     return value  # type: ignore[return-value]
+
+
+def child_execution_name(parent: str, node_id: str) -> str:
+    """The name of the child execution node ``node_id`` of execution ``parent`` launches: ``<parent>-<node_id>``,
+    or, past 128 characters, its first 117 and a hash of the whole (the same name on every recovery)."""
+    name = f"{parent}-{node_id}"
+    if len(name) > 128:
+        name = f"{name[:117]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return check_name(name, "child execution name")
 
 
 class ExecutionStatus(str, enum.Enum):
@@ -90,6 +100,7 @@ class NodeRecord:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    child_execution: str | None = None  # a child node's execution, ``project/domain/name``
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ _ADDED_COLUMNS = (
     # which process holds the owner's pid (see store/process.py); NULL: judged by pid alone
     ("executions", "pid_started", "INTEGER"),  # its start time, clock ticks since boot (/proc/<pid>/stat)
     ("executions", "boot_id", "TEXT"),  # /proc/sys/kernel/random/boot_id when it was recorded
+    ("nodes", "child_execution", "TEXT"),  # a child node's execution, project/domain/name
 )
 
 FILE_GRACE = 3600.0  # seconds a file in files/ must be unchanged before a cleanup may remove it
@@ -1306,6 +1307,8 @@ class SqliteStore:
             upstream=tuple(json.loads(row["upstream"])), signal_id=row["signal_id"],
             outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None, error=row["error"],
             started_at=_dt(row["started_at"]), finished_at=_dt(row["finished_at"]),
+            # a read-only store made before the column has none
+            child_execution=row["child_execution"] if "child_execution" in row.keys() else None,
         )
 
     @staticmethod

@@ -17,7 +17,8 @@ STATE_COLOURS = {
 }
 _W, _H, _DX, _DY, _PAD = 150, 40, 190, 58, 10
 _STRUCTURAL = {"task": DagStyle(4, ""), "branch": DagStyle(4, "1 2"), "merge": DagStyle(4, "1 2"),
-               "collect": DagStyle(4, "1 2"), "dynamic": DagStyle(4, "1 2")}  # dotted: conditionals, @dynamic
+               "collect": DagStyle(4, "1 2"), "dynamic": DagStyle(4, "1 2"),  # dotted: conditionals, @dynamic
+               "child": DagStyle(4, "6 3")}  # dashed: a child execution
 
 
 def _layers(nodes: Mapping[str, Any], order: Iterable[str]) -> dict[str, int]:
@@ -35,10 +36,12 @@ def topological_order(nodes: Mapping[str, Any]) -> list[str]:
     return list(graphlib.TopologicalSorter(graph).static_order())
 
 
-def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable[str] | None = None) -> str:
+def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable[str] | None = None,
+            children: Mapping[str, Any] | None = None) -> str:
     """SVG of ``nodes`` (node id -> an object with ``.name``, ``.kind``, ``.upstream``: ids, e.g. a
     ``Node`` or a stored ``NodeRecord``) in topological ``order``; ``states`` maps node id to a
-    ``NodeState`` (or its name)."""
+    ``NodeState`` (or its name). A child node shows its child execution: from ``children`` (node id ->
+    its id) or the record's ``child_execution``."""
     order = list(order) if order is not None else list(nodes)
     depth = _layers(nodes, order)
     rows: dict[int, int] = {}
@@ -71,13 +74,16 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
         fill = STATE_COLOURS.get(str(state), "#eeeeee")
         rx, dash = _style(node.kind)
         label = html.escape(clip(node.name, 22))
+        child = (children or {}).get(nid) or getattr(node, "child_execution", None)
+        detail = clip(f"→ {str(child).rsplit('/', 1)[-1]}", 26) if child else f"{node.kind} · {str(state).lower()}"
         out.append(
             f'<g class="gatewidgets-node" data-node="{html.escape(nid)}" data-state="{html.escape(str(state))}">'
             f'<title>{html.escape(nid)} {html.escape(node.kind)} {html.escape(node.name)}: {html.escape(str(state))}'
-            f'</title><rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="{rx}" fill="{fill}" stroke="#555"{dash}/>'
+            f'{html.escape(f" (execution {child})" if child else "")}</title>'
+            f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="{rx}" fill="{fill}" stroke="#555"{dash}/>'
             f'<text x="{x + _W / 2}" y="{y + 16}" text-anchor="middle">{label}</text>'
             f'<text x="{x + _W / 2}" y="{y + 31}" text-anchor="middle" fill="#555" font-size="10">'
-            f'{html.escape(node.kind)} · {html.escape(str(state).lower())}</text></g>')
+            f'{html.escape(detail)}</text></g>')
     out.append("</svg>")
     return "".join(out)
 

@@ -144,7 +144,7 @@ class ExecutionWidget(ExecutionView):
 
     def _draw_dag(self) -> None:
         nodes = dict(self.execution.nodes)  # grows as @dynamic nodes expand
-        svg = dag_svg(nodes, dict(self.execution.node_states), topological_order(nodes))
+        svg = dag_svg(nodes, dict(self.execution.node_states), topological_order(nodes), dict(self.execution.children))
         with self._lock:
             if svg != self.dag.value:
                 self.dag.value = svg

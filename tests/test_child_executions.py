@@ -1,0 +1,151 @@
+"""Child executions: ``launch_child`` (and a flytekit launch plan used as a node) runs a workflow as an
+execution of its own, owning its signals; the parent's node waits for it without holding a thread."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import _child_workflows as cw
+import pytest
+from _procs import stop
+from helpers import eventually
+
+from gatewidgets import (
+    ChildExecutionError,
+    ExecutionAbortedError,
+    ExecutionStatus,
+    GateRemote,
+    NodeState,
+    SignalState,
+    WorkflowDefinitionError,
+    launch_child,
+    workflow,
+)
+from gatewidgets.executor import Execution, Executor, default_executor
+from gatewidgets.models.execution import WorkflowExecutionIdentifier as ExecKey
+from gatewidgets.models.execution import child_execution_name, is_valid_name
+from gatewidgets.store import open_store
+
+SCRIPT = Path(cw.__file__)
+
+
+def child_of(ex: Execution, node_id: str = "n0") -> Execution:
+    """The running child execution that ``ex``'s node ``node_id`` launched in this process."""
+    key = eventually(lambda: ex.children.get(node_id), timeout=10, what=f"the child of {node_id}")
+    return eventually(lambda: ex.executor.get(key), timeout=10, what=f"child execution {key}")
+
+
+def test_the_childs_gate_is_a_signal_of_the_child_and_answering_it_finishes_both() -> None:
+    ex = cw.parent.launch(v=1)
+    child = child_of(ex)
+    assert child.name == f"{ex.name}-n0" and child.workflow is cw.review
+    child.reached("ok").wait(timeout=10)
+    remote = GateRemote.for_sandbox()
+    assert remote.list_signals(ex.name) == []
+    assert [s.signal_id for s in remote.list_signals(child.name)] == ["ok"]
+    assert ex.node_states["n0"] is NodeState.RUNNING
+    remote.approve("ok", child.name)
+    assert ex.wait(timeout=10) == 3 and child.wait(timeout=10) == 2
+    node = remote.store.get_execution(ex.id).nodes[0]
+    assert (node.kind, node.name, node.child_execution, node.outputs) == ("child", "review", str(child.id), 2)
+    assert child not in ex.executor.launched  # the magics' default execution stays the parent
+
+
+def test_a_failing_child_fails_the_parents_node_naming_the_child() -> None:
+    ex = cw.parent_of_failing.launch(v=4)
+    with pytest.raises(ChildExecutionError, match=rf"{ex.name}-n0 \(workflow 'failing'\) ended FAILED.*exploded on 4"):
+        ex.wait(timeout=10)
+    assert ex.node_states["n0"] is NodeState.FAILED and ex.node_states["n1"] is not NodeState.SUCCEEDED
+
+
+def test_aborting_the_parent_aborts_its_running_child() -> None:
+    ex = cw.parent.launch(v=1)
+    child = child_of(ex)
+    child.reached("ok").wait(timeout=10)
+    ex.abort()
+    with pytest.raises(ExecutionAbortedError):
+        child.wait(timeout=10)
+    remote = GateRemote.for_sandbox()
+    assert remote.store.get_execution(child.id, with_nodes=False).status is ExecutionStatus.ABORTED
+    assert remote.get_signal("ok", child.name).state is SignalState.CANCELLED
+
+
+def test_waiting_children_hold_no_worker_thread() -> None:
+    executor = Executor(open_store(), max_workers=2)
+    try:
+        ex = executor.launch(cw.many, {})
+        children = [child_of(ex, f"n{i}") for i in range(5)]  # more waiting children than workers
+        for child in children:
+            child.reached("ok").wait(timeout=10)
+        remote = GateRemote.for_sandbox()
+        for child in children:
+            remote.approve("ok", child.name)
+        assert ex.wait(timeout=10) == [1, 2, 3, 4, 5]
+    finally:
+        executor.shutdown()
+
+
+def test_child_names_are_valid_deterministic_and_at_most_128_characters() -> None:
+    assert child_execution_name("run-1", "n3.n0") == "run-1-n3.n0"
+    long = child_execution_name("x" * 128, "n12")
+    assert len(long) == 128 and is_valid_name(long) and long == child_execution_name("x" * 128, "n12")
+    assert long != child_execution_name("x" * 128, "n13")
+
+
+def test_launch_child_is_checked_at_definition() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="only works inside a @workflow"):
+        launch_child(cw.review, v=1)
+    with pytest.raises(WorkflowDefinitionError, match="takes a @workflow"):
+        @workflow
+        def bad(v: int) -> int:
+            return launch_child(cw.inc, v=v)  # type: ignore[arg-type]
+    with pytest.raises(WorkflowDefinitionError, match=r"missing inputs \['v'\]"):
+        @workflow
+        def missing(v: int) -> int:
+            return launch_child(cw.review)
+
+
+# ------------------------------------------------------------------ recovery
+
+
+@pytest.fixture
+def orphaned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ExecKey, ExecKey, Path]:
+    """``parent`` killed in another process while its child waits at its gate: (parent, child, inc log)."""
+    monkeypatch.setenv("CHILD_OUT", str(tmp_path))
+    name = "orphan-parent"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), name, "5"], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL)
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: remote.get_signal("ok", f"{name}-n0").state is SignalState.PENDING, timeout=60,
+                   what="the child's gate to wait in the other process")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        stop(proc)
+    parent = ExecKey("default", "development", name)
+    return parent, ExecKey("default", "development", f"{name}-n0"), tmp_path / "inc"
+
+
+def test_a_recovered_parent_recovers_its_orphaned_child(orphaned: tuple[ExecKey, ExecKey, Path]) -> None:
+    parent, child_key, runs = orphaned
+    ex = cw.parent.launch(execution_name=parent.name, recover=True)
+    child = child_of(ex)
+    assert child.id == child_key
+    GateRemote.for_sandbox().approve("ok", child_key.name)
+    assert ex.wait(timeout=10) == 7
+    assert runs.read_text().split() == ["5", "6"]  # the child's inc ran once, before the kill
+
+
+def test_a_recovered_parent_takes_the_outputs_of_a_child_that_finished(
+        orphaned: tuple[ExecKey, ExecKey, Path]) -> None:
+    parent, child_key, runs = orphaned
+    child = cw.review.launch(execution_name=child_key.name, recover=True)  # recovered and finished first
+    GateRemote.for_sandbox().approve("ok", child_key.name)
+    assert child.wait(timeout=10) == 6
+    ex = cw.parent.launch(execution_name=parent.name, recover=True)
+    assert ex.wait(timeout=10) == 7
+    assert default_executor().get(child_key) is None  # not launched again
+    assert runs.read_text().split() == ["5", "6"]
