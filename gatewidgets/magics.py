@@ -74,14 +74,14 @@ class GateMagics(Magics):
 
     def _render(self, result: Result, remote: GateRemote) -> None:
         widget = self._widget(result.show, remote) if result.show is not None else None
+        if widget is None and result.tables:  # the rich display holds the notes and the message too
+            display({"text/plain": result.to_text(), "text/html": result.to_html()},  # type: ignore[no-untyped-call]
+                    raw=True)
+            return
         for note in result.notes:
             print(note)
         if widget is not None:
             display(widget)  # type: ignore[no-untyped-call]  # IPython.display.display has no annotations
-            return
-        if result.tables:
-            display({"text/plain": result.to_text(), "text/html": result.to_html()},  # type: ignore[no-untyped-call]
-                    raw=True)
         elif result.message:
             print(result.message)
 

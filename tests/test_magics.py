@@ -204,3 +204,11 @@ def test_history_and_stats(ip: Any) -> None:
     assert not bad.result.success or "nobody-here" in (bad.stdout + bad.stderr)
     assert "Traceback" not in bad.stdout + bad.stderr
     ex.abort()
+
+
+def test_a_note_is_shown_once(ip: Any) -> None:
+    """A command's notes go with its table, not printed a second time above it."""
+    shown = run(ip, "%gate config")
+    text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
+    note = "Config files read" if "Config files read" in text else "gatewidgets_config.py/.json"
+    assert text.count(note) == 1, text
