@@ -3,7 +3,8 @@
 A thin view of :func:`gatewidgets.config.current` (the ``GateWidgets`` configurable, where
 every setting and its default is defined): ``settings.default_project`` reads it,
 ``settings.notify = False`` sets it (validated, as ``%config`` would), ``del settings.notify``
-puts back what the config files and defaults say.
+puts back what the configuration says (defaults, config files, the host's config and any
+``%config`` given since: ``%config`` writes into the configuration, ``settings.x =`` does not).
 """
 from __future__ import annotations
 
