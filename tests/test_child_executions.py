@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import _child_workflows as cw
@@ -149,3 +151,57 @@ def test_a_recovered_parent_takes_the_outputs_of_a_child_that_finished(
     assert ex.wait(timeout=10) == 7
     assert default_executor().get(child_key) is None  # not launched again
     assert runs.read_text().split() == ["5", "6"]
+
+
+@contextmanager
+def hosted_elsewhere(child_key: ExecKey) -> Iterator[subprocess.Popen[str]]:
+    """``gatewidgets recover CHILD`` in another process: it adopts the orphaned child and hosts it, waiting at
+    its gate, until the child ends (then prints its outputs and exits)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent), *sys.path])}
+    proc = subprocess.Popen([sys.executable, "-m", "gatewidgets", "recover", child_key.name,
+                             "--workflow", "_child_workflows:review", "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = GateRemote.for_sandbox().store
+    try:
+        eventually(lambda: proc.poll() is not None or store.get_execution(child_key, with_nodes=False).pid == proc.pid,
+                   timeout=60, what="the other process to adopt the child")
+        assert proc.poll() is None, proc.communicate()
+        yield proc
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("answer", ["approve", "reject"])
+def test_a_recovered_parent_follows_its_child_running_in_another_live_process(
+        orphaned: tuple[ExecKey, ExecKey, Path], answer: str) -> None:
+    """Parent and child orphaned by a kill; another process recovers only the child; the parent, recovered
+    here, neither launches nor recovers the child again: its node follows the child through the store's
+    ``finished`` event, and takes the child's outputs, or fails naming it."""
+    parent, child_key, runs = orphaned
+    remote = GateRemote.for_sandbox()
+    with hosted_elsewhere(child_key) as host:
+        ex = cw.parent.launch(execution_name=parent.name, recover=True)
+        assert ex.children["n0"] == child_key and ex.node_states["n0"] is NodeState.RUNNING
+        assert default_executor().get(child_key) is None  # neither launched nor recovered here
+        assert child_key in ex.executor._following
+        record = remote.store.get_execution(child_key, with_nodes=False)
+        assert (record.pid, record.status) == (host.pid, ExecutionStatus.RUNNING)  # still the other process's
+        assert [e.name for e in remote.list_executions() if e.workflow == "review"] == [child_key.name]
+        assert remote.get_signal("ok", child_key.name).state is SignalState.PENDING
+        assert not ex.done() and host.poll() is None
+
+        getattr(remote, answer)("ok", child_key.name)
+        out, err = host.communicate(timeout=60)  # the child ends in the other process, which then exits
+        if answer == "approve":
+            assert (host.returncode, out.split()[-1]) == (0, "6"), err
+            assert ex.wait(timeout=30) == 7
+            assert runs.read_text().split() == ["5", "6"]  # the child's inc once (before the kill), the parent's
+        else:
+            assert host.returncode == 1 and "FAILED" in err, (out, err)
+            with pytest.raises(ChildExecutionError,
+                               match=rf"{child_key.name} \(workflow 'review'\) ended FAILED"):
+                ex.wait(timeout=30)
+            assert ex.node_states["n0"] is NodeState.FAILED and ex.node_states["n1"] is not NodeState.SUCCEEDED
+            assert runs.read_text().split() == ["5"]
+    assert remote.store.get_execution(child_key, with_nodes=False).pid == host.pid  # never adopted here
+    assert not ex.executor._following
