@@ -977,22 +977,38 @@ class Execution:
         self._set_state(node, NodeState.RUNNING, started_at=time.time(), child_execution=str(key))
         try:
             record = self._stored_child(key) if self._recovered else None
-            if record is not None and record.status.is_terminal:
-                self._child_ended(node, record)
+            if record is not None and self._take_up_child(node, key, record):
                 return
             child = self.executor.get(key) if record is not None else None
-            if record is not None and child is None and self.store.owner_alive(record) and \
-                    (record.pid, record.host) != (os.getpid(), self.store.host):
-                self._follow_child(node, key)
-                return
             if child is None:
                 inputs = {arg: self._value(b) for arg, b in node.bindings.items()} if record is None else {}
-                child = self.executor.launch(spec.workflow, inputs, execution_name=key.name, project=key.project,
-                                             domain=key.domain, recover=record is not None, child=True)
+                try:
+                    child = self.executor.launch(spec.workflow, inputs, execution_name=key.name,
+                                                 project=key.project, domain=key.domain, recover=record is not None,
+                                                 child=True)
+                except ExecutionExistsError:
+                    # Between the look above and the adoption, another process adopted the orphaned child (or it
+                    # ended): the adoption is refused; take the child up as it is now.
+                    again = self._stored_child(key) if record is not None else None
+                    if again is None or not self._take_up_child(node, key, again):
+                        raise
+                    return
         except Exception as exc:  # e.g. an execution of that name exists, or cannot be recovered
             self._fail(node, exc)
             return
         child._done.add_done_callback(lambda _: self._guarded(self._child_done, node, child))
+
+    def _take_up_child(self, node: Node, key: ExecKey, record: ExecutionRecord) -> bool:
+        """Take up ``node``'s stored child: its outputs if it ended, followed if another live process runs it;
+        return whether it was taken up (else it is recovered, or found running, here)."""
+        if record.status.is_terminal:
+            self._child_ended(node, record)
+            return True
+        if self.executor.get(key) is None and self.store.owner_alive(record) and \
+                (record.pid, record.host) != (os.getpid(), self.store.host):
+            self._follow_child(node, key)
+            return True
+        return False
 
     def _stored_child(self, key: ExecKey) -> ExecutionRecord | None:
         try:

@@ -205,3 +205,30 @@ def test_a_recovered_parent_follows_its_child_running_in_another_live_process(
             assert runs.read_text().split() == ["5"]
     assert remote.store.get_execution(child_key, with_nodes=False).pid == host.pid  # never adopted here
     assert not ex.executor._following
+
+
+def test_a_recovered_parent_follows_a_child_adopted_elsewhere_while_it_looked(
+        orphaned: tuple[ExecKey, ExecKey, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the parent's look at its child's owner (gone) and its own recovery of the child, another process
+    adopts the child: the parent's recovery of it is refused, and the node follows the child instead of failing."""
+    parent, child_key, runs = orphaned
+    store = default_executor().store
+    alive = store.owner_alive
+    looks: list[str] = []
+
+    def gone_at_first_look(record):  # type: ignore[no-untyped-def]
+        if record.name == child_key.name and not looks:
+            looks.append(record.name)
+            return False  # what the parent saw a moment before the other process adopted the child
+        return alive(record)
+
+    with hosted_elsewhere(child_key) as host:
+        monkeypatch.setattr(store, "owner_alive", gone_at_first_look)
+        ex = cw.parent.launch(execution_name=parent.name, recover=True)
+        assert looks == [child_key.name] and ex.node_states["n0"] is NodeState.RUNNING, ex.error
+        assert child_key in ex.executor._following and default_executor().get(child_key) is None
+        GateRemote.for_sandbox().approve("ok", child_key.name)
+        out, err = host.communicate(timeout=60)
+        assert (host.returncode, out.split()[-1]) == (0, "6"), err
+        assert ex.wait(timeout=30) == 7
+    assert runs.read_text().split() == ["5", "6"]
