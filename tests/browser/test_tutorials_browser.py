@@ -43,13 +43,14 @@ TUTORIALS = {
         ".gatewidgets-card"),
     "06-signals-from-outside": (
         "['my_workflow_execution_name: SUCCEEDED', 'cli-demo: SUCCEEDED', "
-        "'http-demo: SUCCEEDED']", ".gatewidgets-card"),
+        "'http-demo: SUCCEEDED', 'files-demo: SUCCEEDED']", ".gatewidgets-card"),
     "07-dashboard-and-magics": (
-        "published build 300 at priority 3", ".gatewidgets-dashboard"),
+        "durability: process", ".gatewidgets-dashboard"),
     "08-branches-and-dynamic": (
-        "'batch-1: SUCCEEDED', 'batch-2: FAILED']", ".gatewidgets-card"),
+        "'batch-1: SUCCEEDED', 'batch-2: FAILED', 'release-guarded: FAILED']", ".gatewidgets-card"),
     "09-your-flytekit-workflow": (
-        "release-1 SUCCEEDED deployed model with accuracy 0.85", ".gatewidgets-card"),
+        "['release-1: SUCCEEDED', 'samples-8: SUCCEEDED', 'samples-one-bad: SUCCEEDED', "
+        "'samples-two-bad: FAILED']", ".gatewidgets-card"),
 }
 APPS = ("lab", "notebook")  # JupyterLab at /lab/tree/NB, Jupyter Notebook 7 at /notebooks/NB
 
