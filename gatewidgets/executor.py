@@ -1,9 +1,12 @@
 """Runs executions in the background of this process.
 
-Ready task nodes go to one worker pool; a task that finishes runs its one ready
-successor inline (no hand-off for chains). A reached gate holds no thread: it is a
-registration woken by the store when its signal is set (directly from this process,
-through the store watcher from others) or by the single timer thread at its deadline.
+Ready task nodes go to one run queue that one pool worker drains; more workers join, up to
+``max_workers``, only while the queue makes no progress (slow tasks run side by side, a burst
+of quick ones costs no thread hand-offs). A task that finishes runs its one ready successor
+inline (no hand-off for chains). A reached gate holds no thread: it is a registration woken by
+the store when its signal is set (directly from this process, through the store watcher from
+others) or by the single timer thread (:mod:`gatewidgets.timers`) at its deadline. What users
+await on an execution is in :mod:`gatewidgets.awaiting`.
 
 A node's completion survives a kill of the process before any successor starts or any gate
 it feeds opens (``SqliteStore.durable``: a group write to a completion journal that
@@ -24,9 +27,7 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
-import heapq
 import importlib
-import itertools
 import json
 import logging
 import os
@@ -36,13 +37,13 @@ import threading
 import time
 import traceback
 import typing
-import warnings
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generator, Generic, TypeVar
+from typing import Any, Callable, Generator
 
 from gatewidgets import dsl, notify
+from gatewidgets.awaiting import NOT_YET, Awaiting, BlockingWaitWarning, warn_blocking
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
     BranchFailedError,
@@ -67,6 +68,7 @@ from gatewidgets.models.signal import Signal, SignalEvent, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
+from gatewidgets.timers import Timers
 from gatewidgets.types import GateType
 
 __all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
@@ -74,10 +76,6 @@ __all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitW
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
-
-
-class BlockingWaitWarning(UserWarning):
-    """``ex.wait()`` in a notebook cell blocks the kernel: widget clicks wait until it returns."""
 
 
 @dataclass(frozen=True)
@@ -119,60 +117,6 @@ def _hashable(hint: Any) -> bool:
     return True
 
 
-class _Timers:
-    """One thread for every deadline and sleep of the process, on the monotonic clock (wall-clock steps do not
-    move a deadline once scheduled)."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, list[Any]]] = []
-        self._cond = threading.Condition()
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def stop(self) -> None:
-        """Drop every pending callback and end the timer thread."""
-        with self._cond:
-            self._stopped = True
-            self._heap.clear()
-            self._cond.notify()
-
-    def schedule(self, when: datetime, callback: Callable[[], None]) -> list[Any]:
-        """Run ``callback`` on the timer thread at wall-clock time ``when`` (converted to the monotonic clock
-        once, now); returns a handle for :meth:`cancel`."""
-        handle = [callback]
-        due = time.monotonic() + (when - now()).total_seconds()
-        with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), handle))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="gatewidgets-timers", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        return handle
-
-    @staticmethod
-    def cancel(handle: list[Any]) -> None:
-        handle[0] = None
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    if self._stopped:
-                        return
-                    while self._heap and self._heap[0][2][0] is None:
-                        heapq.heappop(self._heap)
-                    delay = self._heap[0][0] - time.monotonic() if self._heap else None
-                    if delay is not None and delay <= 0:
-                        callback = heapq.heappop(self._heap)[2][0]
-                        break
-                    self._cond.wait(delay)
-            try:
-                callback()
-            except Exception:
-                log.exception("gatewidgets timer callback failed")
-
-
 class Executor:
     """Runs executions of one store on a worker pool (default ``min(32, cpu_count + 4)`` threads)."""
 
@@ -180,7 +124,7 @@ class Executor:
         self.store = store or open_store()
         self.max_workers = max_workers or settings.max_workers
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
-        self.timers = _Timers()
+        self.timers = Timers()
         self._lock = threading.Lock()
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
         self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
@@ -600,7 +544,7 @@ class Execution:
         notebook cell this blocks widget clicks: prefer ``await ex``.
         """
         if not self._done.done():
-            _warn_blocking("ex.wait()", self.name, "await ex")
+            warn_blocking("ex.wait()", self.name, "await ex")
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -626,7 +570,7 @@ class Execution:
 
         def check(event: ExecutionEvent | None) -> Any:
             if event is not None and event.signal_id != signal_id:
-                return _NOT_YET  # its gate_waiting comes after the store's PENDING and after the widgets saw it
+                return NOT_YET  # its gate_waiting comes after the store's PENDING and after the widgets saw it
             gates = [n for n in self.nodes.values() if n.signal is not None and n.signal.signal_id == signal_id]
             states = {self.node_states[n.id] for n in gates}
             if states & _REACHED or NodeState.ABORTED in states:
@@ -636,7 +580,7 @@ class Execution:
                     return signal
             if self.done():
                 raise self._ended_before(f"gate {signal_id!r} was reached")
-            return _NOT_YET
+            return NOT_YET
 
         return Awaiting(self, f"gate {signal_id!r} was reached", check, timeout)
 
@@ -653,7 +597,7 @@ class Execution:
                 return state
             if self.done():
                 raise self._ended_before(f"node {name!r} ran")
-            return _NOT_YET
+            return NOT_YET
 
         return Awaiting(self, f"node {name!r} ended", check, timeout)
 
@@ -661,7 +605,7 @@ class Execution:
         """The execution ended: ``await ex.finished(timeout=...)`` is ``await ex`` with a timeout."""
 
         def check(event: ExecutionEvent | None) -> Any:
-            return self._done.result() if self.done() else _NOT_YET
+            return self._done.result() if self.done() else NOT_YET
 
         return Awaiting(self, "execution finished", check, timeout)
 
@@ -1363,92 +1307,4 @@ def _traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-def _in_kernel_main_thread() -> bool:
-    if threading.current_thread() is not threading.main_thread() or "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _warn_blocking(call: str, name: str, instead: str) -> None:
-    if _in_kernel_main_thread():
-        warnings.warn(
-            f"{call} blocks the kernel: clicks on gate widgets are not handled until it returns, so "
-            f"execution {name!r} may never get its answer. Use `{instead}` in notebook cells.",
-            BlockingWaitWarning, stacklevel=3)
-
-
-_NOT_YET = object()
 _REACHED = {NodeState.WAITING, NodeState.SUCCEEDED, NodeState.FAILED}
-T = TypeVar("T")
-
-
-class Awaiting(Generic[T]):
-    """Something an execution will reach: ``await it`` in a notebook cell, ``it.wait()`` in a script.
-
-    Made by :meth:`Execution.reached`, :meth:`Execution.node` and :meth:`Execution.finished`.
-    It listens to the execution's events (no polling) from the moment it is made. Running out
-    of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
-    """
-
-    def __init__(self, execution: Execution, what: str, check: Callable[[ExecutionEvent | None], Any],
-                 timeout: float | None) -> None:
-        self.execution = execution
-        self.what = what
-        self.timeout = timeout
-        self._check = check
-        self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        unsubscribe = execution.subscribe(self._on_event)
-        self._future.add_done_callback(lambda _: unsubscribe())
-        execution._done.add_done_callback(lambda _: self._on_event(None))  # its end is published before it is done
-        self._on_event(None)
-
-    def _on_event(self, event: ExecutionEvent | None) -> None:
-        if self._future.done():
-            return
-        try:
-            value = self._check(event)
-        except BaseException as exc:
-            if not self._future.done():
-                self._future.set_exception(exc)
-            return
-        if value is not _NOT_YET and not self._future.done():
-            self._future.set_result(value)
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def wait(self, timeout: float | None = None) -> T:
-        """Block until reached (``timeout`` defaults to the one given when made); in a notebook ``await`` instead."""
-        timeout = self.timeout if timeout is None else timeout
-        if not self._future.done():
-            _warn_blocking(f"Waiting until {self.what}", self.execution.name, "await")
-        try:
-            return self._future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if self._future.done():
-                raise
-            raise self._timed_out(timeout) from None
-
-    def __await__(self) -> Generator[Any, None, T]:
-        return self._await().__await__()
-
-    async def _await(self) -> T:
-        try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._future)), self.timeout)
-        except TimeoutError:
-            if self._future.done():
-                raise
-            raise self._timed_out(self.timeout) from None
-
-    def _timed_out(self, timeout: float | None) -> TimeoutError:
-        pending = [s.signal_id for s in self.execution.signals() if s.state is SignalState.PENDING]
-        return TimeoutError(f"Execution {self.execution.name!r}: not {self.what} within {timeout} s; it is "
-                            f"{self.execution.status.value} (pending signals: {pending}).")
-
-    def __repr__(self) -> str:
-        return f"<Awaiting {self.what}: execution {self.execution.name}>"

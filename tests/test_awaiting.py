@@ -179,10 +179,10 @@ def test_repeated_task_names_are_numbered() -> None:
 
 
 def test_blocking_wait_warns_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatewidgets import executor
-    from gatewidgets.executor import BlockingWaitWarning
+    from gatewidgets import awaiting
+    from gatewidgets.awaiting import BlockingWaitWarning
 
-    monkeypatch.setattr(executor, "_in_kernel_main_thread", lambda: True)
+    monkeypatch.setattr(awaiting, "in_kernel_main_thread", lambda: True)
     ex = pay_wf.launch(v=8)
     with pytest.warns(BlockingWaitWarning, match="Use `await` in notebook cells"):
         with pytest.raises(TimeoutError):
