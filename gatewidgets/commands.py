@@ -22,7 +22,7 @@ from gatewidgets.formatting import short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
-from gatewidgets.store.sqlite import FILE_GRACE, SqliteStore
+from gatewidgets.store.base import FILE_GRACE, ExecutorStore
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
@@ -556,7 +556,6 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
 
 def _recover(args: argparse.Namespace, ctx: Context) -> Result:
     from gatewidgets.executor import recover
-    from gatewidgets.store.base import ExecutorStore
 
     if not ctx.remote.capabilities.run:
         raise CommandError("recover: executions run in this machine's store only, not on a Flyte cluster.")
@@ -568,10 +567,10 @@ def _recover(args: argparse.Namespace, ctx: Context) -> Result:
 
 
 def _files(args: argparse.Namespace, ctx: Context) -> Result:
-    store = ctx.remote.store
-    if not isinstance(store, SqliteStore):
+    if not ctx.remote.capabilities.run:
         raise CommandError("files clean: only this machine's store keeps files, not a Flyte cluster or a Jupyter "
                            "server.")
+    store = typing.cast(ExecutorStore, ctx.remote.store)  # capability ``run``: it is one
     removed = store.clean_files(args.older_than, dry_run=args.dry_run)
     freed = sum(f.size for f in removed)
     verb, freeing = ("Would remove", "would free") if args.dry_run else ("Removed", "freed")

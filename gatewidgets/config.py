@@ -113,16 +113,10 @@ class GateWidgets(Configurable):
             return f"${STORE_ENV}"
         return self.sources.get(name, DEFAULT)
 
-    @validate("max_workers")
-    def _check_workers(self, proposal: Any) -> int:
+    @validate("max_workers", "max_upload_bytes", "max_value_bytes")
+    def _check_at_least_one(self, proposal: Any) -> int:
         if proposal["value"] < 1:
-            raise TraitError(f"GateWidgets.max_workers must be at least 1, got {proposal['value']}.")
-        return int(proposal["value"])
-
-    @validate("max_upload_bytes")
-    def _check_max_upload(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"GateWidgets.max_upload_bytes must be at least 1, got {proposal['value']}.")
+            raise TraitError(f"GateWidgets.{proposal['trait'].name} must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
 
     @validate("busy_timeout", "http_busy_timeout")
@@ -143,12 +137,6 @@ class GateWidgets(Configurable):
         if not 0 < proposal["value"] <= 60:
             raise TraitError(f"GateWidgets.poll_interval must be in (0, 60] seconds, got {proposal['value']}.")
         return float(proposal["value"])
-
-    @validate("max_value_bytes")
-    def _check_max_value(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"GateWidgets.max_value_bytes must be at least 1, got {proposal['value']}.")
-        return int(proposal["value"])
 
     @validate("default_project", "default_domain")
     def _check_name(self, proposal: Any) -> str:

@@ -28,7 +28,7 @@ from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
 __all__ = ["now", "ExecKey", "StoreEvent", "Listener", "StoreCapabilities", "UnsupportedError", "RemoteStore",
-           "ExecutorStore", "Listeners", "require", "poll_until", "page_signals"]
+           "ExecutorStore", "Listeners", "require", "poll_until", "page_signals", "FILE_GRACE", "Leftover"]
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +154,26 @@ class RemoteStore(Protocol):
         """Stop background threads."""
 
 
+FILE_GRACE = 3600.0  # seconds a file in files/ must be unchanged before a cleanup may remove it
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A file :meth:`ExecutorStore.clean_files` removed (or, with ``dry_run``, would remove)."""
+
+    path: str
+    size: int  # bytes
+    reason: str  # "unfinished": a temp file of an interrupted copy; "unreferenced": a copy no value names
+
+
 @runtime_checkable
 class ExecutorStore(RemoteStore, Protocol):
     """What the executor needs on top of :class:`RemoteStore` (capability ``run``)."""
+
+    files_dir: str  # where the files of signal values are kept
+
+    def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove (or list, with ``dry_run``) what interrupted copies left in ``files_dir``."""
 
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
                          signals: Sequence[dict[str, Any]], *, pid: int | None = None,

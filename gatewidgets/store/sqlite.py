@@ -63,7 +63,7 @@ from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, Sig
 from gatewidgets.models.types import LiteralType
 from gatewidgets.settings import settings
 from gatewidgets.store import process
-from gatewidgets.store.base import ExecKey, Listeners, StoreCapabilities, StoreEvent, now
+from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, Listeners, StoreCapabilities, StoreEvent, now
 from gatewidgets.types import GateType
 from gatewidgets.types.file import PART_PREFIX
 
@@ -117,7 +117,6 @@ _ADDED_COLUMNS = (
     ("nodes", "child_execution", "TEXT"),  # a child node's execution, project/domain/name
 )
 
-FILE_GRACE = 3600.0  # seconds a file in files/ must be unchanged before a cleanup may remove it
 _CLEAN_EVERY = 86400.0  # seconds between the cleanups a store starts by itself
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # the columns whose JSON may name a stored file (by its sha256, in its path and its "sha256")
@@ -1325,15 +1324,6 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A file :meth:`SqliteStore.clean_files` removed (or, with ``dry_run``, would remove)."""
-
-    path: str
-    size: int  # bytes
-    reason: str  # "unfinished": a temp file of an interrupted copy; "unreferenced": a copy no value names
 
 
 def key_tuple(key: ExecKey) -> tuple[str, str, str]:
