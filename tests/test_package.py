@@ -1,8 +1,17 @@
 """The package's face: what ``import gatewidgets`` gives, costs and registers."""
 from __future__ import annotations
 
+import itertools
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest depends on tomli before 3.11
+    import tomli as tomllib
 
 import gatewidgets
 
@@ -57,3 +66,66 @@ def test_settings_from_the_package_is_the_settings_object() -> None:
     finally:
         del settings.notify
     assert settings.notify is before
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pip_installs(shell_text: str) -> list[list[str]]:
+    """The arguments after ``pip install`` of every command in ``shell_text`` (options left out)."""
+    installs = []
+    for line in shell_text.splitlines():
+        if not re.search(r"\bpip3?\s+install\b", line):
+            continue
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        words = list(lexer)
+        for i in range(len(words) - 1):
+            if re.fullmatch(r"(.*/)?pip3?", words[i]) and words[i + 1] == "install":
+                args = list(itertools.takewhile(lambda w: w not in {";", "&&", "||", "|", "&"}, words[i + 2:]))
+                installs.append([w for w in args if not w.startswith("-")])
+    return installs
+
+
+def _readme_test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    lines = [ln for ln in readme.splitlines() if re.match(r"^pip install -e '\.\[test\]' && python -m pytest( |$)", ln)]
+    assert lines, "README.md has no test command"
+    return lines[0]
+
+
+def test_ci_installs_no_python_package_the_readme_command_does_not() -> None:
+    """CI passes only if the README's one command installs what the suite needs: ``.ci/run`` adds nothing."""
+    readme_installs = {arg for args in _pip_installs(_readme_test_command()) for arg in args}
+    assert readme_installs == {".[test]"}
+    ci_installs = _pip_installs((ROOT / ".ci" / "run").read_text())
+    assert ci_installs, ".ci/run installs nothing: the parse is broken"
+    extra = [args for args in ci_installs if args != ["pip"] and not set(args) <= readme_installs]
+    assert extra == [], f".ci/run installs Python packages the README's test command does not: {extra}"
+
+
+def test_pip_installs_parse_every_spelling() -> None:
+    """The check above sees the spellings a CI script uses, so it cannot pass by not seeing a line."""
+    script = ("python -m pip install --quiet --upgrade pip\n"
+              "python -m pip install --quiet -e '.[test]'  # the README's\n"
+              "cd x && pip install -e '.[flyte]' -e '.[flyte2]'; uv pip install papermill\n")
+    assert _pip_installs(script) == [["pip"], [".[test]"], [".[flyte]", ".[flyte2]"], ["papermill"]]
+
+
+def test_the_test_extra_brings_what_the_whole_suite_imports() -> None:
+    """``.[test]`` includes the optional front doors and the test tools, so no test skips for a missing package."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    def closure(extra: str) -> set[str]:
+        names: set[str] = set()
+        for req in extras[extra]:
+            match = re.match(r"gatewidgets\[([^\]]+)\]", req)
+            if match:
+                for inner in match.group(1).split(","):
+                    names |= closure(inner.strip())
+            else:
+                names.add(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower())
+        return names
+
+    assert {"flytekit", "flyte", "hypothesis", "papermill", "pytest", "nbval", "playwright", "jupyterlab"} <= closure(
+        "test")
