@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from gatewidgets.commands import CommandError, Context, HelpRequested, build_parser, one_line, run_command
 from gatewidgets.errors import GateError
+from gatewidgets.formatting import inert
 from gatewidgets.wire import jsonable
 
 __all__ = ["main"]
@@ -67,7 +68,7 @@ def _host(execution: Any, as_json: bool) -> int:
         print(f"gatewidgets: execution {execution.name!r} FAILED: {type(exc).__name__}: {one_line(str(exc))}",
               file=sys.stderr)
         return 1
-    print(json.dumps(jsonable(outputs)) if as_json else f"Execution {execution.name!r} SUCCEEDED: {outputs!r}")
+    print(json.dumps(jsonable(outputs)) if as_json else inert(f"Execution {execution.name!r} SUCCEEDED: {outputs!r}"))
     return 0
 
 

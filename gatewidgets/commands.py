@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from gatewidgets import kinds
 from gatewidgets.errors import GateError
-from gatewidgets.formatting import short, when
+from gatewidgets.formatting import inert, short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
@@ -55,8 +55,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def one_line(text: str) -> str:
-    """Collapse whitespace so a message prints as one line."""
-    return " ".join(str(text).split())
+    """Collapse whitespace so a message prints as one line, its control characters shown, not interpreted."""
+    return inert(" ".join(str(text).split()))
 
 
 def split_line(line: str) -> list[str]:
@@ -205,9 +205,11 @@ class Table:
     rows: list[list[str]]
 
     def to_text(self) -> str:
-        widths = [max([len(c)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
-        lines = [self.title, "  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip()]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in self.rows]
+        """The table for a terminal: one line per row, whatever its cells hold (see :func:`inert`)."""
+        rows = [[inert(v, layout=False) for v in r] for r in self.rows]
+        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(self.columns)]
+        lines = [inert(self.title, layout=False), "  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip()]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
         if not self.rows:
             lines.append("(none)")
         return "\n".join(lines)
@@ -233,7 +235,9 @@ class Result:
     value: Any = None  # what the magic returns (``run``: the Execution)
 
     def to_text(self) -> str:
-        parts = list(self.notes) + ([self.message] if self.message else []) + [t.to_text() for t in self.tables]
+        """Notes, message and tables for a terminal, control characters shown, not interpreted."""
+        parts = [inert(p) for p in self.notes + ([self.message] if self.message else [])]
+        parts += [t.to_text() for t in self.tables]
         return "\n\n".join(p for p in parts if p)
 
     def to_html(self) -> str:

@@ -4,9 +4,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-__all__ = ["clip", "short", "when", "clock", "TIME_FORMAT"]
+__all__ = ["clip", "short", "when", "clock", "inert", "TIME_FORMAT"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# C0, DEL and C1 controls (ESC starts ANSI CSI/OSC sequences, U+009B and U+009D are their 8-bit
+# forms) and the bidirectional overrides and isolates, which reorder what a terminal shows
+_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+             *range(0x2066, 0x206A)]
+_VISIBLE = {c: _NAMED.get(chr(c)) or (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
+_VISIBLE_LAYOUT = {c: shown for c, shown in _VISIBLE.items() if chr(c) not in "\t\n"}
 
 
 def clip(text: str, limit: int) -> str:
@@ -31,3 +39,11 @@ def when(at: datetime | None, fmt: str = TIME_FORMAT) -> str:
 def clock(at: datetime | None) -> str:
     """The time of day of ``at`` in this machine's zone."""
     return when(at, "%H:%M:%S")
+
+
+def inert(text: str, *, layout: bool = True) -> str:
+    """``text`` safe to print in a terminal: every control character shown as an escape (``\\x1b``,
+    ``\\x9b``, ``\\u202e``), so nothing a user or a file supplied is interpreted. With ``layout``,
+    newlines and tabs stay (free text); without, they show as ``\\n`` and ``\\t`` too (a table cell).
+    Printable text, non-ASCII letters included, is unchanged."""
+    return text.translate(_VISIBLE_LAYOUT if layout else _VISIBLE)

@@ -27,6 +27,7 @@ from gatewidgets.commands import (
 )
 from gatewidgets.config import GateWidgets
 from gatewidgets.errors import GateError
+from gatewidgets.formatting import inert
 from gatewidgets.models.execution import ExecutionRecord
 from gatewidgets.remote import GateRemote
 
@@ -79,11 +80,11 @@ class GateMagics(Magics):
                     raw=True)
             return
         for note in result.notes:
-            print(note)
+            print(inert(note))
         if widget is not None:
             display(widget)  # type: ignore[no-untyped-call]  # IPython.display.display has no annotations
         elif result.message:
-            print(result.message)
+            print(inert(result.message))
 
     @staticmethod
     def _widget(show: Any, remote: GateRemote) -> Any:
