@@ -135,6 +135,44 @@ def test_an_oversize_body_is_refused_mid_stream_and_leaves_no_file(server: Serve
     assert status == 201 and up["size"] == LIMIT
 
 
+def test_an_early_refusal_closes_the_connection_so_the_next_request_works(server: Server) -> None:
+    """A refusal sent before the body is read (bad name, no auth, a size announced past the limit, the
+    limit passed mid-stream) says ``Connection: close``: a client keeping its connection alive opens a
+    new one for its next request instead of writing into one the server drops (ECONNRESET)."""
+    before = store_files(server)
+    auth = {"Authorization": f"token {server.token}"}
+    netloc = urllib.parse.urlsplit(server.url).netloc
+
+    def refused(conn: http.client.HTTPConnection, code: int) -> None:
+        response = conn.getresponse()
+        response.read()
+        assert (response.status, response.getheader("Connection")) == (code, "close")
+        conn.request("GET", "/api/status", headers=auth)  # the same client object: on a new connection
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["started"]
+
+    conn = http.client.HTTPConnection(netloc, timeout=10)
+    try:
+        for _ in range(10):
+            conn.request("PUT", "/gatewidgets/api/files/a%2Fb.txt", body=b"z" * 4096, headers=auth)
+            refused(conn, 400)
+            conn.request("PUT", "/gatewidgets/api/files/x.txt", body=b"z" * 4096)
+            refused(conn, 403)
+            conn.putrequest("PUT", "/gatewidgets/api/files/big.bin")  # as curl sends a large file:
+            for key, value in {**auth, "Content-Length": str(LIMIT + 1), "Expect": "100-continue"}.items():
+                conn.putheader(key, value)
+            conn.endheaders()  # the body waits for "100 Continue", which a refusal replaces
+            refused(conn, 413)
+            mid_stream = connect(server, "big.bin")
+            for _ in range(LIMIT // CHUNK + 1):
+                send_chunk(mid_stream, b"x" * CHUNK)
+            refused(mid_stream, 413)
+            mid_stream.close()
+    finally:
+        conn.close()
+    assert store_files(server) == before
+
+
 @pytest.mark.parametrize("name", ["a%2Fb.txt", "..", "%2E%2E", "a%5Cb", "a%00b"])
 def test_a_name_that_is_not_a_plain_base_name_is_refused(server: Server, name: str) -> None:
     before = store_files(server)

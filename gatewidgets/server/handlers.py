@@ -264,9 +264,12 @@ class FileHandler(_Handler):
     value then names the file as ``{"upload": "<id>"}`` (:mod:`gatewidgets.server.uploads`).
 
     PUT, so that ``curl -T file URL`` streams the file from disk. Auth, XSRF and authorization run
-    in :meth:`prepare`, before a byte of the body is read."""
+    in :meth:`prepare`, before a byte of the body is read. An answer given before the whole body is
+    read (any refusal but a failed commit) says ``Connection: close``, as tornado then closes the
+    connection: a client keeping it alive opens a new one for its next request."""
 
     sink: FileSink | None = None
+    body_read = False  # the whole body came in (``put`` runs)
 
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler.prepare
         await super().prepare()  # Jupyter's auth (403 without a user) and XSRF checks, like every handler
@@ -322,6 +325,7 @@ class FileHandler(_Handler):
     @web.authenticated
     @authorized
     async def put(self, name: str) -> None:
+        self.body_read = True
         sink, self.sink = self.sink, None
         if sink is None:
             return
@@ -335,6 +339,11 @@ class FileHandler(_Handler):
             return {"upload": UPLOADS.add(stored), "name": stored.name, "size": stored.size,
                     "sha256": stored.sha256, "expires_in": settings.http_upload_ttl}
         await self.run(commit, lambda data: self.reply(data, 201))
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
+        if not self.body_read:
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     def discard(self) -> None:
         sink, self.sink = self.sink, None
