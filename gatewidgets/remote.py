@@ -284,7 +284,7 @@ class GateRemote:
         if edited is not UNCHANGED:
             detail.update(self._edited(signal, edited, value_form))
         gate_type = self._type(signal)
-        form = gate_type.validate(value)
+        form = self._ingest(signal, gate_type, value)
         identity = gate_type.identity(form)
         if "approved_value" in detail:
             identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))

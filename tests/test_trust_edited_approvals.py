@@ -118,6 +118,15 @@ def test_http_edited_approval_with_an_uploaded_file(server: Server) -> None:
     assert event.detail is not None and event.detail["approved_value"]["receipt"]["path"] == str(stored)
 
 
+def approved_after_a_refusal_by_size(server: Server, ex: Any, remote: GateRemote, receipt: Path) -> Any:
+    """Refused past max_value_bytes with nothing stored, then approved changed to (6, "ok", ``receipt``)."""
+    before = files(server)
+    with pytest.raises(GateError, match="max_value_bytes"):
+        remote.approve("pay", ex.name, value=Claim(5, "x" * BIG, GateFile(str(receipt))))
+    assert_untouched(server, ex, before)
+    return remote.approve("pay", ex.name, value=Claim(6, "ok", GateFile(str(receipt))))
+
+
 def test_remote_edited_approval_obeys_the_file_rules_and_the_size_limit(server: Server, tmp_path: Path) -> None:
     ex = launched()
     before = files(server)
@@ -129,10 +138,7 @@ def test_remote_edited_approval_obeys_the_file_rules_and_the_size_limit(server: 
     assert_untouched(server, ex, before)
     receipt = allowed / "r.txt"
     receipt.write_bytes(b"small")
-    with pytest.raises(GateError, match="max_value_bytes"):
-        remote.approve("pay", ex.name, value=Claim(5, "x" * BIG, GateFile(str(receipt))))
-    assert_untouched(server, ex, before)
-    signal = remote.approve("pay", ex.name, value=Claim(6, "ok", GateFile(str(receipt))))
+    signal = approved_after_a_refusal_by_size(server, ex, remote, receipt)
     copied = Path(signal.approved_value["receipt"]["path"])
     assert copied.parent.parent.parent == server.store.parent / "files" and copied.read_bytes() == b"small"
     receipt.write_bytes(b"changed after the approval")  # the store holds its own copy of the bytes
@@ -142,13 +148,8 @@ def test_remote_edited_approval_obeys_the_file_rules_and_the_size_limit(server: 
 def test_remote_over_http_edited_approval_uploads_its_file_and_is_refused_past_the_limit(
         server: Server, tmp_path: Path) -> None:
     ex = launched()
-    before = files(server)
-    client = GateRemote.for_jupyter(server.url, token=server.token)
     mine = tmp_path / "client.txt"
     mine.write_bytes(b"from the client")
-    with pytest.raises(GateError, match="max_value_bytes"):
-        client.approve("pay", ex.name, value=Claim(5, "x" * BIG, GateFile(str(mine))))
-    assert_untouched(server, ex, before)
-    signal = client.approve("pay", ex.name, value=Claim(8, "sent", GateFile(str(mine))))
+    signal = approved_after_a_refusal_by_size(server, ex, GateRemote.for_jupyter(server.url, token=server.token), mine)
     assert signal.approved_value["receipt"]["path"].startswith(str(server.store.parent / "files"))
-    assert ex.wait(timeout=30) == "8|sent|from the client"
+    assert ex.wait(timeout=30) == "6|ok|from the client"
