@@ -5,6 +5,7 @@ the signal PENDING, no history event, no new file, and the task after the gate n
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,12 @@ from typing import Any
 import pytest
 from _jupyter_server import Server, call
 from helpers import eventually
+from helpers.shell import gate_shell, run
 
 from gatewidgets import GateFile, GateRemote, SignalState, approve, task, workflow
 from gatewidgets.errors import GateError
 from gatewidgets.models.execution import ExecutionStatus
+from gatewidgets.widgets import GateWidget
 
 SIG = "/gatewidgets/api/signals/default/development"
 BIG = 20 << 20  # characters of a changed note: 20 times GateWidgets.max_value_bytes (1 MiB)
@@ -153,3 +156,22 @@ def test_remote_over_http_edited_approval_uploads_its_file_and_is_refused_past_t
     signal = approved_after_a_refusal_by_size(server, ex, GateRemote.for_jupyter(server.url, token=server.token), mine)
     assert signal.approved_value["receipt"]["path"].startswith(str(server.store.parent / "files"))
     assert ex.wait(timeout=30) == "6|ok|from the client"
+
+
+def test_card_and_magic_refuse_an_edit_past_max_value_bytes(server: Server) -> None:
+    ex = launched()
+    before = files(server)
+    signal = GateRemote.for_sandbox().get_signal("pay", ex.name)
+    card = GateWidget(signal)
+    receipt = GateFile(signal.original["receipt"]["path"])
+    assert card.approve(value=Claim(5, "x" * BIG, receipt)) is None and "max_value_bytes" in card.error_text
+    assert_untouched(server, ex, before)
+    with gate_shell() as ip:  # a lower limit: the magic's line parser is slow on megabytes
+        assert run(ip, "%config GateWidgets.max_value_bytes = 4096").result.success
+        edited = json.dumps({**signal.original, "note": "x" * 5000})
+        seen = run(ip, f"%gate approve pay -e {ex.name} --value '{edited}'")
+        assert "max_value_bytes" in seen.stdout + seen.stderr and not seen.result.success
+        assert_untouched(server, ex, before)
+        seen = run(ip, f"%gate approve pay -e {ex.name} --value '{json.dumps({**signal.original, 'amount': 2})}'")
+        assert seen.result.success, seen.stdout + seen.stderr
+    assert ex.wait(timeout=30) == "2|as filed|original receipt"
