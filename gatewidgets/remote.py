@@ -303,7 +303,7 @@ class GateRemote:
             )
         edit_type = GateType.from_record(signal.edit_type)
         original = signal.original
-        with also_readable(_file_paths(edit_type, original)):  # the workflow's own files, named back unchanged
+        with also_readable(_unread(edit_type, original)[1]):  # the workflow's own files, named back unchanged
             approved = self._ingest(signal, edit_type, value, form)
         if original is not None and edit_type.identity(approved) == edit_type.identity(original):
             return {}
@@ -392,11 +392,12 @@ class GateRemote:
         else:
             parsed = gate_type.validate(value)
         # refused before a file is copied (a stored file's JSON form is small), and measured again once they are
-        _check_size(signal, _json_size(gate_type.map_files(parsed, _unread)), "value as JSON")
+        light, paths = _unread(gate_type, parsed)
+        _check_size(signal, _json_size(light), "value as JSON")
         # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
         # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
         # a file behind; files compare by content alone
-        if self.capabilities.files and not getattr(self.store, "read_only", False) and \
+        if paths and self.capabilities.files and not getattr(self.store, "read_only", False) and \
                 self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
             try:
                 parsed = gate_type.map_files(parsed, lambda f: f.persist(self.store.files_dir))
@@ -440,21 +441,16 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
-def _unread(file: GateFile) -> GateFile:
-    """``file`` with a JSON form that needs no read of its bytes (to measure or walk a value)."""
-    return file.as_upload("")
-
-
-def _file_paths(gate_type: GateType, value: Any) -> list[str]:
-    """The paths of the files in ``value`` (a JSON form of ``gate_type``), without reading them."""
+def _unread(gate_type: GateType, value: Any) -> tuple[Any, list[str]]:
+    """``value`` (a JSON form of ``gate_type``) with each file replaced by a reference whose JSON form needs no
+    read of the file, and the paths of those files."""
     paths: list[str] = []
 
-    def keep(file: GateFile) -> GateFile:
+    def unread(file: GateFile) -> GateFile:
         paths.append(file.path)
-        return _unread(file)
+        return file.as_upload("")
 
-    gate_type.map_files(value, keep)
-    return paths
+    return gate_type.map_files(value, unread), paths
 
 
 def _is_structure(value: Any) -> bool:

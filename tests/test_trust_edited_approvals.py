@@ -19,6 +19,7 @@ from helpers.shell import gate_shell, run
 from gatewidgets import GateFile, GateRemote, SignalState, approve, task, workflow
 from gatewidgets.errors import GateError
 from gatewidgets.models.execution import ExecutionStatus
+from gatewidgets.settings import settings
 from gatewidgets.widgets import GateWidget
 
 SIG = "/gatewidgets/api/signals/default/development"
@@ -119,6 +120,23 @@ def test_http_edited_approval_with_an_uploaded_file(server: Server) -> None:
     assert ex.wait(timeout=30) == "7|fixed|corrected receipt"
     [event] = [e for e in GateRemote.for_sandbox().history(ex.name, signal_id="pay") if e.kind == "set"]
     assert event.detail is not None and event.detail["approved_value"]["receipt"]["path"] == str(stored)
+
+
+def test_remote_edited_approval_obeys_max_upload_bytes(server: Server, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = launched()
+    before = files(server)
+    monkeypatch.setattr(settings, "max_upload_bytes", 100)
+    big, small = tmp_path / "big.txt", tmp_path / "small.txt"
+    big.write_bytes(b"b" * 101)
+    small.write_bytes(b"s" * 100)
+    remote = GateRemote.for_sandbox()
+    for receipt in (GateFile(str(big)), GateFile.from_bytes(b"b" * 101, "sent.txt")):
+        with pytest.raises(GateError, match="max_upload_bytes"):
+            remote.approve("pay", ex.name, value=Claim(5, "x", receipt))
+        assert_untouched(server, ex, before)
+    remote.approve("pay", ex.name, value=Claim(5, "x", GateFile(str(small))))
+    assert ex.wait(timeout=30) == "5|x|" + "s" * 40
 
 
 def approved_after_a_refusal_by_size(server: Server, ex: Any, remote: GateRemote, receipt: Path) -> Any:
