@@ -72,7 +72,8 @@ class GateWidgets(Configurable):
     ).tag(config=True)
     http_upload_ttl = Float(3600.0, help=(
         "Seconds an upload streamed to the server extension (PUT /gatewidgets/api/files/<name>) may wait "
-        "before a signal value uses it; each upload id is used once.")).tag(config=True)
+        "before a signal value uses it; each upload id is used once. The store holds its file meanwhile "
+        "(files clean keeps it, whatever its age).")).tag(config=True)
     busy_timeout = Float(30.0, help=(
         "Seconds a store call waits for another process's lock before failing (stores opened afterwards; "
         "the server extension waits http_busy_timeout instead).")).tag(config=True)

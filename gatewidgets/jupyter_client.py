@@ -188,15 +188,17 @@ class JupyterStore:
         if detail:
             body = {"comment": detail["comment"]} if "comment" in detail else {}
             if "approved_value" in detail:
-                body["value"] = detail["approved_value"]
+                body["value"] = self._uploaded(key, signal_id, before.edit_type, detail["approved_value"])
             path += "/approve" if value is True else "/reject"
         else:
-            if before.type_record:
-                value = self.gate_type(key, signal_id, before.type_record).map_files(value, self.upload)
-            body = {"value": value}
+            body = {"value": self._uploaded(key, signal_id, before.type_record, value)}
         signal = signal_from_json(self._request("POST", path, body=body))
         self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
         return signal, before.state.is_open
+
+    def _uploaded(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str | None, value: Any) -> Any:
+        """``value`` (the JSON form of type ``record``) with each of its files streamed first (:meth:`upload`)."""
+        return self.gate_type(key, signal_id, record).map_files(value, self.upload) if record else value
 
     # executions --------------------------------------------------------------------
 

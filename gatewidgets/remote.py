@@ -25,7 +25,7 @@ from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
 from gatewidgets.types import GateType
-from gatewidgets.types.file import file_access
+from gatewidgets.types.file import GateFile, also_readable, file_access
 from gatewidgets.wire import jsonable
 
 __all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT"]
@@ -263,6 +263,7 @@ class GateRemote:
         """Set the boolean signal to ``False``, with an optional ``comment`` (the reason)."""
         return self._decide(signal_id, execution_name, project, domain, False, comment)
 
+    @_reading_files
     def _decide(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
                 value: bool, comment: str | None = None, edited: Any = UNCHANGED,
                 value_form: str = "python") -> Signal:
@@ -283,7 +284,7 @@ class GateRemote:
         if edited is not UNCHANGED:
             detail.update(self._edited(signal, edited, value_form))
         gate_type = self._type(signal)
-        form = gate_type.validate(value)
+        form = self._ingest(signal, gate_type, value)
         identity = gate_type.identity(form)
         if "approved_value" in detail:
             identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))
@@ -301,15 +302,9 @@ class GateRemote:
                 "declare approve(..., editable=True) in the workflow."
             )
         edit_type = GateType.from_record(signal.edit_type)
-        if form == "text":
-            approved = edit_type.parse_text(value)
-        elif form == "json":
-            approved = edit_type.validate_json(value)
-        elif _is_structure(value):  # a dataclass / model instance: its JSON form, as the detached type knows it
-            approved = edit_type.validate_json(jsonable(value))
-        else:
-            approved = edit_type.validate(value)
         original = signal.original
+        with also_readable(_unread(edit_type, original)[1]):  # the workflow's own files, named back unchanged
+            approved = self._ingest(signal, edit_type, value, form)
         if original is not None and edit_type.identity(approved) == edit_type.identity(original):
             return {}
         return {"original": original, "approved_value": approved}
@@ -339,7 +334,7 @@ class GateRemote:
                 f"Signal {signal_id!r} of execution {execution_name!r} expects {signal.type}, but literal_type "
                 f"says {literal_type}."
             )
-        return self._store_value(signal, value)
+        return self._set(signal, value)
 
     set_signal = set_input
 
@@ -350,10 +345,7 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if kinds.get(signal.kind).ends_by_itself:
             return self.end_sleep(signal_id, execution_name, project, domain)
-        if isinstance(text, str):  # refuse a huge text before parsing it
-            _check_size(signal, len(text.encode("utf-8", "surrogatepass")), "text")
-        gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.parse_text(text))
+        return self._set(signal, text, "text")
 
     @_reading_files
     def set_json(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
@@ -362,8 +354,7 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if kinds.get(signal.kind).ends_by_itself:
             return self.end_sleep(signal_id, execution_name, project, domain)
-        gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.validate_json(value))
+        return self._set(signal, value, "json")
 
     def end_sleep(self, signal_id: str, execution_name: str, project: str | None = None,
                   domain: str | None = None) -> Signal:
@@ -371,33 +362,51 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if not kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
-        return self._store_json(signal, self._type(signal), None)
+        return self._set(signal, None, "json")
 
     def _type(self, signal: Signal) -> GateType:
         return self.store.gate_type(signal.id.execution_id, signal.signal_id, signal.type_record or {})
 
-    def _store_value(self, signal: Signal, value: Any) -> Signal:
+    def _set(self, signal: Signal, value: Any, form: str = "python") -> Signal:
         gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.validate(value))
-
-    def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
-        # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
-        # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
-        # a file behind; files compare by content alone
-        if self.capabilities.files and not getattr(self.store, "read_only", False) and \
-                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
-            try:
-                value = gate_type.map_files(value, lambda f: f.persist(self.store.files_dir))
-            except OSError as exc:  # a read-only store, a full disk
-                raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
-                                 "fix: make that folder writable by you and free disk space, or point "
-                                 "GATEWIDGETS_STORE at another store.") from None
-        # measured once uploaded bytes are files in the store (their base64 is not part of the stored value)
-        _check_size(signal, len(json.dumps(value, separators=(",", ":"))), "value as JSON")
+        value = self._ingest(signal, gate_type, value, form)
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
             set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))
         return stored
+
+    def _ingest(self, signal: Signal, gate_type: GateType, value: Any, form: str = "python") -> Any:
+        """The one way a value enters the store, whatever the verb (a set, an editable approval's changed
+        value): validated against ``gate_type`` as a Python value, typed ``"text"`` or ``"json"``; its files
+        copied into the store's folder (bytes hashed as they are copied, local paths and sizes under the
+        current :func:`file_access`); refused if its JSON form is larger than ``settings.max_value_bytes``.
+        Returns the JSON form to store; raises ``SignalTypeError`` (``StoreError`` for an unwritable folder)."""
+        if form == "text":
+            if isinstance(value, str):  # refuse a huge text before parsing it
+                _check_size(signal, len(value.encode("utf-8", "surrogatepass")), "text")
+            parsed = gate_type.parse_text(value)
+        elif form == "json":
+            parsed = gate_type.validate_json(value)
+        elif _is_structure(value) and not gate_type.is_live:  # its JSON form, as the detached type knows it
+            parsed = gate_type.validate_json(jsonable(value))
+        else:
+            parsed = gate_type.validate(value)
+        # refused before a file is copied (a stored file's JSON form is small), and measured again once they are
+        light, paths = _unread(gate_type, parsed)
+        _check_size(signal, _json_size(light), "value as JSON")
+        # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
+        # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
+        # a file behind; files compare by content alone
+        if paths and self.capabilities.files and not getattr(self.store, "read_only", False) and \
+                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+            try:
+                parsed = gate_type.map_files(parsed, lambda f: f.persist(self.store.files_dir))
+            except OSError as exc:  # a read-only store, a full disk
+                raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
+                                 "fix: make that folder writable by you and free disk space, or point "
+                                 "GATEWIDGETS_STORE at another store.") from None
+        _check_size(signal, _json_size(parsed), "value as JSON")
+        return parsed
 
     def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
         """Abort an execution, wherever it runs; an orphaned one is marked ``ABORTED`` directly."""
@@ -426,6 +435,22 @@ def _check_size(signal: Signal, size: int, what: str) -> None:
             f"more than GateWidgets.max_value_bytes ({settings.max_value_bytes:,}). Send a smaller value or a file "
             "(GateFile), or raise the limit (%config GateWidgets.max_value_bytes = N)."
         )
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _unread(gate_type: GateType, value: Any) -> tuple[Any, list[str]]:
+    """``value`` (a JSON form of ``gate_type``) with each file replaced by a reference whose JSON form needs no
+    read of the file, and the paths of those files."""
+    paths: list[str] = []
+
+    def unread(file: GateFile) -> GateFile:
+        paths.append(file.path)
+        return file.as_upload("")
+
+    return gate_type.map_files(value, unread), paths
 
 
 def _is_structure(value: Any) -> bool:

@@ -51,6 +51,7 @@ _LIMITS = {"limit": 10_000, "offset": 1_000_000_000}  # largest page size and of
 _MAX_DEPTH = 64  # deepest nesting of lists and objects a request body may have
 _TOO_DEEP = (f"The request body nests lists and objects more than {_MAX_DEPTH} levels deep; "
              "send a value of the signal's type.")
+_HOLD_SLACK = 60.0  # seconds an upload's file is held in the store past its id's expiry (clocks, commit time)
 _BODY_SLACK = 16 << 20  # tornado drops a connection whose chunk headers announce this much past max_upload_bytes
 
 
@@ -332,6 +333,8 @@ class FileHandler(_Handler):
 
         def commit() -> Any:
             with sink:
+                # held before it is in place, a little longer than its id: no cleanup removes it meanwhile
+                self.store().hold_file(sink.sha256, settings.http_upload_ttl + _HOLD_SLACK)
                 try:
                     stored = sink.commit()
                 except OSError as exc:

@@ -3,7 +3,9 @@
 An upload's bytes are already in the store's ``files/`` folder (content-addressed, hashed as they
 came in); its id, ``secrets.token_urlsafe(32)``, is a capability held in this process's memory only:
 it names that one file, for ``GateWidgets.http_upload_ttl`` seconds (one hour) and for one signal
-value. A set that uses it claims it; a set that fails gives it back. It is not bound to a user:
+value. A set that uses it claims it; a set that fails gives it back. Meanwhile the store holds the
+file (``SqliteStore.hold_file``, recorded by the files handler), so no cleanup, in any process,
+removes it. It is not bound to a user:
 with Jupyter's shared token every request without a cookie is a new anonymous user.
 """
 from __future__ import annotations

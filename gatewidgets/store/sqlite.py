@@ -128,6 +128,10 @@ _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
     task TEXT NOT NULL, version TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, created_at TEXT NOT NULL,
     PRIMARY KEY (task, version, inputs))"""
 
+# the stored files behind upload ids still valid (the server's ids live in its memory; cleanups in any process
+# read this): sha256 -> epoch seconds until which clean_files keeps the file, however old it is
+_UPLOADS_SCHEMA = "CREATE TABLE IF NOT EXISTS uploads (sha256 TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID"
+
 _SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -377,6 +381,7 @@ class SqliteStore:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(_CACHE_SCHEMA)
+            conn.execute(_UPLOADS_SCHEMA)
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             self._check_version(row)
             for table, column, declaration in _ADDED_COLUMNS:  # stores made before these columns
@@ -1198,7 +1203,8 @@ class SqliteStore:
     def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
         """Remove what interrupted copies left in ``files_dir``: temp files (``.part-*``) of an upload or
         ingest that crashed, and content-addressed copies (``<sha[:2]>/<sha>/<name>``) that no stored value,
-        context, event, output or completion journal names (a refused set leaves one). Only files unchanged
+        context, event, output or completion journal names (a refused set leaves one) and no upload id still
+        holds (:meth:`hold_file`). Only files unchanged
         for ``older_than`` seconds go, so a copy still being written or about to be set stays; only regular
         files inside ``files_dir`` are removed (symbolic links, and what they point to, are left alone).
         Returns what was removed, or with ``dry_run`` what would be."""
@@ -1220,6 +1226,16 @@ class SqliteStore:
                      sum(f.size for f in removed), self.files_dir)
         return removed
 
+    def hold_file(self, sha256: str, seconds: float) -> None:
+        """Keep the stored file with content ``sha256`` from :meth:`clean_files` (in any process) for the next
+        ``seconds``, however old the file is: the file behind an upload id, held while the id is valid. A
+        hold never shortens an earlier one; expired holds are dropped here."""
+        stamp = time.time()
+        with self._write() as conn:
+            conn.execute("DELETE FROM uploads WHERE until <= ?", (stamp,))
+            conn.execute("INSERT INTO uploads VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE "
+                         "SET until = max(until, excluded.until)", (sha256, stamp + seconds))
+
     def _leftover_candidates(self) -> Iterator[tuple[str, os.stat_result, str]]:
         """Regular files in ``files_dir`` a cleanup may remove: ``(path, lstat, reason)``; a linked folder is
         not entered."""
@@ -1239,12 +1255,14 @@ class SqliteStore:
                         yield path, info, reason
 
     def _named_files(self) -> set[str]:
-        """The sha256 of every stored file the store's rows, or a completion journal, name."""
+        """The sha256 of every stored file the store's rows, a completion journal or a valid upload hold name."""
         named: set[str] = set()
         conn = self._conn()
         for table, column in _FILE_REFERENCES:
             for (text,) in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
                 named.update(_SHA256.findall(str(text)))
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='uploads'").fetchone():  # absent: older, read-only
+            named.update(sha for (sha,) in conn.execute("SELECT sha256 FROM uploads WHERE until > ?", (time.time(),)))
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(f"{self.path}.completions"):
                 with contextlib.suppress(OSError), open(entry.path, "rb") as f:

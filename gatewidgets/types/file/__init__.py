@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import contextvars
 import copy
 import hashlib
@@ -21,9 +20,9 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Callable
@@ -33,8 +32,8 @@ from pydantic_core import core_schema
 
 from gatewidgets.errors import SignalTypeError
 
-__all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "check_size", "file_access", "safe_name",
-           "upload_references", "PART_PREFIX"]
+__all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "also_readable", "check_size", "file_access",
+           "safe_name", "upload_references", "PART_PREFIX"]
 
 PART_PREFIX = ".part-"  # a copy being written into a store's folder (see GateFile.persist)
 _CHUNK = 1 << 20
@@ -45,6 +44,7 @@ _UPLOAD = "upload:"  # the URI of a file whose bytes came with the value
 class _Access:
     dirs: tuple[str, ...] | None  # real paths of the folders local paths must be in; None: any
     max_bytes: int | None
+    files: frozenset[str] = frozenset()  # real paths of single files readable as well (see also_readable)
 
 
 _ANY_FILE = _Access(None, None)  # outside file_access(): any local file, any size
@@ -59,6 +59,20 @@ def file_access(allowed_dirs: Sequence[str | os.PathLike[str]] | None = None,
     none larger than ``max_bytes``. Non-regular files (devices, FIFOs, folders) are always refused."""
     dirs = None if allowed_dirs is None else tuple(os.path.realpath(os.fspath(d)) for d in allowed_dirs)
     token = _access.set(_Access(dirs, max_bytes))
+    try:
+        yield
+    finally:
+        _access.reset(token)
+
+
+@contextmanager
+def also_readable(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
+    """Within this block, the local files at ``paths`` may be read too, whatever the folders
+    :func:`file_access` allows (files a workflow itself put in a value, named back by a caller);
+    the size limit still applies."""
+    access = _access.get()
+    token = _access.set(replace(
+        access, files=access.files | {os.path.realpath(os.fspath(p)) for p in paths}))
     try:
         yield
     finally:
@@ -215,7 +229,7 @@ class GateFile(os.PathLike[str]):
         access, path, flags = _access.get(), self._local, os.O_RDONLY | os.O_NONBLOCK  # a FIFO must not block
         if access.dirs is not None and self._stored is None:
             path, flags = os.path.realpath(path), flags | os.O_NOFOLLOW  # open what was checked
-            if not any(_inside(path, d) for d in access.dirs):
+            if path not in access.files and not any(_inside(path, d) for d in access.dirs):
                 where = ("server-side paths are not accepted here" if not access.dirs else
                          f"only files inside {', '.join(access.dirs)} are accepted here")
                 raise SignalTypeError(f"file {self._uri!r} is refused: {where}; send the file's bytes instead "
@@ -277,8 +291,13 @@ class GateFile(os.PathLike[str]):
         bytes while they are copied, and the copy is renamed into place atomically. A file that came
         into ``folder`` that way already (an upload, a copy made here) is returned as it is."""
         if self._stored is not None and self._stored.path == str(_destination(folder, self._stored)):
-            with contextlib.suppress(OSError):
+            try:
                 os.utime(self._stored.path)  # in use again: a cleanup of old unreferenced copies keeps it
+            except FileNotFoundError:
+                raise SignalTypeError(f"file {self._name!r} is no longer in the store (removed since it came in); "
+                                      "send it again") from None
+            except OSError:  # a read-only folder: the copy is there, its time stays
+                pass
             return self
         if self._local is None and self._data is None:
             raise SignalTypeError(f"file {self._uri!r} cannot be read: only local files can be stored")
@@ -433,10 +452,15 @@ class FileSink:
         self._out.write(chunk)
         self.size += len(chunk)
 
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of the bytes written so far."""
+        return self._digest.hexdigest()
+
     def commit(self) -> StoredFile:
         """Move the bytes into place; the stored file."""
         self._out.close()
-        stored = StoredFile("", self.name, self._digest.hexdigest(), self.size)
+        stored = StoredFile("", self.name, self.sha256, self.size)
         dest = _destination(self.folder, stored)
         _place(self._tmp, dest, stored.sha256)
         self._done = True
