@@ -4,6 +4,7 @@ from __future__ import annotations
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
+    AnswersFileError,
     BranchFailedError,
     ChildExecutionError,
     ExecutionAbortedError,
@@ -19,6 +20,7 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
     StoreError,
+    UnansweredGateError,
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
@@ -30,6 +32,8 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings  # the object, not its module: `from gatewidgets import settings` works
 from gatewidgets.telemetry import metrics
 from gatewidgets.types import GateFile
+
+from gatewidgets import answers  # noqa: E402,F401,I001  registers the answering of gates from GATEWIDGETS_ANSWERS
 
 __version__ = "0.1.0"
 
@@ -57,5 +61,6 @@ __all__ = [
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
     "MapTaskFailedError", "ChildExecutionError", "InvalidNameError", "StoreError",
+    "UnansweredGateError", "AnswersFileError",
     "load_ipython_extension", "unload_ipython_extension",
 ]
