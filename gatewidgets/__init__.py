@@ -1,6 +1,7 @@
 """gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
 from __future__ import annotations
 
+from gatewidgets import answers  # noqa: F401  registers the answering of gates from GATEWIDGETS_ANSWERS
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
@@ -32,8 +33,6 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings  # the object, not its module: `from gatewidgets import settings` works
 from gatewidgets.telemetry import metrics
 from gatewidgets.types import GateFile
-
-from gatewidgets import answers  # noqa: E402,F401,I001  registers the answering of gates from GATEWIDGETS_ANSWERS
 
 __version__ = "0.1.0"
 

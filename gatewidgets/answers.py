@@ -50,8 +50,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gatewidgets import formatting, kinds
 from gatewidgets.config import ANSWERS_ENV
-from gatewidgets.errors import AnswersFileError, GateError, SignalAlreadySetError, SignalClosedError, \
-    UnansweredGateError
+from gatewidgets.errors import (
+    AnswersFileError,
+    GateError,
+    SignalAlreadySetError,
+    SignalClosedError,
+    UnansweredGateError,
+)
 from gatewidgets.executor import GATE_REACHED_HOOKS, Execution
 from gatewidgets.models.signal import Signal, Via
 from gatewidgets.remote import GateRemote

@@ -21,12 +21,12 @@ from gatewidgets import (
     SignalState,
     UnansweredGateError,
     approve,
+    kinds,
     sleep,
     task,
     wait_for_input,
     workflow,
 )
-from gatewidgets import kinds
 from gatewidgets.answers import Answers, active, answering
 from gatewidgets.config import ANSWERS_ENV, GateWidgets
 from gatewidgets.models.signal import Via
