@@ -224,20 +224,36 @@ class Answers:
                 "or let unanswered gates wait for a person with unanswered = \"wait\".")
         remote = GateRemote(store=execution.store, default_project=execution.id.project,
                             default_domain=execution.id.domain, user=self.name, via=Via.TEST)
+        # recorded before the set: whoever awaits the execution may see its outcome before this thread returns
+        index = self._record(Asked(**asked, answer=self._describe(entry, signal)))
         try:
-            stored = self._apply(remote, entry, signal)
+            self._apply(remote, entry, signal)
         except (SignalAlreadySetError, SignalClosedError):  # answered or closed meanwhile: the first answer wins
-            stored = remote.get_signal(signal.signal_id, signal.execution_name)
+            self._record(Asked(**asked, answer=_decided(remote.get_signal(signal.signal_id, signal.execution_name))),
+                         index)
         except GateError as exc:
+            self._record(Asked(**asked, answer=None), index)
             raise AnswersFileError(f"The {self.source} cannot answer gate {signal.signal_id!r} of execution "
                                    f"{signal.execution_name!r} with {_shown(entry)}: {exc}") from None
-        self._record(Asked(**asked, answer=_decided(stored)))
+
+    def _describe(self, entry: Answer, signal: Signal) -> str:
+        """What ``entry`` answers, as a card reads it, with who answers and the comment."""
+        decision = _decision(entry, signal)
+        if decision is not None:
+            what = "rejected" if not decision else "approved" if "edited" not in entry.model_fields_set else \
+                f"approved, changed to {formatting.short(entry.edited, 200)}"
+        elif entry.end or kinds.get(signal.kind).ends_by_itself:
+            what = "ended early"
+        elif entry.file is not None:
+            what = f"file {entry.file}" if isinstance(entry.file, str) else f"files {', '.join(entry.file)}"
+        else:
+            what = entry.value if isinstance(entry.value, str) else formatting.short(entry.value, 200)
+        return f"{what} (by {self.name} via {Via.TEST})" + (f": {entry.comment}" if entry.comment else "")
 
     def _apply(self, remote: GateRemote, entry: Answer, signal: Signal) -> Signal:
+        """Set the gate's signal as ``entry`` says."""
         sid, name = signal.signal_id, signal.execution_name
-        decision = entry.approve
-        if decision is None and isinstance(entry.value, bool) and signal.kind.value == "approve":
-            decision = entry.value
+        decision = _decision(entry, signal)
         if decision is True:
             edited = {} if "edited" not in entry.model_fields_set else {
                 "value": entry.edited, "value_form": _form(entry.edited)}
@@ -256,9 +272,14 @@ class Answers:
             return remote.set_json(sid, name, entry.value)
         return remote.set_input(sid, name, entry.value)
 
-    def _record(self, asked: Asked) -> None:
+    def _record(self, asked: Asked, index: int | None = None) -> int:
+        """Append ``asked`` (or put it in place of record ``index``); its index."""
         with self._lock:
-            self.asked.append(asked)
+            if index is None:
+                self.asked.append(asked)
+                return len(self.asked) - 1
+            self.asked[index] = asked
+            return index
 
     def __repr__(self) -> str:
         asked = "".join(f"\n{a}" for a in self.asked)
@@ -273,6 +294,13 @@ def _entry(fields: Mapping[str, Any] | Answer) -> Answer:
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
         raise AnswersFileError(f"Answer {dict(fields)!r} is not valid: {problems}") from None
+
+
+def _decision(entry: Answer, signal: Signal) -> bool | None:
+    """The decision ``entry`` gives an approval: ``approve``, or a bool ``value`` for an approve gate."""
+    if entry.approve is None and isinstance(entry.value, bool) and signal.kind.value == "approve":
+        return entry.value
+    return entry.approve
 
 
 def _form(value: Any) -> str:

@@ -3,6 +3,7 @@ every gate kind answered through GateRemote with ``via="test"``, unanswered gate
 files named by line and field, and what was asked kept with its evidence."""
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -253,6 +254,17 @@ def test_answering_entries_reject_with_a_reason_and_the_innermost_block_wins():
                 refund_wf(a=1)
         assert refund_wf(a=2) == Expense(total=4.0, lines={"train": 3.0, "coffee": 1.0})
     assert inner.asked[0].answer == "rejected (by answering() via test): no receipt"
+
+
+def test_what_was_asked_is_recorded_before_the_execution_ends():
+    async def rejected(n: int) -> list[str | None]:
+        with answering({"approve-refund": False}) as answers:
+            with pytest.raises(GateRejectedError):
+                await refund_wf.launch(a=n)
+            return [a.answer for a in answers.asked]  # the awaiting loop wakes as the answer lands
+
+    for n in range(20):
+        assert asyncio.run(rejected(n)) == ["rejected (by answering() via test)"]
 
 
 def test_a_registered_kind_is_answered_by_text():
