@@ -34,6 +34,7 @@ what was asked is kept in :attr:`Answers.asked`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import json
 import os
@@ -210,11 +211,11 @@ class Answers:
         workflow = execution.workflow.name
         entry = self.match(signal.signal_id, signal.execution_name, workflow)
         evidence = signal.evidence
-        asked = dict(signal_id=signal.signal_id, execution_name=signal.execution_name, workflow=workflow,
-                     kind=signal.kind.value, type=str(signal.type), description=signal.description,
-                     evidence=evidence.text if evidence is not None else None, entry=entry)
+        asked = Asked(signal_id=signal.signal_id, execution_name=signal.execution_name, workflow=workflow,
+                      kind=signal.kind.value, type=str(signal.type), description=signal.description,
+                      evidence=evidence.text if evidence is not None else None, entry=entry, answer=None)
         if entry is None:
-            self._record(Asked(**asked, answer=None))
+            self._record(asked)
             if self.unanswered == "wait":
                 return
             raise UnansweredGateError(
@@ -225,14 +226,14 @@ class Answers:
         remote = GateRemote(store=execution.store, default_project=execution.id.project,
                             default_domain=execution.id.domain, user=self.name, via=Via.TEST)
         # recorded before the set: whoever awaits the execution may see its outcome before this thread returns
-        index = self._record(Asked(**asked, answer=self._describe(entry, signal)))
+        index = self._record(dataclasses.replace(asked, answer=self._describe(entry, signal)))
         try:
             self._apply(remote, entry, signal)
         except (SignalAlreadySetError, SignalClosedError):  # answered or closed meanwhile: the first answer wins
-            self._record(Asked(**asked, answer=_decided(remote.get_signal(signal.signal_id, signal.execution_name))),
-                         index)
+            stored = remote.get_signal(signal.signal_id, signal.execution_name)
+            self._record(dataclasses.replace(asked, answer=_decided(stored)), index)
         except GateError as exc:
-            self._record(Asked(**asked, answer=None), index)
+            self._record(asked, index)
             raise AnswersFileError(f"The {self.source} cannot answer gate {signal.signal_id!r} of execution "
                                    f"{signal.execution_name!r} with {_shown(entry)}: {exc}") from None
 

@@ -22,6 +22,7 @@ from gatewidgets import (
     SignalState,
     UnansweredGateError,
     approve,
+    executor,
     kinds,
     sleep,
     task,
@@ -287,3 +288,13 @@ def test_entries_in_code_are_checked_as_the_file_is():
     with pytest.raises(AnswersFileError, match="'comment' goes with a decision"):
         Answers.from_mapping({}).add("x", end=True, comment="why")
     assert active() is None
+
+
+def test_a_person_who_answers_first_wins_and_is_what_was_asked(monkeypatch):
+    def person(execution, signal):  # answers between the gate's reach and the answers file
+        GateRemote.for_sandbox(user="alice", via="cli").set_input(signal.signal_id, signal.execution_name, 9.0)
+
+    monkeypatch.setattr(executor, "GATE_REACHED_HOOKS", [person, *executor.GATE_REACHED_HOOKS])
+    with answering({"rate": 1.5}) as answers:
+        assert rate_wf() == 9.0
+    assert [a.answer for a in answers.asked] == ["9.0 (by alice via cli)"]
