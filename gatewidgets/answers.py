@@ -69,7 +69,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Answer", "Answers", "Asked", "answering", "active", "load", "ANSWERS_ENV"]
+__all__ = ["Answer", "Answers", "Asked", "answering", "active", "answers_file", "load", "ANSWERS_ENV"]
 
 Unanswered = Literal["fail", "wait"]
 ACTIONS = ("approve", "value", "file", "end")
@@ -384,8 +384,13 @@ def active() -> Answers | None:
     with _state_lock:
         if _blocks:
             return _blocks[-1]
-    path = settings.answers or os.environ.get(ANSWERS_ENV)
+    path = answers_file()
     return load(path) if path else None
+
+
+def answers_file() -> str | None:
+    """The answers file configured for this process: ``c.GateWidgets.answers``, else ``$GATEWIDGETS_ANSWERS``."""
+    return settings.answers or os.environ.get(ANSWERS_ENV) or None
 
 
 @contextlib.contextmanager

@@ -4,6 +4,9 @@ files named by line and field, and what was asked kept with its evidence."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -191,6 +194,9 @@ def test_the_setting_names_the_file_and_config_says_where_it_came_from(tmp_path,
     monkeypatch.setenv(ANSWERS_ENV, str(from_env))
     config = GateWidgets()
     assert config.source("answers") == f"${ANSWERS_ENV}"
+    shown = subprocess.run([sys.executable, "-m", "gatewidgets", "config", "--json"], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert json.loads(shown.stdout)["answers"] == {"value": str(from_env), "source": f"${ANSWERS_ENV}"}
     (tmp_path / "set").mkdir()
     from_setting = _answers_file(tmp_path / "set", '[[answer]]\nsignal = "rate"\nvalue = 4\n')
     settings.answers = str(from_setting)  # the setting wins over the environment
