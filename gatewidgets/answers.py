@@ -130,7 +130,7 @@ class Asked:
     description: str | None
     evidence: str | None
     entry: Answer | None  # None: no entry answered it
-    answer: str | None  # the decided value as a card reads it; None while unanswered
+    answer: str | None  # the answer given, as a card reads it (who gave it, the comment); None: none given
 
     def __str__(self) -> str:
         asked = f"{self.kind} gate {self.signal_id!r} of execution {self.execution_name!r} ({self.workflow})"
