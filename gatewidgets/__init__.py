@@ -1,9 +1,11 @@
 """gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
 from __future__ import annotations
 
+from gatewidgets import answers  # noqa: F401  registers the answering of gates from GATEWIDGETS_ANSWERS
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input, workflow
 from gatewidgets.errors import (
+    AnswersFileError,
     BranchFailedError,
     ChildExecutionError,
     ExecutionAbortedError,
@@ -19,6 +21,7 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
     StoreError,
+    UnansweredGateError,
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
@@ -57,5 +60,6 @@ __all__ = [
     "SignalNotFoundError", "SignalTypeError", "SignalAlreadySetError", "SignalClosedError",
     "GateRejectedError", "GateTimeoutError", "WorkflowDefinitionError", "WorkflowNotFoundError", "BranchFailedError",
     "MapTaskFailedError", "ChildExecutionError", "InvalidNameError", "StoreError",
+    "UnansweredGateError", "AnswersFileError",
     "load_ipython_extension", "unload_ipython_extension",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from gatewidgets import kinds
+from gatewidgets.answers import answers_file
 from gatewidgets.errors import GateError
 from gatewidgets.formatting import inert, short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
@@ -542,6 +543,8 @@ def _config(args: argparse.Namespace, ctx: Context) -> Result:
             value, source = args.store, "--store"
         elif name == "store" and value is None:
             value = default_store_path()
+        elif name == "answers" and value is None:
+            value = answers_file()
         rows.append([name, str(value), source])
         data[name] = {"value": value, "source": source}
     files = config_files()

@@ -10,7 +10,8 @@ Every process reads the same values, lowest precedence first:
    (with ``%load_ext gatewidgets``), in ``jupyter_server_config.py`` for the server extension;
 4. changes at run time: ``%config GateWidgets.default_domain = "production"`` in a kernel.
 
-``$GATEWIDGETS_STORE`` names the store when ``store`` is not set. The kernel, the command line
+``$GATEWIDGETS_STORE`` names the store when ``store`` is not set, ``$GATEWIDGETS_ANSWERS`` the answers file
+when ``answers`` is not set. The kernel, the command line
 (``gatewidgets config`` prints the effective values and their sources) and the server extension
 all read them through :data:`gatewidgets.settings.settings`, i.e. :func:`current`.
 
@@ -30,10 +31,13 @@ from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, Py
 from gatewidgets.errors import InvalidNameError
 from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT, check_name
 
-__all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV"]
+__all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV",
+           "ANSWERS_ENV"]
 
 CONFIG_FILE_NAME = "gatewidgets_config"
 STORE_ENV = "GATEWIDGETS_STORE"
+ANSWERS_ENV = "GATEWIDGETS_ANSWERS"
+_ENV = {"store": STORE_ENV, "answers": ANSWERS_ENV}  # settings an environment variable gives when unset
 DEFAULT = "default"
 RUNTIME = "set at run time (%config or code)"
 
@@ -82,6 +86,11 @@ class GateWidgets(Configurable):
         "process (commits are not synced to disk; completions go to a memory-mapped journal). 'machine': "
         "also an OS crash or power loss, as far as the disk honours fsync (every commit, and every "
         "completion before a successor starts, is synced: slower).")).tag(config=True)
+    answers = Unicode(None, allow_none=True, help=(
+        "An answers file (TOML): gates reached in this process are answered from it, and a gate it does not "
+        "answer fails its execution at once (unless the file says unanswered = \"wait\"). None: "
+        "$GATEWIDGETS_ANSWERS, else gates wait for people. For notebooks run as tests or jobs (nbval, "
+        "papermill); see gatewidgets.answers.")).tag(config=True)
     http_busy_timeout = Float(2.0, help=(
         "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
         "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)
@@ -110,8 +119,9 @@ class GateWidgets(Configurable):
 
     def source(self, name: str) -> str:
         """Where the value of ``name`` comes from: ``default``, a file path, a host config, an env var, run time."""
-        if name == "store" and self.value("store") is None and os.environ.get(STORE_ENV):
-            return f"${STORE_ENV}"
+        env = _ENV.get(name)
+        if env is not None and self.value(name) is None and os.environ.get(env):
+            return f"${env}"
         return self.sources.get(name, DEFAULT)
 
     @validate("max_workers", "max_upload_bytes", "max_value_bytes")

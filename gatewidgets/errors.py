@@ -22,6 +22,8 @@ __all__ = [
     "MapTaskFailedError",
     "InvalidNameError",
     "StoreError",
+    "UnansweredGateError",
+    "AnswersFileError",
 ]
 
 
@@ -98,3 +100,14 @@ class StoreError(GateError):
 
 class WorkflowNotFoundError(GateError, LookupError):
     """The workflow of a stored execution cannot be found to recover it."""
+
+
+class UnansweredGateError(GateError):
+    """A gate was reached in a process that answers gates from a file (``GATEWIDGETS_ANSWERS``,
+    ``c.GateWidgets.answers``, ``gatewidgets.testing.answering``) and no entry answers it; the message names
+    the gate, its execution and the file. The file's ``unanswered = "wait"`` lets such gates wait instead."""
+
+
+class AnswersFileError(GateError, ValueError):
+    """An answers file cannot be read or is not valid: the message names the file and the line or entry and
+    field at fault."""

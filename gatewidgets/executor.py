@@ -403,6 +403,10 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
     return context or None
 
 
+#: Called as ``hook(execution, signal)`` on the thread that reached a gate, once its signal is PENDING (the
+#: gate waits and its deadline runs); a ``GateError`` it raises fails the gate's node. Faces above the executor
+#: register here: :mod:`gatewidgets.answers` answers gates from an answers file.
+GATE_REACHED_HOOKS: list[Callable[[Execution, Signal], None]] = []
 _RAMP_S = 0.001  # a backlog of ready tasks none of which was taken for this long gets one more worker
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
 _executors: dict[tuple[int, str], Executor] = {}
@@ -1111,6 +1115,13 @@ class Execution:
                 if node.id not in self._resolved and not self._ending:
                     self._timer_handles[node.id] = self.executor.timers.schedule(
                         signal.deadline, functools.partial(self._guarded, self._deadline, node))
+        if signal.state is SignalState.PENDING:
+            for hook in GATE_REACHED_HOOKS:
+                try:
+                    hook(self, signal)
+                except GateError as exc:
+                    self._fail(node, exc)
+                    return
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""

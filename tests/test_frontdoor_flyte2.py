@@ -26,11 +26,13 @@ from gatewidgets import (  # noqa: E402
     SignalClosedError,
     SignalState,
     SignalTypeError,
+    UnansweredGateError,
 )
 from gatewidgets.frontdoors import flyte2 as door  # noqa: E402
 from gatewidgets.models.flyte2 import describe, signal_id_for  # noqa: E402
 from gatewidgets.models.signal import SignalKind, Via  # noqa: E402
 from gatewidgets.models.types import SimpleType  # noqa: E402
+from gatewidgets.testing import answering  # noqa: E402
 
 env = flyte.TaskEnvironment(name="gw_tests")
 
@@ -173,6 +175,17 @@ def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() 
     assert (done.state, done.value, done.set_by, done.via) == (SignalState.SET, True, "ann", Via.API)
     assert ex.node_states == {"n0": NodeState.SUCCEEDED, "n0.approve-double": NodeState.SUCCEEDED}
     assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
+
+
+def test_conditions_are_answered_from_answers_and_an_unanswered_one_fails_the_run() -> None:
+    with answering({"approve-double": False, "n": "3", "rate": 0.5, "note": "hi"}) as answers:
+        assert gatewidgets.launch(double_if_approved, execution_name="f2-answers", x=21).wait(timeout=30) == 21
+        assert gatewidgets.launch(typed, execution_name="f2-typed", label="L").wait(timeout=30) == "L:1.5:hi"
+    assert [a.signal_id for a in answers.asked] == ["approve-double", "n", "rate", "note"]
+    done = GateRemote.for_sandbox().get_signal("approve-double", "f2-answers")
+    assert (done.value, done.set_by, done.via) == (False, "answering()", Via.TEST)
+    with answering({}), pytest.raises(UnansweredGateError, match="'approve-double' of execution 'f2-unanswered'"):
+        gatewidgets.launch(double_if_approved, execution_name="f2-unanswered", x=1).wait(timeout=30)
 
 
 def test_a_created_condition_is_upcoming_and_an_early_answer_is_given_to_the_task_when_it_waits() -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from gatewidgets import formatting
 from gatewidgets.models.signal import Signal, SignalKind
+from gatewidgets.types import GateFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.dsl import Node, SignalSpec
@@ -89,8 +90,13 @@ class GateKind:
         return str(signal.type)
 
     def value_text(self, signal: Signal, limit: int = 200) -> str:
-        """The decided value, as a card or a message reads it."""
-        return formatting.short(signal.value, limit)
+        """The decided value, as a card or a message reads it (files by their names)."""
+        value = signal.value
+        if isinstance(value, GateFile):
+            return f"file {value.name}"
+        if isinstance(value, list) and value and all(isinstance(v, GateFile) for v in value):
+            return "files " + ", ".join(v.name for v in value)
+        return formatting.short(value, limit)
 
     def set_text(self, signal: Signal) -> str:
         """What ``%gate set`` / the CLI says after setting the signal."""

@@ -61,6 +61,7 @@ class Via(str, enum.Enum):
     CLI = "cli"
     HTTP = "http"
     TIMEOUT = "timeout"
+    TEST = "test"  # an answers file (gatewidgets.answers)
 
     def __str__(self) -> str:
         return self.value

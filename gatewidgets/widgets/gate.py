@@ -446,15 +446,6 @@ def _header(signal: Signal) -> str:
             f'<code>{html.escape(what)}</code>{" · editable" if signal.editable else ""}</span>')
 
 
-def _format_value(signal: Signal) -> str:
-    value = signal.value
-    if isinstance(value, GateFile):
-        return f"file {value.name}"
-    if isinstance(value, list) and value and all(isinstance(v, GateFile) for v in value):
-        return "files " + ", ".join(v.name for v in value)
-    return kinds.get(signal.kind).value_text(signal, 200)
-
-
 def _detail_text(detail: dict[str, Any] | None) -> str:
     if not detail:
         return ""
@@ -475,5 +466,6 @@ def _decided(signal: Signal) -> str:
     verb = "Timed out" if signal.state is SignalState.TIMED_OUT else "Decided"
     why = (f'<div class="gw-comment">Comment: “{html.escape(signal.comment)}”</div>'
            if signal.comment else "")
-    return (f'<div class="gatewidgets-decided">{verb}: <b>{html.escape(_format_value(signal))}</b> '
+    value = kinds.get(signal.kind).value_text(signal, 200)
+    return (f'<div class="gatewidgets-decided">{verb}: <b>{html.escape(value)}</b> '
             f'— {html.escape(who)} at {html.escape(at)}{why}</div>')

@@ -51,6 +51,8 @@ TUTORIALS = {
     "09-your-flytekit-workflow": (
         "['release-1: SUCCEEDED', 'samples-8: SUCCEEDED', 'samples-one-bad: SUCCEEDED', "
         "'samples-two-bad: FAILED']", ".gatewidgets-card"),
+    "11-testing-gated-notebooks": (
+        "['expense-1: SUCCEEDED', 'refund-1: FAILED']", ".gatewidgets-card"),
 }
 APPS = ("lab", "notebook")  # JupyterLab at /lab/tree/NB, Jupyter Notebook 7 at /notebooks/NB
 
