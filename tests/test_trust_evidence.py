@@ -26,7 +26,7 @@ from _jupyter_server import Server
 from _procs import stop
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState
+from gatewidgets import ExecutionStatus, GateRemote, SignalState
 from gatewidgets.evidence import IMAGE_DROPPED, png_base64
 from gatewidgets.widgets import GateWidget, SignalDashboard, StoredExecutionWidget
 from gatewidgets.widgets.style import CSS
@@ -182,7 +182,7 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
             for name in names:
                 view = StoredExecutionWidget(name, remote=remote)
                 made.append(view)
-                assert view.record is not None and view.record.status.value == "SUCCEEDED"
+                assert view.record is not None and view.record.status is ExecutionStatus.SUCCEEDED
                 assert "Outputs" in view.result.value
                 assert all(card.state is SignalState.SET and card.decided.value for card in view.cards.values())
                 assert assert_inert(view, view.dag) >= len(GATES) * 5
