@@ -153,7 +153,7 @@ def test_a_file_named_png_is_shown_as_an_image_only_if_it_is_one(tmp_path):
 
 
 def test_to_html_checks_evidence_again_whoever_stored_it():
-    """What a card shows of evidence read from a store or a wire: sanitised, the image re-checked, attributes escaped."""
+    """A card shows evidence read from a store or a wire sanitised, its image re-checked, attributes escaped."""
     image = base64.b64encode(PNG).decode()
     shown = to_html(Evidence(text='" onerror="alert(1)', html="<b>ok</b><script>alert(2)</script>", png=image,
                              kind='x" onload="alert(3)'))
