@@ -27,8 +27,8 @@ import nh3
 
 from gatewidgets.models.signal import Evidence
 
-__all__ = ["render", "sanitize", "png_base64", "to_html", "file_preview", "MAX_HTML", "MAX_PNG", "MAX_PNG_SIDE",
-           "MAX_TEXT"]
+__all__ = ["render", "sanitize", "png_base64", "to_html", "file_preview", "IMAGE_DROPPED", "MAX_HTML", "MAX_PNG",
+           "MAX_PNG_SIDE", "MAX_TEXT"]
 
 MAX_TEXT = 4_000  # characters of text/plain
 MAX_HTML = 64_000  # characters of HTML
@@ -61,10 +61,11 @@ def sanitize(markup: str) -> str:
 
 
 def png_base64(data: str | bytes | None) -> str | None:
-    """The base64 of ``data`` (PNG bytes, or base64 text decoded strictly) re-encoded from its bytes, when they
-    are a PNG of at most :data:`MAX_PNG` bytes: the PNG signature, an intact IHDR chunk first (width and height
-    1 to :data:`MAX_PNG_SIDE`), an IEND chunk last. None for anything else."""
+    """The base64 of ``data`` (PNG bytes, or base64 text: whitespace aside, nothing but base64) re-encoded from
+    its bytes, when they are a PNG of at most :data:`MAX_PNG` bytes: the PNG signature, an intact IHDR chunk
+    first (width and height 1 to :data:`MAX_PNG_SIDE`), an IEND chunk last. None for anything else."""
     if isinstance(data, str):
+        data = "".join(data[: MAX_PNG * 2].split())
         if len(data) > (MAX_PNG + 2) // 3 * 4:
             return None
         try:

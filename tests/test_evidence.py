@@ -126,13 +126,13 @@ class Claims:
 
 def test_only_checked_png_bytes_are_kept_as_an_image():
     encoded = base64.b64encode(PNG).decode()
-    assert png_base64(PNG) == png_base64(encoded) == encoded
+    assert png_base64(PNG) == png_base64(encoded) == png_base64(f" {encoded[:40]}\n{encoded[40:]}\n") == encoded
     assert png_base64(_png(MAX_PNG_SIDE, MAX_PNG_SIDE)) and png_base64(_png(extra=_chunk(b"tEXt", b'a\0"><script>')))
     bad_crc = bytearray(_png())
     bad_crc[20] ^= 1
     not_png = [b"", PNG[:-1], PNG[:30], b"GIF89a" + PNG[6:], _png().replace(b"IHDR", b"IHDX"), bytes(bad_crc),
                _png(0, 1), _png(1, MAX_PNG_SIDE + 1), _png(extra=_chunk(b"tEXt", b"x" * MAX_PNG)), PNG + b"<script>",
-               'AAAA" onerror="fetch(1)', encoded + '" onerror="x', encoded[:-2], encoded + "\n", "é" + encoded, None]
+               'AAAA" onerror="fetch(1)', encoded + '" onerror="x', encoded[:-2], encoded + "=", "é" + encoded, None]
     assert [png_base64(data) for data in not_png] == [None] * len(not_png)  # type: ignore[arg-type]
 
 
