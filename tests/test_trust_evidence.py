@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,8 @@ def _safe_url(tag: str, name: str, value: str) -> bool:
     return name == "href" and tag == "a" and re.match(r"(https?:|mailto:|#)", value.strip(), re.IGNORECASE) is not None
 
 
-def scan(markup: str, allowed: set[str] = frozenset()) -> _Scan:  # type: ignore[assignment]
+def scan(markup: str, allowed: Iterable[str] = ()) -> _Scan:
+    """``markup`` parsed as a browser would, with the tags in ``allowed`` let through."""
     parser = _Scan(set(allowed))
     parser.feed(markup)
     parser.close()
@@ -178,6 +179,8 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
                 (sandbox if i % 2 else client).approve(gate, name, comment=payload)
         out, err = proc.communicate(timeout=180)
         assert out.strip().endswith(f"DONE {len(PAYLOADS)}"), err
+        eventually(lambda: all(sandbox.get_execution(n).status is ExecutionStatus.SUCCEEDED for n in names),
+                   timeout=30, what="every hostile execution to be recorded as ended")
         for remote in (sandbox, client):
             for name in names:
                 view = StoredExecutionWidget(name, remote=remote)
@@ -211,11 +214,15 @@ def test_evidence_tampered_in_the_store_is_sanitised_by_the_card(server: Server,
                                  "kind": "\" onload=\"alert(1)"})
     received = client.get_signal("go", name).evidence
     assert received is not None and "<script>" in (received.html or "")  # the server sends it as stored
-    card = GateWidget(client.get_signal("go", name), remote=client)
-    view = StoredExecutionWidget(name, remote=client)
-    local = GateWidget(GateRemote.for_sandbox().get_signal("go", name))
+    made: list[w.Widget] = []
     try:
-        for widget in (card, view, local):
+        card = GateWidget(client.get_signal("go", name), remote=client)
+        made.append(card)
+        view = StoredExecutionWidget(name, remote=client)
+        made.append(view)
+        local = GateWidget(GateRemote.for_sandbox().get_signal("go", name))  # read from the store file
+        made.append(local)
+        for widget in made:
             assert_inert(widget, getattr(widget, "dag", None))
         for shown in (card.evidence.value, view.gate("go").evidence.value, local.evidence.value):
             assert "<b>kept</b>" in shown and html.escape(IMAGE_DROPPED) in shown
@@ -242,6 +249,6 @@ def test_evidence_tampered_in_the_store_is_sanitised_by_the_card(server: Server,
         assert card.approve(comment="</textarea><script>alert(1)</script>") is not None
         assert_inert(card)
     finally:
-        for widget in (card, view, local):
+        for widget in made:
             widget.close()
         client.store.close()
