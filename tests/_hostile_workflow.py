@@ -5,7 +5,9 @@ Launches execution ``PREFIX-<i>`` of workflow ``hostile_<i>`` for each of :data:
 payload, as if set over HTTP); each waits at :data:`GATES`, approvals whose value to approve carries the payload
 as text, dict keys and values, dataclass fields, DataFrame cells and columns, ``_repr_html_``, ``_repr_png_``
 (a string, and a real PNG with the payload in a text chunk and in its ``repr``), a file's name and content; every
-gate's description is the payload. Prints ``DONE <n>`` once every execution has ended.
+gate's description is the payload. Execution ``PREFIX-http`` waits for its payload as the input ``payload`` (to be
+set over HTTP), then approves a value whose ``_repr_png_`` is that string. Prints ``DONE <n>`` once every
+execution has ended.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from gatewidgets import GateFile, approve, task, workflow
+from gatewidgets import GateFile, approve, task, wait_for_input, workflow
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -192,10 +194,23 @@ def hostile_workflow(number: int, payload: str) -> Any:
     return workflow(body, name=f"hostile_{number}")
 
 
+@task
+def seen(picture: object) -> str:
+    return repr(picture)
+
+
+@workflow
+def hostile_input() -> str:
+    """The reported chain: a string set over HTTP becomes what a ``_repr_png_`` returns."""
+    payload = wait_for_input("payload", timeout=None, expected_type=str)
+    return seen(picture=approve(as_picture(payload=payload), "picture", timeout=None, description="The picture?"))
+
+
 if __name__ == "__main__":
     prefix, folder = sys.argv[1], sys.argv[2]
     executions = [hostile_workflow(i, p).launch(payload=p, folder=folder, execution_name=f"{prefix}-{i}")
                   for i, p in enumerate(PAYLOADS)]
+    executions.append(hostile_input.launch(execution_name=f"{prefix}-http"))
     for ex in executions:
         ex.wait(timeout=300)
     print(f"DONE {len(executions)}", flush=True)

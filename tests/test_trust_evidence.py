@@ -158,17 +158,25 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
         def all_waiting() -> bool:
             assert proc.poll() is None, proc.communicate()
             pending = sandbox.list_signals(filters=["eq(state,PENDING)"], limit=None)
-            return sum(s.execution_name.startswith(f"{prefix}-") for s in pending) == len(PAYLOADS) * len(GATES)
+            return sum(s.execution_name.startswith(f"{prefix}-") for s in pending) == len(PAYLOADS) * len(GATES) + 1
 
         eventually(all_waiting, timeout=180, interval=0.2, what="every hostile gate to wait")
+        client.set_input("payload", f"{prefix}-http", BREAKOUT)  # the reported chain, its string set over HTTP
+        eventually(lambda: sandbox.get_signal("picture", f"{prefix}-http").state is SignalState.PENDING, timeout=30,
+                   what="the approval of the value made from the string set over HTTP")
         for remote in (sandbox, client):  # a card reading the store, and one fed over HTTP
             views = [StoredExecutionWidget(name, remote=remote) for name in names]
             made += views
             for view, payload in zip(views, PAYLOADS):
                 check_cards(view, payload)
-            board = SignalDashboard(remote=remote, page_size=len(PAYLOADS) * len(GATES))
+            views.append(StoredExecutionWidget(f"{prefix}-http", remote=remote))
+            made.append(views[-1])
+            assert_inert(views[-1], views[-1].dag)
+            shown = views[-1].gate("picture").evidence.value
+            assert IMAGE_DROPPED in text_of(shown) and not scan(shown).images
+            board = SignalDashboard(remote=remote, page_size=len(PAYLOADS) * len(GATES) + 1)
             made.append(board)
-            assert len(board.cards) == len(PAYLOADS) * len(GATES)
+            assert len(board.cards) == len(PAYLOADS) * len(GATES) + 1
             assert assert_inert(board) >= len(PAYLOADS) * len(GATES) * 4
             assert all(card.description.value for card in board.cards)
         for widget in made:  # live views would re-read themselves on every approval below
@@ -177,8 +185,10 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
         for i, (name, payload) in enumerate(zip(names, PAYLOADS)):  # approve, with the payload as the reason
             for gate in GATES:
                 (sandbox if i % 2 else client).approve(gate, name, comment=payload)
+        client.approve("picture", f"{prefix}-http", comment=BREAKOUT)
         out, err = proc.communicate(timeout=180)
-        assert out.strip().endswith(f"DONE {len(PAYLOADS)}"), err
+        assert out.strip().endswith(f"DONE {len(PAYLOADS) + 1}"), err
+        names.append(f"{prefix}-http")
         eventually(lambda: all(sandbox.get_execution(n).status is ExecutionStatus.SUCCEEDED for n in names),
                    timeout=30, what="every hostile execution to be recorded as ended")
         for remote in (sandbox, client):
@@ -188,7 +198,7 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
                 assert view.record is not None and view.record.status is ExecutionStatus.SUCCEEDED
                 assert "Outputs" in view.result.value
                 assert all(card.state is SignalState.SET and card.decided.value for card in view.cards.values())
-                assert assert_inert(view, view.dag) >= len(GATES) * 5
+                assert assert_inert(view, view.dag) >= len(view.cards) * 5
                 view.close()
     finally:
         for widget in made:
