@@ -5,32 +5,47 @@ reached and stores the result with the signal, so every face and process shows i
 DataFrames become a table (head, with the row and column counts), figures and images a
 PNG, dicts / lists / dataclasses / pydantic models a collapsible tree, text and numbers
 inline, files their name, size and first lines (or a thumbnail). Large parts are folded
-under "show more"; every size is capped; HTML always goes through :func:`sanitize`.
+under "show more"; every size is capped; HTML always goes through :func:`sanitize`, and an
+image is kept only as the base64 of bytes checked to be a PNG (:func:`png_base64`).
+
+A card never trusts evidence it reads from a store or receives over a wire: it shows
+:func:`to_html` of it, which checks all of it again.
 """
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import html
 import io
 import os
+import struct
+import zlib
 from typing import Any
 
 import nh3
 
 from gatewidgets.models.signal import Evidence
 
-__all__ = ["render", "sanitize", "file_preview", "MAX_HTML", "MAX_PNG", "MAX_TEXT"]
+__all__ = ["render", "sanitize", "png_base64", "to_html", "file_preview", "IMAGE_DROPPED", "MAX_HTML", "MAX_PNG",
+           "MAX_PNG_SIDE", "MAX_TEXT"]
 
 MAX_TEXT = 4_000  # characters of text/plain
 MAX_HTML = 64_000  # characters of HTML
 MAX_PNG = 300_000  # bytes of PNG (before base64)
+MAX_PNG_SIDE = 10_000  # pixels, width and height of a PNG
 ROWS = 10  # DataFrame rows shown before "show more"
 MORE_ROWS = 50  # rows under "show more"
 ITEMS = 20  # items per level of a tree
 DEPTH = 4  # levels of a tree
 INLINE = 300  # characters of text shown before "show more"
 FILE_LINES = 10
+KINDS = ("text", "number", "table", "tree", "image", "file", "html")
+IMAGE_DROPPED = (f"(image left out: not a PNG of at most {MAX_PNG:,} bytes and {MAX_PNG_SIDE:,}×{MAX_PNG_SIDE:,} "
+                 "pixels)")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PNG_MIN = len(_PNG_SIGNATURE) + 25 + len(_PNG_END)  # the signature, an IHDR chunk, the IEND chunk
 
 _TAGS = {"a", "abbr", "b", "br", "caption", "code", "details", "div", "em", "hr", "i", "li", "ol", "p", "pre",
          "s", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
@@ -45,19 +60,67 @@ def sanitize(markup: str) -> str:
                      link_rel="noopener noreferrer", strip_comments=True)
 
 
+def png_base64(data: str | bytes | None) -> str | None:
+    """The base64 of ``data`` (PNG bytes, or base64 text: whitespace aside, nothing but base64) re-encoded from
+    its bytes, when they are a PNG of at most :data:`MAX_PNG` bytes: the PNG signature, an intact IHDR chunk
+    first (width and height 1 to :data:`MAX_PNG_SIDE`), an IEND chunk last. None for anything else."""
+    if isinstance(data, str):
+        data = "".join(data[: MAX_PNG * 2].split())
+        if len(data) > (MAX_PNG + 2) // 3 * 4:
+            return None
+        try:
+            data = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):  # a character outside base64 (ValueError: outside ASCII)
+            return None
+    if not isinstance(data, (bytes, bytearray)) or not _PNG_MIN <= len(data) <= MAX_PNG:
+        return None
+    data = bytes(data)
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    width, height = struct.unpack(">II", data[16:24])
+    if (not data.startswith(_PNG_SIGNATURE) or (length, chunk) != (13, b"IHDR") or not data.endswith(_PNG_END)
+            or struct.unpack(">I", data[29:33])[0] != zlib.crc32(data[12:29])
+            or not (1 <= width <= MAX_PNG_SIDE and 1 <= height <= MAX_PNG_SIDE)):
+        return None
+    return base64.b64encode(data).decode("ascii")
+
+
 def render(value: Any) -> Evidence:
     """The evidence of ``value`` (never raises: an object that fails to render shows its ``repr``)."""
     try:
         evidence = _render(value)
     except Exception as exc:  # a broken __repr__ / _repr_html_ must not fail the gate
         evidence = Evidence(text=f"<{type(value).__name__}: could not be rendered ({type(exc).__name__})>")
+    return _checked(evidence, _cut(evidence.text, MAX_TEXT))
+
+
+def _checked(evidence: Evidence, text: str) -> Evidence:
+    """``evidence`` with ``text``, its HTML sanitised (and capped), its image kept only if :func:`png_base64`
+    accepts it (else a note in the text), its kind one of :data:`KINDS`."""
     markup = evidence.html
     if markup is not None:
         markup = sanitize(markup)
         if len(markup) > MAX_HTML:
-            markup = sanitize(_fold(evidence.text, MAX_HTML // 2))
-    png = evidence.png if evidence.png is not None and len(evidence.png) <= MAX_PNG * 4 // 3 + 4 else None
-    return Evidence(text=_cut(evidence.text, MAX_TEXT), html=markup, png=png, kind=evidence.kind)
+            markup = sanitize(_fold(text, MAX_HTML // 2))
+    png = png_base64(evidence.png)
+    kind = evidence.kind if evidence.kind in KINDS else "text"
+    if evidence.png is not None and png is None:
+        text = f"{text}\n{IMAGE_DROPPED}"
+        markup = None if markup is None else f"{markup}<p><small>{html.escape(IMAGE_DROPPED)}</small></p>"
+        kind = "text" if kind == "image" else kind
+    return Evidence(text=text, html=markup, png=png, kind=kind)
+
+
+def to_html(evidence: Evidence | None) -> str:
+    """Evidence as card HTML, however it was stored or received: its HTML sanitised again (or its text escaped),
+    its image checked again and written as ``<img>`` from the re-encoded base64, every attribute escaped."""
+    if evidence is None:
+        return ""
+    evidence = _checked(evidence, evidence.text)
+    body = evidence.html if evidence.html else f"<pre>{html.escape(evidence.text)}</pre>"
+    if evidence.png is not None:
+        body += (f'<img alt="{html.escape(evidence.text[:200], quote=True)}" '
+                 f'src="data:image/png;base64,{evidence.png}">')
+    return f'<div class="gw-evidence gw-evidence-{evidence.kind}">{body}</div>'
 
 
 def _render(value: Any) -> Evidence:
@@ -73,7 +136,7 @@ def _render(value: Any) -> Evidence:
     if kind == "matplotlib" and hasattr(value, "savefig"):
         return _figure(value)
     png = _repr_png(value)
-    if png is not None:
+    if png is not None:  # checked (and dropped with a note unless a PNG) by render
         return Evidence(text=_repr(value), png=png, kind="image")
     if isinstance(value, (dict, list, tuple, set, frozenset)) or _fields(value) is not None:
         return Evidence(text=_repr(value), html=_tree(value, DEPTH), kind="tree")
@@ -129,17 +192,17 @@ def _figure(figure: Any) -> Evidence:
 
 
 def _repr_png(value: Any) -> str | None:
+    """What ``value._repr_png_()`` returned as base64 text, unchecked ("" when it is neither bytes nor text);
+    None when it has no PNG to give."""
     method = getattr(value, "_repr_png_", None)
     if not callable(method) or isinstance(value, type):
         return None
     data = method()
     if isinstance(data, tuple):  # (data, metadata)
         data = data[0]
-    if isinstance(data, str):
-        return data if len(data) <= MAX_PNG * 4 // 3 + 4 else None
-    if isinstance(data, (bytes, bytearray)) and len(data) <= MAX_PNG:
-        return base64.b64encode(bytes(data)).decode("ascii")
-    return None
+    if data is None or isinstance(data, str):
+        return data
+    return base64.b64encode(data).decode("ascii") if isinstance(data, (bytes, bytearray)) else ""
 
 
 def _fields(value: Any) -> dict[str, Any] | None:
@@ -191,8 +254,9 @@ def file_preview(name: str, size: int, head: bytes) -> Evidence:
     """A file's name, size and first lines (or a thumbnail of a PNG whose bytes are all in ``head``)."""
     label = f"{name} ({_size(size)})"
     title = f"<b>{html.escape(label)}</b>"
-    if _is_png(name) and len(head) == size <= MAX_PNG:
-        return Evidence(text=label, html=title, png=base64.b64encode(head).decode("ascii"), kind="file")
+    png = png_base64(head) if _is_png(name) and len(head) == size else None
+    if png is not None:
+        return Evidence(text=label, html=title, png=png, kind="file")
     if b"\0" in head[:4096]:
         return Evidence(text=label, html=f"{title} <small>binary</small>", kind="file")
     first = "\n".join(head[:4096].decode("utf-8", "replace").splitlines()[:FILE_LINES])

@@ -5,12 +5,25 @@ import base64
 import dataclasses
 import json
 import re
+import struct
 import time
+import zlib
 
 import pytest
 
 from gatewidgets import GateFile, GateRemote, SignalState, approve, task, workflow
-from gatewidgets.evidence import MAX_HTML, MAX_TEXT, render, sanitize
+from gatewidgets.evidence import (
+    IMAGE_DROPPED,
+    MAX_HTML,
+    MAX_PNG,
+    MAX_PNG_SIDE,
+    MAX_TEXT,
+    png_base64,
+    render,
+    sanitize,
+    to_html,
+)
+from gatewidgets.models.signal import Evidence
 
 HANDLER = re.compile(r"<[^>]*\son\w+\s*=", re.IGNORECASE)  # an event handler attribute inside a tag
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
@@ -90,6 +103,67 @@ def test_sanitize_drops_data_urls_and_handlers():
     out = sanitize('<a href="data:text/html,<script>x</script>" onclick="x()">a</a><details open><summary>s</summary>'
                    '</details>')
     assert "data:" not in out and "onclick" not in out and "<details" in out
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int = 1, height: int = 1, extra: bytes = b"") -> bytes:
+    return (PNG[:8] + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + _chunk(b"IDAT", zlib.compress(b"\0\0")) + extra + _chunk(b"IEND", b""))
+
+
+class Claims:
+    """A value whose ``_repr_png_`` gives whatever it was made with."""
+
+    def __init__(self, png: object) -> None:
+        self.png = png
+
+    def _repr_png_(self) -> object:
+        return self.png
+
+
+def test_only_checked_png_bytes_are_kept_as_an_image():
+    encoded = base64.b64encode(PNG).decode()
+    assert png_base64(PNG) == png_base64(encoded) == png_base64(f" {encoded[:40]}\n{encoded[40:]}\n") == encoded
+    assert png_base64(_png(MAX_PNG_SIDE, MAX_PNG_SIDE)) and png_base64(_png(extra=_chunk(b"tEXt", b'a\0"><script>')))
+    bad_crc = bytearray(_png())
+    bad_crc[20] ^= 1
+    not_png = [b"", PNG[:-1], PNG[:30], b"GIF89a" + PNG[6:], _png().replace(b"IHDR", b"IHDX"), bytes(bad_crc),
+               _png(0, 1), _png(1, MAX_PNG_SIDE + 1), _png(extra=_chunk(b"tEXt", b"x" * MAX_PNG)), PNG + b"<script>",
+               'AAAA" onerror="fetch(1)', encoded + '" onerror="x', encoded[:-2], encoded + "=", "é" + encoded, None]
+    assert [png_base64(data) for data in not_png] == [None] * len(not_png)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", ['AAAA" onerror="fetch(1)', "iVBORw0KGgo=", b"<svg onload=alert(1)>", 42,
+                                   base64.b64encode(_png(1, MAX_PNG_SIDE + 1)).decode()])
+def test_an_image_that_is_no_png_is_left_out_with_a_note(given):
+    ev = render(Claims(given))
+    assert ev.png is None and ev.kind == "text" and ev.text.endswith(IMAGE_DROPPED)
+    assert "<img" not in to_html(ev) and IMAGE_DROPPED in to_html(ev)
+    assert render(Claims(None)).kind == "text" and IMAGE_DROPPED not in render(Claims(None)).text  # no image offered
+
+
+def test_a_file_named_png_is_shown_as_an_image_only_if_it_is_one(tmp_path):
+    fake = tmp_path / "scan.png"
+    fake.write_bytes(b'"><script>alert(1)</script>')
+    ev = render(GateFile(fake))
+    assert ev.png is None and "&lt;script&gt;" in ev.html and "<img" not in to_html(ev)
+
+
+def test_to_html_checks_evidence_again_whoever_stored_it():
+    """A card shows evidence read from a store or a wire sanitised, its image re-checked, attributes escaped."""
+    image = base64.b64encode(PNG).decode()
+    shown = to_html(Evidence(text='" onerror="alert(1)', html="<b>ok</b><script>alert(2)</script>", png=image,
+                             kind='x" onload="alert(3)'))
+    assert shown == ('<div class="gw-evidence gw-evidence-text"><b>ok</b><img alt="&quot; onerror=&quot;alert(1)" '
+                     f'src="data:image/png;base64,{image}"></div>')
+    shown = to_html(Evidence(text="t", png='AAAA" onerror="alert(1)', kind="image"))
+    assert "<img" not in shown and "onerror" not in shown and IMAGE_DROPPED in shown
+    assert Evidence.from_dict({"text": 5, "html": ["<script>"], "png": None, "kind": "file", "extra": 1}) == Evidence(
+        text="", html=None, png=None, kind="file")
+    assert Evidence.from_dict("<script>") is None and Evidence.from_dict(None) is None
 
 
 def test_broken_repr_never_fails_and_size_is_capped():

@@ -109,8 +109,7 @@ class Signal:
     @property
     def evidence(self) -> Evidence | None:
         """What an approval card shows of the value to approve (captured when the gate was reached)."""
-        data = (self.context or {}).get("evidence")
-        return Evidence(**data) if data else None
+        return Evidence.from_dict((self.context or {}).get("evidence"))
 
     @property
     def editable(self) -> bool:
@@ -159,6 +158,15 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "html": self.html, "png": self.png, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Evidence | None:
+        """Evidence back from :meth:`to_dict` (None for no evidence); as read from a store or a wire, so a
+        field of another type is left out, an unknown key ignored."""
+        if not data or not isinstance(data, dict):
+            return None
+        fields = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("text", "html", "png", "kind")}
+        return cls(text=fields["text"] or "", html=fields["html"], png=fields["png"], kind=fields["kind"] or "text")
 
 
 @dataclass(frozen=True)

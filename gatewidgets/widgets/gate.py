@@ -12,8 +12,9 @@ import traitlets
 
 from gatewidgets import formatting, kinds
 from gatewidgets.errors import GateError
-from gatewidgets.evidence import file_preview
-from gatewidgets.models.signal import Evidence, Signal, SignalState
+from gatewidgets.evidence import file_preview, sanitize
+from gatewidgets.evidence import to_html as evidence_html
+from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
@@ -26,25 +27,14 @@ __all__ = ["GateWidget", "render_markdown", "evidence_html"]
 
 
 def render_markdown(text: str | None) -> str:
-    """Markdown to HTML (markdown-it-py when installed, raw HTML escaped); else escaped text."""
+    """Markdown to sanitised HTML (markdown-it-py when installed, raw HTML escaped); else escaped text."""
     if not text:
         return ""
     try:
         from markdown_it import MarkdownIt
     except ImportError:
         return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
-    rendered: str = MarkdownIt("commonmark", {"html": False}).render(text)  # render() is annotated as Any
-    return rendered
-
-
-def evidence_html(evidence: Evidence | None) -> str:
-    """Stored evidence as card HTML: its sanitised HTML (or escaped text) and its image."""
-    if evidence is None:
-        return ""
-    body = evidence.html if evidence.html else f"<pre>{html.escape(evidence.text)}</pre>"
-    if evidence.png:
-        body += f'<img alt="{html.escape(evidence.text[:200])}" src="data:image/png;base64,{evidence.png}">'
-    return f'<div class="gw-evidence gw-evidence-{html.escape(evidence.kind)}">{body}</div>'
+    return sanitize(MarkdownIt("commonmark", {"html": False}).render(text))
 
 
 def remote_for(remote: GateRemote | None, project: str | None = None, domain: str | None = None) -> GateRemote:
