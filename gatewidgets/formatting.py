@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from collections import Counter
+from typing import Any, Mapping
 
-__all__ = ["clip", "short", "when", "clock", "TIME_FORMAT"]
+__all__ = ["clip", "short", "when", "clock", "node_labels", "TIME_FORMAT"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -31,3 +32,19 @@ def when(at: datetime | None, fmt: str = TIME_FORMAT) -> str:
 def clock(at: datetime | None) -> str:
     """The time of day of ``at`` in this machine's zone."""
     return when(at, "%H:%M:%S")
+
+
+def node_labels(names: Mapping[str, str]) -> dict[str, str]:
+    """What a user calls each node (node id -> its workflow name): the name, and for a name several
+    nodes share (a task called in a loop) the name with its call number, ``load [3]`` (1-based, in
+    ``names``' order)."""
+    repeated = {name for name, count in Counter(names.values()).items() if count > 1}
+    seen: Counter[str] = Counter()
+    labels = {}
+    for nid, name in names.items():
+        if name in repeated:
+            seen[name] += 1
+            labels[nid] = f"{name} [{seen[name]}]"
+        else:
+            labels[nid] = name
+    return labels
