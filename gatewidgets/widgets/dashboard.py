@@ -121,10 +121,11 @@ class SignalDashboard(w.VBox):
     def expand(self, row: int | Signal) -> GateWidget:
         """Expand row ``row`` (its index on the page, or its signal) to its full card, as a click does."""
         signal = self.rows[row] if isinstance(row, int) else row
-        self.list.expanded = _key(signal)
-        card = self.card
-        if card is None:
-            raise ValueError(f"{signal.signal_id!r} of {signal.execution_name!r} is not on this page")
+        key = _key(signal)
+        with self._lock:
+            card = self.cards.get(key) or self._card(signal)
+            self.list.expanded = key
+            self.cards_box.children = (card,)
         return card
 
     def refresh(self) -> None:
@@ -228,10 +229,14 @@ class SignalDashboard(w.VBox):
             card = self.cards.get(key)
             signal = next((s for s in self.rows if _key(s) == key), None)
             if card is None and signal is not None:
-                card = self.cards[key] = GateWidget(signal, remote=self.remote)
-                if signal.execution_name in self.orphaned:
-                    card.add_class("gatewidgets-orphaned")
+                card = self._card(signal)
             self.cards_box.children = (card,) if card is not None else ()
+
+    def _card(self, signal: Signal) -> GateWidget:
+        card = self.cards[_key(signal)] = GateWidget(signal, remote=self.remote)
+        if signal.execution_name in self.orphaned:
+            card.add_class("gatewidgets-orphaned")
+        return card
 
     def _on_store_events(self, events: list[StoreEvent]) -> None:
         if any(e.execution_id.project == self.project and e.execution_id.domain == self.domain for e in events):
