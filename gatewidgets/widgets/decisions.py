@@ -58,13 +58,13 @@ function render({ model, el }) {
     list.innerHTML = parts.join("");
   };
   const rowEls = () => list.querySelectorAll(".gw-row[data-key]");
-  const focusRow = (i, scroll = true) => {
+  const focusRow = (i, focus = true) => {
     const els = rowEls();
     if (!els.length) return;
     focused = Math.max(0, Math.min(els.length - 1, i));
     els.forEach((e) => e.setAttribute("tabindex", "-1"));
     els[focused].setAttribute("tabindex", "0");
-    if (scroll) els[focused].focus();
+    if (focus) els[focused].focus();
   };
   const toggle = (key) => {
     model.set("expanded", model.get("expanded") === key ? "" : key);
@@ -90,9 +90,25 @@ function render({ model, el }) {
     event.preventDefault();
     event.stopPropagation();  // the notebook's own shortcuts stay out of it
   });
-  const redraw = () => { draw(); focusRow(focused, false); };
+  const redraw = () => {  // a row that had the keyboard keeps it
+    const had = list.contains(document.activeElement);
+    draw();
+    focusRow(focused, had);
+  };
+  const mark = () => {  // only the rows whose state changed, not the whole list
+    const open = model.get("expanded");
+    list.querySelectorAll(".gw-row-open").forEach((e) => {
+      e.classList.remove("gw-row-open");
+      e.setAttribute("aria-expanded", "false");
+    });
+    const row = open && list.querySelector(`.gw-row[data-key="${CSS.escape(open)}"]`);
+    if (row) {
+      row.classList.add("gw-row-open");
+      row.setAttribute("aria-expanded", "true");
+    }
+  };
   model.on("change:rows", redraw);
-  model.on("change:expanded", redraw);
+  model.on("change:expanded", mark);
   model.on("change:grouped", redraw);
   const timer = setInterval(redraw, 30000);  // "waiting since" keeps counting
   redraw();
@@ -107,6 +123,7 @@ _CSS = """
 .gatewidgets-decisions .gw-row { display: grid; grid-template-columns: 2.2fr 2fr 1.6fr 1fr 1fr; gap: 8px;
   padding: 3px 8px; border-bottom: 1px solid #eee; cursor: pointer; white-space: nowrap; }
 .gatewidgets-decisions .gw-row > span { overflow: hidden; text-overflow: ellipsis; }
+.gatewidgets-decisions .gw-row[data-key] { content-visibility: auto; contain-intrinsic-size: auto 21px; }
 .gatewidgets-decisions .gw-row-head { position: sticky; top: 0; background: var(--jp-layout-color2, #f3f3f3);
   font-weight: 600; cursor: default; z-index: 1; }
 .gatewidgets-decisions .gw-row-pending { border-left: 3px solid #ef6c00; }

@@ -80,6 +80,7 @@ class GateWidget(w.VBox):
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
         self._lock = threading.RLock()
         self.header = html_widget()
+        self.header.add_class("gatewidgets-header")
         self.description = html_widget(render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
