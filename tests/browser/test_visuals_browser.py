@@ -153,5 +153,5 @@ def test_tutorial_card_headers_show_no_node_ids(page, open_notebook, run_all_cel
     headers = page.locator(".gatewidgets-card .gatewidgets-header").all_inner_texts()
     assert headers and any("approve-purchase" in h for h in headers)
     assert not any(NODE_ID.search(h) for h in headers), headers
-    nodes = page.locator("g.gatewidgets-node text").all_inner_texts()
+    nodes = page.locator("g.gatewidgets-node text").all_text_contents()
     assert "place_order" in nodes and not any(NODE_ID.fullmatch(t) for t in nodes)
