@@ -226,7 +226,7 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
         cy = y + h / 2
         out.append(
             f'<g class="gatewidgets-node{" gw-dag-waiting" if waiting else ""}" data-node="{html.escape(nid)}" '
-            f'data-label="{html.escape(label)}" data-state="{html.escape(state)}">'
+            f'data-state="{html.escape(state)}" data-label="{html.escape(label)}">'
             f'<title>{html.escape(label)} ({html.escape(nid)}) {html.escape(str(node.kind))}: {html.escape(state)}'
             f'{html.escape(f" (execution {child})" if child else "")}</title>'
             f'<rect x="{x}" y="{y:.1f}" width="{_W}" height="{h:.1f}" rx="{rx}" fill="{fill}"{stroke}{dash}/>'
