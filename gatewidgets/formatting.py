@@ -1,8 +1,8 @@
 """How values and times read in text: tables, messages, cards (pure, no I/O)."""
 from __future__ import annotations
 
-from datetime import datetime
 from collections import Counter
+from datetime import datetime
 from typing import Any, Mapping
 
 __all__ = ["clip", "short", "when", "clock", "node_labels", "TIME_FORMAT"]

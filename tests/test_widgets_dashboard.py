@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-
 from datetime import timedelta
 
 from gatewidgets import GateRemote, SignalState, task, wait_for_input, workflow
@@ -73,7 +72,7 @@ def test_answering_an_expanded_card_removes_its_row_and_finishes_execution():
     (ex,) = launch(1)
     board = SignalDashboard()
     for signal_id in ("x", "y", "z"):
-        until(lambda: [r["signal"] for r in board.list.rows][:1] == [signal_id])
+        until(lambda signal_id=signal_id: [r["signal"] for r in board.list.rows][:1] == [signal_id])
         board.expand(0).submit(1)
     assert ex.wait(timeout=10) == 3
     until(lambda: board.total == 0 and board.list.rows == [])

@@ -19,7 +19,8 @@ function ago(iso, now) {
   const future = s < 0;
   s = Math.abs(s);
   const text = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ?
-    `${Math.floor(s / 3600)}h ${Math.floor(s % 3600 / 60)}m` : `${Math.floor(s / 86400)}d ${Math.floor(s % 86400 / 3600)}h`;
+    `${Math.floor(s / 3600)}h ${Math.floor(s % 3600 / 60)}m` :
+    `${Math.floor(s / 86400)}d ${Math.floor(s % 86400 / 3600)}h`;
   return future ? `in ${text}` : `${text} ago`;
 }
 
@@ -49,7 +50,8 @@ function render({ model, el }) {
         `${r.orphaned ? " gatewidgets-orphaned" : ""}" role="row" tabindex="-1" data-key="${esc(r.key)}" ` +
         `data-index="${i}" aria-expanded="${r.key === open}">` +
         `<span><b>${esc(r.signal)}</b> <span class="gw-muted">${esc(r.kind)}</span>` +
-        `${r.state !== "PENDING" ? ` <span class="gw-badge gw-badge-${esc(r.state)}">${esc(r.state)}</span>` : ""}</span>` +
+        (r.state !== "PENDING" ? ` <span class="gw-badge gw-badge-${esc(r.state)}">${esc(r.state)}</span>` : "") +
+        "</span>" +
         `<span><code>${esc(r.execution)}</code></span><span>${esc(r.workflow)}</span>` +
         `<span title="${esc(r.waiting)}">${esc(ago(r.waiting, now))}</span>` +
         `<span title="${esc(r.deadline)}"${late ? ' class="gw-late"' : ""}>` +
@@ -134,8 +136,10 @@ _CSS = """
   border-bottom: 1px solid #ddd; }
 .gatewidgets-decisions .gw-late { color: #c62828; font-weight: 600; }
 .gatewidgets-decisions .gw-muted { color: #777; }
-.gatewidgets-decisions .gw-badge { color: white; border-radius: 8px; padding: 0 6px; font-size: 85%; background: #616161; }
-.gatewidgets-decisions .gw-badge-SET { background: #2e7d32; } .gatewidgets-decisions .gw-badge-TIMED_OUT { background: #6a1b9a; }
+.gatewidgets-decisions .gw-badge { color: white; border-radius: 8px; padding: 0 6px; font-size: 85%;
+  background: #616161; }
+.gatewidgets-decisions .gw-badge-SET { background: #2e7d32; }
+.gatewidgets-decisions .gw-badge-TIMED_OUT { background: #6a1b9a; }
 .gatewidgets-decisions .gw-badge-UPCOMING { background: #9e9e9e; }
 """
 

@@ -39,8 +39,8 @@ function render({ model, el }) {
   icon.setAttribute("height", "12");
   icon.setAttribute("aria-hidden", "true");
   Object.assign(icon.style, {verticalAlign: "-1px", marginRight: "4px", fill: "currentColor"});
-  icon.innerHTML = '<path d="M8 16a2 2 0 0 0 2-2H6a2 2 0 0 0 2 2zm5-5V7a5 5 0 0 0-4-4.9V1a1 1 0 0 0-2 0v1.1A5 5 0 0 0 ' +
-    '3 7v4l-2 2v1h14v-1l-2-2z"/>';
+  icon.innerHTML = '<path d="M8 16a2 2 0 0 0 2-2H6a2 2 0 0 0 2 2zm5-5V7a5 5 0 0 0-4-4.9V1a1 1 0 0 0-2 0' +
+    'v1.1A5 5 0 0 0 3 7v4l-2 2v1h14v-1l-2-2z"/>';
   const text = document.createElement("span");
   bell.append(icon, text);
   const label = () => {

@@ -68,7 +68,7 @@ def _save(locator, name: str) -> None:
 def _check_graph(page, execution, count: int, all_visible: bool) -> dict:
     view = execution.locator(".gatewidgets-dag-view")
     view.wait_for(state="visible", timeout=60_000)
-    page.wait_for_function("(v) => v.querySelectorAll('g.gatewidgets-node').length >= %d" % count,
+    page.wait_for_function(f"(v) => v.querySelectorAll('g.gatewidgets-node').length >= {count}",
                            arg=view.element_handle(), timeout=60_000)
     graph = view.evaluate(_GRAPH_JS)
     assert len(graph["nodes"]) == count
