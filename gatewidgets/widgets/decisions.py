@@ -30,6 +30,7 @@ function render({ model, el }) {
   list.className = "gw-rows";
   list.setAttribute("role", "grid");
   list.setAttribute("aria-label", "pending decisions");
+  list.dataset.lmSuppressShortcuts = "true";  // arrows, j/k and Enter move here, not between notebook cells
   el.appendChild(list);
   let focused = 0;
 
