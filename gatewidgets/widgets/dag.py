@@ -195,7 +195,7 @@ def dag_svg(nodes: Mapping[str, Any], states: Mapping[str, Any], order: Iterable
     is in the tooltip only."""
     order = list(order) if order is not None else topological_order(nodes)
     placed = layout(nodes, order)
-    labels = node_labels({nid: str(nodes[nid].name) for nid in order})
+    labels = node_labels({nid: str(node.name) for nid, node in nodes.items()})  # numbered as created
     width, height = round(placed.width), round(placed.height)
     out = [f'<svg class="gatewidgets-dag" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" '
