@@ -219,9 +219,10 @@ class SignalDashboard(w.VBox):
             if card is not None:
                 card.signal = signal
         self.rows = rows
-        self.list.grouped = self.group.value
-        self.list.rows = [_row(s, self._workflows.get(s.execution_name, ""), s.execution_name in self.orphaned)
-                          for s in rows]
+        with self.list.hold_sync():  # one message: the browser draws the rows once
+            self.list.grouped = self.group.value
+            self.list.rows = [_row(s, self._workflows.get(s.execution_name, ""), s.execution_name in self.orphaned)
+                              for s in rows]
 
     def _show_card(self, key: str) -> None:
         """Show the card of row ``key`` below the list (building it the first time), or none for ``""``."""
