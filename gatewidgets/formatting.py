@@ -1,7 +1,6 @@
 """How values and times read in text: tables, messages, cards (pure, no I/O)."""
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -35,16 +34,16 @@ def clock(at: datetime | None) -> str:
 
 
 def node_labels(names: Mapping[str, str]) -> dict[str, str]:
-    """What a user calls each node (node id -> its workflow name): the name, and for a name several
-    nodes share (a task called in a loop) the name with its call number, ``load [3]`` (1-based, in
-    ``names``' order)."""
-    repeated = {name for name, count in Counter(names.values()).items() if count > 1}
-    seen: Counter[str] = Counter()
-    labels = {}
+    """What a user calls each node (node id -> its workflow name, in creation order): the task or gate
+    name, and for a name used again (a task called in a loop) the name with its call number,
+    ``load``, ``load-2``, ``load-3``... — the names ``Execution.node()`` and ``nodes_by_name`` take."""
+    labels: dict[str, str] = {}
+    taken: set[str] = set()
     for nid, name in names.items():
-        if name in repeated:
-            seen[name] += 1
-            labels[nid] = f"{name} [{seen[name]}]"
-        else:
-            labels[nid] = name
+        label, n = name, 1
+        while label in taken:
+            n += 1
+            label = f"{name}-{n}"
+        taken.add(label)
+        labels[nid] = label
     return labels

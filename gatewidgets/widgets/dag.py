@@ -4,7 +4,8 @@ Layout, in the Sugiyama manner: nodes sit in layers by longest path (a node with
 left of its first consumer, so an input's edge never crosses the whole picture), an edge spanning several
 layers runs through lanes of its own, nodes within a layer are ordered by barycenter sweeps, and every
 edge leaves and enters at a port of its own (no two arrowheads meet). Names a workflow repeats read
-``load [3]``; waiting gates get a thick outline and the critical path (the longest chain) darker edges.
+``load-3`` (the names ``Execution.node()`` takes); waiting gates get a thick outline and the critical
+path (the longest chain) darker edges.
 :func:`dag_html` wraps the picture in a view scaled to the output width, never below ``MIN_SCALE``
 (it scrolls inside the view past that), with an "actual size" toggle.
 """
