@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from gatewidgets import kinds
 from gatewidgets.answers import answers_file
 from gatewidgets.errors import GateError
-from gatewidgets.formatting import inert, short, when
+from gatewidgets.formatting import inert, node_labels, short, when
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
@@ -177,6 +177,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
 
     p = add("show", "Show an execution: its nodes and signals.")
     p.add_argument("execution", nargs="?", help="execution name (default: as for -e)")
+    p.add_argument("--ids", action="store_true", help="also show the internal node ids")
 
     p = add("executions", "List executions, newest first.")
     p.add_argument("--status", type=str.upper, choices=[s.value for s in ExecutionStatus], help="only this status")
@@ -428,9 +429,10 @@ def _show(args: argparse.Namespace, ctx: Context) -> Result:
     name, project, domain, notes = _pick_execution(args, ctx, args.execution)
     record = ctx.remote.get_execution(name, project, domain)
     signals = ctx.remote.list_signals(name, project, domain, limit=None)
-    nodes = Table("Nodes", ["node", "kind", "name", "state", "started", "finished", "error"],
-                  [[n.node_id, n.kind, n.name, n.state.value, when(n.started_at), when(n.finished_at),
-                    one_line(n.error or "")[:80]] for n in record.nodes])
+    labels = node_labels({n.node_id: n.name for n in record.nodes})
+    nodes = Table("Nodes", ["node", "kind", "state", "started", "finished", "error"] + (["id"] if args.ids else []),
+                  [[labels[n.node_id], n.kind, n.state.value, when(n.started_at), when(n.finished_at),
+                    one_line(n.error or "")[:80]] + ([n.node_id] if args.ids else []) for n in record.nodes])
     status = _status(ctx, record)
     message = f"Execution {record.name!r} of workflow {record.workflow!r} in {record.id.project}/{record.id.domain}: " \
               f"{status}, started {when(record.created_at)}"

@@ -56,6 +56,7 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
+from gatewidgets.formatting import node_labels
 from gatewidgets.models.execution import (
     ExecutionRecord,
     ExecutionStatus,
@@ -648,14 +649,8 @@ class Execution:
     # engine ----------------------------------------------------------------------
 
     def _node_names(self) -> dict[str, str]:
-        names: dict[str, str] = {}
-        for nid, node in list(self.nodes.items()):
-            name, n = node.name, 1
-            while name in names:
-                n += 1
-                name = f"{node.name}-{n}"
-            names[name] = nid
-        return names
+        labels = node_labels({nid: node.name for nid, node in list(self.nodes.items())})
+        return {label: nid for nid, label in labels.items()}
 
     def _may_grow(self) -> bool:
         """A ``@dynamic`` node has not run yet, or a front door's task may still open gates

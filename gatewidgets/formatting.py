@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
-__all__ = ["clip", "short", "when", "clock", "inert", "TIME_FORMAT"]
+__all__ = ["clip", "short", "when", "clock", "inert", "node_labels", "TIME_FORMAT"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -47,3 +47,19 @@ def inert(text: str, *, layout: bool = True) -> str:
     newlines and tabs stay (free text); without, they show as ``\\n`` and ``\\t`` too (a table cell).
     Printable text, non-ASCII letters included, is unchanged."""
     return text.translate(_VISIBLE_LAYOUT if layout else _VISIBLE)
+
+
+def node_labels(names: Mapping[str, str]) -> dict[str, str]:
+    """What a user calls each node (node id -> its workflow name, in creation order): the task or gate
+    name, and for a name used again (a task called in a loop) the name with its call number,
+    ``load``, ``load-2``, ``load-3``... — the names ``Execution.node()`` and ``nodes_by_name`` take."""
+    labels: dict[str, str] = {}
+    taken: set[str] = set()
+    for nid, name in names.items():
+        label, n = name, 1
+        while label in taken:
+            n += 1
+            label = f"{name}-{n}"
+        taken.add(label)
+        labels[nid] = label
+    return labels

@@ -6,6 +6,7 @@ from typing import Any
 
 import pydantic_core
 
+from gatewidgets.formatting import node_labels
 from gatewidgets.models.execution import (
     ExecutionRecord,
     ExecutionStatus,
@@ -117,21 +118,23 @@ def _context(data: dict[str, Any]) -> dict[str, Any] | None:
     return context or None
 
 
-def _node_to_json(node: NodeRecord) -> dict[str, Any]:
-    return {"node_id": node.node_id, "kind": node.kind, "name": node.name, "state": node.state.value,
+def _node_to_json(node: NodeRecord, label: str) -> dict[str, Any]:
+    return {"node_id": node.node_id, "kind": node.kind, "name": node.name, "label": label, "state": node.state.value,
             "upstream": list(node.upstream), "signal_id": node.signal_id, "outputs": jsonable(node.outputs),
             "error": node.error, "started_at": _iso(node.started_at), "finished_at": _iso(node.finished_at),
             "child_execution": node.child_execution}
 
 
 def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
-    """One execution (with its nodes, if the record has them) as a JSON object."""
+    """One execution (with its nodes, if the record has them) as a JSON object; a node's ``label`` is what to
+    show a user (its workflow name, numbered when repeated), ``node_id`` the internal id."""
+    labels = node_labels({n.node_id: n.name for n in record.nodes})
     return {
         "project": record.id.project, "domain": record.id.domain, "name": record.id.name,
         "workflow": record.workflow, "status": record.status.value, "inputs": jsonable(record.inputs),
         "outputs": jsonable(record.outputs), "error": record.error, "created_at": _iso(record.created_at),
         "updated_at": _iso(record.updated_at), "finished_at": _iso(record.finished_at),
-        "pid": record.pid, "host": record.host, "nodes": [_node_to_json(n) for n in record.nodes],
+        "pid": record.pid, "host": record.host, "nodes": [_node_to_json(n, labels[n.node_id]) for n in record.nodes],
         "workflow_path": record.workflow_path,
     }
 

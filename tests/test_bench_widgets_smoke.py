@@ -19,3 +19,5 @@ def test_bench_widgets_smoke(tmp_path: Path) -> None:
     assert data["dashboard"]["signals"] == 10
     assert {"build_s", "next_page_s"} <= set(data["dashboard"])
     assert data["card"]["gate_reached_to_card_ms"]["n"] >= 1
+    assert data["rows"]["page_size"] == 10 and "expand_s" in data["rows"]
+    assert data["graph"]["nodes"] == 12 and data["graph"]["best_s"] > 0

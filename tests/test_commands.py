@@ -64,6 +64,31 @@ def test_results_are_data_rendered_by_each_face() -> None:
     assert shown.data["status"] == "SUCCEEDED" and shown.show is ex and len(shown.tables) == 2
 
 
+@workflow
+def twice(a: int) -> int:
+    return approve(inc(v=inc(v=a)), "go", timeout=timedelta(minutes=5))
+
+
+def test_show_names_nodes_by_the_workflow_and_ids_only_when_asked() -> None:
+    ex = twice.launch(a=1, execution_name="cmd-names")
+    remote = GateRemote.for_sandbox()
+    deadline = time.monotonic() + 30
+    while remote.get_signal("go", "cmd-names").state is not SignalState.PENDING:
+        assert time.monotonic() < deadline, "gate never waited"
+        time.sleep(0.02)
+    ctx = Context(remote.with_face("cli"))
+    nodes = run_command(["show", "cmd-names"], ctx).tables[0]
+    assert nodes.columns[0] == "node" and "id" not in nodes.columns
+    assert [row[0] for row in nodes.rows] == ["inc", "inc-2", "go"]
+    text = run_command(["show", "cmd-names"], ctx).to_text()
+    assert not any(f"n{i}" in text.split() for i in range(3))
+    with_ids = run_command(["show", "cmd-names", "--ids"], ctx).tables[0]
+    assert with_ids.columns[-1] == "id" and [row[-1] for row in with_ids.rows] == ["n0", "n1", "n2"]
+    data = run_command(["show", "cmd-names"], ctx).data  # the JSON of --json and of the HTTP API
+    assert [(n["label"], n["node_id"]) for n in data["nodes"]] == [("inc", "n0"), ("inc-2", "n1"), ("go", "n2")]
+    ex.abort()
+
+
 def test_table_text_and_html_escape() -> None:
     table = Table("T", ["a", "bb"], [["<x>", "1"]])
     assert table.to_text().splitlines() == ["T", "a    bb", "<x>  1"]

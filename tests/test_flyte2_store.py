@@ -188,7 +188,7 @@ def test_a_card_on_the_cluster_answers_with_a_click(fake: FakeRunService, remote
     card.approve()
     assert [e.payload.bool_value for e in events(fake)] == [True]
     assert remote.get_signal("approve-n", RUN).state is SignalState.SET
-    dashboard = SignalDashboard(remote=remote, state="PENDING")
+    dashboard = SignalDashboard(remote=remote, state="PENDING", sort="workflow order")
     try:
         assert [s.signal_id for s in dashboard.signals()] == ["n", "rate", "note", "n-2"]
         assert dashboard.total == 4

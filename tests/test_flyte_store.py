@@ -356,16 +356,17 @@ def test_gate_widget_approves_through_flyte(admin: FakeFlyteAdmin, remote: GateR
 def test_dashboard_lists_pending_flyte_signals_and_refreshes(admin: FakeFlyteAdmin, remote: GateRemote) -> None:
     from gatewidgets.widgets import SignalDashboard
 
-    dash = SignalDashboard(remote=remote, page_size=4)
+    dash = SignalDashboard(remote=remote, page_size=4, sort="workflow order")
     try:
-        assert dash.total == 6 and len(dash.cards) == 4 and dash.pages == 2
+        assert dash.total == 6 and len(dash.list.rows) == 4 and dash.pages == 2
         dash.go(1)
-        assert [c.signal_id for c in dash.cards] == ["ids", "receipt"]
+        assert [s.signal_id for s in dash.signals()] == ["ids", "receipt"]
         dash.go(0)
         with admin.lock:  # answered elsewhere: the poll notices, the dashboard refreshes
             admin.signals[("flytesnacks", "development", EX)][0].value.CopyFrom(bool_literal(False))
-        wait_for(lambda: dash.total == 5 and "approve-expense" not in [c.signal_id for c in dash.cards])
-        assert [c.signal_id for c in dash.cards] == ["count", "rate", "note", "ids"]
+        wait_for(lambda: dash.total == 5 and "approve-expense" not in [s.signal_id for s in dash.signals()])
+        assert [s.signal_id for s in dash.signals()] == ["count", "rate", "note", "ids"]
+        assert dash.expand(3).signal_id == "ids"
     finally:
         dash.close()
 

@@ -193,8 +193,8 @@ def test_dashboard_marks_orphaned_executions(module) -> None:
     try:
         assert board.orphaned == {"opaque-3"}
         assert "opaque-3" in board.orphans.value and "recover=True" in board.orphans.value
-        assert [c.signal_id for c in board.cards] == ["go"]
-        assert "gatewidgets-orphaned" in board.cards[0]._dom_classes
+        assert [s.signal_id for s in board.signals()] == ["go"] and board.list.rows[0]["orphaned"]
+        assert "gatewidgets-orphaned" in board.expand(0)._dom_classes
     finally:
         board.close()
 

@@ -34,6 +34,8 @@ def test_list_and_set_resume_a_workflow_in_another_process(server: Server, waiti
                                    if e["name"] == name and "SUCCEEDED" in {n["state"] for n in e["nodes"]}],
                           timeout=30, interval=0.1, what="the node states in the listing")
     assert (listed["orphaned"], listed["pending_signals"]) == (False, 3)
+    labels = {n["node_id"]: n["label"] for n in listed["nodes"]}  # what a page shows: the workflow's names
+    assert set(labels.values()) >= {"go", "rate", "note"} and not set(labels.values()) & set(labels)
 
     assert call(server, "POST", f"{SIG}/{name}/go/approve", {})[0] == 200
     status, data = call(server, "GET", f"/gatewidgets/api/signals?execution={name}&state=set")

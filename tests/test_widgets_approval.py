@@ -96,7 +96,7 @@ def test_dataframe_table_on_card_and_in_dashboard_and_stored_widget():
     card = GateWidget(pending(ex))
     assert "3 rows × 2 columns" in card.evidence.value and "<td>ann</td>" in card.evidence.value
     board = SignalDashboard()
-    assert "<td>ann</td>" in board.cards[0].evidence.value
+    assert "<td>ann</td>" in board.expand(0).evidence.value
     stored = StoredExecutionWidget(ex.name)
     assert "<td>ann</td>" in stored.gate("ok").evidence.value
     for widget in (card, board, stored):
@@ -117,7 +117,7 @@ def test_hostile_html_never_reaches_the_card_or_dashboard():
     ex = approval_of(Sneaky, object).launch()
     card = GateWidget(pending(ex))
     board = SignalDashboard()
-    for markup in (card.evidence.value, board.cards[0].evidence.value):
+    for markup in (card.evidence.value, board.expand(0).evidence.value):
         assert "<i>sneaky</i>" in markup
         assert "<script" not in markup and "javascript:" not in markup and "onclick" not in markup
     ex.abort()
@@ -253,12 +253,14 @@ def test_rerunning_a_dashboard_cell_does_not_pile_up_listeners_or_threads(monkey
                         lambda widget: _sync.replace_previous_run(widget, ("cell-1", run["count"])))
     first, second = SignalDashboard(remote=remote), SignalDashboard(remote=remote)
     assert first.comm is not None and second.comm is not None  # one run making two: both stay
+    first.expand(0), second.expand(0)  # each with its card built
     listeners, threads = len(store._listeners), threading.active_count()
     del first, second
     for count in range(2, 52):
         run["count"] = count
         board = SignalDashboard(remote=remote)
-        assert len(board.cards) == 1
+        assert len(board.list.rows) == 1
+        board.expand(0)  # with its card built
         del board
     gc.collect()
     time.sleep(0.3)  # debounce timers started by the last refreshes end

@@ -1,12 +1,14 @@
-"""SignalDashboard: pending signals across executions, filters, paging, live refresh."""
+"""SignalDashboard: pending signals across executions as compact rows that expand to cards; filters, sorting,
+grouping, counts per state, paging, live refresh."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 from gatewidgets import GateRemote, SignalState, task, wait_for_input, workflow
-from gatewidgets.widgets import SignalDashboard
+from gatewidgets.widgets import GateWidget, SignalDashboard
 
 
 @task
@@ -36,16 +38,17 @@ def launch(n: int):
     return executions
 
 
-def test_paging_count_and_cards():
+def test_paging_count_and_rows():
     launch(3)
     board = SignalDashboard(page_size=4)
     assert board.total == 9 and board.pages == 3
-    assert len(board.cards) == 4 and "<b>9</b>" in board.count.value
+    assert len(board.list.rows) == 4 and "<b>9</b>" in board.count.value
+    assert board.cards == {} and board.cards_box.children == ()  # no card is built before a row is expanded
     assert board.prev_button.disabled and not board.next_button.disabled
     board.next_button.click()
-    assert board.page == 1 and len(board.cards) == 4
+    assert board.page == 1 and len(board.list.rows) == 4
     board.next_button.click()
-    assert len(board.cards) == 1 and board.next_button.disabled
+    assert len(board.list.rows) == 1 and board.next_button.disabled
     board.go(99)
     assert board.page == 2
 
@@ -57,21 +60,63 @@ def test_filters_by_execution_and_state():
     assert board.total == 3
     assert {s.execution_name for s in board.signals()} == {executions[1].name}
     board.state_filter.value = "SET"
-    assert board.total == 0 and board.cards == []
+    assert board.total == 0 and board.list.rows == []
     board.execution_filter.value = "no-such-execution"
-    assert board.cards == [] and "no-such-execution" in board.count.value
+    assert board.list.rows == [] and "no-such-execution" in board.count.value
     board.execution_filter.value = ""
     board.state_filter.value = "ALL"
     assert board.total == 6
 
 
-def test_answering_a_card_removes_it_and_finishes_execution():
+def test_answering_an_expanded_card_removes_its_row_and_finishes_execution():
     (ex,) = launch(1)
     board = SignalDashboard()
-    for card in list(board.cards):
-        card.submit(1)
+    for signal_id in ("x", "y", "z"):
+        until(lambda signal_id=signal_id: [r["signal"] for r in board.list.rows][:1] == [signal_id])
+        board.expand(0).submit(1)
     assert ex.wait(timeout=10) == 3
-    until(lambda: board.total == 0 and board.cards == [])
+    until(lambda: board.total == 0 and board.list.rows == [])
+    assert list(board.cards) == [f"{ex.name}/z"]  # the card answered last stays open, showing the decision
+    assert "Decided" in board.card.decided.value
+
+
+def test_rows_expand_to_their_card_on_click():
+    (ex,) = launch(1)
+    board = SignalDashboard()
+    row = board.list.rows[1]
+    assert row["signal"] == "y" and row["execution"] == ex.name and row["workflow"] == "three"
+    assert row["state"] == "PENDING" and row["waiting"].endswith("+00:00") and row["deadline"] == ""
+    board.list.expanded = row["key"]  # what a click (or Enter) in the browser sends
+    card = board.card
+    assert isinstance(card, GateWidget) and card.signal_id == "y" and board.cards_box.children == (card,)
+    board.list.expanded = ""
+    assert board.cards_box.children == ()
+    assert board.expand(2) is board.cards[f"{ex.name}/z"]
+
+
+def test_sorts_groups_and_counts_per_state():
+    @workflow
+    def deadlines() -> None:
+        wait_for_input("late", timeout=timedelta(hours=5), expected_type=int)
+        wait_for_input("soon", timeout=timedelta(minutes=5), expected_type=int)
+        wait_for_input("never", timeout=None, expected_type=int)
+
+    first, second = launch(2)
+    remote = GateRemote.for_sandbox()
+    remote.set_input("x", first.name, 1)
+    ex = deadlines.launch()
+    until(lambda: remote.count_signals(ex.name, filters="eq(state,PENDING)") == 3)
+    board = SignalDashboard(sort="deadline soonest")
+    assert [r["signal"] for r in board.list.rows][:2] == ["soon", "late"]
+    assert all(r["deadline"] == "" for r in board.list.rows[2:]) and len(board.list.rows) == 8  # none: last
+    board.sort.value = "waiting longest"
+    waiting = [r["waiting"] for r in board.list.rows]
+    assert waiting == sorted(waiting)
+    board.group.value = True
+    executions = [r["execution"] for r in board.list.rows]
+    assert board.list.grouped and executions == sorted(executions, key=executions.index)  # each group together
+    assert len({e: 1 for e in executions}) == 3
+    assert "8</span> pending" in board.states.value and "1</span> set" in board.states.value
 
 
 def test_refreshes_on_changes_from_another_process():
@@ -83,6 +128,7 @@ def test_refreshes_on_changes_from_another_process():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     until(lambda: board.total == 2, timeout=10)
     assert [s.signal_id for s in board.signals()] == ["y", "z"]
+    assert [r["signal"] for r in board.list.rows] == ["y", "z"]
     assert all(s.state is SignalState.PENDING for s in board.signals())
     ex.abort()
     until(lambda: board.total == 0)

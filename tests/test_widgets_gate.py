@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import subprocess
 import sys
 import time
@@ -92,6 +93,17 @@ def pending(ex, signal_id: str):
     remote = GateRemote.for_sandbox()
     until(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
     return remote.get_signal(signal_id, ex.name)
+
+
+def test_card_header_names_the_gate_not_its_node_id():
+    ex = approval_wf.launch(a=4)
+    signal = pending(ex, "ok")
+    card = GateWidget(signal)
+    shown = re.sub(r"<[^>]*>", "", card.header.value)  # what a reader sees (the tooltip aside)
+    assert shown.startswith("ok ") and ex.name in shown
+    assert not re.search(r"\bn\d+\b", shown) and "node" not in shown
+    assert f'title="node {signal.node_id}"' in card.header.value  # the internal id, on hover only
+    ex.abort()
 
 
 def test_approve_button_resumes_execution_and_freezes_card():

@@ -13,7 +13,7 @@ from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings
 from gatewidgets.widgets._sync import Debouncer, clock, human
-from gatewidgets.widgets.dag import dag_svg, topological_order
+from gatewidgets.widgets.dag import dag_html, topological_order
 from gatewidgets.widgets.gate import GateWidget, remote_for
 from gatewidgets.widgets.notifier import GateNotifier
 from gatewidgets.widgets.style import stylesheet
@@ -53,6 +53,7 @@ class ExecutionView(w.VBox):
         self.add_class("gatewidgets-execution")
         self.header = w.HTML()
         self.dag = w.HTML()
+        self.dag.add_class("gatewidgets-dag-widget")
         self.gates = w.VBox()
         self.result = w.HTML()
         self.notifier = GateNotifier()
@@ -144,7 +145,7 @@ class ExecutionWidget(ExecutionView):
 
     def _draw_dag(self) -> None:
         nodes = dict(self.execution.nodes)  # grows as @dynamic nodes expand
-        svg = dag_svg(nodes, dict(self.execution.node_states), topological_order(nodes), dict(self.execution.children))
+        svg = dag_html(nodes, dict(self.execution.node_states), topological_order(nodes), dict(self.execution.children))
         with self._lock:
             if svg != self.dag.value:
                 self.dag.value = svg

@@ -70,6 +70,7 @@ class GateWidget(w.VBox):
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
         self._lock = threading.RLock()
         self.header = html_widget()
+        self.header.add_class("gatewidgets-header")
         self.description = html_widget(render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
@@ -430,9 +431,9 @@ def _badge(state: SignalState) -> str:
 def _header(signal: Signal) -> str:
     ex = signal.id.execution_id
     what = kinds.get(signal.kind).header_type(signal)
-    return (f'<b>{html.escape(signal.signal_id)}</b> {_badge(signal.state)} '
-            f'<span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · node '
-            f'<code>{html.escape(signal.node_id)}</code> · {html.escape(signal.kind.value)} '
+    return (f'<b title="node {html.escape(signal.node_id)}">{html.escape(signal.signal_id)}</b> '
+            f'{_badge(signal.state)} <span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · '
+            f'{html.escape(signal.kind.value)} '
             f'<code>{html.escape(what)}</code>{" · editable" if signal.editable else ""}</span>')
 
 

@@ -31,9 +31,21 @@ function render({ model, el }) {
   const bell = document.createElement("a");
   bell.href = "#";
   bell.className = "gatewidgets-bell";
+  // an inline SVG bell: it renders without an emoji font (a missing glyph would show as a box)
+  const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  icon.setAttribute("class", "gatewidgets-bell-icon");
+  icon.setAttribute("viewBox", "0 0 16 16");
+  icon.setAttribute("width", "12");
+  icon.setAttribute("height", "12");
+  icon.setAttribute("aria-hidden", "true");
+  Object.assign(icon.style, {verticalAlign: "-1px", marginRight: "4px", fill: "currentColor"});
+  icon.innerHTML = '<path d="M8 16a2 2 0 0 0 2-2H6a2 2 0 0 0 2 2zm5-5V7a5 5 0 0 0-4-4.9V1a1 1 0 0 0-2 0' +
+    'v1.1A5 5 0 0 0 3 7v4l-2 2v1h14v-1l-2-2z"/>';
+  const text = document.createElement("span");
+  bell.append(icon, text);
   const label = () => {
     const granted = "Notification" in window && Notification.permission === "granted";
-    bell.textContent = granted ? "\u{1F514} desktop notifications on" : "\u{1F514} notify me when a gate waits";
+    text.textContent = granted ? "desktop notifications on" : "notify me when a gate waits";
   };
   label();
   bell.onclick = (event) => {

@@ -9,7 +9,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer, clock, human, replace_previous_run, utcnow, weak_listener
-from gatewidgets.widgets.dag import dag_svg, topological_order
+from gatewidgets.widgets.dag import dag_html, topological_order
 from gatewidgets.widgets.execution import ExecutionView, header_html, result_html
 from gatewidgets.widgets.gate import GateWidget, remote_for
 
@@ -105,7 +105,7 @@ class StoredExecutionWidget(ExecutionView):
             if signal.signal_id in self.cards:
                 self.cards[signal.signal_id].signal = signal  # cards also follow their own signal's events
         nodes = {n.node_id: n for n in record.nodes}
-        svg = dag_svg(nodes, {n.node_id: n.state for n in record.nodes}, topological_order(nodes)) if nodes else ""
+        svg = dag_html(nodes, {n.node_id: n.state for n in record.nodes}, topological_order(nodes)) if nodes else ""
         header = header_html(record.workflow, record.id, record.status, _timing(record),
                              f"{record.status.value} {ORPHANED}" if orphaned else None)
         error = record.error or ""

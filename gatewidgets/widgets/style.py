@@ -43,6 +43,14 @@ CSS = """
 .gw-status-FAILED { background: #c62828; } .gw-status-ABORTED { background: #616161; }
 .gw-traceback { font-size: 85%; }
 .gw-orphans { color: #ad5700; }
+.gatewidgets-dag-widget { width: calc(100% - 2 * var(--jp-widgets-margin, 2px)); min-width: 0; }
+.gatewidgets-dag-widget > .widget-html-content { width: 100%; min-width: 0; }
+.gatewidgets-dag-view { max-width: 100%; min-width: 0; }
+.gw-dag-zoom { font-size: 11px; color: #666; cursor: pointer; user-select: none; }
+.gw-dag-scroll { overflow: auto; max-width: 100%; max-height: 560px; }
+.gw-dag-scroll > svg { display: block; }
+.gatewidgets-dag-view:has(.gw-dag-zoom input:checked) .gw-dag-scroll > svg { width: auto !important;
+  min-width: 0 !important; max-width: none !important; height: auto !important; }
 """
 
 _sheet: w.HTML | None = None
