@@ -35,6 +35,7 @@ Flyte's semantics kept:
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import functools
 import graphlib
 import hashlib
@@ -75,8 +76,44 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
             raise WorkflowDefinitionError(
                 f"LaunchPlan {obj.name!r}: inputs {fixed} are fixed by the launch plan and cannot be overridden. "
                 "Launch the workflow itself, or a launch plan that leaves them as defaults.")
+    fk_workflow = obj.workflow if isinstance(obj, LaunchPlan) else obj
     return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
-                           **inputs)
+                           **_launch_inputs(fk_workflow, inputs))
+
+
+def _launch_inputs(fk_workflow: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Launch inputs checked as flytekit's local run checks them (``TypeEngine.to_literal`` with the declared
+    type: a ``list[float]`` given ints is refused, a path string is a ``FlyteFile``, a bare DataFrame is no
+    ``StructuredDataset``); a flytekit ``StructuredDataset(dataframe=df)`` input becomes gatewidgets' Parquet
+    ``StructuredDataset``, which the store keeps. Raises ``TypeError`` naming the workflow and the input."""
+    from flytekit.core.type_engine import TypeEngine
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    from gatewidgets.frontdoors import flytekit_values
+
+    declared = fk_workflow.python_interface.inputs
+    values = dict(inputs)
+    for name, value in inputs.items():
+        hint = declared.get(name)
+        if hint is None:
+            continue  # unknown: the engine names it
+        frame = value.dataframe if isinstance(value, FlyteDataset) else None
+        if _is_dataset(hint) and type(frame).__module__.startswith("pandas"):
+            values[name] = StructuredDataset(dataframe=frame, file_format="parquet")
+            continue
+        try:
+            TypeEngine.to_literal(flytekit_values.flytekit_context(None), _to_flytekit(value, hint), hint,
+                                  TypeEngine.to_literal_type(hint))
+        except Exception as exc:
+            raise TypeError(f"workflow {fk_workflow.name}: input {name!r} must be a {_type_name(hint)}, as "
+                            f"flytekit requires; got {value!r:.80} ({type(value).__name__}): {exc}") from None
+    return values
+
+
+def _is_dataset(hint: Any) -> bool:
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    return isinstance(_bare(hint), type) and issubclass(_bare(hint), FlyteDataset)
 
 
 _translated: weakref.WeakKeyDictionary[Any, Workflow] = weakref.WeakKeyDictionary()
@@ -99,7 +136,7 @@ def _gate_hint(hint: Any) -> Any:
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
-    if isinstance(hint, type) and issubclass(hint, FlyteDataset):
+    if isinstance(_bare(hint), type) and issubclass(_bare(hint), FlyteDataset):
         return StructuredDataset
     return GateFile if isinstance(hint, type) and issubclass(hint, FlyteFile) else hint
 
@@ -111,23 +148,29 @@ def _to_flytekit(value: Any, hint: Any) -> Any:
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
+    cls = _bare(hint)
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, StructuredDataset) and isinstance(hint, type) and issubclass(hint, FlyteDataset):
+    if isinstance(value, StructuredDataset) and isinstance(cls, type) and issubclass(cls, FlyteDataset):
         import pandas
         from flytekit.core.context_manager import FlyteContextManager
         from flytekit.core.type_engine import TypeEngine
 
         ctx = FlyteContextManager.current_context()
-        stored_as = typing.Annotated[hint, value.file_format]  # keep the gate file's format (CSV needs no pyarrow)
+        stored_as = typing.Annotated[cls, value.file_format]  # keep the gate file's format (CSV needs no pyarrow)
         table = FlyteDataset(dataframe=value.open(pandas.DataFrame).all(), file_format=value.file_format)
         literal = TypeEngine.to_literal(ctx, table, stored_as, TypeEngine.to_literal_type(stored_as))
         return TypeEngine.to_python_value(ctx, literal, hint)
-    if isinstance(value, GateFile) and isinstance(hint, type) and issubclass(hint, FlyteFile):
-        return hint(path=value.path)
+    if isinstance(value, GateFile) and isinstance(cls, type) and issubclass(cls, FlyteFile):
+        return cls(path=value.path)
     if isinstance(value, list) and typing.get_origin(hint) is list:
         return [_to_flytekit(v, typing.get_args(hint)[0]) for v in value]
     return value
+
+
+def _bare(hint: Any) -> Any:
+    """``T`` of ``Annotated[T, ...]`` (a dataset's columns or format), else ``hint``."""
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
 
 
 def _converts(hint: Any) -> bool:
@@ -137,6 +180,7 @@ def _converts(hint: Any) -> bool:
 
     if typing.get_origin(hint) is list:
         return _converts(typing.get_args(hint)[0])
+    hint = _bare(hint)
     return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDataset, datetime))
 
 
@@ -156,6 +200,7 @@ def _refuse(entity: Any, where: str) -> None:
     from flytekit.core.base_task import PythonTask
     from flytekit.core.python_function_task import PythonFunctionTask
     from flytekit.core.reference_entity import ReferenceEntity
+    from flytekit.core.task import Echo
 
     name = getattr(entity, "name", type(entity).__name__)
     if isinstance(entity, ReferenceEntity):
@@ -165,13 +210,13 @@ def _refuse(entity: Any, where: str) -> None:
         if isinstance(entity.python_function_task, PythonFunctionTask):
             return
         why = "maps a task that is not a Python function task; only Python function tasks run in the kernel."
-    elif isinstance(entity, PythonFunctionTask):
+    elif isinstance(entity, (PythonFunctionTask, Echo)):
         return
     elif type(entity).__name__ == "ContainerTask":
         why = "runs a container image (docker), which a notebook kernel does not do."
     elif isinstance(entity, PythonTask):
-        why = (f"is a {type(entity).__name__}, not a Python function task; only @task functions (and map_task / "
-               "@dynamic over them) run in the kernel.")
+        why = (f"is a {type(entity).__name__}, not a Python function task; only @task functions (map_task / "
+               "@dynamic over them, and Echo) run in the kernel.")
     else:
         return
     raise WorkflowDefinitionError(f"{where}: {type(entity).__name__} {name!r} {why}")
@@ -221,15 +266,25 @@ class _FlytekitTask(dsl.Task):
         self.input_hints = {k: _gate_hint(v) for k, v in interface.inputs.items()}
         self.declared_inputs = dict(interface.inputs)
         self.converted = {k for k, v in self.declared_inputs.items() if _converts(v)}
+        self.edges: dict[str, tuple[Any, Any]] = {}
         self.output_vars = list(interface.outputs)
-        self.output_hints = tuple(interface.outputs.values())
+        self.output_hints = tuple(_gate_hint(v) for v in interface.outputs.values())  # checked as inputs are
         self.multi_output = len(self.output_vars) > 1
         self.signature = inspect.Signature([inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY)
                                             for k in self.input_hints])
         self.options = _Options(options_of or fk_task)
 
+    def on_edges(self, edges: dict[str, tuple[Any, Any]]) -> _FlytekitTask:
+        """This task for one call whose inputs ``edges`` (name -> (produced type, declared type)) go through
+        flytekit's ``TypeEngine`` (itself if none do)."""
+        if not edges:
+            return self
+        call = copy.copy(self)
+        call.edges = edges
+        return call
+
     def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
-        kwargs = self.as_flytekit(kwargs)
+        kwargs = self.as_flytekit(kwargs, execution.store)
         key = self._cache_key(kwargs)
         if key is not None:
             hit, stored = execution.store.cached_output(self.fk.name, self.options.cache_version, key)
@@ -248,11 +303,16 @@ class _FlytekitTask(dsl.Task):
 
     def _attempts(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any], item: int | None = None) -> Any:
         """``fn(**kwargs)`` within the task's timeout, run again after a failure up to ``retries`` times; each
-        failed attempt is a ``retry`` event of ``node`` (naming the map ``item`` it was)."""
+        failed attempt is a ``retry`` event of ``node`` (naming the map ``item`` it was). It runs in a task
+        sandbox of its own, as in flytekit's local run (``current_context().working_directory``)."""
+        from gatewidgets.frontdoors import flytekit_values
+
+        store = execution.store
         attempt = 0
         while True:
             try:
-                return _call(self.fn, kwargs, self.options.timeout, self.name)
+                return _call(functools.partial(flytekit_values.in_task_sandbox, store, self.fn), kwargs,
+                             self.options.timeout, self.name)
             except Exception as exc:
                 if attempt >= self.options.retries:
                     raise
@@ -261,11 +321,26 @@ class _FlytekitTask(dsl.Task):
                 execution.store.record_attempt(execution.id, node.id, attempt,
                                                error if item is None else f"item {item}: {error}")
 
-    def as_flytekit(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The inputs as flytekit hands them to the function (see :func:`_to_flytekit`)."""
-        if not self.converted:
+    def as_flytekit(self, kwargs: dict[str, Any], store: Any) -> dict[str, Any]:
+        """The inputs as flytekit hands them to the function: through flytekit's ``TypeEngine`` on this call's
+        ``edges`` (with the store's file-access context), a gate's answer as :func:`_to_flytekit` makes it."""
+        from gatewidgets.frontdoors import flytekit_values
+
+        if not self.converted and not self.edges:
             return kwargs
-        return {k: _to_flytekit(v, self.declared_inputs[k]) if k in self.converted else v for k, v in kwargs.items()}
+        ctx = flytekit_values.flytekit_context(store) if self.edges else None
+        values = {}
+        for k, v in kwargs.items():
+            if k in self.edges:
+                produced, declared = self.edges[k]
+                try:
+                    values[k] = flytekit_values.convert(ctx, _to_flytekit(v, produced), produced, declared)
+                except Exception as exc:
+                    raise TypeError(f"task {self.name}: input {k!r} ({_type_name(declared)}) cannot be made from "
+                                    f"the {_type_name(produced)} it was given: {exc}") from exc
+            else:
+                values[k] = _to_flytekit(v, self.declared_inputs[k]) if k in self.converted else v
+        return values
 
     def _normalise(self, value: Any) -> Any:
         """A one-field ``NamedTuple`` output is its field, as flytekit reads it."""
@@ -407,12 +482,21 @@ class _FlytekitDynamic(_FlytekitTask, dsl.Dynamic):
             WorkflowMetadataDefaults,
         )
 
-        values = self.as_flytekit(values)
+        values = self.as_flytekit(values, None)
         body = PythonFunctionWorkflow(self.fn,
                                       metadata=WorkflowMetadata(on_failure=WorkflowFailurePolicy.FAIL_IMMEDIATELY),
                                       default_metadata=WorkflowMetadataDefaults(interruptible=False))
         body.compile(**values)
-        return _Scope(f"@dynamic {self.name}", values).run(body)
+        return _Scope(f"@dynamic {self.name}", values, self.declared_inputs).run(body)
+
+
+def _echo(echo: Any, **kwargs: Any) -> Any:
+    """What flytekit's ``Echo`` task returns: its inputs, in its interface's order."""
+    return echo.execute(**{k: kwargs[k] for k in echo.python_interface.inputs})
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 @functools.cache
@@ -420,9 +504,12 @@ def _task(fk_task: Any) -> _FlytekitTask:
     """One engine task per flytekit task object (so cache and node names are shared by every call)."""
     from flytekit.core.array_node_map_task import ArrayNodeMapTask
     from flytekit.core.python_function_task import PythonFunctionTask
+    from flytekit.core.task import Echo
 
     if isinstance(fk_task, ArrayNodeMapTask):
         return _FlytekitMap(fk_task)
+    if isinstance(fk_task, Echo):  # propeller's echo plugin: the inputs are the outputs
+        return _FlytekitTask(fk_task, functools.partial(_echo, fk_task))
     if fk_task.execution_mode is PythonFunctionTask.ExecutionBehavior.DYNAMIC:
         return _FlytekitDynamic(fk_task)
     return _FlytekitTask(fk_task)
@@ -437,9 +524,11 @@ class _Scope:
     ``inputs`` maps the graph's input names to promises or values of the enclosing graph.
     """
 
-    def __init__(self, where: str, inputs: dict[str, Any]) -> None:
+    def __init__(self, where: str, inputs: dict[str, Any], input_types: dict[str, Any]) -> None:
         self.where = where
         self.inputs = inputs
+        self.input_types = input_types  # input name -> its declared flytekit type
+        self.types: dict[str, dict[str, Any]] = {}  # flytekit node id -> output var -> declared type (gates: none)
         self.outputs: dict[str, dict[str, Any]] = {}  # flytekit node id -> output var -> promise
         self.done: dict[str, set[str]] = {}  # flytekit node id -> the engine nodes that complete it
         self.nodes: dict[str, Any] = {}  # flytekit node id -> the flytekit node translated
@@ -456,6 +545,9 @@ class _Scope:
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
     def _add(self, node: Any) -> None:
+        from flytekit.core.condition import BranchNode
+        from flytekit.core.gate import Gate
+
         builder = dsl._current()
         assert builder is not None
         before = set(builder.nodes)
@@ -466,13 +558,20 @@ class _Scope:
             builder.nodes[nid].upstream |= after - {nid}
         self.done[node.id] = added
         self.nodes[node.id] = node
+        entity = node.flyte_entity
+        answered = isinstance(entity, Gate) and entity.input_type is not None  # a gatewidgets value
+        if not answered and not isinstance(entity, BranchNode) and hasattr(entity, "python_interface"):
+            self.types[node.id] = dict(entity.python_interface.outputs)
 
     def _node(self, node: Any) -> dict[str, Any]:
         """Translate one flytekit node; return its outputs by var name."""
         from flytekit.core.condition import BranchNode
         from flytekit.core.gate import Gate
         from flytekit.core.launch_plan import LaunchPlan
+        from flytekit.core.task import Echo
         from flytekit.core.workflow import WorkflowBase
+
+        from gatewidgets.frontdoors import flytekit_values
 
         entity = node.flyte_entity
         where = f"{self.where}, node {node.id} ({getattr(entity, 'name', type(entity).__name__)})"
@@ -485,11 +584,35 @@ class _Scope:
             return self._launch_plan(node, entity)
         if isinstance(entity, WorkflowBase):
             return self._subworkflow(node, entity)
-        if not hasattr(entity, "_task_function") and not hasattr(entity, "python_function_task"):
+        if not hasattr(entity, "_task_function") and not hasattr(entity, "python_function_task") and \
+                not isinstance(entity, Echo):
             raise WorkflowDefinitionError(f"{where}: a {type(entity).__name__} cannot run in the kernel.")
         task = _task(entity)
         kwargs = {b.var: self._bound(b.binding, task.declared_inputs[b.var]) for b in node.bindings}
-        return self._outputs(task.output_vars, task(**kwargs))
+        edges = {}
+        for b in node.bindings:
+            declared = task.declared_inputs[b.var]
+            produced = self._produced(b.binding, declared)
+            if produced is not None and flytekit_values.needs_conversion(produced, declared):
+                edges[b.var] = (produced, declared)
+        return self._outputs(task.output_vars, task.on_edges(edges)(**kwargs))
+
+    def _produced(self, data: Any, declared: Any) -> Any:
+        """The declared flytekit type of what a binding carries (``declared`` where the producer's is unknown:
+        an attribute, a conditional's result, a list of promises), or ``None`` where flytekit's ``TypeEngine``
+        has no part: a constant (already the declared type) or a gate's answer (see :func:`_to_flytekit`)."""
+        from flytekit.core.gate import Gate
+
+        if data.promise is None:
+            return None if data.scalar is not None else declared
+        ref = data.promise
+        if ref.attr_path:
+            return declared
+        if not ref.node_id:
+            return self.input_types.get(ref.var, declared)
+        if ref.node_id not in self.types:
+            return None if isinstance(self.nodes[ref.node_id].flyte_entity, Gate) else declared
+        return self.types[ref.node_id].get(ref.var, declared)
 
     @staticmethod
     def _outputs(names: list[str], result: Promise) -> dict[str, Any]:
@@ -512,7 +635,8 @@ class _Scope:
 
     def _subworkflow(self, node: Any, entity: Any) -> dict[str, Any]:
         """A sub-workflow called directly: its nodes join this graph."""
-        result = _Scope(f"{self.where} > {entity.name}", self._bound_inputs(node, entity)).run(entity)
+        result = _Scope(f"{self.where} > {entity.name}", self._bound_inputs(node, entity),
+                        dict(entity.python_interface.inputs)).run(entity)
         return self._outputs(list(entity.python_interface.outputs), result)
 
     def _launch_plan(self, node: Any, lp: Any) -> dict[str, Any]:
@@ -658,7 +782,7 @@ def _translate(obj: Any) -> Workflow:
         tuple(outputs))
     named = interface.output_tuple_name and len(outputs) > 1
 
-    scope = _Scope(f"workflow {fk_workflow.name}", {})
+    scope = _Scope(f"workflow {fk_workflow.name}", {}, dict(interface.inputs))
 
     def body(**inputs: Any) -> Any:
         scope.inputs = {**fixed, **inputs}
