@@ -6,11 +6,13 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import getpass
 import json
-from collections.abc import Sequence
+import shlex
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -271,7 +273,8 @@ class GateRemote:
         if signal.type.simple is not SimpleType.BOOLEAN:
             raise SignalTypeError(
                 f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
-                f"{signal.type}, not a yes/no answer. Use set_input(..., value=...) instead."
+                f"{signal.type}, not a yes/no answer. Set it instead: "
+                f"{self._suggest('set', signal_id, execution_name, 'VALUE')}."
             )
         detail: dict[str, Any] = {}
         if comment is not None:
@@ -322,7 +325,8 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(
-                f"Signal {signal_id!r} is a sleep; end it early with end_sleep({signal_id!r}, {execution_name!r})."
+                f"Signal {signal_id!r} of execution {execution_name!r} is a sleep; end it early with "
+                f"{self._suggest('end-sleep', signal_id, execution_name)}."
             )
         if python_type is not None:
             try:
@@ -353,7 +357,9 @@ class GateRemote:
         if isinstance(text, str):  # refuse a huge text before parsing it
             _check_size(signal, len(text.encode("utf-8", "surrogatepass")), "text")
         gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.parse_text(text))
+        with _naming(signal):
+            form = gate_type.parse_text(text)
+        return self._store_json(signal, gate_type, form)
 
     @_reading_files
     def set_json(self, signal_id: str, execution_name: str, value: Any, project: str | None = None,
@@ -363,7 +369,9 @@ class GateRemote:
         if kinds.get(signal.kind).ends_by_itself:
             return self.end_sleep(signal_id, execution_name, project, domain)
         gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.validate_json(value))
+        with _naming(signal):
+            form = gate_type.validate_json(value)
+        return self._store_json(signal, gate_type, form)
 
     def end_sleep(self, signal_id: str, execution_name: str, project: str | None = None,
                   domain: str | None = None) -> Signal:
@@ -373,12 +381,24 @@ class GateRemote:
             raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
         return self._store_json(signal, self._type(signal), None)
 
+    def _suggest(self, command: str, signal_id: str, execution_name: str, value: str = "") -> str:
+        """The call that does ``command`` (``set`` / ``end-sleep``) in the language of this remote's face: the
+        ``gatewidgets`` command line, the ``%gate`` magic, else Python."""
+        if self.via in (Via.CLI, Via.MAGIC):
+            words = [command, shlex.quote(signal_id), *([value] if value else []), "-e", shlex.quote(execution_name)]
+            return ("gatewidgets " if self.via is Via.CLI else "%gate ") + " ".join(words)
+        if command == "set":
+            return f"set_input({signal_id!r}, {execution_name!r}, value=...)"
+        return f"end_sleep({signal_id!r}, {execution_name!r})"
+
     def _type(self, signal: Signal) -> GateType:
         return self.store.gate_type(signal.id.execution_id, signal.signal_id, signal.type_record or {})
 
     def _store_value(self, signal: Signal, value: Any) -> Signal:
         gate_type = self._type(signal)
-        return self._store_json(signal, gate_type, gate_type.validate(value))
+        with _naming(signal):
+            form = gate_type.validate(value)
+        return self._store_json(signal, gate_type, form)
 
     def _store_json(self, signal: Signal, gate_type: GateType, value: Any) -> Signal:
         # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
@@ -416,6 +436,18 @@ class GateRemote:
 
 
 FlyteRemote = GateRemote
+
+
+@contextlib.contextmanager
+def _naming(signal: Signal) -> Iterator[None]:
+    """A ``SignalTypeError`` raised inside names the signal and its execution."""
+    try:
+        yield
+    except SignalTypeError as exc:
+        where = f"Signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+        if str(exc).startswith(where):
+            raise
+        raise SignalTypeError(f"{where}: {exc}") from exc
 
 
 def _check_size(signal: Signal, size: int, what: str) -> None:

@@ -577,7 +577,10 @@ class _Scope:
         where = f"{self.where}, node {node.id} ({getattr(entity, 'name', type(entity).__name__)})"
         _refuse(entity, where)
         if isinstance(entity, Gate):
-            return self._gate(node, entity)
+            try:
+                return self._gate(node, entity)
+            except WorkflowDefinitionError as exc:  # name the flytekit workflow and node
+                raise WorkflowDefinitionError(f"{where}: {exc}") from None
         if isinstance(entity, BranchNode):
             return self._branch(node, entity)
         if isinstance(entity, LaunchPlan):
