@@ -127,6 +127,7 @@ class SignalSpec:
     default: Any = NO_DEFAULT
     on_timeout: str = "fail"
     edit_type: GateType | None = None  # approve(..., editable=True): the type of the value the approver may change
+    description_format: str = "markdown"  # or "text": shown as written (a Flyte 2 prompt_type="text")
 
     def __post_init__(self) -> None:
         self.kind = kinds.get(self.kind).signal_kind  # UnknownGateKindError for an unregistered kind

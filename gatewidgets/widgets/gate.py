@@ -22,7 +22,7 @@ from gatewidgets.widgets.controls import Control, make_control
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
-__all__ = ["GateWidget", "render_markdown", "evidence_html"]
+__all__ = ["GateWidget", "render_markdown", "render_text", "evidence_html"]
 
 
 def render_markdown(text: str | None) -> str:
@@ -32,9 +32,14 @@ def render_markdown(text: str | None) -> str:
     try:
         from markdown_it import MarkdownIt
     except ImportError:
-        return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
+        return render_text(text)
     rendered: str = MarkdownIt("commonmark", {"html": False}).render(text)  # render() is annotated as Any
     return rendered
+
+
+def render_text(text: str | None) -> str:
+    """Plain text as HTML: escaped, its line breaks kept."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>" if text else ""
 
 
 def evidence_html(evidence: Evidence | None) -> str:
@@ -80,7 +85,9 @@ class GateWidget(w.VBox):
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
         self._lock = threading.RLock()
         self.header = html_widget()
-        self.description = html_widget(render_markdown(signal.description))
+        as_text = (signal.context or {}).get("description_format") == "text"
+        self.description = html_widget(render_text(signal.description) if as_text else
+                                       render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
         self.timing = html_widget()
