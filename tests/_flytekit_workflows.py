@@ -569,3 +569,31 @@ def clean_up_wf(a: int, err: typing.Optional[FlyteError] = None) -> None:
 @workflow(on_failure=clean_up_wf)
 def wf_on_failure_wf(a: int) -> int:
     return t1(a=a)
+
+
+# ------------------------------------------------------------------ gate names as flytekit's own gate tests write them
+
+
+@workflow
+def spaced_sub(x: int) -> int:
+    return approve(t1(a=x), "subwf approve", timeout=HOUR)
+
+
+@task
+def plus(a: int, b: int) -> int:
+    return a + b
+
+
+@workflow
+def wf_spaced_names(x: int) -> int:
+    more = wait_for_input("how many more", timeout=HOUR, expected_type=int)
+    nap = sleep(timedelta(hours=1))
+    total = t2(a=spaced_sub(x=x))
+    checked = approve(total, "final check é", timeout=HOUR)
+    nap >> checked
+    return plus(a=checked, b=more)
+
+
+@workflow
+def wf_bad_signal_name(x: int) -> int:
+    return approve(t1(a=x), "line\nbreak", timeout=HOUR)
