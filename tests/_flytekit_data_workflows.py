@@ -589,6 +589,16 @@ def wf_chaining() -> FlyteFile:
     return third
 
 
+@task
+def mean_of(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+@workflow
+def wf_floats(xs: list[float]) -> float:
+    return mean_of(xs=xs)
+
+
 # ------------------------------------------------------------------ the cases
 
 
@@ -648,4 +658,5 @@ CASES: list[tuple[Any, Callable[[Path], dict[str, Any]]]] = [
     (wf_subworkflow, _none),
     (wf_launch_plan, _none),
     (wf_chaining, _none),
+    (wf_floats, _given(xs=[1.5, 2.5])),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import os
 import threading
 import time
 import typing
@@ -171,9 +172,15 @@ def wf_table() -> int:
     return column_total(table=wait_for_input("expenses", timeout=HOUR, expected_type=StructuredDataset))
 
 
+@task
+def folder_listing(photos: FlyteDirectory) -> dict[str, str]:
+    local = photos.download()
+    return {name: Path(local, name).read_text() for name in sorted(os.listdir(local))}
+
+
 @workflow
-def wf_directory() -> None:
-    wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory)
+def wf_directory() -> dict[str, str]:
+    return folder_listing(photos=wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory))
 
 
 @workflow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,41 @@ def test_data_workflow_matches_flytekit_local(workflow: Any, make_inputs: Any, t
     ex = gatewidgets.launch(workflow, **make_inputs(tmp_path / "b"))
     assert plain(ex.wait(timeout=120)) == expected
     assert ex.status is gatewidgets.ExecutionStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("workflow, inputs, says", [
+    (fd.wf_floats, {"xs": [1, 2]}, r"Expected value of type <class 'float'> but got '[12]' of type <class 'int'>"),
+    (fd.wf_dataset_input, {"sd": fd._people()}, "Did you forget to wrap your dataframe in a StructuredDataset"),
+    (fd.wf_file_input, {"f": "/no/such/file.txt"}, "because it's not a file"),
+    (fd.wf_directory_input, {"d": "/no/such/folder"}, "not a (folder|directory)"),
+    (fd.wf_enum, {"c": "purple"}, "purple"),
+])
+def test_launch_inputs_flytekit_refuses_are_refused(workflow: Any, inputs: dict[str, Any], says: str) -> None:
+    (name,) = inputs
+    with pytest.raises(Exception) as refused:
+        workflow(**inputs)  # flytekit's own local run refuses it
+    assert re.search(says, str(refused.value))
+    remote = gatewidgets.GateRemote.for_sandbox()
+    before = remote.list_executions()
+    with pytest.raises(TypeError) as info:
+        gatewidgets.launch(workflow, **inputs)
+    text = str(info.value)
+    assert f"workflow {workflow.name}: input {name!r}" in text and "as flytekit requires" in text
+    assert re.search(says, text)
+    assert remote.list_executions() == before
+
+
+def test_a_path_string_is_a_flytefile_and_a_folder_path_a_flytedirectory(tmp_path: Path) -> None:
+    folder = tmp_path / "given"
+    folder.mkdir()
+    (folder / "w.txt").write_text("a b c")
+    assert gatewidgets.launch(fd.wf_file_input, f=str(folder / "w.txt")).wait(timeout=60) == 3
+    assert gatewidgets.launch(fd.wf_directory_input, d=str(folder)).wait(timeout=60) == {"w.txt": 1}
+
+
+def test_converted_values_are_written_under_the_store_folder(gatewidgets_store: Path) -> None:
+    unique = pd.DataFrame({"name": [gatewidgets_store.parent.name], "age": [1], "height": [1.0]})  # flytekit
+    ex = gatewidgets.launch(fd.wf_dataframe_input, df=unique)  # caches the literal of a value it has seen
+    assert plain(ex.wait(timeout=60)) == plain(unique.assign(age=3))
+    written = list((gatewidgets_store.parent / "flytekit" / "raw").rglob("*"))
+    assert any(p.is_file() for p in written)

@@ -29,8 +29,13 @@ Flyte's semantics kept:
   retries; ``min_success_ratio`` / ``min_successes`` let items fail (their outputs are ``None``).
 - A workflow's ``on_failure`` task runs when the execution fails, with its inputs and ``err`` as
   flytekit's ``FlyteError``; the execution still ends ``FAILED`` with the original error.
-- Values reach tasks as flytekit hands them over: a file gate's answer as a ``FlyteFile`` on
-  the stored copy, a table as flytekit's ``StructuredDataset``, a ``datetime`` in UTC.
+- Values cross task boundaries as in flytekit's local run: through flytekit's ``TypeEngine`` (to a literal
+  and back, files under ``<store folder>/flytekit``) wherever the types differ or are not plain
+  (:mod:`gatewidgets.frontdoors.flytekit_values`), decided per edge at translation; each task runs in a
+  flytekit task sandbox of its own. Launch inputs are checked as flytekit checks them.
+- A gate's answer reaches tasks as flytekit hands it over: a file as a ``FlyteFile`` on the stored copy,
+  a directory (its files, or one zip unpacked) as a ``FlyteDirectory``, a table as flytekit's
+  ``StructuredDataset``, a ``datetime`` in UTC. ``Echo`` passes its inputs on.
 """
 from __future__ import annotations
 
@@ -42,9 +47,13 @@ import hashlib
 import inspect
 import json
 import math
+import os
+import shutil
+import tempfile
 import threading
 import typing
 import weakref
+import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -86,7 +95,6 @@ def _launch_inputs(fk_workflow: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     type: a ``list[float]`` given ints is refused, a path string is a ``FlyteFile``, a bare DataFrame is no
     ``StructuredDataset``); a flytekit ``StructuredDataset(dataframe=df)`` input becomes gatewidgets' Parquet
     ``StructuredDataset``, which the store keeps. Raises ``TypeError`` naming the workflow and the input."""
-    from flytekit.core.type_engine import TypeEngine
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
     from gatewidgets.frontdoors import flytekit_values
@@ -102,8 +110,7 @@ def _launch_inputs(fk_workflow: Any, inputs: dict[str, Any]) -> dict[str, Any]:
             values[name] = StructuredDataset(dataframe=frame, file_format="parquet")
             continue
         try:
-            TypeEngine.to_literal(flytekit_values.flytekit_context(None), _to_flytekit(value, hint), hint,
-                                  TypeEngine.to_literal_type(hint))
+            flytekit_values.check(_to_flytekit(value, hint), hint)
         except Exception as exc:
             raise TypeError(f"workflow {fk_workflow.name}: input {name!r} must be a {_type_name(hint)}, as "
                             f"flytekit requires; got {value!r:.80} ({type(value).__name__}): {exc}") from None
@@ -141,14 +148,41 @@ def _gate_hint(hint: Any) -> Any:
     return GateFile if isinstance(hint, type) and issubclass(hint, FlyteFile) else hint
 
 
+def _gate_answer_hint(hint: Any) -> Any:
+    """The gatewidgets type a gate of flytekit type ``hint`` is answered with: as :func:`_gate_hint`, and a
+    ``FlyteDirectory`` gate with its files (``list[GateFile]``: several files, or one zip unpacked)."""
+    from flytekit.types.directory import FlyteDirectory
+
+    if isinstance(hint, type) and issubclass(hint, FlyteDirectory):
+        return list[GateFile]
+    return _gate_hint(hint)
+
+
+def _directory_of(files: list[GateFile]) -> str:
+    """A new local folder holding ``files`` (the members of one ``.zip``, unpacked, if that is all there is)."""
+    folder = tempfile.mkdtemp(prefix="gatewidgets-dir-")
+    if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+        with files[0].open("rb") as fh, zipfile.ZipFile(fh) as archive:
+            archive.extractall(folder)  # names with '..' or a leading '/' are made safe by zipfile
+        return folder
+    for f in files:
+        with f.open("rb") as src, open(os.path.join(folder, f.name), "xb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
+
+
 def _to_flytekit(value: Any, hint: Any) -> Any:
     """A value as a flytekit task receives it: a gate's file as the ``FlyteFile`` it declares (its path is
     the stored copy), a table as flytekit's ``StructuredDataset`` (through flytekit's type engine), a
     ``datetime`` in UTC, as flytekit's literals carry it."""
+    from flytekit.types.directory import FlyteDirectory
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
     cls = _bare(hint)
+    if isinstance(value, list) and isinstance(cls, type) and issubclass(cls, FlyteDirectory) and \
+            all(isinstance(v, GateFile) for v in value):
+        return cls(path=_directory_of(value))
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, StructuredDataset) and isinstance(cls, type) and issubclass(cls, FlyteDataset):
@@ -175,13 +209,14 @@ def _bare(hint: Any) -> Any:
 
 def _converts(hint: Any) -> bool:
     """Whether values of ``hint`` go through :func:`_to_flytekit` (files, tables, datetimes, lists of them)."""
+    from flytekit.types.directory import FlyteDirectory
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
     if typing.get_origin(hint) is list:
         return _converts(typing.get_args(hint)[0])
     hint = _bare(hint)
-    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDataset, datetime))
+    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDirectory, FlyteDataset, datetime))
 
 
 def _literal_value(literal: Any, hint: Any) -> Any:
@@ -328,13 +363,12 @@ class _FlytekitTask(dsl.Task):
 
         if not self.converted and not self.edges:
             return kwargs
-        ctx = flytekit_values.flytekit_context(store) if self.edges else None
         values = {}
         for k, v in kwargs.items():
             if k in self.edges:
                 produced, declared = self.edges[k]
                 try:
-                    values[k] = flytekit_values.convert(ctx, _to_flytekit(v, produced), produced, declared)
+                    values[k] = flytekit_values.convert(store, _to_flytekit(v, produced), produced, declared)
                 except Exception as exc:
                     raise TypeError(f"task {self.name}: input {k!r} ({_type_name(declared)}) cannot be made from "
                                     f"the {_type_name(produced)} it was given: {exc}") from exc
@@ -627,7 +661,7 @@ class _Scope:
         if gate.sleep_duration is not None:
             return {"": dsl.sleep(gate.sleep_duration)}
         if gate.input_type is not None:
-            return {"o0": dsl.wait_for_input(gate.name, gate._timeout, _gate_hint(gate.input_type))}
+            return {"o0": dsl.wait_for_input(gate.name, gate._timeout, _gate_answer_hint(gate.input_type))}
         (binding,) = node.bindings
         upstream = self._bound(binding.binding, None)
         return {binding.var: dsl.approve(upstream, gate.name, gate._timeout)}

@@ -19,9 +19,12 @@ from typing import Any, Callable
 
 from flytekit.core.context_manager import ExecutionState, FlyteContext, FlyteContextManager
 from flytekit.core.data_persistence import FileAccessProvider
-from flytekit.core.type_engine import TypeEngine
+from flytekit.core.type_engine import TypeEngine, TypeTransformerFailedError
+from flytekit.types.directory import FlyteDirectory
 
-__all__ = ["convert", "flytekit_context", "in_task_sandbox", "needs_conversion", "is_plain"]
+from gatewidgets.store import default_store_path
+
+__all__ = ["check", "convert", "flytekit_context", "in_task_sandbox", "needs_conversion", "is_plain"]
 
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -56,17 +59,32 @@ def _context(folder: str) -> FlyteContext:
 
 def flytekit_context(store: Any) -> FlyteContext:
     """A flytekit context as flytekit's local workflow execution has it, its files under the store's folder
-    (``<folder>/flytekit``; a store without a path: a temporary folder). One per folder."""
-    path = getattr(store, "path", None)
+    (``<folder>/flytekit``; ``None``: the default store's; a store without a path: a temporary folder). One per
+    folder."""
+    path = default_store_path() if store is None else getattr(store, "path", None)
     return _context(os.path.join(os.path.dirname(path), "flytekit") if isinstance(path, str) else
                     os.path.join(tempfile.gettempdir(), "gatewidgets-flytekit"))
 
 
-def convert(ctx: FlyteContext, value: Any, produced: Any, declared: Any) -> Any:
+def convert(store: Any, value: Any, produced: Any, declared: Any) -> Any:
     """``value`` (of the ``produced`` type) as a task declaring ``declared`` receives it in flytekit's local run:
-    to a literal and back. Raises flytekit's ``TypeTransformerFailedError`` (or ``ValueError``) if it does not fit."""
-    literal = TypeEngine.to_literal(ctx, value, produced, TypeEngine.to_literal_type(produced))
-    return TypeEngine.to_python_value(ctx, literal, declared)
+    to a literal and back, in the store's context (pushed on this thread: encoders read the current one).
+    Raises flytekit's ``TypeTransformerFailedError`` (or ``ValueError``) if it does not fit."""
+    FlyteContextManager.current_context()  # this thread's own context stack, before pushing on it
+    with FlyteContextManager.with_context(flytekit_context(store).new_builder()) as ctx:
+        literal = TypeEngine.to_literal(ctx, value, produced, TypeEngine.to_literal_type(produced))
+        return TypeEngine.to_python_value(ctx, literal, declared)
+
+
+def check(value: Any, declared: Any) -> None:
+    """Raise as flytekit's local run does if ``value`` is no ``declared`` (a launch input), writing nothing: a
+    folder is checked to be one, not copied."""
+    if isinstance(declared, type) and issubclass(declared, FlyteDirectory) and isinstance(value, (str, os.PathLike)):
+        if not os.path.isdir(value):
+            raise TypeTransformerFailedError(f"Error converting {os.fspath(value)!r} because it's not a folder.")
+        return
+    ctx = flytekit_context(None)
+    TypeEngine.to_literal(ctx, value, declared, TypeEngine.to_literal_type(declared))
 
 
 def in_task_sandbox(store: Any, fn: Callable[..., Any], **kwargs: Any) -> Any:
