@@ -11,13 +11,16 @@ This module imports flytekit: the front door imports it only once a flytekit wor
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
+import traceback
 import typing
+from collections.abc import Iterator
 from typing import Any, Callable
 
-from flytekit.core.context_manager import ExecutionState, FlyteContext, FlyteContextManager
+from flytekit.core.context_manager import ExecutionParameters, ExecutionState, FlyteContext, FlyteContextManager
 from flytekit.core.data_persistence import FileAccessProvider
 from flytekit.core.type_engine import TypeEngine, TypeTransformerFailedError
 from flytekit.types.directory import FlyteDirectory
@@ -49,7 +52,7 @@ def needs_conversion(produced: Any, declared: Any) -> bool:
 
 @functools.cache
 def _context(folder: str) -> FlyteContext:
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.makedirs(os.path.join(folder, "work"), mode=0o700, exist_ok=True)
     files = FileAccessProvider(local_sandbox_dir=os.path.join(folder, "sandbox"),
                                raw_output_prefix=os.path.join(folder, "raw"))
     ctx = FlyteContextManager.current_context()
@@ -58,20 +61,24 @@ def _context(folder: str) -> FlyteContext:
 
 
 def flytekit_context(store: Any) -> FlyteContext:
-    """A flytekit context as flytekit's local workflow execution has it, its files under the store's folder
-    (``<folder>/flytekit``; ``None``: the default store's; a store without a path: a temporary folder). One per
-    folder."""
+    """A flytekit context as flytekit's local workflow execution has it, its files under :func:`folder_of`
+    ``store``. One per folder."""
+    return _context(folder_of(store))
+
+
+def folder_of(store: Any) -> str:
+    """Where flytekit's files go for ``store``: ``<store folder>/flytekit`` (``None``: the default store's; a
+    store without a path: a temporary folder)."""
     path = default_store_path() if store is None else getattr(store, "path", None)
-    return _context(os.path.join(os.path.dirname(path), "flytekit") if isinstance(path, str) else
-                    os.path.join(tempfile.gettempdir(), "gatewidgets-flytekit"))
+    return os.path.join(os.path.dirname(path), "flytekit") if isinstance(path, str) else \
+        os.path.join(tempfile.gettempdir(), "gatewidgets-flytekit")
 
 
 def convert(store: Any, value: Any, produced: Any, declared: Any) -> Any:
     """``value`` (of the ``produced`` type) as a task declaring ``declared`` receives it in flytekit's local run:
     to a literal and back, in the store's context (pushed on this thread: encoders read the current one).
     Raises flytekit's ``TypeTransformerFailedError`` (or ``ValueError``) if it does not fit."""
-    FlyteContextManager.current_context()  # this thread's own context stack, before pushing on it
-    with FlyteContextManager.with_context(flytekit_context(store).new_builder()) as ctx:
+    with _pushed(flytekit_context(store)) as ctx:
         literal = TypeEngine.to_literal(ctx, value, produced, TypeEngine.to_literal_type(produced))
         return TypeEngine.to_python_value(ctx, literal, declared)
 
@@ -88,12 +95,44 @@ def check(value: Any, declared: Any) -> None:
 
 
 def in_task_sandbox(store: Any, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """``fn(**kwargs)`` as flytekit's local run calls a task: in a context of its own (a fresh
-    ``current_context().working_directory``, the store's file access), pushed on this thread only."""
-    FlyteContextManager.current_context()  # this thread's own context stack, before pushing on it
-    ctx = flytekit_context(store)
-    state = ctx.execution_state
-    params = state.user_space_params.with_task_sandbox().build()
+    """``fn(**kwargs)`` as flytekit's local run calls a task: in a context of its own, pushed on this thread only
+    (the store's file access; a ``current_context().working_directory`` of its own, made under
+    ``<folder>/flytekit/work`` when the task first asks for it)."""
+    base = flytekit_context(store)
+    state = base.execution_state
+    params = _TaskParams(state.user_space_params, os.path.join(folder_of(store), "work"))
     task_state = state.with_params(mode=ExecutionState.Mode.LOCAL_TASK_EXECUTION, user_space_params=params)
-    with FlyteContextManager.with_context(ctx.with_execution_state(task_state)):
+    with _pushed(base.with_execution_state(task_state).build()):
         return fn(**kwargs)
+
+
+class _TaskParams(ExecutionParameters):
+    """A task's ``ExecutionParameters`` (what ``flytekit.current_context()`` returns): those of the run, with a
+    working directory of the task's own, made on first use (flytekit makes one per task; most tasks never ask,
+    and making it costs more than a trivial task)."""
+
+    def __init__(self, run: ExecutionParameters, parent: str) -> None:  # noqa: D107 - shares the run's fields
+        self.__dict__.update(run.__dict__)
+        self._parent = parent
+        self._own: str | None = None
+
+    @property
+    def working_directory(self) -> str:
+        if self._own is None:
+            self._own = tempfile.mkdtemp(prefix="task-", dir=self._parent)
+        return self._own
+
+
+@contextlib.contextmanager
+def _pushed(ctx: FlyteContext) -> Iterator[FlyteContext]:
+    """``ctx`` as this thread's current flytekit context (``FlyteContextManager.with_context`` without its
+    stack walk, which costs more than a trivial task)."""
+    FlyteContextManager.current_context()  # this thread's own context stack, before pushing on it
+    FlyteContextManager.push_context(ctx, _ORIGIN)
+    try:
+        yield ctx
+    finally:
+        FlyteContextManager.pop_context()
+
+
+_ORIGIN = traceback.FrameSummary(__file__, 0, "gatewidgets")
