@@ -270,6 +270,11 @@ class GateRemote:
                 value_form: str = "python") -> Signal:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         verb = "approve" if value else "reject"
+        if kinds.get(signal.kind).ends_by_itself:
+            raise SignalTypeError(
+                f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it is a sleep. End it early "
+                f"with {self._suggest('end-sleep', signal_id, execution_name)}."
+            )
         if signal.type.simple is not SimpleType.BOOLEAN:
             raise SignalTypeError(
                 f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
@@ -325,7 +330,7 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(
-                f"Signal {signal_id!r} of execution {execution_name!r} is a sleep; end it early with "
+                f"Signal {signal_id!r} of execution {execution_name!r} is a sleep. End it early with "
                 f"{self._suggest('end-sleep', signal_id, execution_name)}."
             )
         if python_type is not None:
