@@ -126,8 +126,8 @@ def to_parquet(df: pd.DataFrame) -> ParquetDataset:
 
 
 @task
-def from_parquet(sd: ParquetDataset) -> pd.DataFrame:
-    return sd.open(pd.DataFrame).all()
+def names_from_parquet(sd: Annotated[StructuredDataset, kwtypes(name=str), PARQUET]) -> list[str]:
+    return list(sd.open(pd.DataFrame).all()["name"])
 
 
 @workflow
@@ -136,8 +136,8 @@ def wf_csv() -> pd.DataFrame:
 
 
 @workflow
-def wf_parquet() -> pd.DataFrame:
-    return from_parquet(sd=to_parquet(df=make_people()))
+def wf_parquet() -> list[str]:
+    return names_from_parquet(sd=to_parquet(df=make_people()))
 
 
 @workflow

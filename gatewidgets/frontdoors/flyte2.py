@@ -14,9 +14,9 @@ one never waited on is ``CANCELLED`` when the run ends.
   (``wait()`` twice on one condition asks twice, as Flyte's local prompt does).
 - kind ``approve`` for ``bool`` (Reject gives the task ``False``), ``input`` for
   ``int``/``float``/``str``; the description is the prompt (Markdown only for
-  ``prompt_type="markdown"``; a text prompt is stored as written and escaped where shown) and the condition's description; the deadline is its timeout
-  counted from the wait (as Flyte's local controller counts it), after which the signal is
-  ``TIMED_OUT`` and the task gets ``ConditionTimedoutError``.
+  ``prompt_type="markdown"``; a text prompt is stored as written and escaped where shown) and the
+  condition's description; the deadline is its timeout counted from the wait (as Flyte's local
+  controller counts it), after which the signal is ``TIMED_OUT`` and the task gets ``ConditionTimedoutError``.
 - webhooks fire as Flyte fires them (its controller posts when the condition is created,
   after the signal exists).
 

@@ -191,7 +191,7 @@ def _to_flytekit(value: Any, hint: Any) -> Any:
         from flytekit.core.type_engine import TypeEngine
 
         ctx = FlyteContextManager.current_context()
-        stored_as = typing.Annotated[cls, value.file_format]  # keep the gate file's format (CSV needs no pyarrow)
+        stored_as: Any = typing.Annotated[cls, value.file_format]  # keep the file's format (CSV needs no pyarrow)
         table = FlyteDataset(dataframe=value.open(pandas.DataFrame).all(), file_format=value.file_format)
         literal = TypeEngine.to_literal(ctx, table, stored_as, TypeEngine.to_literal_type(stored_as))
         return TypeEngine.to_python_value(ctx, literal, hint)
