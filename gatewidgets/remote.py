@@ -390,8 +390,11 @@ class GateRemote:
         """The call that does ``command`` (``set`` / ``end-sleep``) in the language of this remote's face: the
         ``gatewidgets`` command line, the ``%gate`` magic, else Python."""
         if self.via in (Via.CLI, Via.MAGIC):
-            words = [command, shlex.quote(signal_id), *([value] if value else []), "-e", shlex.quote(execution_name)]
-            return ("gatewidgets " if self.via is Via.CLI else "%gate ") + " ".join(words)
+            args = [shlex.quote(signal_id), *([value] if value else [])]
+            option = ["-e", shlex.quote(execution_name)]
+            # a name starting with '-' follows '--', or it would be read as an option
+            words = [*option, "--", *args] if signal_id.startswith("-") else [*args, *option]
+            return ("gatewidgets " if self.via is Via.CLI else "%gate ") + " ".join([command, *words])
         if command == "set":
             return f"set_input({signal_id!r}, {execution_name!r}, value=...)"
         return f"end_sleep({signal_id!r}, {execution_name!r})"

@@ -117,3 +117,35 @@ def test_a_refused_name_names_the_workflow_and_the_node_and_stores_nothing() -> 
     assert "wf_bad_signal_name" in text and "node n1" in text and "'line\\nbreak'" in text
     assert "no control characters" in text
     assert remote.list_executions() == before
+
+
+def test_webhook_paths_percent_encode_the_name() -> None:
+    from gatewidgets import notify
+
+    seen: list[Any] = []
+    stop = notify.on("waiting", seen.append)
+    try:
+        ex = html_named.launch()
+        eventually(lambda: seen, timeout=30, what="the waiting notification")
+    finally:
+        stop()
+    actions = seen[0].to_json()["actions"]
+    assert actions["approve"].endswith(f"/{ex.name}/ok%20%3Cb%3Enow%20%26%20then/approve")
+    ex.abort()
+
+
+@gatewidgets.workflow
+def dash_named() -> int:
+    return gatewidgets.wait_for_input("-n", timeout=None, expected_type=int)
+
+
+def test_a_name_starting_with_a_dash_works_in_the_cli_and_its_suggestion() -> None:
+    ex = dash_named.launch()
+    pending(ex, "-n")
+    done = cli("approve", "-e", ex.name, "--", "-n")
+    assert done.returncode != 0
+    suggested = f"gatewidgets set -e {ex.name} -- -n VALUE"
+    assert suggested in done.stderr
+    done = cli(*suggested.replace("VALUE", "7").split()[1:])
+    assert done.returncode == 0, done.stderr
+    assert ex.wait(timeout=30) == 7
