@@ -498,10 +498,11 @@ def label_of(x: float, what: str) -> str:
 
 @workflow
 def wf_nested_conditional(x: float) -> str:
+    mean = mean_age(sd=make_people())
     return (conditional("outer").if_(x > 0.0).then(
-        conditional("inner").if_(x > 10.0).then(label_of(x=x, what="big")).else_().then(
+        conditional("inner").if_(x > 10.0).then(label_of(x=mean, what="big")).else_().then(
             label_of(x=x, what="small")))
-        .else_().then(label_of(x=x, what="negative")))
+        .else_().then(label_of(x=mean, what="negative")))
 
 
 # ------------------------------------------------------------------ dynamic, map tasks with partials, sub-workflows

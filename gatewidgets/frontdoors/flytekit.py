@@ -801,8 +801,32 @@ def _pick(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _order(nodes: dict[str, Any]) -> list[str]:
-    graph = {nid: {u.id for u in n.upstream_nodes if u.id in nodes} for nid, n in nodes.items()}
+    """The node ids in an order where each comes after the nodes it reads, those read inside its conditional
+    cases (nested ones too) included: flytekit lists only the condition's own operands as a branch's upstream."""
+    graph = {nid: {u.id for u in n.upstream_nodes if u.id in nodes} | (_reads(n) & set(nodes))
+             for nid, n in nodes.items()}
     return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _reads(node: Any) -> set[str]:
+    """The ids of the nodes a node's bindings read, and for a conditional those its cases' nodes read."""
+    from flytekit.core.condition import BranchNode
+
+    def promised(data: Any) -> set[str]:
+        if data.promise is not None:
+            return {data.promise.node_id} if data.promise.node_id else set()
+        items = data.collection.bindings if data.collection is not None else \
+            data.map.bindings.values() if data.map is not None else ()
+        return set().union(*(promised(b) for b in items))
+
+    found = set().union(*(promised(b.binding) for b in node.bindings))
+    entity = node.flyte_entity
+    if isinstance(entity, BranchNode):
+        block = entity._ifelse_block
+        cases = [block.case, *(block.other or [])]
+        for case_node in [c.then_node for c in cases] + ([block.else_node] if block.else_node else []):
+            found |= _reads(case_node)
+    return found
 
 
 def _translate(obj: Any) -> Workflow:
