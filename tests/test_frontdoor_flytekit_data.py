@@ -28,8 +28,7 @@ def plain(value: Any) -> Any:
     """``value`` as comparable plain data: a dataset or DataFrame as its columns, rows and dtypes, a file as its
     bytes, a folder as its files' bytes by name, a dataclass or model as a dict."""
     if isinstance(value, StructuredDataset):
-        frame = value.dataframe if value.dataframe is not None else value.open(pd.DataFrame).all()
-        return plain(frame)
+        return plain(value.open(pd.DataFrame).all())  # as a user reads it (flytekit local's output opens)
     if isinstance(value, pd.DataFrame):
         frame = value.reset_index(drop=True)
         return ("frame", frame.to_dict(orient="split"), [str(t) for t in frame.dtypes])

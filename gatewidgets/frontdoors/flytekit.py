@@ -847,7 +847,7 @@ def _translate(obj: Any) -> Workflow:
 
     def body(**inputs: Any) -> Any:
         scope.inputs = {**fixed, **inputs}
-        result = scope.run(fk_workflow)
+        result = _end_node(scope, fk_workflow, scope.run(fk_workflow))
         if named:  # a NamedTuple output keeps its class and field names
             return _named_tuple(fk_workflow)(**dict(zip(interface.outputs, result)))
         return result
@@ -899,6 +899,50 @@ def _failure_handler(fk_workflow: Any, fixed: dict[str, Any]) -> _FailureHandler
             f"{where}: only a @task can be a failure handler here (a {type(handler).__name__} was given); make the "
             "handler a @task.")
     return _FailureHandler(handler, {k: v for k, v in fixed.items() if k in handler.python_interface.inputs})
+
+
+class _EndNode(dsl.Task):
+    """Flyte's ``end-node``: the workflow's outputs as flytekit's local run returns them, each output in
+    ``conversions`` turned from the type its producer declares into the workflow's declared output type
+    through flytekit's ``TypeEngine`` (built only when an output needs it)."""
+
+    def __init__(self, declared: list[Any], conversions: list[tuple[Any, Any] | None]) -> None:
+        def end(**values: Any) -> Any:
+            return tuple(values.values()) if len(values) > 1 else next(iter(values.values()))
+
+        self.conversions = conversions
+        names = [f"o{i}" for i in range(len(declared))]
+        ret = tuple.__class_getitem__(tuple(declared)) if len(declared) > 1 else declared[0]
+        end.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names], return_annotation=ret)
+        end.__annotations__ = {**dict.fromkeys(names, Any), "return": ret}
+        super().__init__(end, name="end-node")
+
+    def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
+        from gatewidgets.frontdoors import flytekit_values
+
+        values = [kwargs[f"o{i}"] if conv is None else
+                  flytekit_values.convert(execution.store, _to_flytekit(kwargs[f"o{i}"], conv[0]), *conv)
+                  for i, conv in enumerate(self.conversions)]
+        return tuple(values) if len(values) > 1 else values[0]
+
+
+def _end_node(scope: _Scope, fk_workflow: Any, result: Any) -> Any:
+    """``result`` (the workflow's output promises), through an :class:`_EndNode` if an output needs converting."""
+    from gatewidgets.frontdoors import flytekit_values
+
+    declared = list(fk_workflow.python_interface.outputs.values())
+    conversions: list[tuple[Any, Any] | None] = []
+    for binding, hint in zip(fk_workflow.output_bindings, declared):
+        produced = scope._produced(binding.binding, hint)
+        needed = produced is not None and flytekit_values.needs_conversion(produced, hint)
+        conversions.append((produced, hint) if needed else None)
+    if not any(conversions):
+        return result
+    values = result if len(declared) > 1 else (result,)
+    converted = _EndNode([_gate_hint(h) for h in declared], conversions)(
+        **{f"o{i}": v for i, v in enumerate(values)})
+    return tuple(converted) if len(declared) > 1 else converted
 
 
 def _named_tuple(fk_workflow: Any) -> dsl.Task:
