@@ -154,6 +154,26 @@ def test_a_flytedirectory_gate_is_answered_with_files_from_the_card() -> None:
     assert ex.wait(timeout=30) == {"a.txt": "first", "b.txt": "second"}
 
 
+def test_a_flytedirectory_gate_takes_a_zip_from_the_card(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from gatewidgets.widgets.gate import GateWidget
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("x.txt", "ex")
+        z.writestr("../escape.txt", "no")  # unpacked inside the folder, never above it
+    data = packed.getvalue()
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    card = GateWidget(GateRemote.for_sandbox().get_signal("photos", ex.name))
+    card.upload.set_state({"value": [{"name": "photos.zip", "type": "application/zip", "size": len(data),
+                                      "last_modified": 0, "content": memoryview(data)}]})
+    assert card.submit() is not None
+    assert ex.wait(timeout=30) == {"escape.txt": "no", "x.txt": "ex"}
+
+
 def test_a_flytedirectory_gate_takes_a_zip_from_another_process(tmp_path: Path) -> None:
     import zipfile
 

@@ -98,3 +98,16 @@ def test_converted_values_are_written_under_the_store_folder(gatewidgets_store: 
     assert plain(ex.wait(timeout=60)) == plain(unique.assign(age=3))
     written = list((gatewidgets_store.parent / "flytekit" / "raw").rglob("*"))
     assert any(p.is_file() for p in written)
+
+
+def test_which_edges_convert_is_decided_at_translation() -> None:
+    from gatewidgets.frontdoors.flytekit import workflow_of
+
+    def edges(workflow: Any) -> dict[str, Any]:
+        return {n.name: n.task.edges for n in workflow_of(workflow).nodes.values() if getattr(n.task, "edges", None)}
+
+    assert edges(fd.wf_map_partial) == {}  # int -> list[float] -> map over floats: plain, handed over as is
+    assert edges(fd.wf_floats) == {}
+    assert edges(fd.wf_dataframe_to_dataset) == {"mean_age": {"sd": (pd.DataFrame, StructuredDataset)}}
+    assert edges(fd.wf_column_subset) == {"only_columns": {"sd": (pd.DataFrame, fd.Subset)}}
+    assert edges(fd.wf_enum) == {"next_color": {"c": (fd.Color, fd.Color)}, "color_name": {"c": (fd.Color, fd.Color)}}

@@ -16,6 +16,7 @@ import functools
 import os
 import tempfile
 import traceback
+import types
 import typing
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -38,7 +39,7 @@ def is_plain(hint: Any) -> bool:
     if hint in _PLAIN:
         return True
     origin = typing.get_origin(hint)
-    if origin in (list, dict, typing.Union):
+    if origin in (list, dict, typing.Union, types.UnionType):
         return all(is_plain(a) for a in typing.get_args(hint))
     return False
 
@@ -47,7 +48,16 @@ def needs_conversion(produced: Any, declared: Any) -> bool:
     """Whether a value of the ``produced`` type must go through the ``TypeEngine`` to reach an input declared as
     ``declared``: the types differ, or the type is not plain (files, datasets, dataclasses, enums, numpy,
     user-registered transformers). Decided once per edge."""
-    return declared is not None and not (produced == declared and is_plain(declared))
+    return declared is not None and not (_same(produced, declared) and is_plain(declared))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b``, ``list[int]`` and ``typing.List[int]`` alike."""
+    if a == b:
+        return True
+    origin, args = typing.get_origin(a), typing.get_args(a)
+    return origin is not None and origin == typing.get_origin(b) and len(args) == len(typing.get_args(b)) and \
+        all(_same(x, y) for x, y in zip(args, typing.get_args(b)))
 
 
 @functools.cache
