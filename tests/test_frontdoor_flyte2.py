@@ -310,6 +310,9 @@ def test_a_markdown_prompt_is_kept_as_markdown_and_a_text_prompt_is_shown_as_wri
     card = GateWidget(stored, remote=remote).description.value
     assert "Fire with `true` &lt;now&gt;?<br># not a heading" in card and "*as* written" in card
     assert "<h1>" not in card and "<code>" not in card and "<em>" not in card
+    from gatewidgets.wire import signal_from_json, signal_to_json
+
+    assert signal_from_json(signal_to_json(stored)).description_format == "text"  # HTTP faces show it as text too
     remote.approve("txt", ex.name)
     assert ex.wait(timeout=30) is True
 

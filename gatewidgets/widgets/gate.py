@@ -85,8 +85,7 @@ class GateWidget(w.VBox):
         self.remote = remote_for(remote, signal.id.execution_id.project, signal.id.execution_id.domain)
         self._lock = threading.RLock()
         self.header = html_widget()
-        as_text = (signal.context or {}).get("description_format") == "text"
-        self.description = html_widget(render_text(signal.description) if as_text else
+        self.description = html_widget(render_text(signal.description) if signal.description_format == "text" else
                                        render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
