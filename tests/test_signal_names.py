@@ -9,17 +9,13 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from _jupyter_server import Server, call
+from helpers import eventually
 
-pytest.importorskip("flytekit")
-
-import _flytekit_workflows as fw  # noqa: E402  (needs flytekit)
-from _jupyter_server import Server, call  # noqa: E402
-from helpers import eventually  # noqa: E402
-
-import gatewidgets  # noqa: E402
-from gatewidgets import GateRemote, SignalState, WorkflowDefinitionError  # noqa: E402
-from gatewidgets.models.names import is_valid_signal_name  # noqa: E402
-from gatewidgets.widgets.gate import GateWidget  # noqa: E402
+import gatewidgets
+from gatewidgets import GateRemote, SignalState, WorkflowDefinitionError
+from gatewidgets.models.names import is_valid_signal_name
+from gatewidgets.widgets.gate import GateWidget
 
 SIG = "/gatewidgets/api/signals/default/development"
 
@@ -34,8 +30,13 @@ def pending(ex: Any, *ids: str) -> None:
                timeout=30, what=f"signals {ids} pending")
 
 
+def flytekit_workflows() -> Any:
+    """The flytekit test workflows (the test skips without flytekit)."""
+    return pytest.importorskip("_flytekit_workflows", reason="needs flytekit (the [flyte] extra)")
+
+
 def test_spaced_gate_names_through_every_face(server: Server) -> None:
-    ex = gatewidgets.launch(fw.wf_spaced_names, x=1)
+    ex = gatewidgets.launch(flytekit_workflows().wf_spaced_names, x=1)
     sleep_id = next(s.signal_id for s in ex.signals() if s.signal_id.startswith("sleep-"))
     pending(ex, "how many more", "subwf approve", sleep_id)
 
@@ -111,8 +112,9 @@ def test_names_that_break_urls_paths_or_output_are_refused(name: str) -> None:
 def test_a_refused_name_names_the_workflow_and_the_node_and_stores_nothing() -> None:
     remote = GateRemote.for_sandbox()
     before = remote.list_executions()
+    workflows = flytekit_workflows()
     with pytest.raises(WorkflowDefinitionError) as info:
-        gatewidgets.launch(fw.wf_bad_signal_name, x=1)
+        gatewidgets.launch(workflows.wf_bad_signal_name, x=1)
     text = str(info.value)
     assert "wf_bad_signal_name" in text and "node n1" in text and "'line\\nbreak'" in text
     assert "no control characters" in text
