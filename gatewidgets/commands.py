@@ -175,6 +175,10 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("value", nargs="*", help="the value (words are joined by spaces)")
     execution_option(p)
 
+    p = add("end-sleep", "End a sleep gate now (the workflow goes on as if its time had passed).")
+    p.add_argument("signal", help="signal id of the sleep (e.g. sleep-n0)")
+    execution_option(p)
+
     p = add("show", "Show an execution: its nodes and signals.")
     p.add_argument("execution", nargs="?", help="execution name (default: as for -e)")
     p.add_argument("--ids", action="store_true", help="also show the internal node ids")
@@ -400,6 +404,12 @@ def _set(args: argparse.Namespace, ctx: Context) -> Result:
         signal = ctx.remote.set_text(args.signal, name, value, project, domain)
     shown = kinds.get(signal.kind).set_text(signal)
     return Result(f"{_described(signal).capitalize()} {shown}.", notes, data=signal_to_json(signal))
+
+
+def _end_sleep(args: argparse.Namespace, ctx: Context) -> Result:
+    name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    signal = ctx.remote.end_sleep(args.signal, name, project, domain)
+    return Result(f"Ended the sleep, {_described(signal)}.", notes, data=signal_to_json(signal))
 
 
 def _variable(name: str, namespace: dict[str, Any] | None) -> Any:
@@ -635,6 +645,7 @@ def _literal(text: str) -> Any:
         return text
 
 
-_COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "show": _show,
+_COMMANDS = {"list": _list, "approve": _decide, "reject": _decide, "set": _set, "end-sleep": _end_sleep,
+             "show": _show,
              "executions": _executions, "abort": _abort, "history": _history, "stats": _stats, "config": _config,
              "dashboard": _dashboard, "run": _run, "recover": _recover, "files": _files}

@@ -23,7 +23,7 @@ from gatewidgets.kinds.approve import approve
 from gatewidgets.kinds.base import NO_DEFAULT, GateKind
 from gatewidgets.kinds.input import wait_for_input
 from gatewidgets.kinds.sleep import sleep
-from gatewidgets.models.execution import NAME_RULE, is_valid_name
+from gatewidgets.models.names import SIGNAL_NAME_RULE, is_valid_signal_name
 from gatewidgets.models.signal import SignalKind
 from gatewidgets.types import GateType
 
@@ -127,6 +127,7 @@ class SignalSpec:
     default: Any = NO_DEFAULT
     on_timeout: str = "fail"
     edit_type: GateType | None = None  # approve(..., editable=True): the type of the value the approver may change
+    description_format: str = "markdown"  # or "text": shown as written (a Flyte 2 prompt_type="text")
 
     def __post_init__(self) -> None:
         self.kind = kinds.get(self.kind).signal_kind  # UnknownGateKindError for an unregistered kind
@@ -638,9 +639,11 @@ def _timeout(value: Any, what: str) -> timedelta | None:
 
 
 def _signal_id(name: Any, what: str) -> str:
-    if not is_valid_name(name):
+    if not is_valid_signal_name(name):
+        builder = _current()
+        where = f"workflow {builder.workflow_name}, node {builder.next_id()} ({what})" if builder else what
         raise WorkflowDefinitionError(
-            f"{what}: the signal name must be {NAME_RULE}; got {name!r}."
+            f"{where}: the signal name must be {SIGNAL_NAME_RULE}; got {name!r}. Rename the gate."
         )
     return str(name)
 

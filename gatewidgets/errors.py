@@ -90,7 +90,8 @@ class ChildExecutionError(GateError):
 
 
 class InvalidNameError(GateError, ValueError):
-    """A project, domain, execution or signal name is not 1-128 letters, digits, '_', '-' or '.'."""
+    """A project, domain or execution name is not 1-128 letters, digits, '_', '-' or '.' (signal names: see
+    ``gatewidgets.models.names``)."""
 
 
 class StoreError(GateError):

@@ -395,12 +395,15 @@ def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
 
 
 def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
-    """What faces need of a gate before it is reached: an editable approval's type, an input's default."""
+    """What faces need of a gate before it is reached: an editable approval's type, an input's default, how its
+    description is written (when not Markdown)."""
     context: dict[str, Any] = {}
     if spec.edit_type is not None:
         context["edit_type"] = spec.edit_type.to_record()
     if spec.has_default:
         context["default"] = spec.gate_type.validate(spec.default)
+    if spec.description_format != "markdown":
+        context["description_format"] = spec.description_format
     return context or None
 
 

@@ -49,7 +49,7 @@ class Notification:
         """The webhook body: the event, the signal and the HTTP paths that answer it."""
         s = self.signal
         ex = s.id.execution_id
-        path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{s.signal_id}"
+        path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"
         actions = {"set": path, **kinds.get(s.kind).actions(path)}
         return {
             "event": self.event,

@@ -6,11 +6,13 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import getpass
 import json
-from collections.abc import Sequence
+import shlex
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -269,10 +271,16 @@ class GateRemote:
                 value_form: str = "python") -> Signal:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         verb = "approve" if value else "reject"
+        if kinds.get(signal.kind).ends_by_itself:
+            raise SignalTypeError(
+                f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it is a sleep. End it early "
+                f"with {self._suggest('end-sleep', signal_id, execution_name)}."
+            )
         if signal.type.simple is not SimpleType.BOOLEAN:
             raise SignalTypeError(
                 f"Cannot {verb} signal {signal_id!r} of execution {execution_name!r}: it expects "
-                f"{signal.type}, not a yes/no answer. Use set_input(..., value=...) instead."
+                f"{signal.type}, not a yes/no answer. Set it instead: "
+                f"{self._suggest('set', signal_id, execution_name, 'VALUE')}."
             )
         detail: dict[str, Any] = {}
         if comment is not None:
@@ -317,7 +325,8 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(
-                f"Signal {signal_id!r} is a sleep; end it early with end_sleep({signal_id!r}, {execution_name!r})."
+                f"Signal {signal_id!r} of execution {execution_name!r} is a sleep. End it early with "
+                f"{self._suggest('end-sleep', signal_id, execution_name)}."
             )
         if python_type is not None:
             try:
@@ -364,6 +373,19 @@ class GateRemote:
             raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
         return self._set(signal, None, "json")
 
+    def _suggest(self, command: str, signal_id: str, execution_name: str, value: str = "") -> str:
+        """The call that does ``command`` (``set`` / ``end-sleep``) in the language of this remote's face: the
+        ``gatewidgets`` command line, the ``%gate`` magic, else Python."""
+        if self.via in (Via.CLI, Via.MAGIC):
+            args = [shlex.quote(signal_id), *([value] if value else [])]
+            option = ["-e", shlex.quote(execution_name)]
+            # a name starting with '-' follows '--', or it would be read as an option
+            words = [*option, "--", *args] if signal_id.startswith("-") else [*args, *option]
+            return ("gatewidgets " if self.via is Via.CLI else "%gate ") + " ".join([command, *words])
+        if command == "set":
+            return f"set_input({signal_id!r}, {execution_name!r}, value=...)"
+        return f"end_sleep({signal_id!r}, {execution_name!r})"
+
     def _type(self, signal: Signal) -> GateType:
         return self.store.gate_type(signal.id.execution_id, signal.signal_id, signal.type_record or {})
 
@@ -381,16 +403,17 @@ class GateRemote:
         copied into the store's folder (bytes hashed as they are copied, local paths and sizes under the
         current :func:`file_access`); refused if its JSON form is larger than ``settings.max_value_bytes``.
         Returns the JSON form to store; raises ``SignalTypeError`` (``StoreError`` for an unwritable folder)."""
-        if form == "text":
-            if isinstance(value, str):  # refuse a huge text before parsing it
-                _check_size(signal, len(value.encode("utf-8", "surrogatepass")), "text")
-            parsed = gate_type.parse_text(value)
-        elif form == "json":
-            parsed = gate_type.validate_json(value)
-        elif _is_structure(value) and not gate_type.is_live:  # its JSON form, as the detached type knows it
-            parsed = gate_type.validate_json(jsonable(value))
-        else:
-            parsed = gate_type.validate(value)
+        if form == "text" and isinstance(value, str):  # refuse a huge text before parsing it
+            _check_size(signal, len(value.encode("utf-8", "surrogatepass")), "text")
+        with _naming(signal):
+            if form == "text":
+                parsed = gate_type.parse_text(value)
+            elif form == "json":
+                parsed = gate_type.validate_json(value)
+            elif _is_structure(value) and not gate_type.is_live:  # its JSON form, as the detached type knows it
+                parsed = gate_type.validate_json(jsonable(value))
+            else:
+                parsed = gate_type.validate(value)
         # refused before a file is copied (a stored file's JSON form is small), and measured again once they are
         light, paths = _unread(gate_type, parsed)
         _check_size(signal, _json_size(light), "value as JSON")
@@ -425,6 +448,18 @@ class GateRemote:
 
 
 FlyteRemote = GateRemote
+
+
+@contextlib.contextmanager
+def _naming(signal: Signal) -> Iterator[None]:
+    """A ``SignalTypeError`` raised inside names the signal and its execution."""
+    try:
+        yield
+    except SignalTypeError as exc:
+        where = f"Signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+        if str(exc).startswith(where):
+            raise
+        raise SignalTypeError(f"{where}: {exc}") from exc
 
 
 def _check_size(signal: Signal, size: int, what: str) -> None:

@@ -56,6 +56,7 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "value": jsonable(signal.value),
         "node_id": signal.node_id,
         "description": signal.description,
+        "description_format": signal.description_format,
         "created_at": _iso(signal.created_at),
         "waiting_since": _iso(signal.waiting_since),
         "deadline": _iso(signal.deadline),
@@ -72,7 +73,7 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
     }
 
 
-_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value")
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "description_format")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:

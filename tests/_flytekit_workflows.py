@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import os
 import threading
 import time
 import typing
@@ -171,9 +172,15 @@ def wf_table() -> int:
     return column_total(table=wait_for_input("expenses", timeout=HOUR, expected_type=StructuredDataset))
 
 
+@task
+def folder_listing(photos: FlyteDirectory) -> dict[str, str]:
+    local = photos.download()
+    return {name: Path(local, name).read_text() for name in sorted(os.listdir(local))}
+
+
 @workflow
-def wf_directory() -> None:
-    wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory)
+def wf_directory() -> dict[str, str]:
+    return folder_listing(photos=wait_for_input("photos", timeout=HOUR, expected_type=FlyteDirectory))
 
 
 @workflow
@@ -569,3 +576,31 @@ def clean_up_wf(a: int, err: typing.Optional[FlyteError] = None) -> None:
 @workflow(on_failure=clean_up_wf)
 def wf_on_failure_wf(a: int) -> int:
     return t1(a=a)
+
+
+# ------------------------------------------------------------------ gate names as flytekit's own gate tests write them
+
+
+@workflow
+def spaced_sub(x: int) -> int:
+    return approve(t1(a=x), "subwf approve", timeout=HOUR)
+
+
+@task
+def plus(a: int, b: int) -> int:
+    return a + b
+
+
+@workflow
+def wf_spaced_names(x: int) -> int:
+    more = wait_for_input("how many more", timeout=HOUR, expected_type=int)
+    nap = sleep(timedelta(hours=1))
+    total = t2(a=spaced_sub(x=x))
+    checked = approve(total, "final check é", timeout=HOUR)
+    nap >> checked
+    return plus(a=checked, b=more)
+
+
+@workflow
+def wf_bad_signal_name(x: int) -> int:
+    return approve(t1(a=x), "line\nbreak", timeout=HOUR)

@@ -331,10 +331,16 @@ def test_sleep_needs_duration() -> None:
 
 
 def test_bad_signal_name() -> None:
-    with pytest.raises(WorkflowDefinitionError, match="signal name"):
+    with pytest.raises(WorkflowDefinitionError, match=r"^workflow wf, node n0 \(wait_for_input\): the signal name"):
         @workflow
         def wf() -> int:
-            return wait_for_input("has space", timeout=None, expected_type=int)
+            return wait_for_input("has/slash", timeout=None, expected_type=int)
+
+    @workflow
+    def spaced() -> int:  # a space is a name Flyte accepts
+        return wait_for_input("has space", timeout=None, expected_type=int)
+
+    assert list(spaced.signals) == ["has space"]
 
 
 def test_unsupported_expected_type() -> None:

@@ -73,7 +73,10 @@ def test_conditions_of_a_run_are_listed_every_page_with_the_condition_filter(fak
         ("n-2", SignalKind.INPUT, SimpleType.INTEGER, SignalState.PENDING),
     ]
     first, second = signals[0], signals[1]
-    assert first.description == r"Double \*it\*?"  # a text prompt shows as written
+    assert first.description == "Double *it*?"  # a text prompt is kept as written, and shown as text:
+    from gatewidgets.widgets import GateWidget
+
+    assert "<p>Double *it*?</p>" in GateWidget(first, remote=remote).description.value
     assert second.description == "How **many**?\n\na count"  # a Markdown prompt stays Markdown
     assert first.deadline - first.waiting_since == timedelta(hours=1) and second.deadline is None
     assert first.node_id == "a0-cond-approve-n-0"  # the action `flyte signal condition` takes

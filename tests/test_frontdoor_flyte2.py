@@ -61,6 +61,13 @@ async def markdown_prompt() -> bool:
 
 
 @env.task
+async def text_prompt() -> bool:
+    cond = await flyte.new_condition.aio("txt", prompt="Fire with `true` <now>?\n# not a heading",
+                                         prompt_type="text", data_type=bool, description="*as* written")
+    return await cond.wait.aio()
+
+
+@env.task
 async def ask_child(x: int) -> int:
     cond = await flyte.new_condition.aio("child-n", prompt="Add how much?", data_type=int)
     return x + await cond.wait.aio()
@@ -306,12 +313,21 @@ def test_a_markdown_prompt_is_kept_as_markdown_and_a_text_prompt_is_shown_as_wri
     GateRemote.for_sandbox().approve("md", ex.name)
     assert ex.wait(timeout=30) is True
 
-    from gatewidgets.widgets.gate import render_markdown
+    from gatewidgets.widgets.gate import GateWidget, render_markdown
 
     assert "<strong>v2</strong>" in render_markdown(describe("Ship **v2**?", "markdown"))
-    text = describe("Ship **v2** <now>?\n# not a heading", "text")
-    html = render_markdown(text)
-    assert "**v2** &lt;now&gt;?" in html and "<h1>" not in html and "<strong>" not in html
+    ex = gatewidgets.launch(text_prompt)
+    remote = GateRemote.for_sandbox()
+    stored = pending(ex, "txt")
+    assert stored.description == "Fire with `true` <now>?\n# not a heading\n\n*as* written"  # no Markdown escapes
+    card = GateWidget(stored, remote=remote).description.value
+    assert "Fire with `true` &lt;now&gt;?<br># not a heading" in card and "*as* written" in card
+    assert "<h1>" not in card and "<code>" not in card and "<em>" not in card
+    from gatewidgets.wire import signal_from_json, signal_to_json
+
+    assert signal_from_json(signal_to_json(stored)).description_format == "text"  # HTTP faces show it as text too
+    remote.approve("txt", ex.name)
+    assert ex.wait(timeout=30) is True
 
 
 def test_a_condition_in_a_child_task_is_a_gate_of_the_same_execution() -> None:

@@ -140,10 +140,51 @@ def test_structured_dataset_gate_answered_with_a_csv_downstream_gets_flytekits_d
     assert ex.wait(timeout=30) == 42
 
 
-def test_a_flytedirectory_gate_is_refused_at_launch() -> None:
-    with pytest.raises(WorkflowDefinitionError, match="photos"):
-        gatewidgets.launch(fw.wf_directory)
-    assert GateRemote.for_sandbox().list_executions() == []
+def test_a_flytedirectory_gate_is_answered_with_files_from_the_card() -> None:
+    from gatewidgets.widgets.gate import GateWidget
+
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    signal = GateRemote.for_sandbox().get_signal("photos", ex.name)
+    card = GateWidget(signal)
+    files = [{"name": n, "type": "text/plain", "size": len(b), "last_modified": 0, "content": memoryview(b)}
+             for n, b in (("a.txt", b"first"), ("b.txt", b"second"))]
+    card.upload.set_state({"value": files})
+    assert card.submit() is not None
+    assert ex.wait(timeout=30) == {"a.txt": "first", "b.txt": "second"}
+
+
+def test_a_flytedirectory_gate_takes_a_zip_from_the_card(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from gatewidgets.widgets.gate import GateWidget
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("x.txt", "ex")
+        z.writestr("../escape.txt", "no")  # unpacked inside the folder, never above it
+    data = packed.getvalue()
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    card = GateWidget(GateRemote.for_sandbox().get_signal("photos", ex.name))
+    card.upload.set_state({"value": [{"name": "photos.zip", "type": "application/zip", "size": len(data),
+                                      "last_modified": 0, "content": memoryview(data)}]})
+    assert card.submit() is not None
+    assert ex.wait(timeout=30) == {"escape.txt": "no", "x.txt": "ex"}
+
+
+def test_a_flytedirectory_gate_takes_a_zip_from_another_process(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("one.txt", "1")
+        z.writestr("two.txt", "22")
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    answer_elsewhere(ex.name, f'set:photos=["{archive}"]')
+    assert ex.wait(timeout=30) == {"one.txt": "1", "two.txt": "22"}
 
 
 # ------------------------------------------------------------------ branches, sub-workflows, launch plans

@@ -16,6 +16,7 @@ from gatewidgets import (
     GateRemote,
     SignalState,
     approve,
+    sleep,
     task,
     wait_for_input,
     workflow,
@@ -212,3 +213,31 @@ def test_a_note_is_shown_once(ip: Any) -> None:
     text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
     note = "Config files read" if "Config files read" in text else "gatewidgets_config.py/.json"
     assert text.count(note) == 1, text
+
+
+@workflow
+def napping_wf(a: int) -> int:
+    nap = sleep(timedelta(hours=1), name="long nap")
+    n = wait_for_input("n", timeout=None, expected_type=int)
+    nap >> n
+    return double(v=n)
+
+
+def test_end_sleep_and_refusals_in_the_magics_language(ip: Any) -> None:
+    ip.user_ns["napping_wf"] = napping_wf
+    assert run(ip, "ex = %gate run napping_wf a=1").result.success
+    ex = ip.user_ns["ex"]
+    eventually(lambda: GateRemote.for_sandbox().get_signal("long nap", ex.name).state is SignalState.PENDING,
+               timeout=30, what="the sleep to start")
+    seen = run(ip, "%gate approve 'long nap'")  # a sleep is no approval: the magic says what to type instead
+    shown = seen.stdout + seen.stderr
+    assert f"End it early with %gate end-sleep 'long nap' -e {ex.name}" in shown and "end_sleep(" not in shown
+    seen = run(ip, "%gate approve n")
+    shown = seen.stdout + seen.stderr
+    assert f"Set it instead: %gate set n VALUE -e {ex.name}" in shown and "set_input(" not in shown
+    assert GateRemote.for_sandbox().get_signal("long nap", ex.name).state is SignalState.PENDING
+    seen = run(ip, "%gate end-sleep 'long nap'")
+    assert seen.result.success and f"Ended the sleep, signal 'long nap' of execution {ex.name!r}" in seen.stdout
+    assert GateRemote.for_sandbox().get_signal("long nap", ex.name).state is SignalState.SET
+    assert run(ip, "%gate set n 4").result.success
+    assert ex.wait(timeout=30) == 8

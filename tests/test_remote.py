@@ -133,8 +133,11 @@ def test_strict_validation_refuses_and_stores_nothing(py_type: Any, bad: Any) ->
     r = remote()
     eventually(lambda: r.get_signal("v", "strict").state is SignalState.PENDING)
     before = snapshot("strict")
-    with pytest.raises(SignalTypeError, match="expected"):
+    with pytest.raises(SignalTypeError, match="expected") as refused:
         r.set_input("v", "strict", bad)
+    assert str(refused.value).startswith("Signal 'v' of execution 'strict': ")  # names what it refused
+    with pytest.raises(SignalTypeError, match="^Signal 'v' of execution 'strict': ") as refused:
+        r.set_json("v", "strict", {"no": ["such", "form"]} if py_type is not dict[str, float] else {"a": "x"})
     assert snapshot("strict") == before
     assert not ex.done()
     ex.abort()
@@ -461,3 +464,26 @@ def test_stored_type_validates_without_live_type() -> None:
     assert s.state is SignalState.SET
     time.sleep(0.05)
     assert ex.done() or ex.wait(10) is not None
+
+
+def test_python_refusals_suggest_python_calls() -> None:
+    @workflow
+    def nap_then_ask() -> int:
+        nap = sleep(timedelta(hours=1), name="nap")
+        n = wait_for_input("n", timeout=None, expected_type=int)
+        nap >> n
+        return n
+
+    ex = nap_then_ask.launch(execution_name="py-face")
+    r = remote()
+    eventually(lambda: r.get_signal("nap", "py-face").state is SignalState.PENDING)
+    with pytest.raises(SignalTypeError, match=r"End it early with end_sleep\('nap', 'py-face'\)"):
+        r.approve("nap", "py-face")
+    with pytest.raises(SignalTypeError, match=r"End it early with end_sleep\('nap', 'py-face'\)"):
+        r.set_input("nap", "py-face", 1)
+    with pytest.raises(SignalTypeError, match=r"Set it instead: set_input\('n', 'py-face', value=...\)"):
+        r.approve("n", "py-face")
+    assert r.get_signal("nap", "py-face").state is SignalState.PENDING
+    r.end_sleep("nap", "py-face")
+    r.set_input("n", "py-face", 2)
+    assert ex.wait(10) == 2

@@ -14,9 +14,9 @@ one never waited on is ``CANCELLED`` when the run ends.
   (``wait()`` twice on one condition asks twice, as Flyte's local prompt does).
 - kind ``approve`` for ``bool`` (Reject gives the task ``False``), ``input`` for
   ``int``/``float``/``str``; the description is the prompt (Markdown only for
-  ``prompt_type="markdown"``) and the condition's description; the deadline is its timeout
-  counted from the wait (as Flyte's local controller counts it), after which the signal is
-  ``TIMED_OUT`` and the task gets ``ConditionTimedoutError``.
+  ``prompt_type="markdown"``; a text prompt is stored as written and escaped where shown) and the
+  condition's description; the deadline is its timeout counted from the wait (as Flyte's local
+  controller counts it), after which the signal is ``TIMED_OUT`` and the task gets ``ConditionTimedoutError``.
 - webhooks fire as Flyte fires them (its controller posts when the condition is created,
   after the signal exists).
 
@@ -46,7 +46,7 @@ from gatewidgets import dsl
 from gatewidgets.dsl import Node, SignalSpec, Workflow
 from gatewidgets.errors import GateError
 from gatewidgets.executor import Execution, default_executor
-from gatewidgets.models.flyte2 import describe, kind_of, signal_id_for
+from gatewidgets.models.flyte2 import describe, description_format, kind_of, signal_id_for
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.types import GateType
 
@@ -204,7 +204,8 @@ class _RunState:
             spec = SignalSpec(signal_id_for(condition.name, execution.signal_specs), kind_of(condition.data_type),
                               GateType.of(condition.data_type),
                               describe(condition.prompt, condition.prompt_type, condition.description),
-                              _timeout(condition.timeout))
+                              _timeout(condition.timeout),
+                              description_format=description_format(condition.prompt_type))
             try:
                 node = execution.add_gate(_RUN_NODE, spec, pending.deliver, reach=reach)
             except GateError:  # the execution ended meanwhile: the task gets Flyte's cancellation error

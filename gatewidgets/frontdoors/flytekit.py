@@ -29,21 +29,31 @@ Flyte's semantics kept:
   retries; ``min_success_ratio`` / ``min_successes`` let items fail (their outputs are ``None``).
 - A workflow's ``on_failure`` task runs when the execution fails, with its inputs and ``err`` as
   flytekit's ``FlyteError``; the execution still ends ``FAILED`` with the original error.
-- Values reach tasks as flytekit hands them over: a file gate's answer as a ``FlyteFile`` on
-  the stored copy, a table as flytekit's ``StructuredDataset``, a ``datetime`` in UTC.
+- Values cross task boundaries as in flytekit's local run: through flytekit's ``TypeEngine`` (to a literal
+  and back, files under ``<store folder>/flytekit``) wherever the types differ or are not plain
+  (:mod:`gatewidgets.frontdoors.flytekit_values`), decided per edge at translation; each task runs in a
+  flytekit task sandbox of its own. Launch inputs are checked as flytekit checks them.
+- A gate's answer reaches tasks as flytekit hands it over: a file as a ``FlyteFile`` on the stored copy,
+  a directory (its files, or one zip unpacked) as a ``FlyteDirectory``, a table as flytekit's
+  ``StructuredDataset``, a ``datetime`` in UTC. ``Echo`` passes its inputs on.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import functools
 import graphlib
 import hashlib
 import inspect
 import json
 import math
+import os
+import shutil
+import tempfile
 import threading
 import typing
 import weakref
+import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -75,8 +85,42 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
             raise WorkflowDefinitionError(
                 f"LaunchPlan {obj.name!r}: inputs {fixed} are fixed by the launch plan and cannot be overridden. "
                 "Launch the workflow itself, or a launch plan that leaves them as defaults.")
+    fk_workflow = obj.workflow if isinstance(obj, LaunchPlan) else obj
     return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
-                           **inputs)
+                           **_launch_inputs(fk_workflow, inputs))
+
+
+def _launch_inputs(fk_workflow: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Launch inputs checked as flytekit's local run checks them (``TypeEngine.to_literal`` with the declared
+    type: a ``list[float]`` given ints is refused, a path string is a ``FlyteFile``, a bare DataFrame is no
+    ``StructuredDataset``); a flytekit ``StructuredDataset(dataframe=df)`` input becomes gatewidgets' Parquet
+    ``StructuredDataset``, which the store keeps. Raises ``TypeError`` naming the workflow and the input."""
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    from gatewidgets.frontdoors import flytekit_values
+
+    declared = fk_workflow.python_interface.inputs
+    values = dict(inputs)
+    for name, value in inputs.items():
+        hint = declared.get(name)
+        if hint is None:
+            continue  # unknown: the engine names it
+        frame = value.dataframe if isinstance(value, FlyteDataset) else None
+        if _is_dataset(hint) and type(frame).__module__.startswith("pandas"):
+            values[name] = StructuredDataset(dataframe=frame, file_format="parquet")
+            continue
+        try:
+            flytekit_values.check(_to_flytekit(value, hint), hint)
+        except Exception as exc:
+            raise TypeError(f"workflow {fk_workflow.name}: input {name!r} must be a {_type_name(hint)}, as "
+                            f"flytekit requires; got {value!r:.80} ({type(value).__name__}): {exc}") from None
+    return values
+
+
+def _is_dataset(hint: Any) -> bool:
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    return isinstance(_bare(hint), type) and issubclass(_bare(hint), FlyteDataset)
 
 
 _translated: weakref.WeakKeyDictionary[Any, Workflow] = weakref.WeakKeyDictionary()
@@ -99,45 +143,80 @@ def _gate_hint(hint: Any) -> Any:
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
-    if isinstance(hint, type) and issubclass(hint, FlyteDataset):
+    if isinstance(_bare(hint), type) and issubclass(_bare(hint), FlyteDataset):
         return StructuredDataset
     return GateFile if isinstance(hint, type) and issubclass(hint, FlyteFile) else hint
+
+
+def _gate_answer_hint(hint: Any) -> Any:
+    """The gatewidgets type a gate of flytekit type ``hint`` is answered with: as :func:`_gate_hint`, and a
+    ``FlyteDirectory`` gate with its files (``list[GateFile]``: several files, or one zip unpacked)."""
+    from flytekit.types.directory import FlyteDirectory
+
+    if isinstance(hint, type) and issubclass(hint, FlyteDirectory):
+        return list[GateFile]
+    return _gate_hint(hint)
+
+
+def _directory_of(files: list[GateFile]) -> str:
+    """A new local folder holding ``files`` (the members of one ``.zip``, unpacked, if that is all there is)."""
+    folder = tempfile.mkdtemp(prefix="gatewidgets-dir-")
+    if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+        with files[0].open("rb") as fh, zipfile.ZipFile(fh) as archive:
+            archive.extractall(folder)  # names with '..' or a leading '/' are made safe by zipfile
+        return folder
+    for f in files:
+        with f.open("rb") as src, open(os.path.join(folder, f.name), "xb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
 
 
 def _to_flytekit(value: Any, hint: Any) -> Any:
     """A value as a flytekit task receives it: a gate's file as the ``FlyteFile`` it declares (its path is
     the stored copy), a table as flytekit's ``StructuredDataset`` (through flytekit's type engine), a
     ``datetime`` in UTC, as flytekit's literals carry it."""
+    from flytekit.types.directory import FlyteDirectory
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
+    cls = _bare(hint)
+    if isinstance(value, list) and isinstance(cls, type) and issubclass(cls, FlyteDirectory) and \
+            all(isinstance(v, GateFile) for v in value):
+        return cls(path=_directory_of(value))
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, StructuredDataset) and isinstance(hint, type) and issubclass(hint, FlyteDataset):
+    if isinstance(value, StructuredDataset) and isinstance(cls, type) and issubclass(cls, FlyteDataset):
         import pandas
         from flytekit.core.context_manager import FlyteContextManager
         from flytekit.core.type_engine import TypeEngine
 
         ctx = FlyteContextManager.current_context()
-        stored_as = typing.Annotated[hint, value.file_format]  # keep the gate file's format (CSV needs no pyarrow)
+        stored_as: Any = typing.Annotated[cls, value.file_format]  # keep the file's format (CSV needs no pyarrow)
         table = FlyteDataset(dataframe=value.open(pandas.DataFrame).all(), file_format=value.file_format)
         literal = TypeEngine.to_literal(ctx, table, stored_as, TypeEngine.to_literal_type(stored_as))
         return TypeEngine.to_python_value(ctx, literal, hint)
-    if isinstance(value, GateFile) and isinstance(hint, type) and issubclass(hint, FlyteFile):
-        return hint(path=value.path)
+    if isinstance(value, GateFile) and isinstance(cls, type) and issubclass(cls, FlyteFile):
+        return cls(path=value.path)
     if isinstance(value, list) and typing.get_origin(hint) is list:
         return [_to_flytekit(v, typing.get_args(hint)[0]) for v in value]
     return value
 
 
+def _bare(hint: Any) -> Any:
+    """``T`` of ``Annotated[T, ...]`` (a dataset's columns or format), else ``hint``."""
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+
+
 def _converts(hint: Any) -> bool:
     """Whether values of ``hint`` go through :func:`_to_flytekit` (files, tables, datetimes, lists of them)."""
+    from flytekit.types.directory import FlyteDirectory
     from flytekit.types.file import FlyteFile
     from flytekit.types.structured import StructuredDataset as FlyteDataset
 
     if typing.get_origin(hint) is list:
         return _converts(typing.get_args(hint)[0])
-    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDataset, datetime))
+    hint = _bare(hint)
+    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDirectory, FlyteDataset, datetime))
 
 
 def _literal_value(literal: Any, hint: Any) -> Any:
@@ -156,6 +235,7 @@ def _refuse(entity: Any, where: str) -> None:
     from flytekit.core.base_task import PythonTask
     from flytekit.core.python_function_task import PythonFunctionTask
     from flytekit.core.reference_entity import ReferenceEntity
+    from flytekit.core.task import Echo
 
     name = getattr(entity, "name", type(entity).__name__)
     if isinstance(entity, ReferenceEntity):
@@ -165,13 +245,13 @@ def _refuse(entity: Any, where: str) -> None:
         if isinstance(entity.python_function_task, PythonFunctionTask):
             return
         why = "maps a task that is not a Python function task; only Python function tasks run in the kernel."
-    elif isinstance(entity, PythonFunctionTask):
+    elif isinstance(entity, (PythonFunctionTask, Echo)):
         return
     elif type(entity).__name__ == "ContainerTask":
         why = "runs a container image (docker), which a notebook kernel does not do."
     elif isinstance(entity, PythonTask):
-        why = (f"is a {type(entity).__name__}, not a Python function task; only @task functions (and map_task / "
-               "@dynamic over them) run in the kernel.")
+        why = (f"is a {type(entity).__name__}, not a Python function task; only @task functions (map_task / "
+               "@dynamic over them, and Echo) run in the kernel.")
     else:
         return
     raise WorkflowDefinitionError(f"{where}: {type(entity).__name__} {name!r} {why}")
@@ -221,15 +301,25 @@ class _FlytekitTask(dsl.Task):
         self.input_hints = {k: _gate_hint(v) for k, v in interface.inputs.items()}
         self.declared_inputs = dict(interface.inputs)
         self.converted = {k for k, v in self.declared_inputs.items() if _converts(v)}
+        self.edges: dict[str, tuple[Any, Any]] = {}
         self.output_vars = list(interface.outputs)
-        self.output_hints = tuple(interface.outputs.values())
+        self.output_hints = tuple(_gate_hint(v) for v in interface.outputs.values())  # checked as inputs are
         self.multi_output = len(self.output_vars) > 1
         self.signature = inspect.Signature([inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY)
                                             for k in self.input_hints])
         self.options = _Options(options_of or fk_task)
 
+    def on_edges(self, edges: dict[str, tuple[Any, Any]]) -> _FlytekitTask:
+        """This task for one call whose inputs ``edges`` (name -> (produced type, declared type)) go through
+        flytekit's ``TypeEngine`` (itself if none do)."""
+        if not edges:
+            return self
+        call = copy.copy(self)
+        call.edges = edges
+        return call
+
     def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
-        kwargs = self.as_flytekit(kwargs)
+        kwargs = self.as_flytekit(kwargs, execution.store)
         key = self._cache_key(kwargs)
         if key is not None:
             hit, stored = execution.store.cached_output(self.fk.name, self.options.cache_version, key)
@@ -248,11 +338,16 @@ class _FlytekitTask(dsl.Task):
 
     def _attempts(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any], item: int | None = None) -> Any:
         """``fn(**kwargs)`` within the task's timeout, run again after a failure up to ``retries`` times; each
-        failed attempt is a ``retry`` event of ``node`` (naming the map ``item`` it was)."""
+        failed attempt is a ``retry`` event of ``node`` (naming the map ``item`` it was). It runs in a task
+        sandbox of its own, as in flytekit's local run (``current_context().working_directory``)."""
+        from gatewidgets.frontdoors import flytekit_values
+
+        store = execution.store
         attempt = 0
         while True:
             try:
-                return _call(self.fn, kwargs, self.options.timeout, self.name)
+                return _call(functools.partial(flytekit_values.in_task_sandbox, store, self.fn), kwargs,
+                             self.options.timeout, self.name)
             except Exception as exc:
                 if attempt >= self.options.retries:
                     raise
@@ -261,11 +356,25 @@ class _FlytekitTask(dsl.Task):
                 execution.store.record_attempt(execution.id, node.id, attempt,
                                                error if item is None else f"item {item}: {error}")
 
-    def as_flytekit(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The inputs as flytekit hands them to the function (see :func:`_to_flytekit`)."""
-        if not self.converted:
+    def as_flytekit(self, kwargs: dict[str, Any], store: Any) -> dict[str, Any]:
+        """The inputs as flytekit hands them to the function: through flytekit's ``TypeEngine`` on this call's
+        ``edges`` (with the store's file-access context), a gate's answer as :func:`_to_flytekit` makes it."""
+        from gatewidgets.frontdoors import flytekit_values
+
+        if not self.converted and not self.edges:
             return kwargs
-        return {k: _to_flytekit(v, self.declared_inputs[k]) if k in self.converted else v for k, v in kwargs.items()}
+        values = {}
+        for k, v in kwargs.items():
+            if k in self.edges:
+                produced, declared = self.edges[k]
+                try:
+                    values[k] = flytekit_values.convert(store, _to_flytekit(v, produced), produced, declared)
+                except Exception as exc:
+                    raise TypeError(f"task {self.name}: input {k!r} ({_type_name(declared)}) cannot be made from "
+                                    f"the {_type_name(produced)} it was given: {exc}") from exc
+            else:
+                values[k] = _to_flytekit(v, self.declared_inputs[k]) if k in self.converted else v
+        return values
 
     def _normalise(self, value: Any) -> Any:
         """A one-field ``NamedTuple`` output is its field, as flytekit reads it."""
@@ -407,12 +516,21 @@ class _FlytekitDynamic(_FlytekitTask, dsl.Dynamic):
             WorkflowMetadataDefaults,
         )
 
-        values = self.as_flytekit(values)
+        values = self.as_flytekit(values, None)
         body = PythonFunctionWorkflow(self.fn,
                                       metadata=WorkflowMetadata(on_failure=WorkflowFailurePolicy.FAIL_IMMEDIATELY),
                                       default_metadata=WorkflowMetadataDefaults(interruptible=False))
         body.compile(**values)
-        return _Scope(f"@dynamic {self.name}", values).run(body)
+        return _Scope(f"@dynamic {self.name}", values, self.declared_inputs).run(body)
+
+
+def _echo(echo: Any, **kwargs: Any) -> Any:
+    """What flytekit's ``Echo`` task returns: its inputs, in its interface's order."""
+    return echo.execute(**{k: kwargs[k] for k in echo.python_interface.inputs})
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 @functools.cache
@@ -420,9 +538,12 @@ def _task(fk_task: Any) -> _FlytekitTask:
     """One engine task per flytekit task object (so cache and node names are shared by every call)."""
     from flytekit.core.array_node_map_task import ArrayNodeMapTask
     from flytekit.core.python_function_task import PythonFunctionTask
+    from flytekit.core.task import Echo
 
     if isinstance(fk_task, ArrayNodeMapTask):
         return _FlytekitMap(fk_task)
+    if isinstance(fk_task, Echo):  # propeller's echo plugin: the inputs are the outputs
+        return _FlytekitTask(fk_task, functools.partial(_echo, fk_task))
     if fk_task.execution_mode is PythonFunctionTask.ExecutionBehavior.DYNAMIC:
         return _FlytekitDynamic(fk_task)
     return _FlytekitTask(fk_task)
@@ -437,9 +558,11 @@ class _Scope:
     ``inputs`` maps the graph's input names to promises or values of the enclosing graph.
     """
 
-    def __init__(self, where: str, inputs: dict[str, Any]) -> None:
+    def __init__(self, where: str, inputs: dict[str, Any], input_types: dict[str, Any]) -> None:
         self.where = where
         self.inputs = inputs
+        self.input_types = input_types  # input name -> its declared flytekit type
+        self.types: dict[str, dict[str, Any]] = {}  # flytekit node id -> output var -> declared type (gates: none)
         self.outputs: dict[str, dict[str, Any]] = {}  # flytekit node id -> output var -> promise
         self.done: dict[str, set[str]] = {}  # flytekit node id -> the engine nodes that complete it
         self.nodes: dict[str, Any] = {}  # flytekit node id -> the flytekit node translated
@@ -456,6 +579,9 @@ class _Scope:
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
     def _add(self, node: Any) -> None:
+        from flytekit.core.condition import BranchNode
+        from flytekit.core.gate import Gate
+
         builder = dsl._current()
         assert builder is not None
         before = set(builder.nodes)
@@ -466,30 +592,64 @@ class _Scope:
             builder.nodes[nid].upstream |= after - {nid}
         self.done[node.id] = added
         self.nodes[node.id] = node
+        entity = node.flyte_entity
+        answered = isinstance(entity, Gate) and entity.input_type is not None  # a gatewidgets value
+        if not answered and not isinstance(entity, BranchNode) and hasattr(entity, "python_interface"):
+            self.types[node.id] = dict(entity.python_interface.outputs)
 
     def _node(self, node: Any) -> dict[str, Any]:
         """Translate one flytekit node; return its outputs by var name."""
         from flytekit.core.condition import BranchNode
         from flytekit.core.gate import Gate
         from flytekit.core.launch_plan import LaunchPlan
+        from flytekit.core.task import Echo
         from flytekit.core.workflow import WorkflowBase
+
+        from gatewidgets.frontdoors import flytekit_values
 
         entity = node.flyte_entity
         where = f"{self.where}, node {node.id} ({getattr(entity, 'name', type(entity).__name__)})"
         _refuse(entity, where)
         if isinstance(entity, Gate):
-            return self._gate(node, entity)
+            try:
+                return self._gate(node, entity)
+            except WorkflowDefinitionError as exc:  # name the flytekit workflow and node
+                raise WorkflowDefinitionError(f"{where}: {exc}") from None
         if isinstance(entity, BranchNode):
             return self._branch(node, entity)
         if isinstance(entity, LaunchPlan):
             return self._launch_plan(node, entity)
         if isinstance(entity, WorkflowBase):
             return self._subworkflow(node, entity)
-        if not hasattr(entity, "_task_function") and not hasattr(entity, "python_function_task"):
+        if not hasattr(entity, "_task_function") and not hasattr(entity, "python_function_task") and \
+                not isinstance(entity, Echo):
             raise WorkflowDefinitionError(f"{where}: a {type(entity).__name__} cannot run in the kernel.")
         task = _task(entity)
         kwargs = {b.var: self._bound(b.binding, task.declared_inputs[b.var]) for b in node.bindings}
-        return self._outputs(task.output_vars, task(**kwargs))
+        edges = {}
+        for b in node.bindings:
+            declared = task.declared_inputs[b.var]
+            produced = self._produced(b.binding, declared)
+            if produced is not None and flytekit_values.needs_conversion(produced, declared):
+                edges[b.var] = (produced, declared)
+        return self._outputs(task.output_vars, task.on_edges(edges)(**kwargs))
+
+    def _produced(self, data: Any, declared: Any) -> Any:
+        """The declared flytekit type of what a binding carries (``declared`` where the producer's is unknown:
+        an attribute, a conditional's result, a list of promises), or ``None`` where flytekit's ``TypeEngine``
+        has no part: a constant (already the declared type) or a gate's answer (see :func:`_to_flytekit`)."""
+        from flytekit.core.gate import Gate
+
+        if data.promise is None:
+            return None if data.scalar is not None else declared
+        ref = data.promise
+        if ref.attr_path:
+            return declared
+        if not ref.node_id:
+            return self.input_types.get(ref.var, declared)
+        if ref.node_id not in self.types:
+            return None if isinstance(self.nodes[ref.node_id].flyte_entity, Gate) else declared
+        return self.types[ref.node_id].get(ref.var, declared)
 
     @staticmethod
     def _outputs(names: list[str], result: Promise) -> dict[str, Any]:
@@ -501,7 +661,7 @@ class _Scope:
         if gate.sleep_duration is not None:
             return {"": dsl.sleep(gate.sleep_duration)}
         if gate.input_type is not None:
-            return {"o0": dsl.wait_for_input(gate.name, gate._timeout, _gate_hint(gate.input_type))}
+            return {"o0": dsl.wait_for_input(gate.name, gate._timeout, _gate_answer_hint(gate.input_type))}
         (binding,) = node.bindings
         upstream = self._bound(binding.binding, None)
         return {binding.var: dsl.approve(upstream, gate.name, gate._timeout)}
@@ -512,7 +672,8 @@ class _Scope:
 
     def _subworkflow(self, node: Any, entity: Any) -> dict[str, Any]:
         """A sub-workflow called directly: its nodes join this graph."""
-        result = _Scope(f"{self.where} > {entity.name}", self._bound_inputs(node, entity)).run(entity)
+        result = _Scope(f"{self.where} > {entity.name}", self._bound_inputs(node, entity),
+                        dict(entity.python_interface.inputs)).run(entity)
         return self._outputs(list(entity.python_interface.outputs), result)
 
     def _launch_plan(self, node: Any, lp: Any) -> dict[str, Any]:
@@ -640,8 +801,32 @@ def _pick(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _order(nodes: dict[str, Any]) -> list[str]:
-    graph = {nid: {u.id for u in n.upstream_nodes if u.id in nodes} for nid, n in nodes.items()}
+    """The node ids in an order where each comes after the nodes it reads, those read inside its conditional
+    cases (nested ones too) included: flytekit lists only the condition's own operands as a branch's upstream."""
+    graph = {nid: {u.id for u in n.upstream_nodes if u.id in nodes} | (_reads(n) & set(nodes))
+             for nid, n in nodes.items()}
     return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _reads(node: Any) -> set[str]:
+    """The ids of the nodes a node's bindings read, and for a conditional those its cases' nodes read."""
+    from flytekit.core.condition import BranchNode
+
+    def promised(data: Any) -> set[str]:
+        if data.promise is not None:
+            return {data.promise.node_id} if data.promise.node_id else set()
+        items = data.collection.bindings if data.collection is not None else \
+            data.map.bindings.values() if data.map is not None else ()
+        return set().union(*(promised(b) for b in items))
+
+    found = set().union(*(promised(b.binding) for b in node.bindings))
+    entity = node.flyte_entity
+    if isinstance(entity, BranchNode):
+        block = entity._ifelse_block
+        cases = [block.case, *(block.other or [])]
+        for case_node in [c.then_node for c in cases] + ([block.else_node] if block.else_node else []):
+            found |= _reads(case_node)
+    return found
 
 
 def _translate(obj: Any) -> Workflow:
@@ -658,11 +843,11 @@ def _translate(obj: Any) -> Workflow:
         tuple(outputs))
     named = interface.output_tuple_name and len(outputs) > 1
 
-    scope = _Scope(f"workflow {fk_workflow.name}", {})
+    scope = _Scope(f"workflow {fk_workflow.name}", {}, dict(interface.inputs))
 
     def body(**inputs: Any) -> Any:
         scope.inputs = {**fixed, **inputs}
-        result = scope.run(fk_workflow)
+        result = _end_node(scope, fk_workflow, scope.run(fk_workflow))
         if named:  # a NamedTuple output keeps its class and field names
             return _named_tuple(fk_workflow)(**dict(zip(interface.outputs, result)))
         return result
@@ -714,6 +899,50 @@ def _failure_handler(fk_workflow: Any, fixed: dict[str, Any]) -> _FailureHandler
             f"{where}: only a @task can be a failure handler here (a {type(handler).__name__} was given); make the "
             "handler a @task.")
     return _FailureHandler(handler, {k: v for k, v in fixed.items() if k in handler.python_interface.inputs})
+
+
+class _EndNode(dsl.Task):
+    """Flyte's ``end-node``: the workflow's outputs as flytekit's local run returns them, each output in
+    ``conversions`` turned from the type its producer declares into the workflow's declared output type
+    through flytekit's ``TypeEngine`` (built only when an output needs it)."""
+
+    def __init__(self, declared: list[Any], conversions: list[tuple[Any, Any] | None]) -> None:
+        def end(**values: Any) -> Any:
+            return tuple(values.values()) if len(values) > 1 else next(iter(values.values()))
+
+        self.conversions = conversions
+        names = [f"o{i}" for i in range(len(declared))]
+        ret = tuple.__class_getitem__(tuple(declared)) if len(declared) > 1 else declared[0]
+        end.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names], return_annotation=ret)
+        end.__annotations__ = {**dict.fromkeys(names, Any), "return": ret}
+        super().__init__(end, name="end-node")
+
+    def invoke(self, execution: Any, node: dsl.Node, kwargs: dict[str, Any]) -> Any:
+        from gatewidgets.frontdoors import flytekit_values
+
+        values = [kwargs[f"o{i}"] if conv is None else
+                  flytekit_values.convert(execution.store, _to_flytekit(kwargs[f"o{i}"], conv[0]), *conv)
+                  for i, conv in enumerate(self.conversions)]
+        return tuple(values) if len(values) > 1 else values[0]
+
+
+def _end_node(scope: _Scope, fk_workflow: Any, result: Any) -> Any:
+    """``result`` (the workflow's output promises), through an :class:`_EndNode` if an output needs converting."""
+    from gatewidgets.frontdoors import flytekit_values
+
+    declared = list(fk_workflow.python_interface.outputs.values())
+    conversions: list[tuple[Any, Any] | None] = []
+    for binding, hint in zip(fk_workflow.output_bindings, declared):
+        produced = scope._produced(binding.binding, hint)
+        needed = produced is not None and flytekit_values.needs_conversion(produced, hint)
+        conversions.append((produced, hint) if needed else None)
+    if not any(conversions):
+        return result
+    values = result if len(declared) > 1 else (result,)
+    converted = _EndNode([_gate_hint(h) for h in declared], conversions)(
+        **{f"o{i}": v for i, v in enumerate(values)})
+    return tuple(converted) if len(declared) > 1 else converted
 
 
 def _named_tuple(fk_workflow: Any) -> dsl.Task:

@@ -17,7 +17,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
 def is_valid_name(value: object) -> bool:
-    """Whether ``value`` may name a project, domain, execution or signal (names appear in paths and URLs)."""
+    """Whether ``value`` may name a project, domain or execution (names appear in paths and URLs)."""
     return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 

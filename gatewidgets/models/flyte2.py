@@ -37,12 +37,17 @@ def kind_of(data_type: type) -> SignalKind:
 
 
 def describe(prompt: str, prompt_type: str, description: str = "") -> str:
-    """The card text of a condition: its prompt (Markdown only if ``prompt_type`` is
-    ``"markdown"``, else escaped to show as written), then its description as written."""
-    parts = [prompt if prompt_type == "markdown" else _escape_markdown(prompt)]
-    if description:
-        parts.append(_escape_markdown(description))
+    """The card text of a condition: its prompt, then its description as written. For a Markdown prompt the
+    description is escaped to show as written; for a text prompt (:func:`description_format` ``"text"``) both
+    are stored as they are, and escaped where they are rendered."""
+    markdown = prompt_type == "markdown"
+    parts = [prompt, _escape_markdown(description) if markdown else description]
     return "\n\n".join(p for p in parts if p)
+
+
+def description_format(prompt_type: str) -> str:
+    """How the card text :func:`describe` makes is written: ``"markdown"`` or ``"text"``."""
+    return "markdown" if prompt_type == "markdown" else "text"
 
 
 def _escape_markdown(text: str) -> str:

@@ -117,6 +117,11 @@ class Signal:
         return bool((self.context or {}).get("edit_type"))
 
     @property
+    def description_format(self) -> str:
+        """How ``description`` is written: ``"markdown"`` (the default), or ``"text"`` (shown as written)."""
+        return str((self.context or {}).get("description_format", "markdown"))
+
+    @property
     def edit_type(self) -> dict[str, Any] | None:
         """The stored type record of the value an editable approval passes on."""
         return (self.context or {}).get("edit_type")

@@ -46,7 +46,7 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
-from gatewidgets.models.flyte2 import describe, kind_of, signal_id_for
+from gatewidgets.models.flyte2 import describe, description_format, kind_of, signal_id_for
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
 from gatewidgets.store.base import (
     ExecKey,
@@ -267,7 +267,9 @@ class Flyte2Store:
                                                                              spec.description),
             created_at=started, waiting_since=started,
             deadline=started + timeout if timeout is not None and timeout > timedelta(0) else None,
-            set_at=set_at, set_by=set_by, via=via, type_record=gate_type.to_record())
+            set_at=set_at, set_by=set_by, via=via, type_record=gate_type.to_record(),
+            context=None if description_format(prompt_type) == "markdown" else
+            {"description_format": description_format(prompt_type)})
 
     def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
         """One condition of a run; ``SignalNotFoundError`` lists the ones it has."""

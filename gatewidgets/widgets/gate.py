@@ -23,7 +23,7 @@ from gatewidgets.widgets.controls import Control, make_control
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
-__all__ = ["GateWidget", "render_markdown", "evidence_html"]
+__all__ = ["GateWidget", "render_markdown", "render_text", "evidence_html"]
 
 
 def render_markdown(text: str | None) -> str:
@@ -33,8 +33,13 @@ def render_markdown(text: str | None) -> str:
     try:
         from markdown_it import MarkdownIt
     except ImportError:
-        return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
+        return render_text(text)
     return sanitize(MarkdownIt("commonmark", {"html": False}).render(text))
+
+
+def render_text(text: str | None) -> str:
+    """Plain text as HTML: escaped, its line breaks kept."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>" if text else ""
 
 
 def remote_for(remote: GateRemote | None, project: str | None = None, domain: str | None = None) -> GateRemote:
@@ -71,7 +76,8 @@ class GateWidget(w.VBox):
         self._lock = threading.RLock()
         self.header = html_widget()
         self.header.add_class("gatewidgets-header")
-        self.description = html_widget(render_markdown(signal.description))
+        self.description = html_widget(render_text(signal.description) if signal.description_format == "text" else
+                                       render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
         self.timing = html_widget()
