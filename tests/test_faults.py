@@ -1,12 +1,14 @@
 """Faults the engine must survive: a store that stays busy, locked or full, and a wall clock that steps back."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -144,6 +146,73 @@ def test_an_end_a_full_store_did_not_take_is_written_once_it_has_room(engine, ca
                                                                            ("doubled", "SUCCEEDED", "4")])
     assert len(RAN) == runs
     assert executor.launch(two_steps, {"v": 5}, execution_name="after-the-fault").wait(timeout=20) == 12
+
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+READER = """
+import json, sqlite3, sys, time
+deadline = time.monotonic() + float(sys.argv[3])
+while True:  # plain sqlite3, read-only: opening a store takes its write lock once (to migrate it)
+    conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+    status, outputs = conn.execute("SELECT status, outputs FROM executions WHERE name=?", (sys.argv[2],)).fetchone()
+    nodes = conn.execute("SELECT name, state, outputs FROM nodes WHERE execution=? ORDER BY seq", (sys.argv[2],))
+    nodes = [list(row) for row in nodes]
+    conn.close()
+    if status != "RUNNING" or time.monotonic() > deadline:
+        break
+    time.sleep(0.02)
+print(json.dumps([status, outputs, nodes]))
+"""
+
+
+def _read_elsewhere(path: Path, name: str, wait: float) -> Any:
+    """The execution as another process reads it, once it is no longer RUNNING or after ``wait`` seconds."""
+    done = subprocess.run([sys.executable, "-c", READER, str(path), name, str(wait)], capture_output=True,
+                          text=True, timeout=wait + 60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_an_end_held_up_by_another_process_lock_is_written_once_it_is_released(gatewidgets_store: Path) -> None:
+    """Another process holds the store's write lock past the busy timeout and the retries while a workflow ends:
+    ``await ex`` gives the real outputs at once, the store shows the execution RUNNING while the lock is held, and
+    SUCCEEDED with its outputs within seconds of the release, written by the store's own writer."""
+    RAN.clear()
+    RELEASE.clear()
+    store = SqliteStore(gatewidgets_store, busy_timeout=0.2, retry_for=0.5)
+    executor = Executor(store, max_workers=2)
+    try:
+        ex = executor.launch(two_steps, {"v": 1}, execution_name="held-up")
+        eventually(lambda: "held" in RAN, 10, what="held to run")
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(gatewidgets_store)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+            RELEASE.set()
+            assert ex.wait(timeout=30) == 4  # the store took none of it: the real end all the same
+            assert ex.status is ExecutionStatus.SUCCEEDED and ex.error is None
+            time.sleep(2 * (store.busy_timeout + store.retry_for))  # the writer keeps trying meanwhile
+            assert _read_elsewhere(gatewidgets_store, "held-up", 0)[0] == "RUNNING"
+        finally:
+            assert locker.stdin is not None
+            locker.stdin.close()
+            locker.wait(timeout=10)
+        released = time.monotonic()
+        assert _read_elsewhere(gatewidgets_store, "held-up", 20) == [
+            "SUCCEEDED", "4", [["held", "SUCCEEDED", "2"], ["doubled", "SUCCEEDED", "4"]]]
+        assert time.monotonic() - released < 20
+        assert RAN == ["held", "doubled"]
+    finally:
+        RELEASE.set()
+        executor.shutdown()
+        store.close()
 
 
 @pytest.mark.parametrize("message", ["database or disk is full", "database is locked"])
