@@ -14,8 +14,9 @@ recovery replays), so a crash never re-runs a task that returned. Deadlines are
 stored as wall-clock times but waited for on the monotonic clock. An error of the store
 that outlasts its retries while a node runs ends the execution here (FAILED, ``StoreError``) and
 frees everything it held; an end the store does not take yet is kept and written by the store
-once it can (``SqliteStore.end_execution``), so ``await ex`` sees the real end at once. A failing execution first runs its
-workflow's ``on_failure`` task (node ``on_failure``, on a thread of its own), then ends FAILED.
+once it can (``SqliteStore.end_execution``), so ``await ex`` sees the real end at once. A
+failing execution first runs its workflow's ``on_failure`` task (node ``on_failure``, on a
+thread of its own), then ends FAILED.
 
 A ``child`` node (``dsl.launch_child``, a flytekit launch plan used as a node) launches another
 execution on the same executor and store and holds no thread either: the child's end completes

@@ -95,32 +95,41 @@ def upload() -> int:
 
 
 @pytest.fixture
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
+def umask(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The process's umask is ``request.param`` for the test (parametrize with ``indirect=True``)."""
+    old = os.umask(request.param)
     try:
         yield
     finally:
         os.umask(old)
 
 
-def test_store_files_and_folders_are_user_only_under_umask_022(tmp_path: Path, umask_022: None,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "new" / "deeper" / "gates.db"
+def _upload_into(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[GateRemote, Path]:
+    """Run ``upload`` on the store ``path`` with a file set through ``GateRemote``: the remote and the stored file."""
     monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
     ex = upload.launch(execution_name="perm")
     remote = GateRemote.for_sandbox()
     eventually(lambda: remote.get_signal("doc", "perm").state is SignalState.PENDING)
-    doc = tmp_path / "doc.txt"
+    doc = path.parent.parent / "doc.txt"
     doc.write_text("hello")
     remote.set_input("doc", "perm", GateFile(str(doc)))
     assert ex.wait(timeout=10) == 5
+    return remote, Path(remote.get_signal("doc", "perm").value.path)
+
+
+@pytest.mark.parametrize("umask", [0o022], indirect=True)
+def test_store_files_and_folders_are_user_only_under_umask_022(tmp_path: Path, umask: None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "new" / "deeper" / "gates.db"
+    _upload_into(path, monkeypatch)
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         assert mode(file) == 0o600, file
     for folder in (path.parent.parent, path.parent, path.parent / "files"):
         assert mode(folder) == 0o700, folder
 
 
-def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask_022: None) -> None:
+@pytest.mark.parametrize("umask", [0o022], indirect=True)
+def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask: None) -> None:
     path = tmp_path / "old" / "gates.db"
     path.parent.mkdir()
     conn = sqlite3.connect(path)  # made by an older gatewidgets: 0644, and a 0755 files/ folder
@@ -133,32 +142,16 @@ def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask_022
     assert mode(path.parent) == 0o755  # not created by gatewidgets: left alone
 
 
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
+@pytest.mark.parametrize("umask", [0], indirect=True)
 def test_everything_the_store_makes_is_private_under_umask_000_in_an_existing_folder(
-        tmp_path: Path, umask_000: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, umask: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The database, its -wal and -shm, the journals' folder and a journal, files/ and a stored file's folders
     and the file: each 0700 or 0600, in a folder that existed, open to everyone (left as it was)."""
     folder = tmp_path / "shared"
     folder.mkdir()
     os.chmod(folder, 0o777)
     path = folder / "gates.db"
-    monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
-    ex = upload.launch(execution_name="perm-000")
-    remote = GateRemote.for_sandbox()
-    eventually(lambda: remote.get_signal("doc", "perm-000").state is SignalState.PENDING)
-    doc = tmp_path / "doc.txt"
-    doc.write_text("hello")
-    remote.set_input("doc", "perm-000", GateFile(str(doc)))
-    assert ex.wait(timeout=10) == 5
-    stored = Path(remote.get_signal("doc", "perm-000").value.path)
+    remote, stored = _upload_into(path, monkeypatch)
     journal = Path(remote.store._own_journal_path())  # a completion was journaled
     made = {Path(root) / name for root, dirs, files in os.walk(folder) for name in (*dirs, *files)}
     assert {path, Path(f"{path}-wal"), Path(f"{path}-shm"), journal.parent, journal, folder / "files",
