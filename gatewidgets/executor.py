@@ -482,7 +482,11 @@ dsl.set_launcher(_launch)
 
 
 class Execution:
-    """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs."""
+    """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs.
+
+    They come as soon as it ends here, even if the store cannot record that end yet (locked, full):
+    the store then writes this same end, with these outputs, once it accepts writes again.
+    """
 
     def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor

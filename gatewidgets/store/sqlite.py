@@ -738,7 +738,7 @@ class SqliteStore:
                 self.flush()
                 self._write_ends()
                 retry = None
-            except (StoreError, sqlite3.Error) as exc:  # kept for the next round (_retrying logged the details)
+            except Exception as exc:  # kept for the next round (_retrying logged a busy, locked or full store)
                 retry = min(2 * retry, _RETRY_MAX) if retry else _RETRY_MIN
                 if not isinstance(exc, StoreError):
                     log.exception("gatewidgets could not write node states to %s", self.path)
@@ -872,11 +872,17 @@ class SqliteStore:
             return False
 
     def _write_ends(self) -> None:
-        """Write the ends :meth:`end_execution` kept."""
+        """Write the ends :meth:`end_execution` kept (one whose execution is no longer stored is dropped)."""
         for where, (status, outputs, error) in list(self._ends.items()):
-            self.finish_execution(ExecKey(*where), status, outputs=outputs, error=error)
-            log.warning("gatewidgets recorded the end of execution %s (%s) in %s", ExecKey(*where), status.value,
-                        self.path)
+            key = ExecKey(*where)
+            try:
+                self.finish_execution(key, status, outputs=outputs, error=error)
+            except ExecutionNotFoundError:
+                self._ends.pop(where, None)
+                log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
+                            status.value, self.path)
+                continue
+            log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, self.path)
 
     @_retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
