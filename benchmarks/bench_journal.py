@@ -65,7 +65,7 @@ def measure(n: int, reps: int) -> dict[str, Any]:
 
     def journal_append(line: str) -> bool:
         done = append(line)
-        journaled[int(line.rsplit("\t", 1)[1])] = time.perf_counter_ns()
+        journaled[int(line.rstrip("\0").rsplit("\t", 1)[1])] = time.perf_counter_ns()
         return done
 
     def finish_execution(key: Any, status: Any, **kwargs: Any) -> list[str]:

@@ -757,8 +757,9 @@ class SqliteStore:
             self.flush()
 
     def _journal_append(self, line: str) -> bool:
-        """Append a record to this process's journal; ``False`` if it cannot (no journal, or full)."""
-        data = line.encode()  # "\n" + the record
+        """Append a record (a :func:`_journal_line`) to this process's journal; ``False`` if it cannot (no journal,
+        or full)."""
+        data = line.encode()
         with self._journal_lock:
             journal = self._journal_map
             if journal is None:
@@ -768,13 +769,13 @@ class SqliteStore:
                     log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
                     return False
             start = self._journal_end
-            end = start + len(data)
+            end = start + len(data)  # where the new end mark goes
             if end >= len(journal):
                 return False
-            # the record and a new end mark go after the current end mark, then one byte turns that mark into
-            # the record's first: a kill at any moment leaves the journal ending at a whole record
-            journal[start + 1:end + 1] = data[1:] + b"\0"
-            journal[start] = data[0]
+            # the record and its end mark go after the current end mark, then one byte turns that mark into the
+            # line break before the record: a kill at any moment leaves the journal ending at a whole record
+            journal[start + 1:end + 1] = data
+            journal[start] = 10  # "\n"
             self._journal_end = end
         return True
 
@@ -1407,7 +1408,7 @@ def _trusted_journal(path: str) -> bytes | None:
 
 def _journal_line(change: _Change) -> str:
     """A completion as a journal line: project, domain, execution, node id, state, finished_at, outputs (JSON),
-    tab-separated (names cannot hold tabs or newlines; JSON text holds neither)."""
+    tab-separated (names cannot hold tabs or newlines; JSON text holds neither), and the journal's end mark."""
     (project, domain, execution, node_id), fields = change
     outputs, finished_at = fields.get("outputs"), fields.get("finished_at")
     outputs = repr(outputs) if type(outputs) is int else "null" if outputs is None else _node_value("outputs", outputs)
@@ -1415,7 +1416,7 @@ def _journal_line(change: _Change) -> str:
         finished_at = finished_at.timestamp()
     # epoch seconds, written as microseconds: an int prints several times faster than a float
     at = "None" if finished_at is None else round(finished_at * 1e6)
-    return f"\n{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t{at}\t{outputs}"
+    return f"{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t{at}\t{outputs}\0"
 
 
 def _journal_record(line: bytes) -> tuple[Any, ...]:
