@@ -8,6 +8,7 @@ record in the process's completion journal (what recovery replays), p50/p99, for
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from typing import Any, Callable
 
@@ -47,8 +48,10 @@ def shapes(n: int) -> dict[str, Callable[[], Any]]:
     def two(x: int) -> int:
         return inc(x=tag(i=x))
 
+    names = itertools.count()
+
     def many() -> None:  # executions that end with their task: the last one's completion has no successor
-        runs = [two.launch(x=10 * i) for i in range(n // 2)]
+        runs = [two.launch(x=10 * i, execution_name=f"two-{next(names)}") for i in range(n // 2)]
         for ex in runs:
             ex.wait(timeout=120)
 
