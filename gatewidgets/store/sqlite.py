@@ -780,15 +780,18 @@ class SqliteStore:
         return True
 
     def _drop_journal(self) -> None:
-        """Remove this process's journal once everything is committed (at close and at exit); else keep it."""
+        """Remove this process's journal once everything is committed, kept ends included (at close and at
+        exit); else keep it: recovery will need it."""
+        try:
+            self._write_ends()  # not under the journal's lock: it tells listeners, which may record nodes
+        except (sqlite3.Error, StoreError):
+            return
         with self._journal_lock:
-            if self._journal_map is None:
+            if self._journal_map is None or self._ends:
                 return
             try:
                 self.flush()
             except (sqlite3.Error, StoreError):
-                return  # recovery will need it
-            if self._ends:  # an execution's end is not written: recovery will need its completions
                 return
             self._journal_map.close()
             self._journal_map = None
