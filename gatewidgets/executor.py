@@ -8,13 +8,15 @@ the store when its signal is set (directly from this process, through the store 
 others) or by the single timer thread (:mod:`gatewidgets.timers`) at its deadline. What users
 await on an execution is in :mod:`gatewidgets.awaiting`.
 
-A node's completion survives a kill of the process before any successor starts or any gate
-it feeds opens (``SqliteStore.durable``: a group write to a completion journal that
-recovery replays), so a crash never re-runs a node whose successor started. Deadlines are
+A node's completion survives a kill of the process from the moment the engine records it, right
+after its task returns (``SqliteStore.update_node`` appends it to a completion journal that
+recovery replays), so a crash never re-runs a task that returned. Deadlines are
 stored as wall-clock times but waited for on the monotonic clock. An error of the store
-that outlasts its retries ends the execution here (FAILED, ``StoreError``) and frees
-everything it held; the store keeps it recoverable. A failing execution first runs its
-workflow's ``on_failure`` task (node ``on_failure``, on a thread of its own), then ends FAILED.
+that outlasts its retries while a node runs ends the execution here (FAILED, ``StoreError``) and
+frees everything it held; an end the store does not take yet is kept and written by the store
+once it can (``SqliteStore.end_execution``), so ``await ex`` sees the real end at once. A
+failing execution first runs its workflow's ``on_failure`` task (node ``on_failure``, on a
+thread of its own), then ends FAILED.
 
 A ``child`` node (``dsl.launch_child``, a flytekit launch plan used as a node) launches another
 execution on the same executor and store and holds no thread either: the child's end completes
@@ -52,7 +54,6 @@ from gatewidgets.errors import (
     ExecutionExistsError,
     GateError,
     GateTimeoutError,
-    StoreError,
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
@@ -306,7 +307,7 @@ class Executor:
                 owned = self._executions.get(event.execution_id)
                 if owned is not None and not owned.done():
                     owned.abort()
-                elif owned is None:  # ended here without the store recording it (see Execution._finish)
+                elif owned is None:  # let go here without the store recording an end (its start failed)
                     record = self.store.get_execution(event.execution_id, with_nodes=False)
                     if (record.pid, record.host) == (os.getpid(), self.store.host):
                         self.store.finish_execution(event.execution_id, ExecutionStatus.ABORTED,
@@ -489,7 +490,11 @@ dsl.set_launcher(_launch)
 
 
 class Execution:
-    """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs."""
+    """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs.
+
+    They come as soon as it ends here, even if the store cannot record that end yet (locked, full):
+    the store then writes this same end, with these outputs, once it accepts writes again.
+    """
 
     def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
@@ -1259,17 +1264,10 @@ class Execution:
              error: BaseException | None = None, error_text: str | None = None) -> None:
         """Record the end in the store, let go of what the execution held and resolve ``await ex``."""
         message = error_text or (_message(error) if error is not None else None)
-        try:
-            self.store.finish_execution(self.id, status, outputs=stored_outputs, error=message)
-        except Exception as exc:  # the store stayed unwritable: end here all the same, and say so
-            error = StoreError(
-                f"Execution {self.name!r} ended ({status.value}) but the store could not record it: {exc} "
-                f"The store still shows it RUNNING: once {self.store.path} is writable, resume it with "
-                "launch(..., recover=True) or abort it with GateRemote.abort."
-            )
-            error.__cause__ = exc
-            log.error("gatewidgets: %s", error)
-            status, outputs, error_text = ExecutionStatus.FAILED, None, str(error)
+        try:  # a store that does not take it now keeps it and writes it once it can: this end is the real one
+            self.store.end_execution(self.id, status, outputs=stored_outputs, error=message)
+        except Exception:  # not the store being busy (say, its row was deleted): end here all the same
+            log.exception("gatewidgets could not record the end of execution %r (%s)", self.name, status.value)
         with self._lock:
             deliveries, self._deliveries = self._deliveries, {}
         for nid, deliver in deliveries.items():  # their gates were cancelled with the execution

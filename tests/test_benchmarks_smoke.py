@@ -16,6 +16,7 @@ EXPECTED = {
                          "poll_interval_s"},
     "bench_scale.py": {"hold", "traced", "list_signals", "targets"},
     "bench_flytekit_door.py": {"nodes", "reps", "flytekit", "door", "ratio", "ratio_cpu"},
+    "bench_journal.py": {"nodes", "reps", "chain", "fan", "last tasks"},
 }
 
 
@@ -39,6 +40,9 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
     elif script == "bench_latency.py":
         assert data["in_process"]["samples"] == data["in_process"]["after_return_ms"]["n"] > 0
         assert data["cross_process"]["samples"] == data["cross_process"]["after_return_ms"]["n"] > 0
+    elif script == "bench_journal.py":
+        assert data["chain"]["return_to_journal_us"]["n"] == data["nodes"]
+        assert data["last tasks"]["return_to_stored_end_us"]["n"] == data["nodes"] // 2
     elif script == "bench_flytekit_door.py":
         assert data["door"]["chain"]["per_node_us"] > 0 and data["flytekit"]["fan"]["per_node_us"] > 0
     else:

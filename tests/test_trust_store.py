@@ -2,6 +2,7 @@
 naming the file, from GateRemote, the command line, ``%gate`` and the widget. Other processes are real."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -15,7 +16,17 @@ from typing import Any
 import pytest
 from helpers import eventually
 
-from gatewidgets import GateFile, GateRemote, SignalState, StoreError, task, wait_for_input, workflow
+from gatewidgets import (
+    GateFile,
+    GateRemote,
+    NodeState,
+    SignalState,
+    StoreError,
+    recover,
+    task,
+    wait_for_input,
+    workflow,
+)
 
 
 def mode(path: Path | str) -> int:
@@ -84,32 +95,41 @@ def upload() -> int:
 
 
 @pytest.fixture
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
+def umask(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The process's umask is ``request.param`` for the test (parametrize with ``indirect=True``)."""
+    old = os.umask(request.param)
     try:
         yield
     finally:
         os.umask(old)
 
 
-def test_store_files_and_folders_are_user_only_under_umask_022(tmp_path: Path, umask_022: None,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "new" / "deeper" / "gates.db"
+def _upload_into(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[GateRemote, Path]:
+    """Run ``upload`` on the store ``path`` with a file set through ``GateRemote``: the remote and the stored file."""
     monkeypatch.setenv("GATEWIDGETS_STORE", str(path))
     ex = upload.launch(execution_name="perm")
     remote = GateRemote.for_sandbox()
     eventually(lambda: remote.get_signal("doc", "perm").state is SignalState.PENDING)
-    doc = tmp_path / "doc.txt"
+    doc = path.parent.parent / "doc.txt"
     doc.write_text("hello")
     remote.set_input("doc", "perm", GateFile(str(doc)))
     assert ex.wait(timeout=10) == 5
+    return remote, Path(remote.get_signal("doc", "perm").value.path)
+
+
+@pytest.mark.parametrize("umask", [0o022], indirect=True)
+def test_store_files_and_folders_are_user_only_under_umask_022(tmp_path: Path, umask: None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "new" / "deeper" / "gates.db"
+    _upload_into(path, monkeypatch)
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         assert mode(file) == 0o600, file
     for folder in (path.parent.parent, path.parent, path.parent / "files"):
         assert mode(folder) == 0o700, folder
 
 
-def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask_022: None) -> None:
+@pytest.mark.parametrize("umask", [0o022], indirect=True)
+def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask: None) -> None:
     path = tmp_path / "old" / "gates.db"
     path.parent.mkdir()
     conn = sqlite3.connect(path)  # made by an older gatewidgets: 0644, and a 0755 files/ folder
@@ -120,6 +140,103 @@ def test_an_existing_world_readable_store_is_tightened(tmp_path: Path, umask_022
     GateRemote(store=str(path)).list_executions()
     assert mode(path) == 0o600 and mode(path.parent / "files") == 0o700
     assert mode(path.parent) == 0o755  # not created by gatewidgets: left alone
+
+
+@pytest.mark.parametrize("umask", [0], indirect=True)
+def test_everything_the_store_makes_is_private_under_umask_000_in_an_existing_folder(
+        tmp_path: Path, umask: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database, its -wal and -shm, the journals' folder and a journal, files/ and a stored file's folders
+    and the file: each 0700 or 0600, in a folder that existed, open to everyone (left as it was)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    path = folder / "gates.db"
+    remote, stored = _upload_into(path, monkeypatch)
+    journal = Path(remote.store._own_journal_path())  # a completion was journaled
+    made = {Path(root) / name for root, dirs, files in os.walk(folder) for name in (*dirs, *files)}
+    assert {path, Path(f"{path}-wal"), Path(f"{path}-shm"), journal.parent, journal, folder / "files",
+            stored.parent.parent, stored.parent, stored} <= made
+    assert {p: mode(p) for p in made} == {p: 0o700 if p.is_dir() else 0o600 for p in made}
+    assert mode(folder) == 0o777  # not made by gatewidgets: left alone
+
+
+PROBED: list[int] = []
+
+
+@task
+def probe(x: int) -> int:
+    PROBED.append(x)
+    return x + 1
+
+
+@workflow
+def probed() -> int:
+    return probe(x=wait_for_input("go", timeout=None, expected_type=int))
+
+
+_START_PROBED = """
+import sys, time
+import test_trust_store
+test_trust_store.probed.launch(execution_name=sys.argv[1])
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+def _plant(journal: Path, data: bytes, how: str, elsewhere: Path) -> None:
+    """Put a journal at ``journal`` as ``how`` says: ``private`` as a process of this user writes one; else with
+    a flaw: readable by others (``mode``), a link to a private file (``symlink``), another user's (``owner``), or
+    in a folder others may write (``folder``)."""
+    journal.parent.mkdir(mode=0o700, exist_ok=True)
+    target = elsewhere if how == "symlink" else journal
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    if how == "symlink":
+        journal.symlink_to(target)
+    elif how == "mode":
+        os.chmod(journal, 0o644)
+    elif how == "owner":
+        os.chown(journal, 4242, 4242)
+    elif how == "folder":
+        os.chmod(journal.parent, 0o777)
+
+
+@pytest.mark.parametrize("how", ["private", "mode", "symlink", "owner", "folder"])
+def test_recovery_replays_only_a_private_journal_of_this_user(tmp_path: Path, gatewidgets_store: Path, how: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A journal planted under a dead owner's name claims that a node which never ran SUCCEEDED with 999: only
+    a private file of this user in the private journals' folder is believed; else the node runs for real."""
+    if how == "owner" and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    PROBED.clear()
+    name = f"planted-{how}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    owner = subprocess.Popen([sys.executable, "-c", _START_PROBED, name], env=env, stdout=subprocess.PIPE, text=True)
+    remote = GateRemote.for_sandbox()
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "started"
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, 30)
+    finally:
+        owner.kill()
+        owner.wait(timeout=10)
+    remote.set_input("go", name, 1)
+    record = remote.get_execution(name)
+    node = next(n.node_id for n in record.nodes if n.name == "probe")
+    assert record.pid is not None and record.host is not None
+    journal = Path(remote.store._journal_path(record.host, record.pid, record.pid_started))
+    _plant(journal, f"\ndefault\tdevelopment\t{name}\t{node}\tSUCCEEDED\t1500000\t999\0".encode(), how,
+           tmp_path / "elsewhere.journal")
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    result = recover(name, workflow=probed).wait(timeout=30)
+    outputs = {n.name: (n.state, n.outputs) for n in remote.get_execution(name).nodes}
+    if how == "private":  # the control: what a real journal of a killed owner does
+        assert (result, PROBED, outputs["probe"]) == (999, [], (NodeState.SUCCEEDED, 999))
+        assert not journal.exists()
+        return
+    assert (result, PROBED, outputs["probe"]) == (2, [1], (NodeState.SUCCEEDED, 2))  # it ran for real
+    assert "does not replay the completion journal" in caplog.text
+    assert journal.is_symlink() or journal.is_file()  # not ours to remove
 
 
 # -- read-only stores ---------------------------------------------------------------------------

@@ -190,7 +190,12 @@ class ExecutorStore(RemoteStore, Protocol):
         """Take over an orphaned execution in this process (recovery): one compare-and-set on the owner."""
 
     def durable(self) -> None:
-        """Return once every node completion queued so far survives a kill of this process."""
+        """Return once every node completion recorded so far survives a kill of this process."""
+
+    def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                      error: str | None = None) -> bool:
+        """Record the end of an execution run here (``finish_execution``); if the store cannot take it now, keep
+        it, write it as soon as the store can, and return ``False``."""
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
         """Record a node's state and fields (may be written behind)."""

@@ -4,15 +4,16 @@ Signals are written synchronously, each decision in one ``BEGIN IMMEDIATE``
 transaction, so concurrent writers from many processes agree on one answer.
 Node state changes are written behind, in batches, by one thread. Every signal
 event is appended to ``events``; a watcher thread notices other processes' events
-through ``PRAGMA data_version`` within one poll interval. :meth:`SqliteStore.durable`
-makes the node completions queued so far survive a kill of this process: a few go to this
-process's completion journal, in one write for every caller waiting meanwhile (a group
-commit), many are committed at once; recovery replays the journal of the process it takes
-over from. The engine's writes retry a busy, locked or full store with bounded backoff for
-``retry_for`` seconds, then raise ``StoreError``.
+through ``PRAGMA data_version`` within one poll interval. Each node completion is appended,
+as it is recorded, to this process's completion journal (a shared memory map), so it survives a
+kill of this process from then on; recovery replays the journal of the process it takes over
+from, if that journal is a private file of this user. The engine's writes retry a busy, locked
+or full store with bounded backoff for ``retry_for`` seconds, then raise ``StoreError``; an
+execution's end the store did not take is kept and written by the writer thread once it can.
 
-The store's folders are created user-only (0700) and its file 0600 (SQLite gives the
-``-wal`` and ``-shm`` files the same mode), whatever the umask. A store this process cannot
+The store's folders (``files/`` and the journals' folder included) are created user-only
+(0700) and its files 0600 (SQLite gives the ``-wal`` and ``-shm`` files the same mode),
+whatever the umask (:mod:`gatewidgets.private`). A store this process cannot
 write (the file or its folder) is opened read-only: it can be listed, and writes raise
 ``StoreError``. Any ``sqlite3`` error (locked, disk full, corrupt, read-only) leaves the
 store as a ``StoreError`` naming the file and what to do.
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+from gatewidgets import private
 from gatewidgets.errors import (
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -161,7 +163,7 @@ _T = TypeVar("_T")
 _TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
 _JOURNAL_SIZE = 1 << 18  # bytes of a process's completion journal; what does not fit is committed instead
-_JOURNAL_BATCH = 64  # completions made durable together beyond which committing them is cheaper than journaling
+_RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the store did not take
 # a queued node change: (project, domain, execution, node_id) and its fields
 _Change = tuple[tuple[str, str, str, str], dict[str, Any]]
 
@@ -240,29 +242,27 @@ def _problem(store: SqliteStore, exc: sqlite3.Error) -> str:
 
 def _private_store(path: str, files_dir: str) -> None:
     """Create the store's folders (0700) and file (0600) if missing; an existing store file of this user
-    (and its -wal, -shm) and ``files_dir`` lose any group and other permissions."""
+    (and its -wal, -shm), ``files_dir`` and the completion journals' folder lose any group and other
+    permissions."""
     try:
         for folder in (os.path.dirname(path), files_dir):
-            _private_folders(folder)
+            private.make_folders(folder)
         with contextlib.suppress(FileExistsError):  # empty: SQLite makes it a database
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        for name in (path, path + "-wal", path + "-shm", files_dir):
+            os.close(private.open_file(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        for name in (path, path + "-wal", path + "-shm", files_dir, _journals(path)):
             with contextlib.suppress(FileNotFoundError):
-                info = os.stat(name)
-                if os.name == "posix" and info.st_uid == os.getuid() and info.st_mode & 0o077:
+                info = os.lstat(name)
+                if os.name == "posix" and info.st_uid == os.geteuid() and info.st_mode & 0o077 and \
+                        not stat.S_ISLNK(info.st_mode):
                     os.chmod(name, stat.S_IMODE(info.st_mode) & 0o700)
     except OSError as exc:
         raise StoreError(f"Cannot create the gatewidgets store {path}: {exc}. To fix: point GATEWIDGETS_STORE "
                          "(or GateWidgets.store) at a file in a folder you can write.") from None
 
 
-def _private_folders(folder: str) -> None:
-    """``os.makedirs`` giving every folder it creates mode 0700."""
-    if os.path.isdir(folder):
-        return
-    _private_folders(os.path.dirname(folder))
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(folder, 0o700)
+def _journals(path: str) -> str:
+    """The folder of a store's completion journals."""
+    return f"{path}.completions"
 
 
 def _writable(path: str) -> bool:
@@ -296,8 +296,9 @@ class SqliteStore:
         # node changes written behind: ((project, domain, execution, node_id), fields), oldest first
         self._changes: collections.deque[_Change] = collections.deque()
         self._unwritten: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # taken by a flush that failed
-        self._completions: collections.deque[_Change] = collections.deque()  # maybe neither journaled nor committed
-        self._journaling = False  # a durable() took completions and is still writing them
+        self._completions: collections.deque[_Change] = collections.deque()  # for durable() to commit
+        # ends of executions run here that the store did not take yet (see end_execution)
+        self._ends: dict[tuple[str, str, str], tuple[ExecutionStatus, Any, str | None]] = {}
         self._journal_lock = threading.Lock()
         self._journal_map: mmap.mmap | None = None  # shared mapping: survives a kill, costs no system call
         self._journal_end = 0  # where the next journal record goes
@@ -399,6 +400,7 @@ class SqliteStore:
     def close(self) -> None:
         """Flush pending writes and stop the background threads."""
         self.flush()
+        self._write_ends()
         self._drop_journal()
         self._closed.set()
         self._flusher_wake.set()
@@ -586,6 +588,9 @@ class SqliteStore:
         the others get ``ExecutionExistsError`` naming the winner. An execution owned by this
         process is adopted: the executor checks that it does not run here.
         """
+        if key_tuple(key) in self._ends:
+            raise ExecutionExistsError(f"Execution {key} ended in this process; its end is recorded as soon as the "
+                                       "store accepts writes again.")
         with self._write() as conn:
             row = self._execution_row(conn, key)
             owner = f"process {row['pid']} on {row['host']}"
@@ -618,7 +623,7 @@ class SqliteStore:
 
     def _journal_path(self, host: str, pid: int, started: int | None) -> str:
         """The completion journal of process ``pid`` started at ``started`` (so a reused pid has its own)."""
-        return os.path.join(f"{self.path}.completions",
+        return os.path.join(_journals(self.path),
                             f"{host}-{pid}.journal" if started is None else f"{host}-{pid}-{started}.journal")
 
     def _own_journal_path(self) -> str:
@@ -627,11 +632,10 @@ class SqliteStore:
     def _replay(self, conn: sqlite3.Connection, key: ExecKey, journal: str, host: str, pid: int) -> bool:
         """Apply the completions of ``key`` that process ``pid`` journaled (in ``journal``) but had not committed;
         return whether its journal can go (another process's, with no other execution left to recover)."""
-        try:
-            with open(journal, "rb") as f:
-                lines = f.read().split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
-        except FileNotFoundError:
+        text = _trusted_journal(journal)
+        if text is None:
             return False
+        lines = text.split(b"\0", 1)[0].splitlines()  # a NUL ends what was written
         plan = self._plan_of(conn, key_tuple(key))
         for line in lines:
             try:  # a blank separator or a line torn by a full disk is skipped
@@ -702,15 +706,21 @@ class SqliteStore:
         return process.alive(pid, started, boot)
 
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
-        """Record a node change; written behind, in a batch (see :meth:`flush` and :meth:`durable`).
+        """Record a node change; written behind, in a batch (see :meth:`flush`). A completion (``SUCCEEDED``,
+        ``SKIPPED``) is also journaled before this returns (see :meth:`durable`): from then on it survives a
+        kill of this process.
 
-        The engine calls this twice per task from many workers at once, so it takes no lock: appends to
-        a deque are atomic, and the flush merges the changes in the order they were made.
+        The engine calls this twice per task from many workers at once, so it takes no lock but the journal's,
+        for a completion: appends to a deque are atomic, and the flush merges the changes in the order made.
         """
         change = ((key.project, key.domain, key.name, node_id), fields)
-        self._changes.append(change)
-        if fields.get("state") in _DONE:
+        self._changes.append(change)  # before its journal record: a flush that saw the record takes the change
+        if fields.get("state") in _DONE and (not self._journal_append(_journal_line(change))
+                                             or self.durability == "machine"):
             self._completions.append(change)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         if self._flusher is None:
             self._start_flusher()
         if not self._flusher_wake.is_set():  # set() takes a lock each call; the change is queued above either way
@@ -724,70 +734,70 @@ class SqliteStore:
                 self._flusher.start()
 
     def _flush_loop(self) -> None:
+        retry: float | None = None  # seconds until what could not be written is tried again; None: nothing left
         while not self._closed.is_set():
-            self._flusher_wake.wait()
+            self._flusher_wake.wait(retry)
             self._flusher_wake.clear()
             self._closed.wait(0.01)  # gather a batch
             try:
                 self.flush()
-            except StoreError:  # logged by _retrying; the batch stays queued for the next flush
-                pass
-            except sqlite3.Error:
-                log.exception("gatewidgets could not write node states to %s", self.path)
+                self._write_ends()
+                retry = None
+            except Exception as exc:  # kept for the next round (_retrying logged a busy, locked or full store)
+                retry = min(2 * retry, _RETRY_MAX) if retry else _RETRY_MIN
+                if not isinstance(exc, StoreError):
+                    log.exception("gatewidgets could not write node states to %s", self.path)
 
     def durable(self) -> None:
-        """Return once every node completion queued so far survives a kill of this process.
+        """Return once every node completion recorded so far survives a kill of this process.
 
-        A few completions are appended to this process's journal
-        (``<store>.completions/<host>-<pid>-<start time>.journal``, a shared memory map: the kernel keeps what was
-        written when the process dies, and writing costs no system call, so no hand-off of the GIL),
-        which :meth:`adopt_execution` replays. Many (a fan-in after a wide fan-out) are committed
-        instead: they have to be committed soon anyway, and one write is cheaper than two. Callers
-        that arrive during a write wait for it (its batch may hold their completions). A journal that
-        cannot be made, or is full, also means a commit. With ``durability="machine"`` every
-        completion is committed (and the commit synced to disk: ``synchronous=FULL``).
+        :meth:`update_node` appends each completion, as it is recorded, to this process's journal
+        (``<store>.completions/<host>-<pid>-<start time>.journal``, a shared memory map: the kernel keeps what
+        was written when the process dies, and writing costs no system call), which :meth:`adopt_execution`
+        replays. The ones the journal could not take (it cannot be made, or is full until the next commit
+        empties it) are committed here, and with ``durability="machine"`` every completion is (each commit
+        synced to disk: ``synchronous=FULL``). Callers arriving during a commit wait for it.
         """
-        if not self._completions and not self._journaling:
-            return  # every completion was journaled or committed (see _journaling)
-        with self._journal_lock:
-            self._journaling = True  # set before taking completions: a caller that finds none waits for us
-            try:
-                batch = [self._completions.popleft() for _ in range(len(self._completions))]
-                if not batch or (len(batch) <= _JOURNAL_BATCH and self.durability == "process"
-                                 and self._journal_write(batch)):
-                    return
-                try:
-                    self.flush()
-                except BaseException:
-                    self._completions.extendleft(reversed(batch))
-                    raise
-            finally:
-                self._journaling = False
+        if self._completions:
+            self.flush()
 
-    def _journal_write(self, batch: list[tuple[tuple[str, str, str, str], dict[str, Any]]]) -> bool:
-        """Append completions to the journal (the caller holds ``_journal_lock``); ``False`` if it cannot."""
-        data = "".join(map(_journal_line, batch)).encode() + b"\n"
-        try:
-            journal = self._journal_map or self._journal()
-        except OSError as exc:
-            log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
-            return False
-        end = self._journal_end + len(data)
-        if end >= len(journal):
-            return False
-        journal[self._journal_end:end + 1] = data + b"\0"
-        self._journal_end = end
+    def _journal_append(self, line: str) -> bool:
+        """Append a record (a :func:`_journal_line`) to this process's journal; ``False`` if it cannot (no journal,
+        or full)."""
+        data = line.encode()
+        with self._journal_lock:
+            journal = self._journal_map
+            if journal is None:
+                try:
+                    journal = self._journal()
+                except OSError as exc:
+                    log.warning("gatewidgets could not make its completion journal (%s); committing instead", exc)
+                    return False
+            start = self._journal_end
+            end = start + len(data)  # where the new end mark goes
+            if end >= len(journal):
+                return False
+            # the record and its end mark go after the current end mark, then one byte turns that mark into the
+            # line break before the record: a kill at any moment leaves the journal ending at a whole record
+            journal[start + 1:end + 1] = data
+            journal[start] = 10  # "\n"
+            self._journal_end = end
         return True
 
     def _drop_journal(self) -> None:
-        """Remove this process's journal once everything is committed (at close and at exit); else keep it."""
+        """Remove this process's journal once everything is committed, kept ends included (at close and at
+        exit); else keep it: recovery will need it."""
+        try:
+            self._write_ends()  # not under the journal's lock: it tells listeners, which may record nodes
+        except (sqlite3.Error, StoreError):
+            return
         with self._journal_lock:
-            if self._journal_map is None:
+            if self._journal_map is None or self._ends:
                 return
             try:
                 self.flush()
             except (sqlite3.Error, StoreError):
-                return  # recovery will need it
+                return
             self._journal_map.close()
             self._journal_map = None
             with contextlib.suppress(OSError):
@@ -796,8 +806,8 @@ class SqliteStore:
     def _journal(self) -> mmap.mmap:
         atexit.register(self._drop_journal)
         path = self._own_journal_path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        private.make_folders(os.path.dirname(path))
+        fd = private.open_file(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0))
         try:
             if hasattr(os, "posix_fallocate"):  # reserve the blocks: a full disk fails here, not as SIGBUS later
                 os.posix_fallocate(fd, 0, _JOURNAL_SIZE)
@@ -807,6 +817,7 @@ class SqliteStore:
         finally:
             os.close(fd)
         self._journal_map[0:1] = b"\0"  # a file left by an earlier process with this pid starts over
+        self._journal_end = 0
         return self._journal_map
 
     @_retried("write node states")
@@ -814,6 +825,7 @@ class SqliteStore:
         """Write every pending node change now. If the write fails, the changes stay queued (later ones win)."""
         with self._flush_lock:
             journaled = self._journal_end  # journal records written before the changes are taken
+            completions = len(self._completions)  # their changes are queued: taken now, or written before
             batch, self._unwritten = self._unwritten, {}
             taken = []
             pop = self._changes.popleft
@@ -822,49 +834,81 @@ class SqliteStore:
             for where, fields in taken:  # merged in the order made; the dicts stay as callers made them
                 before = batch.get(where)
                 batch[where] = fields if before is None else {**before, **fields}
-            if not batch:
-                return
-            try:
-                conn = self._conn()
-                by_shape: dict[tuple[tuple[str, ...], bool], list[tuple[Any, ...]]] = {}  # one executemany each
-                execution, plan = None, _NO_PLAN
-                for where, fields in batch.items():
-                    if where[:3] != execution:
-                        execution = where[:3]
-                        plan = self._plan_of(conn, execution)
-                    static = plan.static.get(where[3])
-                    by_shape.setdefault((tuple(fields), static is not None), []).append(
-                        _node_params(where, fields, static))
-                with self._write() as conn:
-                    for (columns, planned), rows in by_shape.items():
-                        conn.executemany(_node_sql(columns, planned), rows)
-            except BaseException:
-                self._unwritten = batch
-                raise
-            if self._journal_lock.acquire(blocking=False):  # else a journal write is under way: next time
+            if batch:
                 try:
-                    written = set(map(id, taken))
-                    while self._completions and id(self._completions[0]) in written:
-                        self._completions.popleft()  # committed: no need to journal them
-                    if self._journal_end == journaled and journaled and self._journal_map is not None:
-                        self._journal_map[0:1] = b"\0"  # nothing journaled since: every record is committed
+                    conn = self._conn()
+                    by_shape: dict[tuple[tuple[str, ...], bool], list[tuple[Any, ...]]] = {}  # one executemany each
+                    execution, plan = None, _NO_PLAN
+                    for where, fields in batch.items():
+                        if where[:3] != execution:
+                            execution = where[:3]
+                            plan = self._plan_of(conn, execution)
+                        static = plan.static.get(where[3])
+                        by_shape.setdefault((tuple(fields), static is not None), []).append(
+                            _node_params(where, fields, static))
+                    with self._write() as conn:
+                        for (columns, planned), rows in by_shape.items():
+                            conn.executemany(_node_sql(columns, planned), rows)
+                except BaseException:
+                    self._unwritten = batch
+                    raise
+            for _ in range(completions):  # committed
+                self._completions.popleft()
+            if journaled and self._journal_end == journaled and self._journal_lock.acquire(blocking=False):
+                try:  # nothing journaled since the changes were taken: every record is committed
+                    if self._journal_end == journaled and self._journal_map is not None:
+                        self._journal_map[0] = 0
                         self._journal_end = 0
                 finally:
                     self._journal_lock.release()
+
+    def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                      error: str | None = None) -> bool:
+        """Record the end of an execution this process ran, as :meth:`finish_execution` does, and return ``True``;
+        if the store does not take it (busy, locked or full past ``retry_for``, or not writable), keep it and
+        return ``False``: the writer thread writes it, after the node changes made before it, as soon as the
+        store accepts writes again (retried with backoff). Until then the store shows the execution running
+        (its owner alive, so nobody adopts it); a :meth:`finish_execution` of it meanwhile (an abort of an
+        execution no longer running here) writes this end instead."""
+        try:
+            self.finish_execution(key, status, outputs=outputs, error=error)
+            return True
+        except StoreError as exc:
+            self._ends[key_tuple(key)] = (status, outputs, error)
+            log.warning("gatewidgets will record the end of execution %s (%s) as soon as %s accepts writes: %s",
+                        key, status.value, self.path, exc)
+            self._wake_writer()
+            return False
+
+    def _write_ends(self) -> None:
+        """Write the ends :meth:`end_execution` kept (one whose execution is no longer stored is dropped)."""
+        for where, (status, outputs, error) in list(self._ends.items()):
+            key = ExecKey(*where)
+            try:
+                self.finish_execution(key, status, outputs=outputs, error=error)
+            except ExecutionNotFoundError:
+                self._ends.pop(where, None)
+                log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
+                            status.value, self.path)
+                continue
+            log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, self.path)
 
     @_retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
         """End an execution; every open signal of it becomes ``CANCELLED`` in the same transaction.
 
-        Returns the ids of the cancelled signals. Ending an execution that already ended does nothing.
+        Returns the ids of the cancelled signals. Ending an execution that already ended does nothing. An end
+        this process decided but could not write yet (see :meth:`end_execution`) is written instead of this one.
         """
+        status, outputs, error = self._ends.get(key_tuple(key), (status, outputs, error))
         self.flush()
         self._plans.pop(key_tuple(key), None)
         stamp = _ts(now())
         with self._write() as conn:
             row = self._execution_row(conn, key)
             if row["status"] != ExecutionStatus.RUNNING.value:
+                self._ends.pop(key_tuple(key), None)
                 return []
             open_ids = [r[0] for r in conn.execute(
                 "SELECT signal_id FROM signals WHERE project=? AND domain=? AND execution=? AND state IN (?,?) "
@@ -885,6 +929,7 @@ class SqliteStore:
             events = [self._event(conn, key, "cancelled", signal_id=sid, state=SignalState.CANCELLED.value)
                       for sid in open_ids]
             events.append(self._event(conn, key, "finished", state=status.value))
+        self._ends.pop(key_tuple(key), None)
         self._dispatch(events)
         return open_ids
 
@@ -1264,7 +1309,7 @@ class SqliteStore:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name='uploads'").fetchone():  # absent: older, read-only
             named.update(sha for (sha,) in conn.execute("SELECT sha256 FROM uploads WHERE until > ?", (time.time(),)))
         with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(f"{self.path}.completions"):
+            for entry in os.scandir(_journals(self.path)):
                 with contextlib.suppress(OSError), open(entry.path, "rb") as f:
                     named.update(_SHA256.findall(f.read().decode("ascii", "replace")))
         return named
@@ -1349,9 +1394,42 @@ def key_tuple(key: ExecKey) -> tuple[str, str, str]:
     return key.project, key.domain, key.name
 
 
+def _trusted_journal(path: str) -> bytes | None:
+    """The bytes of the completion journal ``path`` if recovery may replay it, else ``None`` (missing, or refused
+    with a warning: the execution then recovers without it, and its unrecorded nodes run again).
+
+    A journal is trusted only as a regular file (not a link, not linked elsewhere) of this process's user
+    with no group or other permissions, in the store's journal folder, itself this user's only: anyone else
+    who could plant one could make a node that never ran ``SUCCEEDED``, with the output they chose.
+    """
+    folder = os.path.dirname(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a symbolic link (ELOOP), unreadable, ...
+        log.warning("gatewidgets does not replay the completion journal %s: %s", path, exc)
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        try:
+            where = os.lstat(folder)
+        except OSError as exc:
+            log.warning("gatewidgets does not replay the completion journal %s: %s", path, exc)
+            return None
+        if not (stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and private.is_private(info)
+                and stat.S_ISDIR(where.st_mode) and private.is_private(where)):
+            log.warning("gatewidgets does not replay the completion journal %s: it is not a private file of "
+                        "this user (mode %o, owner %d) in a private folder (mode %o, owner %d); the nodes it "
+                        "names run again", path, stat.S_IMODE(info.st_mode), info.st_uid,
+                        stat.S_IMODE(where.st_mode), where.st_uid)
+            return None
+        return f.read()
+
+
 def _journal_line(change: _Change) -> str:
     """A completion as a journal line: project, domain, execution, node id, state, finished_at, outputs (JSON),
-    tab-separated (names cannot hold tabs or newlines; JSON text holds neither)."""
+    tab-separated (names cannot hold tabs or newlines; JSON text holds neither), and the journal's end mark."""
     (project, domain, execution, node_id), fields = change
     outputs, finished_at = fields.get("outputs"), fields.get("finished_at")
     outputs = repr(outputs) if type(outputs) is int else "null" if outputs is None else _node_value("outputs", outputs)
@@ -1359,7 +1437,7 @@ def _journal_line(change: _Change) -> str:
         finished_at = finished_at.timestamp()
     # epoch seconds, written as microseconds: an int prints several times faster than a float
     at = "None" if finished_at is None else round(finished_at * 1e6)
-    return f"\n{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t{at}\t{outputs}"
+    return f"{project}\t{domain}\t{execution}\t{node_id}\t{fields['state']._value_}\t{at}\t{outputs}\0"
 
 
 def _journal_record(line: bytes) -> tuple[Any, ...]:

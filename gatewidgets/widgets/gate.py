@@ -10,7 +10,7 @@ from typing import Any, Callable
 import ipywidgets as w
 import traitlets
 
-from gatewidgets import formatting, kinds
+from gatewidgets import formatting, kinds, private
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import file_preview, sanitize
 from gatewidgets.evidence import to_html as evidence_html
@@ -311,9 +311,9 @@ class GateWidget(w.VBox):
             files = []
             for i, upload in enumerate(uploads):
                 name = os.path.basename(str(upload.get("name") or "upload")) or "upload"
-                os.makedirs(os.path.join(tmp, str(i)))
+                private.make_folders(os.path.join(tmp, str(i)))
                 saved = os.path.join(tmp, str(i), name)
-                with open(saved, "wb") as fh:
+                with os.fdopen(private.open_file(saved, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as fh:
                     fh.write(bytes(upload["content"]))
                 files.append(GateFile(saved))
             value: Any = files if many else files[0]

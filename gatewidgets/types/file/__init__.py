@@ -19,7 +19,6 @@ import hashlib
 import io
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from urllib.parse import unquote, urlparse
 
 from pydantic_core import core_schema
 
+from gatewidgets import private
 from gatewidgets.errors import SignalTypeError
 
 __all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "also_readable", "check_size", "file_access",
@@ -439,8 +439,7 @@ class FileSink:
 
     def __init__(self, folder: str | os.PathLike[str], name: str, max_bytes: int | None = None) -> None:
         self.folder, self.name, self.max_bytes, self.size = os.path.abspath(folder), safe_name(name), max_bytes, 0
-        Path(self.folder).mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.folder, prefix=PART_PREFIX)
+        fd, self._tmp = private.temp_file(self.folder, PART_PREFIX)
         self._out: IO[bytes] = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
         self._done = False
@@ -493,7 +492,7 @@ def _place(tmp: str, dest: Path, sha: str) -> None:
     """Rename the copy ``tmp`` to ``dest``, or keep a copy with hash ``sha`` there (touched: in use, so a
     cleanup of old unreferenced copies leaves it); retried if a cleanup removes its emptied folder meanwhile."""
     for attempt in range(3):
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private.make_folders(dest.parent)
         try:
             if _holds(dest, sha):
                 os.utime(dest)
