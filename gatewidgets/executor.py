@@ -40,7 +40,7 @@ import typing
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterable
 
 from gatewidgets import dsl, notify
 from gatewidgets.awaiting import NOT_YET, Awaiting, BlockingWaitWarning, warn_blocking
@@ -404,6 +404,7 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
 
 
 _RAMP_S = 0.001  # a backlog of ready tasks none of which was taken for this long gets one more worker
+_NONE_RESOLVED: frozenset[str] = frozenset()  # shared: an empty frozenset() is not a singleton
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
@@ -483,6 +484,12 @@ dsl.set_launcher(_launch)
 class Execution:
     """One run of a workflow in this process. ``await ex`` or ``ex.wait()`` for its outputs."""
 
+    # slots: 100,000 executions may wait at once, and past 30 attributes an instance dict stops sharing its keys
+    __slots__ = ("executor", "store", "workflow", "id", "inputs", "started_at", "finished_at", "_status", "_ending",
+                 "_outputs", "_error", "error_traceback", "_lock", "_results", "nodes", "signal_specs", "node_states",
+                 "_remaining", "_children", "_finished_nodes", "_timer_handles", "_resolved", "_future", "_over",
+                 "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered")
+
     def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
         self.store = executor.store
@@ -498,16 +505,18 @@ class Execution:
         self.error_traceback: str | None = None
         self._lock = threading.RLock()
         self._results: dict[str, Any] = {}
-        self.nodes: dict[str, Node] = dict(workflow.nodes)  # grows when @dynamic nodes expand
-        self.signal_specs: dict[str, SignalSpec] = dict(workflow.signals)
-        self.node_states: dict[str, NodeState] = dict.fromkeys(self.nodes, NodeState.QUEUED)
+        # the workflow's own tables, shared until nodes are added (see _own_tables): @dynamic, add_gate, on_failure
+        self.nodes: dict[str, Node] = workflow.nodes
+        self.signal_specs: dict[str, SignalSpec] = workflow.signals
+        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in self.nodes}  # fromkeys oversizes
         remaining, children = _graph(workflow)
         self._remaining = dict(remaining)  # upstream nodes not finished yet, per node
-        self._children = dict(children)  # downstream nodes, per node (tuples: shared with the workflow's cache)
+        self._children = children  # downstream nodes, per node (tuples)
         self._finished_nodes = 0
         self._timer_handles: dict[str, list[Any]] = {}
-        self._resolved: set[str] = set()
-        self._done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._resolved: set[str] | frozenset[str] = _NONE_RESOLVED  # a set from the first resolution on
+        self._future: concurrent.futures.Future[Any] | None = None  # made when first waited on (see _done)
+        self._over = False  # ended: outputs and error are final
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
         self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
         self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
@@ -535,7 +544,24 @@ class Execution:
         return self._error
 
     def done(self) -> bool:
-        return self._done.done()
+        return self._over
+
+    @property
+    def _done(self) -> concurrent.futures.Future[Any]:
+        """The future of the outputs, made on first use: most executions wait at a gate unobserved, and a
+        ``Future`` (a ``Condition``, its lock and waiter deque) is most of what each would otherwise hold."""
+        with self._lock:
+            if self._future is None:
+                self._future = concurrent.futures.Future()
+                if self._over:
+                    self._settle(self._future)
+            return self._future
+
+    def _settle(self, future: concurrent.futures.Future[Any]) -> None:
+        if self._error is not None:
+            future.set_exception(self._error)
+        else:
+            future.set_result(self._outputs)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the execution ends; return its outputs or raise its error.
@@ -543,12 +569,12 @@ class Execution:
         Running out of ``timeout`` raises ``TimeoutError`` and leaves it running. In a
         notebook cell this blocks widget clicks: prefer ``await ex``.
         """
-        if not self._done.done():
+        if not self._over:
             warn_blocking("ex.wait()", self.name, "await ex")
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
-            if self._done.done():  # the execution's own error (GateTimeoutError is a TimeoutError)
+            if self._over:  # the execution's own error (GateTimeoutError is a TimeoutError)
                 raise
             raise TimeoutError(
                 f"Execution {self.name!r} did not finish within {timeout} s; it is still running "
@@ -663,6 +689,19 @@ class Execution:
 
     def _ended_before(self, what: str) -> BaseException:
         return self.error or RuntimeError(f"Execution {self.name!r} ended ({self.status.value}) before its {what}.")
+
+    def _own_tables(self) -> None:
+        """Before adding nodes (under ``_lock``): copy the node, signal and downstream tables shared with the
+        workflow, so an execution that adds none (most) holds no copies."""
+        if self.nodes is self.workflow.nodes:
+            self.nodes, self.signal_specs, self._children = (dict(self.nodes), dict(self.signal_specs),
+                                                             dict(self._children))
+
+    def _mark_resolved(self, node_ids: Iterable[str]) -> None:
+        """Record that these nodes' ends are being handled (under ``_lock``)."""
+        if not isinstance(self._resolved, set):
+            self._resolved = set()
+        self._resolved.update(node_ids)
 
     def _publish(self, kind: str, **fields: Any) -> None:
         if not self._listeners:
@@ -893,6 +932,7 @@ class Execution:
         with self._lock:
             if self._ending:
                 return None
+            self._own_tables()
             for nid, child in added.items():
                 self.nodes[nid] = child
                 self.node_states[nid] = NodeState.QUEUED
@@ -976,7 +1016,7 @@ class Execution:
         with self._lock:
             if node.id in self._resolved or self._ending:
                 return False
-            self._resolved.add(node.id)
+            self._mark_resolved((node.id,))
             return True
 
     def _child_done(self, node: Node, child: Execution) -> None:
@@ -1038,6 +1078,7 @@ class Execution:
         with self._lock:
             if self._ending:
                 raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it opens no gate.")
+            self._own_tables()
             self.nodes[node.id] = node
             self.node_states[node.id] = NodeState.QUEUED
             self._remaining[node.id] = 0
@@ -1070,7 +1111,7 @@ class Execution:
                 return
             closing = {nid: self._deliveries.pop(nid) for nid in list(self._deliveries)
                        if self.nodes[nid].parent == parent_id and nid not in self._resolved}  # else resolving
-            self._resolved.update(closing)
+            self._mark_resolved(closing)
             handles = [self._timer_handles.pop(nid) for nid in closing if nid in self._timer_handles]
             self._finished_nodes += len(closing)
         if not closing:
@@ -1110,7 +1151,7 @@ class Execution:
             with self._lock:
                 if node.id not in self._resolved and not self._ending:
                     self._timer_handles[node.id] = self.executor.timers.schedule(
-                        signal.deadline, functools.partial(self._guarded, self._deadline, node))
+                        signal.deadline, self._guarded, self._deadline, node)
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
@@ -1131,7 +1172,7 @@ class Execution:
         with self._lock:
             if node.id in self._resolved or self._ending:
                 return
-            self._resolved.add(node.id)
+            self._mark_resolved((node.id,))
             handle = self._timer_handles.pop(node.id, None)
         if handle is not None:
             self.executor.timers.cancel(handle)
@@ -1231,6 +1272,7 @@ class Execution:
                     upstream={failed.id} if failed is not None else set())
         self.store.add_nodes(self.id, [_node_row(node)], [])
         with self._lock:
+            self._own_tables()
             self.nodes[node.id] = node
             self.node_states[node.id] = NodeState.QUEUED
             self._remaining[node.id] = 0
@@ -1277,10 +1319,11 @@ class Execution:
         self.error_traceback = error_text
         self._status = status
         self._publish("finished", state=status)
-        if error is not None:
-            self._done.set_exception(error)
-        else:
-            self._done.set_result(outputs)
+        with self._lock:
+            self._over = True
+            future = self._future
+        if future is not None:
+            self._settle(future)
 
     @property
     def elapsed(self) -> timedelta:
