@@ -127,7 +127,7 @@ class Executor:
         self.timers = Timers()
         self._lock = threading.Lock()
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
-        self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
+        self._waiting: dict[tuple[ExecKey, str], tuple[tuple[Execution, Node], ...]] = {}  # replaced, not changed
         self._following: dict[ExecKey, list[Callable[[], None]]] = {}  # children run by other processes
         self.launched: list[Execution] = []
         self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
@@ -261,8 +261,9 @@ class Executor:
 
     def _wait_for(self, execution: Execution, node: Node) -> None:
         assert node.signal is not None
+        key = (execution.id, node.signal.signal_id)
         with self._lock:
-            self._waiting.setdefault((execution.id, node.signal.signal_id), []).append((execution, node))
+            self._waiting[key] = (*self._waiting.get(key, ()), (execution, node))
 
     def _forget(self, execution: Execution, node: Node | None = None) -> None:
         # A gate waits under its own (execution, signal) key only: look those up instead of scanning
@@ -271,7 +272,7 @@ class Executor:
         keys = {(execution.id, n.signal.signal_id) for n in nodes if n.signal is not None}
         with self._lock:
             for key in [k for k in keys if k in self._waiting]:
-                kept = [(e, n) for e, n in self._waiting[key] if node is not None and n is not node]
+                kept = tuple((e, n) for e, n in self._waiting[key] if node is not None and n is not node)
                 if kept:
                     self._waiting[key] = kept
                 else:
@@ -290,7 +291,7 @@ class Executor:
         for event in events:
             if event.kind in ("set", "timed_out") and event.signal_id is not None:
                 with self._lock:
-                    waiters = self._waiting.pop((event.execution_id, event.signal_id), [])
+                    waiters = self._waiting.pop((event.execution_id, event.signal_id), ())
                 for execution, node in waiters:
                     try:
                         execution._resolve(node, self.store.get_signal(event.execution_id, event.signal_id))
@@ -488,7 +489,8 @@ class Execution:
     __slots__ = ("executor", "store", "workflow", "id", "inputs", "started_at", "finished_at", "_status", "_ending",
                  "_outputs", "_error", "error_traceback", "_lock", "_results", "nodes", "signal_specs", "node_states",
                  "_remaining", "_children", "_finished_nodes", "_timer_handles", "_resolved", "_future", "_over",
-                 "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered")
+                 "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered",
+                 "_counts_shared", "__weakref__")  # widgets refer to it weakly
 
     def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
@@ -510,15 +512,16 @@ class Execution:
         self.signal_specs: dict[str, SignalSpec] = workflow.signals
         self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in self.nodes}  # fromkeys oversizes
         remaining, children = _graph(workflow)
-        self._remaining = dict(remaining)  # upstream nodes not finished yet, per node
+        self._remaining = remaining  # upstream nodes not finished yet, per node: the workflow's until one finishes
+        self._counts_shared = True
         self._children = children  # downstream nodes, per node (tuples)
         self._finished_nodes = 0
         self._timer_handles: dict[str, list[Any]] = {}
         self._resolved: set[str] | frozenset[str] = _NONE_RESOLVED  # a set from the first resolution on
         self._future: concurrent.futures.Future[Any] | None = None  # made when first waited on (see _done)
         self._over = False  # ended: outputs and error are final
-        self._listeners: list[Callable[[ExecutionEvent], None]] = []
-        self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
+        self._listeners: tuple[Callable[[ExecutionEvent], None], ...] = ()  # replaced, never changed in place
+        self._deliveries: dict[str, Callable[[Signal], None]] | None = None  # gates opened by add_gate (made then)
         self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
         self.children: dict[str, ExecKey] = {}  # child node id -> the child execution it launched
         self._recovered = False
@@ -655,8 +658,16 @@ class Execution:
 
     def subscribe(self, listener: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
         """Call ``listener(event)`` on every node change, gate waiting, signal set and on finish."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+        return lambda: self._unsubscribe(listener)
+
+    def _unsubscribe(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                kept = list(self._listeners)
+                kept.remove(listener)
+                self._listeners = tuple(kept)
 
     def __repr__(self) -> str:
         return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
@@ -696,6 +707,15 @@ class Execution:
         if self.nodes is self.workflow.nodes:
             self.nodes, self.signal_specs, self._children = (dict(self.nodes), dict(self.signal_specs),
                                                              dict(self._children))
+        self._own_counts()
+
+    def _own_counts(self) -> dict[str, int]:
+        """The upstream counts, to change (under ``_lock``): copied from the workflow's before the first change,
+        so an execution waiting at its first gate holds no copy."""
+        if self._counts_shared:
+            self._remaining = dict(self._remaining)
+            self._counts_shared = False
+        return self._remaining
 
     def _mark_resolved(self, node_ids: Iterable[str]) -> None:
         """Record that these nodes' ends are being handled (under ``_lock``)."""
@@ -707,7 +727,7 @@ class Execution:
         if not self._listeners:
             return
         event = ExecutionEvent(kind, self, **fields)
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
@@ -742,7 +762,7 @@ class Execution:
             self.node_states[node.id] = stored.state
             self._finished_nodes += 1
             for child in self._children[node.id]:
-                self._remaining[child] -= 1
+                self._own_counts()[child] -= 1
         return [nid for nid in self.workflow.order
                 if self._remaining[nid] == 0 and not self.node_states[nid].is_terminal]
 
@@ -827,9 +847,10 @@ class Execution:
                 return None
             self._results[node.id] = value
             ready = []
+            remaining = self._own_counts()
             for child in self._children[node.id]:
-                self._remaining[child] -= 1
-                if self._remaining[child] == 0:
+                remaining[child] -= 1
+                if remaining[child] == 0:
                     ready.append(child)
             self._finished_nodes += 1
             all_done = self._finished_nodes == len(self.nodes)
@@ -869,12 +890,13 @@ class Execution:
         with self._lock:
             if self._ending:
                 return
+            remaining = self._own_counts()
             for n in skipped:
                 self.node_states[n.id] = NodeState.SKIPPED
                 self._finished_nodes += 1
                 for child in self._children[n.id]:
-                    self._remaining[child] -= 1
-                    if self._remaining[child] == 0 and child not in gone:
+                    remaining[child] -= 1
+                    if remaining[child] == 0 and child not in gone:
                         ready.append(child)
         for n in skipped:
             self.store.update_node(self.id, n.id, state=NodeState.SKIPPED)
@@ -1084,6 +1106,8 @@ class Execution:
             self._remaining[node.id] = 0
             self._children[node.id] = ()  # never re-reached by its parent's completion
             self.signal_specs[spec.signal_id] = spec
+            if self._deliveries is None:
+                self._deliveries = {}
             self._deliveries[node.id] = deliver
         self.store.add_nodes(self.id, [_node_row(node)], [_signal_row(spec, {node.id: node})])
         self.store.register_type(self.id, spec.signal_id, spec.gate_type)  # an early answer is typed too
@@ -1109,7 +1133,8 @@ class Execution:
         with self._lock:
             if self._ending:
                 return
-            closing = {nid: self._deliveries.pop(nid) for nid in list(self._deliveries)
+            opened = self._deliveries or {}
+            closing = {nid: opened.pop(nid) for nid in list(opened)
                        if self.nodes[nid].parent == parent_id and nid not in self._resolved}  # else resolving
             self._mark_resolved(closing)
             handles = [self._timer_handles.pop(nid) for nid in closing if nid in self._timer_handles]
@@ -1150,12 +1175,15 @@ class Execution:
         elif signal.deadline is not None:
             with self._lock:
                 if node.id not in self._resolved and not self._ending:
-                    self._timer_handles[node.id] = self.executor.timers.schedule(
-                        signal.deadline, self._guarded, self._deadline, node)
+                    self._timer_handles[node.id] = self.executor.timers.schedule(  # a plain function: holds no
+                        signal.deadline, Execution._deadline_passed, self, node)  # bound method per gate
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
         return node.gate_kind.context(node, lambda: self._value(node.bindings["upstream"]))
+
+    def _deadline_passed(self, node: Node) -> None:
+        self._guarded(self._deadline, node)
 
     def _deadline(self, node: Node) -> None:
         spec = node.signal
@@ -1179,7 +1207,7 @@ class Execution:
         self.executor._forget(self, node)
         self._publish("signal_set", node_id=node.id, signal_id=spec.signal_id)
         with self._lock:
-            deliver = self._deliveries.pop(node.id, None)
+            deliver = self._deliveries.pop(node.id, None) if self._deliveries else None
         if deliver is not None:
             self._deliver(node, signal, deliver)
             return
@@ -1304,7 +1332,7 @@ class Execution:
             log.error("gatewidgets: %s", error)
             status, outputs, error_text = ExecutionStatus.FAILED, None, str(error)
         with self._lock:
-            deliveries, self._deliveries = self._deliveries, {}
+            deliveries, self._deliveries = self._deliveries or {}, None
         for nid, deliver in deliveries.items():  # their gates were cancelled with the execution
             signal = self.nodes[nid].signal
             assert signal is not None

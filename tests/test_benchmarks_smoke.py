@@ -16,6 +16,7 @@ EXPECTED = {
                          "poll_interval_s"},
     "bench_scale.py": {"hold", "traced", "list_signals", "targets"},
     "bench_flytekit_door.py": {"nodes", "reps", "flytekit", "door", "ratio", "ratio_cpu"},
+    "bench_waiting.py": {"sizes", "targets"},
 }
 
 
@@ -41,6 +42,9 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
         assert data["cross_process"]["samples"] == data["cross_process"]["after_return_ms"]["n"] > 0
     elif script == "bench_flytekit_door.py":
         assert data["door"]["chain"]["per_node_us"] > 0 and data["flytekit"]["fan"]["per_node_us"] > 0
+    elif script == "bench_waiting.py":
+        assert [r["waiting"] for r in data["sizes"]] == [20, 200]
+        assert all(r["answer_resume_ms"]["n"] == r["answered"] > 0 for r in data["sizes"])
     else:
         assert data["hold"]["waiting_registrations"] == data["hold"]["gates"] > 0
         assert data["list_signals"]["some_pending"]["returned"] == 100
