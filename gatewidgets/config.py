@@ -20,6 +20,7 @@ Adding a setting is one trait below with ``.tag(config=True)`` (and, if it needs
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
@@ -110,7 +111,7 @@ class GateWidgets(Configurable):
     @classmethod
     def names(cls) -> list[str]:
         """The names of the settings, sorted."""
-        return list(cls.class_own_traits(config=True))
+        return list(_names(cls))
 
     def value(self, name: str) -> Any:
         """The effective value of setting ``name`` (``""`` is ``None`` for settings that may be unset)."""
@@ -164,6 +165,13 @@ class GateWidgets(Configurable):
 
 class _State:
     current: GateWidgets | None = None
+
+
+@functools.cache
+def _names(cls: type[GateWidgets]) -> tuple[str, ...]:
+    """The config traits of ``cls``, fixed once the class is made: traitlets walks the class at every ask, and
+    every launch reads settings."""
+    return tuple(cls.class_own_traits(config=True))
 
 
 def current() -> GateWidgets:

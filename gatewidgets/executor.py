@@ -42,7 +42,7 @@ import typing
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterable
 
 from gatewidgets import dsl, notify
 from gatewidgets.awaiting import NOT_YET, Awaiting, BlockingWaitWarning, warn_blocking
@@ -129,7 +129,7 @@ class Executor:
         self.timers = Timers()
         self._lock = threading.Lock()
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
-        self._waiting: dict[tuple[ExecKey, str], list[tuple[Execution, Node]]] = {}
+        self._waiting: dict[tuple[ExecKey, str], tuple[tuple[Execution, Node], ...]] = {}  # replaced, not changed
         self._following: dict[ExecKey, list[Callable[[], None]]] = {}  # children run by other processes
         self.launched: list[Execution] = []
         self._ready: collections.deque[tuple[Execution, Node]] = collections.deque()
@@ -263,8 +263,9 @@ class Executor:
 
     def _wait_for(self, execution: Execution, node: Node) -> None:
         assert node.signal is not None
+        key = (execution.id, node.signal.signal_id)
         with self._lock:
-            self._waiting.setdefault((execution.id, node.signal.signal_id), []).append((execution, node))
+            self._waiting[key] = (*self._waiting.get(key, ()), (execution, node))
 
     def _forget(self, execution: Execution, node: Node | None = None) -> None:
         # A gate waits under its own (execution, signal) key only: look those up instead of scanning
@@ -273,7 +274,7 @@ class Executor:
         keys = {(execution.id, n.signal.signal_id) for n in nodes if n.signal is not None}
         with self._lock:
             for key in [k for k in keys if k in self._waiting]:
-                kept = [(e, n) for e, n in self._waiting[key] if node is not None and n is not node]
+                kept = tuple((e, n) for e, n in self._waiting[key] if node is not None and n is not node)
                 if kept:
                     self._waiting[key] = kept
                 else:
@@ -292,7 +293,7 @@ class Executor:
         for event in events:
             if event.kind in ("set", "timed_out") and event.signal_id is not None:
                 with self._lock:
-                    waiters = self._waiting.pop((event.execution_id, event.signal_id), [])
+                    waiters = self._waiting.pop((event.execution_id, event.signal_id), ())
                 for execution, node in waiters:
                     try:
                         execution._resolve(node, self.store.get_signal(event.execution_id, event.signal_id))
@@ -413,6 +414,7 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
 #: register here: :mod:`gatewidgets.answers` answers gates from an answers file.
 GATE_REACHED_HOOKS: list[Callable[[Execution, Signal], None]] = []
 _RAMP_S = 0.001  # a backlog of ready tasks none of which was taken for this long gets one more worker
+_NONE_RESOLVED: frozenset[str] = frozenset()  # shared: an empty frozenset() is not a singleton
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
@@ -496,6 +498,13 @@ class Execution:
     the store then writes this same end, with these outputs, once it accepts writes again.
     """
 
+    # slots: 100,000 executions may wait at once, and past 30 attributes an instance dict stops sharing its keys
+    __slots__ = ("executor", "store", "workflow", "id", "inputs", "started_at", "finished_at", "_status", "_ending",
+                 "_outputs", "_error", "error_traceback", "_lock", "_results", "nodes", "signal_specs", "node_states",
+                 "_remaining", "_children", "_finished_nodes", "_timer_handles", "_resolved", "_future", "_over",
+                 "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered",
+                 "_counts_shared", "__weakref__")  # widgets refer to it weakly
+
     def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
         self.store = executor.store
@@ -511,18 +520,21 @@ class Execution:
         self.error_traceback: str | None = None
         self._lock = threading.RLock()
         self._results: dict[str, Any] = {}
-        self.nodes: dict[str, Node] = dict(workflow.nodes)  # grows when @dynamic nodes expand
-        self.signal_specs: dict[str, SignalSpec] = dict(workflow.signals)
-        self.node_states: dict[str, NodeState] = dict.fromkeys(self.nodes, NodeState.QUEUED)
+        # the workflow's own tables, shared until nodes are added (see _own_tables): @dynamic, add_gate, on_failure
+        self.nodes: dict[str, Node] = workflow.nodes
+        self.signal_specs: dict[str, SignalSpec] = workflow.signals
+        self.node_states: dict[str, NodeState] = {nid: NodeState.QUEUED for nid in self.nodes}  # fromkeys oversizes
         remaining, children = _graph(workflow)
-        self._remaining = dict(remaining)  # upstream nodes not finished yet, per node
-        self._children = dict(children)  # downstream nodes, per node (tuples: shared with the workflow's cache)
+        self._remaining = remaining  # upstream nodes not finished yet, per node: the workflow's until one finishes
+        self._counts_shared = True
+        self._children = children  # downstream nodes, per node (tuples)
         self._finished_nodes = 0
         self._timer_handles: dict[str, list[Any]] = {}
-        self._resolved: set[str] = set()
-        self._done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._listeners: list[Callable[[ExecutionEvent], None]] = []
-        self._deliveries: dict[str, Callable[[Signal], None]] = {}  # gates opened by add_gate
+        self._resolved: set[str] | frozenset[str] = _NONE_RESOLVED  # a set from the first resolution on
+        self._future: concurrent.futures.Future[Any] | None = None  # made when first waited on (see _done)
+        self._over = False  # ended: outputs and error are final
+        self._listeners: tuple[Callable[[ExecutionEvent], None], ...] = ()  # replaced, never changed in place
+        self._deliveries: dict[str, Callable[[Signal], None]] | None = None  # gates opened by add_gate (made then)
         self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
         self.children: dict[str, ExecKey] = {}  # child node id -> the child execution it launched
         self._recovered = False
@@ -548,7 +560,24 @@ class Execution:
         return self._error
 
     def done(self) -> bool:
-        return self._done.done()
+        return self._over
+
+    @property
+    def _done(self) -> concurrent.futures.Future[Any]:
+        """The future of the outputs, made on first use: most executions wait at a gate unobserved, and a
+        ``Future`` (a ``Condition``, its lock and waiter deque) is most of what each would otherwise hold."""
+        with self._lock:
+            if self._future is None:
+                self._future = concurrent.futures.Future()
+                if self._over:
+                    self._settle(self._future)
+            return self._future
+
+    def _settle(self, future: concurrent.futures.Future[Any]) -> None:
+        if self._error is not None:
+            future.set_exception(self._error)
+        else:
+            future.set_result(self._outputs)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the execution ends; return its outputs or raise its error.
@@ -556,12 +585,12 @@ class Execution:
         Running out of ``timeout`` raises ``TimeoutError`` and leaves it running. In a
         notebook cell this blocks widget clicks: prefer ``await ex``.
         """
-        if not self._done.done():
+        if not self._over:
             warn_blocking("ex.wait()", self.name, "await ex")
         try:
             return self._done.result(timeout)
         except concurrent.futures.TimeoutError:
-            if self._done.done():  # the execution's own error (GateTimeoutError is a TimeoutError)
+            if self._over:  # the execution's own error (GateTimeoutError is a TimeoutError)
                 raise
             raise TimeoutError(
                 f"Execution {self.name!r} did not finish within {timeout} s; it is still running "
@@ -642,8 +671,16 @@ class Execution:
 
     def subscribe(self, listener: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
         """Call ``listener(event)`` on every node change, gate waiting, signal set and on finish."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+        return lambda: self._unsubscribe(listener)
+
+    def _unsubscribe(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                kept = list(self._listeners)
+                kept.remove(listener)
+                self._listeners = tuple(kept)
 
     def __repr__(self) -> str:
         return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
@@ -671,11 +708,33 @@ class Execution:
     def _ended_before(self, what: str) -> BaseException:
         return self.error or RuntimeError(f"Execution {self.name!r} ended ({self.status.value}) before its {what}.")
 
+    def _own_tables(self) -> None:
+        """Before adding nodes (under ``_lock``): copy the node, signal and downstream tables shared with the
+        workflow, so an execution that adds none (most) holds no copies."""
+        if self.nodes is self.workflow.nodes:
+            self.nodes, self.signal_specs, self._children = (dict(self.nodes), dict(self.signal_specs),
+                                                             dict(self._children))
+        self._own_counts()
+
+    def _own_counts(self) -> dict[str, int]:
+        """The upstream counts, to change (under ``_lock``): copied from the workflow's before the first change,
+        so an execution waiting at its first gate holds no copy."""
+        if self._counts_shared:
+            self._remaining = dict(self._remaining)
+            self._counts_shared = False
+        return self._remaining
+
+    def _mark_resolved(self, node_ids: Iterable[str]) -> None:
+        """Record that these nodes' ends are being handled (under ``_lock``)."""
+        if not isinstance(self._resolved, set):
+            self._resolved = set()
+        self._resolved.update(node_ids)
+
     def _publish(self, kind: str, **fields: Any) -> None:
         if not self._listeners:
             return
         event = ExecutionEvent(kind, self, **fields)
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
@@ -710,7 +769,7 @@ class Execution:
             self.node_states[node.id] = stored.state
             self._finished_nodes += 1
             for child in self._children[node.id]:
-                self._remaining[child] -= 1
+                self._own_counts()[child] -= 1
         return [nid for nid in self.workflow.order
                 if self._remaining[nid] == 0 and not self.node_states[nid].is_terminal]
 
@@ -795,9 +854,10 @@ class Execution:
                 return None
             self._results[node.id] = value
             ready = []
+            remaining = self._own_counts()
             for child in self._children[node.id]:
-                self._remaining[child] -= 1
-                if self._remaining[child] == 0:
+                remaining[child] -= 1
+                if remaining[child] == 0:
                     ready.append(child)
             self._finished_nodes += 1
             all_done = self._finished_nodes == len(self.nodes)
@@ -837,12 +897,13 @@ class Execution:
         with self._lock:
             if self._ending:
                 return
+            remaining = self._own_counts()
             for n in skipped:
                 self.node_states[n.id] = NodeState.SKIPPED
                 self._finished_nodes += 1
                 for child in self._children[n.id]:
-                    self._remaining[child] -= 1
-                    if self._remaining[child] == 0 and child not in gone:
+                    remaining[child] -= 1
+                    if remaining[child] == 0 and child not in gone:
                         ready.append(child)
         for n in skipped:
             self.store.update_node(self.id, n.id, state=NodeState.SKIPPED)
@@ -900,6 +961,7 @@ class Execution:
         with self._lock:
             if self._ending:
                 return None
+            self._own_tables()
             for nid, child in added.items():
                 self.nodes[nid] = child
                 self.node_states[nid] = NodeState.QUEUED
@@ -983,7 +1045,7 @@ class Execution:
         with self._lock:
             if node.id in self._resolved or self._ending:
                 return False
-            self._resolved.add(node.id)
+            self._mark_resolved((node.id,))
             return True
 
     def _child_done(self, node: Node, child: Execution) -> None:
@@ -1045,11 +1107,14 @@ class Execution:
         with self._lock:
             if self._ending:
                 raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it opens no gate.")
+            self._own_tables()
             self.nodes[node.id] = node
             self.node_states[node.id] = NodeState.QUEUED
             self._remaining[node.id] = 0
             self._children[node.id] = ()  # never re-reached by its parent's completion
             self.signal_specs[spec.signal_id] = spec
+            if self._deliveries is None:
+                self._deliveries = {}
             self._deliveries[node.id] = deliver
         self.store.add_nodes(self.id, [_node_row(node)], [_signal_row(spec, {node.id: node})])
         self.store.register_type(self.id, spec.signal_id, spec.gate_type)  # an early answer is typed too
@@ -1075,9 +1140,10 @@ class Execution:
         with self._lock:
             if self._ending:
                 return
-            closing = {nid: self._deliveries.pop(nid) for nid in list(self._deliveries)
+            opened = self._deliveries or {}
+            closing = {nid: opened.pop(nid) for nid in list(opened)
                        if self.nodes[nid].parent == parent_id and nid not in self._resolved}  # else resolving
-            self._resolved.update(closing)
+            self._mark_resolved(closing)
             handles = [self._timer_handles.pop(nid) for nid in closing if nid in self._timer_handles]
             self._finished_nodes += len(closing)
         if not closing:
@@ -1116,8 +1182,8 @@ class Execution:
         elif signal.deadline is not None:
             with self._lock:
                 if node.id not in self._resolved and not self._ending:
-                    self._timer_handles[node.id] = self.executor.timers.schedule(
-                        signal.deadline, functools.partial(self._guarded, self._deadline, node))
+                    self._timer_handles[node.id] = self.executor.timers.schedule(  # a plain function: holds no
+                        signal.deadline, Execution._deadline_passed, self, node)  # bound method per gate
         if signal.state is SignalState.PENDING:
             for hook in GATE_REACHED_HOOKS:
                 try:
@@ -1129,6 +1195,9 @@ class Execution:
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
         return node.gate_kind.context(node, lambda: self._value(node.bindings["upstream"]))
+
+    def _deadline_passed(self, node: Node) -> None:
+        self._guarded(self._deadline, node)
 
     def _deadline(self, node: Node) -> None:
         spec = node.signal
@@ -1145,14 +1214,14 @@ class Execution:
         with self._lock:
             if node.id in self._resolved or self._ending:
                 return
-            self._resolved.add(node.id)
+            self._mark_resolved((node.id,))
             handle = self._timer_handles.pop(node.id, None)
         if handle is not None:
             self.executor.timers.cancel(handle)
         self.executor._forget(self, node)
         self._publish("signal_set", node_id=node.id, signal_id=spec.signal_id)
         with self._lock:
-            deliver = self._deliveries.pop(node.id, None)
+            deliver = self._deliveries.pop(node.id, None) if self._deliveries else None
         if deliver is not None:
             self._deliver(node, signal, deliver)
             return
@@ -1245,6 +1314,7 @@ class Execution:
                     upstream={failed.id} if failed is not None else set())
         self.store.add_nodes(self.id, [_node_row(node)], [])
         with self._lock:
+            self._own_tables()
             self.nodes[node.id] = node
             self.node_states[node.id] = NodeState.QUEUED
             self._remaining[node.id] = 0
@@ -1269,7 +1339,7 @@ class Execution:
         except Exception:  # not the store being busy (say, its row was deleted): end here all the same
             log.exception("gatewidgets could not record the end of execution %r (%s)", self.name, status.value)
         with self._lock:
-            deliveries, self._deliveries = self._deliveries, {}
+            deliveries, self._deliveries = self._deliveries or {}, None
         for nid, deliver in deliveries.items():  # their gates were cancelled with the execution
             signal = self.nodes[nid].signal
             assert signal is not None
@@ -1284,10 +1354,11 @@ class Execution:
         self.error_traceback = error_text
         self._status = status
         self._publish("finished", state=status)
-        if error is not None:
-            self._done.set_exception(error)
-        else:
-            self._done.set_result(outputs)
+        with self._lock:
+            self._over = True
+            future = self._future
+        if future is not None:
+            self._settle(future)
 
     @property
     def elapsed(self) -> timedelta:

@@ -21,7 +21,7 @@ class Timers:
     move a deadline once scheduled)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._heap: list[list[Any]] = []  # [due, seq, callback (None once cancelled), args]: each its own handle
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
@@ -34,22 +34,23 @@ class Timers:
             self._heap.clear()
             self._cond.notify()
 
-    def schedule(self, when: datetime, callback: Callable[[], None]) -> list[Any]:
-        """Run ``callback`` on the timer thread at wall-clock time ``when`` (converted to the monotonic clock
-        once, now); returns a handle for :meth:`cancel`."""
-        handle = [callback]
-        due = time.monotonic() + (when - now()).total_seconds()
+    def schedule(self, when: datetime, callback: Callable[..., None], *args: Any) -> list[Any]:
+        """Run ``callback(*args)`` on the timer thread at wall-clock time ``when`` (converted to the monotonic
+        clock once, now); returns a handle for :meth:`cancel`. The timer thread is woken only when the new
+        entry comes first, so scheduling many far deadlines costs no thread switches."""
+        handle = [time.monotonic() + (when - now()).total_seconds(), next(self._seq), callback, args]
         with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), handle))
+            heapq.heappush(self._heap, handle)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gatewidgets-timers", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0] is handle:
+                self._cond.notify()
         return handle
 
     @staticmethod
     def cancel(handle: list[Any]) -> None:
-        handle[0] = None
+        handle[2] = None
 
     def _run(self) -> None:
         while True:
@@ -57,14 +58,14 @@ class Timers:
                 while True:
                     if self._stopped:
                         return
-                    while self._heap and self._heap[0][2][0] is None:
+                    while self._heap and self._heap[0][2] is None:
                         heapq.heappop(self._heap)
                     delay = self._heap[0][0] - time.monotonic() if self._heap else None
                     if delay is not None and delay <= 0:
-                        callback = heapq.heappop(self._heap)[2][0]
+                        _, _, callback, args = heapq.heappop(self._heap)
                         break
                     self._cond.wait(delay)
             try:
-                callback()
+                callback(*args)
             except Exception:
                 log.exception("gatewidgets timer callback failed")

@@ -17,6 +17,7 @@ EXPECTED = {
     "bench_scale.py": {"hold", "traced", "list_signals", "targets"},
     "bench_flytekit_door.py": {"nodes", "reps", "flytekit", "door", "ratio", "ratio_cpu"},
     "bench_journal.py": {"nodes", "reps", "chain", "fan", "last tasks"},
+    "bench_waiting.py": {"sizes", "targets"},
 }
 
 
@@ -45,6 +46,9 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
         assert data["last tasks"]["return_to_stored_end_us"]["n"] == data["nodes"] // 2
     elif script == "bench_flytekit_door.py":
         assert data["door"]["chain"]["per_node_us"] > 0 and data["flytekit"]["fan"]["per_node_us"] > 0
+    elif script == "bench_waiting.py":
+        assert [r["waiting"] for r in data["sizes"]] == [20, 200]
+        assert all(r["answer_resume_ms"]["n"] == r["answered"] > 0 for r in data["sizes"])
     else:
         assert data["hold"]["waiting_registrations"] == data["hold"]["gates"] > 0
         assert data["list_signals"]["some_pending"]["returned"] == 100

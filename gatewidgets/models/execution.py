@@ -74,7 +74,7 @@ class NodeState(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # one per running execution: no instance dict
 class WorkflowExecutionIdentifier:
     """``(project, domain, name)`` of one execution, as flyteidl names it."""
 

@@ -309,7 +309,7 @@ class SqliteStore:
         self._plans: collections.OrderedDict[tuple[str, str, str], _Plan] = collections.OrderedDict()
         self._flusher_wake = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._live_types: dict[tuple[ExecKey, str], GateType] = {}
+        self._live_types: dict[ExecKey, dict[str, GateType]] = {}  # per running execution, per signal
         self._cleaner: threading.Thread | None = None
         self._detached: dict[str, GateType] = {}
         self._migrate()
@@ -950,12 +950,11 @@ class SqliteStore:
 
     def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
         """Remember the live Python type of a signal of an execution running in this process."""
-        self._live_types[(key, signal_id)] = gate_type
+        self._live_types.setdefault(key, {})[signal_id] = gate_type
 
     def forget_types(self, key: ExecKey) -> None:
-        """Drop the live types of an execution that ended."""
-        for k in [k for k in list(self._live_types) if k[0] == key]:  # a snapshot: other threads register
-            self._live_types.pop(k, None)
+        """Drop the live types of an execution that ended (its own entry: no scan of the others)."""
+        self._live_types.pop(key, None)
 
     def gate_type(self, key: ExecKey, signal_id: str, record: str | dict[str, Any]) -> GateType:
         """The type that validates and decodes a signal's values (``Signal.value``):
@@ -966,7 +965,7 @@ class SqliteStore:
         3. else the type rebuilt from the stored record (another process): a dataclass or pydantic
            value is then a plain dict, an enum its value.
         """
-        live = self._live_types.get((key, signal_id))
+        live = self._live_types.get(key, {}).get(signal_id)
         if live is not None:
             return live
         text = record if isinstance(record, str) else _dumps(record)

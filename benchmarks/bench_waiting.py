@@ -1,0 +1,146 @@
+"""Cost beside waiting work: N executions in one process, each waiting at one gate (N = 1,000,
+10,000, 100,000), then 1,000 of them answered through ``GateRemote.set_input`` and awaited one
+by one.
+
+Reports, for each N: time to reach N waiting gates, memory per waiting gate (RSS delta, and
+tracemalloc at 10,000, where the store's bounded caches weigh little), and answer + resume time
+percentiles (``set_input`` called → ``Execution.wait()`` returned). The answer's cost should not
+grow with the gates beside it.
+
+    python benchmarks/bench_waiting.py                # 1,000 / 10,000 / 100,000 waiting
+    python benchmarks/bench_waiting.py --max 10000    # stop at 10,000
+    python benchmarks/bench_waiting.py --smoke        # tiny sizes (CI)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from datetime import timedelta
+from typing import Any
+
+from _common import collect, fresh_store, parse_args, percentiles, rss_bytes, table, verdict, write_results
+
+ANSWERED = 1000
+TARGET_GROWTH = 2.0  # answer + resume p50 at the largest N over the smallest
+TARGET_BYTES_PER_GATE = 2048
+TARGET_REACH_100K_S = 20.0
+
+
+def define() -> Any:
+    """A workflow that waits at one typed gate (with a deadline, so the timer heap holds it too) and then runs
+    one task on the answer."""
+    from gatewidgets import task, wait_for_input, workflow
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @workflow
+    def one_gate() -> int:
+        return double(x=wait_for_input("answer", timeout=timedelta(days=1), expected_type=int))
+
+    return one_gate
+
+
+def reach(wf: Any, n: int) -> tuple[list[Any], float]:
+    """Launch ``n`` executions; return them and the seconds until every one waits at its gate."""
+    from gatewidgets import NodeState
+    from gatewidgets.executor import default_executor
+
+    start = time.perf_counter()
+    runs = [wf.launch(execution_name=f"waiting-{i}") for i in range(n)]  # 6 random hex digits collide by 100,000
+    default_executor().store.flush()
+    elapsed = time.perf_counter() - start
+    for ex in runs:
+        if NodeState.WAITING not in ex.node_states.values():
+            raise RuntimeError(f"{ex.name}: its gate is not waiting after launch: {ex.node_states}")
+    return runs, elapsed
+
+
+def answer(runs: list[Any], count: int) -> list[float]:
+    """Answer ``count`` of ``runs`` through ``GateRemote`` one by one; ms from the call to ``wait()`` returning."""
+    from gatewidgets import GateRemote
+
+    remote = GateRemote.for_sandbox()
+    samples = []
+    step = max(1, len(runs) // count)
+    for i, ex in enumerate(runs[::step][:count]):
+        start = time.perf_counter()
+        remote.set_input("answer", ex.name, i)
+        got = ex.wait(timeout=60)
+        samples.append((time.perf_counter() - start) * 1e3)
+        if got != 2 * i:
+            raise RuntimeError(f"{ex.name} returned {got!r}, not {2 * i}")
+    return samples
+
+
+def measure(n: int, answered: int, traced: bool) -> dict[str, Any]:
+    """One size in a fresh store: reach ``n`` waiting gates, then answer ``answered`` of them."""
+    with fresh_store():
+        wf = define()
+        warm = wf.launch()
+        warm.abort()
+        collect()
+        rss_before = rss_bytes()
+        if traced:
+            tracemalloc.start()
+        runs, reach_s = reach(wf, n)
+        collect()
+        traced_delta = tracemalloc.get_traced_memory()[0] if traced else None
+        if traced:
+            tracemalloc.stop()
+        rss_delta = rss_bytes() - rss_before
+        ms = percentiles(answer(runs, answered))
+        for ex in runs:
+            ex.abort()
+    row: dict[str, Any] = {"waiting": n, "reach_s": reach_s, "rss_bytes_per_gate": rss_delta / n,
+                           "answered": answered, "answer_resume_ms": ms}
+    if traced_delta is not None:
+        row["traced_bytes_per_gate"] = traced_delta / n
+    print(f"  {n:>7} waiting: reached in {reach_s:.2f} s; "
+          + (f"{traced_delta / n:.0f} B per gate (tracemalloc); " if traced_delta is not None else "")
+          + f"{rss_delta / n:.0f} B per gate (RSS delta); answer + resume p50 {ms['p50']:.3f} ms, "
+          f"p90 {ms['p90']:.3f} ms, p99 {ms['p99']:.3f} ms", flush=True)
+    return row
+
+
+def main() -> None:
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--max", type=int, default=100_000, help="largest number of waiting gates (default 100,000)")
+    known, rest = extra.parse_known_args()
+    args = parse_args(__doc__.splitlines()[0], rest)
+    args.max = known.max
+    sizes = [20, 200] if args.smoke else [n for n in (1_000, 10_000, 100_000) if n <= args.max]
+    answered = 10 if args.smoke else ANSWERED
+    print(f"N executions each waiting at one gate; {answered} answered through GateRemote and awaited:")
+    traced = sizes[min(1, len(sizes) - 1)]  # tracemalloc slows the launches it watches: one size only
+    rows = [measure(n, answered, traced=(n == traced)) for n in sizes]
+    first, last = rows[0], rows[-1]
+    traced_row = next(r for r in rows if "traced_bytes_per_gate" in r)
+    growth = last["answer_resume_ms"]["p50"] / first["answer_resume_ms"]["p50"]
+    worst_rss = max(r["rss_bytes_per_gate"] for r in rows)
+    big = next((r for r in rows if r["waiting"] == 100_000), None)
+    lines = [[f"answer + resume p50, {r['waiting']:,} waiting", f"{r['answer_resume_ms']['p50']:.3f} ms", "", ""]
+             for r in rows]
+    lines += [
+        [f"p50 growth {first['waiting']:,} → {last['waiting']:,}", f"{growth:.2f}×", f"< {TARGET_GROWTH:.0f}×",
+         verdict(growth < TARGET_GROWTH)],
+        [f"memory per waiting gate (tracemalloc, {traced_row['waiting']:,})",
+         f"{traced_row['traced_bytes_per_gate']:.0f} B", f"< {TARGET_BYTES_PER_GATE} B",
+         verdict(traced_row["traced_bytes_per_gate"] < TARGET_BYTES_PER_GATE)],
+        ["memory per waiting gate (RSS delta, worst)", f"{worst_rss:.0f} B", f"< {TARGET_BYTES_PER_GATE} B",
+         verdict(worst_rss < TARGET_BYTES_PER_GATE)],
+        *[[f"time to reach {r['waiting']:,} waiting", f"{r['reach_s']:.2f} s",
+           f"< {TARGET_REACH_100K_S:.0f} s" if r is big else "",
+           verdict(r["reach_s"] < TARGET_REACH_100K_S) if r is big else ""] for r in rows],
+    ]
+    print()
+    print(table(lines, ["measure", "measured", "target", ""]))
+    write_results("waiting", {"targets": {"p50_growth": TARGET_GROWTH, "bytes_per_gate": TARGET_BYTES_PER_GATE,
+                                          "reach_100k_s": TARGET_REACH_100K_S}, "sizes": rows}, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

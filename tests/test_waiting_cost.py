@@ -1,0 +1,76 @@
+"""The cost of answering one gate, and of holding one waiting, does not grow with the executions waiting beside it.
+
+Counted, not timed (the machine is shared): the Python lines run to answer one gate and end its
+execution, in the answering thread, with few and with many executions waiting; and the heap an
+execution holds while it waits (tracemalloc).
+"""
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from gatewidgets import ExecutionStatus, GateRemote, NodeState, wait_for_input, workflow
+from gatewidgets.executor import Execution, default_executor
+
+
+@workflow
+def one_gate() -> int:
+    return wait_for_input("answer", timeout=timedelta(days=1), expected_type=int)
+
+
+def launch(prefix: str, n: int) -> list[Execution]:
+    runs = [one_gate.launch(execution_name=f"{prefix}-{i}") for i in range(n)]
+    default_executor().store.flush()
+    assert all(ex.node_states[next(iter(ex.nodes))] is NodeState.WAITING for ex in runs)
+    return runs
+
+
+def lines_to_answer(ex: Execution, value: int) -> int:
+    """Python lines run in this thread by ``GateRemote.set_input`` for a gate whose execution then ends at once
+    (the workflow returns the answer: the resolution, the end and the store's bookkeeping all run inline)."""
+    remote = GateRemote.for_sandbox()
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        remote.set_input("answer", ex.name, value)
+    finally:
+        sys.settrace(None)
+    assert ex.done() and ex.status is ExecutionStatus.SUCCEEDED and ex.wait(timeout=10) == value
+    return count
+
+
+def test_answering_a_gate_runs_no_more_lines_with_ten_times_more_executions_waiting() -> None:
+    few = launch("few", 100)
+    lines_to_answer(few[0], 0)  # warm: first-use caches
+    at_100 = [lines_to_answer(ex, i) for i, ex in enumerate(few[1:4])]
+    launch("many", 900)
+    at_1000 = [lines_to_answer(ex, i) for i, ex in enumerate(few[4:7])]
+    # a scan of the executions beside it (the live types of every execution, as forget_types did) would add
+    # at least one line per execution waiting: 900 here
+    assert min(at_1000) <= min(at_100) + 50, (at_100, at_1000)
+
+
+def test_a_waiting_execution_holds_under_2_kib() -> None:
+    launch("warm", 1100)  # fills the store's bounded caches (plans of the latest 1,024 executions)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        runs = launch("held", 2000)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert all(ex._future is None for ex in runs)  # nobody waited on them: no Future, no Condition
+    assert held / len(runs) < 2048, f"{held / len(runs):.0f} B per waiting execution"
