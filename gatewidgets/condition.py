@@ -16,18 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatewidgets.dsl import (
+from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.graph import (
     BranchSpec,
+    Builder,
     Condition,
     Const,
     Node,
     Promise,
     Ref,
-    _Builder,
-    _literal,
-    _require_builder,
+    literal_type_of,
+    require_builder,
 )
-from gatewidgets.errors import WorkflowDefinitionError
 
 __all__ = ["conditional", "ConditionalSection"]
 
@@ -36,7 +36,7 @@ class ConditionalSection:
     """The cases of one conditional, built with ``if_`` / ``elif_`` / ``else_`` and ``then`` / ``fail``."""
 
     def __init__(self, name: str) -> None:
-        self._builder: _Builder = _require_builder("conditional")
+        self._builder: Builder = require_builder("conditional")
         self.name = name
         self.spec = BranchSpec(name)
         self._decision: Node | None = None
@@ -114,7 +114,7 @@ class ConditionalSection:
                 f"conditional({self.name!r}): some cases produce a value and others do not; every case must "
                 "end the same way (or fail)."
             )
-        kinds = {str(_literal(h)) for h in taken if h is not None}
+        kinds = {str(literal_type_of(h)) for h in taken if h is not None}
         if len(kinds) > 1:
             raise WorkflowDefinitionError(
                 f"conditional({self.name!r}): the cases produce different types ({', '.join(sorted(kinds))}); "

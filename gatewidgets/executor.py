@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator, Iterable
 
-from gatewidgets import dsl, notify
+from gatewidgets import dsl, kinds, notify
 from gatewidgets.awaiting import NOT_YET, Awaiting, BlockingWaitWarning, warn_blocking
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.errors import (
@@ -72,6 +72,7 @@ from gatewidgets.store import SqliteStore, open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
 from gatewidgets.timers import Timers
 from gatewidgets.types import GateType
+from gatewidgets.types import json_or_none as _json_or_none
 
 __all__ = ["Executor", "Execution", "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "default_executor",
            "shutdown_executors", "recover"]
@@ -96,18 +97,6 @@ def _gate_type(hint: Any) -> GateType | None:
     try:
         return GateType.of(hint)
     except TypeError:
-        return None
-
-
-def _json_or_none(hint: Any, value: Any) -> Any:
-    if type(value) is hint and hint in (int, str, bool) and (hint is not int or -2**63 <= value < 2**63):
-        return value  # already its own JSON form: skip the validator (the hot path of every task output)
-    gate_type = _gate_type(hint) if _hashable(hint) else None
-    if gate_type is None:
-        return None
-    try:
-        return gate_type.validate(value)
-    except Exception:
         return None
 
 
@@ -1194,7 +1183,7 @@ class Execution:
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
-        return node.gate_kind.context(node, lambda: self._value(node.bindings["upstream"]))
+        return kinds.of(node).context(node, lambda: self._value(node.bindings["upstream"]))
 
     def _deadline_passed(self, node: Node) -> None:
         self._guarded(self._deadline, node)
@@ -1202,7 +1191,7 @@ class Execution:
     def _deadline(self, node: Node) -> None:
         spec = node.signal
         assert spec is not None
-        value, has_value = node.gate_kind.timeout_value(spec)
+        value, has_value = kinds.of(node).timeout_value(spec)
         signal = self.store.timeout_signal(self.id, spec.signal_id, value, has_value=has_value)
         self._resolve(node, signal)
 
@@ -1226,7 +1215,7 @@ class Execution:
             self._deliver(node, signal, deliver)
             return
         where = f"gate {spec.signal_id!r} of execution {self.name!r}"
-        kind = node.gate_kind
+        kind = kinds.of(node)
         if signal.state is SignalState.TIMED_OUT and kind.timeout_fails(spec):
             self._fail(node, GateTimeoutError(
                 f"The {where} got no answer within {spec.timeout} and has no default; it timed out."))

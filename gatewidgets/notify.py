@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from gatewidgets import kinds
+from gatewidgets.kinds import Answer
+from gatewidgets.kinds.base import NO_DEFAULT
 from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.wire import jsonable, signal_to_json
 
 __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings", "redact"]
 
@@ -46,34 +49,30 @@ class Notification:
     signal: Signal
 
     def to_json(self) -> dict[str, Any]:
-        """The webhook body: the event, the signal and the HTTP paths that answer it."""
+        """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers and
+        the HTTP paths that answer it (``actions``: ``set`` and one per answer's verb the API takes)."""
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"
-        actions = {"set": path, **kinds.get(s.kind).actions(path)}
+        paths = {"set": path, "approve": f"{path}/approve", "reject": f"{path}/reject"}  # "end": no HTTP path
+        answers = kinds.get(s.kind).answers(s)
         return {
             "event": self.event,
             "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
-            "signal": {
-                "signal_id": s.signal_id, "kind": s.kind.value, "type": str(s.type), "state": s.state.value,
-                "description": s.description, "node_id": s.node_id,
-                "waiting_since": s.waiting_since.isoformat() if s.waiting_since else None,
-                "deadline": s.deadline.isoformat() if s.deadline else None,
-                "set_at": s.set_at.isoformat() if s.set_at else None,
-                "set_by": s.set_by, "via": s.via.value if s.via else None,
-                "value": _jsonable(s.value),
-            },
-            "actions": actions,
+            "signal": signal_to_json(s),
+            "answers": [_answer_json(a, paths.get(a.action)) for a in answers],
+            "actions": {"set": path} | {a.action: paths[a.action] for a in answers if a.action in paths},
             "text": _summary(self),
         }
 
 
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return str(value)
+def _answer_json(answer: Answer, path: str | None) -> dict[str, Any]:
+    """One answer as JSON: what it is called and does, and the path that gives it (None: not over HTTP)."""
+    field = answer.field
+    return {"label": answer.label, "style": answer.style, "action": answer.action, "value": jsonable(answer.value),
+            "field": None if field is None else {"schema": field.schema, "files": field.files,
+                                                 **({} if field.default is NO_DEFAULT else {"default": field.default})},
+            "comment": answer.comment, "path": path}
 
 
 def _summary(n: Notification) -> str:

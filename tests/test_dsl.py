@@ -410,3 +410,43 @@ def test_on_failure_handler_is_checked_at_definition() -> None:
         workflow(on_failure=wrong_type)(guarded.fn)
     with pytest.raises(WorkflowDefinitionError, match="must be a @task"):
         workflow(on_failure=print)(guarded.fn)
+
+
+def test_task_engine_options_are_checked_and_kept() -> None:
+    @task(retries=2, timeout=1.5, cache=True, cache_version="v2")
+    def careful(v: int) -> int:
+        return v
+
+    assert (careful.retries, careful.timeout, careful.cache, careful.cache_version) == (
+        2, timedelta(seconds=1.5), True, "v2")
+    assert (double.retries, double.timeout, double.cache, double.cache_version) == (0, None, False, "")
+
+    @task(timeout=timedelta(minutes=1))
+    def patient(v: int) -> int:
+        return v
+
+    assert patient.timeout == timedelta(minutes=1) and patient(v=4) == 4
+    bad = [({"retries": -1}, "retries"), ({"retries": True}, "retries"), ({"retries": 1.0}, "retries"),
+           ({"timeout": 0}, "positive"), ({"timeout": -2}, "negative"), ({"timeout": "1s"}, "timeout"),
+           ({"timeout": float("inf")}, "finite"), ({"cache": 1}, "cache"), ({"cache_version": 3, "cache": True},
+                                                                               "cache_version"),
+           ({"cache_version": "v1"}, "needs cache=True")]
+    for options, message in bad:
+        with pytest.raises(WorkflowDefinitionError, match=message):
+            @task(**options)
+            def wrong(v: int) -> int:
+                return v
+
+
+def test_gate_builders_are_public_graph_api_and_dsl_reexports_them() -> None:
+    import gatewidgets
+    from gatewidgets import dsl, graph
+    from gatewidgets.kinds import approve as approve_module
+
+    assert dsl.approve is gatewidgets.approve is approve_module.approve
+    assert dsl.Node is graph.Node and dsl.SignalSpec is graph.SignalSpec and dsl.Promise is graph.Promise
+    with pytest.raises(WorkflowDefinitionError, match="only works inside a @workflow"):
+        graph.require_builder("mine")
+    with pytest.raises(WorkflowDefinitionError, match="signal name"):
+        graph.signal_id("a/b", "mine")
+    assert graph.timeout_of(3, "mine") == timedelta(seconds=3) and graph.timeout_of(None, "mine") is None

@@ -8,7 +8,7 @@ import types
 import pytest
 from _choose_kind import ChooseKind, choose
 
-from gatewidgets import GateRemote, SignalState, kinds, task, workflow
+from gatewidgets import GateRemote, SignalState, approve, kinds, task, wire, workflow
 from gatewidgets.dsl import Node, NodeKind, SignalSpec
 from gatewidgets.errors import GateError, UnknownGateKindError
 from gatewidgets.models.signal import SignalKind
@@ -62,7 +62,7 @@ def test_test_only_kind_end_to_end():
 
     wf = _wf()
     gate = next(n for n in wf.nodes.values() if n.is_gate)
-    assert gate.kind == "choose" and gate.gate_kind.name == "choose"
+    assert gate.kind == "choose" and kinds.of(gate).name == "choose"
     assert next(n for n in wf.nodes.values() if not n.is_gate).kind is NodeKind.TASK
     svg = dag_svg(wf.nodes, {}, wf.order)
     assert 'rx="2"' in svg and 'stroke-dasharray="6 3"' in svg
@@ -70,12 +70,20 @@ def test_test_only_kind_end_to_end():
     ex = wf.launch()
     signal = _pending(ex, "flavour")
     assert signal.kind.value == "choose"
-    assert "waiting for a choice" in notify.Notification("waiting", signal).to_json()["text"]
+    body = notify.Notification("waiting", signal).to_json()
+    assert "waiting for a choice" in body["text"]
+    # the webhook lists the kind's answers, each with the path that gives it; its signal JSON is the API's
+    assert [(a["label"], a["value"], a["action"]) for a in body["answers"]] == [
+        ("Choose vanilla", "vanilla", "set"), ("Choose chocolate", "chocolate", "set")]
+    assert {a["path"] for a in body["answers"]} == {body["actions"]["set"]} and set(body["actions"]) == {"set"}
+    assert body["signal"] == wire.signal_to_json(signal)
+    # the card draws the same answers: one button each, no form
     card = GateWidget(signal)
-    assert list(card.choice.options) == ["vanilla", "chocolate"]
-    card.choice.value = "chocolate"
-    card.buttons["Choose"].click()
+    assert [b.description for b in card.controls.children[-1].children] == ["Choose vanilla", "Choose chocolate"]
+    assert card.control is None and card.comment is None
+    card.buttons["Choose chocolate"].click()
     assert ex.wait(timeout=10) == "a chocolate ice cream"
+    assert card.state is SignalState.SET and card.buttons["Choose vanilla"].disabled
     done = GateRemote.for_sandbox().get_signal("flavour", ex.name)
     assert kinds.of(done).value_text(done) == "chose chocolate"
 
@@ -138,3 +146,65 @@ def test_unregistered_kind_is_refused_everywhere():
             kinds.get("nonesuch")
     finally:
         kinds.register(ChooseKind())
+
+
+def test_registering_a_kind_names_it_in_models_and_via_is_open_the_same_way():
+    from gatewidgets.models.signal import Via, kind_named, register_name, unregister_name
+
+    class Poll(ChooseKind):
+        name = "poll"
+
+    with pytest.raises(ValueError):
+        SignalKind("poll")
+    with pytest.raises(UnknownGateKindError, match="poll"):
+        kind_named("poll")
+    kinds.register(Poll())
+    try:
+        assert SignalKind("poll").value == "poll" and kind_named("poll") is SignalKind("poll")
+    finally:
+        kinds.unregister("poll")
+    with pytest.raises(UnknownGateKindError):  # known as a member, but no longer registered
+        kind_named("poll")
+    # a new face: its Via is registered, not edited into models; an unknown face is refused
+    with pytest.raises(ValueError):
+        Via("pager")
+    register_name(Via, "pager")
+    try:
+        assert Via("pager").value == "pager" and str(Via("pager")) == "pager" and Via("widget") is Via.WIDGET
+        remote = GateRemote.for_sandbox().with_face("pager")
+        assert remote.via is Via("pager")
+    finally:
+        unregister_name(Via, "pager")
+    for bad in ("", " pager", None):
+        with pytest.raises(ValueError):
+            register_name(Via, bad)  # type: ignore[arg-type]
+
+
+def test_built_in_answers_are_data_and_the_webhook_paths_come_from_them():
+    from gatewidgets import notify
+    from gatewidgets.kinds import Answer, AnswerField
+
+    @task
+    def amount() -> int:
+        return 7
+
+    @workflow
+    def checked() -> int:
+        return approve(amount(), "ok", timeout=60, editable=True)
+
+    ex = checked.launch()
+    signal = _pending(ex, "ok")
+    approve_answers = kinds.of(signal).answers(signal)
+    assert [(a.label, a.style, a.value, a.comment, a.action) for a in approve_answers] == [
+        ("Approve", "success", True, True, "approve"), ("Reject", "danger", False, True, "reject")]
+    assert approve_answers[0].field == AnswerField({"type": "integer"}, 7) and approve_answers[1].field is None
+    body = notify.Notification("waiting", signal).to_json()
+    assert body["actions"] == {"set": body["actions"]["set"], "approve": body["actions"]["set"] + "/approve",
+                               "reject": body["actions"]["set"] + "/reject"}
+    assert [a["path"] for a in body["answers"]] == [body["actions"]["approve"], body["actions"]["reject"]]
+    assert body["answers"][0]["field"] == {"schema": {"type": "integer"}, "files": False, "default": 7}
+    GateRemote.for_sandbox().approve("ok", ex.name)
+    assert ex.wait(timeout=10) == 7
+    assert kinds.get("sleep").answers(signal) == [Answer("End now", "warning", action="end")]
+    with pytest.raises(ValueError, match="action"):
+        Answer("Shout", action="shout")

@@ -414,3 +414,18 @@ def test_validate_json_rejects_what_does_not_fit():
         with pytest.raises(SignalTypeError):
             g.validate_json({"x": 1, "when": "not a date"})
         assert g.validate_json({"x": 1, "when": "2024-05-01T12:30:00Z"})["when"] == "2024-05-01T12:30:00Z"
+
+
+def test_json_or_none_gives_the_stored_form_or_none():
+    from typing import Annotated
+
+    from gatewidgets.types import gate_type_or_none, json_or_none
+
+    assert json_or_none(int, 3) == 3 and json_or_none(bool, True) is True
+    assert json_or_none(datetime, datetime(2024, 1, 2, tzinfo=timezone.utc)) == "2024-01-02T00:00:00Z"
+    assert json_or_none(Color, Color.green) == "g"
+    assert json_or_none(int, "three") is None  # does not fit
+    assert json_or_none(object, object()) is None  # a hint without a type
+    unhashable = Annotated[int, []]
+    assert gate_type_or_none(unhashable) is None and json_or_none(unhashable, 1) is None
+    assert gate_type_or_none(int) is gate_type_or_none(int)  # cached

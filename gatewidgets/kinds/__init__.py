@@ -9,12 +9,14 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from gatewidgets.errors import UnknownGateKindError
-from gatewidgets.kinds.base import DagStyle, GateKind
+from gatewidgets.kinds.base import Answer, AnswerField, DagStyle, GateKind
+from gatewidgets.models.signal import SignalKind, register_name, unregister_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from gatewidgets.models.types import LiteralType
 
-__all__ = ["GateKind", "DagStyle", "register", "unregister", "get", "find", "names", "infer", "of"]
+__all__ = ["GateKind", "DagStyle", "Answer", "AnswerField", "register", "unregister", "get", "find", "names", "infer",
+           "of"]
 
 _registry: dict[str, GateKind] = {}
 _lock = threading.Lock()
@@ -28,6 +30,7 @@ def register(kind: GateKind) -> GateKind:
         if known is not None and type(known) is not type(kind):
             raise ValueError(f"A gate kind named {name!r} is already registered: {known!r}.")
         _registry[name] = kind
+        register_name(SignalKind, name)  # SignalKind(name) is a member from now on
     return kind
 
 
@@ -37,6 +40,7 @@ def unregister(name: str) -> None:
         raise ValueError(f"{name!r} is a built-in gate kind.")
     with _lock:
         _registry.pop(name, None)
+        unregister_name(SignalKind, name)
 
 
 def find(name: Any) -> GateKind | None:

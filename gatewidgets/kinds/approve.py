@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gatewidgets import evidence, formatting
 from gatewidgets.errors import GateRejectedError, WorkflowDefinitionError
-from gatewidgets.kinds.base import DagStyle, GateKind
+from gatewidgets.graph import Node, Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
+from gatewidgets.kinds.base import NO_DEFAULT, Answer, AnswerField, DagStyle, GateKind
 from gatewidgets.models.signal import Signal, SignalKind, SignalState
+from gatewidgets.models.types import SimpleType
+from gatewidgets.types import GateType, json_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gatewidgets.dsl import Node, Promise, SignalSpec
     from gatewidgets.models.types import LiteralType
-    from gatewidgets.widgets.gate import GateWidget
 
 __all__ = ["approve", "ApproveKind", "ON_TIMEOUT"]
 
@@ -28,12 +29,9 @@ def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
     the approver may change the value (validated against ``upstream``'s type) and the
     changed value flows on.
     """
-    from gatewidgets import dsl
-    from gatewidgets.types import GateType
-
-    builder = dsl._require_builder("approve")
-    sid = dsl._signal_id(name, "approve")
-    if not isinstance(upstream, dsl.Promise):
+    builder = require_builder("approve")
+    sid = signal_id(name, "approve")
+    if not isinstance(upstream, Promise):
         raise WorkflowDefinitionError(
             f"approve({name!r}): the first argument must be the output of a task or gate, got {upstream!r}."
         )
@@ -51,9 +49,9 @@ def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
         except TypeError as exc:
             raise WorkflowDefinitionError(f"approve({name!r}, editable=True): the value cannot be edited: {exc}") \
                 from None
-    spec = dsl.SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
-                          dsl._timeout(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
-    return dsl.add_gate(builder, spec, (upstream._hint,), upstream=upstream)
+    spec = SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
+                      timeout_of(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
+    return add_gate(builder, spec, (upstream._hint,), upstream=upstream)
 
 
 class ApproveKind(GateKind):
@@ -81,38 +79,25 @@ class ApproveKind(GateKind):
     def context(self, node: Node, upstream: Callable[[], Any]) -> dict[str, Any] | None:
         if "upstream" not in node.bindings:  # a condition approves nothing
             return None
-        from gatewidgets.executor import _json_or_none  # the executor's JSON of a value (None when it has none)
-
         value = upstream()
         context: dict[str, Any] = {"evidence": evidence.render(value).to_dict()}
         assert node.signal is not None
         if node.signal.edit_type is not None:
-            context["original"] = _json_or_none(node.output_hints[0], value)
+            context["original"] = json_or_none(node.output_hints[0], value)
         return context
 
     def claims(self, literal_type: LiteralType) -> bool:
-        from gatewidgets.models.types import SimpleType
-
         return literal_type.simple is SimpleType.BOOLEAN
 
-    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
-        import ipywidgets as w
-
-        from gatewidgets.widgets.controls import edit_control
-        from gatewidgets.widgets.style import shared_layout
-
-        parts: list[Any] = []
+    def answers(self, signal: Signal) -> list[Answer]:
+        """Approve (editing the value first, for an editable approval) or Reject, each with a comment."""
+        edit = None
         if signal.editable:
-            card.control = edit_control(signal)
-            card._watch(card.control, signal)
-            parts.append(card.control.widget)
-        card.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
-                                  layout=shared_layout("comment", width="420px", height="48px"))
-        card.comment.add_class("gw-comment-field")
-        buttons = w.HBox([card._button("Approve", "success", lambda: card.approve(), "check"),
-                          card._button("Reject", "danger", lambda: card.reject(), "times")],
-                         layout=shared_layout())
-        return [*parts, card.comment, buttons]
+            original = signal.original
+            edit = AnswerField((signal.edit_type or {}).get("json_schema") or {},
+                               original if original is not None else NO_DEFAULT)
+        return [Answer("Approve", "success", value=True, field=edit, comment=True, action="approve"),
+                Answer("Reject", "danger", value=False, comment=True, action="reject")]
 
     def waiting_text(self, signal: Signal) -> str:
         return "a decision"
@@ -124,6 +109,3 @@ class ApproveKind(GateKind):
                 return f"approved, changed to {formatting.short(signal.approved_value, limit)}"
             return "approved" if value else "rejected"
         return super().value_text(signal, limit)
-
-    def actions(self, path: str) -> dict[str, str]:
-        return {"approve": f"{path}/approve", "reject": f"{path}/reject"}

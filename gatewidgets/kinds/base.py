@@ -1,27 +1,53 @@
-"""What a gate kind is: the ``GateKind`` base class every kind module subclasses (pure: no widgets imported)."""
+"""What a gate kind is: the ``GateKind`` base class every kind module subclasses, and the plain data it returns
+about the answers it offers (``Answer``, ``AnswerField``), which every face renders. Pure: no face imported."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from gatewidgets import formatting
+from gatewidgets.graph import NO_DEFAULT, Node, SignalSpec
 from gatewidgets.models.signal import Signal, SignalKind
 from gatewidgets.types import GateFile
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gatewidgets.dsl import Node, SignalSpec
     from gatewidgets.models.types import LiteralType
-    from gatewidgets.widgets.gate import GateWidget
 
-__all__ = ["GateKind", "DagStyle", "NO_DEFAULT"]
+__all__ = ["GateKind", "DagStyle", "Answer", "AnswerField", "ACTIONS", "NO_DEFAULT", "value_field", "takes_files"]
 
-
-class _NoDefault:
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
+ACTIONS = ("set", "approve", "reject", "end")  # what an answer does, as GateRemote's verbs name it
 
 
-NO_DEFAULT: Any = _NoDefault()
+@dataclass(frozen=True)
+class AnswerField:
+    """A typed form an answer is filled in with: the JSON schema of its value (``json_schema`` of a stored
+    type record), what it starts with (JSON form; ``NO_DEFAULT`` for nothing) and whether it takes files."""
+
+    schema: dict[str, Any]
+    default: Any = NO_DEFAULT
+    files: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer a signal's kind offers, as plain data every face renders (a card's button, a webhook's action).
+
+    ``action`` is what it does: ``"set"`` sends ``value`` (JSON form), or with a ``field`` what the field is
+    filled with; ``"approve"`` / ``"reject"`` decide an approval (the ``field``, if any, edits the value
+    approved); ``"end"`` ends a sleep. ``comment``: it takes a reason. ``style``: ``"primary"``,
+    ``"success"``, ``"danger"``, ``"warning"`` or ``"info"``.
+    """
+
+    label: str
+    style: str = "primary"
+    value: Any = None
+    field: AnswerField | None = None
+    comment: bool = False
+    action: str = "set"
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"Answer {self.label!r}: action must be one of {ACTIONS}; got {self.action!r}.")
 
 
 @dataclass(frozen=True)
@@ -33,7 +59,7 @@ class DagStyle:
 
 
 class GateKind:
-    """One kind of gate: builder, timeout policy, resolution, card control, text and DAG style.
+    """One kind of gate: builder, timeout policy, resolution, the answers it offers, text and DAG style.
 
     Subclass it in one module, then ``kinds.register(MyKind())``. ``name`` is the stored
     ``Signal.kind`` value and the gate node's ``Node.kind``.
@@ -71,10 +97,11 @@ class GateKind:
         """Whether a Flyte signal of ``literal_type`` (which records no kind) is of this kind."""
         return False
 
-    # -- card ----------------------------------------------------------------------------------
-    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
-        """The widgets of ``card`` (a ``GateWidget``) that answer ``signal``; imports ipywidgets lazily."""
-        return card._value_controls(signal)
+    # -- what a face shows ------------------------------------------------------------------------
+    def answers(self, signal: Signal) -> list[Answer]:
+        """The answers ``signal`` takes, as data the faces render: by default a form for its type and Submit."""
+        default = signal.default if signal.has_default else NO_DEFAULT
+        return [Answer("Submit", "primary", field=value_field(signal, default))]
 
     def header_type(self, signal: Signal) -> str:
         """The type shown in the card's header."""
@@ -102,13 +129,17 @@ class GateKind:
         """What ``%gate set`` / the CLI says after setting the signal."""
         return f"set to {formatting.short(signal.value, 80)}"
 
-    def to_json(self, signal: Signal) -> dict[str, Any]:
-        """Kind-specific fields of a notification's JSON (``actions`` paths under ``path``)."""
-        return {}
-
-    def actions(self, path: str) -> dict[str, str]:
-        """HTTP paths, besides ``set``, that answer a signal of this kind."""
-        return {}
-
     def __repr__(self) -> str:
         return f"<gate kind {self.name}>"
+
+
+def value_field(signal: Signal, default: Any = NO_DEFAULT) -> AnswerField:
+    """The form for a value of ``signal``'s own type (files: an upload), starting from ``default`` (JSON form)."""
+    schema = (signal.type_record or {}).get("json_schema") or {}
+    return AnswerField(schema, default, files=takes_files(signal))
+
+
+def takes_files(signal: Signal) -> bool:
+    """A ``GateFile`` signal, or a list of files."""
+    lt = signal.type
+    return lt.blob_format is not None or (lt.collection_type is not None and lt.collection_type.blob_format is not None)

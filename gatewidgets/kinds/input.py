@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gatewidgets.errors import WorkflowDefinitionError
+from gatewidgets.graph import Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
 from gatewidgets.kinds.base import NO_DEFAULT, DagStyle, GateKind
 from gatewidgets.models.signal import Signal, SignalKind, SignalState
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gatewidgets.dsl import Promise, SignalSpec
+from gatewidgets.types import GateType
 
 __all__ = ["wait_for_input", "InputKind"]
 
@@ -21,11 +20,8 @@ def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: 
     With a ``default``, a timeout continues with it (the signal is marked ``TIMED_OUT``);
     without one, a timeout fails the node with ``GateTimeoutError``.
     """
-    from gatewidgets import dsl
-    from gatewidgets.types import GateType
-
-    builder = dsl._require_builder("wait_for_input")
-    sid = dsl._signal_id(name, "wait_for_input")
+    builder = require_builder("wait_for_input")
+    sid = signal_id(name, "wait_for_input")
     try:
         gate_type = GateType.of(expected_type)
     except TypeError as exc:
@@ -35,9 +31,9 @@ def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: 
             gate_type.validate(default)
         except Exception as exc:
             raise WorkflowDefinitionError(f"wait_for_input({name!r}): the default does not fit: {exc}") from None
-    spec = dsl.SignalSpec(sid, SignalKind.INPUT, gate_type, description,
-                          dsl._timeout(timeout, f"wait_for_input({name!r})"), default=default)
-    return dsl.add_gate(builder, spec, (expected_type,))
+    spec = SignalSpec(sid, SignalKind.INPUT, gate_type, description,
+                      timeout_of(timeout, f"wait_for_input({name!r})"), default=default)
+    return add_gate(builder, spec, (expected_type,))
 
 
 class InputKind(GateKind):

@@ -2,31 +2,26 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.kinds.base import DagStyle, GateKind
+from gatewidgets.graph import Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
+from gatewidgets.kinds.base import Answer, DagStyle, GateKind
 from gatewidgets.models.signal import Signal, SignalKind
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gatewidgets.dsl import Promise, SignalSpec
-    from gatewidgets.widgets.gate import GateWidget
+from gatewidgets.types import GateType
 
 __all__ = ["sleep", "SleepKind"]
 
 
 def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
     """Really wait ``duration`` without holding a thread; listed as a ``sleep`` signal that can be ended early."""
-    from gatewidgets import dsl
-    from gatewidgets.types import GateType
-
-    builder = dsl._require_builder("sleep")
-    length = dsl._timeout(duration, "sleep")
+    builder = require_builder("sleep")
+    length = timeout_of(duration, "sleep")
     if length is None:
         raise WorkflowDefinitionError("sleep: duration must be a timedelta or seconds, not None.")
-    sid = dsl._signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
-    spec = dsl.SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
-    return dsl.add_gate(builder, spec, ())
+    sid = signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
+    spec = SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
+    return add_gate(builder, spec, ())
 
 
 class SleepKind(GateKind):
@@ -40,8 +35,8 @@ class SleepKind(GateKind):
     def resolve(self, spec: SignalSpec, signal: Signal, upstream: Callable[[], Any], where: str) -> Any:
         return None
 
-    def control(self, card: GateWidget, signal: Signal) -> list[Any]:
-        return [card._button("End now", "warning", card.end_sleep, "forward")]
+    def answers(self, signal: Signal) -> list[Answer]:
+        return [Answer("End now", "warning", action="end")]
 
     def header_type(self, signal: Signal) -> str:
         return "sleep"

@@ -29,11 +29,9 @@ def signal_id_for(name: str, taken: Container[str]) -> str:
 
 
 def kind_of(data_type: type) -> SignalKind:
-    """``approve`` for a ``bool`` condition, ``input`` for ``int``, ``float`` and ``str``."""
-    from gatewidgets import kinds
-    from gatewidgets.types import GateType
-
-    return kinds.infer(GateType.of(data_type).literal_type).signal_kind
+    """``approve`` for a ``bool`` condition, ``input`` for ``int``, ``float`` and ``str`` (the types a Flyte 2
+    condition takes)."""
+    return SignalKind.APPROVE if data_type is bool else SignalKind.INPUT
 
 
 def describe(prompt: str, prompt_type: str, description: str = "") -> str:

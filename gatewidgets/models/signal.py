@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gatewidgets.errors import UnknownGateKindError
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.types import LiteralType
 
@@ -27,11 +28,50 @@ class SignalState(str, enum.Enum):
         return self.value
 
 
+_OPEN_NAMES: dict[str, set[str]] = {"SignalKind": set(), "Via": set()}  # names registered beyond the members
+
+
+def register_name(enum_cls: type[SignalKind] | type[Via], name: str) -> None:
+    """Make ``name`` a value of the open enum ``enum_cls``: a kind's name (``gatewidgets.kinds.register`` does
+    this) or a new face's ``Via``. Models import nothing above them; what is registered fills this."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"{enum_cls.__name__}: a name must be a non-empty string without spaces around it; "
+                         f"got {name!r}.")
+    _OPEN_NAMES[enum_cls.__name__].add(name)
+
+
+def unregister_name(enum_cls: type[SignalKind] | type[Via], name: str) -> None:
+    """Forget a name :func:`register_name` added (the members built in stay)."""
+    _OPEN_NAMES[enum_cls.__name__].discard(name)
+
+
+def _open_member(enum_cls: Any, value: object) -> Any:
+    """The member for a registered name, made on first use (``_missing_`` of an open enum), or None."""
+    if not isinstance(value, str) or value not in _OPEN_NAMES[enum_cls.__name__]:
+        return None
+    member = str.__new__(enum_cls, value)
+    member._name_, member._value_ = value.upper(), value
+    return enum_cls._value2member_map_.setdefault(value, member)
+
+
+def kind_named(name: Any) -> SignalKind:
+    """The ``SignalKind`` of the registered kind ``name`` (a str or ``SignalKind``); ``UnknownGateKindError``
+    when no kind of that name is registered (also one that was, then unregistered)."""
+    value = getattr(name, "value", name)
+    if not isinstance(value, str) or value not in _OPEN_NAMES["SignalKind"]:
+        raise UnknownGateKindError(
+            f"Unknown gate kind {value!r}: the registered kinds are {sorted(_OPEN_NAMES['SignalKind'])}. "
+            "Register it with gatewidgets.kinds.register(...) before using it."
+        )
+    return SignalKind(value)
+
+
 class SignalKind(str, enum.Enum):
     """What kind of gate waits for the signal: the name of a kind in the ``gatewidgets.kinds`` registry.
 
-    The built-ins are members; ``SignalKind(name)`` of another registered kind is a member made
-    on first use (so a registered kind needs no edit here); an unregistered name is a ``ValueError``.
+    Open: the built-ins are members; ``SignalKind(name)`` of another registered kind (``kinds.register``
+    calls :func:`register_name`) is a member made on first use, so a new kind needs no edit here and
+    models import no kind; an unregistered name is a ``ValueError``.
     """
 
     APPROVE = "approve"
@@ -43,17 +83,17 @@ class SignalKind(str, enum.Enum):
 
     @classmethod
     def _missing_(cls, value: object) -> SignalKind | None:
-        from gatewidgets import kinds
-
-        if not isinstance(value, str) or kinds.find(value) is None:
-            return None
-        member = str.__new__(cls, value)
-        member._name_, member._value_ = value.upper(), value
-        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+        return _open_member(cls, value)  # type: ignore[no-any-return]
 
 
 class Via(str, enum.Enum):
-    """The face through which a signal was set."""
+    """The face through which a signal was set.
+
+    Open the same way as :class:`SignalKind`: a new face registers its name with
+    ``register_name(Via, "slack")`` and records sets through ``GateRemote.with_face("slack")``, with no
+    edit here. Both name what plugs in from above (a kind, a face), so both are open; both refuse a name
+    nothing registered (a typo must not be stored as audit data).
+    """
 
     WIDGET = "widget"
     MAGIC = "magic"
@@ -65,6 +105,10 @@ class Via(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> Via | None:
+        return _open_member(cls, value)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, order=True)

@@ -1,6 +1,6 @@
-"""Typed input controls: a form built from the signal's stored JSON schema.
+"""Typed input controls: the form of an answer's ``AnswerField`` (a JSON schema and a starting value).
 
-``make_control(signal)`` returns a :class:`Control` whose ``read()`` gives the value to send
+``field_control(field)`` returns a :class:`Control` whose ``read()`` gives the value to send
 through ``GateRemote.set_json`` (JSON form) and raises ``ValueError`` with a message for the
 user when the control holds no valid answer. See :mod:`gatewidgets.widgets.forms`.
 """
@@ -10,10 +10,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from gatewidgets.models.signal import Signal
+from gatewidgets.kinds import AnswerField
+from gatewidgets.kinds.base import NO_DEFAULT
 from gatewidgets.widgets.forms import MISSING, Field, build_field
 
-__all__ = ["Control", "make_control", "edit_control"]
+__all__ = ["Control", "field_control"]
 
 
 class Control:
@@ -40,16 +41,8 @@ def _walk(widget: w.Widget) -> list[w.Widget]:
     return out
 
 
-def make_control(signal: Signal) -> Control:
-    """The form for an input signal, pre-filled with its default (if the gate has one)."""
-    if signal.type.blob_format is not None:
+def field_control(field: AnswerField) -> Control:
+    """The form of ``field``, pre-filled with its starting value (if it has one). Files use the card's upload."""
+    if field.files:
         raise ValueError("files use the upload control")  # GateWidget builds it (needs the remote)
-    schema = (signal.type_record or {}).get("json_schema") or {}
-    return Control(build_field(schema, default=signal.default if signal.has_default else MISSING))
-
-
-def edit_control(signal: Signal) -> Control:
-    """The form of an editable approval's value, pre-filled with the value to approve."""
-    schema = (signal.edit_type or {}).get("json_schema") or {}
-    original = signal.original
-    return Control(build_field(schema, default=original if original is not None else MISSING))
+    return Control(build_field(field.schema, default=MISSING if field.default is NO_DEFAULT else field.default))

@@ -1,6 +1,7 @@
 """``GateWidget``: one live card per signal — answer it, watch it, see who decided it."""
 from __future__ import annotations
 
+import functools
 import html
 import os
 import tempfile
@@ -14,16 +15,20 @@ from gatewidgets import formatting, kinds, private
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import file_preview, sanitize
 from gatewidgets.evidence import to_html as evidence_html
+from gatewidgets.kinds import Answer
+from gatewidgets.kinds.base import takes_files
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
-from gatewidgets.widgets.controls import Control, make_control
+from gatewidgets.widgets.controls import Control, field_control
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
 __all__ = ["GateWidget", "render_markdown", "render_text", "evidence_html"]
+
+_ICONS = {"approve": "check", "reject": "times", "end": "forward"}  # a button's icon, by its answer's action
 
 
 def render_markdown(text: str | None) -> str:
@@ -93,6 +98,7 @@ class GateWidget(w.VBox):
         self.upload: w.FileUpload | None = None
         self.path: w.Text | None = None
         self.preview: w.HTML | None = None
+        self._form_buttons: set[str] = set()  # the buttons that send a field: enabled while it is valid
         self._state_class = ""
         self.controls = w.VBox(self._build_controls(signal))
         self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
@@ -187,7 +193,7 @@ class GateWidget(w.VBox):
     # -- building ----------------------------------------------------------------------
     @property
     def _is_file(self) -> bool:
-        return _is_file(self.current_signal)
+        return takes_files(self.current_signal)
 
     def _button(self, label: str, style: str, action: Callable[[], Any], icon: str = "") -> w.Button:
         button = w.Button(description=label, button_style=style, icon=icon, layout=shared_layout(),
@@ -197,24 +203,50 @@ class GateWidget(w.VBox):
         return button
 
     def _build_controls(self, signal: Signal) -> list[w.Widget]:
-        return kinds.get(signal.kind).control(self, signal)  # UnknownGateKindError: no card for an unknown kind
+        """Draw the answers the signal's kind offers: a field's form (an upload for files), a comment box if
+        an answer takes one, and a button per answer."""
+        answers = kinds.get(signal.kind).answers(signal)  # UnknownGateKindError: no card for an unknown kind
+        parts: list[w.Widget] = []
+        field = next((a.field for a in answers if a.field is not None), None)
+        if field is not None and field.files:
+            parts.extend(self._upload_controls(signal))
+        elif field is not None:
+            self.control = field_control(field)
+            self._watch(self.control, signal)
+            parts.append(self.control.widget)
+        if any(a.comment for a in answers):
+            self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
+                                      layout=shared_layout("comment", width="420px", height="48px"))
+            self.comment.add_class("gw-comment-field")
+            parts.append(self.comment)
+        buttons = [self._button(a.label, a.style, functools.partial(self._give, a), _ICONS.get(a.action, ""))
+                   for a in answers]
+        self._form_buttons = {a.label for a in answers if a.field is not None}
+        return [*parts, w.HBox(buttons, layout=shared_layout())]
 
-    def _value_controls(self, signal: Signal) -> list[w.Widget]:
-        """A form for the signal's type (file upload for files) and Submit: the default control of a kind."""
-        if _is_file(signal):
-            many = signal.type.collection_type is not None
-            self.upload = w.FileUpload(accept="", multiple=many, description="Choose files" if many else "Choose file")
-            self.upload.observe(self._on_upload, names="value")
-            self.path = w.Text(placeholder="or a path on the server", layout=w.Layout(width="260px"))
-            self.path.observe(lambda _c: self._check_file(), names="value")
-            self.preview = html_widget()
-            self.preview.add_class("gw-preview")
-            self._check_file()
-            return [w.HBox([self.upload, self.path]), self.preview,
-                    self._button("Submit", "primary", self._submit_control)]
-        self.control = make_control(signal)
-        self._watch(self.control, signal)
-        return [self.control.widget, self._button("Submit", "primary", self._submit_control)]
+    def _upload_controls(self, signal: Signal) -> list[w.Widget]:
+        """A file upload, a path on the server and a preview: the field of a file signal."""
+        many = signal.type.collection_type is not None
+        self.upload = w.FileUpload(accept="", multiple=many, description="Choose files" if many else "Choose file")
+        self.upload.observe(self._on_upload, names="value")
+        self.path = w.Text(placeholder="or a path on the server", layout=w.Layout(width="260px"))
+        self.path.observe(lambda _c: self._check_file(), names="value")
+        self.preview = html_widget()
+        self.preview.add_class("gw-preview")
+        self._check_file()
+        return [w.HBox([self.upload, self.path]), self.preview]
+
+    def _give(self, answer: Answer) -> Signal | None:
+        """What a button does: send ``answer`` (its field's value, or its own) through the remote's verb."""
+        if answer.action == "approve":
+            return self.approve()
+        if answer.action == "reject":
+            return self.reject()
+        if answer.action == "end":
+            return self.end_sleep()
+        if answer.field is not None:
+            return self._submit_control()
+        return self._answer(lambda r, s, e, **k: r.set_json(s, e, answer.value, **k))
 
     def _watch(self, control: Control, signal: Signal) -> None:
         """Follow the form: Submit (Approve) enabled only while it is valid; its error shown inline.
@@ -331,9 +363,8 @@ class GateWidget(w.VBox):
     @traitlets.observe("ready")
     def _enable(self, change: dict[str, Any]) -> None:
         if self.signal is not None and self.signal.state.is_open:
-            for label in ("Submit", "Approve"):
-                if label in self.buttons:
-                    self.buttons[label].disabled = not change["new"]
+            for label in self._form_buttons:
+                self.buttons[label].disabled = not change["new"]
 
     @traitlets.observe("signal")
     def _on_signal(self, change: dict[str, Any]) -> None:
@@ -422,12 +453,6 @@ class GateWidget(w.VBox):
         value = f'<span class="gw-muted">{html.escape(text)}</span>' if text else ""
         if value != self.timing.value:
             self.timing.value = value
-
-
-def _is_file(signal: Signal) -> bool:
-    """A ``GateFile`` signal, or a list of files."""
-    lt = signal.type
-    return lt.blob_format is not None or (lt.collection_type is not None and lt.collection_type.blob_format is not None)
 
 
 def _badge(state: SignalState) -> str:
