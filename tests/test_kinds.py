@@ -208,3 +208,20 @@ def test_built_in_answers_are_data_and_the_webhook_paths_come_from_them():
     assert kinds.get("sleep").answers(signal) == [Answer("End now", "warning", action="end")]
     with pytest.raises(ValueError, match="action"):
         Answer("Shout", action="shout")
+
+
+def test_kinds_and_the_graph_import_nothing_above_the_core():
+    """Counting imports inside functions: kinds, the graph, models and types reach no DSL decorator, engine,
+    store, remote, observer or face (on main, kinds reached the executor, the widgets and notify)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("gatewidgets")
+    above = ["gatewidgets.dsl", "gatewidgets.executor", "gatewidgets.store", "gatewidgets.remote",
+             "gatewidgets.widgets", "gatewidgets.notify", "gatewidgets.awaiting", "gatewidgets.timers",
+             "gatewidgets.jupyter_client", "gatewidgets.server", "gatewidgets.commands", "gatewidgets.frontdoors"]
+    chains = [chain for low in ("gatewidgets.kinds", "gatewidgets.graph", "gatewidgets.models", "gatewidgets.types",
+                                "gatewidgets.wire", "gatewidgets.evidence")
+              for high in above if high in graph.modules
+              for chain in graph.find_shortest_chains(importer=low, imported=high, as_packages=True)]
+    assert chains == []
+    assert not graph.find_shortest_chains(importer="gatewidgets.graph", imported="gatewidgets.kinds", as_packages=True)
+    assert not graph.find_shortest_chains(importer="gatewidgets.models", imported="gatewidgets.kinds", as_packages=True)

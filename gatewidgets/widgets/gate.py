@@ -214,8 +214,9 @@ class GateWidget(w.VBox):
             self.control = field_control(field)
             self._watch(self.control, signal)
             parts.append(self.control.widget)
-        if any(a.comment for a in answers):
-            self.comment = w.Textarea(placeholder="comment (optional): why approve or reject",
+        commented = [a.label.lower() for a in answers if a.comment]
+        if commented:
+            self.comment = w.Textarea(placeholder=f"comment (optional): why {' or '.join(commented)}",
                                       layout=shared_layout("comment", width="420px", height="48px"))
             self.comment.add_class("gw-comment-field")
             parts.append(self.comment)
