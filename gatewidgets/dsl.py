@@ -148,6 +148,11 @@ class Task:
     """A typed Python function usable as a workflow node. Called outside a workflow, it just runs."""
 
     kind = NodeKind.TASK
+    # the engine's options (see ``task``); class defaults too, for subclasses that build themselves
+    retries: int = 0
+    timeout: timedelta | None = None
+    cache: bool = False
+    cache_version: str = ""
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None, *, retries: int = 0,
                  timeout: timedelta | float | None = None, cache: bool = False, cache_version: str = "") -> None:
