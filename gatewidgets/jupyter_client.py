@@ -20,7 +20,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
 from gatewidgets import errors
 from gatewidgets.models.common import Sort
@@ -171,9 +171,9 @@ class JupyterStore:
         """One signal."""
         return signal_from_json(self._request("GET", "signals/" + self._path(*_parts(key), signal_id)))
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` of a signal, from the type record the server sent with it."""
-        return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
+        return GateType.from_record(dict(record))
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
@@ -196,7 +196,7 @@ class JupyterStore:
         self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
         return signal, before.state.is_open
 
-    def _uploaded(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str | None, value: Any) -> Any:
+    def _uploaded(self, key: ExecKey, signal_id: str, record: Mapping[str, Any] | None, value: Any) -> Any:
         """``value`` (the JSON form of type ``record``) with each of its files streamed first (:meth:`upload`)."""
         return self.gate_type(key, signal_id, record).map_files(value, self.upload) if record else value
 

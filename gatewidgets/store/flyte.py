@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import enum
 import itertools
-import json
 import logging
 import tempfile
 import threading
 import typing
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import types_pb2
@@ -314,10 +313,9 @@ class FlyteStore:
             rows += [s for s in signals if all(f.matches(s) for f in filters)]  # admin's answer re-checked
         return rows
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` of a signal, from the Flyte type in its record."""
-        data = json.loads(record) if isinstance(record, str) else record
-        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(data.get("flyte_type", "")))
+        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(record.get("flyte_type", "")))
         return self._gate_type(flyte_type)
 
     def _gate_type(self, flyte_type: types_pb2.LiteralType) -> GateType:

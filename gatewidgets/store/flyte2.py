@@ -28,7 +28,7 @@ import dataclasses
 import itertools
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import flyte
 import flyte.remote
@@ -313,11 +313,9 @@ class Flyte2Store:
         runs = flyte.remote.Run.listall(paused_actions_only=True, limit=self.max_executions)
         return [ExecKey(self.project, self.domain, r.name) for _, r in zip(range(self.max_executions), runs)]
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` of a condition (bool, int, float or str), from its record."""
-        import json
-
-        return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
+        return GateType.from_record(dict(record))
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
