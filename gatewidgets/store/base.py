@@ -139,11 +139,13 @@ class RemoteStore(Protocol):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (JSON form); same identity again is a no-op (``False``),
         another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``. ``detail``
         (a decision's ``comment``, an editable approval's ``original`` and ``approved_value``) is kept
-        in the history; a backend that cannot keep it refuses a non-empty one."""
+        in the history; a backend that cannot keep it refuses a non-empty one. ``read``: the signal as the
+        caller read it to validate the value (its type, its state then); a backend that would read it again only
+        to learn those uses it instead (a backend without ``compare_and_set`` still reads it fresh)."""
 
     def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` that validates values of a signal, from its stored type record."""

@@ -196,14 +196,14 @@ class Signals(Executions):
     @retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
 
         The same value again is a no-op; another value raises ``SignalAlreadySetError``;
         a timed-out or cancelled signal raises ``SignalClosedError``. ``detail`` (a decision's
         comment, original and approved value) is merged into the signal's context and recorded
         with the ``set`` event. An open signal is set by one statement (a compare-and-set on its
-        state that returns the row): the row is read only when the set is refused.
+        state that returns the row): the row is read only when the set is refused (``read`` is not needed).
         """
         via = Via(via)
         text = dumps(value)
