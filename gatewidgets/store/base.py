@@ -18,7 +18,7 @@ import logging
 import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, NotRequired, Protocol, Sequence, TypedDict, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypedDict, runtime_checkable
 
 from gatewidgets.errors import GateError
 from gatewidgets.models.common import Sort
@@ -62,7 +62,7 @@ class NodeRow(TypedDict):
     kind: str
     name: str
     upstream: Sequence[str]  # the ids of the nodes it waits for
-    signal_id: NotRequired[str | None]  # a gate's signal
+    signal_id: str | None  # a gate's signal
 
 
 class SignalRow(TypedDict):
@@ -71,9 +71,9 @@ class SignalRow(TypedDict):
     signal_id: str
     kind: str
     node_id: str
-    description: NotRequired[str | None]
+    description: str | None
     type: dict[str, Any]  # GateType.to_record()
-    context: NotRequired[dict[str, Any] | None]  # what faces need before its gate is reached
+    context: dict[str, Any] | None  # what faces need before its gate is reached
 
 
 Listener = Callable[[list[StoreEvent]], None]
