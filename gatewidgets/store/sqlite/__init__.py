@@ -19,10 +19,10 @@ write (the file or its folder) is opened read-only: it can be listed, and writes
 store as a ``StoreError`` naming the file and what to do.
 
 The rooms, lowest first, each a class the next one extends: :mod:`.connection` (connections,
-errors, retry, events, the watcher), :mod:`.files` (cleaning, upload holds), :mod:`.plans`,
-:mod:`.writebehind` (node changes and the completion journal), :mod:`.executions` (and their kept
-ends), :mod:`.signals`, :mod:`.history` (events, stats, task attempts and cache); :mod:`.schema`
-creates and migrates the tables; :mod:`.rows` says how values are stored.
+errors, retry, events, the watcher), :mod:`.schema` (tables and migrations), :mod:`.files`
+(cleaning, upload holds), :mod:`.plans`, :mod:`.writebehind` (node changes and the completion
+journal), :mod:`.executions` (and their kept ends), :mod:`.signals`, :mod:`.history` (events,
+stats, task attempts and cache); :mod:`.rows` says how values are stored.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import threading
 from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, StoreCapabilities, StoreEvent, now
 from gatewidgets.store.sqlite.connection import translated
 from gatewidgets.store.sqlite.history import History
-from gatewidgets.store.sqlite.schema import SCHEMA, SCHEMA_VERSION, migrate
+from gatewidgets.store.sqlite.schema import SCHEMA, SCHEMA_VERSION
 
 __all__ = ["SqliteStore", "StoreEvent", "ExecKey", "SCHEMA", "SCHEMA_VERSION", "Leftover", "FILE_GRACE", "now"]
 
@@ -47,7 +47,7 @@ class SqliteStore(History):
                  busy_timeout: float | None = None, retry_for: float = 5.0, durability: str | None = None) -> None:
         super().__init__(path, poll_interval=poll_interval, busy_timeout=busy_timeout, retry_for=retry_for,
                          durability=durability)
-        migrate(self)
+        self._migrate()
 
     @translated
     def close(self) -> None:

@@ -12,7 +12,8 @@ import time
 from typing import Any, Iterator
 
 from gatewidgets.store.base import FILE_GRACE, Leftover
-from gatewidgets.store.sqlite.connection import Connection, journals, retried, translated
+from gatewidgets.store.sqlite.connection import journals, retried, translated
+from gatewidgets.store.sqlite.schema import Schema
 from gatewidgets.types.file import PART_PREFIX
 
 __all__ = ["Files"]
@@ -27,7 +28,7 @@ _FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "i
                     ("task_cache", "outputs"))
 
 
-class Files(Connection):
+class Files(Schema):
     """Cleaning ``files_dir`` (by hand, or once a day in the background) and upload holds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

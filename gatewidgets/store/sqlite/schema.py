@@ -6,7 +6,7 @@ import sqlite3
 from gatewidgets.errors import StoreError
 from gatewidgets.store.sqlite.connection import Connection
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Schema"]
 
 SCHEMA_VERSION = 3  # 3: node rows are written when a node first changes; the plan holds the rest
 
@@ -63,28 +63,32 @@ _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
 _UPLOADS_SCHEMA = "CREATE TABLE IF NOT EXISTS uploads (sha256 TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID"
 
 
-def migrate(store: Connection) -> None:
-    """Create the tables and add the columns a store made by an older gatewidgets lacks; a read-only store is
-    only checked. ``StoreError`` for a store made by a newer gatewidgets."""
-    if store.read_only:  # nothing to create: check that this version can read it
-        _check_version(store, store._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone())
-        return
-    with store._write() as conn:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(_CACHE_SCHEMA)
-        conn.execute(_UPLOADS_SCHEMA)
-        _check_version(store, conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone())
-        for table, column, declaration in _ADDED_COLUMNS:  # stores made before these columns
-            if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
+class Schema(Connection):
+    """A store whose tables exist: :meth:`_migrate` creates them, and adds the columns a store made by an older
+    gatewidgets lacks."""
 
-def _check_version(store: Connection, row: sqlite3.Row | None) -> None:
-    if row is not None and int(row[0]) > SCHEMA_VERSION:
-        raise StoreError(
-            f"{store.path} has schema version {row[0]}, newer than this gatewidgets ({SCHEMA_VERSION}). "
-            "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
-        )
+    def _migrate(self) -> None:
+        """Create or upgrade the tables (a read-only store is only checked); ``StoreError`` for a store made by a
+        newer gatewidgets."""
+        if self.read_only:  # nothing to create: check that this version can read it
+            self._check_version(self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone())
+            return
+        with self._write() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(_CACHE_SCHEMA)
+            conn.execute(_UPLOADS_SCHEMA)
+            self._check_version(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone())
+            for table, column, declaration in _ADDED_COLUMNS:  # stores made before these columns
+                if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _check_version(self, row: sqlite3.Row | None) -> None:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {row[0]}, newer than this gatewidgets ({SCHEMA_VERSION}). "
+                "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
+            )
