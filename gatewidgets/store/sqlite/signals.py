@@ -31,6 +31,7 @@ class Signals(Executions):
         super().__init__(*args, **kwargs)
         self._live_types: dict[ExecKey, dict[str, GateType]] = {}  # per running execution, per signal
         self._detached: dict[str, GateType] = {}  # per stored type record
+        self._records: dict[str, tuple[dict[str, Any], LiteralType]] = {}  # a stored type record, parsed once
 
     def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
         """Remember the live Python type of a signal of an execution running in this process."""
@@ -63,14 +64,18 @@ class Signals(Executions):
 
     def _signal(self, row: sqlite3.Row) -> Signal:
         key = ExecKey(row["project"], row["domain"], row["execution"])
-        record = json.loads(row["type"])
+        parsed = self._records.get(row["type"])
+        if parsed is None:
+            record = json.loads(row["type"])
+            parsed = self._records[row["type"]] = (record, LiteralType.from_dict(record["literal_type"]))
+        record, literal_type = parsed
         value = None
         if row["value"] is not None:
             value = self._stored_type(key, row["signal_id"], row["type"]).to_python(json.loads(row["value"]))
         return Signal(
             id=SignalIdentifier(row["signal_id"], key),
             kind=SignalKind(row["kind"]),
-            type=LiteralType.from_dict(record["literal_type"]),
+            type=literal_type,
             state=SignalState(row["state"]),
             value=value,
             node_id=row["node_id"],

@@ -21,7 +21,7 @@ from gatewidgets.errors import StoreError
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey
-from gatewidgets.store.sqlite.connection import journals, retried, translated
+from gatewidgets.store.sqlite.connection import journals, retried
 from gatewidgets.store.sqlite.plans import DONE, NO_PLAN, Plans, node_params, node_sql, node_value
 from gatewidgets.store.sqlite.rows import key_tuple
 
@@ -100,7 +100,6 @@ class WriteBehind(Plans):
                 if not isinstance(exc, StoreError):
                     log.exception("gatewidgets could not write node states to %s", self.path)
 
-    @translated
     def durable(self) -> None:
         """Return once every node completion recorded so far survives a kill of this process.
 
