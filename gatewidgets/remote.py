@@ -429,7 +429,8 @@ class GateRemote:
                 raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
                                  "fix: make that folder writable by you and free disk space, or point "
                                  "GATEWIDGETS_STORE at another store.") from None
-        _check_size(signal, _json_size(parsed), "value as JSON")
+        if paths:  # measured again with what the files' references hold now
+            _check_size(signal, _json_size(parsed), "value as JSON")
         return parsed
 
     def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
