@@ -1,4 +1,5 @@
-"""Signal-to-resume latency: from ``set_signal`` returning to the downstream task starting.
+"""Signal-to-resume latency: from before ``set_signal`` is called (in-process) or from its return
+(cross-process) to the downstream task starting.
 
 In-process (the setter and the waiting gate share the store object: woken directly) and
 cross-process (a subprocess sets signals of executions waiting in this process: woken by
@@ -20,7 +21,10 @@ from typing import Any
 
 from _common import FLYTE_PROPELLER_INTERVAL_S, fresh_store, parse_args, percentiles, table, verdict, write_results
 
-TARGETS_MS = {"in_process": {"p50": 0.2, "p99": 2.0}, "cross_process": {"p50": 30.0, "p99": 100.0}}
+# in-process: measured from before the set call (the set itself, one read and one write, included);
+# cross-process: from the setter's return (the watcher's poll dominates)
+TARGETS_MS = {"in_process": {"p50": 0.1, "p99": 2.0}, "cross_process": {"p50": 30.0, "p99": 100.0}}
+MEASURED_FROM = {"in_process": "from_call_ms", "cross_process": "after_return_ms"}
 SAMPLE_TIMEOUT_S = 10.0
 
 _started: dict[int, float] = {}
@@ -162,8 +166,9 @@ def main() -> None:
     for key in ("in_process", "cross_process"):
         r = results[key]
         for q in ("p50", "p99"):
-            got, target = r["after_return_ms"][q], TARGETS_MS[key][q]
-            rows.append([r["label"], q, f"{got:.3f}", f"{r['from_call_ms'][q]:.3f}", f"< {target}",
+            got, target = r[MEASURED_FROM[key]][q], TARGETS_MS[key][q]
+            rows.append([r["label"], q, f"{r['after_return_ms'][q]:.3f}", f"{r['from_call_ms'][q]:.3f}",
+                         f"< {target} ({'call' if MEASURED_FROM[key] == 'from_call_ms' else 'return'})",
                          verdict(got < target)])
         rows.append([r["label"], "max", f"{r['after_return_ms']['max']:.3f}", f"{r['from_call_ms']['max']:.3f}",
                      "", ""])

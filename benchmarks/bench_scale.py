@@ -141,11 +141,12 @@ def time_list(reps: int) -> dict[str, Any]:
 def all_pending() -> None:
     """Benchmark fixture: mark every ``UPCOMING`` signal ``PENDING`` in one statement (the worst case)."""
     from gatewidgets.executor import default_executor
-    from gatewidgets.store.sqlite import _ts, now
+    from gatewidgets.store.base import now
+    from gatewidgets.store.sqlite.rows import ts
 
     store = default_executor().store
     with store._write() as conn:
-        conn.execute("UPDATE signals SET state='PENDING', waiting_since=? WHERE state='UPCOMING'", (_ts(now()),))
+        conn.execute("UPDATE signals SET state='PENDING', waiting_since=? WHERE state='UPCOMING'", (ts(now()),))
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ import collections
 import concurrent.futures
 import functools
 import importlib
-import json
 import logging
 import os
 import secrets
@@ -69,7 +68,7 @@ from gatewidgets.models.execution import (
 from gatewidgets.models.signal import Signal, SignalEvent, SignalState
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, open_store
-from gatewidgets.store.base import ExecutorStore, StoreEvent, now
+from gatewidgets.store.base import ExecutorStore, NodeRow, SignalRow, StoreEvent, now
 from gatewidgets.timers import Timers
 from gatewidgets.types import GateType
 from gatewidgets.types import json_or_none as _json_or_none
@@ -285,7 +284,8 @@ class Executor:
                     waiters = self._waiting.pop((event.execution_id, event.signal_id), ())
                 for execution, node in waiters:
                     try:
-                        execution._resolve(node, self.store.get_signal(event.execution_id, event.signal_id))
+                        execution._resolve(node, event.signal or self.store.get_signal(event.execution_id,
+                                                                                        event.signal_id))
                     except Exception as exc:  # never leave a gate waiting on an error of ours
                         execution._fail(node, exc)
             elif event.kind == "finished":
@@ -342,13 +342,13 @@ def _import_path(workflow: Workflow) -> str | None:
     return f"{module}:{qualname}" if target is workflow else None
 
 
-def _node_row(node: Node) -> dict[str, Any]:
+def _node_row(node: Node) -> NodeRow:
     return {"node_id": node.id, "kind": str(node.kind), "name": node.name,
-            "upstream": json.dumps(sorted(node.upstream), separators=(",", ":")),
+            "upstream": sorted(node.upstream),
             "signal_id": node.signal.signal_id if node.signal else None}
 
 
-_row_cache: weakref.WeakKeyDictionary[Workflow, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = \
+_row_cache: weakref.WeakKeyDictionary[Workflow, tuple[list[NodeRow], list[SignalRow]]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -369,7 +369,7 @@ def _graph(workflow: Workflow) -> tuple[dict[str, int], dict[str, tuple[str, ...
     return graph
 
 
-def _rows(workflow: Workflow) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _rows(workflow: Workflow) -> tuple[list[NodeRow], list[SignalRow]]:
     """The stored rows of a workflow's nodes and signals (the same for every launch, so built once)."""
     rows = _row_cache.get(workflow)
     if rows is None:
@@ -378,7 +378,7 @@ def _rows(workflow: Workflow) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return rows
 
 
-def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> dict[str, Any]:
+def _signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> SignalRow:
     node_id = next(n.id for n in nodes.values() if n.signal is not None and n.signal.signal_id == spec.signal_id)
     return {"signal_id": spec.signal_id, "kind": spec.kind.value, "description": spec.description,
             "node_id": node_id, "type": spec.gate_type.to_record(),

@@ -26,6 +26,7 @@ from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
+from gatewidgets.store.jupyter import JupyterStore
 from gatewidgets.types import GateType
 from gatewidgets.types.file import GateFile, also_readable, file_access
 from gatewidgets.wire import jsonable
@@ -163,9 +164,9 @@ class GateRemote:
     @classmethod
     def for_jupyter(cls, url: str, token: str | None = None, **kwargs: Any) -> GateRemote:
         """A remote on a Jupyter server's ``/gatewidgets/api`` (a ``JupyterStore``; ``url`` may carry ``?token=``)."""
-        from gatewidgets.jupyter_client import JupyterGateRemote
-
-        return JupyterGateRemote(url, token=token, **kwargs)
+        store = JupyterStore(url, token, kwargs.pop("timeout", 30.0))
+        return cls(None, kwargs.pop("default_project", None), kwargs.pop("default_domain", None), store=store,
+                   via=kwargs.pop("via", Via.HTTP), **kwargs)
 
     @property
     def capabilities(self) -> StoreCapabilities:
@@ -298,7 +299,7 @@ class GateRemote:
             identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, form, identity, set_by=self.user, via=self.via,
-            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None)
+            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None, read=signal)
         return stored
 
     def _edited(self, signal: Signal, value: Any, form: str) -> dict[str, Any]:
@@ -394,7 +395,7 @@ class GateRemote:
         value = self._ingest(signal, gate_type, value, form)
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
-            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)))
+            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)), read=signal)
         return stored
 
     def _ingest(self, signal: Signal, gate_type: GateType, value: Any, form: str = "python") -> Any:
@@ -421,14 +422,15 @@ class GateRemote:
         # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
         # a file behind; files compare by content alone
         if paths and self.capabilities.files and not getattr(self.store, "read_only", False) and \
-                self.store.get_signal(signal.id.execution_id, signal.signal_id).state.is_open:
+                signal.state.is_open:
             try:
                 parsed = gate_type.map_files(parsed, lambda f: f.persist(self.store.files_dir))
             except OSError as exc:  # a read-only store, a full disk
                 raise StoreError(f"Cannot copy the file into the store's folder {self.store.files_dir}: {exc}. To "
                                  "fix: make that folder writable by you and free disk space, or point "
                                  "GATEWIDGETS_STORE at another store.") from None
-        _check_size(signal, _json_size(parsed), "value as JSON")
+        if paths:  # measured again with what the files' references hold now
+            _check_size(signal, _json_size(parsed), "value as JSON")
         return parsed
 
     def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:

@@ -225,11 +225,11 @@ def test_evidence_module_is_pure() -> None:
 def test_a_version_1_store_is_migrated(tmp_path) -> None:
     import sqlite3
 
-    from gatewidgets.store.sqlite import _SCHEMA, SCHEMA_VERSION, SqliteStore
+    from gatewidgets.store.sqlite import SCHEMA, SCHEMA_VERSION, SqliteStore
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # the schema as version 1 wrote it: no context / detail columns
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     store = SqliteStore(path)
     try:

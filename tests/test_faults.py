@@ -20,7 +20,9 @@ from traitlets import TraitError
 from traitlets.config import Config
 
 import gatewidgets.executor
-import gatewidgets.store.sqlite
+import gatewidgets.store.sqlite.connection
+import gatewidgets.store.sqlite.signals
+import gatewidgets.store.sqlite.writebehind
 from gatewidgets import ExecutionStatus, GateRemote, NodeState, SignalState, task, wait_for_input, workflow
 from gatewidgets.config import GateWidgets
 from gatewidgets.errors import ExecutionAbortedError, ExecutionExistsError
@@ -250,12 +252,13 @@ def test_deadline_fires_on_time_when_the_wall_clock_steps_back(monkeypatch: pyte
     ex = defaulted.launch()
     remote = GateRemote.for_sandbox()
     eventually(lambda: remote.get_signal("n", ex.name).state is SignalState.PENDING, 10, what="gate to wait")
-    wall = gatewidgets.store.sqlite.now
+    wall = gatewidgets.store.sqlite.signals.now
 
     def an_hour_ago() -> Any:
         return wall() - timedelta(hours=1)
 
-    for module in (gatewidgets.executor, gatewidgets.store.sqlite):  # the system clock steps back 1 h
+    for module in (gatewidgets.executor, gatewidgets.store.sqlite.signals,  # the system clock steps back 1 h
+                   gatewidgets.store.sqlite.connection):
         monkeypatch.setattr(module, "now", an_hour_ago)
     assert ex.wait(timeout=5) == 14  # the 1 s timeout fired (with its default), not an hour later
     assert remote.get_signal("n", ex.name).state is SignalState.TIMED_OUT
@@ -274,7 +277,7 @@ def test_a_completion_survives_once_durable_returns(monkeypatch: pytest.MonkeyPa
                                                    journal_size: int) -> None:
     """Journaled as update_node records it, or, when it does not fit the journal, committed by durable(): either
     way a recovery finds it."""
-    monkeypatch.setattr(gatewidgets.store.sqlite, "_JOURNAL_SIZE", journal_size)
+    monkeypatch.setattr(gatewidgets.store.sqlite.writebehind, "_JOURNAL_SIZE", journal_size)
     store = open_store()
     key = WorkflowExecutionIdentifier("default", "development", "dur")
     store.create_execution(key, "dur", {}, [{"node_id": "n0", "kind": "task", "name": "t", "upstream": []}], [])

@@ -10,13 +10,13 @@ from _jupyter_server import Server
 
 from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import ExecutionNotFoundError, SignalAlreadySetError, SignalNotFoundError, SignalTypeError
-from gatewidgets.jupyter_client import JupyterGateRemote
+from gatewidgets.store.jupyter import JupyterStore
 
 
 def test_url_with_token_in_query() -> None:
     client = GateRemote.for_jupyter("http://127.0.0.1:8888/base/?token=abc")
-    assert isinstance(client, JupyterGateRemote)
-    assert client.token == "abc" and client.base == "http://127.0.0.1:8888/base"
+    assert isinstance(client, GateRemote) and isinstance(client.store, JupyterStore)
+    assert client.store.token == "abc" and client.store.base == "http://127.0.0.1:8888/base"
 
 
 def test_for_jupyter_client(server: Server, waiting: Any) -> None:

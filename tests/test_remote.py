@@ -3,6 +3,7 @@
 import dataclasses
 import enum
 import os
+import re
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -285,6 +286,28 @@ def test_approve_reject_and_idempotence() -> None:
     assert "True" in message and r.user in message and "via api" in message
     assert first.set_at.isoformat()[:19] in message
     assert snapshot("g") == before
+
+
+@pytest.mark.parametrize("verb,signal_id,args", [("set_input", "n", (3,)), ("set_text", "n", ("3",)),
+                                                  ("set_json", "n", (3,)), ("approve", "ok", ())])
+def test_a_set_reads_the_signal_once_and_writes_it_once(verb: str, signal_id: str, args: tuple) -> None:
+    """Whatever the verb, a set reads the signal's row once (to validate) and writes it once; the gate waiting
+    in this process resumes without reading it again."""
+    launch_gated()
+    r = remote()
+    statements: list[str] = []
+    conn = r.store._conn()  # this thread's connection: the set, and the engine's listener, run here
+    conn.set_trace_callback(statements.append)
+    try:
+        stored = getattr(r, verb)(signal_id, "g", *args)
+    finally:
+        conn.set_trace_callback(None)
+    assert stored.state is SignalState.SET
+    on_signals = [s.split()[0] for s in statements if re.search(r"\bsignals\b", s)]
+    assert on_signals == ["SELECT", "UPDATE"], statements
+    eventually(lambda: r.get_execution("g").nodes and any(
+        n.signal_id == signal_id and n.state.value == "SUCCEEDED" for n in r.get_execution("g").nodes),
+        what="the gate to resume")
 
 
 def test_set_by_and_via_recorded() -> None:

@@ -213,3 +213,44 @@ def test_forgetting_types_while_other_threads_register() -> None:
     for t in threads:
         t.join(10)
     assert errors == []
+
+
+def test_every_public_method_that_reads_sqlite_raises_store_error(tmp_path: Path) -> None:
+    """Each public method says it translates SQLite's errors (a decorator per method): with the store's tables
+    gone from under it, every one raises ``StoreError`` naming the file, never a raw ``sqlite3.Error``."""
+    path = tmp_path / "gates.db"
+    store = SqliteStore(path)
+    key = Key("p", "d", "e")
+    node = {"node_id": "n", "kind": "gate", "name": "g", "upstream": [], "signal_id": "s"}
+    store.create_execution(key, "wf", {}, [node], [{"signal_id": "s", "kind": "input", "node_id": "n",
+                                                    "description": None, "type": GateType.of(int).to_record(),
+                                                    "context": None}])
+    store.flush()
+    with sqlite3.connect(path) as raw:
+        for table in ("signals", "executions", "events", "task_cache", "uploads", "nodes", "meta"):
+            raw.execute(f"DROP TABLE {table}")
+    calls = {
+        "get_signal": lambda: store.get_signal(key, "s"),
+        "list_signals": lambda: store.list_signals(key),
+        "count_signals": lambda: store.count_signals(),
+        "set_signal": lambda: store.set_signal(key, "s", 1, "1", set_by="u", via="api"),
+        "reach_signal": lambda: store.reach_signal(key, "s", None),
+        "timeout_signal": lambda: store.timeout_signal(key, "s", has_value=False),
+        "cancel_signals": lambda: store.cancel_signals(key, ["s"]),
+        "get_execution": lambda: store.get_execution(key),
+        "list_executions": lambda: store.list_executions(),
+        "adopt_execution": lambda: store.adopt_execution(key),
+        "finish_execution": lambda: store.finish_execution(key, ExecutionStatus.ABORTED),
+        "request_abort": lambda: store.request_abort(key),
+        "add_nodes": lambda: store.add_nodes(key, [], []),
+        "history": lambda: store.history(key),
+        "stats": lambda: store.stats(),
+        "record_attempt": lambda: store.record_attempt(key, "n", 1, "boom"),
+        "cached_output": lambda: store.cached_output("t", "v", "h"),
+        "cache_output": lambda: store.cache_output("t", "v", "h", 1),
+        "hold_file": lambda: store.hold_file("a" * 64, 60),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreError, match=f"store {path}") as info:
+            call()
+        assert isinstance(info.value.__cause__, sqlite3.Error), name

@@ -107,7 +107,7 @@ def _flyte(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 
 def _jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    from gatewidgets.jupyter_client import JupyterStore
+    from gatewidgets.store.jupyter import JupyterStore
 
     jupyter = request.getfixturevalue("server")
     store = JupyterStore(jupyter.url, jupyter.token, poll_interval=0.05)
@@ -215,7 +215,7 @@ def test_jupyter_store_pages_with_the_shared_helper(server: Any, monkeypatch: py
                                                     request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """``JupyterStore`` pages what it filtered with ``page_signals`` (one place for paging), sorted or not,
     and everything it fetched for a page is the poller's baseline: listing makes no events."""
-    from gatewidgets import jupyter_client
+    from gatewidgets.store import jupyter as jupyter_client
 
     pages: list[tuple[Any, ...]] = []
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypedDict, runtime_checkable
 
 from gatewidgets.errors import GateError
 from gatewidgets.models.common import Sort
@@ -27,8 +27,9 @@ from gatewidgets.models.filters import Filter, sort_signals
 from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
-__all__ = ["now", "ExecKey", "StoreEvent", "Listener", "StoreCapabilities", "UnsupportedError", "RemoteStore",
-           "ExecutorStore", "Listeners", "require", "poll_until", "page_signals", "FILE_GRACE", "Leftover"]
+__all__ = ["now", "ExecKey", "StoreEvent", "NodeRow", "SignalRow", "Listener", "StoreCapabilities",
+           "UnsupportedError", "RemoteStore", "ExecutorStore", "Listeners", "require", "poll_until", "page_signals",
+           "FILE_GRACE", "Leftover"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,29 @@ class StoreEvent:
     signal_id: str | None = None
     state: str | None = None
     local: bool = True
+    # the signal as this change left it (a set, a time-out made in this process): who reacts need not read it again
+    signal: Signal | None = field(default=None, compare=False, repr=False)
+
+
+class NodeRow(TypedDict):
+    """A node as the engine hands it to :meth:`ExecutorStore.create_execution` / ``add_nodes``."""
+
+    node_id: str
+    kind: str
+    name: str
+    upstream: Sequence[str]  # the ids of the nodes it waits for
+    signal_id: str | None  # a gate's signal
+
+
+class SignalRow(TypedDict):
+    """A signal as the engine hands it to :meth:`ExecutorStore.create_execution` / ``add_nodes``."""
+
+    signal_id: str
+    kind: str
+    node_id: str
+    description: str | None
+    type: dict[str, Any]  # GateType.to_record()
+    context: dict[str, Any] | None  # what faces need before its gate is reached
 
 
 Listener = Callable[[list[StoreEvent]], None]
@@ -115,13 +139,15 @@ class RemoteStore(Protocol):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (JSON form); same identity again is a no-op (``False``),
         another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``. ``detail``
         (a decision's ``comment``, an editable approval's ``original`` and ``approved_value``) is kept
-        in the history; a backend that cannot keep it refuses a non-empty one."""
+        in the history; a backend that cannot keep it refuses a non-empty one. ``read``: the signal as the
+        caller read it to validate the value (its type, its state then); a backend that would read it again only
+        to learn those uses it instead (a backend without ``compare_and_set`` still reads it fresh)."""
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` that validates values of a signal, from its stored type record."""
 
     def list_executions(self, project: str | None = None, domain: str | None = None, status: str | None = None,
@@ -175,13 +201,13 @@ class ExecutorStore(RemoteStore, Protocol):
     def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
         """Remove (or list, with ``dry_run``) what interrupted copies left in ``files_dir``."""
 
-    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[dict[str, Any]],
-                         signals: Sequence[dict[str, Any]], *, pid: int | None = None,
+    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
+                         signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``);
         ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow."""
 
-    def add_nodes(self, key: ExecKey, nodes: Sequence[dict[str, Any]], signals: Sequence[dict[str, Any]]) -> None:
+    def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""
 
     host: str  # this process's host name, recorded as an execution's owner
@@ -219,6 +245,18 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Close open signals of an ending execution (``CANCELLED``); returns the ids closed."""
+
+    def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
+        """Note in the history (a ``retry`` event) that attempt ``attempt`` of a task node failed with ``error``."""
+
+    def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` if a task of that name and cache version ran on those inputs, else ``(False, None)``."""
+
+    def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
+        """Keep a cacheable task's JSON ``outputs`` for these inputs (the first kept wins)."""
+
+    def hold_file(self, sha256: str, seconds: float) -> None:
+        """Keep the stored file with content ``sha256`` from :meth:`clean_files` for the next ``seconds``."""
 
 
 def page_signals(rows: list[Signal], sort_by: Sort | None, limit: int | None, offset: int) -> list[Signal]:

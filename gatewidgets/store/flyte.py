@@ -14,14 +14,11 @@ Needs the optional extra ``gatewidgets[flyte]``; imported only when a Flyte remo
 from __future__ import annotations
 
 import enum
-import itertools
-import json
 import logging
 import tempfile
-import threading
 import typing
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import types_pb2
@@ -47,14 +44,13 @@ from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, Sig
 from gatewidgets.models.types import LiteralType
 from gatewidgets.store.base import (
     ExecKey,
-    Listeners,
     StoreCapabilities,
     StoreEvent,
     UnsupportedError,
     now,
     page_signals,
-    poll_until,
 )
+from gatewidgets.store.polling import PollingStore
 from gatewidgets.types import GateFile, GateType
 
 __all__ = ["FlyteStore", "SERVER_FILTER_KEYS", "python_type_of"]
@@ -114,7 +110,7 @@ def _grpc_code(exc: BaseException) -> str | None:
     return None
 
 
-class FlyteStore:
+class FlyteStore(PollingStore):
     """Signals and executions of a Flyte admin, reached through a flytekit ``FlyteRemote``.
 
     ``flyte_poll_interval``: seconds between polls for :meth:`subscribe` (Flyte cannot push);
@@ -129,6 +125,7 @@ class FlyteStore:
                  max_executions: int = 100, files_dir: str | None = None) -> None:
         if not flyte_poll_interval > 0:
             raise ValueError(f"flyte_poll_interval must be positive seconds, got {flyte_poll_interval!r}")
+        super().__init__(float(flyte_poll_interval), "gatewidgets-flyte-poller")
         self.remote = remote
         self.flyte_poll_interval = float(flyte_poll_interval)
         self.page_size = int(page_size)
@@ -139,11 +136,7 @@ class FlyteStore:
         self._first_seen: dict[tuple[ExecKey, str], datetime] = {}
         self._watched: set[ExecKey] = set()
         self._scopes: set[tuple[str, str]] = set()
-        self._listeners = Listeners(self, self._poll)
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self._known: dict[tuple[ExecKey, str], str | None] = {}  # last identity seen per signal (None: unset)
-        self._closed = threading.Event()
 
     @classmethod
     def for_endpoint(cls, endpoint: str, *, insecure: bool = False, default_project: str | None = None,
@@ -161,11 +154,6 @@ class FlyteStore:
     def client(self) -> Any:
         """flytekit's ``SynchronousFlyteClient``."""
         return self.remote.client
-
-    def close(self) -> None:
-        """Stop polling."""
-        self._closed.set()
-        self._listeners.join()
 
     # ------------------------------------------------------------------ executions
 
@@ -314,10 +302,9 @@ class FlyteStore:
             rows += [s for s in signals if all(f.matches(s) for f in filters)]  # admin's answer re-checked
         return rows
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` of a signal, from the Flyte type in its record."""
-        data = json.loads(record) if isinstance(record, str) else record
-        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(data.get("flyte_type", "")))
+        flyte_type = types_pb2.LiteralType.FromString(bytes.fromhex(record.get("flyte_type", "")))
         return self._gate_type(flyte_type)
 
     def _gate_type(self, flyte_type: types_pb2.LiteralType) -> GateType:
@@ -397,7 +384,7 @@ class FlyteStore:
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
         """Set a signal (``SetSignal``) after a fresh read: same value again is a no-op, another value
         raises ``SignalAlreadySetError`` and sends nothing (admin itself would overwrite)."""
         if detail:
@@ -429,14 +416,6 @@ class FlyteStore:
 
     # ---------------------------------------------------------------------- events
 
-    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
-        """Call ``listener(events)`` on changes: at once for sets made here, within
-        ``flyte_poll_interval`` for changes made elsewhere (executions and signals seen so far)."""
-        return self._listeners.subscribe(listener, "gatewidgets-flyte-poller")
-
-    def _dispatch(self, events: list[StoreEvent]) -> None:
-        self._listeners.dispatch(events)
-
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched execution once and dispatch what changed since the last poll."""
         events: list[StoreEvent] = []
@@ -463,9 +442,6 @@ class FlyteStore:
         if events:
             self._dispatch(events)
         return events
-
-    def _poll(self) -> None:
-        poll_until(self._closed, self.flyte_poll_interval, self.poll_once, f"Flyte admin {self.path}")
 
     def __repr__(self) -> str:
         return f"FlyteStore({self.path!r})"

@@ -25,10 +25,9 @@ Needs the optional extra ``gatewidgets[flyte2]``; imported only when a Flyte 2 r
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import flyte
 import flyte.remote
@@ -50,14 +49,13 @@ from gatewidgets.models.flyte2 import describe, description_format, kind_of, sig
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
 from gatewidgets.store.base import (
     ExecKey,
-    Listeners,
     StoreCapabilities,
     StoreEvent,
     UnsupportedError,
     now,
     page_signals,
-    poll_until,
 )
+from gatewidgets.store.polling import PollingStore
 from gatewidgets.types import GateType
 
 __all__ = ["Flyte2Store"]
@@ -91,7 +89,7 @@ class _Sent:
     at: datetime
 
 
-class Flyte2Store:
+class Flyte2Store(PollingStore):
     """Conditions of the runs of one Flyte 2 project and domain, on the client ``flyte.init`` set up.
 
     ``flyte_poll_interval``: seconds between polls for :meth:`subscribe`; ``page_size``: actions
@@ -112,15 +110,12 @@ class Flyte2Store:
         config = get_init_config()
         if not config.project or not config.domain:
             raise ValueError("flyte.init(...) was given no project or domain; pass project= and domain=.")
+        super().__init__(float(flyte_poll_interval), "gatewidgets-flyte2-poller")
         self.project, self.domain = config.project, config.domain
         self.flyte_poll_interval = float(flyte_poll_interval)
         self.page_size = int(page_size)
         self.max_executions = int(max_executions)
         self.path = f"flyte2://{client.console.endpoint}/{self.project}/{self.domain}"
-        self._listeners = Listeners(self, self._poll)
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._closed = threading.Event()
         self._watched: set[ExecKey] = set()
         self._scoped = False
         self._known: dict[tuple[ExecKey, str], str] = {}  # last state seen per signal, for poll_once
@@ -142,11 +137,6 @@ class Flyte2Store:
                 raise ValueError(f"flyte.init(...) was made for project {config.project!r}, domain "
                                  f"{config.domain!r}; pass endpoint= to initialise another one.")
         return cls(**kwargs)
-
-    def close(self) -> None:
-        """Stop polling."""
-        self._closed.set()
-        self._listeners.join()
 
     def _check_scope(self, key: ExecKey) -> None:
         if (key.project, key.domain) != (self.project, self.domain):
@@ -313,15 +303,13 @@ class Flyte2Store:
         runs = flyte.remote.Run.listall(paused_actions_only=True, limit=self.max_executions)
         return [ExecKey(self.project, self.domain, r.name) for _, r in zip(range(self.max_executions), runs)]
 
-    def gate_type(self, key: ExecKey, signal_id: str, record: dict[str, Any] | str) -> GateType:
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` of a condition (bool, int, float or str), from its record."""
-        import json
-
-        return GateType.from_record(json.loads(record) if isinstance(record, str) else record)
+        return GateType.from_record(dict(record))
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
         """Signal a condition (``SignalEvent``) after a fresh read: the same value again is a no-op, another
         raises ``SignalAlreadySetError``, a closed one ``SignalClosedError``; nothing is sent then."""
         if detail:
@@ -353,14 +341,6 @@ class Flyte2Store:
 
     # ---------------------------------------------------------------------- events
 
-    def subscribe(self, listener: Callable[[list[StoreEvent]], None]) -> Callable[[], None]:
-        """Call ``listener(events)`` on changes: at once for sets made here, within
-        ``flyte_poll_interval`` for changes made elsewhere (runs and conditions seen so far)."""
-        return self._listeners.subscribe(listener, "gatewidgets-flyte2-poller")
-
-    def _dispatch(self, events: list[StoreEvent]) -> None:
-        self._listeners.dispatch(events)
-
     def poll_once(self) -> list[StoreEvent]:
         """Read every watched run once (and the paused runs, once signals were listed across runs);
         dispatch what changed since the last poll."""
@@ -387,9 +367,6 @@ class Flyte2Store:
         if events:
             self._dispatch(events)
         return events
-
-    def _poll(self) -> None:
-        poll_until(self._closed, self.flyte_poll_interval, self.poll_once, f"Flyte 2 {self.path}")
 
     def __repr__(self) -> str:
         return f"Flyte2Store({self.path!r})"

@@ -1,0 +1,44 @@
+"""The base of the stores that cannot push (Flyte, Flyte 2, a Jupyter server's HTTP API): they poll."""
+from __future__ import annotations
+
+import itertools
+import threading
+from abc import ABC, abstractmethod
+from typing import Callable
+
+from gatewidgets.store.base import Listener, Listeners, StoreEvent, poll_until
+
+__all__ = ["PollingStore"]
+
+
+class PollingStore(ABC):
+    """Subscribers, heard at once of the changes made through this store and, by a poller thread started with
+    the first subscriber, of the changes made elsewhere every ``interval`` seconds (:meth:`poll_once`)."""
+
+    def __init__(self, interval: float, poller: str) -> None:
+        self._interval = interval
+        self._poller = poller  # the poller thread's name
+        self._listeners = Listeners(self, self._poll)
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)  # the ids of the events this store makes up
+
+    @abstractmethod
+    def poll_once(self) -> list[StoreEvent]:
+        """Look once at what this store watches; dispatch and return what changed since the last look."""
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(events)`` on changes: at once for sets made here, within the poll interval for
+        changes made elsewhere (to what this store has seen so far)."""
+        return self._listeners.subscribe(listener, self._poller)
+
+    def _dispatch(self, events: list[StoreEvent]) -> None:
+        self._listeners.dispatch(events)
+
+    def _poll(self) -> None:
+        poll_until(self._closed, self._interval, self.poll_once, repr(self))
+
+    def close(self) -> None:
+        """Stop polling."""
+        self._closed.set()
+        self._listeners.join()

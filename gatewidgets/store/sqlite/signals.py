@@ -1,0 +1,295 @@
+"""Signals: reading and filtering them, and the decisions on them (reach, set, time out, cancel), each one
+``BEGIN IMMEDIATE`` transaction so concurrent writers from many processes agree on one answer."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from gatewidgets.errors import SignalAlreadySetError, SignalClosedError, SignalNotFoundError
+from gatewidgets.models.common import Sort, SortOrdering
+from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
+from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
+from gatewidgets.models.types import LiteralType
+from gatewidgets.store.base import ExecKey, now
+from gatewidgets.store.sqlite.connection import retried, translated
+from gatewidgets.store.sqlite.executions import Executions
+from gatewidgets.store.sqlite.rows import at, dt, dumps, execution_row, key_tuple, ts
+from gatewidgets.types import GateType
+
+__all__ = ["Signals"]
+
+_SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
+_OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+class Signals(Executions):
+    """The signals of a store, and the live types that decode their values in this process."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live_types: dict[ExecKey, dict[str, GateType]] = {}  # per running execution, per signal
+        self._detached: dict[str, GateType] = {}  # per stored type record
+        self._records: dict[str, tuple[dict[str, Any], LiteralType]] = {}  # a stored type record, parsed once
+
+    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
+        """Remember the live Python type of a signal of an execution running in this process."""
+        self._live_types.setdefault(key, {})[signal_id] = gate_type
+
+    def forget_types(self, key: ExecKey) -> None:
+        """Drop the live types of an execution that ended (its own entry: no scan of the others)."""
+        self._live_types.pop(key, None)
+
+    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
+        """The type that validates and decodes a signal's values (``Signal.value``):
+
+        1. the live type its execution registered, while that execution runs in this process;
+        2. else the live type a gate defined in this process declared with the same stored record
+           (``GateType.known``: the workflow's definition is loaded here, running or not, ended or not);
+        3. else the type rebuilt from the stored record (another process): a dataclass or pydantic
+           value is then a plain dict, an enum its value.
+        """
+        return self._stored_type(key, signal_id, dumps(record))
+
+    def _stored_type(self, key: ExecKey, signal_id: str, text: str) -> GateType:
+        """:meth:`gate_type` of a record as stored (its JSON text)."""
+        live = self._live_types.get(key, {}).get(signal_id)
+        if live is not None:
+            return live
+        detached = self._detached.get(text)
+        if detached is None:
+            detached = self._detached[text] = GateType.from_record(json.loads(text))
+        return detached.known()
+
+    def _signal(self, row: sqlite3.Row) -> Signal:
+        key = ExecKey(row["project"], row["domain"], row["execution"])
+        parsed = self._records.get(row["type"])
+        if parsed is None:
+            record = json.loads(row["type"])
+            parsed = self._records[row["type"]] = (record, LiteralType.from_dict(record["literal_type"]))
+        record, literal_type = parsed
+        value = None
+        if row["value"] is not None:
+            value = self._stored_type(key, row["signal_id"], row["type"]).to_python(json.loads(row["value"]))
+        return Signal(
+            id=SignalIdentifier(row["signal_id"], key),
+            kind=SignalKind(row["kind"]),
+            type=literal_type,
+            state=SignalState(row["state"]),
+            value=value,
+            node_id=row["node_id"],
+            description=row["description"],
+            created_at=at(row["created_at"]),
+            waiting_since=dt(row["waiting_since"]),
+            deadline=dt(row["deadline"]),
+            set_at=dt(row["set_at"]),
+            set_by=row["set_by"],
+            via=Via(row["via"]) if row["via"] else None,
+            type_record=record,
+            context=json.loads(row["context"]) if row["context"] else None,
+        )
+
+    def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM signals WHERE project=? AND domain=? AND execution=? AND signal_id=?",
+            (*key_tuple(key), signal_id)).fetchone()
+        if row is None:
+            execution_row(conn, key)
+            known = [r[0] for r in conn.execute(
+                "SELECT signal_id FROM signals WHERE project=? AND domain=? AND execution=? ORDER BY seq",
+                key_tuple(key))]
+            raise SignalNotFoundError(
+                f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: "
+                f"{', '.join(known) if known else '(none)'}."
+            )
+        return row
+
+    @translated
+    def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
+        """One signal; raises ``ExecutionNotFoundError`` / ``SignalNotFoundError``."""
+        return self._signal(self._signal_row(self._conn(), key, signal_id))
+
+    @translated
+    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                     filters: Iterable[Filter] = (), sort_by: Sort | None = None,
+                     limit: int | None = 100, offset: int = 0) -> list[Signal]:
+        """Signals of one execution, or across executions when ``key`` is None; filters, then limit."""
+        where, params = self._where(key, project, domain, filters)
+        sql = "SELECT * FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY " + self._order(sort_by, across=key is None)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"  # a negative LIMIT is none: an offset applies without a limit too
+            params += [-1 if limit is None else int(limit), int(offset)]
+        return [self._signal(r) for r in self._conn().execute(sql, params)]
+
+    @translated
+    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                      filters: Iterable[Filter] = ()) -> int:
+        """How many signals :meth:`list_signals` would return without a limit."""
+        where, params = self._where(key, project, domain, filters)
+        sql = "SELECT COUNT(*) FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self._conn().execute(sql, params).fetchone()[0])
+
+    def _where(self, key: ExecKey | None, project: str | None, domain: str | None,
+               filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if key is not None:
+            where.append("project=? AND domain=? AND execution=?")
+            params += key_tuple(key)
+            execution_row(self._conn(), key)
+        else:
+            for scope, value in (("project", project), ("domain", domain)):
+                if value is not None:
+                    where.append(f"{scope}=?")
+                    params.append(value)
+        for f in filters:
+            check_fields([f])
+            column = _SIGNAL_COLUMNS[f.key]
+            if f.function == "value_in":
+                values = [ts(f.time_value(v)) if column in TIME_FIELDS else v for v in f.value]
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += values
+            elif f.function == "contains":
+                where.append(f"instr({column}, ?) > 0")
+                params.append(str(f.value))
+            elif f.function in _OPS:  # NULL passes neq only, as in Filter.matches
+                null = f"{column} IS NULL OR " if f.function == "neq" else ""
+                where.append(f"({null}{column} {_OPS[f.function]} ?)")
+                params.append(ts(f.time_value()) if column in TIME_FIELDS else f.value)
+            else:
+                raise ValueError(f"Unknown filter function {f.function!r}.")
+        return where, params
+
+    @staticmethod
+    def _order(sort_by: Sort | None, *, across: bool) -> str:
+        if sort_by is None:
+            return "created_at, project, domain, execution, seq" if across else "seq"
+        column = _SIGNAL_COLUMNS.get(sort_by.key)
+        if column is None:
+            raise ValueError(f"Cannot sort signals by {sort_by.key!r}; use one of {sorted(SIGNAL_FIELDS)}.")
+        direction = "DESC" if sort_by.direction == SortOrdering.DESCENDING else "ASC"
+        return f"{column} {direction}, execution, seq"
+
+    @retried("open a gate's signal")
+    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
+                     context: dict[str, Any] | None = None) -> Signal:
+        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING``. Other states are returned as they are.
+
+        ``context`` (an approval's evidence and original value) is merged into an open signal's context.
+        """
+        with self._write() as conn:
+            row = self._signal_row(conn, key, signal_id)
+            event = None
+            if context and SignalState(row["state"]).is_open:
+                merged = {**json.loads(row["context"] or "{}"), **context}
+                conn.execute("UPDATE signals SET context=? WHERE project=? AND domain=? AND execution=? "
+                             "AND signal_id=?", (dumps(merged), *key_tuple(key), signal_id))
+                row = self._signal_row(conn, key, signal_id)
+            if row["state"] == SignalState.UPCOMING.value:
+                conn.execute("UPDATE signals SET state=?, waiting_since=?, deadline=? WHERE project=? AND domain=? "
+                             "AND execution=? AND signal_id=?",
+                             (SignalState.PENDING.value, ts(now()), ts(deadline), *key_tuple(key), signal_id))
+                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.PENDING.value)
+                row = self._signal_row(conn, key, signal_id)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)
+
+    @retried("set a signal")
+    def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+        """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
+
+        The same value again is a no-op; another value raises ``SignalAlreadySetError``;
+        a timed-out or cancelled signal raises ``SignalClosedError``. ``detail`` (a decision's
+        comment, original and approved value) is merged into the signal's context and recorded
+        with the ``set`` event. An open signal is set by one statement (a compare-and-set on its
+        state that returns the row): the row is read only when the set is refused (``read`` is not needed).
+        """
+        via = Via(via)
+        text = dumps(value)
+        merge, merged = "", []
+        for name, part in (detail or {}).items():  # merged by SQLite: the context may have grown since it was read
+            merge += ", ?, json(?)"
+            merged += [f'$."{name}"', dumps(part)]
+        context = f"json_set(COALESCE(context, '{{}}'){merge})" if merge else "context"
+        with self._write() as conn:
+            row = conn.execute(
+                f"UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=?, via=?, context={context} "
+                "WHERE project=? AND domain=? AND execution=? AND signal_id=? AND state IN (?, ?) RETURNING *",
+                (SignalState.SET.value, text, identity, ts(now()), set_by, via.value, *merged, *key_tuple(key),
+                 signal_id, SignalState.UPCOMING.value, SignalState.PENDING.value)).fetchone()
+            if row is None:
+                return self._refuse_set(conn, key, signal_id, identity, describe), False
+            signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
+            event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
+                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
+                                detail=dumps(detail) if detail else None, signal=signal)
+        self._dispatch([event])
+        return signal, True
+
+    def _refuse_set(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str, identity: str,
+                    describe: Callable[[Any], str]) -> Signal:
+        """Why a signal that is not open was not set: the same answer again returns it (a no-op); else
+        ``SignalAlreadySetError``, ``SignalClosedError`` or ``SignalNotFoundError``."""
+        row = self._signal_row(conn, key, signal_id)
+        state = SignalState(row["state"])
+        if state is SignalState.SET:
+            if row["identity"] == identity:
+                return self._signal(row)
+            raise SignalAlreadySetError(
+                f"Signal {signal_id!r} of execution {key.name!r} was already set to "
+                f"{describe(json.loads(row['value']))} by {row['set_by']} via {row['via']} at {row['set_at']}; "
+                "the first answer wins. Launch a new execution to decide again."
+            )
+        when = row["set_at"] or "?"
+        raise SignalClosedError(
+            f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {when}) and can no "
+            "longer be set."
+        )
+
+    @retried("time out a signal")
+    def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
+        """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT`` (with the value that flows on, if any).
+
+        If an answer won the race, the ``SET`` signal is returned unchanged.
+        """
+        with self._write() as conn:
+            row = self._signal_row(conn, key, signal_id)
+            event = None
+            if SignalState(row["state"]).is_open:
+                text = dumps(value) if has_value else None
+                conn.execute("UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=NULL, via=? "
+                             "WHERE project=? AND domain=? AND execution=? AND signal_id=?",
+                             (SignalState.TIMED_OUT.value, text, text, ts(now()), Via.TIMEOUT.value,
+                              *key_tuple(key), signal_id))
+                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
+                row = self._signal_row(conn, key, signal_id)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)
+
+
+    @retried("cancel signals")
+    def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
+        """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
+        stamp = ts(now())
+        cancelled = []
+        with self._write() as conn:
+            events = []
+            for signal_id in signal_ids:
+                row = self._signal_row(conn, key, signal_id)
+                if not SignalState(row["state"]).is_open:
+                    continue
+                conn.execute("UPDATE signals SET state=?, set_at=? WHERE project=? AND domain=? AND execution=? "
+                             "AND signal_id=?", (SignalState.CANCELLED.value, stamp, *key_tuple(key), signal_id))
+                events.append(self._event(conn, key, "cancelled", signal_id=signal_id, node_id=row["node_id"],
+                                          state=SignalState.CANCELLED.value))
+                cancelled.append(signal_id)
+        self._dispatch(events)
+        return cancelled

@@ -1,0 +1,253 @@
+"""The engine's store contract (``ExecutorStore`` in ``gatewidgets.store.base``), checked on every backend that
+runs executions (capability ``run``), beside the faces' contract (``tests/test_store_contract.py``).
+
+Each test runs once per factory in ``BACKENDS``: a function of a pytest ``tmp_path`` that returns a fresh,
+empty store, and a second store object on the same data (another process's view). A database server backend
+adds its factory here and passes the same suite. Every refusal leaves the stored state as it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from gatewidgets.errors import ExecutionExistsError, SignalAlreadySetError, SignalClosedError
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
+from gatewidgets.models.signal import SignalState, Via
+from gatewidgets.store.base import ExecutorStore, NodeRow, SignalRow, StoreEvent, now
+from gatewidgets.store.sqlite import SqliteStore
+from gatewidgets.types import GateType
+
+Factory = Callable[[Path], tuple[ExecutorStore, ExecutorStore]]
+
+
+def _sqlite(tmp_path: Path) -> tuple[ExecutorStore, ExecutorStore]:
+    path = tmp_path / "engine.db"
+    return SqliteStore(path), SqliteStore(path)
+
+
+BACKENDS: dict[str, Factory] = {"sqlite": _sqlite}
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ExecutorStore, ExecutorStore]]:
+    here, other = BACKENDS[request.param](tmp_path)
+    yield here, other
+    here.close()
+    other.close()
+
+
+KEY = WorkflowExecutionIdentifier("p", "d", "run")
+NODES: list[NodeRow] = [
+    {"node_id": "t0", "kind": "task", "name": "first", "upstream": [], "signal_id": None},
+    {"node_id": "g0", "kind": "gate", "name": "go", "upstream": ["t0"], "signal_id": "go"},
+    {"node_id": "g1", "kind": "gate", "name": "where", "upstream": [], "signal_id": "where"},
+    {"node_id": "t1", "kind": "task", "name": "last", "upstream": ["g0", "g1"], "signal_id": None},
+]
+SIGNALS: list[SignalRow] = [
+    {"signal_id": "go", "kind": "approve", "node_id": "g0", "description": "Go?", "type": GateType.of(bool).to_record(),
+     "context": {"declared": 1}},
+    {"signal_id": "where", "kind": "input", "node_id": "g1", "description": None,
+     "type": GateType.of(Point).to_record(), "context": None},
+]
+
+
+def launched(store: ExecutorStore, key: WorkflowExecutionIdentifier = KEY, pid: int | None = None) -> None:
+    store.create_execution(key, "wf", {"a": 1}, NODES, SIGNALS, pid=pid, workflow_path="mod:wf")
+
+
+def stored(store: ExecutorStore, key: WorkflowExecutionIdentifier = KEY) -> tuple[Any, ...]:
+    """Everything a refusal must leave unchanged: the execution, its nodes, signals and events."""
+    record = store.get_execution(key)
+    return (record.status, record.pid, [(n.node_id, n.state, n.outputs) for n in record.nodes],
+            [(s.signal_id, s.state, s.value, s.context) for s in store.list_signals(key, limit=None)],
+            len(store.history(key)))
+
+
+def test_backend_declares_run(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, _ = stores
+    assert isinstance(here, ExecutorStore) and here.capabilities.run
+
+
+def test_create_execution_stores_nodes_queued_and_signals_upcoming(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    record = other.get_execution(KEY)
+    assert (record.status, record.workflow, record.inputs, record.workflow_path, record.pid) == (
+        ExecutionStatus.RUNNING, "wf", {"a": 1}, "mod:wf", os.getpid())
+    assert [(n.node_id, n.state, n.upstream, n.signal_id) for n in record.nodes] == [
+        ("t0", NodeState.QUEUED, (), None), ("g0", NodeState.QUEUED, ("t0",), "go"),
+        ("g1", NodeState.QUEUED, (), "where"), ("t1", NodeState.QUEUED, ("g0", "g1"), None)]
+    signals = other.list_signals(KEY)
+    assert [(s.signal_id, s.state, s.description, s.context) for s in signals] == [
+        ("go", SignalState.UPCOMING, "Go?", {"declared": 1}), ("where", SignalState.UPCOMING, None, None)]
+    before = stored(other)
+    with pytest.raises(ExecutionExistsError):
+        launched(here)
+    assert stored(other) == before
+
+
+def test_add_nodes_adds_rows_once(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    added: list[NodeRow] = [{"node_id": "d0", "kind": "gate", "name": "more", "upstream": ["t0"], "signal_id": "more"}]
+    more: list[SignalRow] = [{"signal_id": "more", "kind": "input", "node_id": "d0", "description": None,
+                              "type": GateType.of(int).to_record(), "context": None}]
+    here.add_nodes(KEY, added, more)
+    here.update_node(KEY, "d0", state=NodeState.RUNNING)
+    here.flush()
+    here.add_nodes(KEY, added, more)  # a recovered execution expanding again keeps what is stored
+    record = other.get_execution(KEY)
+    assert [(n.node_id, n.state, n.upstream) for n in record.nodes][-1] == ("d0", NodeState.RUNNING, ("t0",))
+    assert [s.signal_id for s in other.list_signals(KEY)] == ["go", "where", "more"]
+    assert [e.kind for e in other.history(KEY, "more")] == ["created"]
+
+
+def test_node_changes_are_written_behind_and_flushed(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    here.update_node(KEY, "t0", state=NodeState.RUNNING, started_at=time.time())
+    here.update_node(KEY, "t0", state=NodeState.SUCCEEDED, finished_at=time.time(), outputs={"o0": [1, 2]})
+    here.durable()
+    here.flush()
+    node = other.get_execution(KEY).nodes[0]
+    assert (node.state, node.outputs) == (NodeState.SUCCEEDED, {"o0": [1, 2]})
+    assert node.started_at is not None and node.finished_at is not None and node.started_at <= node.finished_at
+
+
+def test_reach_set_and_time_out_signals(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    deadline = now() + timedelta(hours=1)
+    reached = here.reach_signal(KEY, "go", deadline, {"evidence": "e"})
+    assert reached.state is SignalState.PENDING and reached.deadline == deadline
+    assert reached.context == {"declared": 1, "evidence": "e"}
+    assert here.reach_signal(KEY, "go", None) == other.get_signal(KEY, "go")  # reached again: as it is
+    signal, changed = other.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.CLI,
+                                       detail={"comment": "fine"})
+    assert changed and (signal.state, signal.value, signal.set_by, signal.via) == (
+        SignalState.SET, True, "ann", Via.CLI)
+    assert signal.context == {"declared": 1, "evidence": "e", "comment": "fine"}
+    assert other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.API) == (signal, False)
+    before = stored(here)
+    with pytest.raises(SignalAlreadySetError):
+        other.set_signal(KEY, "go", False, "false", set_by="bob", via=Via.API)
+    assert here.timeout_signal(KEY, "go", has_value=False) == signal  # the answer won the race
+    assert stored(here) == before
+    here.reach_signal(KEY, "where", None)
+    timed_out = here.timeout_signal(KEY, "where", {"x": 1, "y": 2}, has_value=True)
+    assert (timed_out.state, timed_out.via) == (SignalState.TIMED_OUT, Via.TIMEOUT)
+    before = stored(here)
+    with pytest.raises(SignalClosedError):
+        other.set_signal(KEY, "where", {"x": 0, "y": 0}, "x", set_by="bob", via=Via.API)
+    assert stored(here) == before
+
+
+def test_live_types_decode_values_until_forgotten(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, _ = stores
+    launched(here)
+    here.register_type(KEY, "where", GateType.of(Point))
+    here.reach_signal(KEY, "where", None)
+    here.set_signal(KEY, "where", {"x": 1, "y": 2}, "p", set_by="ann", via=Via.API)
+    assert here.get_signal(KEY, "where").value == Point(1, 2)
+    here.forget_types(KEY)
+    assert here.gate_type(KEY, "where", SIGNALS[1]["type"]).validate_json({"x": 3, "y": 4}) in (
+        {"x": 3, "y": 4}, Point(3, 4))  # the stored record's type (a live one if this process declared it)
+
+
+def test_cancel_signals_closes_only_open_ones(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    here.reach_signal(KEY, "go", None)
+    here.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+    assert here.cancel_signals(KEY, ["go", "where"]) == ["where"]
+    assert other.get_signal(KEY, "where").state is SignalState.CANCELLED
+    assert other.get_signal(KEY, "go").state is SignalState.SET
+
+
+def test_end_execution_cancels_open_signals_once(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    heard: list[StoreEvent] = []
+    unsubscribe = here.subscribe(heard.extend)
+    here.reach_signal(KEY, "go", None)
+    assert here.request_abort(KEY)
+    assert here.end_execution(KEY, ExecutionStatus.ABORTED, error="stop")
+    record = other.get_execution(KEY)
+    assert (record.status, record.error) == (ExecutionStatus.ABORTED, "stop")
+    assert {n.state for n in record.nodes} == {NodeState.ABORTED}
+    assert {s.state for s in other.list_signals(KEY)} == {SignalState.CANCELLED}
+    assert [e.kind for e in heard] == ["reached", "abort_requested", "cancelled", "cancelled", "finished"]
+    unsubscribe()
+    before = stored(other)
+    assert not here.request_abort(KEY)
+    assert here.finish_execution(KEY, ExecutionStatus.SUCCEEDED) == []
+    assert stored(other) == before
+
+
+def test_task_attempts_and_cache(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    here.record_attempt(KEY, "t0", 1, "boom")
+    retry = [e for e in other.history(KEY) if e.kind == "retry"]
+    assert [(e.node_id, e.value) for e in retry] == [("t0", {"attempt": 1, "error": "boom"})]
+    assert here.cached_output("t", "v1", "h") == (False, None)
+    here.cache_output("t", "v1", "h", {"o0": 1})
+    here.cache_output("t", "v1", "h", {"o0": 2})  # the first kept wins
+    assert other.cached_output("t", "v1", "h") == (True, {"o0": 1})
+    assert other.cached_output("t", "v2", "h") == (False, None)
+
+
+def test_held_files_survive_a_cleanup(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    old = time.time() - 7200
+    paths = {}
+    for sha in ("a" * 64, "b" * 64):
+        path = Path(here.files_dir) / sha[:2] / sha / "f.txt"
+        path.parent.mkdir(parents=True)
+        path.write_text(sha)
+        os.utime(path, (old, old))
+        paths[sha] = path
+    here.hold_file("a" * 64, 600)
+    listed = other.clean_files(dry_run=True)
+    assert [(f.path, f.reason) for f in listed] == [(str(paths["b" * 64]), "unreferenced")]
+    assert all(p.exists() for p in paths.values())  # a dry run removes nothing
+    assert [f.path for f in other.clean_files()] == [str(paths["b" * 64])]
+    assert paths["a" * 64].exists() and not paths["b" * 64].exists()
+
+
+def test_adopt_only_an_orphan(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        launched(here, pid=owner.pid)
+        before = stored(other)
+        with pytest.raises(ExecutionExistsError, match="still running"):
+            other.adopt_execution(KEY)
+        assert stored(other) == before
+        assert other.owner_alive(other.get_execution(KEY)) is True
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        assert other.owner_alive(other.get_execution(KEY)) is False
+        adopted = other.adopt_execution(KEY)
+        assert (adopted.pid, adopted.status) == (os.getpid(), ExecutionStatus.RUNNING)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait(timeout=10)
+
