@@ -32,7 +32,8 @@ from gatewidgets.widgets import GateWidget, SignalDashboard, StoredExecutionWidg
 from gatewidgets.widgets.style import CSS
 
 HOSTILE_WORKFLOW = Path(__file__).with_name("_hostile_workflow.py")
-DAG_TAGS = {"svg", "defs", "marker", "path", "g", "title", "rect", "text"}
+DAG_TAGS = {"svg", "defs", "marker", "path", "g", "title", "rect", "text", "input"}  # input: the zoom checkbox
+LAYOUT_STYLE = re.compile(r"(?:[a-z-]+:[0-9a-z.%]+;?)+")  # the DAG's computed sizes: no url(), no expression()
 ACTIVE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta", "link", "form",
                "input", "button", "textarea", "select", "template", "math", "noscript", "xmp", "plaintext", "video",
                "audio", "source", "marquee", "body", "html", "style", "svg", "use", "image", "foreignobject"}
@@ -53,11 +54,12 @@ class _Scan(HTMLParser):
         self.images: list[tuple[str, str]] = []  # (alt, src) of each <img>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ACTIVE_TAGS and tag not in self.allowed:
+        if tag in ACTIVE_TAGS and tag not in self.allowed or tag == "input" and dict(attrs).get("type") != "checkbox":
             self.problems.append(f"<{tag}>")
         for name, value in attrs:
             text = re.sub(r"[\x00-\x20]+", "", value or "").lower()
-            if name.startswith("on") or name in ("srcdoc", "style"):
+            layout = name == "style" and tag in self.allowed and LAYOUT_STYLE.fullmatch(value or "") is not None
+            if name.startswith("on") or name == "srcdoc" or name == "style" and not layout:
                 self.problems.append(f"<{tag} {name}=>")
             if ("javascript:" in text or "vbscript:" in text) and name not in TEXT_ATTRIBUTES:
                 self.problems.append(f"<{tag} {name}={value!r}>")
@@ -176,9 +178,11 @@ def test_hostile_payloads_through_every_evidence_field_never_reach_a_card_as_scr
             assert IMAGE_DROPPED in text_of(shown) and not scan(shown).images
             board = SignalDashboard(remote=remote, page_size=len(PAYLOADS) * len(GATES) + 1)
             made.append(board)
-            assert len(board.cards) == len(PAYLOADS) * len(GATES) + 1
-            assert assert_inert(board) >= len(PAYLOADS) * len(GATES) * 4
-            assert all(card.description.value for card in board.cards)
+            assert len(board.rows) == len(PAYLOADS) * len(GATES) + 1
+            cards = [board.expand(i) for i in range(len(board.rows))]  # each row opened to its card, as a click does
+            assert len(board.cards) == len(cards)
+            assert sum(assert_inert(card) for card in cards) >= len(PAYLOADS) * len(GATES) * 4
+            assert all(card.description.value for card in cards)
         for widget in made:  # live views would re-read themselves on every approval below
             widget.close()
 
