@@ -474,19 +474,11 @@ def _status(ctx: Context, record: ExecutionRecord) -> str:
         else record.status.value
 
 
-def execution_listing(remote: GateRemote, record: ExecutionRecord) -> dict[str, Any]:
-    """An execution as listings show it, in JSON: its record with nodes, ``orphaned`` and ``pending_signals``."""
-    if not record.nodes:  # listings read executions without their nodes
-        record = remote.get_execution(record.name, record.id.project, record.id.domain)
-    pending = remote.count_signals(record.name, record.id.project, record.id.domain, filters=["eq(state,PENDING)"])
-    return execution_to_json(record) | {"orphaned": remote.is_orphaned(record), "pending_signals": pending}
-
-
 def _executions(args: argparse.Namespace, ctx: Context) -> Result:
     records = ctx.remote.list_executions(args.project, args.domain, status=args.status, limit=args.limit)
     rows, data = [], []
     for r in records:
-        item = execution_listing(ctx.remote, r)
+        item = ctx.remote.execution_listing(r)
         rows.append([r.name, r.workflow, _status(ctx, r), str(item["pending_signals"]), when(r.created_at),
                      when(r.finished_at)])
         data.append(item)
