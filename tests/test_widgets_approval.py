@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import (
     GateFile,
@@ -43,16 +44,9 @@ class Expense:
     payee: str
 
 
-def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def pending(ex, signal_id: str = "ok"):
     remote = GateRemote.for_sandbox()
-    until(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
+    eventually(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
     return remote.get_signal(signal_id, ex.name)
 
 
