@@ -45,9 +45,10 @@ def session_tmp_dir() -> Path:
 
 
 ROOT = Path(__file__).resolve().parent
-#: Test modules all of whose tests are slow: they run notebooks or kernels, kill processes, time things.
+#: Test modules that are slow as a whole (``--durations``: 10-20 s a test, or seconds each and many): they
+#: run notebooks, benchmarks, ruff and mypy, or kill and race processes.
 SLOW_MODULES = frozenset({
-    "test_bench_widgets_smoke.py", "test_benchmarks_smoke.py", "test_crossprocess.py", "test_gated_notebooks.py",
+    "test_benchmarks_smoke.py", "test_crossprocess.py", "test_gated_notebooks.py",
     "test_kill_while_finishing.py", "test_lint.py", "test_store_durability.py", "test_waiting_cost.py",
     "test_widgets_notebook.py",
 })
