@@ -27,7 +27,7 @@ from gatewidgets.store.base import FILE_GRACE, ExecutorStore
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
-           "split_line", "one_line", "execution_listing"]
+           "split_line", "one_line"]
 
 OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
 
