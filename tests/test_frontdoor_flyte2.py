@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import eventually
+from helpers import eventually, node_id
 
 flyte = pytest.importorskip("flyte")
 
@@ -180,7 +180,8 @@ def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() 
     assert ex.wait(timeout=30) == 42
     done = GateRemote.for_sandbox().get_signal("approve-double", "f2-approve")
     assert (done.state, done.value, done.set_by, done.via) == (SignalState.SET, True, "ann", Via.API)
-    assert ex.node_states == {"n0": NodeState.SUCCEEDED, "n0.approve-double": NodeState.SUCCEEDED}
+    assert ex.nodes_by_name == {"gw_tests.double_if_approved": NodeState.SUCCEEDED,
+                                "approve-double": NodeState.SUCCEEDED}
     assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
 
 
@@ -335,7 +336,7 @@ def test_a_condition_in_a_child_task_is_a_gate_of_the_same_execution() -> None:
     assert pending(ex, "child-n").description == "Add how much?"
     GateRemote.for_sandbox().set_input("child-n", ex.name, 2)
     assert ex.wait(timeout=30) == 30
-    assert ex.nodes["n0.child-n"].parent == "n0"
+    assert ex.nodes[node_id(ex, "child-n")].parent == node_id(ex, "gw_tests.parent")
 
 
 def test_the_same_name_twice_in_one_run_gets_a_second_id() -> None:

@@ -324,7 +324,7 @@ def test_on_failure_handler_gets_the_inputs_and_a_flyte_error_and_the_run_still_
     assert ex.status is gatewidgets.ExecutionStatus.FAILED
     # the failed node's id is flytekit's (n1: deploy), not the engine's (n2: deploy after n1, the pick of "text")
     assert fw.HANDLED == [("x", fw.FlyteError(message="ValueError: cannot deploy hello x", failed_node_id="n1"))]
-    assert ex.node_states["n2"] is gatewidgets.NodeState.FAILED
+    assert ex.nodes_by_name["deploy"] is gatewidgets.NodeState.FAILED
     assert ex.nodes_by_name["clean_up"] is gatewidgets.NodeState.SUCCEEDED
 
     fw.HANDLED.clear()
