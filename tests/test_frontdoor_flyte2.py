@@ -215,7 +215,7 @@ def test_a_created_condition_is_upcoming_and_an_early_answer_is_given_to_the_tas
     assert ex.wait(timeout=30) == "True:3"  # no wait: both answers were there when the task waited
     assert [e.kind for e in ex.history() if e.signal_id == "early"] == ["created", "set"]
     assert remote.get_signal("early", "f2-early").set_by == "bot"
-    assert ex.node_states["n0.early"] is NodeState.SUCCEEDED
+    assert ex.nodes_by_name["early"] is NodeState.SUCCEEDED
 
 
 def test_a_sync_tasks_condition_is_upcoming_too_and_takes_an_early_answer() -> None:
@@ -232,7 +232,7 @@ def test_a_sync_tasks_condition_is_upcoming_too_and_takes_an_early_answer() -> N
 def test_a_condition_never_waited_on_is_cancelled_when_the_run_ends() -> None:
     ex = gatewidgets.launch(never_waits)
     assert ex.wait(timeout=30) == 1
-    assert ex.node_states["n0.unused"] is NodeState.SKIPPED
+    assert ex.nodes_by_name["unused"] is NodeState.SKIPPED
     signal = GateRemote.for_sandbox().get_signal("unused", ex.name)
     assert (signal.state, signal.kind, signal.description) == (SignalState.CANCELLED, SignalKind.INPUT, "Never asked?")
     assert ex.status is ExecutionStatus.SUCCEEDED
@@ -244,7 +244,7 @@ def test_a_wait_the_task_gives_up_is_cancelled_when_the_run_ends() -> None:
     ex = gatewidgets.launch(gives_up)
     assert ex.wait(timeout=30) == "gave up"
     assert GateRemote.for_sandbox().get_signal("maybe", ex.name).state is SignalState.CANCELLED
-    assert ex.node_states["n0.maybe"] is NodeState.ABORTED
+    assert ex.nodes_by_name["maybe"] is NodeState.ABORTED
 
 
 def test_ids_follow_creation_and_each_wait_gets_its_own_conditions_signal() -> None:
