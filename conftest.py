@@ -63,7 +63,7 @@ SLOW_FIXTURES = frozenset({"server"})
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.path))
-        if "browser" in path.relative_to(ROOT).parts[:2]:
+        if path.is_relative_to(ROOT) and path.relative_to(ROOT).parts[:2] == ("tests", "browser"):
             item.add_marker(pytest.mark.browser)
         test = f"{path.name}::{getattr(item, 'originalname', item.name)}"
         if (_notebook_file(item) is not None or path.name in SLOW_MODULES or test in SLOW_TESTS
