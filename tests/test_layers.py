@@ -1,5 +1,6 @@
 """The layers of ARCHITECTURE.md hold: ``lint-imports`` checks the contracts of ``pyproject.toml``
-(``[tool.importlinter]``: layers, faces independent, a pure core, no cycles), imports inside functions included."""
+(``[tool.importlinter]``: layers, faces independent, a pure core, no cycles; imports inside functions and
+type-only ones count), and ARCHITECTURE.md draws the layers those contracts state."""
 from __future__ import annotations
 
 import os
