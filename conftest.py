@@ -10,6 +10,9 @@ notebooks under ``notebooks/`` that nbval runs.
   notebook, and the kernel inherits ``os.environ`` at that moment, so the variable is
   switched just before the notebook's first cell is set up.
 * ``tests/conftest.py`` adds an autouse fixture giving each plain test its own store.
+* Markers (registered in ``pyproject.toml``): ``browser`` on every test under ``tests/browser/``,
+  ``slow`` on tests that start a Jupyter server, run notebooks or kill processes, or took over ~10 s
+  (``--durations``), so ``python -m pytest -m "not slow and not browser"`` is the inner loop.
 """
 
 from __future__ import annotations
@@ -39,6 +42,33 @@ os.environ.setdefault("IPYTHONDIR", str(_SESSION_DIR / "ipython"))
 def session_tmp_dir() -> Path:
     """The temporary directory of this pytest session (removed at exit)."""
     return _SESSION_DIR
+
+
+ROOT = Path(__file__).resolve().parent
+#: Test modules that are slow as a whole (``--durations``: 10-20 s a test, or seconds each and many): they
+#: run notebooks, benchmarks, ruff and mypy, or kill and race processes.
+SLOW_MODULES = frozenset({
+    "test_benchmarks_smoke.py", "test_crossprocess.py", "test_gated_notebooks.py",
+    "test_kill_while_finishing.py", "test_lint.py", "test_store_durability.py", "test_waiting_cost.py",
+    "test_widgets_notebook.py",
+})
+#: Single slow tests of modules that are otherwise quick (``module.py::test_name``, parameters left out).
+SLOW_TESTS = frozenset({
+    "test_lab.py::test_lab_prints_the_url_and_serves_the_tutorials",
+})
+#: Fixtures that start a server process (a real ``jupyter server``, one per module).
+SLOW_FIXTURES = frozenset({"server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path))
+        if path.is_relative_to(ROOT) and path.relative_to(ROOT).parts[:2] == ("tests", "browser"):
+            item.add_marker(pytest.mark.browser)
+        test = f"{path.name}::{getattr(item, 'originalname', item.name)}"
+        if (_notebook_file(item) is not None or path.name in SLOW_MODULES or test in SLOW_TESTS
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)
 
 
 _current_notebook: list[object] = [None]

@@ -27,7 +27,7 @@ from gatewidgets.store.base import FILE_GRACE, ExecutorStore
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
-           "split_line", "one_line", "execution_listing"]
+           "split_line", "one_line"]
 
 OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
 
@@ -474,19 +474,11 @@ def _status(ctx: Context, record: ExecutionRecord) -> str:
         else record.status.value
 
 
-def execution_listing(remote: GateRemote, record: ExecutionRecord) -> dict[str, Any]:
-    """An execution as listings show it, in JSON: its record with nodes, ``orphaned`` and ``pending_signals``."""
-    if not record.nodes:  # listings read executions without their nodes
-        record = remote.get_execution(record.name, record.id.project, record.id.domain)
-    pending = remote.count_signals(record.name, record.id.project, record.id.domain, filters=["eq(state,PENDING)"])
-    return execution_to_json(record) | {"orphaned": remote.is_orphaned(record), "pending_signals": pending}
-
-
 def _executions(args: argparse.Namespace, ctx: Context) -> Result:
     records = ctx.remote.list_executions(args.project, args.domain, status=args.status, limit=args.limit)
     rows, data = [], []
     for r in records:
-        item = execution_listing(ctx.remote, r)
+        item = ctx.remote.execution_listing(r)
         rows.append([r.name, r.workflow, _status(ctx, r), str(item["pending_signals"]), when(r.created_at),
                      when(r.finished_at)])
         data.append(item)

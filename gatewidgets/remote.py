@@ -29,7 +29,7 @@ from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, Sto
 from gatewidgets.store.jupyter import JupyterStore
 from gatewidgets.types import GateType
 from gatewidgets.types.file import GateFile, also_readable, file_access
-from gatewidgets.wire import jsonable
+from gatewidgets.wire import execution_to_json, jsonable
 
 __all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT"]
 
@@ -234,6 +234,13 @@ class GateRemote:
     def is_orphaned(self, record: ExecutionRecord) -> bool:
         """A running execution whose process is gone (so nothing advances it until recovered)."""
         return record.status is ExecutionStatus.RUNNING and self.store.owner_alive(record) is False
+
+    def execution_listing(self, record: ExecutionRecord) -> dict[str, Any]:
+        """An execution as listings show it, in JSON: its record with nodes, ``orphaned`` and ``pending_signals``."""
+        if not record.nodes:  # listings read executions without their nodes
+            record = self.get_execution(record.name, record.id.project, record.id.domain)
+        pending = self.count_signals(record.name, record.id.project, record.id.domain, filters=["eq(state,PENDING)"])
+        return execution_to_json(record) | {"orphaned": self.is_orphaned(record), "pending_signals": pending}
 
     def history(self, execution_name: str, project: str | None = None, domain: str | None = None,
                 signal_id: str | None = None) -> list[SignalEvent]:

@@ -3,6 +3,7 @@ execution of its own, owning its signals; the parent's node waits for it without
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import _child_workflows as cw
 import pytest
 from _procs import stop
-from helpers import eventually
+from helpers import eventually, node_id
 
 from gatewidgets import (
     ChildExecutionError,
@@ -34,21 +35,22 @@ from gatewidgets.store import open_store
 SCRIPT = Path(cw.__file__)
 
 
-def child_of(ex: Execution, node_id: str = "n0") -> Execution:
-    """The running child execution that ``ex``'s node ``node_id`` launched in this process."""
-    key = eventually(lambda: ex.children.get(node_id), timeout=10, what=f"the child of {node_id}")
+def child_of(ex: Execution, name: str = "review") -> Execution:
+    """The running child execution that ``ex``'s node ``name`` launched in this process."""
+    nid = node_id(ex, name)
+    key = eventually(lambda: ex.children.get(nid), timeout=10, what=f"the child of {name}")
     return eventually(lambda: ex.executor.get(key), timeout=10, what=f"child execution {key}")
 
 
 def test_the_childs_gate_is_a_signal_of_the_child_and_answering_it_finishes_both() -> None:
     ex = cw.parent.launch(v=1)
     child = child_of(ex)
-    assert child.name == f"{ex.name}-n0" and child.workflow is cw.review
+    assert child.name == child_execution_name(ex.name, node_id(ex, "review")) and child.workflow is cw.review
     child.reached("ok").wait(timeout=10)
     remote = GateRemote.for_sandbox()
     assert remote.list_signals(ex.name) == []
     assert [s.signal_id for s in remote.list_signals(child.name)] == ["ok"]
-    assert ex.node_states["n0"] is NodeState.RUNNING
+    assert ex.nodes_by_name["review"] is NodeState.RUNNING
     remote.approve("ok", child.name)
     assert ex.wait(timeout=10) == 3 and child.wait(timeout=10) == 2
     node = remote.store.get_execution(ex.id).nodes[0]
@@ -58,9 +60,10 @@ def test_the_childs_gate_is_a_signal_of_the_child_and_answering_it_finishes_both
 
 def test_a_failing_child_fails_the_parents_node_naming_the_child() -> None:
     ex = cw.parent_of_failing.launch(v=4)
-    with pytest.raises(ChildExecutionError, match=rf"{ex.name}-n0 \(workflow 'failing'\) ended FAILED.*exploded on 4"):
+    child = re.escape(child_execution_name(ex.name, node_id(ex, "failing")))
+    with pytest.raises(ChildExecutionError, match=rf"{child} \(workflow 'failing'\) ended FAILED.*exploded on 4"):
         ex.wait(timeout=10)
-    assert ex.node_states["n0"] is NodeState.FAILED and ex.node_states["n1"] is not NodeState.SUCCEEDED
+    assert ex.nodes_by_name["failing"] is NodeState.FAILED and ex.nodes_by_name["inc"] is not NodeState.SUCCEEDED
 
 
 def test_aborting_the_parent_aborts_its_running_child() -> None:
@@ -79,7 +82,8 @@ def test_waiting_children_hold_no_worker_thread() -> None:
     executor = Executor(open_store(), max_workers=2)
     try:
         ex = executor.launch(cw.many, {})
-        children = [child_of(ex, f"n{i}") for i in range(5)]  # more waiting children than workers
+        names = ["review", *(f"review-{i}" for i in range(2, 6))]
+        children = [child_of(ex, name) for name in names]  # more waiting children than workers
         for child in children:
             child.reached("ok").wait(timeout=10)
         remote = GateRemote.for_sandbox()
@@ -118,17 +122,18 @@ def orphaned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ExecKey, 
     """``parent`` killed in another process while its child waits at its gate: (parent, child, inc log)."""
     monkeypatch.setenv("CHILD_OUT", str(tmp_path))
     name = "orphan-parent"
+    child_name = child_execution_name(name, node_id(cw.parent, "review"))
     proc = subprocess.Popen([sys.executable, str(SCRIPT), name, "5"], env=os.environ.copy(),
                             stdout=subprocess.DEVNULL)
     remote = GateRemote.for_sandbox()
     try:
-        eventually(lambda: remote.get_signal("ok", f"{name}-n0").state is SignalState.PENDING, timeout=60,
+        eventually(lambda: remote.get_signal("ok", child_name).state is SignalState.PENDING, timeout=60,
                    what="the child's gate to wait in the other process")
     finally:
         proc.send_signal(signal.SIGKILL)
         stop(proc)
     parent = ExecKey("default", "development", name)
-    return parent, ExecKey("default", "development", f"{name}-n0"), tmp_path / "inc"
+    return parent, ExecKey("default", "development", child_name), tmp_path / "inc"
 
 
 def test_a_recovered_parent_recovers_its_orphaned_child(orphaned: tuple[ExecKey, ExecKey, Path]) -> None:
@@ -181,7 +186,7 @@ def test_a_recovered_parent_follows_its_child_running_in_another_live_process(
     remote = GateRemote.for_sandbox()
     with hosted_elsewhere(child_key) as host:
         ex = cw.parent.launch(execution_name=parent.name, recover=True)
-        assert ex.children["n0"] == child_key and ex.node_states["n0"] is NodeState.RUNNING
+        assert ex.children[node_id(ex, "review")] == child_key and ex.nodes_by_name["review"] is NodeState.RUNNING
         assert default_executor().get(child_key) is None  # neither launched nor recovered here
         assert child_key in ex.executor._following
         record = remote.store.get_execution(child_key, with_nodes=False)
@@ -201,7 +206,7 @@ def test_a_recovered_parent_follows_its_child_running_in_another_live_process(
             with pytest.raises(ChildExecutionError,
                                match=rf"{child_key.name} \(workflow 'review'\) ended FAILED"):
                 ex.wait(timeout=30)
-            assert ex.node_states["n0"] is NodeState.FAILED and ex.node_states["n1"] is not NodeState.SUCCEEDED
+            assert ex.nodes_by_name["review"] is NodeState.FAILED and ex.nodes_by_name["inc"] is not NodeState.SUCCEEDED
             assert runs.read_text().split() == ["5"]
     assert remote.store.get_execution(child_key, with_nodes=False).pid == host.pid  # never adopted here
     assert not ex.executor._following
@@ -225,7 +230,7 @@ def test_a_recovered_parent_follows_a_child_adopted_elsewhere_while_it_looked(
     with hosted_elsewhere(child_key) as host:
         monkeypatch.setattr(store, "owner_alive", gone_at_first_look)
         ex = cw.parent.launch(execution_name=parent.name, recover=True)
-        assert looks == [child_key.name] and ex.node_states["n0"] is NodeState.RUNNING, ex.error
+        assert looks == [child_key.name] and ex.nodes_by_name["review"] is NodeState.RUNNING, ex.error
         assert child_key in ex.executor._following and default_executor().get(child_key) is None
         GateRemote.for_sandbox().approve("ok", child_key.name)
         out, err = host.communicate(timeout=60)

@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import pytest
-from helpers import eventually
+from helpers import eventually, node_id
 
 from gatewidgets import (
     ExecutionStatus,
@@ -108,8 +108,9 @@ def test_one_rejection_fails_execution_and_cancels_the_rest() -> None:
 def test_dynamic_nodes_are_stored_with_their_parent() -> None:
     ex = review.launch(items=[5])
     _wait_for_signals(ex, 1)
-    children = [nid for nid, node in ex.nodes.items() if node.parent == "n0"]
-    assert children and all(nid.startswith("n0.") for nid in children)
+    parent = node_id(ex, "review_each")
+    children = [nid for nid, node in ex.nodes.items() if node.parent == parent]
+    assert children and all(nid.startswith(f"{parent}.") for nid in children)
     stored = {n.node_id for n in GateRemote.for_sandbox().get_execution(ex.name).nodes}
     assert set(children) <= stored
     GateRemote.for_sandbox().approve("review-5", ex.name)

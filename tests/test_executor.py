@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from helpers import eventually
+from helpers import eventually, node_id, stored_states
 
 from gatewidgets import (
     ExecutionAbortedError,
@@ -155,7 +155,7 @@ def test_launch_runs_in_background_and_records() -> None:
     assert time.monotonic() - t0 < 1
     assert ex.status is ExecutionStatus.RUNNING and not ex.done()
     wait_pending("exp-1", "ok")
-    assert ex.node_states["n1"] is NodeState.WAITING
+    assert ex.nodes_by_name["ok"] is NodeState.WAITING
     assert default_executor().get(ex.id) is ex
     remote().approve("ok", "exp-1")
     assert ex.wait(timeout=10) == "paid 6"
@@ -182,7 +182,7 @@ def test_independent_branch_finishes_while_gate_pending() -> None:
     ex = two_branches.launch(a=1, execution_name="br")
     assert BRANCH_DONE.wait(10)
     wait_pending("br", "ok")
-    eventually(lambda: ex.node_states["n2"] is NodeState.SUCCEEDED, what="branch node succeeded")
+    eventually(lambda: ex.nodes_by_name["branch"] is NodeState.SUCCEEDED, what="branch node succeeded")
     assert ex.status is ExecutionStatus.RUNNING and "combine" not in RAN
     remote().approve("ok", "br")
     remote().set_input("extra", "br", 100)
@@ -203,9 +203,9 @@ def test_reject_fails_and_cancels_other_signals() -> None:
     assert signals["extra"].state is SignalState.CANCELLED
     record = remote().get_execution("rej")
     assert record.status is ExecutionStatus.FAILED and "GateRejectedError" in record.error
-    states = {n.node_id: n.state for n in record.nodes}
-    assert states["n1"] is NodeState.FAILED
-    assert states["n4"] is not NodeState.SUCCEEDED and states["n5"] is not NodeState.SUCCEEDED
+    states = stored_states(record)
+    assert states["ok"] is NodeState.FAILED
+    assert states["combine"] is not NodeState.SUCCEEDED and states["combine-2"] is not NodeState.SUCCEEDED
     assert ex.error_traceback and "GateRejectedError" in ex.error_traceback
 
 
@@ -323,9 +323,8 @@ def test_abort_while_task_runs_starts_nothing_new() -> None:
     time.sleep(0.1)
     assert "double" not in RAN
     assert ex.outputs is None and ex.status is ExecutionStatus.ABORTED
-    assert ex.node_states["n1"] is NodeState.ABORTED
-    states = {n.node_id: n.state for n in remote().get_execution("abt").nodes}
-    assert states == {"n0": NodeState.ABORTED, "n1": NodeState.ABORTED}
+    assert ex.nodes_by_name["double"] is NodeState.ABORTED
+    assert stored_states(remote().get_execution("abt")) == {"blocking": NodeState.ABORTED, "double": NodeState.ABORTED}
 
 
 def test_remote_abort_reaches_local_execution() -> None:
@@ -419,7 +418,7 @@ def test_listeners_get_events() -> None:
     kinds = [e.kind for e in events]
     assert "signal_set" in kinds and kinds[-1] == "finished"
     assert events[-1].state is ExecutionStatus.SUCCEEDED
-    assert ("node", "n1", NodeState.SUCCEEDED) in [(e.kind, e.node_id, e.state) for e in events]
+    assert ("node", node_id(ex, "combine"), NodeState.SUCCEEDED) in [(e.kind, e.node_id, e.state) for e in events]
     assert all(e.execution is ex for e in events)
     assert [s.signal_id for s in ex.signals()] == ["x"]
     assert [e.kind for e in ex.history()] == ["launched", "created", "reached", "set", "finished"]
@@ -440,7 +439,8 @@ def test_gate_waiting_event_and_pool_size() -> None:
         return approve(held(v=a), "ok", timeout=None)
 
     ex = gated.launch(a=1, execution_name="gw")
-    ex.subscribe(lambda e: e.kind == "gate_waiting" and e.signal_id == "ok" and e.node_id == "n1" and waiting.set())
+    ex.subscribe(lambda e: e.kind == "gate_waiting" and e.signal_id == "ok" and e.node_id == node_id(ex, "ok")
+                 and waiting.set())
     go.set()
     assert waiting.wait(10)
     assert default_executor().max_workers == min(32, (os.cpu_count() or 1) + 4)
@@ -504,9 +504,9 @@ def test_node_states_stored_after_finish() -> None:
     wait_pending("states", "ok")
     remote().approve("ok", "states")
     ex.wait(10)
-    nodes = remote().get_execution("states").nodes
-    assert [(n.node_id, n.state) for n in nodes] == [(f"n{i}", NodeState.SUCCEEDED) for i in range(3)]
-    assert all(n.started_at is not None and n.finished_at is not None for n in nodes)
+    record = remote().get_execution("states")
+    assert list(stored_states(record).items()) == [(name, NodeState.SUCCEEDED) for name in ("double", "ok", "pay")]
+    assert all(n.started_at is not None and n.finished_at is not None for n in record.nodes)
 
 
 def test_approve_timeout_fails_by_default() -> None:
@@ -519,7 +519,7 @@ def test_approve_timeout_fails_by_default() -> None:
         ex.wait(10)
     s = remote().get_signal("ok", "strict")
     assert s.state is SignalState.TIMED_OUT and s.value is None
-    assert "pay" not in RAN and ex.node_states["n2"] is NodeState.ABORTED
+    assert "pay" not in RAN and ex.nodes_by_name["pay"] is NodeState.ABORTED
 
 
 def test_tuple_outputs_are_stored_and_bad_execution_names_refused() -> None:
@@ -607,8 +607,9 @@ def test_on_failure_runs_once_with_the_inputs_and_the_error_and_the_execution_st
     assert ex.status is ExecutionStatus.FAILED and isinstance(ex.error, ValueError)
     ((a, err),) = handled
     assert a == 3 and err is not None
-    assert (err.message, err.node_id, err.error) == ("ValueError: boom 6", "n2", ex.error)
-    assert ex.node_states["on_failure"] is NodeState.SUCCEEDED and ex.nodes["on_failure"].upstream == {"n2"}
+    assert (err.message, err.node_id, err.error) == ("ValueError: boom 6", node_id(ex, "explode"), ex.error)
+    assert ex.node_states["on_failure"] is NodeState.SUCCEEDED
+    assert ex.nodes["on_failure"].upstream == {node_id(ex, "explode")}
     record = remote().get_execution("guarded")
     assert record.status is ExecutionStatus.FAILED and "boom 6" in record.error and "clean-up" not in record.error
     stored = {n.node_id: (n.kind, n.name, n.state) for n in record.nodes}
@@ -625,7 +626,7 @@ def test_on_failure_runs_when_a_gate_fails_the_execution(handled) -> None:
     with pytest.raises(GateRejectedError):
         ex.wait(10)
     ((a, err),) = handled
-    assert a == 2 and err is not None and isinstance(err.error, GateRejectedError) and err.node_id == "n1"
+    assert a == 2 and err is not None and isinstance(err.error, GateRejectedError) and err.node_id == node_id(ex, "ok")
 
 
 def test_a_failing_on_failure_handler_never_masks_the_original_error(handled) -> None:

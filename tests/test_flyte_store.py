@@ -6,7 +6,6 @@ request it receives is recorded, so the tests assert what went over the wire.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +17,7 @@ from flyte_fake.server import FakeFlyteAdmin, blob, bool_literal, list_of, simpl
 from flyteidl.core import types_pb2  # noqa: E402
 from flytekit.configuration import Config as FlyteConfig  # noqa: E402
 from flytekit.remote import FlyteRemote  # noqa: E402
+from helpers import eventually  # noqa: E402
 
 from gatewidgets import GateFile, GateRemote, SignalState  # noqa: E402
 from gatewidgets.errors import (  # noqa: E402
@@ -63,15 +63,6 @@ def remote(admin: FakeFlyteAdmin, tmp_path: Path) -> Iterator[GateRemote]:
 
 def sets(admin: FakeFlyteAdmin) -> list[Any]:
     return admin.calls("SetSignal")
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    done = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        done.wait(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # -- construction -----------------------------------------------------------------------
@@ -314,12 +305,12 @@ def test_subscribe_polls_flyte_for_changes_made_elsewhere(admin: FakeFlyteAdmin,
     events: list[Any] = []
     unsubscribe = remote.subscribe(events.extend)
     try:
-        wait_for(lambda: any(e.kind == "created" for e in events))  # first poll saw the signals
+        eventually(lambda: any(e.kind == "created" for e in events))  # first poll saw the signals
         with admin.lock:  # another client (the console, say) sets a signal
             for sig in admin.signals[("flytesnacks", "development", EX)]:
                 if sig.id.signal_id == "approve-expense":
                     sig.value.CopyFrom(bool_literal(True))
-        wait_for(lambda: any(e.kind == "set" and e.signal_id == "approve-expense" and not e.local for e in events))
+        eventually(lambda: any(e.kind == "set" and e.signal_id == "approve-expense" and not e.local for e in events))
         remote.set_input("count", EX, 1)  # a set made here is announced at once
         assert any(e.kind == "set" and e.signal_id == "count" and e.local for e in events)
     finally:
@@ -364,7 +355,7 @@ def test_dashboard_lists_pending_flyte_signals_and_refreshes(admin: FakeFlyteAdm
         dash.go(0)
         with admin.lock:  # answered elsewhere: the poll notices, the dashboard refreshes
             admin.signals[("flytesnacks", "development", EX)][0].value.CopyFrom(bool_literal(False))
-        wait_for(lambda: dash.total == 5 and "approve-expense" not in [s.signal_id for s in dash.signals()])
+        eventually(lambda: dash.total == 5 and "approve-expense" not in [s.signal_id for s in dash.signals()])
         assert [s.signal_id for s in dash.signals()] == ["count", "rate", "note", "ids"]
         assert dash.expand(3).signal_id == "ids"
     finally:

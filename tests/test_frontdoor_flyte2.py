@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import eventually
+from helpers import eventually, node_id
 
 flyte = pytest.importorskip("flyte")
 
@@ -180,7 +180,8 @@ def test_an_approved_bool_condition_is_an_approve_gate_and_the_task_gets_true() 
     assert ex.wait(timeout=30) == 42
     done = GateRemote.for_sandbox().get_signal("approve-double", "f2-approve")
     assert (done.state, done.value, done.set_by, done.via) == (SignalState.SET, True, "ann", Via.API)
-    assert ex.node_states == {"n0": NodeState.SUCCEEDED, "n0.approve-double": NodeState.SUCCEEDED}
+    assert ex.nodes_by_name == {"gw_tests.double_if_approved": NodeState.SUCCEEDED,
+                                "approve-double": NodeState.SUCCEEDED}
     assert [e.kind for e in ex.history() if e.signal_id == "approve-double"] == ["created", "reached", "set"]
 
 
@@ -214,7 +215,7 @@ def test_a_created_condition_is_upcoming_and_an_early_answer_is_given_to_the_tas
     assert ex.wait(timeout=30) == "True:3"  # no wait: both answers were there when the task waited
     assert [e.kind for e in ex.history() if e.signal_id == "early"] == ["created", "set"]
     assert remote.get_signal("early", "f2-early").set_by == "bot"
-    assert ex.node_states["n0.early"] is NodeState.SUCCEEDED
+    assert ex.nodes_by_name["early"] is NodeState.SUCCEEDED
 
 
 def test_a_sync_tasks_condition_is_upcoming_too_and_takes_an_early_answer() -> None:
@@ -231,7 +232,7 @@ def test_a_sync_tasks_condition_is_upcoming_too_and_takes_an_early_answer() -> N
 def test_a_condition_never_waited_on_is_cancelled_when_the_run_ends() -> None:
     ex = gatewidgets.launch(never_waits)
     assert ex.wait(timeout=30) == 1
-    assert ex.node_states["n0.unused"] is NodeState.SKIPPED
+    assert ex.nodes_by_name["unused"] is NodeState.SKIPPED
     signal = GateRemote.for_sandbox().get_signal("unused", ex.name)
     assert (signal.state, signal.kind, signal.description) == (SignalState.CANCELLED, SignalKind.INPUT, "Never asked?")
     assert ex.status is ExecutionStatus.SUCCEEDED
@@ -243,7 +244,7 @@ def test_a_wait_the_task_gives_up_is_cancelled_when_the_run_ends() -> None:
     ex = gatewidgets.launch(gives_up)
     assert ex.wait(timeout=30) == "gave up"
     assert GateRemote.for_sandbox().get_signal("maybe", ex.name).state is SignalState.CANCELLED
-    assert ex.node_states["n0.maybe"] is NodeState.ABORTED
+    assert ex.nodes_by_name["maybe"] is NodeState.ABORTED
 
 
 def test_ids_follow_creation_and_each_wait_gets_its_own_conditions_signal() -> None:
@@ -335,7 +336,7 @@ def test_a_condition_in_a_child_task_is_a_gate_of_the_same_execution() -> None:
     assert pending(ex, "child-n").description == "Add how much?"
     GateRemote.for_sandbox().set_input("child-n", ex.name, 2)
     assert ex.wait(timeout=30) == 30
-    assert ex.nodes["n0.child-n"].parent == "n0"
+    assert ex.nodes[node_id(ex, "child-n")].parent == node_id(ex, "gw_tests.parent")
 
 
 def test_the_same_name_twice_in_one_run_gets_a_second_id() -> None:

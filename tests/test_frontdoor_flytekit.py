@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("flytekit")
 
 import _flytekit_workflows as fw  # noqa: E402  (needs flytekit)
-from helpers import HELPERS, eventually  # noqa: E402
+from helpers import HELPERS, eventually, node_id  # noqa: E402
 
 import gatewidgets  # noqa: E402
 from gatewidgets import (  # noqa: E402
@@ -30,6 +30,7 @@ from gatewidgets import (  # noqa: E402
     SignalState,
     WorkflowDefinitionError,
 )
+from gatewidgets.models.execution import child_execution_name  # noqa: E402
 from gatewidgets.models.signal import SignalKind  # noqa: E402
 
 ANSWER = str(HELPERS / "answer_gates.py")
@@ -241,8 +242,8 @@ def test_launch_plan_defaults_and_fixed_inputs() -> None:
 
 def test_a_launch_plan_node_is_a_child_execution_that_owns_its_gate() -> None:
     ex = gatewidgets.launch(fw.wf_lp_gate, a=1)
-    (child,) = eventually(lambda: list(ex.children.values()), timeout=30, what="the child execution")
-    assert child.name == f"{ex.name}-n0"
+    ((nid, child),) = eventually(lambda: list(ex.children.items()), timeout=30, what="the child execution")
+    assert child.name == child_execution_name(ex.name, nid)
     remote = GateRemote.for_sandbox()
     eventually(lambda: remote.get_signal("sub-ok", child.name).state is SignalState.PENDING, timeout=30,
                what="the child's gate to wait")
@@ -257,7 +258,8 @@ def test_a_launch_plan_node_is_a_child_execution_that_owns_its_gate() -> None:
 
 def test_a_failing_launch_plan_node_fails_the_parent_naming_the_child() -> None:
     ex = gatewidgets.launch(fw.wf_lp_fails, a=2)
-    with pytest.raises(ChildExecutionError, match=rf"{ex.name}-n0.*refuse_lp.*FAILED.*refused 2"):
+    child = re.escape(child_execution_name(ex.name, node_id(ex, "refuse_lp")))
+    with pytest.raises(ChildExecutionError, match=rf"{child}.*refuse_lp.*FAILED.*refused 2"):
         ex.wait(timeout=30)
 
 
@@ -324,7 +326,7 @@ def test_on_failure_handler_gets_the_inputs_and_a_flyte_error_and_the_run_still_
     assert ex.status is gatewidgets.ExecutionStatus.FAILED
     # the failed node's id is flytekit's (n1: deploy), not the engine's (n2: deploy after n1, the pick of "text")
     assert fw.HANDLED == [("x", fw.FlyteError(message="ValueError: cannot deploy hello x", failed_node_id="n1"))]
-    assert ex.node_states["n2"] is gatewidgets.NodeState.FAILED
+    assert ex.nodes_by_name["deploy"] is gatewidgets.NodeState.FAILED
     assert ex.nodes_by_name["clean_up"] is gatewidgets.NodeState.SUCCEEDED
 
     fw.HANDLED.clear()

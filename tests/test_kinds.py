@@ -2,11 +2,11 @@
 registration line; an unregistered kind is refused by the DSL, executor, card and DAG."""
 from __future__ import annotations
 
-import time
 import types
 
 import pytest
 from _choose_kind import ChooseKind, choose
+from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState, approve, kinds, task, wire, workflow
 from gatewidgets.dsl import Node, NodeKind, SignalSpec
@@ -20,13 +20,6 @@ def _choose_registered():
     kinds.register(ChooseKind())  # the one registration line
     yield
     kinds.unregister("choose")
-
-
-def until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 @task
@@ -43,7 +36,7 @@ def _wf():
 
 def _pending(ex, signal_id: str):
     remote = GateRemote.for_sandbox()
-    until(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
+    eventually(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
     return remote.get_signal(signal_id, ex.name)
 
 

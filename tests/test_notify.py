@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
@@ -74,9 +73,14 @@ def test_callbacks_for_waiting_decided_and_timed_out() -> None:
 def test_unsubscribed_callback_hears_nothing_and_bad_events_are_refused() -> None:
     seen, _, stop = _collect("waiting")
     stop()
-    two_gates.launch(x=1)
-    time.sleep(0.3)
+    heard, _, stop_hearing = _collect("waiting")  # still subscribed: hears what the other would have
+    try:
+        ex = two_gates.launch(x=1)
+        eventually(lambda: {n.signal.signal_id for n in heard} >= {"ok", "n"}, what="both gates notified")
+    finally:
+        stop_hearing()
     assert seen == []
+    ex.abort()
     with pytest.raises(ValueError, match="Unknown notification events"):
         notify.on("exploded", print)
     with pytest.raises(ValueError, match="scope"):

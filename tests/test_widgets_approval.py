@@ -5,9 +5,9 @@ import base64
 import dataclasses
 import gc
 import threading
-import time
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import (
     GateFile,
@@ -43,16 +43,9 @@ class Expense:
     payee: str
 
 
-def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def pending(ex, signal_id: str = "ok"):
     remote = GateRemote.for_sandbox()
-    until(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
+    eventually(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
     return remote.get_signal(signal_id, ex.name)
 
 
@@ -263,9 +256,9 @@ def test_rerunning_a_dashboard_cell_does_not_pile_up_listeners_or_threads(monkey
         board.expand(0)  # with its card built
         del board
     gc.collect()
-    time.sleep(0.3)  # debounce timers started by the last refreshes end
-    assert len(store._listeners) == listeners - 2  # only the last run's dashboard and its card listen
-    assert threading.active_count() <= threads
+    # only the last run's dashboard and its card listen; the debounce timers of the last refreshes end
+    eventually(lambda: len(store._listeners) == listeners - 2 and threading.active_count() <= threads,
+               what="listeners and threads back")
     ex.abort()
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import timedelta
+
+from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState, task, wait_for_input, workflow
 from gatewidgets.widgets import GateWidget, SignalDashboard
@@ -24,17 +25,10 @@ def three(a: int) -> int:
     return add(a=add(a=x, b=y), b=add(a=z, b=a))
 
 
-def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def launch(n: int):
     executions = [three.launch(a=i) for i in range(n)]
     remote = GateRemote.for_sandbox()
-    until(lambda: remote.count_signals(filters="eq(state,PENDING)") == 3 * n)
+    eventually(lambda: remote.count_signals(filters="eq(state,PENDING)") == 3 * n)
     return executions
 
 
@@ -72,10 +66,10 @@ def test_answering_an_expanded_card_removes_its_row_and_finishes_execution():
     (ex,) = launch(1)
     board = SignalDashboard()
     for signal_id in ("x", "y", "z"):
-        until(lambda signal_id=signal_id: [r["signal"] for r in board.list.rows][:1] == [signal_id])
+        eventually(lambda signal_id=signal_id: [r["signal"] for r in board.list.rows][:1] == [signal_id])
         board.expand(0).submit(1)
     assert ex.wait(timeout=10) == 3
-    until(lambda: board.total == 0 and board.list.rows == [])
+    eventually(lambda: board.total == 0 and board.list.rows == [])
     assert list(board.cards) == [f"{ex.name}/z"]  # the card answered last stays open, showing the decision
     assert "Decided" in board.card.decided.value
 
@@ -105,7 +99,7 @@ def test_sorts_groups_and_counts_per_state():
     remote = GateRemote.for_sandbox()
     remote.set_input("x", first.name, 1)
     ex = deadlines.launch()
-    until(lambda: remote.count_signals(ex.name, filters="eq(state,PENDING)") == 3)
+    eventually(lambda: remote.count_signals(ex.name, filters="eq(state,PENDING)") == 3)
     board = SignalDashboard(sort="deadline soonest")
     assert [r["signal"] for r in board.list.rows][:2] == ["soon", "late"]
     assert all(r["deadline"] == "" for r in board.list.rows[2:]) and len(board.list.rows) == 8  # none: last
@@ -126,9 +120,9 @@ def test_refreshes_on_changes_from_another_process():
     code = ("from gatewidgets import GateRemote; r = GateRemote.for_sandbox(); "
             f"r.set_input('x', {ex.name!r}, 1)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    until(lambda: board.total == 2, timeout=10)
+    eventually(lambda: board.total == 2, timeout=10)
     assert [s.signal_id for s in board.signals()] == ["y", "z"]
     assert [r["signal"] for r in board.list.rows] == ["y", "z"]
     assert all(s.state is SignalState.PENDING for s in board.signals())
     ex.abort()
-    until(lambda: board.total == 0)
+    eventually(lambda: board.total == 0)

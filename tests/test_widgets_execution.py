@@ -1,10 +1,10 @@
 """ExecutionWidget: live status, DAG, gate cards appearing, outputs and errors; display hook."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
+from helpers import eventually
 
 from gatewidgets import GateRejectedError, approve, task, wait_for_input, workflow
 from gatewidgets.widgets import ExecutionWidget, execution_widget
@@ -25,13 +25,6 @@ def failing(a: int) -> int:
     return boom(v=double(v=a))
 
 
-def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 @task
 def add(a: int, b: int) -> int:
     return a + b
@@ -48,14 +41,14 @@ def test_cards_appear_and_answering_them_finishes():
     ex = two_gates.launch(a=2)
     view = ExecutionWidget(ex)
     assert "two_gates" in view.header.value and ex.name in view.header.value
-    until(lambda: "ok" in view.cards and "n" in view.cards)
-    until(lambda: 'data-state="WAITING"' in view.dag.value)
+    eventually(lambda: "ok" in view.cards and "n" in view.cards)
+    eventually(lambda: 'data-state="WAITING"' in view.dag.value)
     view.gate("ok").buttons["Approve"].click()
     view.gate("n").submit(5)
     assert ex.wait(timeout=10) == 9
-    until(lambda: "SUCCEEDED" in view.header.value)
+    eventually(lambda: "SUCCEEDED" in view.header.value)
     assert "Outputs" in view.result.value and "9" in view.result.value
-    until(lambda: 'data-state="WAITING"' not in view.dag.value and 'data-state="QUEUED"' not in view.dag.value)
+    eventually(lambda: 'data-state="WAITING"' not in view.dag.value and 'data-state="QUEUED"' not in view.dag.value)
     assert "approved" in view.gate("ok").decided.value
 
 
@@ -72,13 +65,13 @@ def test_gate_finds_a_reached_card_whose_event_has_not_reached_the_view():
 def test_rejection_shows_error_and_cancels_open_cards():
     ex = two_gates.launch(a=1)
     view = ExecutionWidget(ex)
-    until(lambda: "ok" in view.cards and "n" in view.cards)
+    eventually(lambda: "ok" in view.cards and "n" in view.cards)
     view.gate("ok").reject()
     with pytest.raises(GateRejectedError):
         ex.wait(timeout=10)
-    until(lambda: "FAILED" in view.header.value)
+    eventually(lambda: "FAILED" in view.header.value)
     assert "GateRejectedError" in view.result.value and "traceback" in view.result.value
-    until(lambda: "Cancelled" in view.gate("n").decided.value)
+    eventually(lambda: "Cancelled" in view.gate("n").decided.value)
 
 
 def test_task_failure_traceback():

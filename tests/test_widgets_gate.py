@@ -6,12 +6,12 @@ import json
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 import traitlets
+from helpers import eventually
 
 from gatewidgets import (
     GateFile,
@@ -82,16 +82,9 @@ def sleep_wf() -> None:
     sleep(timedelta(minutes=10), name="nap")
 
 
-def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def pending(ex, signal_id: str):
     remote = GateRemote.for_sandbox()
-    until(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
+    eventually(lambda: remote.get_signal(signal_id, ex.name).state is SignalState.PENDING)
     return remote.get_signal(signal_id, ex.name)
 
 
@@ -185,7 +178,7 @@ def test_card_freezes_when_set_elsewhere_and_shows_who():
     ex = number_wf.launch(a=0)
     card = GateWidget(pending(ex, "n"))
     GateRemote.for_sandbox(user="carol").with_face("cli").set_input("n", ex.name, 7)
-    until(lambda: card.state is SignalState.SET)
+    eventually(lambda: card.state is SignalState.SET)
     assert "carol via cli" in card.decided.value
     assert card.buttons["Submit"].disabled
     assert ex.wait(timeout=10) == 7
@@ -203,7 +196,7 @@ def test_card_sees_other_process(gatewidgets_store):
     code = ("from gatewidgets import GateRemote; "
             f"GateRemote.for_sandbox(user='dave').with_face('cli').set_input('n', {ex.name!r}, 5)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    until(lambda: card.state is SignalState.SET, timeout=10)
+    eventually(lambda: card.state is SignalState.SET, timeout=10)
     assert "dave via cli" in card.decided.value
     assert ex.wait(timeout=10) == 7
 

@@ -49,7 +49,8 @@ def test_another_process_execution_answered_through_the_widget(views: list[Store
 
         view.gate("go").buttons["Approve"].click()  # the other process consumes it: its node 'go' ends
         assert view.gate("go").state is SignalState.SET and "approved" in view.gate("go").decided.value
-        eventually(lambda: 'data-node="n1" data-state="SUCCEEDED"' in view.dag.value, timeout=10,
+        go_node = view.gate("go").signal.node_id
+        eventually(lambda: f'data-node="{go_node}" data-state="SUCCEEDED"' in view.dag.value, timeout=10,
                    what="the other process to pass the gate")
 
         GateRemote.for_sandbox(user="someone-else").set_input("rate", name, 2.5)  # a third party

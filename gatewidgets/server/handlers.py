@@ -20,7 +20,6 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from gatewidgets.commands import execution_listing
 from gatewidgets.errors import (
     ExecutionAbortedError,
     ExecutionNotFoundError,
@@ -129,7 +128,7 @@ class ExecutionsHandler(_Handler):
             remote = self.remote()
             records = remote.list_executions(self.arg("project"), self.arg("domain"),
                                              status=status[0] if status else None, limit=self.arg("limit", number=True))
-            return {"executions": [execution_listing(remote, r) for r in records]}
+            return {"executions": [remote.execution_listing(r) for r in records]}
         await self.run(action)
 
 
