@@ -57,7 +57,7 @@ def launch_all(wf: Any, executions: int) -> tuple[list[Any], float]:
 def hold_gates(wf: Any, executions: int) -> dict[str, Any]:
     """Launch ``executions`` runs, measure threads, RSS and launch time while all gates wait."""
     from gatewidgets import ExecutionStatus
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     gates = executions * GATES_PER_EXECUTION
     collect()
@@ -89,7 +89,7 @@ def traced_gates(wf: Any, executions: int) -> dict[str, Any]:
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     runs, _ = launch_all(wf, executions)
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     default_executor().store.flush()
     collect()
@@ -107,7 +107,7 @@ def traced_gates(wf: Any, executions: int) -> dict[str, Any]:
 
 def fill_store(total: int, existing: int) -> None:
     """Add finished-looking executions until the store holds ``total`` signals (``UPCOMING``)."""
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
     from gatewidgets.models.execution import WorkflowExecutionIdentifier
     from gatewidgets.settings import settings
     from gatewidgets.types import GateType
@@ -140,7 +140,7 @@ def time_list(reps: int) -> dict[str, Any]:
 
 def all_pending() -> None:
     """Benchmark fixture: mark every ``UPCOMING`` signal ``PENDING`` in one statement (the worst case)."""
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
     from gatewidgets.store.sqlite import _ts, now
 
     store = default_executor().store

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _choose_kind import ChooseKind, choose
@@ -25,7 +26,6 @@ from gatewidgets import (
     SignalState,
     UnansweredGateError,
     approve,
-    executor,
     kinds,
     sleep,
     task,
@@ -34,6 +34,7 @@ from gatewidgets import (
 )
 from gatewidgets.answers import Answers, active, answering
 from gatewidgets.config import ANSWERS_ENV, GateWidgets
+from gatewidgets.engine import events
 from gatewidgets.models.signal import Via
 from gatewidgets.settings import settings
 
@@ -300,7 +301,10 @@ def test_a_person_who_answers_first_wins_and_is_what_was_asked(monkeypatch):
     def person(execution, signal):  # answers between the gate's reach and the answers file
         GateRemote.for_sandbox(user="alice", via="cli").set_input(signal.signal_id, signal.execution_name, 9.0)
 
-    monkeypatch.setattr(executor, "GATE_REACHED_HOOKS", [person, *executor.GATE_REACHED_HOOKS])
+    first: events.Listeners[Any] = events.Listeners()
+    for listener in (person, *events.gate_reached):
+        first.subscribe(listener)
+    monkeypatch.setattr(events, "gate_reached", first)
     with answering({"rate": 1.5}) as answers:
         assert rate_wf() == 9.0
     assert [a.answer for a in answers.asked] == ["9.0 (by alice via cli)"]

@@ -60,6 +60,8 @@ from typing import Any, Callable
 from gatewidgets import dsl
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import Condition, Const, Promise, Ref, Workflow
+from gatewidgets.engine import Execution
+from gatewidgets.engine import launch as launch_execution
 from gatewidgets.errors import MapTaskFailedError, WorkflowDefinitionError
 from gatewidgets.types import GateFile, GateType
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
@@ -74,7 +76,7 @@ def accepts(obj: Any) -> bool:
 
 
 def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, project: str | None,
-           domain: str | None, recover: bool) -> Any:
+           domain: str | None, recover: bool) -> Execution:
     """Translate ``obj`` (once) and launch it; a launch plan's fixed inputs cannot be overridden."""
     from flytekit.core.launch_plan import LaunchPlan
 
@@ -86,8 +88,8 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
                 f"LaunchPlan {obj.name!r}: inputs {fixed} are fixed by the launch plan and cannot be overridden. "
                 "Launch the workflow itself, or a launch plan that leaves them as defaults.")
     fk_workflow = obj.workflow if isinstance(obj, LaunchPlan) else obj
-    return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
-                           **_launch_inputs(fk_workflow, inputs))
+    return launch_execution(workflow, _launch_inputs(fk_workflow, inputs), execution_name=execution_name,
+                            project=project, domain=domain, recover=recover)
 
 
 def _launch_inputs(fk_workflow: Any, inputs: dict[str, Any]) -> dict[str, Any]:

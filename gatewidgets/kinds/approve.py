@@ -81,13 +81,13 @@ class ApproveKind(GateKind):
     def context(self, node: Node, upstream: Callable[[], Any]) -> dict[str, Any] | None:
         if "upstream" not in node.bindings:  # a condition approves nothing
             return None
-        from gatewidgets.executor import _json_or_none  # the executor's JSON of a value (None when it has none)
+        from gatewidgets.engine.rows import json_or_none  # the JSON the engine stores (None when it has none)
 
         value = upstream()
         context: dict[str, Any] = {"evidence": evidence.render(value).to_dict()}
         assert node.signal is not None
         if node.signal.edit_type is not None:
-            context["original"] = _json_or_none(node.output_hints[0], value)
+            context["original"] = json_or_none(node.output_hints[0], value)
         return context
 
     def claims(self, literal_type: LiteralType) -> bool:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, TypeVar
 from gatewidgets.models.signal import SignalState
 
 if TYPE_CHECKING:
-    from gatewidgets.executor import Execution, ExecutionEvent
+    from gatewidgets.engine.events import ExecutionEvent
+    from gatewidgets.engine.handle import Execution
 
 __all__ = ["Awaiting", "BlockingWaitWarning", "NOT_YET", "warn_blocking"]
 
