@@ -66,7 +66,7 @@ def hold_gates(wf: Any, executions: int) -> dict[str, Any]:
     default_executor().store.flush()
     collect()
     threads_after, rss_after = os_threads(), rss_bytes()
-    registered = sum(len(w) for w in default_executor()._waiting.values())
+    registered = len(default_executor().waits)
     print(f"  launched {executions} executions / {gates} waiting gates in {launch_s:.2f} s "
           f"({launch_s / executions * 1e3:.2f} ms per execution); registrations held: {registered}")
     print(f"  threads: {threads_before} before, {threads_after} while {gates} gates wait")

@@ -6,6 +6,7 @@ from typing import Any
 
 from gatewidgets import dsl
 from gatewidgets.dsl import Node, Ref
+from gatewidgets.engine import tasks
 from gatewidgets.engine.rows import json_or_none, node_row, signal_row
 from gatewidgets.engine.state import ExecutionState
 from gatewidgets.errors import BranchFailedError, WorkflowDefinitionError
@@ -90,7 +91,7 @@ class ExecutionRun(ExecutionState):
                 if current.kind == "dynamic":
                     node = self._expand(current, kwargs)
                     continue
-                value = current.task.invoke(self, current, kwargs)
+                value = tasks.run(self, current, current.task, kwargs)
                 if current.multi_output and (not isinstance(value, tuple)
                                              or len(value) != len(current.output_hints)):
                     raise TypeError(f"task {current.name} must return a tuple of {len(current.output_hints)} "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from gatewidgets import dsl
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
+from gatewidgets.engine import tasks
 from gatewidgets.engine.events import ExecutionEvent
 from gatewidgets.engine.rows import gate_type_of, graph, json_or_none, node_row
 from gatewidgets.errors import ExecutionExistsError
@@ -286,7 +287,7 @@ class ExecutionState:
             kwargs[dsl.FAILURE_INPUT] = dsl.WorkflowFailure(message(error), failed.id if failed else None, error)
         self._set_state(node, NodeState.RUNNING, started_at=time.time())
         try:
-            handler.invoke(self, node, kwargs)
+            tasks.run(self, node, handler, kwargs)
         except BaseException as exc:
             self._set_state(node, NodeState.FAILED, finished_at=time.time(), error=traceback_text(exc))
             raise

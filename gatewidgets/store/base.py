@@ -220,6 +220,15 @@ class ExecutorStore(RemoteStore, Protocol):
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Close open signals of an ending execution (``CANCELLED``); returns the ids closed."""
 
+    def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
+        """Note in the history that attempt ``attempt`` of a task node failed with ``error`` and is retried."""
+
+    def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` if a task of that name and cache version ran on those inputs before."""
+
+    def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
+        """Remember a cacheable task's JSON ``outputs`` for these inputs (the first stored wins)."""
+
 
 def page_signals(rows: list[Signal], sort_by: Sort | None, limit: int | None, offset: int) -> list[Signal]:
     """What ``list_signals`` returns of the signals a store filtered client-side: ``rows`` sorted by
