@@ -179,8 +179,7 @@ def test_repeated_task_names_are_numbered() -> None:
 
 
 def test_blocking_wait_warns_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatewidgets.engine import awaiting
-    from gatewidgets.engine import BlockingWaitWarning
+    from gatewidgets.engine import BlockingWaitWarning, awaiting
 
     monkeypatch.setattr(awaiting, "in_kernel_main_thread", lambda: True)
     ex = pay_wf.launch(v=8)

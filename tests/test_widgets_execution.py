@@ -103,3 +103,18 @@ def test_execution_displays_as_its_widget():
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"] == repr(ex)
     assert execution_widget(ex) is execution_widget(ex)
+
+
+def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event(monkeypatch) -> None:
+    from gatewidgets.engine import events
+    from gatewidgets.widgets import display
+
+    assert display.execution_mimebundle in list(events.display)  # gatewidgets subscribed the widget's view
+    ex = failing.launch(a=1)
+    with pytest.raises(ValueError):
+        ex.wait(timeout=10)
+    monkeypatch.setattr(events, "display", events.Listeners())  # no face: plain text
+    assert ex._repr_mimebundle_() == {"text/plain": repr(ex)}
+    shown: list[object] = []
+    events.display.subscribe(lambda e, include, exclude: shown.append(e) or {"text/plain": "mine"})
+    assert ex._repr_mimebundle_() == {"text/plain": "mine"} and shown == [ex]
