@@ -63,7 +63,7 @@ class Awaiting(Generic[T]):
         self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
         unsubscribe = execution.subscribe(self._on_event)
         self._future.add_done_callback(lambda _: unsubscribe())
-        execution._done.add_done_callback(lambda _: self._on_event(None))  # its end is published before it is done
+        execution.when_done(lambda: self._on_event(None))  # its end is published before it is done
         self._on_event(None)
 
     def _on_event(self, event: ExecutionEvent | None) -> None:

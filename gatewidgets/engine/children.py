@@ -68,7 +68,7 @@ class ExecutionChildren(ExecutionRun):
         except Exception as exc:  # e.g. an execution of that name exists, or cannot be recovered
             self._fail(node, exc)
             return
-        child._done.add_done_callback(lambda _: self._guarded(self._child_done, node, child))
+        child.when_done(lambda: self._guarded(self._child_done, node, child))
 
     def _take_up_child(self, node: Node, key: ExecKey, record: ExecutionRecord) -> bool:
         """Take up ``node``'s stored child: its outputs if it ended, followed if another live process runs it;

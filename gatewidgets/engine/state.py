@@ -115,6 +115,10 @@ class ExecutionState:
                     self._settle(self._future)
             return self._future
 
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the execution has ended and ``await ex`` has its outcome (now, if it has)."""
+        self._done.add_done_callback(lambda _: callback())
+
     def _settle(self, future: concurrent.futures.Future[Any]) -> None:
         if self._error is not None:
             future.set_exception(self._error)
