@@ -6,6 +6,7 @@ import time
 import typing
 from typing import TYPE_CHECKING, Any, Callable
 
+from gatewidgets import kinds
 from gatewidgets.dsl import Node, SignalSpec
 from gatewidgets.engine import events
 from gatewidgets.engine.children import ExecutionChildren
@@ -126,7 +127,7 @@ class ExecutionGates(ExecutionChildren):
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
-        return node.gate_kind.context(node, lambda: self._value(node.bindings["upstream"]))
+        return kinds.of(node).context(node, lambda: self._value(node.bindings["upstream"]))
 
     def deadline(self, node: Node) -> None:
         """The gate ``node`` reached its deadline (on the timer thread; :class:`~.waits.Waits` took its wait off)."""
@@ -135,7 +136,7 @@ class ExecutionGates(ExecutionChildren):
     def _time_out(self, node: Node) -> None:
         spec = node.signal
         assert spec is not None
-        value, has_value = node.gate_kind.timeout_value(spec)
+        value, has_value = kinds.of(node).timeout_value(spec)
         signal = self.store.timeout_signal(self.id, spec.signal_id, value, has_value=has_value)
         self._go_on(self.resolve(node, signal))
 
@@ -170,7 +171,7 @@ class ExecutionGates(ExecutionChildren):
             self._deliver(node, signal, deliver)
             return None
         where = f"gate {spec.signal_id!r} of execution {self.name!r}"
-        kind = node.gate_kind
+        kind = kinds.of(node)
         if signal.state is SignalState.TIMED_OUT and kind.timeout_fails(spec):
             self._fail(node, GateTimeoutError(
                 f"The {where} got no answer within {spec.timeout} and has no default; it timed out."))
