@@ -105,7 +105,7 @@ def test_execution_displays_as_its_widget():
     assert execution_widget(ex) is execution_widget(ex)
 
 
-def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event(monkeypatch) -> None:
+def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event() -> None:
     from gatewidgets.engine import events
     from gatewidgets.widgets import display
 
@@ -113,8 +113,17 @@ def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event(m
     ex = failing.launch(a=1)
     with pytest.raises(ValueError):
         ex.wait(timeout=10)
-    monkeypatch.setattr(events, "display", events.Listeners())  # no face: plain text
-    assert ex._repr_mimebundle_() == {"text/plain": repr(ex)}
+    events.display.unsubscribe(display.execution_mimebundle)
     shown: list[object] = []
-    events.display.subscribe(lambda e, include, exclude: shown.append(e) or {"text/plain": "mine"})
-    assert ex._repr_mimebundle_() == {"text/plain": "mine"} and shown == [ex]
+
+    def view(e, include, exclude):
+        shown.append(e)
+        return {"text/plain": "mine"}
+
+    try:
+        assert ex._repr_mimebundle_() == {"text/plain": repr(ex)}  # no face: plain text
+        events.display.subscribe(view)
+        assert ex._repr_mimebundle_() == {"text/plain": "mine"} and shown == [ex]
+    finally:
+        events.display.unsubscribe(view)
+        events.display.subscribe(display.execution_mimebundle)

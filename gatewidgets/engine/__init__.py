@@ -8,7 +8,11 @@
   machine, its child executions, its gates; :mod:`.handle`: the public :class:`Execution` they make up;
 - :mod:`.awaiting`: what users await on an execution; :mod:`.recovery`: resuming a stored one;
 - :mod:`.tasks`: a task's retries, timeout and cache; :mod:`.rows`: what is written to the store;
-- :mod:`.events`: what the engine publishes; observers and faces subscribe there (it imports none of them).
+- :mod:`.events`: what the engine publishes; observers and faces subscribe there (it imports none of them);
+  :mod:`.listeners`: the subscribers of one event.
+
+The modules import each other one way only (type-only imports included): a lower room names what it needs of
+a higher one as a protocol (:class:`.state.Runner`, :class:`.waits.Waiter`, :class:`.tasks.Running`).
 """
 from __future__ import annotations
 

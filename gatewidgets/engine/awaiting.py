@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, TypeVar
 from gatewidgets.models.signal import SignalState
 
 if TYPE_CHECKING:
-    from gatewidgets.engine.events import ExecutionEvent
-    from gatewidgets.engine.handle import Execution
+    from gatewidgets.engine.state import ExecutionEvent, ExecutionState
 
 __all__ = ["Awaiting", "BlockingWaitWarning", "NOT_YET", "warn_blocking"]
 
@@ -54,7 +53,7 @@ class Awaiting(Generic[T]):
     of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
     """
 
-    def __init__(self, execution: Execution, what: str, check: Callable[[ExecutionEvent | None], Any],
+    def __init__(self, execution: ExecutionState, what: str, check: Callable[[ExecutionEvent | None], Any],
                  timeout: float | None) -> None:
         self.execution = execution
         self.what = what

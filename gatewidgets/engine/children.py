@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
 from gatewidgets.dsl import Node
 from gatewidgets.engine.run import ExecutionRun
-from gatewidgets.engine.state import message
+from gatewidgets.engine.state import ExecutionState, message
 from gatewidgets.errors import ChildExecutionError, ExecutionExistsError
 from gatewidgets.models.execution import (
     ExecutionRecord,
@@ -20,9 +19,6 @@ from gatewidgets.models.execution import (
     check_name,
     child_execution_name,
 )
-
-if TYPE_CHECKING:
-    from gatewidgets.engine.handle import Execution
 
 __all__ = ["ExecutionChildren"]
 
@@ -107,7 +103,7 @@ class ExecutionChildren(ExecutionRun):
             self._mark_resolved((node.id,))
             return True
 
-    def _child_done(self, node: Node, child: Execution) -> None:
+    def _child_done(self, node: Node, child: ExecutionState) -> None:
         """The child execution of ``node``, run here, ended: its outputs complete the node, else it fails."""
         if not self._claim(node):
             return

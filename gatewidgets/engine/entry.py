@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from gatewidgets.dsl import Workflow
-from gatewidgets.engine import events
 from gatewidgets.engine.executor import Executor
 from gatewidgets.engine.handle import Execution
+from gatewidgets.engine.listeners import Listeners
 from gatewidgets.engine.recovery import find_workflow
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import ExecutorStore
 
-__all__ = ["launch", "recover", "default_executor", "shutdown_executors"]
+__all__ = ["launch", "recover", "default_executor", "shutdown_executors", "store_opened"]
+
+#: ``listener(store)`` when this process's default executor for ``store`` is made.
+store_opened: Listeners[Callable[[ExecutorStore], object]] = Listeners()
 
 _executors: dict[tuple[int, str], Executor] = {}
 _executors_lock = threading.Lock()
@@ -33,7 +36,7 @@ def launch(workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | 
 
 def default_executor(store: ExecutorStore | None = None) -> Executor:
     """This process's executor for ``store`` (default: the default store); its making is published
-    (:data:`.events.store_opened`: webhooks install there)."""
+    (:data:`store_opened`: webhooks install there)."""
     store = store or open_store()
     with _executors_lock:
         executor = _executors.get((os.getpid(), store.path))
@@ -41,7 +44,7 @@ def default_executor(store: ExecutorStore | None = None) -> Executor:
         if executor is None:
             executor = _executors[(os.getpid(), store.path)] = Executor(store)
     if made:
-        for listener in events.store_opened:
+        for listener in store_opened:
             listener(store)
     return executor
 

@@ -21,22 +21,19 @@ import os
 import secrets
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gatewidgets.dsl import Node, Workflow
 from gatewidgets.engine.handle import Execution
 from gatewidgets.engine.recovery import stored_inputs
 from gatewidgets.engine.rows import import_path, json_or_none, rows
+from gatewidgets.engine.state import ExecutionState
 from gatewidgets.engine.waits import Waits
 from gatewidgets.errors import ExecutionExistsError
 from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
-
-if TYPE_CHECKING:
-    from gatewidgets.engine.run import ExecutionRun
-    from gatewidgets.engine.state import ExecutionState
 
 __all__ = ["Executor"]
 
@@ -49,7 +46,7 @@ class Executor:
     """Runs executions of one store on a worker pool (default ``min(32, cpu_count + 4)`` threads)."""
 
     def __init__(self, store: ExecutorStore | None = None, max_workers: int | None = None) -> None:
-        self.store = store or open_store()
+        self.store: ExecutorStore = store or open_store()
         self.max_workers = max_workers or settings.max_workers
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
         self.waits = Waits()  # the gates waiting for their signals, and their deadlines
@@ -57,20 +54,21 @@ class Executor:
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
         self._following: dict[ExecKey, list[Callable[[], None]]] = {}  # children run by other processes
         self.launched: list[Execution] = []
-        self._ready: collections.deque[tuple[ExecutionRun, Node]] = collections.deque()
+        self._ready: collections.deque[tuple[Callable[[Node | None], None], Node]] = collections.deque()
         self._draining = 0  # pool jobs taking tasks off ``_ready``; at most max_workers
         self._taken = 0  # tasks taken off ``_ready`` so far: progress, for the backlog watch
         self._watching = False  # a timer checks the backlog for progress
         self._ready_lock = threading.Lock()
         self._unsubscribe = self.store.subscribe(self._on_store_events)
 
-    def schedule(self, execution: ExecutionRun, node: Node) -> None:
-        """Queue a ready task. One worker drains the queue; while tasks wait and none was taken for
-        ``_RAMP_S`` (the workers are busy with slow tasks), one more worker joins, up to ``max_workers``.
+    def schedule(self, run: Callable[[Node | None], None], node: Node) -> None:
+        """Queue a ready task, for a worker to call ``run(node)`` (an execution's ``run``). One worker drains
+        the queue; while tasks wait and none was taken for ``_RAMP_S`` (the workers are busy with slow tasks),
+        one more worker joins, up to ``max_workers``.
         So a burst of 1,000 quick tasks costs no hand-offs between threads, and slow ones still run
         side by side (a millisecond later)."""
         with self._ready_lock:
-            self._ready.append((execution, node))
+            self._ready.append((run, node))
             start = self._draining == 0
             if start:
                 self._draining += 1
@@ -106,9 +104,9 @@ class Executor:
                 if not self._ready:
                     self._draining -= 1
                     return
-                execution, node = self._ready.popleft()
+                run, node = self._ready.popleft()
                 self._taken += 1
-            execution.run(node)
+            run(node)
 
     def shutdown(self) -> None:
         """Abort what still runs, stop the timer thread and the worker pool."""
@@ -201,7 +199,7 @@ class Executor:
                 for execution, node in self.waits.take(event.execution_id, event.signal_id):
                     ready = execution.resolve_from_store(node)  # the one call into the execution
                     if ready is not None:
-                        self.schedule(execution, ready)
+                        self.schedule(execution.run, ready)
             elif event.kind == "finished":
                 with self._lock:
                     followers = self._following.pop(event.execution_id, [])

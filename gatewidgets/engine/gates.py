@@ -3,21 +3,16 @@ once (its signal set, or its deadline), and the gates a front door's task opens 
 from __future__ import annotations
 
 import time
-import typing
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gatewidgets import kinds
 from gatewidgets.dsl import Node, SignalSpec
-from gatewidgets.engine import events
 from gatewidgets.engine.children import ExecutionChildren
 from gatewidgets.engine.rows import node_row, signal_row
 from gatewidgets.errors import ExecutionAbortedError, GateError, GateTimeoutError, WorkflowDefinitionError
 from gatewidgets.models.execution import NodeState
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.store.base import now
-
-if TYPE_CHECKING:
-    from gatewidgets.engine.handle import Execution
 
 __all__ = ["ExecutionGates"]
 
@@ -86,7 +81,7 @@ class ExecutionGates(ExecutionChildren):
         if not closing:
             return
         nodes = [self.nodes[nid] for nid in closing]
-        self.executor.waits.forget(self, nodes)
+        self.executor.waits.forget(self.id, nodes)
         self.store.cancel_signals(self.id, [n.signal.signal_id for n in nodes if n.signal is not None])
         for node in nodes:
             assert node.signal is not None
@@ -113,17 +108,15 @@ class ExecutionGates(ExecutionChildren):
         signal = self.store.reach_signal(self.id, spec.signal_id, deadline, self._approval_context(node))
         self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
         if signal.state is not SignalState.PENDING:
-            if waits.take_one(self, node):  # else the store's event took it: resolved there
+            if waits.take_one(self.id, node):  # else the store's event took it: resolved there
                 self._go_on(self.resolve(node, signal))
             return
         if signal.deadline is not None:
             waits.until(self, node, signal.deadline)
-        for listener in events.gate_reached:
-            try:
-                listener(typing.cast("Execution", self), signal)  # Execution: the only subclass
-            except GateError as exc:
-                self._fail(node, exc)
-                return
+        try:
+            self._announce(signal)
+        except GateError as exc:
+            self._fail(node, exc)
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""
@@ -142,7 +135,11 @@ class ExecutionGates(ExecutionChildren):
 
     def _go_on(self, ready: Node | None) -> None:
         if ready is not None:
-            self.executor.schedule(self, ready)
+            self.executor.schedule(self.run, ready)
+
+    def _announce(self, signal: Signal) -> None:
+        """Tell who listens that the gate of ``signal`` waits (:class:`~.handle.Execution` publishes it)."""
+        raise NotImplementedError
 
     def resolve_from_store(self, node: Node) -> Node | None:
         """The store reports the signal of the waiting gate ``node`` set or timed out (its wait taken off): resolve

@@ -6,15 +6,14 @@ import asyncio
 import concurrent.futures
 from typing import Any, Callable, Generator
 
-from gatewidgets.engine import events
 from gatewidgets.engine.awaiting import NOT_YET, Awaiting, warn_blocking
-from gatewidgets.engine.events import ExecutionEvent
 from gatewidgets.engine.gates import ExecutionGates
-from gatewidgets.errors import ExecutionAbortedError
-from gatewidgets.models.execution import ExecutionStatus, NodeState
-from gatewidgets.models.signal import Signal, SignalEvent, SignalState
+from gatewidgets.engine.listeners import Listeners
+from gatewidgets.engine.state import ExecutionEvent
+from gatewidgets.models.execution import NodeState
+from gatewidgets.models.signal import Signal, SignalState
 
-__all__ = ["Execution"]
+__all__ = ["Execution", "gate_reached", "display"]
 
 
 class Execution(ExecutionGates):
@@ -103,39 +102,17 @@ class Execution(ExecutionGates):
         """Every node's state by name: a task's name, a gate's signal id; repeats get ``-2``, ``-3``, ..."""
         return {name: self.node_states[nid] for name, nid in self._node_names().items()}
 
-    def abort(self) -> None:
-        """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
-        self._finish(ExecutionStatus.ABORTED,
-                     error=ExecutionAbortedError(f"Execution {self.name!r} was aborted."))
-
-    def signals(self) -> list[Signal]:
-        """Every signal of this execution, in declaration order."""
-        return self.store.list_signals(self.id, limit=None)
-
-    def history(self) -> list[SignalEvent]:
-        """Every stored event of this execution, oldest first."""
-        return self.store.history(self.id)
-
-    def subscribe(self, listener: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
-        """Call ``listener(event)`` on every node change, gate waiting, signal set and on finish."""
-        with self._lock:
-            self._listeners = (*self._listeners, listener)
-        return lambda: self._unsubscribe(listener)
-
-    def _unsubscribe(self, listener: Callable[[ExecutionEvent], None]) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                kept = list(self._listeners)
-                kept.remove(listener)
-                self._listeners = tuple(kept)
-
     def __repr__(self) -> str:
         return f"<Execution {self.workflow.name} {self.id.name} {self._status.value}>"
+
+    def _announce(self, signal: Signal) -> None:
+        for listener in gate_reached:
+            listener(self, signal)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """In a notebook: the view a face registered (:data:`.events.display`; the live widget of
         :mod:`gatewidgets.widgets`, which imports ipywidgets on first display)."""
-        views = list(events.display)
+        views = list(display)
         if not views:  # no face registered a view (gatewidgets.widgets does, when imported)
             return {"text/plain": repr(self)}
         return views[-1](self, include, exclude)
@@ -144,3 +121,7 @@ class Execution(ExecutionGates):
 
 
 _REACHED = {NodeState.WAITING, NodeState.SUCCEEDED, NodeState.FAILED}
+#: ``listener(execution, signal)`` when a gate waits (its signal PENDING); a ``GateError`` fails the gate's node.
+gate_reached: Listeners[Callable[[Execution, Signal], None]] = Listeners()
+#: ``view(execution, include, exclude) -> mimebundle``: an execution's rich display (the last one subscribed).
+display: Listeners[Callable[[Execution, Any, Any], dict[str, Any]]] = Listeners()

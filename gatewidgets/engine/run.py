@@ -78,7 +78,7 @@ class ExecutionRun(ExecutionState):
             elif inline and keep is None:
                 keep = node
             else:
-                self.executor.schedule(self, node)
+                self.executor.schedule(self.run, node)
         return keep
 
     def _run_tasks(self, node: Node | None) -> None:

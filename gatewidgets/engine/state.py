@@ -14,30 +14,67 @@ import threading
 import time
 import traceback
 import typing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from gatewidgets import dsl
 from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.engine import tasks
-from gatewidgets.engine.events import ExecutionEvent
 from gatewidgets.engine.rows import gate_type_of, graph, json_or_none, node_row
-from gatewidgets.errors import ExecutionExistsError
+from gatewidgets.engine.waits import Waits
+from gatewidgets.errors import ExecutionAbortedError, ExecutionExistsError
 from gatewidgets.formatting import node_labels
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
-from gatewidgets.models.signal import Signal
-from gatewidgets.store.base import now
+from gatewidgets.models.signal import Signal, SignalEvent
+from gatewidgets.store.base import ExecutorStore, now
 
-if TYPE_CHECKING:
-    from gatewidgets.engine.executor import Executor
-    from gatewidgets.engine.handle import Execution
-
-__all__ = ["ExecutionState", "FAILURE_NODE", "message", "traceback_text"]
+__all__ = ["ExecutionState", "ExecutionEvent", "Runner", "FAILURE_NODE", "message", "traceback_text"]
 
 log = logging.getLogger(__name__)
 ExecKey = WorkflowExecutionIdentifier
 FAILURE_NODE = "on_failure"  # the node id of a workflow's on_failure handler
 _NONE_RESOLVED: frozenset[str] = frozenset()  # shared: an empty frozenset() is not a singleton
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """What an execution publishes: ``node`` (state change), ``expanded``, ``gate_waiting``, ``signal_set``,
+    ``finished``."""
+
+    kind: str
+    execution: ExecutionState
+    node_id: str | None = None
+    state: NodeState | ExecutionStatus | None = None
+    signal_id: str | None = None
+
+
+class Runner(Protocol):
+    """What an execution needs of the executor that runs it (:class:`gatewidgets.engine.executor.Executor`)."""
+
+    store: ExecutorStore
+    waits: Waits
+    max_workers: int
+
+    def schedule(self, run: Callable[[Node | None], None], node: Node) -> None:
+        """Queue the ready task ``node``: a worker calls ``run(node)``."""
+
+    def let_go(self, execution: ExecutionState) -> None:
+        """``execution`` ended: the executor no longer holds it."""
+
+    def get(self, key: ExecKey) -> ExecutionState | None:
+        """The running execution of this process with that key, if any."""
+
+    def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
+               project: str | None = None, domain: str | None = None, recover: bool = False,
+               child: bool = False) -> ExecutionState:
+        """Start an execution (a child one: ``child=True``)."""
+
+    def follow(self, key: ExecKey, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the store reports execution ``key`` (run by another process) finished."""
+
+    def unfollow(self, key: ExecKey) -> None:
+        """Forget the follower of execution ``key``."""
 
 
 class ExecutionState:
@@ -49,7 +86,7 @@ class ExecutionState:
                  "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered",
                  "_counts_shared", "__weakref__")  # widgets refer to it weakly
 
-    def __init__(self, executor: Executor, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
+    def __init__(self, executor: Runner, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
         self.store = executor.store
         self.workflow = workflow
@@ -115,6 +152,32 @@ class ExecutionState:
                     self._settle(self._future)
             return self._future
 
+    def abort(self) -> None:
+        """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
+        self._finish(ExecutionStatus.ABORTED,
+                     error=ExecutionAbortedError(f"Execution {self.name!r} was aborted."))
+
+    def signals(self) -> list[Signal]:
+        """Every signal of this execution, in declaration order."""
+        return self.store.list_signals(self.id, limit=None)
+
+    def history(self) -> list[SignalEvent]:
+        """Every stored event of this execution, oldest first."""
+        return self.store.history(self.id)
+
+    def subscribe(self, listener: Callable[[ExecutionEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` on every node change, gate waiting, signal set and on finish."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+        return lambda: self._unsubscribe(listener)
+
+    def _unsubscribe(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                kept = list(self._listeners)
+                kept.remove(listener)
+                self._listeners = tuple(kept)
+
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the execution has ended and ``await ex`` has its outcome (now, if it has)."""
         self._done.add_done_callback(lambda _: callback())
@@ -166,7 +229,7 @@ class ExecutionState:
     def _publish(self, kind: str, **fields: Any) -> None:
         if not self._listeners:
             return
-        event = ExecutionEvent(kind, typing.cast("Execution", self), **fields)  # Execution: the only subclass
+        event = ExecutionEvent(kind, self, **fields)
         for listener in self._listeners:
             try:
                 listener(event)
@@ -254,7 +317,7 @@ class ExecutionState:
             if self._ending:
                 return
             self._ending = True
-        self.executor.waits.forget(self, [n for n in list(self.nodes.values()) if n.signal is not None])
+        self.executor.waits.forget(self.id, [n for n in list(self.nodes.values()) if n.signal is not None])
         if self.children:
             self._abort_children()
         handler = self.workflow.on_failure

@@ -16,18 +16,24 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from gatewidgets.dsl import Node, Task
 from gatewidgets.engine.rows import gate_type_of
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.store.base import ExecutorStore
 from gatewidgets.types import GateType
-
-if TYPE_CHECKING:
-    from gatewidgets.engine.state import ExecutionState
 
 __all__ = ["TaskOptions", "run", "attempts"]
 
 T = TypeVar("T")
+
+
+class Running(Protocol):
+    """The execution a task runs in (its attempts and cache are the store's)."""
+
+    id: WorkflowExecutionIdentifier
+    store: ExecutorStore
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class TaskOptions:
 
 
 
-def run(execution: ExecutionState, node: Node, task: Task, kwargs: dict[str, Any]) -> Any:
+def run(execution: Running, node: Node, task: Task, kwargs: dict[str, Any]) -> Any:
     """Run ``task`` for ``node``: its cached output, else ``task.invoke`` within its timeout and retries."""
     if not (getattr(task, "retries", 0) or getattr(task, "timeout", None) or getattr(task, "cache", False)):
         return task.invoke(execution, node, kwargs)  # the hot path: a plain task
@@ -69,7 +75,7 @@ def run(execution: ExecutionState, node: Node, task: Task, kwargs: dict[str, Any
     return value
 
 
-def attempts(execution: ExecutionState, node: Node, call: Callable[[], T], options: TaskOptions, name: str,
+def attempts(execution: Running, node: Node, call: Callable[[], T], options: TaskOptions, name: str,
              item: int | None = None) -> T:
     """``call()`` within ``options.timeout``, run again after a failure up to ``options.retries`` times; each
     failed attempt is recorded on ``node`` (naming the map ``item`` it was, if any)."""

@@ -12,17 +12,13 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from gatewidgets.dsl import Node
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.store.base import now
 
-if TYPE_CHECKING:
-    from gatewidgets.engine.gates import ExecutionGates
-    from gatewidgets.engine.state import ExecutionState
-
-__all__ = ["Timers", "Waits"]
+__all__ = ["Timers", "Waits", "Waiter"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +78,22 @@ class Timers:
                 log.exception("gatewidgets timer callback failed")
 
 
+class Waiter(Protocol):
+    """What waits at a gate: an execution (:class:`gatewidgets.engine.gates.ExecutionGates`)."""
+
+    id: WorkflowExecutionIdentifier
+
+    def deadline(self, node: Node) -> None:
+        """The gate ``node`` reached its deadline (its wait was taken off)."""
+
+    def resolve_from_store(self, node: Node) -> Node | None:
+        """The store reports the signal of the gate ``node`` set or timed out (its wait was taken off); returns
+        the task that became ready."""
+
+    def run(self, node: Node | None) -> None:
+        """Run the ready task ``node`` and those it makes ready after it."""
+
+
 class Waits:
     """Every gate of a process waiting for its signal, with its deadline: registered when reached, taken off
     once (by the signal's set, its deadline, or its execution's end)."""
@@ -97,7 +109,7 @@ class Waits:
         with self._lock:
             return sum(len(w) for w in self._waiting.values())
 
-    def wait(self, execution: ExecutionGates, node: Node) -> None:
+    def wait(self, execution: Waiter, node: Node) -> None:
         """``node``, a gate of ``execution``, waits for its signal (registered before the store marks it PENDING,
         so a set in between is not missed)."""
         assert node.signal is not None
@@ -105,7 +117,7 @@ class Waits:
         with self._lock:
             self._waiting[key] = (*self._waiting.get(key, ()), [execution, node, None])
 
-    def until(self, execution: ExecutionGates, node: Node, deadline: datetime) -> None:
+    def until(self, execution: Waiter, node: Node, deadline: datetime) -> None:
         """The waiting ``node`` times out at ``deadline``: then it is taken off and ``execution.deadline(node)``
         runs on the timer thread. Nothing happens if it no longer waits."""
         assert node.signal is not None
@@ -114,7 +126,7 @@ class Waits:
             if waiter is not None:  # a plain function: holds no bound method per gate
                 waiter[2] = self.timers.schedule(deadline, Waits._deadline_passed, self, execution, node)
 
-    def take(self, execution_id: WorkflowExecutionIdentifier, signal_id: str) -> list[tuple[ExecutionGates, Node]]:
+    def take(self, execution_id: WorkflowExecutionIdentifier, signal_id: str) -> list[tuple[Waiter, Node]]:
         """Take off every gate waiting for that signal (its deadlines cancelled): the caller resolves them."""
         with self._lock:
             waiters = self._waiting.pop((execution_id, signal_id), ())
@@ -123,33 +135,33 @@ class Waits:
                     Timers.cancel(waiter[2])
         return [(w[0], w[1]) for w in waiters]
 
-    def take_one(self, execution: ExecutionGates, node: Node) -> bool:
+    def take_one(self, execution_id: WorkflowExecutionIdentifier, node: Node) -> bool:
         """Take off ``node``'s wait (its deadline cancelled); whether it still waited (then it is the caller's)."""
         with self._lock:
-            return self._remove(execution, node)
+            return self._remove(execution_id, node)
 
-    def forget(self, execution: ExecutionState, nodes: list[Node]) -> None:
-        """Take off the waits of these gates of ``execution`` (it ends, or closes them)."""
+    def forget(self, execution_id: WorkflowExecutionIdentifier, nodes: list[Node]) -> None:
+        """Take off the waits of these gates of execution ``execution_id`` (it ends, or closes them)."""
         with self._lock:
             for node in nodes:
-                self._remove(execution, node)
+                self._remove(execution_id, node)
 
     def stop(self) -> None:
         self.timers.stop()
 
-    def _find(self, execution: ExecutionState, node: Node) -> list[Any] | None:
+    def _find(self, execution: Waiter, node: Node) -> list[Any] | None:
         assert node.signal is not None
         for waiter in self._waiting.get((execution.id, node.signal.signal_id), ()):
             if waiter[1] is node:
                 return waiter
         return None
 
-    def _remove(self, execution: ExecutionState, node: Node) -> bool:
+    def _remove(self, execution_id: WorkflowExecutionIdentifier, node: Node) -> bool:
         # A gate waits under its own (execution, signal) key only: look that up instead of scanning every
         # waiting gate of the process (which made each resume O(all waiting gates)).
         if node.signal is None:
             return False
-        key = (execution.id, node.signal.signal_id)
+        key = (execution_id, node.signal.signal_id)
         waiters = self._waiting.get(key, ())
         kept = tuple(w for w in waiters if w[1] is not node)
         if len(kept) == len(waiters):
@@ -163,6 +175,6 @@ class Waits:
             del self._waiting[key]
         return True
 
-    def _deadline_passed(self, execution: ExecutionGates, node: Node) -> None:
-        if self.take_one(execution, node):
+    def _deadline_passed(self, execution: Waiter, node: Node) -> None:
+        if self.take_one(execution.id, node):
             execution.deadline(node)

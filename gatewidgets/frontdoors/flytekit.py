@@ -43,7 +43,6 @@ Flyte's semantics kept:
 """
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from gatewidgets.dsl import Workflow
@@ -114,14 +113,8 @@ def _is_dataset(hint: Any) -> bool:
     return isinstance(bare(hint), type) and issubclass(bare(hint), FlyteDataset)
 
 
-_translated: weakref.WeakKeyDictionary[Any, Workflow] = weakref.WeakKeyDictionary()
-
-
 def workflow_of(obj: Any) -> Workflow:
     """The gatewidgets workflow a flytekit workflow or launch plan translates to (built once per object)."""
-    from gatewidgets.frontdoors.flytekit_translate import translate  # imports flytekit
+    from gatewidgets.frontdoors.flytekit_translate import translated  # imports flytekit
 
-    workflow = _translated.get(obj)
-    if workflow is None:
-        workflow = _translated[obj] = translate(obj)
-    return workflow
+    return translated(obj)

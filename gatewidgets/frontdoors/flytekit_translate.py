@@ -8,6 +8,7 @@ import functools
 import graphlib
 import inspect
 import typing
+import weakref
 from typing import Any
 
 from flytekit.core.launch_plan import LaunchPlan
@@ -17,7 +18,6 @@ from gatewidgets import dsl
 from gatewidgets.condition import conditional
 from gatewidgets.dsl import Condition, Const, Promise, Ref, Workflow
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.frontdoors.flytekit import workflow_of
 from gatewidgets.frontdoors.flytekit_tasks import EndNode, FailureHandler, FlytekitMap, FlytekitTask, echo, refuse
 from gatewidgets.frontdoors.flytekit_values import (
     gate_answer_hint,
@@ -26,7 +26,17 @@ from gatewidgets.frontdoors.flytekit_values import (
     needs_conversion,
 )
 
-__all__ = ["translate", "task_of", "FlytekitDynamic"]
+__all__ = ["translated", "translate", "task_of", "FlytekitDynamic"]
+
+_translated: weakref.WeakKeyDictionary[Any, Workflow] = weakref.WeakKeyDictionary()
+
+
+def translated(obj: Any) -> Workflow:
+    """The gatewidgets workflow a flytekit workflow or launch plan translates to (built once per object)."""
+    workflow = _translated.get(obj)
+    if workflow is None:
+        workflow = _translated[obj] = translate(obj)
+    return workflow
 
 
 class FlytekitDynamic(FlytekitTask, dsl.Dynamic):
@@ -191,7 +201,7 @@ class _Scope:
     def _launch_plan(self, node: Any, lp: Any) -> dict[str, Any]:
         """A launch plan used as a node: a child execution of its workflow (its defaults and fixed inputs apply)."""
         inputs = {k: v for k, v in self._bound_inputs(node, lp).items() if k not in lp.raw_fixed_inputs}
-        result = dsl.launch_child(workflow_of(lp), **inputs)
+        result = dsl.launch_child(translated(lp), **inputs)
         return self._outputs(list(lp.python_interface.outputs), result)
 
     def _branch(self, node: Any, branch: Any) -> dict[str, Any]:
