@@ -85,7 +85,7 @@ def fresh_store(name: str = "gates.db") -> Iterator[str]:
         try:
             yield path
         finally:
-            from gatewidgets.executor import shutdown_executors
+            from gatewidgets.engine import shutdown_executors
             from gatewidgets.store import close_stores
 
             shutdown_executors()

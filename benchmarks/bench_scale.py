@@ -57,7 +57,7 @@ def launch_all(wf: Any, executions: int) -> tuple[list[Any], float]:
 def hold_gates(wf: Any, executions: int) -> dict[str, Any]:
     """Launch ``executions`` runs, measure threads, RSS and launch time while all gates wait."""
     from gatewidgets import ExecutionStatus
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     gates = executions * GATES_PER_EXECUTION
     collect()
@@ -66,7 +66,7 @@ def hold_gates(wf: Any, executions: int) -> dict[str, Any]:
     default_executor().store.flush()
     collect()
     threads_after, rss_after = os_threads(), rss_bytes()
-    registered = sum(len(w) for w in default_executor()._waiting.values())
+    registered = len(default_executor().waits)
     print(f"  launched {executions} executions / {gates} waiting gates in {launch_s:.2f} s "
           f"({launch_s / executions * 1e3:.2f} ms per execution); registrations held: {registered}")
     print(f"  threads: {threads_before} before, {threads_after} while {gates} gates wait")
@@ -89,7 +89,7 @@ def traced_gates(wf: Any, executions: int) -> dict[str, Any]:
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     runs, _ = launch_all(wf, executions)
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     default_executor().store.flush()
     collect()
@@ -107,7 +107,7 @@ def traced_gates(wf: Any, executions: int) -> dict[str, Any]:
 
 def fill_store(total: int, existing: int) -> None:
     """Add finished-looking executions until the store holds ``total`` signals (``UPCOMING``)."""
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
     from gatewidgets.models.execution import WorkflowExecutionIdentifier
     from gatewidgets.settings import settings
     from gatewidgets.types import GateType
@@ -140,7 +140,7 @@ def time_list(reps: int) -> dict[str, Any]:
 
 def all_pending() -> None:
     """Benchmark fixture: mark every ``UPCOMING`` signal ``PENDING`` in one statement (the worst case)."""
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
     from gatewidgets.store.base import now
     from gatewidgets.store.sqlite.rows import ts
 

@@ -47,7 +47,7 @@ def define() -> Any:
 def reach(wf: Any, n: int) -> tuple[list[Any], float]:
     """Launch ``n`` executions; return them and the seconds until every one waits at its gate."""
     from gatewidgets import NodeState
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     start = time.perf_counter()
     runs = [wf.launch(execution_name=f"waiting-{i}") for i in range(n)]  # 6 random hex digits collide by 100,000

@@ -1,9 +1,10 @@
 """gatewidgets: Flyte-style gate nodes and signals, live in Jupyter."""
 from __future__ import annotations
 
-from gatewidgets import answers  # noqa: F401  registers the answering of gates from GATEWIDGETS_ANSWERS
+from gatewidgets import answers, notify
 from gatewidgets.condition import conditional
-from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input, workflow
+from gatewidgets.dsl import WorkflowFailure, approve, dynamic, launch_child, sleep, task, wait_for_input
+from gatewidgets.engine import Awaiting, Execution, Executor, events, recover, workflow
 from gatewidgets.errors import (
     AnswersFileError,
     BranchFailedError,
@@ -25,7 +26,6 @@ from gatewidgets.errors import (
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
-from gatewidgets.executor import Awaiting, Execution, Executor, recover
 from gatewidgets.frontdoors import launch
 from gatewidgets.models.execution import ExecutionStatus, NodeState
 from gatewidgets.models.signal import Signal, SignalState
@@ -33,6 +33,13 @@ from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings  # the object, not its module: `from gatewidgets import settings` works
 from gatewidgets.telemetry import metrics
 from gatewidgets.types import GateFile
+from gatewidgets.widgets import display
+
+# The observers and the faces subscribe to what the engine publishes (it imports none of them): gates answered
+# from GATEWIDGETS_ANSWERS, the webhook of settings.webhook_url, an execution shown as its live widget.
+events.gate_reached.subscribe(answers.answer_reached)
+events.store_opened.subscribe(notify.install_from_settings)
+events.display.subscribe(display.execution_mimebundle)
 
 __version__ = "0.1.0"
 

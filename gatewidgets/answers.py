@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gatewidgets import formatting, kinds
 from gatewidgets.config import ANSWERS_ENV
+from gatewidgets.engine import Execution
 from gatewidgets.errors import (
     AnswersFileError,
     GateError,
@@ -58,7 +59,6 @@ from gatewidgets.errors import (
     SignalClosedError,
     UnansweredGateError,
 )
-from gatewidgets.executor import GATE_REACHED_HOOKS, Execution
 from gatewidgets.models.signal import Signal, Via
 from gatewidgets.remote import GateRemote
 from gatewidgets.settings import settings
@@ -414,10 +414,10 @@ def answering(answers: Mapping[str, Any] | Sequence[Mapping[str, Any] | Answer] 
             _blocks.remove(given)
 
 
-def _answer_reached(execution: Execution, signal: Signal) -> None:
+def answer_reached(execution: Execution, signal: Signal) -> None:
+    """Answer a gate ``execution`` reached from the active answers, if any (subscribed to the engine's
+    ``gate_reached`` by ``gatewidgets``)."""
     answers = active()
     if answers is not None:
         answers.answer(execution, signal)
 
-
-GATE_REACHED_HOOKS.append(_answer_reached)

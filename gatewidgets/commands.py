@@ -602,7 +602,7 @@ def _run(args: argparse.Namespace, ctx: Context) -> Result:
 
 
 def _recover(args: argparse.Namespace, ctx: Context) -> Result:
-    from gatewidgets.executor import recover
+    from gatewidgets.engine import recover
 
     if not ctx.remote.capabilities.run:
         raise CommandError("recover: executions run in this machine's store only, not on a Flyte cluster.")

@@ -1,8 +1,8 @@
 """Workflow definition: ``@task``, ``@workflow``, the gates and promises.
 
 A workflow's body runs once, at definition, on promises, and yields a static DAG of
-nodes. Nothing here runs or displays anything: ``Workflow.launch`` hands the spec to
-the launcher the executor registers with :func:`set_launcher`.
+nodes. Nothing here runs or displays anything: the engine runs a spec
+(``gatewidgets.workflow``, the engine's decorator, makes workflows that launch).
 """
 from __future__ import annotations
 
@@ -65,7 +65,6 @@ __all__ = [
     "NO_DEFAULT",
     "RESERVED_INPUTS",
     "WorkflowFailure",
-    "set_launcher",
 ]
 
 _current = current_builder  # the flytekit door's name for graph.current_builder
@@ -307,15 +306,6 @@ def _failure_handler(workflow_name: str, handler: Task | None, input_hints: dict
     return handler
 
 
-_launcher: Callable[..., Any] | None = None
-
-
-def set_launcher(launcher: Callable[..., Any]) -> None:
-    """Register the function that runs ``Workflow.launch`` (the executor does this on import)."""
-    global _launcher
-    _launcher = launcher
-
-
 class Workflow:
     """A static DAG of task and gate nodes, built once from the decorated function."""
 
@@ -404,11 +394,9 @@ class Workflow:
 
     def launch(self, *, execution_name: str | None = None, project: str | None = None,
                domain: str | None = None, recover: bool = False, **inputs: Any) -> Any:
-        """Start an execution in the background of this process and return its ``Execution`` at once."""
-        if _launcher is None:  # pragma: no cover - gatewidgets/__init__ registers it
-            raise RuntimeError("no executor registered: import gatewidgets")
-        return _launcher(self, inputs, execution_name=execution_name, project=project,
-                         domain=domain, recover=recover)
+        """A spec does not launch: ``gatewidgets.workflow`` (the engine's) makes workflows that do."""
+        raise TypeError(f"{self.name} is a workflow spec of gatewidgets.dsl; declare it with gatewidgets.workflow "
+                        "to launch it, or pass it to gatewidgets.launch.")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = current_builder()

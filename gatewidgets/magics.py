@@ -54,7 +54,7 @@ class GateMagics(Magics):
 
         ``%%gate set SIGNAL [-e EXECUTION]``: the cell is a Python expression, its value the signal's.
         """
-        from gatewidgets.executor import default_executor
+        from gatewidgets.engine import default_executor
 
         try:  # opening the store can fail too (corrupt, unreadable): StoreError, one line
             remote = self._remote()

@@ -31,6 +31,7 @@ from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.store.base import ExecutorStore
 from gatewidgets.wire import jsonable, signal_to_json
 
 __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings", "redact"]
@@ -294,10 +295,11 @@ def webhook(url: str, *, events: str | Iterable[str] = ("waiting", "decided", "t
 _installed: dict[tuple[str, str], WebhookNotifier] = {}
 
 
-def install_from_settings(store: SqliteStore) -> WebhookNotifier | None:
-    """Install the webhook of ``settings.webhook_url`` for ``store`` once (the executor calls this)."""
+def install_from_settings(store: ExecutorStore) -> WebhookNotifier | None:
+    """Install the webhook of ``settings.webhook_url`` for ``store`` once (subscribed to the engine's
+    ``store_opened``: webhooks tell this machine's processes apart, so a SQLite store only)."""
     url = settings.webhook_url
-    if not url:
+    if not url or not isinstance(store, SqliteStore):
         return None
     key = (store.path, url)
     if key not in _installed:

@@ -49,7 +49,7 @@ def gatewidgets_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatc
 def _release_engine():
     """Stop the executors and stores a test opened, so threads do not pile up across tests."""
     yield
-    from gatewidgets.executor import shutdown_executors
+    from gatewidgets.engine import shutdown_executors
     from gatewidgets.store import close_stores
 
     shutdown_executors()

@@ -25,15 +25,15 @@ from gatewidgets import (
     SignalState,
     UnansweredGateError,
     approve,
-    executor,
     kinds,
     sleep,
     task,
     wait_for_input,
     workflow,
 )
-from gatewidgets.answers import Answers, active, answering
+from gatewidgets.answers import Answers, active, answer_reached, answering
 from gatewidgets.config import ANSWERS_ENV, GateWidgets
+from gatewidgets.engine import events
 from gatewidgets.models.signal import Via
 from gatewidgets.settings import settings
 
@@ -296,11 +296,16 @@ def test_entries_in_code_are_checked_as_the_file_is():
     assert active() is None
 
 
-def test_a_person_who_answers_first_wins_and_is_what_was_asked(monkeypatch):
+def test_a_person_who_answers_first_wins_and_is_what_was_asked():
     def person(execution, signal):  # answers between the gate's reach and the answers file
         GateRemote.for_sandbox(user="alice", via="cli").set_input(signal.signal_id, signal.execution_name, 9.0)
 
-    monkeypatch.setattr(executor, "GATE_REACHED_HOOKS", [person, *executor.GATE_REACHED_HOOKS])
-    with answering({"rate": 1.5}) as answers:
-        assert rate_wf() == 9.0
+    events.gate_reached.unsubscribe(answer_reached)  # the person first, then the answers file
+    events.gate_reached.subscribe(person)
+    events.gate_reached.subscribe(answer_reached)
+    try:
+        with answering({"rate": 1.5}) as answers:
+            assert rate_wf() == 9.0
+    finally:
+        events.gate_reached.unsubscribe(person)
     assert [a.answer for a in answers.asked] == ["9.0 (by alice via cli)"]

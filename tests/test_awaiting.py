@@ -84,7 +84,7 @@ def test_awaiting_is_public_for_annotations() -> None:
     RELEASE.set()
     ex = pay_wf.launch(v=5)
     waiting: Awaiting[object] = ex.reached("go", timeout=10)
-    assert "Awaiting" in gatewidgets.__all__ and Awaiting is gatewidgets.executor.Awaiting
+    assert "Awaiting" in gatewidgets.__all__ and Awaiting is gatewidgets.engine.Awaiting
     assert isinstance(waiting, Awaiting) and isinstance(ex.node("slow", timeout=10), Awaiting)
     assert isinstance(ex.finished(timeout=10), Awaiting)
     GateRemote.for_sandbox().approve("go", waiting.wait().execution_name)
@@ -179,8 +179,7 @@ def test_repeated_task_names_are_numbered() -> None:
 
 
 def test_blocking_wait_warns_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatewidgets import awaiting
-    from gatewidgets.awaiting import BlockingWaitWarning
+    from gatewidgets.engine import BlockingWaitWarning, awaiting
 
     monkeypatch.setattr(awaiting, "in_kernel_main_thread", lambda: True)
     ex = pay_wf.launch(v=8)

@@ -27,7 +27,7 @@ from gatewidgets import (
     launch_child,
     workflow,
 )
-from gatewidgets.executor import Execution, Executor, default_executor
+from gatewidgets.engine import Execution, Executor, default_executor
 from gatewidgets.models.execution import WorkflowExecutionIdentifier as ExecKey
 from gatewidgets.models.execution import child_execution_name, is_valid_name
 from gatewidgets.store import open_store

@@ -219,7 +219,7 @@ def test_evidence_module_is_pure() -> None:
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m and m.split(".")[0] in ("IPython", "ipywidgets")
-                or m.startswith(("gatewidgets.store", "gatewidgets.executor", "gatewidgets.widgets"))}
+                or m.startswith(("gatewidgets.store", "gatewidgets.engine", "gatewidgets.widgets"))}
 
 
 def test_a_version_1_store_is_migrated(tmp_path) -> None:

@@ -25,7 +25,7 @@ from gatewidgets import (
     wait_for_input,
     workflow,
 )
-from gatewidgets.executor import Executor, default_executor
+from gatewidgets.engine import Executor, default_executor
 from gatewidgets.store import open_store
 
 RAN: list[str] = []

@@ -19,14 +19,14 @@ from helpers import eventually
 from traitlets import TraitError
 from traitlets.config import Config
 
-import gatewidgets.executor
+import gatewidgets.engine.gates
 import gatewidgets.store.sqlite.connection
 import gatewidgets.store.sqlite.signals
 import gatewidgets.store.sqlite.writebehind
 from gatewidgets import ExecutionStatus, GateRemote, NodeState, SignalState, task, wait_for_input, workflow
 from gatewidgets.config import GateWidgets
+from gatewidgets.engine import Executor
 from gatewidgets.errors import ExecutionAbortedError, ExecutionExistsError
-from gatewidgets.executor import Executor
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.store import SqliteStore, open_store
 
@@ -257,7 +257,7 @@ def test_deadline_fires_on_time_when_the_wall_clock_steps_back(monkeypatch: pyte
     def an_hour_ago() -> Any:
         return wall() - timedelta(hours=1)
 
-    for module in (gatewidgets.executor, gatewidgets.store.sqlite.signals,  # the system clock steps back 1 h
+    for module in (gatewidgets.engine.gates, gatewidgets.store.sqlite.signals,  # the system clock steps back 1 h
                    gatewidgets.store.sqlite.connection):
         monkeypatch.setattr(module, "now", an_hour_ago)
     assert ex.wait(timeout=5) == 14  # the 1 s timeout fired (with its default), not an hour later

@@ -208,9 +208,9 @@ def test_kinds_and_the_graph_import_nothing_above_the_core():
     store, remote, observer or face (on main, kinds reached the executor, the widgets and notify)."""
     grimp = pytest.importorskip("grimp")
     graph = grimp.build_graph("gatewidgets")
-    above = ["gatewidgets.dsl", "gatewidgets.executor", "gatewidgets.store", "gatewidgets.remote",
-             "gatewidgets.widgets", "gatewidgets.notify", "gatewidgets.awaiting", "gatewidgets.timers",
-             "gatewidgets.jupyter_client", "gatewidgets.server", "gatewidgets.commands", "gatewidgets.frontdoors"]
+    above = ["gatewidgets.dsl", "gatewidgets.engine", "gatewidgets.store", "gatewidgets.remote",
+             "gatewidgets.widgets", "gatewidgets.notify", "gatewidgets.answers", "gatewidgets.jupyter_client",
+             "gatewidgets.server", "gatewidgets.commands", "gatewidgets.frontdoors"]
     chains = [chain for low in ("gatewidgets.kinds", "gatewidgets.graph", "gatewidgets.models", "gatewidgets.types",
                                 "gatewidgets.wire", "gatewidgets.evidence")
               for high in above if high in graph.modules

@@ -164,7 +164,7 @@ def test_several_running_executions_say_which_is_used(ip: Any) -> None:
 
 
 def test_no_execution_in_this_kernel(ip: Any) -> None:
-    from gatewidgets.executor import default_executor
+    from gatewidgets.engine import default_executor
 
     assert default_executor().launched == []
     seen = run(ip, "%gate approve go")

@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any
 
 from gatewidgets import ExecutionStatus, GateRemote, NodeState, wait_for_input, workflow
-from gatewidgets.executor import Execution, default_executor
+from gatewidgets.engine import Execution, default_executor
 
 
 @workflow

@@ -96,3 +96,27 @@ def test_execution_displays_as_its_widget():
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"] == repr(ex)
     assert execution_widget(ex) is execution_widget(ex)
+
+
+def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event() -> None:
+    from gatewidgets.engine import events
+    from gatewidgets.widgets import display
+
+    assert display.execution_mimebundle in list(events.display)  # gatewidgets subscribed the widget's view
+    ex = failing.launch(a=1)
+    with pytest.raises(ValueError):
+        ex.wait(timeout=10)
+    events.display.unsubscribe(display.execution_mimebundle)
+    shown: list[object] = []
+
+    def view(e, include, exclude):
+        shown.append(e)
+        return {"text/plain": "mine"}
+
+    try:
+        assert ex._repr_mimebundle_() == {"text/plain": repr(ex)}  # no face: plain text
+        events.display.subscribe(view)
+        assert ex._repr_mimebundle_() == {"text/plain": "mine"} and shown == [ex]
+    finally:
+        events.display.unsubscribe(view)
+        events.display.subscribe(display.execution_mimebundle)

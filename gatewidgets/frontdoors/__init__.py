@@ -4,7 +4,8 @@ A front door translates a foreign workflow or task into the one engine and the o
 it never runs a second engine. Each door is a module of this package that exposes
 
 - ``accepts(obj) -> bool``: cheap, imports nothing heavy (look at ``type(obj).__module__``);
-- ``launch(obj, inputs, *, execution_name, project, domain, recover) -> Execution``;
+- ``launch(obj, inputs, *, execution_name, project, domain, recover) -> Execution``: it translates ``obj``
+  and launches through the one engine entry, :func:`gatewidgets.engine.launch`;
 - optionally ``workflow_of(obj) -> Workflow``: the translated workflow (``%gate run`` reads its inputs).
 
 The SDK a door wraps (flytekit, flyte) is imported only inside that door, and only when
@@ -17,6 +18,8 @@ from types import ModuleType
 from typing import Any
 
 from gatewidgets.dsl import Workflow
+from gatewidgets.engine import Execution
+from gatewidgets.engine import launch as launch_execution
 
 __all__ = ["launch", "workflow_of", "DOORS"]
 
@@ -28,7 +31,7 @@ DOORS: tuple[str, ...] = (
 
 
 def launch(workflow: Any, /, *, execution_name: str | None = None, project: str | None = None,
-           domain: str | None = None, recover: bool = False, **inputs: Any) -> Any:
+           domain: str | None = None, recover: bool = False, **inputs: Any) -> Execution:
     """Start ``workflow`` in the background of this process and return its ``Execution`` at once.
 
     ``workflow`` is a gatewidgets workflow, a flytekit workflow or ``LaunchPlan``, or a
@@ -36,13 +39,14 @@ def launch(workflow: Any, /, *, execution_name: str | None = None, project: str 
     ``await ex``, ``ex.wait()``, history and recovery.
     """
     if isinstance(workflow, Workflow):
-        return workflow.launch(execution_name=execution_name, project=project, domain=domain, recover=recover,
-                               **inputs)
+        return launch_execution(workflow, inputs, execution_name=execution_name, project=project, domain=domain,
+                                recover=recover)
     for name in DOORS:
         module = _door(name)
         if module is not None and module.accepts(workflow):
-            return module.launch(workflow, inputs, execution_name=execution_name, project=project, domain=domain,
-                                 recover=recover)
+            launched: Execution = module.launch(workflow, inputs, execution_name=execution_name, project=project,
+                                                domain=domain, recover=recover)  # a door module's attributes: untyped
+            return launched
     raise TypeError(
         f"gatewidgets.launch: cannot run {type(workflow).__module__}.{type(workflow).__qualname__}. "
         "Pass a gatewidgets @workflow, a flytekit workflow or LaunchPlan (pip install 'gatewidgets[flyte]'), "

@@ -44,8 +44,9 @@ from typing import Any
 
 from gatewidgets import dsl
 from gatewidgets.dsl import Node, SignalSpec, Workflow
+from gatewidgets.engine import Execution
+from gatewidgets.engine import launch as launch_execution
 from gatewidgets.errors import GateError
-from gatewidgets.executor import Execution, default_executor
 from gatewidgets.models.flyte2 import describe, description_format, kind_of, signal_id_for
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.types import GateType
@@ -71,8 +72,8 @@ def launch(obj: Any, inputs: dict[str, Any], *, execution_name: str | None, proj
     _check_flyte()
     started: concurrent.futures.Future[Execution] = concurrent.futures.Future()
     try:
-        execution = default_executor().launch(_workflow(obj, started), inputs, execution_name=execution_name,
-                                              project=project, domain=domain, recover=recover)
+        execution = launch_execution(_workflow(obj, started), inputs, execution_name=execution_name,
+                                     project=project, domain=domain, recover=recover)
     except BaseException as exc:
         started.set_exception(exc)
         raise

@@ -7,6 +7,10 @@ every edge where it can matter, decided once per edge when the workflow is trans
 (:func:`needs_conversion`); plain Python values (``int``, ``str``, lists and dicts of them, ... of one
 declared type on both sides) are handed over as they are. Files go under ``<store folder>/flytekit``.
 
+Here too: the gatewidgets type of a flytekit type (:func:`gate_hint`), and a gatewidgets value as flytekit
+hands it to a task (:func:`to_flytekit`: a ``GateFile`` as a ``FlyteFile``, a table as flytekit's
+``StructuredDataset``, a ``datetime`` in UTC).
+
 This module imports flytekit: the front door imports it only once a flytekit workflow is translated.
 """
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import tempfile
 import traceback
 import types
 import typing
+import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flytekit.core.context_manager import ExecutionParameters, ExecutionState, FlyteContext, FlyteContextManager
@@ -27,8 +34,11 @@ from flytekit.core.type_engine import TypeEngine, TypeTransformerFailedError
 from flytekit.types.directory import FlyteDirectory
 
 from gatewidgets.store import default_store_path
+from gatewidgets.types import GateFile
+from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
-__all__ = ["check", "convert", "flytekit_context", "in_task_sandbox", "needs_conversion", "is_plain"]
+__all__ = ["check", "convert", "flytekit_context", "in_task_sandbox", "needs_conversion", "is_plain", "gate_hint",
+           "gate_answer_hint", "to_flytekit", "bare", "converts", "literal_value", "type_name"]
 
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -146,3 +156,99 @@ def _pushed(ctx: FlyteContext) -> Iterator[FlyteContext]:
 
 
 _ORIGIN = traceback.FrameSummary(__file__, 0, "gatewidgets")
+
+
+# ------------------------------------------------------------------------------ gatewidgets values
+
+
+def gate_hint(hint: Any) -> Any:
+    """The gatewidgets type for a flytekit type: a ``FlyteFile`` gate is answered with a ``GateFile``, a
+    ``StructuredDataset`` gate with gatewidgets' ``StructuredDataset`` (a CSV or Parquet file)."""
+    from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    if isinstance(bare(hint), type) and issubclass(bare(hint), FlyteDataset):
+        return StructuredDataset
+    return GateFile if isinstance(hint, type) and issubclass(hint, FlyteFile) else hint
+
+
+def gate_answer_hint(hint: Any) -> Any:
+    """The gatewidgets type a gate of flytekit type ``hint`` is answered with: as :func:`gate_hint`, and a
+    ``FlyteDirectory`` gate with its files (``list[GateFile]``: several files, or one zip unpacked)."""
+    from flytekit.types.directory import FlyteDirectory
+
+    if isinstance(hint, type) and issubclass(hint, FlyteDirectory):
+        return list[GateFile]
+    return gate_hint(hint)
+
+
+def _directory_of(files: list[GateFile]) -> str:
+    """A new local folder holding ``files`` (the members of one ``.zip``, unpacked, if that is all there is)."""
+    folder = tempfile.mkdtemp(prefix="gatewidgets-dir-")
+    if len(files) == 1 and files[0].name.lower().endswith(".zip"):
+        with files[0].open("rb") as fh, zipfile.ZipFile(fh) as archive:
+            archive.extractall(folder)  # names with '..' or a leading '/' are made safe by zipfile
+        return folder
+    for f in files:
+        with f.open("rb") as src, open(os.path.join(folder, f.name), "xb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
+
+
+def to_flytekit(value: Any, hint: Any) -> Any:
+    """A value as a flytekit task receives it: a gate's file as the ``FlyteFile`` it declares (its path is
+    the stored copy), a table as flytekit's ``StructuredDataset`` (through flytekit's type engine), a
+    ``datetime`` in UTC, as flytekit's literals carry it."""
+    from flytekit.types.directory import FlyteDirectory
+    from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    cls = bare(hint)
+    if isinstance(value, list) and isinstance(cls, type) and issubclass(cls, FlyteDirectory) and \
+            all(isinstance(v, GateFile) for v in value):
+        return cls(path=_directory_of(value))
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, StructuredDataset) and isinstance(cls, type) and issubclass(cls, FlyteDataset):
+        import pandas
+        from flytekit.core.context_manager import FlyteContextManager
+        from flytekit.core.type_engine import TypeEngine
+
+        ctx = FlyteContextManager.current_context()
+        stored_as: Any = typing.Annotated[cls, value.file_format]  # keep the file's format (CSV needs no pyarrow)
+        table = FlyteDataset(dataframe=value.open(pandas.DataFrame).all(), file_format=value.file_format)
+        literal = TypeEngine.to_literal(ctx, table, stored_as, TypeEngine.to_literal_type(stored_as))
+        return TypeEngine.to_python_value(ctx, literal, hint)
+    if isinstance(value, GateFile) and isinstance(cls, type) and issubclass(cls, FlyteFile):
+        return cls(path=value.path)
+    if isinstance(value, list) and typing.get_origin(hint) is list:
+        return [to_flytekit(v, typing.get_args(hint)[0]) for v in value]
+    return value
+
+
+def bare(hint: Any) -> Any:
+    """``T`` of ``Annotated[T, ...]`` (a dataset's columns or format), else ``hint``."""
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+
+
+def converts(hint: Any) -> bool:
+    """Whether values of ``hint`` go through :func:`to_flytekit` (files, tables, datetimes, lists of them)."""
+    from flytekit.types.directory import FlyteDirectory
+    from flytekit.types.file import FlyteFile
+    from flytekit.types.structured import StructuredDataset as FlyteDataset
+
+    if typing.get_origin(hint) is list:
+        return converts(typing.get_args(hint)[0])
+    hint = bare(hint)
+    return isinstance(hint, type) and issubclass(hint, (FlyteFile, FlyteDirectory, FlyteDataset, datetime))
+
+
+def literal_value(literal: Any, hint: Any) -> Any:
+    from flytekit.core.context_manager import FlyteContextManager
+    from flytekit.core.type_engine import TypeEngine
+
+    return TypeEngine.to_python_value(FlyteContextManager.current_context(), literal, hint)
+
+
+def type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

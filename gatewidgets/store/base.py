@@ -4,7 +4,7 @@
   executions, history, stats, subscribe); every backend implements it: ``SqliteStore``,
   ``FlyteStore`` (a Flyte admin), ``Flyte2Store`` (Flyte 2 conditions on a cluster),
   ``JupyterStore`` (a Jupyter server's HTTP API).
-- :class:`ExecutorStore` adds what :class:`gatewidgets.executor.Executor` needs to run
+- :class:`ExecutorStore` adds what :class:`gatewidgets.engine.Executor` needs to run
   executions (create, adopt, node writes, reach/time out/cancel signals); only
   ``SqliteStore`` implements it.
 - :class:`StoreCapabilities` says what a backend can do; a caller checks it, and a call a

@@ -1,37 +1,34 @@
 """Live notebook widgets: ``GateWidget``, ``ExecutionWidget``, ``StoredExecutionWidget``, ``SignalDashboard``.
 
-An ``Execution`` shown in a cell is its live :class:`ExecutionWidget`: ``Execution._repr_mimebundle_``
-calls :func:`_execution_mimebundle`.
+An ``Execution`` shown in a cell is its live :class:`ExecutionWidget` (:mod:`.display`, subscribed to the
+engine's ``display`` event by ``gatewidgets``). The widget classes are loaded on first use, so importing this
+package (as ``gatewidgets`` does) imports no ipywidgets.
 """
 from __future__ import annotations
 
-import weakref
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from gatewidgets.executor import Execution
-from gatewidgets.widgets.dag import dag_svg
-from gatewidgets.widgets.dashboard import SignalDashboard
-from gatewidgets.widgets.execution import ExecutionWidget
-from gatewidgets.widgets.gate import GateWidget
-from gatewidgets.widgets.notifier import GateNotifier
-from gatewidgets.widgets.stored import StoredExecutionWidget
+from gatewidgets.widgets.display import execution_widget
+
+if TYPE_CHECKING:
+    from gatewidgets.widgets.dag import dag_svg
+    from gatewidgets.widgets.dashboard import SignalDashboard
+    from gatewidgets.widgets.execution import ExecutionWidget
+    from gatewidgets.widgets.gate import GateWidget
+    from gatewidgets.widgets.notifier import GateNotifier
+    from gatewidgets.widgets.stored import StoredExecutionWidget
 
 __all__ = ["GateWidget", "ExecutionWidget", "StoredExecutionWidget", "SignalDashboard", "GateNotifier", "dag_svg",
            "execution_widget"]
 
-_views: weakref.WeakKeyDictionary[Execution, ExecutionWidget] = weakref.WeakKeyDictionary()
+_HOMES = {"GateWidget": "gate", "ExecutionWidget": "execution", "StoredExecutionWidget": "stored",
+          "SignalDashboard": "dashboard", "GateNotifier": "notifier", "dag_svg": "dag"}
 
 
-def execution_widget(execution: Execution) -> ExecutionWidget:
-    """The (one, cached) live widget of ``execution``."""
-    view = _views.get(execution)
-    if view is None or view.comm is None:
-        view = _views[execution] = ExecutionWidget(execution)
-    return view
-
-
-def _execution_mimebundle(execution: Execution, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = execution_widget(execution)._repr_mimebundle_()  # untyped: ipywidgets
-    bundle["text/plain"] = repr(execution)
-    return bundle
-
+def __getattr__(name: str) -> Any:
+    """The widget classes, imported (with ipywidgets) on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from gatewidgets.executor import Execution, ExecutionEvent
+from gatewidgets.engine import Execution, ExecutionEvent
 from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.signal import SignalState
 from gatewidgets.remote import GateRemote

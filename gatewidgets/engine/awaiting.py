@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, TypeVar
 from gatewidgets.models.signal import SignalState
 
 if TYPE_CHECKING:
-    from gatewidgets.executor import Execution, ExecutionEvent
+    from gatewidgets.engine.state import ExecutionEvent, ExecutionState
 
 __all__ = ["Awaiting", "BlockingWaitWarning", "NOT_YET", "warn_blocking"]
 
@@ -53,7 +53,7 @@ class Awaiting(Generic[T]):
     of ``timeout`` raises ``TimeoutError`` and leaves the execution running.
     """
 
-    def __init__(self, execution: Execution, what: str, check: Callable[[ExecutionEvent | None], Any],
+    def __init__(self, execution: ExecutionState, what: str, check: Callable[[ExecutionEvent | None], Any],
                  timeout: float | None) -> None:
         self.execution = execution
         self.what = what
@@ -62,7 +62,7 @@ class Awaiting(Generic[T]):
         self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
         unsubscribe = execution.subscribe(self._on_event)
         self._future.add_done_callback(lambda _: unsubscribe())
-        execution._done.add_done_callback(lambda _: self._on_event(None))  # its end is published before it is done
+        execution.when_done(lambda: self._on_event(None))  # its end is published before it is done
         self._on_event(None)
 
     def _on_event(self, event: ExecutionEvent | None) -> None:
