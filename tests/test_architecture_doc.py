@@ -18,16 +18,6 @@ _NOT_IN_NAME = r"(?<![\w/.<>-])"  # not the tail of a longer path or URL (``/gat
 PATHS = sorted(set(re.findall(_NOT_IN_NAME + r"((?:[\w-]+/)*\w+\.py|gatewidgets/(?:\w+/)+)(?![\w/])", DOC)))
 DOTTED = sorted(set(re.findall(_NOT_IN_NAME + r"(gatewidgets(?:\.[A-Za-z_]\w*)+)", DOC)))
 
-# Modules of the layout being moved into place by parallel changes (the graph model, the engine package):
-# named already, present once those land. Remove this set when they have.
-_ARRIVING = {"gatewidgets/graph.py", "gatewidgets/engine/", "gatewidgets.engine.launch"}
-
-
-def _cases(names: list[str]) -> list[object]:
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=False, reason="arrives with the engine and graph "
-                                                    "modules")) if n in _ARRIVING else n for n in names]
-
-
 def _path_exists(name: str) -> bool:
     if name.endswith("_config.py"):  # a configuration file users write (ipython_config.py), not a module
         return True
@@ -38,7 +28,7 @@ def _path_exists(name: str) -> bool:
 
 def _dotted_exists(name: str) -> bool:
     parts = name.split(".")
-    for end in range(len(parts), 1, -1):
+    for end in range(len(parts), 0, -1):
         try:
             found = importlib.util.find_spec(".".join(parts[:end])) is not None
         except ModuleNotFoundError:  # a name inside a module, not a submodule
@@ -58,12 +48,12 @@ def test_the_document_names_modules() -> None:
     assert "gatewidgets/api/files/" not in PATHS  # a URL, not a module
 
 
-@pytest.mark.parametrize("name", _cases(PATHS))
+@pytest.mark.parametrize("name", PATHS)
 def test_every_module_path_exists(name: str) -> None:
     assert _path_exists(name), f"ARCHITECTURE.md names {name}, which is not in the repository"
 
 
-@pytest.mark.parametrize("name", _cases(DOTTED))
+@pytest.mark.parametrize("name", DOTTED)
 def test_every_dotted_name_exists(name: str) -> None:
     assert _dotted_exists(name), f"ARCHITECTURE.md names {name}, which no module defines"
 

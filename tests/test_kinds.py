@@ -123,7 +123,7 @@ def test_unregistered_kind_is_refused_everywhere():
         with pytest.raises(UnknownGateKindError):  # the remote will not answer it
             GateRemote.for_sandbox().set_input("flavour", ex.name, "vanilla")
         node = next(n for n in wf.nodes.values() if n.is_gate)
-        ex._guarded(ex._deadline, node)  # the executor will not time it out (nor resolve it to None)
+        ex.deadline(node)  # the engine will not time it out (nor resolve it to None)
         with pytest.raises(UnknownGateKindError):
             ex.wait(timeout=10)
         # the card and the DAG
@@ -209,7 +209,7 @@ def test_kinds_and_the_graph_import_nothing_above_the_core():
     grimp = pytest.importorskip("grimp")
     graph = grimp.build_graph("gatewidgets")
     above = ["gatewidgets.dsl", "gatewidgets.engine", "gatewidgets.store", "gatewidgets.remote",
-             "gatewidgets.widgets", "gatewidgets.notify", "gatewidgets.answers", "gatewidgets.jupyter_client",
+             "gatewidgets.widgets", "gatewidgets.notify", "gatewidgets.answers",
              "gatewidgets.server", "gatewidgets.commands", "gatewidgets.frontdoors"]
     chains = [chain for low in ("gatewidgets.kinds", "gatewidgets.graph", "gatewidgets.models", "gatewidgets.types",
                                 "gatewidgets.wire", "gatewidgets.evidence")

@@ -17,8 +17,8 @@ from _jupyter_server import Server, call, running_server
 
 from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import SignalTypeError
-from gatewidgets.jupyter_client import JupyterStore
 from gatewidgets.server.uploads import Uploads
+from gatewidgets.store.jupyter import JupyterStore
 from gatewidgets.types.file import StoredFile, upload_references
 
 SIG = "/gatewidgets/api/signals/default/development"

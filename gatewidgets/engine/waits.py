@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 
 from gatewidgets.dsl import Node
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.signal import Signal
 from gatewidgets.store.base import now
 
 __all__ = ["Timers", "Waits", "Waiter"]
