@@ -93,16 +93,18 @@ def measure(n: int, answered: int, traced: bool) -> dict[str, Any]:
             tracemalloc.stop()
         rss_delta = rss_bytes() - rss_before
         ms = percentiles(answer(runs, answered))
+        row: dict[str, Any] = {"waiting": n, "reach_s": reach_s, "rss_bytes_per_gate": rss_delta / n,
+                               "answered": answered, "answer_resume_ms": ms}
+        if traced_delta is not None:
+            row["traced_bytes_per_gate"] = traced_delta / n
+        print(f"  {n:>7} waiting: reached in {reach_s:.2f} s; "
+              + (f"{traced_delta / n:.0f} B per gate (tracemalloc); " if traced_delta is not None else "")
+              + f"{rss_delta / n:.0f} B per gate (RSS delta); answer + resume p50 {ms['p50']:.3f} ms, "
+              f"p90 {ms['p90']:.3f} ms, p99 {ms['p99']:.3f} ms", flush=True)
+        start = time.perf_counter()
         for ex in runs:
             ex.abort()
-    row: dict[str, Any] = {"waiting": n, "reach_s": reach_s, "rss_bytes_per_gate": rss_delta / n,
-                           "answered": answered, "answer_resume_ms": ms}
-    if traced_delta is not None:
-        row["traced_bytes_per_gate"] = traced_delta / n
-    print(f"  {n:>7} waiting: reached in {reach_s:.2f} s; "
-          + (f"{traced_delta / n:.0f} B per gate (tracemalloc); " if traced_delta is not None else "")
-          + f"{rss_delta / n:.0f} B per gate (RSS delta); answer + resume p50 {ms['p50']:.3f} ms, "
-          f"p90 {ms['p90']:.3f} ms, p99 {ms['p99']:.3f} ms", flush=True)
+        row["abort_all_s"] = time.perf_counter() - start
     return row
 
 
