@@ -506,7 +506,7 @@ class Execution:
         self._error: BaseException | None = None
         self.error_traceback: str | None = None
         self._lock = threading.RLock()
-        self._results: dict[str, Any] = {}
+        self._results: dict[str, Any] | None = None  # node outputs: made by the first (see _node_outputs)
         # the workflow's own tables, shared until nodes are added (see _own_tables): @dynamic, add_gate, on_failure
         self.nodes: dict[str, Node] = workflow.nodes
         self.signal_specs: dict[str, SignalSpec] = workflow.signals
@@ -709,6 +709,12 @@ class Execution:
                                                              dict(self._children))
         self._own_counts()
 
+    def _node_outputs(self) -> dict[str, Any]:
+        """The finished nodes' outputs, made when the first one finishes (a waiting execution holds none)."""
+        if self._results is None:
+            self._results = {}
+        return self._results
+
     def _own_counts(self) -> dict[str, int]:
         """The upstream counts, to change (under ``_lock``): copied from the workflow's before the first change,
         so an execution waiting at its first gate holds no copy."""
@@ -758,7 +764,7 @@ class Execution:
             if node is None or stored.state not in (NodeState.SUCCEEDED, NodeState.SKIPPED):
                 continue
             if stored.state is NodeState.SUCCEEDED:
-                self._results[node.id] = self._restored_output(node, stored.outputs)
+                self._node_outputs()[node.id] = self._restored_output(node, stored.outputs)
             self.node_states[node.id] = stored.state
             self._finished_nodes += 1
             for child in self._children[node.id]:
@@ -838,14 +844,14 @@ class Execution:
             return [self._value(b) for _, b in binding.items]
         if binding.input_name is not None:
             return self.inputs[binding.input_name]
-        value = self._results[binding.node_id]  # type: ignore[index]
+        value = self._node_outputs()[binding.node_id]  # type: ignore[index]
         return value[binding.index] if binding.index is not None else value
 
     def _complete(self, node: Node, value: Any, *, inline: bool) -> Node | None:
         with self._lock:
             if self._ending:
                 return None
-            self._results[node.id] = value
+            self._node_outputs()[node.id] = value
             ready = []
             remaining = self._own_counts()
             for child in self._children[node.id]:
@@ -911,7 +917,7 @@ class Execution:
             assert spec is not None
             branch = node.bindings["branch"]
             assert isinstance(branch, Ref) and branch.node_id is not None
-            taken = self._results[branch.node_id]
+            taken = self._node_outputs()[branch.node_id]
             if taken is not None and spec.failures[taken] is not None:
                 self._fail(node, BranchFailedError(f"conditional {spec.name!r}: {spec.failures[taken]}"))
                 return
