@@ -40,7 +40,7 @@ class ExecutionRun(ExecutionState):
             if node is None or stored.state not in (NodeState.SUCCEEDED, NodeState.SKIPPED):
                 continue
             if stored.state is NodeState.SUCCEEDED:
-                self._results[node.id] = self._restored_output(node, stored.outputs)
+                self.node_outputs()[node.id] = self._restored_output(node, stored.outputs)
             self.node_states[node.id] = stored.state
             self._finished_nodes += 1
             for child in self._children[node.id]:
@@ -105,7 +105,7 @@ class ExecutionRun(ExecutionState):
         with self._lock:
             if self._ending:
                 return None
-            self._results[node.id] = value
+            self.node_outputs()[node.id] = value
             ready = []
             remaining = self._own_counts()
             for child in self._children[node.id]:
@@ -171,7 +171,7 @@ class ExecutionRun(ExecutionState):
             assert spec is not None
             branch = node.bindings["branch"]
             assert isinstance(branch, Ref) and branch.node_id is not None
-            taken = self._results[branch.node_id]
+            taken = self.node_outputs()[branch.node_id]
             if taken is not None and spec.failures[taken] is not None:
                 self._fail(node, BranchFailedError(f"conditional {spec.name!r}: {spec.failures[taken]}"))
                 return

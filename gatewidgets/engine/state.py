@@ -100,7 +100,7 @@ class ExecutionState:
         self._error: BaseException | None = None
         self.error_traceback: str | None = None
         self._lock = threading.RLock()
-        self._results: dict[str, Any] = {}
+        self._results: dict[str, Any] | None = None  # node outputs: made by the first (see node_outputs)
         # the workflow's own tables, shared until nodes are added (see _own_tables): @dynamic, add_gate, on_failure
         self.nodes: dict[str, Node] = workflow.nodes
         self.signal_specs: dict[str, SignalSpec] = workflow.signals
@@ -212,6 +212,12 @@ class ExecutionState:
                                                              dict(self._children))
         self._own_counts()
 
+    def node_outputs(self) -> dict[str, Any]:
+        """The finished nodes' outputs, made when the first one finishes (a waiting execution holds none)."""
+        if self._results is None:
+            self._results = {}
+        return self._results
+
     def _own_counts(self) -> dict[str, int]:
         """The upstream counts, to change (under ``_lock``): copied from the workflow's before the first change,
         so an execution waiting at its first gate holds no copy."""
@@ -266,7 +272,7 @@ class ExecutionState:
             return [self._value(b) for _, b in binding.items]
         if binding.input_name is not None:
             return self.inputs[binding.input_name]
-        value = self._results[binding.node_id]  # type: ignore[index]
+        value = self.node_outputs()[binding.node_id]  # type: ignore[index]
         return value[binding.index] if binding.index is not None else value
 
 
