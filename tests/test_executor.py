@@ -26,6 +26,8 @@ from gatewidgets import (
     workflow,
 )
 from gatewidgets.engine import Executor, default_executor
+from gatewidgets.engine.executor import default_execution_name
+from gatewidgets.models.execution import check_name
 from gatewidgets.store import open_store
 
 RAN: list[str] = []
@@ -699,3 +701,12 @@ def test_a_burst_of_quick_tasks_stays_on_few_workers() -> None:
     finally:
         executor.shutdown()
     assert 1 <= len(THREADS) <= 4, THREADS
+
+
+def test_default_execution_names_do_not_collide_and_fit() -> None:
+    # 6 random hex digits collided after about 5,000 launches of one workflow (a birthday bound of 2**24)
+    names = [default_execution_name("expense_wf") for _ in range(200_000)]
+    assert len(set(names)) == len(names)
+    assert all(n.startswith("expense-wf-") for n in names[:10])
+    long = default_execution_name("w" * 128)
+    assert len(long) <= 128 and check_name(long, "execution_name") == long

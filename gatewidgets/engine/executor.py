@@ -35,11 +35,17 @@ from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "default_execution_name"]
 
 ExecKey = WorkflowExecutionIdentifier
 _RAMP_S = 0.001  # a backlog of ready tasks none of which was taken for this long gets one more worker
 _KEEP_LAUNCHED = 100  # Executor.launched keeps the latest ones (magics' default execution), not all
+
+
+def default_execution_name(workflow_name: str) -> str:
+    """A fresh execution name: the workflow's name (cut to fit 128 characters) and 12 random hex digits, so
+    that even millions of launches of one workflow do not collide (6 digits did after a few thousand)."""
+    return f"{workflow_name.replace('_', '-')[:115]}-{secrets.token_hex(6)}"
 
 
 class Executor:
@@ -126,7 +132,7 @@ class Executor:
         ones and inputs given must equal them. A ``child`` execution (a node's) is not listed in
         :attr:`launched`.
         """
-        name = execution_name or f"{workflow.name.replace('_', '-')}-{secrets.token_hex(3)}"
+        name = execution_name or default_execution_name(workflow.name)
         key = ExecKey(check_name(project or settings.default_project, "project"),
                       check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
         record = None
