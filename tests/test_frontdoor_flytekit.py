@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,11 +24,13 @@ from gatewidgets import (  # noqa: E402
     ChildExecutionError,
     ExecutionNotFoundError,
     ExecutionStatus,
+    GateFile,
     GateRejectedError,
     GateRemote,
     GateTimeoutError,
     MapTaskFailedError,
     SignalState,
+    SignalTypeError,
     WorkflowDefinitionError,
 )
 from gatewidgets.models.execution import child_execution_name  # noqa: E402
@@ -186,6 +189,26 @@ def test_a_flytedirectory_gate_takes_a_zip_from_another_process(tmp_path: Path) 
     pending(ex)
     answer_elsewhere(ex.name, f'set:photos=["{archive}"]')
     assert ex.wait(timeout=30) == {"one.txt": "1", "two.txt": "22"}
+
+
+def test_a_zip_that_unpacks_past_max_upload_bytes_fails_the_gate_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    from gatewidgets.settings import settings
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * 200_000)  # a few hundred bytes packed, 200 kB unpacked
+    assert archive.stat().st_size < 5_000
+    monkeypatch.setattr(settings, "max_upload_bytes", 100_000)
+    before = set(Path(tempfile.gettempdir()).glob("gatewidgets-dir-*/zeros.bin"))
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    GateRemote.for_sandbox().set_input("photos", ex.name, [GateFile(str(archive))])
+    with pytest.raises(SignalTypeError, match="unpacks to 1 files and 200,000 bytes"):
+        ex.wait(timeout=30)
+    assert set(Path(tempfile.gettempdir()).glob("gatewidgets-dir-*/zeros.bin")) == before  # nothing unpacked
 
 
 # ------------------------------------------------------------------ branches, sub-workflows, launch plans

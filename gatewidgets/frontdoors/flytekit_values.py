@@ -33,6 +33,8 @@ from flytekit.core.data_persistence import FileAccessProvider
 from flytekit.core.type_engine import TypeEngine, TypeTransformerFailedError
 from flytekit.types.directory import FlyteDirectory
 
+from gatewidgets.errors import SignalTypeError
+from gatewidgets.settings import settings
 from gatewidgets.store import default_store_path
 from gatewidgets.types import GateFile
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
@@ -187,12 +189,29 @@ def _directory_of(files: list[GateFile]) -> str:
     folder = tempfile.mkdtemp(prefix="gatewidgets-dir-")
     if len(files) == 1 and files[0].name.lower().endswith(".zip"):
         with files[0].open("rb") as fh, zipfile.ZipFile(fh) as archive:
+            _check_unpacked_size(files[0].name, archive)
             archive.extractall(folder)  # names with '..' or a leading '/' are made safe by zipfile
         return folder
     for f in files:
         with f.open("rb") as src, open(os.path.join(folder, f.name), "xb") as dst:
             shutil.copyfileobj(src, dst)
     return folder
+
+
+#: the most members a zip answering a directory gate may hold
+MAX_ZIP_MEMBERS = 10_000
+
+
+def _check_unpacked_size(name: str, archive: zipfile.ZipFile) -> None:
+    """Refuse a zip that would unpack past ``max_upload_bytes`` or into more than :data:`MAX_ZIP_MEMBERS` files
+    (a zip bomb): zipfile writes at most the sizes its headers state, so they bound what is written."""
+    members = archive.infolist()
+    unpacked = sum(m.file_size for m in members)
+    if len(members) > MAX_ZIP_MEMBERS or unpacked > settings.max_upload_bytes:
+        raise SignalTypeError(
+            f"The zip {name!r} answering a directory gate unpacks to {len(members):,} files and {unpacked:,} bytes; "
+            f"at most {MAX_ZIP_MEMBERS:,} files and max_upload_bytes ({settings.max_upload_bytes:,} bytes) "
+            "are unpacked.")
 
 
 def to_flytekit(value: Any, hint: Any) -> Any:
