@@ -191,6 +191,18 @@ def test_a_flytedirectory_gate_takes_a_zip_from_another_process(tmp_path: Path) 
     assert ex.wait(timeout=30) == {"one.txt": "1", "two.txt": "22"}
 
 
+def test_a_flytedirectory_gate_takes_a_folder_path_from_the_command_line(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "one.txt").write_text("1")
+    (folder / "two.txt").write_text("22")
+    ex = gatewidgets.launch(fw.wf_directory)
+    pending(ex)
+    cli("set", "photos", str(folder), "-e", ex.name)
+    (folder / "one.txt").write_text("changed")  # the task reads the store's copies
+    assert ex.wait(timeout=30) == {"one.txt": "1", "two.txt": "22"}
+
+
 def test_a_zip_that_unpacks_past_max_upload_bytes_fails_the_gate_and_writes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import zipfile

@@ -7,6 +7,7 @@ import enum
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Dict, List, Literal, Optional
 
 import pytest
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.types import GateFile, GateType, StructuredDataset
+from gatewidgets.types.file import file_access
 
 
 class Color(enum.Enum):
@@ -429,3 +431,34 @@ def test_json_or_none_gives_the_stored_form_or_none():
     unhashable = Annotated[int, []]
     assert gate_type_or_none(unhashable) is None and json_or_none(unhashable, 1) is None
     assert gate_type_or_none(int) is gate_type_or_none(int)  # cached
+
+
+def test_a_folder_where_a_list_of_files_is_expected_gives_its_files(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "b.txt").write_text("second")
+    (folder / "a.txt").write_text("first")
+    files = GateType.of(list[GateFile])
+    for value in (files.validate(folder), files.validate(str(folder)), files.parse_text(f" {folder} ")):
+        assert [(f["name"], f["size"]) for f in value] == [("a.txt", 5), ("b.txt", 6)]
+    (folder / "sub").mkdir()
+    with pytest.raises(SignalTypeError, match="holds more than files .*sub.*send a zip"):
+        files.validate(folder)
+    with pytest.raises(SignalTypeError, match="holds more than files"):
+        files.parse_text(str(folder))
+
+
+def test_a_folder_outside_the_allowed_ones_is_not_listed_and_reads_as_any_other_text(tmp_path: Path) -> None:
+    folder = tmp_path / "secret"
+    folder.mkdir()
+    (folder / "key.txt").write_text("k")
+    files = GateType.of(list[GateFile])
+    with file_access(()):  # HTTP's default: no server paths
+        messages = []
+        for name in (str(folder), str(tmp_path / "nonexistent")):
+            with pytest.raises(SignalTypeError) as refused:
+                files.parse_text(name)
+            messages.append(str(refused.value).replace(name, "NAME"))
+            with pytest.raises(SignalTypeError, match="is not a list"):
+                files.validate(name)
+    assert messages[0] == messages[1]  # a caller learns nothing of the folder

@@ -37,7 +37,7 @@ from gatewidgets.errors import SignalTypeError
 from gatewidgets.formatting import short
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.types import text as _text
-from gatewidgets.types.file import GateFile
+from gatewidgets.types.file import GateFile, folder_files
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
 __all__ = ["GateType"]
@@ -433,6 +433,11 @@ class GateType:
                 raise mismatch("a str")
             return v
         if t == "array":
+            if isinstance(v, (str, os.PathLike)) and self._resolve(s.get("items", {})).get("x-gatewidgets") == "file":
+                try:
+                    v = folder_files(v) or v  # a folder where a list of files is expected: its files
+                except ValueError as exc:
+                    raise _Mismatch(f"{where}{exc}") from None
             if not isinstance(v, (list, tuple)):
                 raise mismatch("a list")
             return [self._walk(x, s.get("items", {}), strict, f"{at}[{i}]") for i, x in enumerate(v)]
@@ -483,8 +488,9 @@ class GateType:
     def _from_text(self, text: str, s: dict[str, Any]) -> Any:
         """Parse text at the top of the schema into a value for the lenient walk."""
         s = self._resolve(s)
-        if s.get("x-gatewidgets"):
-            return text.strip()
+        if s.get("x-gatewidgets") or s.get("type") == "array" and _is_folder_text(text) and \
+                self._resolve(s.get("items", {})).get("x-gatewidgets") == "file":
+            return text.strip()  # a file's path; a folder's, where a list of files is expected
         branches = s.get("anyOf") or s.get("oneOf")
         if branches:
             if _text.is_none_text(text) and any(self._resolve(b).get("type") == "null" for b in branches):
@@ -582,6 +588,17 @@ def _to_python(v: Any, lt: LiteralType) -> Any:
     except (ValueError, TypeError, AttributeError) as e:
         raise SignalTypeError(f"expected the JSON form of {lt}, got {short(v, 80)}: {e}") from None
     return v
+
+
+def _is_folder_text(text: str) -> bool:
+    """Typed text that names a folder rather than holding JSON (a list of files may be typed as its folder)."""
+    stripped = text.strip()
+    if not stripped or stripped[0] in "[{\"'":
+        return False
+    try:
+        return folder_files(stripped) is not None  # only folders this process may read (no oracle for others)
+    except ValueError:  # a readable folder holding more than files: refused, with its reason, by the walk
+        return True
 
 
 def _map_files(v: Any, lt: LiteralType, fn: typing.Callable[[GateFile], GateFile]) -> Any:

@@ -33,7 +33,7 @@ from gatewidgets import private
 from gatewidgets.errors import SignalTypeError
 
 __all__ = ["GateFile", "FlyteFile", "FileSink", "StoredFile", "also_readable", "check_size", "file_access",
-           "safe_name", "upload_references", "PART_PREFIX"]
+           "folder_files", "safe_name", "upload_references", "PART_PREFIX"]
 
 PART_PREFIX = ".part-"  # a copy being written into a store's folder (see GateFile.persist)
 _CHUNK = 1 << 20
@@ -478,6 +478,28 @@ class FileSink:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.discard()
+
+
+def folder_files(path: str | os.PathLike[str]) -> list[GateFile] | None:
+    """The files of the local folder ``path`` (a directory given where a list of files is expected), sorted by
+    name; ``None`` when ``path`` is no folder the current :func:`file_access` lets this process read (so a
+    caller learns nothing of folders it may not read). A folder with anything but regular files in it (a
+    subfolder, a link, a device) raises ``ValueError``: send a zip of it instead."""
+    access = _access.get()
+    real = os.path.realpath(os.fspath(path))
+    if access.dirs is not None and not any(_inside(real, d) for d in access.dirs):
+        return None
+    if not os.path.isdir(real):
+        return None
+    files: list[str] = []
+    others: list[str] = []
+    with os.scandir(real) as entries:
+        for entry in entries:
+            (files if entry.is_file(follow_symlinks=False) else others).append(entry.name)
+    if others:
+        raise ValueError(f"the folder {os.fspath(path)!r} holds more than files ({', '.join(sorted(others)[:3])}); "
+                         "send a zip of it")
+    return [GateFile(os.path.join(real, name)) for name in sorted(files)]
 
 
 def _destination(folder: str | os.PathLike[str], stored: StoredFile) -> Path:
