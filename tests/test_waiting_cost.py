@@ -87,7 +87,7 @@ def test_a_launch_that_waits_at_its_first_gate_writes_one_transaction() -> None:
         conn.set_trace_callback(None)
     # before: a transaction to create the execution, another to open its gate (13 statements)
     assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"], statements
-    assert len(statements) <= 7, statements
+    assert len(statements) <= 6, statements
     signal = GateRemote.for_sandbox().get_signal("answer", ex.name)
     assert signal.state is SignalState.PENDING and signal.deadline is not None and signal.waiting_since is not None
     assert [e.kind for e in ex.history()] == ["launched", "created", "reached"]

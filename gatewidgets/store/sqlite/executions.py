@@ -69,7 +69,8 @@ class Executions(WriteBehind):
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
                 )
-            conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
+            if plan.id not in self._stored_plans:
+                conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
                 "type, state, created_at, context, waiting_since, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -85,6 +86,7 @@ class Executions(WriteBehind):
                     changes.append(("reached", s["signal_id"], s["node_id"], SignalState.PENDING.value, *_NO_DETAIL))
             events = self._events(conn, key, changes)
         self._plans[key_tuple(key)] = plan
+        self._stored_plans.add(plan.id)
         self._keep_plans()
         self._dispatch(events)
         if self._cleaner is None:
