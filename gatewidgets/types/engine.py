@@ -191,8 +191,9 @@ def _encodes(text: str) -> bool:
 
 
 # the builtins whose values are their own JSON form, each with the check a value of exactly that type must pass
-_PLAIN: dict[Any, typing.Callable[[Any], bool]] = {int: lambda v: True, bool: lambda v: True, float: math.isfinite,
-                                                   str: _encodes}
+_PLAIN: dict[Any, typing.Callable[[Any], bool]] = {
+    int: lambda v: v.bit_length() <= 14_000,  # JSON writes ints as text: past ~4,300 digits, see _walk
+    bool: lambda v: True, float: math.isfinite, str: _encodes}
 
 
 def _is_number(v: Any) -> bool:
