@@ -21,7 +21,7 @@ from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.signal import Signal, SignalEvent, Via
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
@@ -330,7 +330,12 @@ class GateRemote:
                   domain: str | None = None, python_type: Any = None,
                   literal_type: LiteralType | None = None) -> Signal:
         """Set a signal to a Python value, validated strictly against the signal's type."""
-        signal = self.get_signal(signal_id, execution_name, project, domain)
+        key = self._key(execution_name, project, domain)
+        if python_type is None and literal_type is None:
+            known = self.store.live_type(key, signal_id)
+            if known is not None and known[1].plain is not None and not kinds.get(known[0]).ends_by_itself:
+                return self._set_plain(SignalIdentifier(signal_id, key), known[1], value)
+        signal = self.store.get_signal(key, signal_id)
         if kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(
                 f"Signal {signal_id!r} of execution {execution_name!r} is a sleep. End it early with "
@@ -399,10 +404,21 @@ class GateRemote:
 
     def _set(self, signal: Signal, value: Any, form: str = "python") -> Signal:
         gate_type = self._type(signal)
-        value = self._ingest(signal, gate_type, value, form)
+        return self._write(signal.id, gate_type, self._ingest(signal, gate_type, value, form), signal)
+
+    def _set_plain(self, at: SignalIdentifier, gate_type: GateType, value: Any) -> Signal:
+        """Set a signal whose live type this process holds, a plain ``int``, ``float``, ``str`` or ``bool`` (no
+        file in it): validated as :meth:`_ingest` would, without reading the signal first (its type cannot
+        change once stored; whether it is open is the write's compare-and-set)."""
+        with _naming(at):
+            form = gate_type.validate(value)
+        _check_size(at, _json_size(form), "value as JSON")
+        return self._write(at, gate_type, form)
+
+    def _write(self, at: SignalIdentifier, gate_type: GateType, form: Any, read: Signal | None = None) -> Signal:
         stored, _changed = self.store.set_signal(
-            signal.id.execution_id, signal.signal_id, value, gate_type.identity(value),
-            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)), read=signal)
+            at.execution_id, at.signal_id, form, gate_type.identity(form),
+            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)), read=read)
         return stored
 
     def _ingest(self, signal: Signal, gate_type: GateType, value: Any, form: str = "python") -> Any:
@@ -412,8 +428,8 @@ class GateRemote:
         current :func:`file_access`); refused if its JSON form is larger than ``settings.max_value_bytes``.
         Returns the JSON form to store; raises ``SignalTypeError`` (``StoreError`` for an unwritable folder)."""
         if form == "text" and isinstance(value, str):  # refuse a huge text before parsing it
-            _check_size(signal, len(value.encode("utf-8", "surrogatepass")), "text")
-        with _naming(signal):
+            _check_size(signal.id, len(value.encode("utf-8", "surrogatepass")), "text")
+        with _naming(signal.id):
             if form == "text":
                 parsed = gate_type.parse_text(value)
             elif form == "json":
@@ -424,7 +440,7 @@ class GateRemote:
                 parsed = gate_type.validate(value)
         # refused before a file is copied (a stored file's JSON form is small), and measured again once they are
         light, paths = _unread(gate_type, parsed)
-        _check_size(signal, _json_size(light), "value as JSON")
+        _check_size(signal.id, _json_size(light), "value as JSON")
         # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
         # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
         # a file behind; files compare by content alone
@@ -437,7 +453,7 @@ class GateRemote:
                                  "fix: make that folder writable by you and free disk space, or point "
                                  "GATEWIDGETS_STORE at another store.") from None
         if paths:  # measured again with what the files' references hold now
-            _check_size(signal, _json_size(parsed), "value as JSON")
+            _check_size(signal.id, _json_size(parsed), "value as JSON")
         return parsed
 
     def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
@@ -460,22 +476,22 @@ FlyteRemote = GateRemote
 
 
 @contextlib.contextmanager
-def _naming(signal: Signal) -> Iterator[None]:
+def _naming(at: SignalIdentifier) -> Iterator[None]:
     """A ``SignalTypeError`` raised inside names the signal and its execution."""
     try:
         yield
     except SignalTypeError as exc:
-        where = f"Signal {signal.signal_id!r} of execution {signal.execution_name!r}"
+        where = f"Signal {at.signal_id!r} of execution {at.execution_id.name!r}"
         if str(exc).startswith(where):
             raise
         raise SignalTypeError(f"{where}: {exc}") from exc
 
 
-def _check_size(signal: Signal, size: int, what: str) -> None:
+def _check_size(at: SignalIdentifier, size: int, what: str) -> None:
     """Refuse a value larger than ``settings.max_value_bytes`` (``SignalTypeError``), before anything is stored."""
     if size > settings.max_value_bytes:
         raise SignalTypeError(
-            f"The {what} for signal {signal.signal_id!r} of execution {signal.execution_name!r} is {size:,} bytes, "
+            f"The {what} for signal {at.signal_id!r} of execution {at.execution_id.name!r} is {size:,} bytes, "
             f"more than GateWidgets.max_value_bytes ({settings.max_value_bytes:,}). Send a smaller value or a file "
             "(GateFile), or raise the limit (%config GateWidgets.max_value_bytes = N)."
         )

@@ -101,6 +101,22 @@ def test_create_execution_stores_nodes_queued_and_signals_upcoming(stores: tuple
     assert stored(other) == before
 
 
+def test_create_execution_stores_the_gates_it_reaches_pending_with_their_events(
+        stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    deadline = now() + timedelta(hours=1)
+    here.create_execution(KEY, "wf", {"a": 1}, NODES, SIGNALS, reached={"where": deadline})
+    go, where = other.list_signals(KEY)
+    assert (go.state, go.waiting_since, go.deadline) == (SignalState.UPCOMING, None, None)
+    assert where.state is SignalState.PENDING and where.waiting_since is not None
+    assert where.deadline is not None and abs((where.deadline - deadline).total_seconds()) < 1e-3
+    assert [(e.kind, e.signal_id, e.state) for e in other.history(KEY)] == [
+        ("launched", None, "RUNNING"), ("created", "go", "UPCOMING"), ("created", "where", "UPCOMING"),
+        ("reached", "where", "PENDING")]
+    events = other.history(KEY)
+    assert [e.id for e in events] == sorted({e.id for e in events})
+
+
 def test_add_nodes_adds_rows_once(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
     here, other = stores
     launched(here)
@@ -160,7 +176,7 @@ def test_reach_set_and_time_out_signals(stores: tuple[ExecutorStore, ExecutorSto
 def test_live_types_decode_values_until_forgotten(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
     here, _ = stores
     launched(here)
-    here.register_type(KEY, "where", GateType.of(Point))
+    here.register_type(KEY, "where", GateType.of(Point), "input")
     here.reach_signal(KEY, "where", None)
     here.set_signal(KEY, "where", {"x": 1, "y": 2}, "p", set_by="ann", via=Via.API)
     assert here.get_signal(KEY, "where").value == Point(1, 2)

@@ -290,8 +290,9 @@ def test_approve_reject_and_idempotence() -> None:
 @pytest.mark.parametrize("verb,signal_id,args", [("set_input", "n", (3,)), ("set_text", "n", ("3",)),
                                                   ("set_json", "n", (3,)), ("approve", "ok", ())])
 def test_a_set_reads_the_signal_once_and_writes_it_once(verb: str, signal_id: str, args: tuple) -> None:
-    """Whatever the verb, a set reads the signal's row once (to validate) and writes it once; the gate waiting
-    in this process resumes without reading it again."""
+    """Whatever the verb, a set reads the signal's row at most once (to validate) and writes it once; the gate
+    waiting in this process resumes without reading it again. A Python value for a plain type (int, float, str,
+    bool) whose gate waits in this process is validated against the live type: no read at all."""
     launch_gated()
     r = remote()
     statements: list[str] = []
@@ -303,10 +304,39 @@ def test_a_set_reads_the_signal_once_and_writes_it_once(verb: str, signal_id: st
         conn.set_trace_callback(None)
     assert stored.state is SignalState.SET
     on_signals = [s.split()[0] for s in statements if re.search(r"\bsignals\b", s)]
-    assert on_signals == ["SELECT", "UPDATE"], statements
+    assert on_signals == (["UPDATE"] if verb == "set_input" else ["SELECT", "UPDATE"]), statements
     eventually(lambda: r.get_execution("g").nodes and any(
         n.signal_id == signal_id and n.state.value == "SUCCEEDED" for n in r.get_execution("g").nodes),
         what="the gate to resume")
+
+
+def test_a_plain_value_set_without_a_read_is_refused_and_recorded_as_after_one() -> None:
+    launch_gated()
+    r = remote()
+    before = snapshot("g")
+    bad = ["3", 3.0, True, None, 2**70 * 1.5]
+
+    def refusals() -> list[str]:
+        messages = []
+        for value in bad:
+            with pytest.raises(SignalTypeError) as info:
+                r.set_input("n", "g", value)
+            messages.append(str(info.value))
+        return messages
+
+    unread = refusals()
+    assert all(m.startswith("Signal 'n' of execution 'g': expected int") for m in unread), unread
+    assert snapshot("g") == before
+    live = dict(r.store._live_types)
+    r.store._live_types.clear()  # the same values checked after a read of the signal (its stored type)
+    assert refusals() == unread
+    r.store._live_types.update(live)
+    first = r.set_input("n", "g", 2**70)
+    assert (first.state, first.value, first.via) == (SignalState.SET, 2**70, Via.API)
+    assert r.set_input("n", "g", 2**70) == first  # the same answer again: a no-op
+    with pytest.raises(SignalAlreadySetError, match="first answer wins"):
+        r.set_input("n", "g", 4)
+    assert [(e.kind, e.value) for e in r.history("g", signal_id="n")][-1] == ("set", 2**70)
 
 
 def test_set_by_and_via_recorded() -> None:

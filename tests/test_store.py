@@ -192,7 +192,7 @@ def test_forgetting_types_while_other_threads_register() -> None:
     def register() -> None:
         i = 0
         while not stop.is_set():
-            store.register_type(Key("p", "d", f"e{i}"), "x", INT)
+            store.register_type(Key("p", "d", f"e{i}"), "x", INT, "input")
             i += 1
 
     def forget() -> None:

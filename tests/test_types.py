@@ -462,3 +462,23 @@ def test_a_folder_outside_the_allowed_ones_is_not_listed_and_reads_as_any_other_
             with pytest.raises(SignalTypeError, match="is not a list"):
                 files.validate(name)
     assert messages[0] == messages[1]  # a caller learns nothing of the folder
+
+
+@pytest.mark.parametrize("py_type", [int, float, str, bool])
+def test_a_plain_value_validated_without_the_schema_walk_agrees_with_the_full_validation(py_type: type) -> None:
+    """A live ``int`` / ``float`` / ``str`` / ``bool`` type takes a value of exactly its type as it is; the full
+    validation (the schema walk, then pydantic: ``validate_json``, the same checks for these types) accepts and
+    refuses the same values."""
+    live = GateType.of(py_type)
+    values = [0, 1, -(2**70), 10**4200, 10**4400, True, False, 1.5, float("nan"), float("inf"), -0.0, 1e308,
+              "", "text", "\ud800", "é", None]
+    for value in values:
+        outcomes = []
+        for check in (live.validate, live.validate_json):
+            try:
+                outcomes.append(("ok", check(value)))
+            except SignalTypeError:
+                outcomes.append(("refused", None))
+        assert outcomes[0] == outcomes[1], (py_type, value, outcomes)
+    detached = GateType.from_record(live.to_record())
+    assert live.plain is py_type and detached.plain is None and GateType.of(Optional[int]).plain is None

@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from gatewidgets import ExecutionStatus, GateRemote, NodeState, wait_for_input, workflow
+from gatewidgets import ExecutionStatus, GateRemote, NodeState, SignalState, wait_for_input, workflow
 from gatewidgets.engine import Execution, default_executor
 
 
@@ -74,3 +74,39 @@ def test_a_waiting_execution_holds_under_2_kib() -> None:
         tracemalloc.stop()
     assert all(ex._future is None for ex in runs)  # nobody waited on them: no Future, no Condition
     assert held / len(runs) < 2048, f"{held / len(runs):.0f} B per waiting execution"
+
+
+def test_a_launch_that_waits_at_its_first_gate_writes_one_transaction() -> None:
+    one_gate.launch(execution_name="warm")  # first-use: schema, plan
+    conn = default_executor().store._conn()  # the launching thread's connection: the launch writes through it
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        ex = one_gate.launch(execution_name="counted")
+    finally:
+        conn.set_trace_callback(None)
+    # before: a transaction to create the execution, another to open its gate (13 statements)
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"], statements
+    assert len(statements) <= 6, statements
+    signal = GateRemote.for_sandbox().get_signal("answer", ex.name)
+    assert signal.state is SignalState.PENDING and signal.deadline is not None and signal.waiting_since is not None
+    assert [e.kind for e in ex.history()] == ["launched", "created", "reached"]
+    assert ex.node_states[next(iter(ex.nodes))] is NodeState.WAITING
+
+
+def test_a_first_gate_answered_before_the_engine_reaches_it_resumes() -> None:
+    remote = GateRemote.for_sandbox()
+    answered: list[int] = []
+
+    def answer_when_stored(events: list[Any]) -> None:  # runs in the launch, after its commit, before the reach
+        if not answered and any(e.kind == "reached" and e.execution_id.name == "early" for e in events):
+            answered.append(1)
+            remote.set_input("answer", "early", 7)
+
+    unsubscribe = default_executor().store.subscribe(answer_when_stored)
+    try:
+        ex = one_gate.launch(execution_name="early")
+    finally:
+        unsubscribe()
+    assert answered and ex.wait(timeout=10) == 7
+    assert [e.kind for e in ex.history()].count("set") == 1

@@ -166,7 +166,7 @@ class Executor:
             nodes, signals = rows(workflow)
             as_stored = {k: json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
             self.store.create_execution(key, workflow.name, as_stored, nodes, signals,
-                                        workflow_path=import_path(workflow))
+                                        workflow_path=import_path(workflow), reached=execution.first_gates())
         with self._lock:
             self._executions[key] = execution
             if not child:

@@ -3,6 +3,7 @@ once (its signal set, or its deadline), and the gates a front door's task opens 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Callable
 
 from gatewidgets import kinds
@@ -50,7 +51,8 @@ class ExecutionGates(ExecutionChildren):
                 self._deliveries = {}
             self._deliveries[node.id] = deliver
         self.store.add_nodes(self.id, [node_row(node)], [signal_row(spec, {node.id: node})])
-        self.store.register_type(self.id, spec.signal_id, spec.gate_type)  # an early answer is typed too
+        # an early answer is typed too
+        self.store.register_type(self.id, spec.signal_id, spec.gate_type, spec.kind.value)
         self._publish("expanded", node_id=parent_id)
         if reach:
             self._reach(node)
@@ -97,15 +99,32 @@ class ExecutionGates(ExecutionChildren):
                         error=None if state is NodeState.SUCCEEDED else f"signal {signal.state.value}")
         deliver(signal)
 
+    def first_gates(self) -> dict[str, datetime | None]:
+        """The gates its start reaches at once (no upstream task, nothing to show beside the signal): signal id ->
+        deadline. The launch stores them ``PENDING`` in the transaction that creates the execution, so reaching
+        them later only reads them back."""
+        reached = {}
+        for nid in self.workflow.order:
+            node = self.nodes[nid]
+            spec = node.signal
+            if spec is not None and node.is_gate and self._remaining[nid] == 0 and \
+                    self._approval_context(node) is None:
+                reached[spec.signal_id] = now() + spec.timeout if spec.timeout is not None else None
+        self._reached_first = tuple(reached)
+        return reached
+
     def _reach(self, node: Node) -> None:
         spec = node.signal
         assert spec is not None
-        deadline = now() + spec.timeout if spec.timeout is not None else None
         waits = self.executor.waits
-        self.store.register_type(self.id, spec.signal_id, spec.gate_type)
+        self.store.register_type(self.id, spec.signal_id, spec.gate_type, spec.kind.value)
         self._set_state(node, NodeState.WAITING, started_at=time.time())  # before a set can resolve it
         waits.wait(self, node)
-        signal = self.store.reach_signal(self.id, spec.signal_id, deadline, self._approval_context(node))
+        if spec.signal_id in self._reached_first:  # stored PENDING at launch: answered meanwhile, or not
+            signal = self.store.get_signal(self.id, spec.signal_id)
+        else:
+            deadline = now() + spec.timeout if spec.timeout is not None else None
+            signal = self.store.reach_signal(self.id, spec.signal_id, deadline, self._approval_context(node))
         self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
         if signal.state is not SignalState.PENDING:
             if waits.take_one(self.id, node):  # else the store's event took it: resolved there

@@ -32,6 +32,7 @@ class ExecutionRun(ExecutionState):
             self._succeed()
             return
         self._guarded(self._start_nodes, ready, inline=False)
+        self._reached_first = ()
 
     def _restore(self, record: Any) -> list[str]:
         """Take finished nodes' outputs from the store; return the nodes ready to run."""

@@ -84,7 +84,7 @@ class ExecutionState:
                  "_outputs", "_error", "error_traceback", "_lock", "_results", "nodes", "signal_specs", "node_states",
                  "_remaining", "_children", "_finished_nodes", "_resolved", "_future", "_over",
                  "_listeners", "_deliveries", "opens_gates_at_run_time", "children", "_recovered",
-                 "_counts_shared", "__weakref__")  # widgets refer to it weakly
+                 "_counts_shared", "_reached_first", "__weakref__")  # widgets refer to it weakly
 
     def __init__(self, executor: Runner, workflow: Workflow, key: ExecKey, inputs: dict[str, Any]) -> None:
         self.executor = executor
@@ -118,6 +118,7 @@ class ExecutionState:
         self.opens_gates_at_run_time = False  # a front door's task may call add_gate (Flyte 2 conditions)
         self.children: dict[str, ExecKey] = {}  # child node id -> the child execution it launched
         self._recovered = False
+        self._reached_first: tuple[str, ...] = ()  # signals its launch stored PENDING (see first_gates)
 
     @property
     def name(self) -> str:

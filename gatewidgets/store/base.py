@@ -150,6 +150,10 @@ class RemoteStore(Protocol):
     def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` that validates values of a signal, from its stored type record."""
 
+    def live_type(self, key: ExecKey, signal_id: str) -> tuple[str, GateType] | None:
+        """The kind and live type of a signal whose execution runs in this process (known without a read: a
+        signal's type never changes once stored); None when it is not known here."""
+
     def list_executions(self, project: str | None = None, domain: str | None = None, status: str | None = None,
                         limit: int | None = None) -> list[ExecutionRecord]:
         """Executions, newest first."""
@@ -203,9 +207,11 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
-                         workflow_path: str | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``);
-        ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow."""
+                         workflow_path: str | None = None,
+                         reached: Mapping[str, datetime | None] | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; the gates it reaches
+        at once, ``reached``: signal id -> deadline, ``PENDING`` as after :meth:`reach_signal`, their ``reached``
+        events after ``created``); ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow."""
 
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""
@@ -229,8 +235,9 @@ class ExecutorStore(RemoteStore, Protocol):
     def flush(self) -> None:
         """Write every pending node update now."""
 
-    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
-        """Keep the live Python type of a signal (so its value comes back as that type)."""
+    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType, kind: str) -> None:
+        """Keep the kind and live Python type of a signal (so its value comes back as that type, and a set
+        validates without reading the signal: :meth:`RemoteStore.live_type`)."""
 
     def forget_types(self, key: ExecKey) -> None:
         """Drop an ended execution's live types."""

@@ -6,7 +6,8 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Callable
 
-from gatewidgets.store.base import Listener, Listeners, StoreEvent, poll_until
+from gatewidgets.store.base import ExecKey, Listener, Listeners, StoreEvent, poll_until
+from gatewidgets.types import GateType
 
 __all__ = ["PollingStore"]
 
@@ -26,6 +27,10 @@ class PollingStore(ABC):
     @abstractmethod
     def poll_once(self) -> list[StoreEvent]:
         """Look once at what this store watches; dispatch and return what changed since the last look."""
+
+    def live_type(self, key: ExecKey, signal_id: str) -> tuple[str, GateType] | None:
+        """None: no execution of this store runs in this process."""
+        return None
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(events)`` on changes: at once for sets made here, within the poll interval for

@@ -181,6 +181,21 @@ def _checked(check: typing.Callable[[object], bool]) -> typing.Callable[[object]
 FORMATS = {"date-time": _checked(_is_datetime), "date": _checked(_is_date), "duration": _checked(_is_duration)}
 
 
+def _encodes(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 (no lone surrogate), as a JSON string must be."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# the builtins whose values are their own JSON form, each with the check a value of exactly that type must pass
+_PLAIN: dict[Any, typing.Callable[[Any], bool]] = {
+    int: lambda v: v.bit_length() <= 14_000,  # JSON writes ints as text: past ~4,300 digits, see _walk
+    bool: lambda v: True, float: math.isfinite, str: _encodes}
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -262,9 +277,16 @@ class GateType:
     def _validator(self) -> typing.Callable[[Any], Any]:
         return fastjsonschema.compile(self.json_schema, formats=FORMATS)
 
+    @cached_property
+    def plain(self) -> type | None:
+        """``int``, ``float``, ``str`` or ``bool`` when this type is that builtin alone (no constraint, no file)."""
+        return next((t for t in _PLAIN if self.python_type is t), None)
+
     # -- public conversions ----------------------------------------------------------
     def validate(self, value: Any) -> Any:
         """Strictly validate a Python value; return its JSON form or raise ``SignalTypeError``."""
+        if type(value) is self.plain and _PLAIN[self.plain](value):  # its own JSON form: no schema walk
+            return value
         return self._run(value, lambda: self._walk(value, self.json_schema, True, ""))
 
     def validate_json(self, json_value: Any) -> Any:

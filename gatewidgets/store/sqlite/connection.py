@@ -18,14 +18,14 @@ import time
 import urllib.parse
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Concatenate, Iterator, ParamSpec, TypeVar
+from typing import Callable, Concatenate, Iterator, ParamSpec, Sequence, TypeVar
 
 from gatewidgets import private
 from gatewidgets.errors import StoreError
 from gatewidgets.models.signal import Signal
 from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, Listener, Listeners, StoreEvent, now
-from gatewidgets.store.sqlite.rows import ts
+from gatewidgets.store.sqlite.rows import key_tuple, ts
 
 __all__ = ["Connection", "translated", "retried", "journals"]
 
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 _S = TypeVar("_S", bound="Connection")
+_EVENTS_PER_STATEMENT = 500  # 13 values each: under SQLite's 32,766 variables per statement
+# an event's fields but its execution: kind, signal_id, node_id, state, value, set_by, via, detail
+EventFields = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None, str | None]
 _TRANSIENT = ("locked", "busy", "full", "disk i/o")  # sqlite3.OperationalError messages worth retrying
 
 
@@ -196,13 +199,23 @@ class Connection:
                set_by: str | None = None, via: str | None = None, detail: str | None = None,
                signal: Signal | None = None) -> StoreEvent:
         """Append an event in ``conn``'s transaction; ``signal``: the signal as the change left it."""
-        cur = conn.execute(
-            "INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state, "
-            "value, set_by, via, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (self.origin, ts(now()), key.project, key.domain, key.name, signal_id, node_id, kind, state,
-             value, set_by, via, detail),
-        )
-        return StoreEvent(cur.lastrowid or 0, kind, key, signal_id, state, signal=signal)
+        return self._events(conn, key, [(kind, signal_id, node_id, state, value, set_by, via, detail)], signal)[0]
+
+    def _events(self, conn: sqlite3.Connection, key: ExecKey, changes: Sequence[EventFields],
+                signal: Signal | None = None) -> list[StoreEvent]:
+        """Append events of execution ``key`` in ``conn``'s transaction, by one statement per 500: each is
+        (kind, signal_id, node_id, state, value, set_by, via, detail)."""
+        stamp = ts(now())
+        events = []
+        for start in range(0, len(changes), _EVENTS_PER_STATEMENT):
+            chunk = changes[start:start + _EVENTS_PER_STATEMENT]
+            cur = conn.execute(
+                "INSERT INTO events (origin, at, project, domain, execution, kind, signal_id, node_id, state, "
+                "value, set_by, via, detail) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk)),
+                [v for change in chunk for v in (self.origin, stamp, *key_tuple(key), *change)])
+            first = (cur.lastrowid or 0) - len(chunk) + 1  # one statement under the write lock: consecutive ids
+            events += [StoreEvent(first + i, c[0], key, c[1], c[3], signal=signal) for i, c in enumerate(chunk)]
+        return events
 
     @translated
     def subscribe(self, listener: Listener) -> Callable[[], None]:

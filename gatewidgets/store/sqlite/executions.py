@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Sequence
+from datetime import datetime
+from typing import Any, Mapping, Sequence
 
 from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
-from gatewidgets.store.sqlite.connection import retried, translated
+from gatewidgets.store.sqlite.connection import EventFields, retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
     context_json,
@@ -26,6 +27,8 @@ from gatewidgets.store.sqlite.rows import (
 from gatewidgets.store.sqlite.writebehind import WriteBehind
 
 __all__ = ["Executions"]
+
+_NO_DETAIL = (None, None, None, None)  # an event's value, set_by, via, detail
 
 log = logging.getLogger(__name__)
 
@@ -41,40 +44,49 @@ class Executions(WriteBehind):
     @retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
-                         workflow_path: str | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``).
+                         workflow_path: str | None = None,
+                         reached: Mapping[str, datetime | None] | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
+        signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them).
 
         The nodes are stored as a plan shared by every execution of the same nodes (content-addressed);
         a node gets its own row when it first changes (see :meth:`flush`), so a launch writes a few
-        rows, not one per node.
+        rows, not one per node, in one transaction with the gates it reaches first.
         """
         stamp = ts(now())
+        reached = reached or {}
         plan = self._plan(nodes)
         owner = pid if pid is not None else os.getpid()
         started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM executions WHERE project=? AND domain=? AND name=?",
-                            (key.project, key.domain, key.name)).fetchone():
+            if not conn.execute(
+                "INSERT OR IGNORE INTO executions (project, domain, name, workflow, status, inputs, pid, host, "
+                "created_at, updated_at, workflow_path, plan, pid_started, boot_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, dumps(inputs),
+                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot)).rowcount:
                 raise ExecutionExistsError(
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
                 )
-            conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
-            conn.execute(
-                "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, plan, pid_started, boot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, dumps(inputs),
-                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot))
+            if plan.id not in self._stored_plans:
+                conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
             conn.executemany(
                 "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
-                "type, state, created_at, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "type, state, created_at, context, waiting_since, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(key.project, key.domain, key.name, s["signal_id"], i, s["kind"], s["node_id"], s.get("description"),
-                  dumps(s["type"]), SignalState.UPCOMING.value, stamp, context_json(s.get("context")))
+                  dumps(s["type"]), SignalState.PENDING.value if s["signal_id"] in reached else
+                  SignalState.UPCOMING.value, stamp, context_json(s.get("context")),
+                  stamp if s["signal_id"] in reached else None, ts(reached.get(s["signal_id"])))
                  for i, s in enumerate(signals)])
-            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value)]
-            events += [self._event(conn, key, "created", signal_id=s["signal_id"], node_id=s["node_id"],
-                                   state=SignalState.UPCOMING.value) for s in signals]
+            changes: list[EventFields] = [("launched", None, None, ExecutionStatus.RUNNING.value, *_NO_DETAIL)]
+            for s in signals:
+                changes.append(("created", s["signal_id"], s["node_id"], SignalState.UPCOMING.value, *_NO_DETAIL))
+                if s["signal_id"] in reached:
+                    changes.append(("reached", s["signal_id"], s["node_id"], SignalState.PENDING.value, *_NO_DETAIL))
+            events = self._events(conn, key, changes)
         self._plans[key_tuple(key)] = plan
+        self._stored_plans.add(plan.id)
         self._keep_plans()
         self._dispatch(events)
         if self._cleaner is None:

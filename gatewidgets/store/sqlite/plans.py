@@ -116,6 +116,7 @@ class Plans(Files):
         super().__init__(*args, **kwargs)
         self._plan_memo: collections.OrderedDict[int, tuple[Sequence[NodeRow], Plan]] = collections.OrderedDict()
         self._plans: collections.OrderedDict[tuple[str, str, str], Plan] = collections.OrderedDict()
+        self._stored_plans: set[str] = set()  # ids of plans this store wrote: a plan is never deleted
 
     def _plan(self, nodes: Sequence[NodeRow]) -> Plan:
         """The plan of ``nodes``; the executor passes the same list for every launch of a workflow, so it is

@@ -29,13 +29,18 @@ class Signals(Executions):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._live_types: dict[ExecKey, dict[str, GateType]] = {}  # per running execution, per signal
+        # per running execution, per signal: its kind and live type
+        self._live_types: dict[ExecKey, dict[str, tuple[str, GateType]]] = {}
         self._detached: dict[str, GateType] = {}  # per stored type record
         self._records: dict[str, tuple[dict[str, Any], LiteralType]] = {}  # a stored type record, parsed once
 
-    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType) -> None:
-        """Remember the live Python type of a signal of an execution running in this process."""
-        self._live_types.setdefault(key, {})[signal_id] = gate_type
+    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType, kind: str) -> None:
+        """Remember the kind and live Python type of a signal of an execution running in this process."""
+        self._live_types.setdefault(key, {})[signal_id] = (kind, gate_type)
+
+    def live_type(self, key: ExecKey, signal_id: str) -> tuple[str, GateType] | None:
+        """The kind and live type of a signal whose execution runs in this process; None if not known here."""
+        return self._live_types.get(key, {}).get(signal_id)
 
     def forget_types(self, key: ExecKey) -> None:
         """Drop the live types of an execution that ended (its own entry: no scan of the others)."""
@@ -56,7 +61,7 @@ class Signals(Executions):
         """:meth:`gate_type` of a record as stored (its JSON text)."""
         live = self._live_types.get(key, {}).get(signal_id)
         if live is not None:
-            return live
+            return live[1]
         detached = self._detached.get(text)
         if detached is None:
             detached = self._detached[text] = GateType.from_record(json.loads(text))
