@@ -87,8 +87,8 @@ class Executions(Schema):
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
                 )
-            events = self._insert(conn, key, 0, 0, nodes, signals, stamp)
-            events.insert(0, self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value))
+            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value),
+                      *self._insert(conn, key, 0, 0, nodes, signals, stamp)]
         self._dispatch(events)
 
     def _insert(self, conn: Conn, key: ExecKey, node_seq: int, signal_seq: int, nodes: Sequence[NodeRow],
