@@ -29,7 +29,7 @@ from gatewidgets.store.base import ExecKey, Listener, Listeners, StoreEvent, now
 from gatewidgets.store.postgres.url import masked, scrub
 from gatewidgets.store.sql import ts
 
-__all__ = ["Connection", "Conn", "translated", "retried", "CHANNEL"]
+__all__ = ["Connection", "Conn", "translated", "retried", "CHANNEL", "LISTENER"]
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,15 @@ _P = ParamSpec("_P")
 _S = TypeVar("_S", bound="Connection")
 Conn = psycopg.Connection[DictRow]
 CHANNEL = "gatewidgets_events"  # the NOTIFY channel of every event
+LISTENER = "gatewidgets-listener"  # the application_name of the LISTEN connections
 _LAG = 256  # event ids a poll reads again: numbered before the last seen, committed after it
 _SEEN = 4096  # event ids a watcher remembers, so an event both notified and polled is dispatched once
 
-_PROBLEMS = (  # SQLSTATE prefixes -> what happened, what to do
-    (("28",), "refused the credentials", "check the user and password in GATEWIDGETS_STORE (or GateWidgets.store)"),
-    (("3D",), "does not exist", "create the database (createdb) or point GATEWIDGETS_STORE at another one"),
+_PROBLEMS = (  # SQLSTATE prefixes, or words of a failed connection's message -> what happened, what to do
+    (("28", "password authentication", "not permitted to log in", "pg_hba.conf"), "refused the credentials",
+     "check the user and password in GATEWIDGETS_STORE (or GateWidgets.store)"),
+    (("3D", "does not exist"), "does not exist",
+     "create the database (createdb) or point GATEWIDGETS_STORE at another one"),
     (("25006",), "is read-only", "point GATEWIDGETS_STORE at the primary server, or end its read-only mode"),
     (("53",), "is out of resources (disk full or too many connections)", "free disk space or connections"),
     (("57014",), "did not answer within the statement timeout", "try again; if it stays slow, check the server"),
@@ -53,12 +56,13 @@ _PROBLEMS = (  # SQLSTATE prefixes -> what happened, what to do
 
 def _problem(store: Connection, exc: BaseException) -> str:
     """One line: the database (password masked), what happened, what to do."""
-    state = getattr(exc, "sqlstate", None) or ""
-    what, todo = next(((w, t) for prefixes, w, t in _PROBLEMS if state.startswith(prefixes)),
+    text = scrub(" ".join(str(exc).split()), store.url)
+    state = getattr(exc, "sqlstate", None)
+    found = (lambda mark: state.startswith(mark)) if state else (lambda mark: len(mark) > 5 and mark in text)
+    what, todo = next(((w, t) for marks, w, t in _PROBLEMS if any(found(mark) for mark in marks)),
                       ("cannot be reached", "check that the server runs and GATEWIDGETS_STORE names it")
                       if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) and not state else
                       ("failed", "check the server's log"))
-    text = scrub(str(exc).strip().replace("\n", " "), store.url)
     return f"The gatewidgets store {store.path} {what} (postgresql: {text}). To fix: {todo}."
 
 
@@ -134,15 +138,17 @@ class Connection:
                                     check=ConnectionPool.check_connection, timeout=self.statement_timeout)
 
     def _connect_options(self) -> dict[str, Any]:
-        return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.retry_for))}
+        return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.retry_for)),
+                "application_name": "gatewidgets"}
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
         conn.execute("SET lock_timeout = 0")
 
-    def _connect(self) -> Conn:
-        """A connection of its own (migration, the watcher); errors as the driver raises them."""
-        conn: Conn = psycopg.connect(self.url, **self._connect_options())
+    def _connect(self, name: str = "gatewidgets") -> Conn:
+        """A connection of its own (migration, the listener: ``application_name`` ``name``); errors as the driver
+        raises them."""
+        conn: Conn = psycopg.connect(self.url, **{**self._connect_options(), "application_name": name})
         self._configure(conn)
         return conn
 
@@ -206,7 +212,7 @@ class Connection:
 
         while not self._closed.is_set():
             try:
-                with self._connect() as conn:
+                with self._connect(LISTENER) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._closed.is_set():
                         foreign(self._missed(conn, last))  # at start, after a reconnect, when nothing came

@@ -1,0 +1,168 @@
+"""The PostgreSQL store (``gatewidgets.store.postgres``) beyond the shared contract suites: how it is chosen,
+its schema's version, its errors (one ``StoreError`` naming the database, never its password), statement
+timeouts, notifications missed and a server restarted while a gate waits in another process, and the CLI
+answering through it. Every test runs on a database of its own on the suite's PostgreSQL server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from _postgres import PostgresServer
+from _procs import waiting_execution
+from helpers import eventually
+
+from gatewidgets import GateRemote, SignalState
+from gatewidgets.errors import StoreError
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.signal import Via
+from gatewidgets.store import default_store_path, open_store
+from gatewidgets.store.base import StoreEvent
+from gatewidgets.store.postgres import masked
+from gatewidgets.store.postgres.connection import LISTENER
+from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.types import GateType
+
+SECRET = "s3cret-pw"
+KEY = WorkflowExecutionIdentifier("p", "d", "run")
+
+
+def with_password(url: str, user: str = "postgres") -> str:
+    """``url`` with a password (the suite's server trusts its socket, so it is sent only if asked for)."""
+    return url.replace("postgresql://postgres@", f"postgresql://{user}:{SECRET}@", 1)
+
+
+def gw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gatewidgets", *args], capture_output=True, text=True, timeout=60)
+
+
+def launched(store: PostgresStore) -> None:
+    store.create_execution(KEY, "wf", {}, [{"node_id": "g", "kind": "gate", "name": "go", "upstream": [],
+                                            "signal_id": "go"}],
+                           [{"signal_id": "go", "kind": "approve", "node_id": "g", "description": None,
+                             "type": GateType.of(bool).to_record(), "context": None}])
+    store.reach_signal(KEY, "go", None)
+
+
+@pytest.fixture
+def store(postgres_url: str, tmp_path: Path) -> PostgresStore:
+    opened = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
+    yield opened
+    opened.close()
+
+
+def test_a_postgresql_url_chooses_the_store_and_its_password_never_shows(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    assert default_store_path() == url
+    store = open_store()
+    assert isinstance(store, PostgresStore) and open_store() is store
+    assert SECRET not in store.path and SECRET not in repr(store) and store.path == masked(url)
+    assert GateRemote.for_sandbox().store is store
+    shown = gw("config", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["store"]["value"] == masked(url) and SECRET not in shown.stdout
+    assert masked("postgresql://ann:pw@db.example/gates?password=pw2&sslmode=require") == \
+        "postgresql://ann:***@db.example/gates?password=***&sslmode=require"
+
+
+def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres_url: str) -> None:
+    launched(store)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 99, newer than this gatewidgets \(1\)"):
+        PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("99",)
+        assert conn.execute("SELECT state FROM signals").fetchall() == [("PENDING",)]
+
+
+def test_unreachable_refused_or_missing_databases_are_one_store_error_without_the_password(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS locked_out")
+        conn.execute("CREATE ROLE locked_out NOLOGIN")
+    cases = {
+        f"postgresql://ann:{SECRET}@/gates?host={tmp_path}": "cannot be reached",  # no server on that socket
+        with_password(postgres_server.url("no_such_db")): "does not exist",
+        with_password(postgres_server.url(), "locked_out"): "refused the credentials",
+    }
+    for url, what in cases.items():
+        with pytest.raises(StoreError) as raised:
+            PostgresStore(url, retry_for=1)
+        message = str(raised.value)
+        assert message.startswith(f"The gatewidgets store {masked(url)} {what}") and SECRET not in message
+        assert "\n" not in message and "To fix:" in message
+        listed = subprocess.run([sys.executable, "-m", "gatewidgets", "list"], capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "GATEWIDGETS_STORE": url})
+        assert listed.returncode != 0 and what in listed.stderr and SECRET not in listed.stderr + listed.stdout
+
+
+def test_statements_time_out_and_change_nothing(store: PostgresStore, postgres_url: str) -> None:
+    launched(store)
+    quick = PostgresStore(postgres_url, statement_timeout=0.3)
+    try:
+        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the signal's row locked
+            holder.execute("SELECT * FROM signals FOR UPDATE")
+            with pytest.raises(StoreError, match="did not answer within the statement timeout"):
+                quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+        assert store.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in store.history(KEY)] == ["launched", "created", "reached"]
+    finally:
+        quick.close()
+
+
+def test_a_missed_notification_is_polled(store: PostgresStore, postgres_url: str) -> None:
+    """The listening connection dropped (here: ended by the server) while a set was made elsewhere: the
+    subscriber reconnects and the fallback poll brings the set."""
+    launched(store)
+    heard: list[StoreEvent] = []
+    lock = threading.Lock()
+
+    def listener(events: list[StoreEvent]) -> None:
+        with lock:
+            heard.extend(events)
+
+    unsubscribe = store.subscribe(listener)
+    other = PostgresStore(postgres_url)
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            eventually(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                                 (LISTENER,)).fetchone() == (1,), timeout=10, what="the subscriber to listen")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                          (LISTENER,))
+            other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.CLI)
+
+        def noticed() -> bool:
+            with lock:
+                return [(e.kind, e.signal_id, e.local) for e in heard] == [("set", "go", False)]
+
+        eventually(noticed, timeout=15, what="the set made while the listener was cut off")
+    finally:
+        unsubscribe()
+        other.close()
+
+
+def test_a_gate_waiting_in_another_process_outlives_a_server_restart_and_is_answered_by_the_cli(
+        postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    with waiting_execution("pg", a=5) as (name, proc):
+        postgres_server.pg_ctl("restart", "-m", "fast")  # every connection of both processes drops
+        done = gw("approve", "go", "-e", name)
+        assert done.returncode == 0, done.stderr
+        assert gw("set", "rate", "2.5", "-e", name).returncode == 0
+        assert gw("set", "note", "hello", "-e", name).returncode == 0
+        out, err = proc.communicate(timeout=60)
+        assert json.loads(out.strip().splitlines()[-1]) == "10|2.5|hello", err
+        assert SECRET not in err
+    remote = GateRemote.for_sandbox()
+    assert [(e.kind, e.signal_id) for e in remote.history(name) if e.kind == "set"] == [
+        ("set", "go"), ("set", "rate"), ("set", "note")]
+    assert {n.name: n.state.value for n in remote.get_execution(name).nodes}["double"] == "SUCCEEDED"
