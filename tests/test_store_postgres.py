@@ -134,7 +134,8 @@ def test_a_missed_notification_is_polled(store: PostgresStore, postgres_url: str
     try:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             eventually(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                                                 (LISTENER,)).fetchone() == (1,), timeout=10, what="the subscriber to listen")
+                                             (LISTENER,)).fetchone() == (1,),
+                       timeout=10, what="the subscriber to listen")
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                           (LISTENER,))
             other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.CLI)
