@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from gatewidgets.errors import ExecutionNotFoundError, SignalAlreadySetError, SignalClosedError, SignalNotFoundError
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
 from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
 from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
+from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey
 from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
-           "LiveTypes", "filter_clauses", "signal_order"]
+           "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set"]
 
 
 
@@ -198,3 +200,53 @@ class LiveTypes:
             type_record=record,
             context=json.loads(row["context"]) if row["context"] else None,
         )
+
+
+class Owners:
+    """Whether the process that owns an execution lives: known on this host only (``host``)."""
+
+    host: str
+
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown); a zombie,
+        or another process holding its pid, is not."""
+        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
+
+    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
+        if host != self.host or pid is None:
+            return None
+        return process.alive(pid, started, boot)
+
+
+def no_execution(key: ExecKey) -> ExecutionNotFoundError:
+    """The error for an execution a store does not hold, naming how to list them."""
+    return ExecutionNotFoundError(
+        f"No execution {key.name!r} in project {key.project!r}, domain {key.domain!r}. "
+        "List executions with `gatewidgets executions` or `%gate executions`."
+    )
+
+
+def no_signal(key: ExecKey, signal_id: str, known: list[str]) -> SignalNotFoundError:
+    """The error for a signal an execution does not have, listing the ones it has."""
+    return SignalNotFoundError(
+        f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: "
+        f"{', '.join(known) if known else '(none)'}."
+    )
+
+
+def refuse_set(row: Row, key: ExecKey, signal_id: str, identity: str, describe: Callable[[Any], str]) -> None:
+    """Why a signal that is not open (``row``) was not set: nothing for the same answer again (a no-op); else
+    ``SignalAlreadySetError`` or ``SignalClosedError``."""
+    state = SignalState(row["state"])
+    if state is SignalState.SET:
+        if row["identity"] == identity:
+            return
+        raise SignalAlreadySetError(
+            f"Signal {signal_id!r} of execution {key.name!r} was already set to "
+            f"{describe(json.loads(row['value']))} by {row['set_by']} via {row['via']} at {row['set_at']}; "
+            "the first answer wins. Launch a new execution to decide again."
+        )
+    raise SignalClosedError(
+        f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {row['set_at'] or '?'}) and can no "
+        "longer be set."
+    )

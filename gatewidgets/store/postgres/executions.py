@@ -9,14 +9,23 @@ import threading
 from datetime import datetime
 from typing import Any, Sequence
 
-from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError
+from gatewidgets.errors import ExecutionExistsError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.schema import Schema
-from gatewidgets.store.sql import context_json, dumps, execution_record, key_tuple, node_record, ts
+from gatewidgets.store.sql import (
+    Owners,
+    context_json,
+    dumps,
+    execution_record,
+    key_tuple,
+    no_execution,
+    node_record,
+    ts,
+)
 
 __all__ = ["Executions", "execution_row"]
 
@@ -32,10 +41,7 @@ def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, 
     row = conn.execute("SELECT * FROM executions WHERE project=%s AND domain=%s AND name=%s"
                        + (" FOR UPDATE" if lock else ""), key_tuple(key)).fetchone()
     if row is None:
-        raise ExecutionNotFoundError(
-            f"No execution {key.name!r} in project {key.project!r}, domain {key.domain!r}. "
-            "List executions with `gatewidgets executions` or `%gate executions`."
-        )
+        raise no_execution(key)
     return row
 
 
@@ -52,7 +58,7 @@ def _node_value(column: str, value: Any) -> Any:
     return value
 
 
-class Executions(Schema):
+class Executions(Owners, Schema):
     """The executions of a database and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -214,15 +220,6 @@ class Executions(Schema):
                          "WHERE project=%s AND domain=%s AND name=%s",
                          (os.getpid(), self.host, *process.own_identity(), ts(now()), *key_tuple(key)))
         return self.get_execution(key)
-
-    def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown)."""
-        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
-
-    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
-        if host != self.host or pid is None:
-            return None
-        return process.alive(pid, started, boot)
 
     # -- reads ------------------------------------------------------------------------------------------------
 

@@ -8,14 +8,13 @@ import json
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from gatewidgets.errors import SignalAlreadySetError, SignalClosedError, SignalNotFoundError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import Filter
 from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.executions import Executions, execution_row
-from gatewidgets.store.sql import LiveTypes, dumps, filter_clauses, key_tuple, signal_order, ts
+from gatewidgets.store.sql import LiveTypes, dumps, filter_clauses, key_tuple, no_signal, refuse_set, signal_order, ts
 
 __all__ = ["Signals"]
 
@@ -34,10 +33,7 @@ class Signals(LiveTypes, Executions):
             known = [r["signal_id"] for r in conn.execute(
                 "SELECT signal_id FROM signals WHERE project=%s AND domain=%s AND execution=%s ORDER BY seq",
                 key_tuple(key))]
-            raise SignalNotFoundError(
-                f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: "
-                f"{', '.join(known) if known else '(none)'}."
-            )
+            raise no_signal(key, signal_id, known)
         return row
 
     @translated
@@ -141,19 +137,8 @@ class Signals(LiveTypes, Executions):
     def _refuse_set(self, conn: Conn, key: ExecKey, signal_id: str, identity: str,
                     describe: Callable[[Any], str]) -> Signal:
         row = self._signal_row(conn, key, signal_id)
-        state = SignalState(row["state"])
-        if state is SignalState.SET:
-            if row["identity"] == identity:
-                return self._signal(row)
-            raise SignalAlreadySetError(
-                f"Signal {signal_id!r} of execution {key.name!r} was already set to "
-                f"{describe(json.loads(row['value']))} by {row['set_by']} via {row['via']} at {row['set_at']}; "
-                "the first answer wins. Launch a new execution to decide again."
-            )
-        raise SignalClosedError(
-            f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {row['set_at'] or '?'}) and "
-            "can no longer be set."
-        )
+        refuse_set(row, key, signal_id, identity, describe)
+        return self._signal(row)
 
     @retried("time out a signal")
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:

@@ -12,6 +12,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeR
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
+from gatewidgets.store.sql import Owners
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
@@ -30,7 +31,7 @@ __all__ = ["Executions"]
 log = logging.getLogger(__name__)
 
 
-class Executions(WriteBehind):
+class Executions(Owners, WriteBehind):
     """The executions of a store and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -192,16 +193,6 @@ class Executions(WriteBehind):
             sql += " LIMIT ?"
             params.append(int(limit))
         return [execution_record(r, ()) for r in self._conn().execute(sql, params)]
-
-    def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown); a zombie,
-        or another process holding its pid, is not."""
-        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
-
-    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
-        if host != self.host or pid is None:
-            return None
-        return process.alive(pid, started, boot)
 
 
 

@@ -3,9 +3,18 @@ from __future__ import annotations
 
 import sqlite3
 
-from gatewidgets.errors import ExecutionNotFoundError
 from gatewidgets.store.base import ExecKey
-from gatewidgets.store.sql import at, context_json, dt, dumps, execution_record, key_tuple, node_record, ts
+from gatewidgets.store.sql import (
+    at,
+    context_json,
+    dt,
+    dumps,
+    execution_record,
+    key_tuple,
+    no_execution,
+    node_record,
+    ts,
+)
 
 __all__ = ["ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
            "execution_row"]
@@ -16,8 +25,5 @@ def execution_row(conn: sqlite3.Connection, key: ExecKey) -> sqlite3.Row:
     row: sqlite3.Row | None = conn.execute("SELECT * FROM executions WHERE project=? AND domain=? AND name=?",
                                            key_tuple(key)).fetchone()
     if row is None:
-        raise ExecutionNotFoundError(
-            f"No execution {key.name!r} in project {key.project!r}, domain {key.domain!r}. "
-            "List executions with `gatewidgets executions` or `%gate executions`."
-        )
+        raise no_execution(key)
     return row

@@ -7,12 +7,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from gatewidgets.errors import SignalAlreadySetError, SignalClosedError, SignalNotFoundError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
 from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
-from gatewidgets.store.sql import LiveTypes, filter_clauses, signal_order
+from gatewidgets.store.sql import LiveTypes, filter_clauses, no_signal, refuse_set, signal_order
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.executions import Executions
 from gatewidgets.store.sqlite.rows import dumps, execution_row, key_tuple, ts
@@ -35,10 +34,7 @@ class Signals(LiveTypes, Executions):
             known = [r[0] for r in conn.execute(
                 "SELECT signal_id FROM signals WHERE project=? AND domain=? AND execution=? ORDER BY seq",
                 key_tuple(key))]
-            raise SignalNotFoundError(
-                f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: "
-                f"{', '.join(known) if known else '(none)'}."
-            )
+            raise no_signal(key, signal_id, known)
         return row
 
     @translated
@@ -150,20 +146,8 @@ class Signals(LiveTypes, Executions):
         """Why a signal that is not open was not set: the same answer again returns it (a no-op); else
         ``SignalAlreadySetError``, ``SignalClosedError`` or ``SignalNotFoundError``."""
         row = self._signal_row(conn, key, signal_id)
-        state = SignalState(row["state"])
-        if state is SignalState.SET:
-            if row["identity"] == identity:
-                return self._signal(row)
-            raise SignalAlreadySetError(
-                f"Signal {signal_id!r} of execution {key.name!r} was already set to "
-                f"{describe(json.loads(row['value']))} by {row['set_by']} via {row['via']} at {row['set_at']}; "
-                "the first answer wins. Launch a new execution to decide again."
-            )
-        when = row["set_at"] or "?"
-        raise SignalClosedError(
-            f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {when}) and can no "
-            "longer be set."
-        )
+        refuse_set(row, key, signal_id, identity, describe)
+        return self._signal(row)
 
     @retried("time out a signal")
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
