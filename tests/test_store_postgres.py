@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,7 @@ from _procs import waiting_execution
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
-from gatewidgets.errors import StoreError
+from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
 from gatewidgets.store import default_store_path, open_store
@@ -167,3 +168,45 @@ def test_a_gate_waiting_in_another_process_outlives_a_server_restart_and_is_answ
     assert [(e.kind, e.signal_id) for e in remote.history(name) if e.kind == "set"] == [
         ("set", "go"), ("set", "rate"), ("set", "note")]
     assert {n.name: n.state.value for n in remote.get_execution(name).nodes}["double"] == "SUCCEEDED"
+
+
+def test_leases_keep_an_owner_on_another_host_and_one_recoverer_wins_once_it_expires(postgres_url: str) -> None:
+    """Machines are told apart by ``host``: an owner elsewhere lives while its heartbeat renews its lease; once
+    the lease expires, of two machines recovering at once exactly one wins and the other is told who."""
+    def on(host: str) -> PostgresStore:
+        store = PostgresStore(postgres_url, lease=1.0)
+        store.host = host
+        return store
+
+    owner, first, second = on("machine-a"), on("machine-b"), on("machine-c")
+    try:
+        launched(owner)
+        time.sleep(2.5)  # longer than the lease: the heartbeat renewed it
+        record = first.get_execution(KEY)
+        assert first.owner_alive(record) is True
+        with pytest.raises(ExecutionExistsError, match="still running in process .* on machine-a"):
+            first.adopt_execution(KEY)
+        assert first.get_execution(KEY).host == "machine-a"
+        owner.close()  # its machine stops: no more heartbeats
+        eventually(lambda: first.owner_alive(record) is False, timeout=10, what="the lease to expire")
+        outcomes: dict[str, object] = {}
+
+        def recover(store: PostgresStore) -> None:
+            try:
+                outcomes[store.host] = store.adopt_execution(KEY).host
+            except ExecutionExistsError as exc:
+                outcomes[store.host] = exc
+
+        racers = [threading.Thread(target=recover, args=(s,)) for s in (first, second)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=30)
+        won = [host for host, outcome in outcomes.items() if outcome == host]
+        assert len(won) == 1, outcomes
+        [lost] = [outcome for host, outcome in outcomes.items() if host not in won]
+        assert isinstance(lost, ExecutionExistsError) and f"on {won[0]}" in str(lost)
+        assert first.get_execution(KEY).host == won[0] and first.owner_alive(first.get_execution(KEY)) is not False
+    finally:
+        for store in (owner, first, second):
+            store.close()

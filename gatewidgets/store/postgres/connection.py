@@ -121,13 +121,15 @@ class Connection:
     read_only = False
 
     def __init__(self, url: str, *, files_dir: str | None = None, poll_interval: float = 1.0,
-                 statement_timeout: float | None = None, retry_for: float = 5.0, pool_size: int = 8) -> None:
+                 statement_timeout: float | None = None, retry_for: float = 5.0, pool_size: int = 8,
+                 lease: float = 30.0) -> None:
         self.url = url
         self.path = masked(url)  # what faces and messages show
         self.files_dir = os.path.abspath(files_dir) if files_dir else _default_files_dir()
         self.poll_interval = poll_interval  # seconds between fallback polls of the events a notification missed
         self.statement_timeout = statement_timeout if statement_timeout is not None else settings.busy_timeout
         self.retry_for = retry_for
+        self.lease = lease  # seconds an owner's lease lasts unless renewed (every third of it)
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
         self._listeners = Listeners(self, self._watch)

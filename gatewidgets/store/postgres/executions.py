@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
+_CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
 
 
 def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class Executions(Owners, Schema):
         self._writer_wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
 
     # -- launch ----------------------------------------------------------------------------------------------
 
@@ -84,10 +86,11 @@ class Executions(Owners, Schema):
         with self._tx() as conn:
             inserted = conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, pid_started, boot_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                "updated_at, workflow_path, pid_started, boot_id, lease_until) "
+                f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
                 "ON CONFLICT DO NOTHING RETURNING name",
                 (*key_tuple(key), workflow, ExecutionStatus.RUNNING.value, dumps(inputs), owner, self.host, stamp,
-                 stamp, workflow_path, started, boot)).fetchone()
+                 stamp, workflow_path, started, boot, self.lease)).fetchone()
             if inserted is None:
                 raise ExecutionExistsError(
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
@@ -96,6 +99,7 @@ class Executions(Owners, Schema):
             events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value),
                       *self._insert(conn, key, 0, 0, nodes, signals, stamp)]
         self._dispatch(events)
+        self._keep_leases()
 
     def _insert(self, conn: Conn, key: ExecKey, node_seq: int, signal_seq: int, nodes: Sequence[NodeRow],
                 signals: Sequence[SignalRow], stamp: str | None) -> list[Any]:
@@ -199,9 +203,10 @@ class Executions(Owners, Schema):
 
     @retried("adopt an execution")
     def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
-        """Claim an unfinished execution whose owner is gone (recovery): its row is locked, checked and its
-        owner swapped in one transaction, so of processes recovering it at once exactly one wins; the others get
-        ``ExecutionExistsError`` naming the winner."""
+        """Claim an unfinished execution whose owner is gone (recovery): on this host, its process has ended; on
+        another, its lease expired (it was not renewed for ``lease`` seconds). The row is locked, checked and its
+        owner and lease swapped in one transaction, so of processes on any machines recovering it at once exactly
+        one wins; the others get ``ExecutionExistsError`` naming the winner."""
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
             owner = f"process {row['pid']} on {row['host']}"
@@ -211,15 +216,48 @@ class Executions(Owners, Schema):
                     "execution can be recovered. Launch a new one with another execution_name."
                 )
             mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False:
+            if not mine and self._owner_alive(conn, row):
                 raise ExecutionExistsError(
-                    f"Execution {key} is still running in {owner} (or its host cannot tell); it can be recovered "
-                    "only once that process is gone."
+                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
+                    "process is gone (on another host: once its lease expires)."
                 )
-            conn.execute("UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s "
-                         "WHERE project=%s AND domain=%s AND name=%s",
-                         (os.getpid(), self.host, *process.own_identity(), ts(now()), *key_tuple(key)))
+            conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
+                         f"lease_until={_CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
+                         (os.getpid(), self.host, *process.own_identity(), ts(now()), self.lease, *key_tuple(key)))
+        self._keep_leases()
         return self.get_execution(key)
+
+    @translated
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Whether the process that runs ``record`` lives: on this host, its process; on another, its lease."""
+        if record.host == self.host:
+            return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
+        with self._read() as conn:
+            return self._owner_alive(conn, execution_row(conn, record.id))
+
+    def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
+        if row["host"] == self.host:
+            return self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False
+        alive = conn.execute(f"SELECT %s::float8 > {_CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()
+        return bool(alive and alive["alive"])
+
+    def _keep_leases(self) -> None:
+        """Start the heartbeat that renews the leases of this process's running executions."""
+        if self._heartbeat is None:
+            with self._start_lock:
+                if self._heartbeat is None:
+                    self._heartbeat = threading.Thread(target=self._renew_leases, name="gatewidgets-lease",
+                                                       daemon=True)
+                    self._heartbeat.start()
+
+    def _renew_leases(self) -> None:
+        while not self._closed.wait(self.lease / 3):
+            try:
+                with self._tx() as conn:
+                    conn.execute(f"UPDATE executions SET lease_until={_CLOCK} + %s WHERE host=%s AND pid=%s AND "
+                                 "status=%s", (self.lease, self.host, os.getpid(), ExecutionStatus.RUNNING.value))
+            except Exception:  # the next beat tries again; a lease lasts three beats
+                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
 
     # -- reads ------------------------------------------------------------------------------------------------
 

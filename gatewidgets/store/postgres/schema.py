@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS executions (
     project {_T} NOT NULL, domain {_T} NOT NULL, name {_T} NOT NULL,
     workflow TEXT NOT NULL, status {_T} NOT NULL, inputs TEXT, outputs TEXT, error TEXT,
     pid INTEGER, host TEXT, pid_started BIGINT, boot_id TEXT, abort_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    lease_until DOUBLE PRECISION,
     created_at {_T} NOT NULL, updated_at {_T} NOT NULL, finished_at {_T}, workflow_path TEXT,
     PRIMARY KEY (project, domain, name));
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at DESC, name);

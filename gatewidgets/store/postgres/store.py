@@ -28,8 +28,9 @@ class PostgresStore(History):
             self._closed.set()
             self._writer_wake.set()
             self._listeners.join()
-            if self._writer is not None and self._writer is not threading.current_thread():
-                self._writer.join(timeout=5)
+            for thread in (self._writer, self._heartbeat):
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join(timeout=5)
             self._pool.close()
 
     def __repr__(self) -> str:
