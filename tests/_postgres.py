@@ -54,9 +54,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
     """A PostgreSQL server in a temporary folder, stopped (``-m immediate``) and removed afterwards; skips the
-    test when the server is not installed."""
+    test when the server is not installed. ``fsync``: commits reach the disk (off for tests: faster)."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"PostgreSQL's server is not installed ({', '.join(missing)} not on PATH): "
@@ -74,7 +74,8 @@ def running_postgres() -> Iterator[PostgresServer]:
                        check=True, capture_output=True, timeout=120)
         subprocess.run(_as_server_user("mkdir", "-m", "0700", server.sock), check=True, timeout=10)
         with open(os.path.join(server.data, "postgresql.conf"), "a") as conf:
-            conf.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{server.sock}'\nfsync = off\n"
+            conf.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{server.sock}'\n"
+                       f"fsync = {'on' if fsync else 'off'}\n"
                        "max_connections = 200\n")
         server.pg_ctl("start")
         yield server
