@@ -66,7 +66,7 @@ class Executions(Owners, Schema):
         super().__init__(*args, **kwargs)
         self._changes: collections.deque[tuple[_Where, dict[str, Any]]] = collections.deque()
         self._unwritten: dict[_Where, dict[str, Any]] = {}  # taken by a flush that failed
-        self._completions = 0  # completions queued, not committed yet
+        self._completions: collections.deque[None] = collections.deque()  # one per completion not committed yet
         self._flush_lock = threading.Lock()
         self._writer_wake = threading.Event()
         self._writer: threading.Thread | None = None
@@ -141,8 +141,8 @@ class Executions(Owners, Schema):
     def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
         """Record a node change, written behind in a batch; a completion is committed by :meth:`durable`."""
         self._changes.append(((key.project, key.domain, key.name, node_id), fields))
-        if fields.get("state") in _DONE:
-            self._completions += 1
+        if fields.get("state") in _DONE:  # after its change: a flush that counts it takes the change
+            self._completions.append(None)  # atomic, as the engine's workers call this at once
         self._wake_writer()
 
     def durable(self) -> None:
@@ -177,7 +177,7 @@ class Executions(Owners, Schema):
     def flush(self) -> None:
         """Write every pending node change now; if the write fails, the changes stay queued (later ones win)."""
         with self._flush_lock:
-            completions = self._completions
+            completions = len(self._completions)
             batch, self._unwritten = self._unwritten, {}
             for _ in range(len(self._changes)):
                 where, fields = self._changes.popleft()
@@ -197,7 +197,8 @@ class Executions(Owners, Schema):
                     for where, fields in batch.items():  # merge what came meanwhile on top
                         self._unwritten[where] = {**fields, **self._unwritten.get(where, {})}
                     raise
-            self._completions -= completions
+            for _ in range(completions):
+                self._completions.popleft()
 
     # -- recovery ---------------------------------------------------------------------------------------------
 
@@ -307,13 +308,10 @@ class Executions(Owners, Schema):
             row = execution_row(conn, key, lock=True)
             if row["status"] != ExecutionStatus.RUNNING.value:
                 return []
-            open_ids = [r["signal_id"] for r in conn.execute(
+            open_ids = [r["signal_id"] for r in sorted(conn.execute(
                 "UPDATE signals SET state=%s, set_at=%s, via=NULL WHERE project=%s AND domain=%s AND execution=%s "
                 "AND state IN (%s,%s) RETURNING signal_id, seq",
-                (SignalState.CANCELLED.value, stamp, *key_tuple(key), *_OPEN)).fetchall()]
-            open_ids = [r["signal_id"] for r in conn.execute(
-                "SELECT signal_id FROM signals WHERE project=%s AND domain=%s AND execution=%s AND signal_id = ANY(%s) "
-                "ORDER BY seq", (*key_tuple(key), open_ids)).fetchall()]
+                (SignalState.CANCELLED.value, stamp, *key_tuple(key), *_OPEN)).fetchall(), key=lambda r: r["seq"])]
             conn.execute("UPDATE nodes SET state=%s WHERE project=%s AND domain=%s AND execution=%s "
                          "AND state IN (%s,%s,%s)", (NodeState.ABORTED.value, *key_tuple(key), NodeState.QUEUED.value,
                                                       NodeState.WAITING.value, NodeState.RUNNING.value))
