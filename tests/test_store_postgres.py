@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from _jupyter_server import call, running_server
 from _postgres import PostgresServer
 from _procs import waiting_execution
 from helpers import eventually
@@ -210,3 +211,26 @@ def test_leases_keep_an_owner_on_another_host_and_one_recoverer_wins_once_it_exp
     finally:
         for store in (owner, first, second):
             store.close()
+
+
+def test_the_http_api_answers_through_the_database_and_fails_without_the_password(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Jupyter server on the team database answers a gate waiting in another process; a server whose database
+    is unreachable answers 503 with one line naming it, password masked."""
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    (tmp_path / "up").mkdir()
+    with running_server(tmp_path / "up", store=url) as server, waiting_execution("http", a=2) as (name, proc):
+        where = f"/gatewidgets/api/signals/default/development/{name}"
+        assert call(server, "POST", f"{where}/go/approve", {})[0] == 200
+        assert call(server, "POST", f"{where}/rate", {"value": 1.5})[0] == 200
+        status, body = call(server, "POST", f"{where}/note", {"text": "via http"})
+        assert status == 200 and body["state"] == "SET", body
+        out, err = proc.communicate(timeout=60)
+        assert json.loads(out.strip().splitlines()[-1]) == "4|1.5|via http", err
+    gone = f"postgresql://ann:{SECRET}@/gates?host={tmp_path}"
+    (tmp_path / "down").mkdir()
+    with running_server(tmp_path / "down", store=gone) as server:
+        status, body = call(server, "GET", "/gatewidgets/api/signals", timeout=60)
+        assert status == 503 and "cannot be reached" in json.dumps(body) and SECRET not in json.dumps(body)
+        assert masked(gone) in json.dumps(body)
