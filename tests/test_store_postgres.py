@@ -21,7 +21,7 @@ from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.errors import ExecutionExistsError, StoreError
-from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
 from gatewidgets.store import default_store_path, open_store
 from gatewidgets.store.base import StoreEvent
@@ -234,3 +234,26 @@ def test_the_http_api_answers_through_the_database_and_fails_without_the_passwor
         status, body = call(server, "GET", "/gatewidgets/api/signals", timeout=60)
         assert status == 503 and "cannot be reached" in json.dumps(body) and SECRET not in json.dumps(body)
         assert masked(gone) in json.dumps(body)
+
+
+def test_a_kernel_whose_lease_was_taken_does_not_record_its_copys_end(postgres_url: str) -> None:
+    """The owner's lease ran out (its machine paused) and another machine recovered the execution: the first
+    copy's end is dropped, so the recovered run records the real one."""
+    owner = PostgresStore(postgres_url)
+    owner.host = "machine-a"
+    taker = PostgresStore(postgres_url)
+    taker.host = "machine-b"
+    try:
+        launched(owner)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = 0")  # expired: no heartbeat for a lease
+        assert taker.adopt_execution(KEY).host == "machine-b"
+        assert owner.end_execution(KEY, ExecutionStatus.FAILED, error="stale copy")
+        record = taker.get_execution(KEY)
+        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")
+        assert taker.get_signal(KEY, "go").state is SignalState.PENDING
+        assert taker.end_execution(KEY, ExecutionStatus.SUCCEEDED, outputs=1)
+        assert (owner.get_execution(KEY).status, owner.get_execution(KEY).outputs) == (ExecutionStatus.SUCCEEDED, 1)
+    finally:
+        owner.close()
+        taker.close()

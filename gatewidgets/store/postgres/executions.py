@@ -291,22 +291,36 @@ class Executions(Owners, Schema):
 
     def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                       error: str | None = None) -> bool:
-        """Record the end of an execution run here (:meth:`finish_execution`); a ``StoreError`` (the database
-        unreachable past ``retry_for``) is raised, not kept: the execution then stays running in the database,
-        its owner gone, for a recovery to finish."""
-        self.finish_execution(key, status, outputs=outputs, error=error)
+        """Record the end of an execution run here, as :meth:`finish_execution` does, unless another process took
+        it over meanwhile (this one's lease had expired): then its end is that process's to record, and this copy's
+        is logged and dropped. A ``StoreError`` (the database unreachable past ``retry_for``) is raised, not kept:
+        the execution stays running in the database, for a recovery once its lease expires."""
+        self._end_owned(key, status, outputs, error)
         return True
+
+    @retried("record the end of an execution")
+    def _end_owned(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None) -> None:
+        self._finish(key, status, outputs, error, owner=(os.getpid(), self.host))
 
     @retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
         """End an execution; its open signals become ``CANCELLED`` in the same transaction (their ids returned).
         Ending an execution that already ended does nothing."""
+        return self._finish(key, status, outputs, error, owner=None)
+
+    def _finish(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None,
+                owner: tuple[int, str] | None) -> list[str]:
+        """:meth:`finish_execution`; with ``owner`` (pid, host), only while that process owns the execution."""
         self.flush()
         stamp = ts(now())
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
             if row["status"] != ExecutionStatus.RUNNING.value:
+                return []
+            if owner is not None and (row["pid"], row["host"]) != owner:
+                log.warning("gatewidgets did not record the end (%s) of execution %s: process %s on %s took it "
+                            "over when this process's lease expired", status.value, key, row["pid"], row["host"])
                 return []
             open_ids = [r["signal_id"] for r in sorted(conn.execute(
                 "UPDATE signals SET state=%s, set_at=%s, via=NULL WHERE project=%s AND domain=%s AND execution=%s "
