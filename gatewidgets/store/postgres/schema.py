@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS signals (
     type TEXT NOT NULL, state {_T} NOT NULL, value TEXT, identity TEXT, context TEXT,
     created_at {_T} NOT NULL, waiting_since {_T}, deadline {_T}, set_at {_T}, set_by {_T}, via {_T},
     PRIMARY KEY (project, domain, execution, signal_id));
-CREATE INDEX IF NOT EXISTS signals_by_state_order ON signals (state, project, domain, created_at, execution, seq);
+CREATE INDEX IF NOT EXISTS signals_by_state_order ON signals (state, created_at, project, domain, execution, seq);
 CREATE TABLE IF NOT EXISTS events (
     id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, at {_T} NOT NULL,
     project {_T} NOT NULL, domain {_T} NOT NULL, execution {_T} NOT NULL,
