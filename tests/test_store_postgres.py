@@ -257,3 +257,15 @@ def test_a_kernel_whose_lease_was_taken_does_not_record_its_copys_end(postgres_u
     finally:
         owner.close()
         taker.close()
+
+
+def test_flytekits_files_go_beside_the_team_files_folder(store: PostgresStore, postgres_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database has no folder of its own: flytekit's converted files go beside the store's ``files_dir``."""
+    pytest.importorskip("flytekit", reason="flytekit is not installed: pip install -e '.[flyte]'")
+    from gatewidgets.frontdoors.flytekit_values import folder_of
+
+    assert folder_of(store) == os.path.join(os.path.dirname(store.files_dir), "flytekit")
+    monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_FILES_DIR", str(Path(store.files_dir).parent / "team" / "files"))
+    assert folder_of(None) == str(Path(store.files_dir).parent / "team" / "flytekit")
