@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import psycopg
@@ -269,3 +270,20 @@ def test_flytekits_files_go_beside_the_team_files_folder(store: PostgresStore, p
     monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
     monkeypatch.setenv("GATEWIDGETS_FILES_DIR", str(Path(store.files_dir).parent / "team" / "files"))
     assert folder_of(None) == str(Path(store.files_dir).parent / "team" / "flytekit")
+
+
+def test_a_read_only_database_lists_and_refuses_writes_with_one_store_error(store: PostgresStore,
+                                                                             postgres_url: str) -> None:
+    launched(store)
+    name = urllib.parse.urlsplit(postgres_url).path.lstrip("/")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")  # new sessions
+    reader = PostgresStore(postgres_url)
+    try:
+        assert [s.signal_id for s in reader.list_signals(KEY)] == ["go"]
+        with pytest.raises(StoreError, match=r"is read-only \(postgresql: .*read-only transaction\)"):
+            reader.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+        assert reader.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in reader.history(KEY)] == ["launched", "created", "reached"]
+    finally:
+        reader.close()

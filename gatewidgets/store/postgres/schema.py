@@ -56,26 +56,31 @@ class Schema(Connection):
 
     @translated
     def _migrate(self) -> None:
-        """Create or upgrade the tables, then open the pool; ``StoreError`` for a database a newer gatewidgets
-        made, or one this process cannot reach."""
-        with self._connect() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-            self._check_version(conn)
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE "
-                         "SET value = excluded.value", (str(SCHEMA_VERSION),))
+        """Create or upgrade the tables (nothing to write for a database at this version: a read-only one opens,
+        for listing), then open the pool; ``StoreError`` for a database a newer gatewidgets made, or one this
+        process cannot reach."""
+        with self._connect() as conn:
+            if self._version(conn) != SCHEMA_VERSION:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+                    self._version(conn)  # another process may have upgraded it meanwhile: checked again
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)  # our own text, not user input
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE "
+                                 "SET value = excluded.value", (str(SCHEMA_VERSION),))
         self._pool.open(wait=False)
 
-    def _check_version(self, conn: Conn) -> None:
+    def _version(self, conn: Conn) -> int | None:
+        """The database's schema version (``None``: no tables yet); ``StoreError`` if newer than this one."""
         try:
             with conn.transaction():
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except psycopg.errors.UndefinedTable:
-            return
+            return None
         if row is not None and int(row["value"]) > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {row['value']}, newer than this gatewidgets ({SCHEMA_VERSION}). "
                 "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
             )
+        return int(row["value"]) if row is not None else None
