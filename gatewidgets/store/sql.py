@@ -4,10 +4,17 @@ filters and sorts pushed down into SQL with the meaning ``Filter.matches`` gives
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from gatewidgets.errors import ExecutionNotFoundError, SignalAlreadySetError, SignalClosedError, SignalNotFoundError
+from gatewidgets.errors import (
+    ExecutionExistsError,
+    ExecutionNotFoundError,
+    SignalAlreadySetError,
+    SignalClosedError,
+    SignalNotFoundError,
+)
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
 from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
@@ -18,7 +25,8 @@ from gatewidgets.store.base import ExecKey
 from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
-           "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set"]
+           "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set",
+           "refuse_adoption"]
 
 
 
@@ -250,3 +258,18 @@ def refuse_set(row: Row, key: ExecKey, signal_id: str, identity: str, describe: 
         f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {row['set_at'] or '?'}) and can no "
         "longer be set."
     )
+
+
+def refuse_adoption(row: Row, key: ExecKey, host: str, alive: Callable[[], bool | None]) -> None:
+    """Raise ``ExecutionExistsError`` (naming its owner) unless this process on ``host`` may adopt the execution
+    of ``row``: it is running, and its owner is this process or not ``alive()``."""
+    owner = f"process {row['pid']} on {row['host']}"
+    if row["status"] != ExecutionStatus.RUNNING.value:
+        raise ExecutionExistsError(
+            f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
+            "execution can be recovered. Launch a new one with another execution_name."
+        )
+    if (row["pid"], row["host"]) != (os.getpid(), host) and alive():
+        raise ExecutionExistsError(
+            f"Execution {key} is still running in {owner}; it can be recovered only once that process is gone."
+        )

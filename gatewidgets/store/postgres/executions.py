@@ -24,6 +24,7 @@ from gatewidgets.store.sql import (
     key_tuple,
     no_execution,
     node_record,
+    refuse_adoption,
     ts,
 )
 
@@ -210,18 +211,7 @@ class Executions(Owners, Schema):
         one wins; the others get ``ExecutionExistsError`` naming the winner."""
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
-            owner = f"process {row['pid']} on {row['host']}"
-            if row["status"] != ExecutionStatus.RUNNING.value:
-                raise ExecutionExistsError(
-                    f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
-                    "execution can be recovered. Launch a new one with another execution_name."
-                )
-            mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._owner_alive(conn, row):
-                raise ExecutionExistsError(
-                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
-                    "process is gone (on another host: once its lease expires)."
-                )
+            refuse_adoption(row, key, self.host, lambda: self._owner_alive(conn, row))
             conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
                          f"lease_until={_CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
                          (os.getpid(), self.host, *process.own_identity(), ts(now()), self.lease, *key_tuple(key)))

@@ -12,7 +12,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeR
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
-from gatewidgets.store.sql import Owners
+from gatewidgets.store.sql import Owners, refuse_adoption
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
@@ -130,18 +130,8 @@ class Executions(Owners, WriteBehind):
                                        "store accepts writes again.")
         with self._write() as conn:
             row = execution_row(conn, key)
-            owner = f"process {row['pid']} on {row['host']}"
-            if row["status"] != ExecutionStatus.RUNNING.value:
-                raise ExecutionExistsError(
-                    f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
-                    "execution can be recovered. Launch a new one with another execution_name."
-                )
-            mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]):
-                raise ExecutionExistsError(
-                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
-                    "process is gone."
-                )
+            refuse_adoption(row, key, self.host,
+                            lambda: self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]))
             journal = self._journal_path(row["host"], row["pid"], row["pid_started"])
             spent = self._replay(conn, key, journal, row["host"], row["pid"])
             cur = conn.execute("UPDATE executions SET pid=?, host=?, pid_started=?, boot_id=?, updated_at=? "
