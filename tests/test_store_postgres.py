@@ -287,3 +287,17 @@ def test_a_read_only_database_lists_and_refuses_writes_with_one_store_error(stor
         assert [e.kind for e in reader.history(KEY)] == ["launched", "created", "reached"]
     finally:
         reader.close()
+
+
+def test_without_the_driver_a_postgresql_url_says_which_extra_to_install() -> None:
+    """gatewidgets imports without psycopg; naming a database then is one StoreError saying what to install."""
+    script = ("import sys; sys.modules['psycopg'] = sys.modules['psycopg_pool'] = None\n"
+              "import gatewidgets.cli\n"
+              "from gatewidgets.store import open_store\n"
+              f"open_store('postgresql://ann:{SECRET}@/gates?host=/nowhere')\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and SECRET not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "gatewidgets.errors.StoreError: The gatewidgets store postgresql://ann:***@/gates?host=/nowhere is a "
+        "PostgreSQL database, and its driver is not installed (import of psycopg halted; None in sys.modules). "
+        "To fix: pip install 'gatewidgets[postgres]'.")

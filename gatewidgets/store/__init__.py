@@ -6,6 +6,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from gatewidgets.errors import StoreError
 from gatewidgets.settings import settings
 from gatewidgets.store.base import (
     ExecutorStore,
@@ -15,7 +16,7 @@ from gatewidgets.store.base import (
     UnsupportedError,
     now,
 )
-from gatewidgets.store.postgres import is_postgres_url
+from gatewidgets.store.postgres import is_postgres_url, masked
 from gatewidgets.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -61,8 +62,11 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
 
 def _open(resolved: str, wait: float | None) -> SqliteStore | PostgresStore:
     if is_postgres_url(resolved):
-        from gatewidgets.store.postgres.store import PostgresStore  # needs gatewidgets[postgres]; imported only here
-
+        try:
+            from gatewidgets.store.postgres.store import PostgresStore  # needs gatewidgets[postgres]; only here
+        except ImportError as exc:
+            raise StoreError(f"The gatewidgets store {masked(resolved)} is a PostgreSQL database, and its driver is "
+                             f"not installed ({exc}). To fix: pip install 'gatewidgets[postgres]'.") from None
         return PostgresStore(resolved) if wait is None else PostgresStore(resolved, statement_timeout=wait,
                                                                            retry_for=wait)
     return SqliteStore(resolved) if wait is None else SqliteStore(resolved, busy_timeout=wait, retry_for=wait)
