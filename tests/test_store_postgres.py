@@ -301,3 +301,28 @@ def test_without_the_driver_a_postgresql_url_says_which_extra_to_install() -> No
         "gatewidgets.errors.StoreError: The gatewidgets store postgresql://ann:***@/gates?host=/nowhere is a "
         "PostgreSQL database, and its driver is not installed (import of psycopg halted; None in sys.modules). "
         "To fix: pip install 'gatewidgets[postgres]'.")
+
+
+def test_a_subscriber_hears_each_later_event_once_and_no_earlier_one(postgres_url: str) -> None:
+    """Notified and polled again (the poll rereads recent ids, for transactions that commit out of order), an
+    event is dispatched once; what happened before the subscribe is not news."""
+    store, other = PostgresStore(postgres_url, poll_interval=0.1), PostgresStore(postgres_url)
+    heard: list[StoreEvent] = []
+    lock = threading.Lock()
+
+    def listener(events: list[StoreEvent]) -> None:
+        with lock:
+            heard.extend(events)
+
+    try:
+        launched(other)  # three events before the subscribe
+        unsubscribe = store.subscribe(listener)
+        other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.CLI)
+        eventually(lambda: bool(heard), timeout=10, what="the set")
+        time.sleep(1.0)  # ten polls later
+        with lock:
+            assert [(e.kind, e.signal_id) for e in heard] == [("set", "go")]
+        unsubscribe()
+    finally:
+        store.close()
+        other.close()

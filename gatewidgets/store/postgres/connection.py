@@ -196,17 +196,21 @@ class Connection:
         self._listeners.dispatch(events)
 
     def _watch(self) -> None:
-        last = self._watch_from or 0
-        seen: collections.deque[int] = collections.deque(maxlen=_SEEN)
+        floor = last = self._watch_from or 0  # events up to the first subscribe are not news
+        order: collections.deque[int] = collections.deque()  # the ids dispatched lately, oldest first
+        seen: set[int] = set()
 
         def foreign(rows: list[tuple[Any, ...]]) -> None:
             nonlocal last
             events = []
             for event_id, kind, project, domain, execution, signal_id, state, origin in rows:
                 last = max(last, event_id)
-                if event_id in seen:
+                if event_id <= floor or event_id in seen:
                     continue
-                seen.append(event_id)
+                seen.add(event_id)
+                order.append(event_id)
+                if len(order) > _SEEN:
+                    seen.discard(order.popleft())
                 if origin != self.origin:
                     events.append(StoreEvent(event_id, kind, ExecKey(project, domain, execution), signal_id, state,
                                              local=False))
