@@ -29,6 +29,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script works, times mean nothing")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write (default: benchmarks/results/)")
+    parser.add_argument("--store", default=None, help="a postgresql:// URL of an empty database to measure on "
+                        "(default: a new SQLite file)")
     return parser.parse_args(argv)
 
 
@@ -76,11 +78,12 @@ def best_of(reps: int, run: Callable[[], Any]) -> tuple[float, float, list[float
 
 
 @contextmanager
-def fresh_store(name: str = "gates.db") -> Iterator[str]:
-    """Point ``$GATEWIDGETS_STORE`` at a new file in a temporary directory for the duration."""
+def fresh_store(name: str = "gates.db", url: str | None = None) -> Iterator[str]:
+    """Point ``$GATEWIDGETS_STORE`` at a new file in a temporary directory (or at the database ``url``) for the
+    duration."""
     old = os.environ.get("GATEWIDGETS_STORE")
     with tempfile.TemporaryDirectory(prefix="gatewidgets-bench-") as tmp:
-        path = os.path.join(tmp, name)
+        path = url or os.path.join(tmp, name)
         os.environ["GATEWIDGETS_STORE"] = path
         try:
             yield path

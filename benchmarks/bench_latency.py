@@ -8,6 +8,7 @@ signal set on a Flyte cluster waits up to that long before its node resumes.
 
     python benchmarks/bench_latency.py            # 10,000 in-process + 1,000 cross-process samples
     python benchmarks/bench_latency.py --smoke    # tiny size (CI)
+    python benchmarks/bench_latency.py --store postgresql://...   # on an empty PostgreSQL database (LISTEN/NOTIFY)
 """
 from __future__ import annotations
 
@@ -154,7 +155,8 @@ def main() -> None:
     gates = 10 if args.smoke else 100
     results: dict[str, Any] = {"targets_ms": TARGETS_MS, "flyte_propeller_reevaluation_interval_s":
                                FLYTE_PROPELLER_INTERVAL_S}
-    with fresh_store() as store:
+    results["store"] = "postgresql" if args.store else "sqlite"
+    with fresh_store(url=args.store) as store:
         from gatewidgets.settings import settings
 
         results["poll_interval_s"] = settings.poll_interval

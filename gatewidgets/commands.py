@@ -24,6 +24,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.store.base import FILE_GRACE, ExecutorStore
+from gatewidgets.store.postgres import is_postgres_url, masked
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build_parser", "run_command",
@@ -549,6 +550,8 @@ def _config(args: argparse.Namespace, ctx: Context) -> Result:
             value = default_store_path()
         elif name == "answers" and value is None:
             value = answers_file()
+        if name == "store" and is_postgres_url(value):
+            value = masked(value)  # the password never shows
         rows.append([name, str(value), source])
         data[name] = {"value": value, "source": source}
     files = config_files()

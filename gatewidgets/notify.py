@@ -91,7 +91,7 @@ def _summary(n: Notification) -> str:
 class _Dispatcher:
     """Turns one store's events into notifications for the registered callbacks, on its own thread."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: ExecutorStore) -> None:
         self.store = store
         self._callbacks: list[tuple[frozenset[str], Callable[[Notification], None], str]] = []
         self._lock = threading.Lock()
@@ -150,7 +150,7 @@ _dispatchers: dict[tuple[int, str], _Dispatcher] = {}
 _dispatchers_lock = threading.Lock()
 
 
-def _dispatcher(store: SqliteStore | None) -> _Dispatcher:
+def _dispatcher(store: ExecutorStore | None) -> _Dispatcher:
     store = store or open_store()
     with _dispatchers_lock:
         key = (os.getpid(), store.path)

@@ -37,9 +37,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(root: Path, *args: str) -> Iterator[Server]:
-    """A ``jupyter server`` on 127.0.0.1 with its store in ``root`` and extra command-line ``args``."""
-    store = root / "gates.db"
+def running_server(root: Path, *args: str, store: str | None = None) -> Iterator[Server]:
+    """A ``jupyter server`` on 127.0.0.1 with its store in ``root`` (or ``store``, a database URL) and extra
+    command-line ``args``."""
+    store = store or str(root / "gates.db")
     port, token = _free_port(), secrets.token_hex(12)
     env = dict(os.environ, GATEWIDGETS_STORE=str(store), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
     log = open(root / "server.log", "w")
@@ -58,7 +59,7 @@ def running_server(root: Path, *args: str) -> Iterator[Server]:
                 return False
 
         eventually(up, timeout=60, what="the Jupyter server")
-        yield Server(url, token, store)
+        yield Server(url, token, Path(store))  # a URL: use it as ``str(server.store)``
     finally:
         stop(proc)
         log.close()

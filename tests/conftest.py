@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _jupyter_server import Server, running_server
+from _postgres import PostgresServer, running_postgres
 from _procs import FILE_WORKFLOW, waiting_execution
 
 
@@ -54,6 +55,20 @@ def _release_engine():
 
     shutdown_executors()
     close_stores()
+
+
+# -- a real PostgreSQL server (tests/_postgres.py) -----------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for this session (skipped where its server is not installed)."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh database of this test's own on :func:`postgres_server`."""
+    return postgres_server.new_database()
 
 
 # -- the Jupyter test server (tests/_jupyter_server.py) ----------------------------------

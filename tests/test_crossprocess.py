@@ -1,4 +1,6 @@
-"""Signals across processes: a workflow waits in one process, others set its signals."""
+"""Signals across processes: a workflow waits in one process, others set its signals; each test runs on a SQLite
+file and on a PostgreSQL database (``GATEWIDGETS_STORE=postgresql://...``, the suite's own server), which every
+process it starts inherits."""
 from __future__ import annotations
 
 import json
@@ -43,6 +45,14 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> dict:
             proc.wait(10)
     assert proc.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, gatewidgets_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store every process of the test names: the test's SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        monkeypatch.setenv("GATEWIDGETS_STORE", request.getfixturevalue("postgres_url"))
+    return os.environ["GATEWIDGETS_STORE"]
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 runs executions (capability ``run``), beside the faces' contract (``tests/test_store_contract.py``).
 
 Each test runs once per factory in ``BACKENDS``: a function of a pytest ``tmp_path`` that returns a fresh,
-empty store, and a second store object on the same data (another process's view). A database server backend
-adds its factory here and passes the same suite. Every refusal leaves the stored state as it was.
+empty store, and a second store object on the same data (another process's view): ``sqlite`` (one file) and
+``postgres`` (a fresh database on the suite's own PostgreSQL server, ``tests/_postgres.py``). Every refusal
+leaves the stored state as it was.
 """
 from __future__ import annotations
 
@@ -23,18 +24,25 @@ from gatewidgets.errors import ExecutionExistsError, SignalAlreadySetError, Sign
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import SignalState, Via
 from gatewidgets.store.base import ExecutorStore, NodeRow, SignalRow, StoreEvent, now
+from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.types import GateType
 
-Factory = Callable[[Path], tuple[ExecutorStore, ExecutorStore]]
+Factory = Callable[[pytest.FixtureRequest, Path], tuple[ExecutorStore, ExecutorStore]]
 
 
-def _sqlite(tmp_path: Path) -> tuple[ExecutorStore, ExecutorStore]:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ExecutorStore, ExecutorStore]:
     path = tmp_path / "engine.db"
     return SqliteStore(path), SqliteStore(path)
 
 
-BACKENDS: dict[str, Factory] = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ExecutorStore, ExecutorStore]:
+    url = request.getfixturevalue("postgres_url")
+    files = str(tmp_path / "files")  # a folder both share, as a team's processes would
+    return PostgresStore(url, files_dir=files), PostgresStore(url, files_dir=files)
+
+
+BACKENDS: dict[str, Factory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @dataclasses.dataclass
@@ -45,7 +53,7 @@ class Point:
 
 @pytest.fixture(params=sorted(BACKENDS))
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ExecutorStore, ExecutorStore]]:
-    here, other = BACKENDS[request.param](tmp_path)
+    here, other = BACKENDS[request.param](request, tmp_path)
     yield here, other
     here.close()
     other.close()

@@ -3,6 +3,7 @@
 Each test runs once per backend, through ``GateRemote`` (what the faces use):
 
 - ``sqlite``: the embedded ``SqliteStore``;
+- ``postgres``: ``PostgresStore`` on a fresh database of the suite's own PostgreSQL server (``tests/_postgres.py``);
 - ``flyte``: ``FlyteStore`` against the in-test gRPC admin (``tests/flyte_fake``; skipped without flytekit);
 - ``jupyter``: ``JupyterStore`` (the HTTP client) against a real ``jupyter_server`` (``tests/_jupyter_server.py``);
 - ``flyte2``: ``Flyte2Store`` against the in-test Flyte 2 run service (``tests/flyte2_fake``; skipped without flyte).
@@ -37,7 +38,8 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.store.base import RemoteStore, StoreEvent, UnsupportedError, page_signals
+from gatewidgets.store.base import ExecutorStore, RemoteStore, StoreEvent, UnsupportedError, page_signals
+from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.types import GateType
 
@@ -58,8 +60,13 @@ class Backend:
 
 
 def _seed_sqlite(path: Path) -> Callable[[str], None]:
+    return _seed(lambda: SqliteStore(path))
+
+
+def _seed(open_store: Callable[[], ExecutorStore]) -> Callable[[str], None]:
+    """Seed executions through a store of their own (another process's view) that ``open_store`` opens."""
     def seed(name: str) -> None:
-        store = SqliteStore(path)
+        store = open_store()
         key = WorkflowExecutionIdentifier(PROJECT, DOMAIN, name)
         types = {**SEEDED, "later": str, "closed": str}
         store.create_execution(
@@ -81,6 +88,17 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     request.addfinalizer(remote.store.close)
     request.addfinalizer(other.store.close)
     return Backend(remote, _seed_sqlite(path), other)
+
+
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    url = request.getfixturevalue("postgres_url")
+    remote = GateRemote(store=PostgresStore(url, files_dir=str(tmp_path)), default_project=PROJECT,
+                        default_domain=DOMAIN)
+    other = GateRemote(store=PostgresStore(url, files_dir=str(tmp_path)), default_project=PROJECT,
+                       default_domain=DOMAIN, user="elsewhere")
+    request.addfinalizer(remote.store.close)
+    request.addfinalizer(other.store.close)
+    return Backend(remote, _seed(lambda: PostgresStore(url, files_dir=str(tmp_path))), other)
 
 
 def _flyte(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -141,7 +159,7 @@ def _flyte2(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
-    "sqlite": _sqlite, "flyte": _flyte, "jupyter": _jupyter, "flyte2": _flyte2}
+    "sqlite": _sqlite, "postgres": _postgres, "flyte": _flyte, "jupyter": _jupyter, "flyte2": _flyte2}
 
 
 @pytest.fixture(params=list(BACKENDS))

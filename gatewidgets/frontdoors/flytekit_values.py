@@ -35,7 +35,8 @@ from flytekit.types.directory import FlyteDirectory
 
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.settings import settings
-from gatewidgets.store import default_store_path
+from gatewidgets.store import default_store_path, open_store
+from gatewidgets.store.postgres import is_postgres_url
 from gatewidgets.types import GateFile
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
 
@@ -90,8 +91,10 @@ def flytekit_context(store: Any) -> FlyteContext:
 
 def folder_of(store: Any) -> str:
     """Where flytekit's files go for ``store``: ``<store folder>/flytekit`` (``None``: the default store's; a
-    store without a path: a temporary folder)."""
+    PostgreSQL store: beside its ``files_dir``; a store without a path: a temporary folder)."""
     path = default_store_path() if store is None else getattr(store, "path", None)
+    if isinstance(path, str) and is_postgres_url(path):  # a database has no folder: beside its files folder
+        return os.path.join(os.path.dirname((store or open_store()).files_dir), "flytekit")
     return os.path.join(os.path.dirname(path), "flytekit") if isinstance(path, str) else \
         os.path.join(tempfile.gettempdir(), "gatewidgets-flytekit")
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, cast
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -36,6 +36,9 @@ from gatewidgets.server.uploads import UPLOADS
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.types.file import FileSink, check_size, safe_name
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
@@ -61,7 +64,7 @@ class BadRequest(Exception):
 class _Handler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
-    def store(self) -> SqliteStore:
+    def store(self) -> SqliteStore | PostgresStore:
         return open_store(wait=settings.http_busy_timeout)  # a locked store: 503 soon, not after busy_timeout
 
     def remote(self) -> GateRemote:

@@ -13,6 +13,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeR
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
+from gatewidgets.store.sql import Owners, refuse_adoption
 from gatewidgets.store.sqlite.connection import EventFields, retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
@@ -33,7 +34,7 @@ _NO_DETAIL = (None, None, None, None)  # an event's value, set_by, via, detail
 log = logging.getLogger(__name__)
 
 
-class Executions(WriteBehind):
+class Executions(Owners, WriteBehind):
     """The executions of a store and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -92,8 +93,6 @@ class Executions(WriteBehind):
         if self._cleaner is None:
             self._clean_in_background()
 
-
-
     @retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add nodes (``QUEUED``) and signals (``UPCOMING``) that a ``@dynamic`` node built at run time.
@@ -141,18 +140,8 @@ class Executions(WriteBehind):
                                        "store accepts writes again.")
         with self._write() as conn:
             row = execution_row(conn, key)
-            owner = f"process {row['pid']} on {row['host']}"
-            if row["status"] != ExecutionStatus.RUNNING.value:
-                raise ExecutionExistsError(
-                    f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
-                    "execution can be recovered. Launch a new one with another execution_name."
-                )
-            mine = row["pid"] == os.getpid() and row["host"] == self.host
-            if not mine and self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]):
-                raise ExecutionExistsError(
-                    f"Execution {key} is still running in {owner}; it can be recovered only once that "
-                    "process is gone."
-                )
+            refuse_adoption(row, key, self.host,
+                            lambda: self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]))
             journal = self._journal_path(row["host"], row["pid"], row["pid_started"])
             spent = self._replay(conn, key, journal, row["host"], row["pid"])
             cur = conn.execute("UPDATE executions SET pid=?, host=?, pid_started=?, boot_id=?, updated_at=? "
@@ -204,16 +193,6 @@ class Executions(WriteBehind):
             sql += " LIMIT ?"
             params.append(int(limit))
         return [execution_record(r, ()) for r in self._conn().execute(sql, params)]
-
-    def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` is alive (``None``: on another host, unknown); a zombie,
-        or another process holding its pid, is not."""
-        return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
-
-    def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
-        if host != self.host or pid is None:
-            return None
-        return process.alive(pid, started, boot)
 
 
 

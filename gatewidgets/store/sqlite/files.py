@@ -5,23 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
-import stat
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from gatewidgets.store.base import FILE_GRACE, Leftover
+from gatewidgets.store.leftovers import SHA256, clean
 from gatewidgets.store.sqlite.connection import journals, retried, translated
 from gatewidgets.store.sqlite.schema import Schema
-from gatewidgets.types.file import PART_PREFIX
 
 __all__ = ["Files"]
 
 log = logging.getLogger(__name__)
 
 _CLEAN_EVERY = 86400.0  # seconds between the cleanups a store starts by itself
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # the columns whose JSON may name a stored file (by its sha256, in its path and its "sha256")
 _FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "identity"), ("events", "value"),
                     ("events", "detail"), ("nodes", "outputs"), ("executions", "inputs"), ("executions", "outputs"),
@@ -46,21 +43,7 @@ class Files(Schema):
         Returns what was removed, or with ``dry_run`` what would be."""
         if not dry_run:
             self._check_writable()
-        cutoff = time.time() - older_than
-        found = [(path, info, reason) for path, info, reason in self._leftover_candidates()
-                 if info.st_mtime <= cutoff]
-        if any(reason == "unreferenced" for _, _, reason in found):
-            named = self._named_files()
-            found = [f for f in found if f[2] != "unreferenced" or os.path.basename(os.path.dirname(f[0])) not in named]
-        removed = []
-        for path, info, reason in found:
-            if not dry_run and not self._remove_leftover(path, info, cutoff):
-                continue
-            removed.append(Leftover(path, info.st_size, reason))
-        if removed and not dry_run:
-            log.info("gatewidgets removed %d leftover files (%d bytes) from %s", len(removed),
-                     sum(f.size for f in removed), self.files_dir)
-        return removed
+        return clean(self.files_dir, older_than, dry_run, self._named_files)
 
     @retried("hold an uploaded file")
     def hold_file(self, sha256: str, seconds: float) -> None:
@@ -73,59 +56,20 @@ class Files(Schema):
             conn.execute("INSERT INTO uploads VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE "
                          "SET until = max(until, excluded.until)", (sha256, stamp + seconds))
 
-    def _leftover_candidates(self) -> Iterator[tuple[str, os.stat_result, str]]:
-        """Regular files in ``files_dir`` a cleanup may remove: ``(path, lstat, reason)``; a linked folder is
-        not entered."""
-        for folder, _, names in os.walk(self.files_dir):
-            parts = os.path.relpath(folder, self.files_dir).split(os.sep)
-            for name in names:
-                if folder == self.files_dir and name.startswith(PART_PREFIX):
-                    reason = "unfinished"
-                elif len(parts) == 2 and _SHA256.fullmatch(parts[1]) and parts[1][:2] == parts[0]:
-                    reason = "unreferenced"
-                else:  # not a file gatewidgets writes: leave it
-                    continue
-                path = os.path.join(folder, name)
-                with contextlib.suppress(FileNotFoundError):
-                    info = os.lstat(path)
-                    if stat.S_ISREG(info.st_mode):
-                        yield path, info, reason
-
     def _named_files(self) -> set[str]:
         """The sha256 of every stored file the store's rows, a completion journal or a valid upload hold name."""
         named: set[str] = set()
         conn = self._conn()
         for table, column in _FILE_REFERENCES:
             for (text,) in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
-                named.update(_SHA256.findall(str(text)))
+                named.update(SHA256.findall(str(text)))
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name='uploads'").fetchone():  # absent: older, read-only
             named.update(sha for (sha,) in conn.execute("SELECT sha256 FROM uploads WHERE until > ?", (time.time(),)))
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(journals(self.path)):
                 with contextlib.suppress(OSError), open(entry.path, "rb") as f:
-                    named.update(_SHA256.findall(f.read().decode("ascii", "replace")))
+                    named.update(SHA256.findall(f.read().decode("ascii", "replace")))
         return named
-
-    def _remove_leftover(self, path: str, seen: os.stat_result, cutoff: float) -> bool:
-        """Remove ``path`` if it is still the old regular file seen and still inside ``files_dir`` (no folder on
-        its way became a link); then its emptied folders. Whether it was removed."""
-        inside = os.path.realpath(self.files_dir)
-        folder = os.path.dirname(path)
-        try:
-            info = os.lstat(path)
-            if not (stat.S_ISREG(info.st_mode) and info.st_ino == seen.st_ino and info.st_mtime <= cutoff
-                    and os.path.commonpath([inside, os.path.realpath(folder)]) == inside):
-                return False
-            os.unlink(path)
-        except OSError:
-            return False
-        while os.path.realpath(folder) != inside:  # <sha>, then <sha[:2]>, if now empty
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-            folder = os.path.dirname(folder)
-        return True
 
     def _clean_in_background(self) -> None:
         """Start :meth:`clean_files` in a thread if the store's last cleanup (recorded in ``meta``) is more

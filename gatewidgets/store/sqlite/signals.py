@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from gatewidgets.errors import SignalAlreadySetError, SignalClosedError, SignalNotFoundError
-from gatewidgets.models.common import Sort, SortOrdering
-from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
-from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
-from gatewidgets.models.types import LiteralType
+from gatewidgets.models.common import Sort
+from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
+from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
+from gatewidgets.store.sql import LiveTypes, filter_clauses, no_signal, refuse_set, signal_order
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.executions import Executions
-from gatewidgets.store.sqlite.rows import at, dt, dumps, execution_row, key_tuple, ts
-from gatewidgets.types import GateType
+from gatewidgets.store.sqlite.rows import dumps, execution_row, key_tuple, ts
 
 __all__ = ["Signals"]
 
@@ -24,76 +22,8 @@ _SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field fo
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-class Signals(Executions):
+class Signals(LiveTypes, Executions):
     """The signals of a store, and the live types that decode their values in this process."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # per running execution, per signal: its kind and live type
-        self._live_types: dict[ExecKey, dict[str, tuple[str, GateType]]] = {}
-        self._detached: dict[str, GateType] = {}  # per stored type record
-        self._records: dict[str, tuple[dict[str, Any], LiteralType]] = {}  # a stored type record, parsed once
-
-    def register_type(self, key: ExecKey, signal_id: str, gate_type: GateType, kind: str) -> None:
-        """Remember the kind and live Python type of a signal of an execution running in this process."""
-        self._live_types.setdefault(key, {})[signal_id] = (kind, gate_type)
-
-    def live_type(self, key: ExecKey, signal_id: str) -> tuple[str, GateType] | None:
-        """The kind and live type of a signal whose execution runs in this process; None if not known here."""
-        return self._live_types.get(key, {}).get(signal_id)
-
-    def forget_types(self, key: ExecKey) -> None:
-        """Drop the live types of an execution that ended (its own entry: no scan of the others)."""
-        self._live_types.pop(key, None)
-
-    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
-        """The type that validates and decodes a signal's values (``Signal.value``):
-
-        1. the live type its execution registered, while that execution runs in this process;
-        2. else the live type a gate defined in this process declared with the same stored record
-           (``GateType.known``: the workflow's definition is loaded here, running or not, ended or not);
-        3. else the type rebuilt from the stored record (another process): a dataclass or pydantic
-           value is then a plain dict, an enum its value.
-        """
-        return self._stored_type(key, signal_id, dumps(record))
-
-    def _stored_type(self, key: ExecKey, signal_id: str, text: str) -> GateType:
-        """:meth:`gate_type` of a record as stored (its JSON text)."""
-        live = self._live_types.get(key, {}).get(signal_id)
-        if live is not None:
-            return live[1]
-        detached = self._detached.get(text)
-        if detached is None:
-            detached = self._detached[text] = GateType.from_record(json.loads(text))
-        return detached.known()
-
-    def _signal(self, row: sqlite3.Row) -> Signal:
-        key = ExecKey(row["project"], row["domain"], row["execution"])
-        parsed = self._records.get(row["type"])
-        if parsed is None:
-            record = json.loads(row["type"])
-            parsed = self._records[row["type"]] = (record, LiteralType.from_dict(record["literal_type"]))
-        record, literal_type = parsed
-        value = None
-        if row["value"] is not None:
-            value = self._stored_type(key, row["signal_id"], row["type"]).to_python(json.loads(row["value"]))
-        return Signal(
-            id=SignalIdentifier(row["signal_id"], key),
-            kind=SignalKind(row["kind"]),
-            type=literal_type,
-            state=SignalState(row["state"]),
-            value=value,
-            node_id=row["node_id"],
-            description=row["description"],
-            created_at=at(row["created_at"]),
-            waiting_since=dt(row["waiting_since"]),
-            deadline=dt(row["deadline"]),
-            set_at=dt(row["set_at"]),
-            set_by=row["set_by"],
-            via=Via(row["via"]) if row["via"] else None,
-            type_record=record,
-            context=json.loads(row["context"]) if row["context"] else None,
-        )
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
@@ -104,10 +34,7 @@ class Signals(Executions):
             known = [r[0] for r in conn.execute(
                 "SELECT signal_id FROM signals WHERE project=? AND domain=? AND execution=? ORDER BY seq",
                 key_tuple(key))]
-            raise SignalNotFoundError(
-                f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: "
-                f"{', '.join(known) if known else '(none)'}."
-            )
+            raise no_signal(key, signal_id, known)
         return row
 
     @translated
@@ -122,7 +49,7 @@ class Signals(Executions):
         """Signals of one execution, or across executions when ``key`` is None; filters, then limit."""
         where, params = self._where(key, project, domain, filters)
         sql = "SELECT * FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY " + self._order(sort_by, across=key is None)
+        sql += " ORDER BY " + signal_order(sort_by, across=key is None)
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"  # a negative LIMIT is none: an offset applies without a limit too
             params += [-1 if limit is None else int(limit), int(offset)]
@@ -149,33 +76,10 @@ class Signals(Executions):
                 if value is not None:
                     where.append(f"{scope}=?")
                     params.append(value)
-        for f in filters:
-            check_fields([f])
-            column = _SIGNAL_COLUMNS[f.key]
-            if f.function == "value_in":
-                values = [ts(f.time_value(v)) if column in TIME_FIELDS else v for v in f.value]
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params += values
-            elif f.function == "contains":
-                where.append(f"instr({column}, ?) > 0")
-                params.append(str(f.value))
-            elif f.function in _OPS:  # NULL passes neq only, as in Filter.matches
-                null = f"{column} IS NULL OR " if f.function == "neq" else ""
-                where.append(f"({null}{column} {_OPS[f.function]} ?)")
-                params.append(ts(f.time_value()) if column in TIME_FIELDS else f.value)
-            else:
-                raise ValueError(f"Unknown filter function {f.function!r}.")
+        clauses, values = filter_clauses(filters, "?", "instr({column}, {mark}) > 0")
+        where += clauses
+        params += values
         return where, params
-
-    @staticmethod
-    def _order(sort_by: Sort | None, *, across: bool) -> str:
-        if sort_by is None:
-            return "created_at, project, domain, execution, seq" if across else "seq"
-        column = _SIGNAL_COLUMNS.get(sort_by.key)
-        if column is None:
-            raise ValueError(f"Cannot sort signals by {sort_by.key!r}; use one of {sorted(SIGNAL_FIELDS)}.")
-        direction = "DESC" if sort_by.direction == SortOrdering.DESCENDING else "ASC"
-        return f"{column} {direction}, execution, seq"
 
     @retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
@@ -242,20 +146,8 @@ class Signals(Executions):
         """Why a signal that is not open was not set: the same answer again returns it (a no-op); else
         ``SignalAlreadySetError``, ``SignalClosedError`` or ``SignalNotFoundError``."""
         row = self._signal_row(conn, key, signal_id)
-        state = SignalState(row["state"])
-        if state is SignalState.SET:
-            if row["identity"] == identity:
-                return self._signal(row)
-            raise SignalAlreadySetError(
-                f"Signal {signal_id!r} of execution {key.name!r} was already set to "
-                f"{describe(json.loads(row['value']))} by {row['set_by']} via {row['via']} at {row['set_at']}; "
-                "the first answer wins. Launch a new execution to decide again."
-            )
-        when = row["set_at"] or "?"
-        raise SignalClosedError(
-            f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {when}) and can no "
-            "longer be set."
-        )
+        refuse_set(row, key, signal_id, identity, describe)
+        return self._signal(row)
 
     @retried("time out a signal")
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:

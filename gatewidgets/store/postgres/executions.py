@@ -1,0 +1,355 @@
+"""Executions on PostgreSQL: launch, nodes added at run time, node changes (written behind; every completion
+committed by :meth:`durable` before a successor starts), recovery (adoption), reads, and ends."""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from gatewidgets.errors import ExecutionExistsError
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
+from gatewidgets.models.signal import SignalState
+from gatewidgets.store import process
+from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
+from gatewidgets.store.postgres.connection import Conn, retried, translated
+from gatewidgets.store.postgres.schema import Schema
+from gatewidgets.store.sql import (
+    Owners,
+    context_json,
+    dumps,
+    execution_record,
+    key_tuple,
+    no_execution,
+    node_record,
+    refuse_adoption,
+    ts,
+)
+
+__all__ = ["Executions", "execution_row"]
+
+log = logging.getLogger(__name__)
+
+_DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
+_OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
+_Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
+_CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
+
+
+def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
+    """An execution's row (locked for this transaction with ``lock``); ``ExecutionNotFoundError``."""
+    row = conn.execute("SELECT * FROM executions WHERE project=%s AND domain=%s AND name=%s"
+                       + (" FOR UPDATE" if lock else ""), key_tuple(key)).fetchone()
+    if row is None:
+        raise no_execution(key)
+    return row
+
+
+def _node_value(column: str, value: Any) -> Any:
+    """A node field as stored: states by value, outputs as JSON text, times as ISO text or epoch seconds."""
+    if column == "state":
+        return value.value
+    if column == "outputs":
+        return dumps(value) if value is not None else None
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+class Executions(Owners, Schema):
+    """The executions of a database and their nodes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._changes: collections.deque[tuple[_Where, dict[str, Any]]] = collections.deque()
+        self._unwritten: dict[_Where, dict[str, Any]] = {}  # taken by a flush that failed
+        self._completions: collections.deque[None] = collections.deque()  # one per completion not committed yet
+        self._flush_lock = threading.Lock()
+        self._writer_wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+
+    # -- launch ----------------------------------------------------------------------------------------------
+
+    @retried("create an execution")
+    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
+                         signals: Sequence[SignalRow], *, pid: int | None = None,
+                         workflow_path: str | None = None,
+                         reached: Mapping[str, datetime | None] | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
+        signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
+        stamp = ts(now())
+        owner = pid if pid is not None else os.getpid()
+        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
+        with self._tx() as conn:
+            inserted = conn.execute(
+                "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
+                "updated_at, workflow_path, pid_started, boot_id, lease_until) "
+                f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
+                "ON CONFLICT DO NOTHING RETURNING name",
+                (*key_tuple(key), workflow, ExecutionStatus.RUNNING.value, dumps(inputs), owner, self.host, stamp,
+                 stamp, workflow_path, started, boot, self.lease)).fetchone()
+            if inserted is None:
+                raise ExecutionExistsError(
+                    f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
+                    "to resume it."
+                )
+            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value),
+                      *self._insert(conn, key, 0, 0, nodes, signals, stamp)]
+            for signal_id, deadline in (reached or {}).items():
+                row = conn.execute(
+                    "UPDATE signals SET state=%s, waiting_since=%s, deadline=%s WHERE project=%s AND domain=%s AND "
+                    "execution=%s AND signal_id=%s AND state=%s RETURNING node_id",
+                    (SignalState.PENDING.value, stamp, ts(deadline), *key_tuple(key), signal_id,
+                     SignalState.UPCOMING.value)).fetchone()
+                if row is not None:
+                    events.append(self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
+                                              state=SignalState.PENDING.value))
+        self._dispatch(events)
+        self._keep_leases()
+
+    def _insert(self, conn: Conn, key: ExecKey, node_seq: int, signal_seq: int, nodes: Sequence[NodeRow],
+                signals: Sequence[SignalRow], stamp: str | None) -> list[Any]:
+        """Insert nodes and signals not stored yet; the events of the signals created."""
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
+                "signal_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                [(*key_tuple(key), n["node_id"], node_seq + i, n["kind"], n["name"], NodeState.QUEUED.value,
+                  dumps(list(n["upstream"])), n.get("signal_id")) for i, n in enumerate(nodes)])
+        events = []
+        for i, sig in enumerate(signals):
+            created = conn.execute(
+                "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, type, "
+                "state, created_at, context) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING "
+                "RETURNING signal_id",
+                (*key_tuple(key), sig["signal_id"], signal_seq + i, sig["kind"], sig["node_id"], sig.get("description"),
+                 dumps(sig["type"]), SignalState.UPCOMING.value, stamp, context_json(sig.get("context")))).fetchone()
+            if created is not None:
+                events.append(self._event(conn, key, "created", signal_id=sig["signal_id"], node_id=sig["node_id"],
+                                          state=SignalState.UPCOMING.value))
+        return events
+
+    @retried("add a dynamic node's nodes")
+    def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
+        """Add nodes (``QUEUED``) and signals (``UPCOMING``) a ``@dynamic`` node built; stored ones stay as they are."""
+        with self._tx() as conn:
+            execution_row(conn, key, lock=True)
+            seqs = conn.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), -1) + 1 FROM nodes WHERE project=%s AND domain=%s AND "
+                "execution=%s) AS n, (SELECT COALESCE(MAX(seq), -1) + 1 FROM signals WHERE project=%s AND domain=%s "
+                "AND execution=%s) AS s", (*key_tuple(key), *key_tuple(key))).fetchone()
+            assert seqs is not None
+            events = self._insert(conn, key, seqs["n"], seqs["s"], nodes, signals, ts(now()))
+        self._dispatch(events)
+
+    # -- node changes ------------------------------------------------------------------------------------------
+
+    def update_node(self, key: ExecKey, node_id: str, **fields: Any) -> None:
+        """Record a node change, written behind in a batch; a completion is committed by :meth:`durable`."""
+        self._changes.append(((key.project, key.domain, key.name, node_id), fields))
+        if fields.get("state") in _DONE:  # after its change: a flush that counts it takes the change
+            self._completions.append(None)  # atomic, as the engine's workers call this at once
+        self._wake_writer()
+
+    def durable(self) -> None:
+        """Return once every node completion recorded so far is committed to the database (so it survives a
+        kill of this process, and of this machine): the engine calls it before a successor starts."""
+        if self._completions:
+            self.flush()
+
+    def _wake_writer(self) -> None:
+        if self._writer is None:
+            with self._start_lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="gatewidgets-store-writer",
+                                                    daemon=True)
+                    self._writer.start()
+        self._writer_wake.set()
+
+    def _write_loop(self) -> None:
+        retry: float | None = None
+        while not self._closed.is_set():
+            self._writer_wake.wait(retry)
+            self._writer_wake.clear()
+            self._closed.wait(0.01)  # gather a batch
+            try:
+                self.flush()
+                retry = None
+            except Exception:  # kept for the next round
+                retry = min(2 * retry, 2.0) if retry else 0.1
+                log.warning("gatewidgets could not write node states to %s", self.path, exc_info=True)
+
+    @retried("write node states")
+    def flush(self) -> None:
+        """Write every pending node change now; if the write fails, the changes stay queued (later ones win)."""
+        with self._flush_lock:
+            completions = len(self._completions)
+            batch, self._unwritten = self._unwritten, {}
+            for _ in range(len(self._changes)):
+                where, fields = self._changes.popleft()
+                batch[where] = {**batch.get(where, {}), **fields}
+            if batch:
+                by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+                for where, fields in batch.items():
+                    by_shape.setdefault(tuple(fields), []).append(
+                        (*(_node_value(c, v) for c, v in fields.items()), *where))
+                try:
+                    with self._tx() as conn, conn.cursor() as cur:
+                        for columns, rows in by_shape.items():
+                            cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
+                                            "project=%s AND domain=%s AND execution=%s AND node_id=%s",
+                                            rows)
+                except BaseException:
+                    for where, fields in batch.items():  # merge what came meanwhile on top
+                        self._unwritten[where] = {**fields, **self._unwritten.get(where, {})}
+                    raise
+            for _ in range(completions):
+                self._completions.popleft()
+
+    # -- recovery ---------------------------------------------------------------------------------------------
+
+    @retried("adopt an execution")
+    def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
+        """Claim an unfinished execution whose owner is gone (recovery): on this host, its process has ended; on
+        another, its lease expired (it was not renewed for ``lease`` seconds). The row is locked, checked and its
+        owner and lease swapped in one transaction, so of processes on any machines recovering it at once exactly
+        one wins; the others get ``ExecutionExistsError`` naming the winner."""
+        with self._tx() as conn:
+            row = execution_row(conn, key, lock=True)
+            refuse_adoption(row, key, self.host, lambda: self._owner_alive(conn, row))
+            conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
+                         f"lease_until={_CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
+                         (os.getpid(), self.host, *process.own_identity(), ts(now()), self.lease, *key_tuple(key)))
+        self._keep_leases()
+        return self.get_execution(key)
+
+    @translated
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Whether the process that runs ``record`` lives: on this host, its process; on another, its lease."""
+        if record.host == self.host:
+            return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
+        with self._read() as conn:
+            return self._owner_alive(conn, execution_row(conn, record.id))
+
+    def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
+        if row["host"] == self.host:
+            return self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False
+        alive = conn.execute(f"SELECT %s::float8 > {_CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()
+        return bool(alive and alive["alive"])
+
+    def _keep_leases(self) -> None:
+        """Start the heartbeat that renews the leases of this process's running executions."""
+        if self._heartbeat is None:
+            with self._start_lock:
+                if self._heartbeat is None:
+                    self._heartbeat = threading.Thread(target=self._renew_leases, name="gatewidgets-lease",
+                                                       daemon=True)
+                    self._heartbeat.start()
+
+    def _renew_leases(self) -> None:
+        while not self._closed.wait(self.lease / 3):
+            try:
+                with self._tx() as conn:
+                    conn.execute(f"UPDATE executions SET lease_until={_CLOCK} + %s WHERE host=%s AND pid=%s AND "
+                                 "status=%s", (self.lease, self.host, os.getpid(), ExecutionStatus.RUNNING.value))
+            except Exception:  # the next beat tries again; a lease lasts three beats
+                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    @translated
+    def get_execution(self, key: ExecKey, *, with_nodes: bool = True) -> ExecutionRecord:
+        """One execution, with its nodes unless ``with_nodes`` is false."""
+        self.flush()
+        with self._read() as conn:
+            row = execution_row(conn, key)
+            rows = conn.execute("SELECT * FROM nodes WHERE project=%s AND domain=%s AND execution=%s ORDER BY seq",
+                                key_tuple(key)).fetchall() if with_nodes else []
+        return execution_record(row, tuple(node_record(r) for r in rows))
+
+    @translated
+    def list_executions(self, project: str | None = None, domain: str | None = None,
+                        status: str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
+        """Executions, newest first."""
+        clauses, params = [], []
+        for column, value in (("project", project), ("domain", domain), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column}=%s")
+                params.append(value)
+        sql = "SELECT * FROM executions" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at DESC, name LIMIT %s",
+                                (*params, limit)).fetchall()
+        return [execution_record(r, ()) for r in rows]
+
+    # -- ends -------------------------------------------------------------------------------------------------
+
+    def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                      error: str | None = None) -> bool:
+        """Record the end of an execution run here, as :meth:`finish_execution` does, unless another process took
+        it over meanwhile (this one's lease had expired): then its end is that process's to record, and this copy's
+        is logged and dropped. A ``StoreError`` (the database unreachable past ``retry_for``) is raised, not kept:
+        the execution stays running in the database, for a recovery once its lease expires."""
+        self._end_owned(key, status, outputs, error)
+        return True
+
+    @retried("record the end of an execution")
+    def _end_owned(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None) -> None:
+        self._finish(key, status, outputs, error, owner=(os.getpid(), self.host))
+
+    @retried("record the end of an execution")
+    def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
+                         error: str | None = None) -> list[str]:
+        """End an execution; its open signals become ``CANCELLED`` in the same transaction (their ids returned).
+        Ending an execution that already ended does nothing."""
+        return self._finish(key, status, outputs, error, owner=None)
+
+    def _finish(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None,
+                owner: tuple[int, str] | None) -> list[str]:
+        """:meth:`finish_execution`; with ``owner`` (pid, host), only while that process owns the execution."""
+        self.flush()
+        stamp = ts(now())
+        with self._tx() as conn:
+            row = execution_row(conn, key, lock=True)
+            if row["status"] != ExecutionStatus.RUNNING.value:
+                return []
+            if owner is not None and (row["pid"], row["host"]) != owner:
+                log.warning("gatewidgets did not record the end (%s) of execution %s: process %s on %s took it "
+                            "over when this process's lease expired", status.value, key, row["pid"], row["host"])
+                return []
+            open_ids = [r["signal_id"] for r in sorted(conn.execute(
+                "UPDATE signals SET state=%s, set_at=%s, via=NULL WHERE project=%s AND domain=%s AND execution=%s "
+                "AND state IN (%s,%s) RETURNING signal_id, seq",
+                (SignalState.CANCELLED.value, stamp, *key_tuple(key), *_OPEN)).fetchall(), key=lambda r: r["seq"])]
+            conn.execute("UPDATE nodes SET state=%s WHERE project=%s AND domain=%s AND execution=%s "
+                         "AND state IN (%s,%s,%s)", (NodeState.ABORTED.value, *key_tuple(key), NodeState.QUEUED.value,
+                                                      NodeState.WAITING.value, NodeState.RUNNING.value))
+            conn.execute("UPDATE executions SET status=%s, outputs=%s, error=%s, updated_at=%s, finished_at=%s "
+                         "WHERE project=%s AND domain=%s AND name=%s",
+                         (status.value, dumps(outputs) if outputs is not None else None, error, stamp, stamp,
+                          *key_tuple(key)))
+            events = [self._event(conn, key, "cancelled", signal_id=sid, state=SignalState.CANCELLED.value)
+                      for sid in open_ids]
+            events.append(self._event(conn, key, "finished", state=status.value))
+        self._dispatch(events)
+        return open_ids
+
+    @retried("request an abort")
+    def request_abort(self, key: ExecKey) -> bool:
+        """Ask the process running ``key`` to abort it; ``False`` if it already ended."""
+        with self._tx() as conn:
+            row = execution_row(conn, key, lock=True)
+            if row["status"] != ExecutionStatus.RUNNING.value:
+                return False
+            conn.execute("UPDATE executions SET abort_requested=TRUE, updated_at=%s WHERE project=%s AND domain=%s "
+                         "AND name=%s", (ts(now()), *key_tuple(key)))
+            event = self._event(conn, key, "abort_requested")
+        self._dispatch([event])
+        return True
+

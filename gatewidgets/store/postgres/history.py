@@ -1,0 +1,119 @@
+"""What happened, on PostgreSQL: signal events, figures for metrics, task attempts, the task cache, and the
+files of values (kept in ``files_dir``, a folder the team shares; see :mod:`gatewidgets.store.postgres`)."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gatewidgets.models.execution import NodeState
+from gatewidgets.models.signal import SignalEvent
+from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, now
+from gatewidgets.store.leftovers import SHA256, clean
+from gatewidgets.store.postgres.connection import retried, translated
+from gatewidgets.store.postgres.executions import execution_row
+from gatewidgets.store.postgres.signals import Signals
+from gatewidgets.store.sql import at, dt, dumps, execution_record, key_tuple, ts
+
+__all__ = ["History"]
+
+# the columns whose JSON may name a stored file (by its sha256)
+_FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "identity"), ("events", "value"),
+                    ("events", "detail"), ("nodes", "outputs"), ("executions", "inputs"), ("executions", "outputs"),
+                    ("task_cache", "outputs"))
+
+
+class History(Signals):
+    """Signal events, stats, task attempts, cached task outputs, and the files' cleanup."""
+
+    @translated
+    def history(self, key: ExecKey, signal_id: str | None = None) -> list[SignalEvent]:
+        """Every event of an execution (or of one of its signals), oldest first."""
+        with self._read() as conn:
+            execution_row(conn, key)
+            one = " AND signal_id=%s" if signal_id is not None else ""
+            rows = conn.execute(f"SELECT * FROM events WHERE project=%s AND domain=%s AND execution=%s{one} "
+                                "ORDER BY id", (*key_tuple(key), *((signal_id,) if one else ()))).fetchall()
+        return [SignalEvent(r["id"], at(r["at"]), key, r["signal_id"], r["node_id"], r["kind"], r["state"],
+                            json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"],
+                            json.loads(r["detail"]) if r["detail"] else None) for r in rows]
+
+    @translated
+    def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
+        """Raw figures for metrics: counts by status and state, and the times gates waited and resumed."""
+        self.flush()
+        scope = " AND ".join(f"{c}=%(" + c + ")s" for c, v in (("project", project), ("domain", domain))
+                             if v is not None) or "TRUE"
+        also = scope.replace("project=", "s.project=").replace("domain=", "s.domain=")
+        params = {"project": project, "domain": domain}
+        with self._read() as conn:
+            def rows(sql: str) -> list[Any]:
+                return [tuple(r.values()) for r in conn.execute(sql, params)]
+            running = [execution_record(r, ()) for r in conn.execute(
+                f"SELECT * FROM executions WHERE {scope} AND status='RUNNING'", params)]
+            return {
+                "executions": dict(rows(f"SELECT status, COUNT(*) FROM executions WHERE {scope} GROUP BY status")),
+                "orphaned": sum(1 for r in running if self.owner_alive(r) is False),
+                "signals": dict(rows(f"SELECT state, COUNT(*) FROM signals WHERE {scope} GROUP BY state")),
+                "set_via": dict(rows(f"SELECT via, COUNT(*) FROM signals WHERE {scope} AND state IN ('SET', "
+                                     "'TIMED_OUT') GROUP BY via")),
+                "waited": rows(f"SELECT waiting_since, set_at FROM signals WHERE {scope} AND state IN ('SET', "
+                               "'TIMED_OUT') AND kind != 'sleep' AND waiting_since IS NOT NULL"),
+                "waiting_since": [r[0] for r in rows(f"SELECT waiting_since FROM signals WHERE {scope} AND "
+                                                     "state='PENDING' AND kind != 'sleep'")],
+                "resumed": [(max(r[0], r[2]), ts(dt(r[1]))) for r in rows(
+                    "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON "
+                    "n.project=s.project AND n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id "
+                    f"WHERE {also} AND s.state='SET' AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' "
+                    "AND n.finished_at IS NOT NULL")],
+            }
+
+    @retried("record a task's attempt")
+    def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
+        """Note in the history that attempt ``attempt`` of a task node failed with ``error`` and is retried."""
+        with self._tx() as conn:
+            event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
+                                value=dumps({"attempt": attempt, "error": error}))
+        self._dispatch([event])
+
+    @translated
+    def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
+        """``(True, outputs)`` if a task of that name and cache version ran on those inputs before."""
+        with self._read() as conn:
+            row = conn.execute("SELECT outputs FROM task_cache WHERE task=%s AND version=%s AND inputs=%s",
+                               (task, version, inputs_hash)).fetchone()
+        return (True, json.loads(row["outputs"])) if row is not None else (False, None)
+
+    @retried("cache a task's outputs")
+    def cache_output(self, task: str, version: str, inputs_hash: str, outputs: Any) -> None:
+        """Remember a cacheable task's JSON ``outputs`` for these inputs (the first stored wins)."""
+        with self._tx() as conn:
+            conn.execute("INSERT INTO task_cache VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                         (task, version, inputs_hash, dumps(outputs), ts(now())))
+
+    @retried("hold an uploaded file")
+    def hold_file(self, sha256: str, seconds: float) -> None:
+        """Keep the stored file with content ``sha256`` from :meth:`clean_files` (in any process) for the next
+        ``seconds``; a hold never shortens an earlier one; expired holds are dropped here."""
+        stamp = time.time()
+        with self._tx() as conn:
+            conn.execute("DELETE FROM uploads WHERE until <= %s", (stamp,))
+            conn.execute("INSERT INTO uploads VALUES (%s, %s) ON CONFLICT (sha256) DO UPDATE "
+                         "SET until = GREATEST(uploads.until, excluded.until)", (sha256, stamp + seconds))
+
+    @translated
+    def clean_files(self, older_than: float = FILE_GRACE, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove (or list, with ``dry_run``) what interrupted copies left in ``files_dir``: temp files and copies
+        no stored value names and no upload holds, unchanged for ``older_than`` seconds."""
+        return clean(self.files_dir, older_than, dry_run, self._named_files)
+
+    def _named_files(self) -> set[str]:
+        named: set[str] = set()
+        with self._read() as conn:
+            for table, column in _FILE_REFERENCES:
+                for row in conn.execute(f"SELECT {column} AS text FROM {table} "
+                                        f"WHERE strpos({column}, 'sha256') > 0"):
+                    named.update(SHA256.findall(row["text"]))
+            named.update(r["sha256"] for r in conn.execute("SELECT sha256 FROM uploads WHERE until > %s",
+                                                           (time.time(),)))
+        return named

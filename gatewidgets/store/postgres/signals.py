@@ -1,0 +1,174 @@
+"""Signals on PostgreSQL: reading and filtering them, and the decisions on them. A set is one
+``UPDATE ... WHERE state IN (open states) RETURNING``: of concurrent answers from any number of processes and
+machines, the row lock lets exactly one through (the first answer wins); the others are refused by what they then
+read."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Callable, Iterable, Sequence
+
+from gatewidgets.models.common import Sort
+from gatewidgets.models.filters import Filter
+from gatewidgets.models.signal import Signal, SignalState, Via
+from gatewidgets.store.base import ExecKey, now
+from gatewidgets.store.postgres.connection import Conn, retried, translated
+from gatewidgets.store.postgres.executions import Executions, execution_row
+from gatewidgets.store.sql import LiveTypes, dumps, filter_clauses, key_tuple, no_signal, refuse_set, signal_order, ts
+
+__all__ = ["Signals"]
+
+_OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
+_SIGNAL = "project=%s AND domain=%s AND execution=%s AND signal_id=%s"
+
+
+class Signals(LiveTypes, Executions):
+    """The signals of a database, and the live types that decode their values in this process."""
+
+    def _signal_row(self, conn: Conn, key: ExecKey, signal_id: str, *, lock: bool = False) -> dict[str, Any]:
+        row = conn.execute(f"SELECT * FROM signals WHERE {_SIGNAL}" + (" FOR UPDATE" if lock else ""),
+                           (*key_tuple(key), signal_id)).fetchone()
+        if row is None:
+            execution_row(conn, key)
+            known = [r["signal_id"] for r in conn.execute(
+                "SELECT signal_id FROM signals WHERE project=%s AND domain=%s AND execution=%s ORDER BY seq",
+                key_tuple(key))]
+            raise no_signal(key, signal_id, known)
+        return row
+
+    @translated
+    def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
+        """One signal; raises ``ExecutionNotFoundError`` / ``SignalNotFoundError``."""
+        with self._read() as conn:
+            return self._signal(self._signal_row(conn, key, signal_id))
+
+    @translated
+    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                     filters: Iterable[Filter] = (), sort_by: Sort | None = None,
+                     limit: int | None = 100, offset: int = 0) -> list[Signal]:
+        """Signals of one execution, or across executions when ``key`` is None; filters, then limit."""
+        with self._read() as conn:
+            where, params = self._where(conn, key, project, domain, filters)
+            sql = "SELECT * FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
+            sql += " ORDER BY " + signal_order(sort_by, across=key is None) + " LIMIT %s OFFSET %s"
+            rows = conn.execute(sql, [*params, limit, int(offset)]).fetchall()
+        return [self._signal(r) for r in rows]
+
+    @translated
+    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
+                      filters: Iterable[Filter] = ()) -> int:
+        """How many signals :meth:`list_signals` would return without a limit."""
+        with self._read() as conn:
+            where, params = self._where(conn, key, project, domain, filters)
+            sql = "SELECT COUNT(*) AS n FROM signals" + (" WHERE " + " AND ".join(where) if where else "")
+            row = conn.execute(sql, params).fetchone()
+        return int(row["n"]) if row else 0
+
+    @staticmethod
+    def _where(conn: Conn, key: ExecKey | None, project: str | None, domain: str | None,
+               filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if key is not None:
+            where.append("project=%s AND domain=%s AND execution=%s")
+            params += key_tuple(key)
+            execution_row(conn, key)
+        else:
+            for scope, value in (("project", project), ("domain", domain)):
+                if value is not None:
+                    where.append(f"{scope}=%s")
+                    params.append(value)
+        clauses, values = filter_clauses(filters, "%s", "strpos({column}, {mark}) > 0")
+        return where + clauses, params + values
+
+    @retried("open a gate's signal")
+    def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
+                     context: dict[str, Any] | None = None) -> Signal:
+        """A gate reached its signal: ``UPCOMING`` becomes ``PENDING`` (other states are returned as they are);
+        ``context`` joins an open signal's context."""
+        event = None
+        with self._tx() as conn:
+            row = self._signal_row(conn, key, signal_id, lock=True)
+            if context and SignalState(row["state"]).is_open:
+                merged = {**json.loads(row["context"] or "{}"), **context}
+                row = self._update(conn, key, signal_id, "context=%s", dumps(merged))
+            if row["state"] == SignalState.UPCOMING.value:
+                row = self._update(conn, key, signal_id, "state=%s, waiting_since=%s, deadline=%s",
+                                   SignalState.PENDING.value, ts(now()), ts(deadline))
+                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.PENDING.value)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)
+
+    @staticmethod
+    def _update(conn: Conn, key: ExecKey, signal_id: str, assignments: str, *values: Any) -> dict[str, Any]:
+        row = conn.execute(f"UPDATE signals SET {assignments} WHERE {_SIGNAL} RETURNING *",
+                           (*values, *key_tuple(key), signal_id)).fetchone()
+        assert row is not None
+        return dict(row)
+
+    @retried("set a signal")
+    def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
+                   via: Via | str, describe: Callable[[Any], str] = repr,
+                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+        """Set an open signal to ``value`` (its JSON form) by one compare-and-set; returns the signal and whether it
+        changed. The same value again is a no-op; another value raises ``SignalAlreadySetError``; a timed-out or
+        cancelled signal ``SignalClosedError``. ``detail`` joins the context and the ``set`` event."""
+        via = Via(via)
+        text = dumps(value)
+        context = "(COALESCE(context, '{}')::jsonb || %s::jsonb)::text" if detail else "context"
+        merged = (dumps(detail),) if detail else ()
+        with self._tx() as conn:
+            row = conn.execute(
+                f"UPDATE signals SET state=%s, value=%s, identity=%s, set_at=%s, set_by=%s, via=%s, context={context} "
+                f"WHERE {_SIGNAL} AND state IN (%s, %s) RETURNING *",
+                (SignalState.SET.value, text, identity, ts(now()), set_by, via.value, *merged, *key_tuple(key),
+                 signal_id, *_OPEN)).fetchone()
+            if row is None:
+                return self._refuse_set(conn, key, signal_id, identity, describe), False
+            signal = self._signal(row)
+            event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
+                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
+                                detail=dumps(detail) if detail else None, signal=signal)
+        self._dispatch([event])
+        return signal, True
+
+    def _refuse_set(self, conn: Conn, key: ExecKey, signal_id: str, identity: str,
+                    describe: Callable[[Any], str]) -> Signal:
+        row = self._signal_row(conn, key, signal_id)
+        refuse_set(row, key, signal_id, identity, describe)
+        return self._signal(row)
+
+    @retried("time out a signal")
+    def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
+        """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT``; if an answer won the race, the ``SET``
+        signal is returned unchanged."""
+        event = None
+        with self._tx() as conn:
+            row = self._signal_row(conn, key, signal_id, lock=True)
+            if SignalState(row["state"]).is_open:
+                text = dumps(value) if has_value else None
+                row = self._update(conn, key, signal_id, "state=%s, value=%s, identity=%s, set_at=%s, set_by=NULL, "
+                                   "via=%s", SignalState.TIMED_OUT.value, text, text, ts(now()), Via.TIMEOUT.value)
+                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)
+
+    @retried("cancel signals")
+    def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
+        """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
+        stamp = ts(now())
+        with self._tx() as conn:
+            rows = conn.execute(
+                "UPDATE signals SET state=%s, set_at=%s WHERE project=%s AND domain=%s AND execution=%s "
+                "AND signal_id = ANY(%s) AND state IN (%s,%s) RETURNING signal_id, node_id",
+                (SignalState.CANCELLED.value, stamp, *key_tuple(key), list(signal_ids), *_OPEN)).fetchall()
+            closed = {r["signal_id"]: r["node_id"] for r in rows}
+            cancelled = [sid for sid in signal_ids if sid in closed]
+            events = [self._event(conn, key, "cancelled", signal_id=sid, node_id=closed[sid],
+                                  state=SignalState.CANCELLED.value) for sid in cancelled]
+        self._dispatch(events)
+        return cancelled

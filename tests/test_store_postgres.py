@@ -1,0 +1,328 @@
+"""The PostgreSQL store (``gatewidgets.store.postgres``) beyond the shared contract suites: how it is chosen,
+its schema's version, its errors (one ``StoreError`` naming the database, never its password), statement
+timeouts, notifications missed and a server restarted while a gate waits in another process, and the CLI
+answering through it. Every test runs on a database of its own on the suite's PostgreSQL server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import psycopg
+import pytest
+from _jupyter_server import call, running_server
+from _postgres import PostgresServer
+from _procs import waiting_execution
+from helpers import eventually
+
+from gatewidgets import GateRemote, SignalState
+from gatewidgets.errors import ExecutionExistsError, StoreError
+from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.signal import Via
+from gatewidgets.store import default_store_path, open_store
+from gatewidgets.store.base import StoreEvent
+from gatewidgets.store.postgres import masked
+from gatewidgets.store.postgres.connection import LISTENER
+from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.types import GateType
+
+SECRET = "s3cret-pw"
+KEY = WorkflowExecutionIdentifier("p", "d", "run")
+
+
+def with_password(url: str, user: str = "postgres") -> str:
+    """``url`` with a password (the suite's server trusts its socket, so it is sent only if asked for)."""
+    return url.replace("postgresql://postgres@", f"postgresql://{user}:{SECRET}@", 1)
+
+
+def gw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gatewidgets", *args], capture_output=True, text=True, timeout=60)
+
+
+def launched(store: PostgresStore) -> None:
+    store.create_execution(KEY, "wf", {}, [{"node_id": "g", "kind": "gate", "name": "go", "upstream": [],
+                                            "signal_id": "go"}],
+                           [{"signal_id": "go", "kind": "approve", "node_id": "g", "description": None,
+                             "type": GateType.of(bool).to_record(), "context": None}])
+    store.reach_signal(KEY, "go", None)
+
+
+@pytest.fixture
+def store(postgres_url: str, tmp_path: Path) -> PostgresStore:
+    opened = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
+    yield opened
+    opened.close()
+
+
+def test_a_postgresql_url_chooses_the_store_and_its_password_never_shows(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    assert default_store_path() == url
+    store = open_store()
+    assert isinstance(store, PostgresStore) and open_store() is store
+    assert SECRET not in store.path and SECRET not in repr(store) and store.path == masked(url)
+    assert GateRemote.for_sandbox().store is store
+    shown = gw("config", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["store"]["value"] == masked(url) and SECRET not in shown.stdout
+    assert masked("postgresql://ann:pw@db.example/gates?password=pw2&sslmode=require") == \
+        "postgresql://ann:***@db.example/gates?password=***&sslmode=require"
+
+
+def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres_url: str) -> None:
+    launched(store)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(StoreError, match=r"schema version 99, newer than this gatewidgets \(1\)"):
+        PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("99",)
+        assert conn.execute("SELECT state FROM signals").fetchall() == [("PENDING",)]
+
+
+def test_unreachable_refused_or_missing_databases_are_one_store_error_without_the_password(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS locked_out")
+        conn.execute("CREATE ROLE locked_out NOLOGIN")
+    cases = {
+        f"postgresql://ann:{SECRET}@/gates?host={tmp_path}": "cannot be reached",  # no server on that socket
+        with_password(postgres_server.url("no_such_db")): "does not exist",
+        with_password(postgres_server.url(), "locked_out"): "refused the credentials",
+    }
+    for url, what in cases.items():
+        with pytest.raises(StoreError) as raised:
+            PostgresStore(url, retry_for=1)
+        message = str(raised.value)
+        assert message.startswith(f"The gatewidgets store {masked(url)} {what}") and SECRET not in message
+        assert "\n" not in message and "To fix:" in message
+        listed = subprocess.run([sys.executable, "-m", "gatewidgets", "list"], capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "GATEWIDGETS_STORE": url})
+        assert listed.returncode != 0 and what in listed.stderr and SECRET not in listed.stderr + listed.stdout
+
+
+def test_statements_time_out_and_change_nothing(store: PostgresStore, postgres_url: str) -> None:
+    launched(store)
+    quick = PostgresStore(postgres_url, statement_timeout=0.3)
+    try:
+        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the signal's row locked
+            holder.execute("SELECT * FROM signals FOR UPDATE")
+            with pytest.raises(StoreError, match="did not answer within the statement timeout"):
+                quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+        assert store.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in store.history(KEY)] == ["launched", "created", "reached"]
+    finally:
+        quick.close()
+
+
+def test_a_missed_notification_is_polled(store: PostgresStore, postgres_url: str) -> None:
+    """The listening connection dropped (here: ended by the server) while a set was made elsewhere: the
+    subscriber reconnects and the fallback poll brings the set."""
+    launched(store)
+    heard: list[StoreEvent] = []
+    lock = threading.Lock()
+
+    def listener(events: list[StoreEvent]) -> None:
+        with lock:
+            heard.extend(events)
+
+    unsubscribe = store.subscribe(listener)
+    other = PostgresStore(postgres_url)
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            eventually(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                             (LISTENER,)).fetchone() == (1,),
+                       timeout=10, what="the subscriber to listen")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                          (LISTENER,))
+            other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.CLI)
+
+        def noticed() -> bool:
+            with lock:
+                return [(e.kind, e.signal_id, e.local) for e in heard] == [("set", "go", False)]
+
+        eventually(noticed, timeout=15, what="the set made while the listener was cut off")
+    finally:
+        unsubscribe()
+        other.close()
+
+
+def test_a_gate_waiting_in_another_process_outlives_a_server_restart_and_is_answered_by_the_cli(
+        postgres_server: PostgresServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    with waiting_execution("pg", a=5) as (name, proc):
+        postgres_server.pg_ctl("restart", "-m", "fast")  # every connection of both processes drops
+        done = gw("approve", "go", "-e", name)
+        assert done.returncode == 0, done.stderr
+        assert gw("set", "rate", "2.5", "-e", name).returncode == 0
+        assert gw("set", "note", "hello", "-e", name).returncode == 0
+        out, err = proc.communicate(timeout=60)
+        assert json.loads(out.strip().splitlines()[-1]) == "10|2.5|hello", err
+        assert SECRET not in err
+    remote = GateRemote.for_sandbox()
+    assert [(e.kind, e.signal_id) for e in remote.history(name) if e.kind == "set"] == [
+        ("set", "go"), ("set", "rate"), ("set", "note")]
+    assert {n.name: n.state.value for n in remote.get_execution(name).nodes}["double"] == "SUCCEEDED"
+
+
+def test_leases_keep_an_owner_on_another_host_and_one_recoverer_wins_once_it_expires(postgres_url: str) -> None:
+    """Machines are told apart by ``host``: an owner elsewhere lives while its heartbeat renews its lease; once
+    the lease expires, of two machines recovering at once exactly one wins and the other is told who."""
+    def on(host: str) -> PostgresStore:
+        store = PostgresStore(postgres_url, lease=1.0)
+        store.host = host
+        return store
+
+    owner, first, second = on("machine-a"), on("machine-b"), on("machine-c")
+    try:
+        launched(owner)
+        time.sleep(2.5)  # longer than the lease: the heartbeat renewed it
+        record = first.get_execution(KEY)
+        assert first.owner_alive(record) is True
+        with pytest.raises(ExecutionExistsError, match="still running in process .* on machine-a"):
+            first.adopt_execution(KEY)
+        assert first.get_execution(KEY).host == "machine-a"
+        owner.close()  # its machine stops: no more heartbeats
+        eventually(lambda: first.owner_alive(record) is False, timeout=10, what="the lease to expire")
+        outcomes: dict[str, object] = {}
+
+        def recover(store: PostgresStore) -> None:
+            try:
+                outcomes[store.host] = store.adopt_execution(KEY).host
+            except ExecutionExistsError as exc:
+                outcomes[store.host] = exc
+
+        racers = [threading.Thread(target=recover, args=(s,)) for s in (first, second)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=30)
+        won = [host for host, outcome in outcomes.items() if outcome == host]
+        assert len(won) == 1, outcomes
+        [lost] = [outcome for host, outcome in outcomes.items() if host not in won]
+        assert isinstance(lost, ExecutionExistsError) and f"on {won[0]}" in str(lost)
+        assert first.get_execution(KEY).host == won[0] and first.owner_alive(first.get_execution(KEY)) is not False
+    finally:
+        for store in (owner, first, second):
+            store.close()
+
+
+def test_the_http_api_answers_through_the_database_and_fails_without_the_password(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Jupyter server on the team database answers a gate waiting in another process; a server whose database
+    is unreachable answers 503 with one line naming it, password masked."""
+    url = with_password(postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_STORE", url)
+    (tmp_path / "up").mkdir()
+    with running_server(tmp_path / "up", store=url) as server, waiting_execution("http", a=2) as (name, proc):
+        where = f"/gatewidgets/api/signals/default/development/{name}"
+        assert call(server, "POST", f"{where}/go/approve", {})[0] == 200
+        assert call(server, "POST", f"{where}/rate", {"value": 1.5})[0] == 200
+        status, body = call(server, "POST", f"{where}/note", {"text": "via http"})
+        assert status == 200 and body["state"] == "SET", body
+        out, err = proc.communicate(timeout=60)
+        assert json.loads(out.strip().splitlines()[-1]) == "4|1.5|via http", err
+    gone = f"postgresql://ann:{SECRET}@/gates?host={tmp_path}"
+    (tmp_path / "down").mkdir()
+    with running_server(tmp_path / "down", store=gone) as server:
+        status, body = call(server, "GET", "/gatewidgets/api/signals", timeout=60)
+        assert status == 503 and "cannot be reached" in json.dumps(body) and SECRET not in json.dumps(body)
+        assert masked(gone) in json.dumps(body)
+
+
+def test_a_kernel_whose_lease_was_taken_does_not_record_its_copys_end(postgres_url: str) -> None:
+    """The owner's lease ran out (its machine paused) and another machine recovered the execution: the first
+    copy's end is dropped, so the recovered run records the real one."""
+    owner = PostgresStore(postgres_url)
+    owner.host = "machine-a"
+    taker = PostgresStore(postgres_url)
+    taker.host = "machine-b"
+    try:
+        launched(owner)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = 0")  # expired: no heartbeat for a lease
+        assert taker.adopt_execution(KEY).host == "machine-b"
+        assert owner.end_execution(KEY, ExecutionStatus.FAILED, error="stale copy")
+        record = taker.get_execution(KEY)
+        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")
+        assert taker.get_signal(KEY, "go").state is SignalState.PENDING
+        assert taker.end_execution(KEY, ExecutionStatus.SUCCEEDED, outputs=1)
+        assert (owner.get_execution(KEY).status, owner.get_execution(KEY).outputs) == (ExecutionStatus.SUCCEEDED, 1)
+    finally:
+        owner.close()
+        taker.close()
+
+
+def test_flytekits_files_go_beside_the_team_files_folder(store: PostgresStore, postgres_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database has no folder of its own: flytekit's converted files go beside the store's ``files_dir``."""
+    pytest.importorskip("flytekit", reason="flytekit is not installed: pip install -e '.[flyte]'")
+    from gatewidgets.frontdoors.flytekit_values import folder_of
+
+    assert folder_of(store) == os.path.join(os.path.dirname(store.files_dir), "flytekit")
+    monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+    monkeypatch.setenv("GATEWIDGETS_FILES_DIR", str(Path(store.files_dir).parent / "team" / "files"))
+    assert folder_of(None) == str(Path(store.files_dir).parent / "team" / "flytekit")
+
+
+def test_a_read_only_database_lists_and_refuses_writes_with_one_store_error(store: PostgresStore,
+                                                                             postgres_url: str) -> None:
+    launched(store)
+    name = urllib.parse.urlsplit(postgres_url).path.lstrip("/")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")  # new sessions
+    reader = PostgresStore(postgres_url)
+    try:
+        assert [s.signal_id for s in reader.list_signals(KEY)] == ["go"]
+        with pytest.raises(StoreError, match=r"is read-only \(postgresql: .*read-only transaction\)"):
+            reader.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+        assert reader.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in reader.history(KEY)] == ["launched", "created", "reached"]
+    finally:
+        reader.close()
+
+
+def test_without_the_driver_a_postgresql_url_says_which_extra_to_install() -> None:
+    """gatewidgets imports without psycopg; naming a database then is one StoreError saying what to install."""
+    script = ("import sys; sys.modules['psycopg'] = sys.modules['psycopg_pool'] = None\n"
+              "import gatewidgets.cli\n"
+              "from gatewidgets.store import open_store\n"
+              f"open_store('postgresql://ann:{SECRET}@/gates?host=/nowhere')\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and SECRET not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "gatewidgets.errors.StoreError: The gatewidgets store postgresql://ann:***@/gates?host=/nowhere is a "
+        "PostgreSQL database, and its driver is not installed (import of psycopg halted; None in sys.modules). "
+        "To fix: pip install 'gatewidgets[postgres]'.")
+
+
+def test_a_subscriber_hears_each_later_event_once_and_no_earlier_one(postgres_url: str) -> None:
+    """Notified and polled again (the poll rereads recent ids, for transactions that commit out of order), an
+    event is dispatched once; what happened before the subscribe is not news."""
+    store, other = PostgresStore(postgres_url, poll_interval=0.1), PostgresStore(postgres_url)
+    heard: list[StoreEvent] = []
+    lock = threading.Lock()
+
+    def listener(events: list[StoreEvent]) -> None:
+        with lock:
+            heard.extend(events)
+
+    try:
+        launched(other)  # three events before the subscribe
+        unsubscribe = store.subscribe(listener)
+        other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.CLI)
+        eventually(lambda: bool(heard), timeout=10, what="the set")
+        time.sleep(1.0)  # ten polls later
+        with lock:
+            assert [(e.kind, e.signal_id) for e in heard] == [("set", "go")]
+        unsubscribe()
+    finally:
+        store.close()
+        other.close()
