@@ -456,7 +456,6 @@ def _check_constant(owner: str, arg: str, value: Any, hint: Any) -> None:
         raise WorkflowDefinitionError(f"{owner}: constant for input {arg!r} does not fit: {exc}") from None
 
 
-
 # ---------------------------------------------------------------------------- gates
 
 
@@ -495,7 +494,6 @@ def add_gate(builder: Builder, spec: SignalSpec, output_hints: tuple[Any, ...],
         if upstream.ref.node_id:
             node.upstream.add(upstream.ref.node_id)
     return Promise(builder, Ref(node_id=node.id), output_hints[0] if output_hints else None, node)
-
 
 
 @contextlib.contextmanager

@@ -418,7 +418,6 @@ def wf_container(a: int) -> None:
     shell(a=a)
 
 
-
 @task
 def power(x: int, exponent: int) -> int:
     return x ** exponent

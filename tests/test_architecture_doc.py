@@ -18,6 +18,7 @@ _NOT_IN_NAME = r"(?<![\w/.<>-])"  # not the tail of a longer path or URL (``/gat
 PATHS = sorted(set(re.findall(_NOT_IN_NAME + r"((?:[\w-]+/)*\w+\.py|gatewidgets/(?:\w+/)+)(?![\w/])", DOC)))
 DOTTED = sorted(set(re.findall(_NOT_IN_NAME + r"(gatewidgets(?:\.[A-Za-z_]\w*)+)", DOC)))
 
+
 def _path_exists(name: str) -> bool:
     if name.endswith("_config.py"):  # a configuration file users write (ipython_config.py), not a module
         return True

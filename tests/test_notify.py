@@ -50,8 +50,6 @@ def _collect(events, scope: str = "local") -> tuple[list[Notification], threadin
     return seen, arrived, stop
 
 
-
-
 def test_callbacks_for_waiting_decided_and_timed_out() -> None:
     seen, _, stop = _collect(["waiting", "decided", "timed_out"])
     try:

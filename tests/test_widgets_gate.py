@@ -228,7 +228,6 @@ def test_a_dataclass_value_stays_the_dataclass_after_its_execution_ends(gatewidg
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["dict", {"x": 3, "y": 4}]
 
 
-
 @pytest.mark.parametrize("build", [
     lambda: GateWidget(),  # wrong arguments: __init__ never starts
     lambda: GateWidget(None, layout=5),  # a bad trait: Widget.__init__ raises

@@ -19,8 +19,6 @@ def gated(x: int) -> int:
     return approve(double(x=x), "ok", timeout=None)
 
 
-
-
 release = threading.Event()
 
 

@@ -40,7 +40,6 @@ def _accepts_none(gate_type: GateType | None) -> bool:
         return False
 
 
-
 def find_workflow(record: Any, workflow: Workflow | str | None, namespace: dict[str, Any] | None) -> Workflow:
     if isinstance(workflow, Workflow):
         return workflow

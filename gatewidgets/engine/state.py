@@ -141,7 +141,6 @@ class ExecutionState:
     def done(self) -> bool:
         return self._over
 
-
     @property
     def _done(self) -> concurrent.futures.Future[Any]:
         """The future of the outputs, made on first use: most executions wait at a gate unobserved, and a
@@ -188,7 +187,6 @@ class ExecutionState:
             future.set_exception(self._error)
         else:
             future.set_result(self._outputs)
-
 
     def _node_names(self) -> dict[str, str]:
         labels = node_labels({nid: node.name for nid, node in list(self.nodes.items())})
@@ -263,7 +261,6 @@ class ExecutionState:
             return tuple(t.to_python(v) for t, v in zip(types, stored))  # type: ignore[union-attr]
         return types[0].to_python(stored)  # type: ignore[union-attr]
 
-
     def _value(self, binding: Ref | Const | Many) -> Any:
         if isinstance(binding, Const):
             return binding.value
@@ -275,7 +272,6 @@ class ExecutionState:
             return self.inputs[binding.input_name]
         value = self.node_outputs()[binding.node_id]  # type: ignore[index]
         return value[binding.index] if binding.index is not None else value
-
 
     def _abort_children(self) -> None:
         """Abort the children still running (:mod:`.children`)."""
@@ -401,7 +397,6 @@ class ExecutionState:
     def elapsed(self) -> timedelta:
         """Time since launch (until the end, once finished)."""
         return (self.finished_at or now()) - self.started_at
-
 
 
 def message(exc: BaseException) -> str:

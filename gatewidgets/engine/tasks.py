@@ -56,7 +56,6 @@ class TaskOptions:
                    cache_ignore=frozenset(getattr(task, "cache_ignore", ())))
 
 
-
 def run(execution: Running, node: Node, task: Task, kwargs: dict[str, Any]) -> Any:
     """Run ``task`` for ``node``: its cached output, else ``task.invoke`` within its timeout and retries."""
     if not (getattr(task, "retries", 0) or getattr(task, "timeout", None) or getattr(task, "cache", False)):

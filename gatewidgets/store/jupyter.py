@@ -45,7 +45,6 @@ _EVENT_OF_STATE = {SignalState.UPCOMING: "created", SignalState.PENDING: "reache
                    SignalState.TIMED_OUT: "timed_out", SignalState.CANCELLED: "cancelled"}
 
 
-
 class JupyterStore(PollingStore):
     """The signals and executions a Jupyter server's gatewidgets extension serves.
 

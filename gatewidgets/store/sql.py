@@ -29,7 +29,6 @@ __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_
            "refuse_adoption"]
 
 
-
 class Row(Protocol):
     """A row read back: ``sqlite3.Row`` or psycopg's dict row."""
 

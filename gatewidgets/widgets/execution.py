@@ -20,6 +20,7 @@ from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["ExecutionWidget", "ExecutionView", "header_html", "result_html"]
 
+
 def header_html(workflow: str, ident: object, status: ExecutionStatus, timing: str, label: str | None = None) -> str:
     """The header line of an execution: workflow, id, a status badge (``label`` or the status), timing."""
     return (f'<b>{html.escape(workflow)}</b> · <code>{html.escape(str(ident))}</code> · '

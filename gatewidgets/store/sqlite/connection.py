@@ -114,7 +114,6 @@ def _writable(path: str) -> bool:
     return not os.path.exists(path) or (os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK))
 
 
-
 class Connection:
     """A store file's connections (one per thread; read-only if this process cannot write the file), its
     transactions, and its events: written in the transaction that makes them, dispatched to this process's

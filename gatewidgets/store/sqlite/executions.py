@@ -124,8 +124,6 @@ class Executions(Owners, WriteBehind):
                                               node_id=sig["node_id"], state=SignalState.UPCOMING.value))
         self._dispatch(events)
 
-
-
     @retried("adopt an execution")
     def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
         """Claim an unfinished execution for this process (recovery); returns it with its nodes.
@@ -157,8 +155,6 @@ class Executions(Owners, WriteBehind):
         if self._cleaner is None:
             self._clean_in_background()
         return self.get_execution(key)
-
-
 
     @translated
     def get_execution(self, key: ExecKey, *, with_nodes: bool = True) -> ExecutionRecord:
@@ -193,8 +189,6 @@ class Executions(Owners, WriteBehind):
             sql += " LIMIT ?"
             params.append(int(limit))
         return [execution_record(r, ()) for r in self._conn().execute(sql, params)]
-
-
 
     @translated
     def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,

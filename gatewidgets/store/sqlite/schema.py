@@ -63,7 +63,6 @@ _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (
 _UPLOADS_SCHEMA = "CREATE TABLE IF NOT EXISTS uploads (sha256 TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID"
 
 
-
 class Schema(Connection):
     """A store whose tables exist: :meth:`_migrate` creates them, and adds the columns a store made by an older
     gatewidgets lacks."""

@@ -171,7 +171,6 @@ class Signals(LiveTypes, Executions):
             self._dispatch([event])
         return self._signal(row)
 
-
     @retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
         """Cancel these open signals (their gates will never be reached); returns the ones cancelled."""
