@@ -25,12 +25,13 @@ import os
 import sys
 from typing import Any
 
-from traitlets import All, Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets import All, Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
 from gatewidgets.errors import InvalidNameError
 from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT, check_name
+from gatewidgets.models.policy import Policy
 
 __all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV",
            "ANSWERS_ENV"]
@@ -95,6 +96,15 @@ class GateWidgets(Configurable):
     http_busy_timeout = Float(2.0, help=(
         "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
         "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)
+    groups = Dict(help=(
+        "Who is in each group that policies name as @group: {\"finance\": [\"bob\", \"carol\"]} (names without "
+        "the @). Kernels, the command line and the server read the same setting; on JupyterHub the hub's "
+        "groups count too.")).tag(config=True)
+    policies = Dict(help=(
+        "Default policies of gates, by scope: {\"*\": {...}, \"<project>\": {...}, \"<project>/<domain>\": "
+        "{\"self_approval\": false, \"assignees\": [\"@finance\"]}}. Applied at launch under the fields a "
+        "gate gives itself (assignees, quorum, self_approval, verified, remind_every, escalate_after, "
+        "escalate_to).")).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         files, self.sources = _file_config()
@@ -156,6 +166,27 @@ class GateWidgets(Configurable):
             return check_name(str(proposal["value"]).strip(), f"GateWidgets.{proposal['trait'].name}")
         except InvalidNameError as exc:
             raise TraitError(str(exc)) from None
+
+    @validate("groups")
+    def _check_groups(self, proposal: Any) -> dict[str, list[str]]:
+        groups = proposal["value"]
+        for name, members in groups.items():
+            if not isinstance(name, str) or not name or name.startswith("@") or isinstance(members, str) or \
+                    not all(isinstance(m, str) and m for m in members):
+                raise TraitError(f"GateWidgets.groups maps a group name (without @) to a list of user names; "
+                                 f"got {name!r}: {members!r}.")
+        return {name: list(members) for name, members in groups.items()}
+
+    @validate("policies")
+    def _check_policies(self, proposal: Any) -> dict[str, Any]:
+        for scope, fields in proposal["value"].items():
+            if not isinstance(fields, dict):
+                raise TraitError(f"GateWidgets.policies[{scope!r}] must be a dict of policy fields, got {fields!r}.")
+            try:
+                Policy.given(f"GateWidgets.policies[{scope!r}]", **fields)
+            except (ValueError, TypeError) as exc:
+                raise TraitError(str(exc)) from None
+        return dict(proposal["value"])
 
     @observe(All)
     def _changed(self, change: Any) -> None:

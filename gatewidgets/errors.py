@@ -14,6 +14,7 @@ __all__ = [
     "SignalTypeError",
     "SignalAlreadySetError",
     "SignalClosedError",
+    "GateForbiddenError",
     "GateRejectedError",
     "GateTimeoutError",
     "WorkflowDefinitionError",
@@ -57,6 +58,11 @@ class SignalAlreadySetError(GateError):
 
 class SignalClosedError(GateError):
     """The signal timed out or was cancelled and can no longer be set."""
+
+
+class GateForbiddenError(GateError, PermissionError):
+    """The decider may not answer this gate (its policy: assignees, self-approval, a vouched identity), or the
+    evidence they were shown changed; nothing about the signal changed."""
 
 
 class GateRejectedError(GateError):

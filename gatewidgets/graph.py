@@ -17,13 +17,14 @@ from typing import Any, Callable, Iterator
 
 from gatewidgets.errors import WorkflowDefinitionError
 from gatewidgets.models.names import SIGNAL_NAME_RULE, is_valid_signal_name
+from gatewidgets.models.policy import Policy
 from gatewidgets.models.signal import SignalKind, kind_named
 from gatewidgets.types import GateType
 
 __all__ = [
     "Ref", "Const", "Many", "Binding", "NodeKind", "SignalSpec", "Node", "ChildSpec", "BranchSpec", "Condition",
     "Promise", "Builder", "NO_DEFAULT", "current_builder", "require_builder", "signal_id", "timeout_of",
-    "add_gate", "building", "check_sections", "bind_outputs", "check_compatible", "literal_type_of",
+    "policy_of", "add_gate", "building", "check_sections", "bind_outputs", "check_compatible", "literal_type_of",
 ]
 
 
@@ -106,6 +107,7 @@ class SignalSpec:
     on_timeout: str = "fail"
     edit_type: GateType | None = None  # approve(..., editable=True): the type of the value the approver may change
     description_format: str = "markdown"  # or "text": shown as written (a Flyte 2 prompt_type="text")
+    policy: dict[str, Any] | None = None  # who may answer: the fields the gate gave (``policy_of``)
 
     def __post_init__(self) -> None:
         self.kind = kind_named(self.kind)  # UnknownGateKindError for an unregistered kind
@@ -471,6 +473,20 @@ def timeout_of(value: Any, what: str) -> timedelta | None:
     if result.total_seconds() < 0:
         raise WorkflowDefinitionError(f"{what}: timeout must not be negative; got {value!r}.")
     return result
+
+
+def policy_of(what: str, *, approval: bool = False, **fields: Any) -> dict[str, Any] | None:
+    """The policy fields a gate was given (``assignees``, ``quorum``, ``self_approval``, ``verified``,
+    ``remind_every``, ``escalate_after``, ``escalate_to``; None ones left out), validated, or None for none;
+    ``WorkflowDefinitionError`` naming ``what`` for a bad one (a ``quorum`` above 1 on a gate that is not an
+    ``approval``)."""
+    try:
+        given = Policy.given(what, **fields)
+    except ValueError as exc:
+        raise WorkflowDefinitionError(str(exc)) from None
+    if given.get("quorum", 1) > 1 and not approval:
+        raise WorkflowDefinitionError(f"{what}: quorum counts approvals; only approve() takes one above 1.")
+    return given or None
 
 
 def signal_id(name: Any, what: str) -> str:

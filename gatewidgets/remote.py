@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import getpass
 import json
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 from gatewidgets import kinds
@@ -21,7 +21,8 @@ from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, Via
+from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing
+from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
@@ -31,7 +32,8 @@ from gatewidgets.types import GateType
 from gatewidgets.types.file import GateFile, also_readable, file_access
 from gatewidgets.wire import execution_to_json, jsonable
 
-__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT"]
+__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT",
+           "DecisionStatus"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -79,14 +81,36 @@ class RemoteConfig:
 Config = RemoteConfig  # flytekit's spelling: ``from gatewidgets.remote import FlyteRemote, Config``
 
 
+@dataclass(frozen=True)
+class DecisionStatus:
+    """Where a signal's decision stands for one person: its policy, the approvals counted so far, the line that
+    says it (``1 of 2: alice approved 10:02 — waiting for @finance``), and whether this person may answer
+    (``why_not``: the reason when not)."""
+
+    policy: Policy | None
+    approvals: tuple[Any, ...]
+    line: str | None
+    may_answer: bool
+    why_not: str | None
+    launched_by: Identity | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy.to_dict() if self.policy else None,
+                "approvals": [a.to_dict() for a in self.approvals], "standing": self.line,
+                "may_answer": self.may_answer, "why_not": self.why_not,
+                "launched_by": self.launched_by.to_dict() if self.launched_by else None}
+
+
 class GateRemote:
     """List and set signals of executions in a store, from any process.
 
     ``store`` is any :class:`gatewidgets.store.base.RemoteStore` (a path opens the SQLite store
     there); what it can do is :attr:`capabilities`. ``user`` and ``via`` are recorded with every
-    signal set; faces use :meth:`with_face`. ``file_dirs``: the folders whose files a value may name
-    by local path (symlinks resolved); ``None`` (default) any file this process can read, ``()``
-    none (uploaded bytes only, as over HTTP).
+    signal set; faces use :meth:`with_face`. Who decides is :attr:`identity`: this process's user
+    (``JUPYTERHUB_USER`` in a hub's kernel, else the OS user), a ``user`` the caller names (recorded as
+    ``claimed``), or the ``identity`` a face established (the Jupyter server's login). ``file_dirs``: the folders
+    whose files a value may name by local path (symlinks resolved); ``None`` (default) any file this process can
+    read, ``()`` none (uploaded bytes only, as over HTTP).
     """
 
     store: RemoteStore
@@ -94,7 +118,7 @@ class GateRemote:
     def __init__(self, config: RemoteConfig | None = None, default_project: str | None = None,
                  default_domain: str | None = None, *, store: RemoteStore | str | None = None,
                  user: str | None = None, via: Via | str = Via.API,
-                 file_dirs: Sequence[str] | None = None) -> None:
+                 file_dirs: Sequence[str] | None = None, identity: Identity | None = None) -> None:
         config = config or RemoteConfig()
         if config.endpoint is not None and store is None:
             from gatewidgets.store.flyte import FlyteStore  # needs gatewidgets[flyte]; imported only here
@@ -106,7 +130,8 @@ class GateRemote:
         self.store = store
         self.default_project = default_project or settings.default_project
         self.default_domain = default_domain or settings.default_domain
-        self.user = user or _whoami()
+        self.identity = identity or _identity(user)
+        self.user = self.identity.user
         self.via = Via(via)
         self.file_dirs = None if file_dirs is None else tuple(file_dirs)
 
@@ -173,13 +198,58 @@ class GateRemote:
         """What the store behind this remote can do (``history``, ``stats``, ``push``, ...)."""
         return store_capabilities(self.store)
 
-    def with_face(self, via: Via | str, user: str | None = None) -> GateRemote:
-        """A copy that records sets as made through ``via`` (widget, magic, cli, http) by ``user``."""
+    def with_face(self, via: Via | str, user: str | None = None, identity: Identity | None = None) -> GateRemote:
+        """A copy that records sets as made through ``via`` (widget, magic, cli, http) by ``identity`` (as the face
+        established it), or by ``user`` (claimed), else by this remote's identity."""
         clone = object.__new__(GateRemote)
         clone.__dict__.update(self.__dict__)
         clone.via = Via(via)
-        clone.user = user or self.user
+        clone.identity = identity or (_identity(user) if user else self.identity)
+        clone.user = clone.identity.user
         return clone
+
+    def member_of(self, identity: Identity | None = None) -> frozenset[str]:
+        """The groups ``identity`` (default: this remote's) is in: ``GateWidgets.groups`` and those its
+        authority vouches for (JupyterHub's)."""
+        identity = identity or self.identity
+        configured = {name for name, members in (settings.groups or {}).items() if identity.user in members}
+        return frozenset(configured | set(identity.groups))
+
+    def _ballot(self, action: str, value_key: str = "", comment: str | None = None,
+                seen: str | None = None) -> Ballot:
+        return Ballot(self.identity, self.via.value, action, value_key, self.member_of(), comment, seen)
+
+    def status(self, signal: Signal, record: ExecutionRecord | None = None) -> DecisionStatus:
+        """Where ``signal``'s decision stands, and whether this remote's identity may answer it (``record``: its
+        execution, when the caller has read it already)."""
+        policy = Policy.from_dict((signal.context or {}).get("policy"))
+        launched_by = None
+        if policy is not None:
+            record = record or self.store.get_execution(signal.id.execution_id, with_nodes=False)
+            launched_by = record.launched_by
+        now = datetime.now(timezone.utc)
+        action = "approve" if signal.kind is SignalKind.APPROVE else "set"
+        why_not = may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
+                             else None, action=action, waiting_since=signal.waiting_since, now=now,
+                             groups=settings.groups)
+        return DecisionStatus(policy, tuple(approvals_of(signal.context)),
+                              standing(policy, signal.context, waiting_since=signal.waiting_since, now=now,
+                                       groups=settings.groups),
+                              why_not is None and signal.state.is_open, why_not, launched_by)
+
+    def waiting_for_me(self, project: str | None = None, domain: str | None = None,
+                       limit: int | None = 100) -> list[Signal]:
+        """Pending signals across executions that this remote's identity may answer, newest first."""
+        mine = []
+        records: dict[Any, ExecutionRecord] = {}
+        for signal in self.list_signals(None, project, domain, limit=None, filters=["eq(state,PENDING)"]):
+            key = signal.id.execution_id
+            if (signal.context or {}).get("policy") and key not in records:
+                records[key] = self.store.get_execution(key, with_nodes=False)
+            if self.status(signal, records.get(key)).may_answer:
+                mine.append(signal)
+        mine.sort(key=lambda s: s.waiting_since or s.created_at, reverse=True)
+        return mine[:limit] if limit is not None else mine
 
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         """``(project, domain)``, defaults filled in, both checked as names (``InvalidNameError``)."""
@@ -259,24 +329,30 @@ class GateRemote:
 
     def approve(self, signal_id: str, execution_name: str, project: str | None = None,
                 domain: str | None = None, *, value: Any = UNCHANGED, comment: str | None = None,
-                value_form: str = "python") -> Signal:
+                value_form: str = "python", evidence_hash: str | None = None) -> Signal:
         """Set the boolean signal to ``True``, with an optional ``comment`` (the reason).
 
         ``value`` changes the approved value of an ``approve(..., editable=True)`` gate (validated
         against the upstream type; refused with ``SignalTypeError`` on other gates). Faces pass
-        it as typed text (``value_form="text"``) or JSON (``"json"``).
+        it as typed text (``value_form="text"``) or JSON (``"json"``). ``evidence_hash``: the
+        ``Signal.evidence_hash`` the approver was shown; if the stored evidence differs now, the
+        decision is refused (``GateForbiddenError``). Under a ``quorum`` the signal stays open until
+        enough people approved; the returned signal shows the approvals so far.
         """
-        return self._decide(signal_id, execution_name, project, domain, True, comment, value, value_form)
+        return self._decide(signal_id, execution_name, project, domain, True, comment, value, value_form,
+                            evidence_hash)
 
     def reject(self, signal_id: str, execution_name: str, project: str | None = None,
-               domain: str | None = None, *, comment: str | None = None) -> Signal:
-        """Set the boolean signal to ``False``, with an optional ``comment`` (the reason)."""
-        return self._decide(signal_id, execution_name, project, domain, False, comment)
+               domain: str | None = None, *, comment: str | None = None, evidence_hash: str | None = None) -> Signal:
+        """Set the boolean signal to ``False``, with an optional ``comment`` (the reason); ``evidence_hash`` as for
+        :meth:`approve`."""
+        return self._decide(signal_id, execution_name, project, domain, False, comment,
+                            evidence_hash=evidence_hash)
 
     @_reading_files
     def _decide(self, signal_id: str, execution_name: str, project: str | None, domain: str | None,
                 value: bool, comment: str | None = None, edited: Any = UNCHANGED,
-                value_form: str = "python") -> Signal:
+                value_form: str = "python", evidence_hash: str | None = None) -> Signal:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         verb = "approve" if value else "reject"
         if kinds.get(signal.kind).ends_by_itself:
@@ -304,9 +380,10 @@ class GateRemote:
         identity = gate_type.identity(form)
         if "approved_value" in detail:
             identity += "|" + json.dumps(detail["approved_value"], sort_keys=True, separators=(",", ":"))
+        ballot = self._ballot("approve" if value else "reject", identity, detail.get("comment"), evidence_hash)
         stored, _changed = self.store.set_signal(
             signal.id.execution_id, signal.signal_id, form, identity, set_by=self.user, via=self.via,
-            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None, read=signal)
+            describe=lambda v: repr(gate_type.to_python(v)), detail=detail or None, read=signal, ballot=ballot)
         return stored
 
     def _edited(self, signal: Signal, value: Any, form: str) -> dict[str, Any]:
@@ -384,7 +461,7 @@ class GateRemote:
         signal = self.get_signal(signal_id, execution_name, project, domain)
         if not kinds.get(signal.kind).ends_by_itself:
             raise SignalTypeError(f"Signal {signal_id!r} of execution {execution_name!r} is not a sleep.")
-        return self._set(signal, None, "json")
+        return self._set(signal, None, "json", "end")
 
     def _suggest(self, command: str, signal_id: str, execution_name: str, value: str = "") -> str:
         """The call that does ``command`` (``set`` / ``end-sleep``) in the language of this remote's face: the
@@ -402,9 +479,9 @@ class GateRemote:
     def _type(self, signal: Signal) -> GateType:
         return self.store.gate_type(signal.id.execution_id, signal.signal_id, signal.type_record or {})
 
-    def _set(self, signal: Signal, value: Any, form: str = "python") -> Signal:
+    def _set(self, signal: Signal, value: Any, form: str = "python", action: str = "set") -> Signal:
         gate_type = self._type(signal)
-        return self._write(signal.id, gate_type, self._ingest(signal, gate_type, value, form), signal)
+        return self._write(signal.id, gate_type, self._ingest(signal, gate_type, value, form), signal, action)
 
     def _set_plain(self, at: SignalIdentifier, gate_type: GateType, value: Any) -> Signal:
         """Set a signal whose live type this process holds, a plain ``int``, ``float``, ``str`` or ``bool`` (no
@@ -415,10 +492,12 @@ class GateRemote:
         _check_size(at, _json_size(form), "value as JSON")
         return self._write(at, gate_type, form)
 
-    def _write(self, at: SignalIdentifier, gate_type: GateType, form: Any, read: Signal | None = None) -> Signal:
+    def _write(self, at: SignalIdentifier, gate_type: GateType, form: Any, read: Signal | None = None,
+               action: str = "set") -> Signal:
+        identity = gate_type.identity(form)
         stored, _changed = self.store.set_signal(
-            at.execution_id, at.signal_id, form, gate_type.identity(form),
-            set_by=self.user, via=self.via, describe=lambda v: repr(gate_type.to_python(v)), read=read)
+            at.execution_id, at.signal_id, form, identity, set_by=self.user, via=self.via,
+            describe=lambda v: repr(gate_type.to_python(v)), read=read, ballot=self._ballot(action, identity))
         return stored
 
     def _ingest(self, signal: Signal, gate_type: GateType, value: Any, form: str = "python") -> Any:
@@ -518,8 +597,7 @@ def _is_structure(value: Any) -> bool:
     return (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump")
 
 
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers)
-        return "unknown"
+def _identity(user: str | None) -> Identity:
+    """This process's identity, or ``user`` as a claim when it names someone else."""
+    own = Identity.of_process()
+    return own if not user or user == own.user else Identity(user, "claimed")

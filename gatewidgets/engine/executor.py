@@ -26,11 +26,12 @@ from typing import Any, Callable
 from gatewidgets.dsl import Node, Workflow
 from gatewidgets.engine.handle import Execution
 from gatewidgets.engine.recovery import stored_inputs
-from gatewidgets.engine.rows import import_path, json_or_none, rows
+from gatewidgets.engine.rows import import_path, json_or_none, rows, with_policies
 from gatewidgets.engine.state import ExecutionState
 from gatewidgets.engine.waits import Waits
 from gatewidgets.errors import ExecutionExistsError
 from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier, check_name
+from gatewidgets.models.policy import Identity
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import ExecutorStore, StoreEvent, now
@@ -56,6 +57,7 @@ class Executor:
         self.max_workers = max_workers or settings.max_workers
         self.pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gatewidgets-worker")
         self.waits = Waits()  # the gates waiting for their signals, and their deadlines
+        self.identity = Identity.of_process()  # who launches here, unless a launch says otherwise
         self._lock = threading.Lock()
         self._executions: dict[ExecKey, Execution] = {}  # running ones only: a finished one is let go
         self._following: dict[ExecKey, list[Callable[[], None]]] = {}  # children run by other processes
@@ -125,12 +127,13 @@ class Executor:
 
     def launch(self, workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | None = None,
                project: str | None = None, domain: str | None = None, recover: bool = False,
-               child: bool = False) -> Execution:
+               child: bool = False, launched_by: Identity | None = None) -> Execution:
         """Start ``workflow`` in the background and return its :class:`Execution` at once.
 
         With ``recover=True`` and a stored execution of that name, inputs left out are the stored
         ones and inputs given must equal them. A ``child`` execution (a node's) is not listed in
-        :attr:`launched`.
+        :attr:`launched`. ``launched_by`` (default: this process's user, :attr:`identity`) is recorded: a
+        ``self_approval=False`` gate refuses that user's approval.
         """
         name = execution_name or default_execution_name(workflow.name)
         key = ExecKey(check_name(project or settings.default_project, "project"),
@@ -165,8 +168,9 @@ class Executor:
         if record is None:
             nodes, signals = rows(workflow)
             as_stored = {k: json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
-            self.store.create_execution(key, workflow.name, as_stored, nodes, signals,
-                                        workflow_path=import_path(workflow), reached=execution.first_gates())
+            self.store.create_execution(key, workflow.name, as_stored, nodes, with_policies(signals, key),
+                                        workflow_path=import_path(workflow), reached=execution.first_gates(),
+                                        launched_by=launched_by or self.identity)
         with self._lock:
             self._executions[key] = execution
             if not child:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from gatewidgets import kinds
 from gatewidgets.dsl import Node, SignalSpec
 from gatewidgets.engine.children import ExecutionChildren
-from gatewidgets.engine.rows import node_row, signal_row
+from gatewidgets.engine.rows import node_row, signal_row, with_policies
 from gatewidgets.errors import ExecutionAbortedError, GateError, GateTimeoutError, WorkflowDefinitionError
 from gatewidgets.models.execution import NodeState
 from gatewidgets.models.signal import Signal, SignalState
@@ -50,7 +50,7 @@ class ExecutionGates(ExecutionChildren):
             if self._deliveries is None:
                 self._deliveries = {}
             self._deliveries[node.id] = deliver
-        self.store.add_nodes(self.id, [node_row(node)], [signal_row(spec, {node.id: node})])
+        self.store.add_nodes(self.id, [node_row(node)], with_policies([signal_row(spec, {node.id: node})], self.id))
         # an early answer is typed too
         self.store.register_type(self.id, spec.signal_id, spec.gate_type, spec.kind.value)
         self._publish("expanded", node_id=parent_id)

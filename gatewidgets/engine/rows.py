@@ -7,11 +7,15 @@ import weakref
 from typing import Any
 
 from gatewidgets.dsl import Node, SignalSpec, Workflow
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.policy import resolve_policy
+from gatewidgets.settings import settings
 from gatewidgets.store.base import NodeRow, SignalRow
 from gatewidgets.types.values import gate_type_or_none as gate_type_of
 from gatewidgets.types.values import json_or_none
 
-__all__ = ["json_or_none", "gate_type_of", "node_row", "signal_row", "rows", "graph", "import_path"]
+__all__ = ["json_or_none", "gate_type_of", "node_row", "signal_row", "rows", "graph", "import_path",
+           "with_policies"]
 
 
 def import_path(workflow: Workflow) -> str | None:
@@ -79,7 +83,27 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
         context["default"] = spec.gate_type.validate(spec.default)
     if spec.description_format != "markdown":
         context["description_format"] = spec.description_format
+    if spec.policy:
+        context["policy"] = spec.policy
     return context or None
+
+
+def with_policies(signals: list[SignalRow], key: WorkflowExecutionIdentifier) -> list[SignalRow]:
+    """``signals`` as launched in ``key``'s project and domain: each policy is the configured defaults
+    (``GateWidgets.policies``) under the fields its gate gave (the rows are shared: changed ones are copies)."""
+    defaults = settings.policies
+    if not defaults and not any(s["context"] and "policy" in s["context"] for s in signals):
+        return signals
+    out: list[SignalRow] = []
+    for row in signals:
+        context = dict(row["context"] or {})
+        policy = resolve_policy(context.pop("policy", None), defaults, key.project, key.domain)
+        if policy:
+            context["policy"] = policy
+        resolved = row.copy()
+        resolved["context"] = context or None
+        out.append(resolved)
+    return out
 
 
 #: Called as ``hook(execution, signal)`` on the thread that reached a gate, once its signal is PENDING (the

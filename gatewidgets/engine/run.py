@@ -7,7 +7,7 @@ from typing import Any
 from gatewidgets import dsl
 from gatewidgets.dsl import Node, Ref
 from gatewidgets.engine import tasks
-from gatewidgets.engine.rows import json_or_none, node_row, signal_row
+from gatewidgets.engine.rows import json_or_none, node_row, signal_row, with_policies
 from gatewidgets.engine.state import ExecutionState
 from gatewidgets.errors import BranchFailedError, WorkflowDefinitionError
 from gatewidgets.models.execution import NodeState
@@ -211,7 +211,7 @@ class ExecutionRun(ExecutionState):
             child.parent = node.id
         fresh = [spec for sid, spec in builder.signals.items() if sid not in self.signal_specs]
         self.store.add_nodes(self.id, [node_row(n) for n in added.values()],
-                             [signal_row(spec, added) for spec in fresh])
+                             with_policies([signal_row(spec, added) for spec in fresh], self.id))
         with self._lock:
             if self._ending:
                 return None

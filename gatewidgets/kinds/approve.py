@@ -4,10 +4,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
+from typing_extensions import Unpack
+
 from gatewidgets import evidence, formatting
 from gatewidgets.errors import GateRejectedError, WorkflowDefinitionError
-from gatewidgets.graph import Node, Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
+from gatewidgets.graph import Node, Promise, SignalSpec, add_gate, policy_of, require_builder, signal_id, timeout_of
 from gatewidgets.kinds.base import NO_DEFAULT, Answer, AnswerField, DagStyle, GateKind
+from gatewidgets.models.policy import PolicyFields
 from gatewidgets.models.signal import Signal, SignalKind, SignalState
 from gatewidgets.models.types import SimpleType
 from gatewidgets.types import GateType, json_or_none
@@ -21,13 +24,19 @@ ON_TIMEOUT = ("fail", "approve", "reject")
 
 
 def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
-            description: str | None = None, on_timeout: str = "fail", editable: bool = False) -> Promise:
+            description: str | None = None, on_timeout: str = "fail", editable: bool = False,
+            **policy: Unpack[PolicyFields]) -> Promise:
     """Wait for the boolean signal ``name``; pass ``upstream`` through once it is ``True``.
 
     ``False`` fails the node with ``GateRejectedError``. On timeout: ``on_timeout`` is
     ``"fail"`` (``GateTimeoutError``), ``"approve"`` or ``"reject"``. With ``editable=True``
     the approver may change the value (validated against ``upstream``'s type) and the
     changed value flows on.
+
+    Who may answer (``docs``: "Who may answer"): ``assignees`` (users and ``@groups``), ``quorum`` (that many
+    distinct allowed approvals pass it; one allowed rejection rejects), ``self_approval=False`` (the launcher
+    may not approve), ``verified=True`` (only identities a server established), ``remind_every``,
+    ``escalate_after`` with ``escalate_to``.
     """
     builder = require_builder("approve")
     sid = signal_id(name, "approve")
@@ -50,7 +59,8 @@ def approve(upstream: Promise, name: str, timeout: timedelta | float | None, *,
             raise WorkflowDefinitionError(f"approve({name!r}, editable=True): the value cannot be edited: {exc}") \
                 from None
     spec = SignalSpec(sid, SignalKind.APPROVE, GateType.of(bool), description,
-                      timeout_of(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type)
+                      timeout_of(timeout, f"approve({name!r})"), on_timeout=on_timeout, edit_type=edit_type,
+                      policy=policy_of(f"approve({name!r})", approval=True, **policy))
     return add_gate(builder, spec, (upstream._hint,), upstream=upstream)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
+from typing_extensions import Unpack
+
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.graph import Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
+from gatewidgets.graph import Promise, SignalSpec, add_gate, policy_of, require_builder, signal_id, timeout_of
 from gatewidgets.kinds.base import NO_DEFAULT, DagStyle, GateKind
+from gatewidgets.models.policy import PolicyFields
 from gatewidgets.models.signal import Signal, SignalKind, SignalState
 from gatewidgets.types import GateType
 
@@ -14,11 +17,13 @@ __all__ = ["wait_for_input", "InputKind"]
 
 
 def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: Any, *,
-                   description: str | None = None, default: Any = NO_DEFAULT) -> Promise:
+                   description: str | None = None, default: Any = NO_DEFAULT,
+                   **policy: Unpack[PolicyFields]) -> Promise:
     """Wait for the typed signal ``name`` and output its value.
 
     With a ``default``, a timeout continues with it (the signal is marked ``TIMED_OUT``);
-    without one, a timeout fails the node with ``GateTimeoutError``.
+    without one, a timeout fails the node with ``GateTimeoutError``. Who may answer: as for ``approve``
+    (``quorum`` above 1 is an approval's only).
     """
     builder = require_builder("wait_for_input")
     sid = signal_id(name, "wait_for_input")
@@ -32,7 +37,8 @@ def wait_for_input(name: str, timeout: timedelta | float | None, expected_type: 
         except Exception as exc:
             raise WorkflowDefinitionError(f"wait_for_input({name!r}): the default does not fit: {exc}") from None
     spec = SignalSpec(sid, SignalKind.INPUT, gate_type, description,
-                      timeout_of(timeout, f"wait_for_input({name!r})"), default=default)
+                      timeout_of(timeout, f"wait_for_input({name!r})"), default=default,
+                      policy=policy_of(f"wait_for_input({name!r})", **policy))
     return add_gate(builder, spec, (expected_type,))
 
 

@@ -4,23 +4,28 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
+from typing_extensions import Unpack
+
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.graph import Promise, SignalSpec, add_gate, require_builder, signal_id, timeout_of
+from gatewidgets.graph import Promise, SignalSpec, add_gate, policy_of, require_builder, signal_id, timeout_of
 from gatewidgets.kinds.base import Answer, DagStyle, GateKind
+from gatewidgets.models.policy import PolicyFields
 from gatewidgets.models.signal import Signal, SignalKind
 from gatewidgets.types import GateType
 
 __all__ = ["sleep", "SleepKind"]
 
 
-def sleep(duration: timedelta | float, *, name: str | None = None) -> Promise:
-    """Really wait ``duration`` without holding a thread; listed as a ``sleep`` signal that can be ended early."""
+def sleep(duration: timedelta | float, *, name: str | None = None, **policy: Unpack[PolicyFields]) -> Promise:
+    """Really wait ``duration`` without holding a thread; listed as a ``sleep`` signal that can be ended early
+    (by whom: ``assignees`` and the other policy keywords of ``approve``)."""
     builder = require_builder("sleep")
     length = timeout_of(duration, "sleep")
     if length is None:
         raise WorkflowDefinitionError("sleep: duration must be a timedelta or seconds, not None.")
     sid = signal_id(name, "sleep") if name is not None else f"sleep-{builder.next_id()}"
-    spec = SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length)
+    spec = SignalSpec(sid, SignalKind.SLEEP, GateType.of(type(None)), None, length,
+                      policy=policy_of(f"sleep({sid!r})", **policy))
     return add_gate(builder, spec, ())
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from gatewidgets.errors import InvalidNameError
+from gatewidgets.models.policy import Identity
 
 DEFAULT_PROJECT = "default"
 DEFAULT_DOMAIN = "development"
@@ -122,6 +123,7 @@ class ExecutionRecord:
     workflow_path: str | None = None  # ``module:qualname`` to import the workflow from, when it was importable
     pid_started: int | None = None  # the owner's start time (Linux clock ticks since boot); None: pid only
     boot_id: str | None = None  # the boot the owner ran in (Linux); None: pid only
+    launched_by: Identity | None = None  # who launched it, and how that was established
 
     @property
     def name(self) -> str:

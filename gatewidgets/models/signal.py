@@ -8,6 +8,7 @@ from typing import Any
 
 from gatewidgets.errors import UnknownGateKindError
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.policy import Approval, Policy, approvals_of, evidence_hash
 from gatewidgets.models.types import LiteralType
 
 
@@ -189,6 +190,26 @@ class Signal:
     def comment(self) -> str | None:
         """The reason given with an approval or rejection."""
         return (self.context or {}).get("comment")
+
+    @property
+    def evidence_hash(self) -> str | None:
+        """A short hash of the evidence shown (pass it back with a decision: a changed evidence is refused)."""
+        return evidence_hash((self.context or {}).get("evidence"))
+
+    @property
+    def policy(self) -> Policy | None:
+        """Who may answer (assignees, quorum, self-approval), as launched; None: anyone who can reach it."""
+        return Policy.from_dict((self.context or {}).get("policy"))
+
+    @property
+    def approvals(self) -> list[Approval]:
+        """The approvals counted towards a quorum (the latest per person), oldest first."""
+        return approvals_of(self.context)
+
+    @property
+    def identity_source(self) -> str | None:
+        """How the identity of ``set_by`` was established (``server``, ``hub``, ``os``, ...), once set."""
+        return (self.context or {}).get("identity_source")
 
     @property
     def approved_value(self) -> Any:

@@ -24,12 +24,14 @@ from gatewidgets.errors import (
     ExecutionAbortedError,
     ExecutionNotFoundError,
     GateError,
+    GateForbiddenError,
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
     StoreError,
 )
 from gatewidgets.models.execution import ExecutionStatus
+from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalKind, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.server.uploads import UPLOADS
@@ -46,7 +48,7 @@ __all__ = ["routes"]
 
 AUTH_RESOURCE = "gatewidgets"
 
-_STATUS = {ExecutionNotFoundError: 404, SignalNotFoundError: 404, SignalAlreadySetError: 409,
+_STATUS = {ExecutionNotFoundError: 404, SignalNotFoundError: 404, SignalAlreadySetError: 409, GateForbiddenError: 403,
            SignalClosedError: 409, ExecutionAbortedError: 409, StoreError: 503}
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gatewidgets-http")
 _LIMITS = {"limit": 10_000, "offset": 1_000_000_000}  # largest page size and offset a query may ask for
@@ -67,10 +69,16 @@ class _Handler(APIHandler):
     def store(self) -> SqliteStore | PostgresStore:
         return open_store(wait=settings.http_busy_timeout)  # a locked store: 503 soon, not after busy_timeout
 
-    def remote(self) -> GateRemote:
+    def identity(self) -> Identity:
+        """The caller as the Jupyter server's IdentityProvider established it (its login; on JupyterHub, the hub
+        user): a body or header naming another user changes nothing."""
         user = self.current_user
         name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        return GateRemote(store=self.store(), file_dirs=settings.http_allowed_file_dirs).with_face("http", user=name)
+        return Identity(name, "server")
+
+    def remote(self) -> GateRemote:
+        return GateRemote(store=self.store(), file_dirs=settings.http_allowed_file_dirs,
+                          identity=self.identity()).with_face("http")
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

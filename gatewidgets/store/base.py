@@ -24,6 +24,7 @@ from gatewidgets.errors import GateError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier
 from gatewidgets.models.filters import Filter, sort_signals
+from gatewidgets.models.policy import Ballot, Identity
 from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
@@ -90,6 +91,7 @@ class StoreCapabilities:
     compare_and_set: bool = True  # first answer wins atomically (no window between read and write)
     files: bool = True  # files are copied into the store's ``files_dir``
     run: bool = False  # executions run against it (implements ExecutorStore)
+    policies: bool = True  # who may answer (assignees, quorum, self-approval) is judged when a signal is set
 
     def describe(self) -> str:
         """``"upcoming, history, ..."``: the capabilities that are true."""
@@ -139,13 +141,17 @@ class RemoteStore(Protocol):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (JSON form); same identity again is a no-op (``False``),
         another value ``SignalAlreadySetError``, a closed signal ``SignalClosedError``. ``detail``
         (a decision's ``comment``, an editable approval's ``original`` and ``approved_value``) is kept
         in the history; a backend that cannot keep it refuses a non-empty one. ``read``: the signal as the
         caller read it to validate the value (its type, its state then); a backend that would read it again only
-        to learn those uses it instead (a backend without ``compare_and_set`` still reads it fresh)."""
+        to learn those uses it instead (a backend without ``compare_and_set`` still reads it fresh). ``ballot``: who
+        decides, how that was established and what they saw; a backend with capability ``policies`` judges the
+        signal's policy by it in the same transaction (``GateForbiddenError``; a partial approval keeps the signal
+        open), one without records no identity beyond ``set_by``."""
 
     def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
         """The ``GateType`` that validates values of a signal, from its stored type record."""
@@ -208,10 +214,12 @@ class ExecutorStore(RemoteStore, Protocol):
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None,
-                         reached: Mapping[str, datetime | None] | None = None) -> None:
+                         reached: Mapping[str, datetime | None] | None = None,
+                         launched_by: Identity | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; the gates it reaches
         at once, ``reached``: signal id -> deadline, ``PENDING`` as after :meth:`reach_signal`, their ``reached``
-        events after ``created``); ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow."""
+        events after ``created``); ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow;
+        ``launched_by``: who launched it (judged by ``self_approval=False`` policies)."""
 
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""

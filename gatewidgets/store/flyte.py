@@ -40,6 +40,7 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
+from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
 from gatewidgets.models.types import LiteralType
 from gatewidgets.store.base import (
@@ -118,7 +119,7 @@ class FlyteStore(PollingStore):
     executions scanned when listing signals across executions.
     """
 
-    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False,
+    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False, policies=False,
                                      compare_and_set=False)
 
     def __init__(self, remote: FlyteRemote, *, flyte_poll_interval: float = 2.0, page_size: int = 100,
@@ -384,7 +385,8 @@ class FlyteStore(PollingStore):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """Set a signal (``SetSignal``) after a fresh read: same value again is a no-op, another value
         raises ``SignalAlreadySetError`` and sends nothing (admin itself would overwrite)."""
         if detail:

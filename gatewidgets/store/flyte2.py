@@ -46,6 +46,7 @@ from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.flyte2 import describe, description_format, kind_of, signal_id_for
+from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalState, Via
 from gatewidgets.store.base import (
     ExecKey,
@@ -97,7 +98,7 @@ class Flyte2Store(PollingStore):
     action) when listing signals across runs.
     """
 
-    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False,
+    capabilities = StoreCapabilities(upcoming=False, history=False, stats=False, push=False, policies=False,
                                      compare_and_set=False, files=False)
     files_dir = ""  # Flyte 2 conditions take no files (capability ``files``)
 
@@ -309,7 +310,8 @@ class Flyte2Store(PollingStore):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """Signal a condition (``SignalEvent``) after a fresh read: the same value again is a no-op, another
         raises ``SignalAlreadySetError``, a closed one ``SignalClosedError``; nothing is sent then."""
         if detail:

@@ -24,6 +24,7 @@ from gatewidgets import errors
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
+from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalEvent, SignalState, Via
 from gatewidgets.redirects import urlopen
 from gatewidgets.store.base import (
@@ -168,7 +169,8 @@ class JupyterStore(PollingStore):
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """POST the value (JSON form, each file streamed first with :meth:`upload`: the server reads no paths
         of the client's);
         the server validates it, decides first-answer-wins and records its own user, via ``http``
@@ -177,10 +179,13 @@ class JupyterStore(PollingStore):
         editable approval's changed value) goes to the server's ``approve`` / ``reject``."""
         before = read if read is not None else self.get_signal(key, signal_id)
         path = "signals/" + self._path(*_parts(key), signal_id)
-        if detail:
+        if detail or (ballot is not None and ballot.action in ("approve", "reject")):
+            detail = detail or {}
             body = {"comment": detail["comment"]} if "comment" in detail else {}
             if "approved_value" in detail:
                 body["value"] = self._uploaded(key, signal_id, before.edit_type, detail["approved_value"])
+            if ballot is not None and ballot.seen is not None:
+                body["evidence_hash"] = ballot.seen
             path += "/approve" if value is True else "/reject"
         else:
             body = {"value": self._uploaded(key, signal_id, before.type_record, value)}

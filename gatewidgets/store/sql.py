@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 from gatewidgets.errors import (
     ExecutionExistsError,
     ExecutionNotFoundError,
+    GateForbiddenError,
     SignalAlreadySetError,
     SignalClosedError,
     SignalNotFoundError,
@@ -18,6 +19,7 @@ from gatewidgets.errors import (
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
 from gatewidgets.models.filters import SIGNAL_FIELDS, TIME_FIELDS, Filter, check_fields
+from gatewidgets.models.policy import Ballot, Identity, Policy, Verdict, judge
 from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 from gatewidgets.store import process
@@ -26,7 +28,7 @@ from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
            "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set",
-           "refuse_adoption"]
+           "refuse_adoption", "settle", "forbidden", "decision_detail"]
 
 
 class Row(Protocol):
@@ -104,6 +106,7 @@ def execution_record(row: Row, nodes: tuple[NodeRecord, ...]) -> ExecutionRecord
         error=row["error"], created_at=at(row["created_at"]), updated_at=at(row["updated_at"]),
         finished_at=dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
         workflow_path=row["workflow_path"], pid_started=row["pid_started"], boot_id=row["boot_id"],
+        launched_by=Identity.from_dict(json.loads(row["launched_by"])) if row["launched_by"] else None,
     )
 
 
@@ -262,6 +265,38 @@ def refuse_set(row: Row, key: ExecKey, signal_id: str, identity: str, describe: 
         f"Signal {signal_id!r} of execution {key.name!r} is {state.value} (since {row['set_at'] or '?'}) and can no "
         "longer be set."
     )
+
+
+def settle(row: Row, launched_by: str | None, ballot: Ballot, groups: Mapping[str, Any]) -> Verdict:
+    """The judgement of ``ballot`` on the open signal ``row`` (its policy and approvals) of an execution launched
+    by ``launched_by`` (its stored JSON)."""
+    context = json.loads(row["context"]) if row["context"] else {}
+    launcher = Identity.from_dict(json.loads(launched_by)) if launched_by else None
+    return judge(Policy.from_dict(context.get("policy")), context, ballot,
+                 launcher=launcher.user if launcher else None, waiting_since=dt(row["waiting_since"]),
+                 now=datetime.now(timezone.utc), groups=groups)
+
+
+def forbidden(key: ExecKey, signal_id: str, ballot: Ballot | None, reason: str) -> GateForbiddenError:
+    """The error of a refused decision, naming the decider, the signal and why (who may answer)."""
+    who = ballot.identity.user if ballot else "a caller without an identity"
+    action = ballot.action if ballot else "set"
+    return GateForbiddenError(f"{who} may not {action} signal {signal_id!r} of execution {key.name!r}: {reason}.")
+
+
+def decision_detail(ballot: Ballot | None, verdict: Verdict | None,
+                    detail: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a set records besides its value (its ``detail``, merged into the context and kept with the ``set``
+    event): the caller's detail, how the decider's identity was established, the approvals that passed it and
+    the evidence hash the decider saw."""
+    out = dict(detail or {})
+    if ballot is not None:
+        out["identity_source"] = ballot.identity.source
+        if ballot.seen is not None:
+            out["evidence_hash"] = ballot.seen
+    if verdict is not None and verdict.approvals:
+        out["approvals"] = [a.to_dict() for a in verdict.approvals]
+    return out or None
 
 
 def refuse_adoption(row: Row, key: ExecKey, host: str, alive: Callable[[], bool | None]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from gatewidgets.errors import ExecutionExistsError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
+from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
@@ -80,7 +81,8 @@ class Executions(Owners, Schema):
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None,
-                         reached: Mapping[str, datetime | None] | None = None) -> None:
+                         reached: Mapping[str, datetime | None] | None = None,
+                         launched_by: Identity | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
         signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
         stamp = ts(now())
@@ -89,17 +91,20 @@ class Executions(Owners, Schema):
         with self._tx() as conn:
             inserted = conn.execute(
                 "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, pid_started, boot_id, lease_until) "
-                f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
+                "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
+                f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
                 "ON CONFLICT DO NOTHING RETURNING name",
                 (*key_tuple(key), workflow, ExecutionStatus.RUNNING.value, dumps(inputs), owner, self.host, stamp,
-                 stamp, workflow_path, started, boot, self.lease)).fetchone()
+                 stamp, workflow_path, started, boot, dumps(launched_by.to_dict()) if launched_by else None,
+                 self.lease)).fetchone()
             if inserted is None:
                 raise ExecutionExistsError(
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
                 )
-            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value),
+            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value,
+                                  set_by=launched_by.user if launched_by else None,
+                                  detail=dumps({"source": launched_by.source}) if launched_by else None),
                       *self._insert(conn, key, 0, 0, nodes, signals, stamp)]
             for signal_id, deadline in (reached or {}).items():
                 row = conn.execute(

@@ -12,7 +12,7 @@ from gatewidgets.store.postgres.connection import Conn, Connection, translated
 
 __all__ = ["SCHEMA_VERSION", "Schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
@@ -22,9 +22,10 @@ CREATE TABLE IF NOT EXISTS executions (
     project {_T} NOT NULL, domain {_T} NOT NULL, name {_T} NOT NULL,
     workflow TEXT NOT NULL, status {_T} NOT NULL, inputs TEXT, outputs TEXT, error TEXT,
     pid INTEGER, host TEXT, pid_started BIGINT, boot_id TEXT, abort_requested BOOLEAN NOT NULL DEFAULT FALSE,
-    lease_until DOUBLE PRECISION,
+    lease_until DOUBLE PRECISION, launched_by TEXT,
     created_at {_T} NOT NULL, updated_at {_T} NOT NULL, finished_at {_T}, workflow_path TEXT,
     PRIMARY KEY (project, domain, name));
+ALTER TABLE executions ADD COLUMN IF NOT EXISTS launched_by TEXT;
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at DESC, name);
 CREATE TABLE IF NOT EXISTS nodes (
     project {_T} NOT NULL, domain {_T} NOT NULL, execution {_T} NOT NULL, node_id {_T} NOT NULL,

@@ -8,13 +8,28 @@ import json
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
+from gatewidgets.errors import GateForbiddenError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import Filter
+from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
+from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.executions import Executions, execution_row
-from gatewidgets.store.sql import LiveTypes, dumps, filter_clauses, key_tuple, no_signal, refuse_set, signal_order, ts
+from gatewidgets.store.sql import (
+    LiveTypes,
+    decision_detail,
+    dumps,
+    filter_clauses,
+    forbidden,
+    key_tuple,
+    no_signal,
+    refuse_set,
+    settle,
+    signal_order,
+    ts,
+)
 
 __all__ = ["Signals"]
 
@@ -111,28 +126,73 @@ class Signals(LiveTypes, Executions):
     @retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form) by one compare-and-set; returns the signal and whether it
         changed. The same value again is a no-op; another value raises ``SignalAlreadySetError``; a timed-out or
-        cancelled signal ``SignalClosedError``. ``detail`` joins the context and the ``set`` event."""
+        cancelled signal ``SignalClosedError``. ``detail`` joins the context and the ``set`` event. A signal with a
+        policy is judged under its row lock, as the SQLite store does (see there)."""
         via = Via(via)
         text = dumps(value)
+        refusal: GateForbiddenError | None = None
+        with self._tx() as conn:
+            row, recorded = None, decision_detail(ballot, None, detail)
+            if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
+                row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded,
+                                    "AND (context IS NULL OR NOT jsonb_exists(context::jsonb, 'policy'))")
+            if row is None:
+                current = self._signal_row(conn, key, signal_id, lock=True)
+                if not SignalState(current["state"]).is_open:
+                    return self._refuse_set(conn, key, signal_id, identity, describe), False
+                if ballot is None:
+                    raise forbidden(key, signal_id, None, "it has a policy; decide through GateRemote, which "
+                                    "records who decides")
+                verdict = settle(current, execution_row(conn, key)["launched_by"], ballot, settings.groups)
+                if verdict.same:
+                    return self._signal(current), False
+                if verdict.refused:
+                    refusal = forbidden(key, signal_id, ballot, verdict.refused)
+                    event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
+                                        state=current["state"], set_by=ballot.identity.user, via=via.value,
+                                        detail=dumps({"reason": verdict.refused,
+                                                      "identity_source": ballot.identity.source}))
+                elif not verdict.passes:  # a partial approval: counted and kept; the signal stays open
+                    row = self._update(conn, key, signal_id, "context=(COALESCE(context, '{}')::jsonb || "
+                                       "jsonb_build_object('approvals', %s::jsonb))::text",
+                                       dumps([a.to_dict() for a in verdict.approvals]))
+                    signal = self._signal(row)
+                    event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
+                                        state=row["state"], set_by=ballot.identity.user, via=via.value,
+                                        detail=dumps(recorded), signal=signal)
+                else:
+                    recorded = decision_detail(ballot, verdict, detail)
+                    row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded, "")
+            if refusal is None:
+                assert row is not None
+                if SignalState(row["state"]) is SignalState.SET:
+                    signal = self._signal(row)
+                    event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
+                                        state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
+                                        detail=dumps(recorded) if recorded else None, signal=signal)
+        self._dispatch([event])
+        if refusal is not None:
+            raise refusal
+        return signal, True
+
+    @staticmethod
+    def _set_row(conn: Conn, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
+                 detail: dict[str, Any] | None, condition: str) -> dict[str, Any] | None:
+        """Set an open signal (``fields``: value, identity, set_by, via) and merge ``detail`` into its context, if
+        ``condition`` holds too; the row as set, or None."""
         context = "(COALESCE(context, '{}')::jsonb || %s::jsonb)::text" if detail else "context"
         merged = (dumps(detail),) if detail else ()
-        with self._tx() as conn:
-            row = conn.execute(
-                f"UPDATE signals SET state=%s, value=%s, identity=%s, set_at=%s, set_by=%s, via=%s, context={context} "
-                f"WHERE {_SIGNAL} AND state IN (%s, %s) RETURNING *",
-                (SignalState.SET.value, text, identity, ts(now()), set_by, via.value, *merged, *key_tuple(key),
-                 signal_id, *_OPEN)).fetchone()
-            if row is None:
-                return self._refuse_set(conn, key, signal_id, identity, describe), False
-            signal = self._signal(row)
-            event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
-                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
-                                detail=dumps(detail) if detail else None, signal=signal)
-        self._dispatch([event])
-        return signal, True
+        value, identity, set_by, via = fields
+        row: dict[str, Any] | None = conn.execute(
+            f"UPDATE signals SET state=%s, value=%s, identity=%s, set_at=%s, set_by=%s, via=%s, context={context} "
+            f"WHERE {_SIGNAL} AND state IN (%s, %s) {condition} RETURNING *",
+            (SignalState.SET.value, value, identity, ts(now()), set_by, via, *merged, *key_tuple(key), signal_id,
+             *_OPEN)).fetchone()
+        return row
 
     def _refuse_set(self, conn: Conn, key: ExecKey, signal_id: str, identity: str,
                     describe: Callable[[Any], str]) -> Signal:

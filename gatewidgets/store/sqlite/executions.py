@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
+from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
@@ -46,7 +47,8 @@ class Executions(Owners, WriteBehind):
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None,
-                         reached: Mapping[str, datetime | None] | None = None) -> None:
+                         reached: Mapping[str, datetime | None] | None = None,
+                         launched_by: Identity | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
         signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them).
 
@@ -62,10 +64,11 @@ class Executions(Owners, WriteBehind):
         with self._write() as conn:
             if not conn.execute(
                 "INSERT OR IGNORE INTO executions (project, domain, name, workflow, status, inputs, pid, host, "
-                "created_at, updated_at, workflow_path, plan, pid_started, boot_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created_at, updated_at, workflow_path, plan, pid_started, boot_id, launched_by) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, dumps(inputs),
-                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot)).rowcount:
+                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot,
+                 dumps(launched_by.to_dict()) if launched_by else None)).rowcount:
                 raise ExecutionExistsError(
                     f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
                     "to resume it."
@@ -80,7 +83,9 @@ class Executions(Owners, WriteBehind):
                   SignalState.UPCOMING.value, stamp, context_json(s.get("context")),
                   stamp if s["signal_id"] in reached else None, ts(reached.get(s["signal_id"])))
                  for i, s in enumerate(signals)])
-            changes: list[EventFields] = [("launched", None, None, ExecutionStatus.RUNNING.value, *_NO_DETAIL)]
+            changes: list[EventFields] = [("launched", None, None, ExecutionStatus.RUNNING.value, None,
+                                           launched_by.user if launched_by else None, None,
+                                           dumps({"source": launched_by.source}) if launched_by else None)]
             for s in signals:
                 changes.append(("created", s["signal_id"], s["node_id"], SignalState.UPCOMING.value, *_NO_DETAIL))
                 if s["signal_id"] in reached:

@@ -52,6 +52,7 @@ _ADDED_COLUMNS = (
     ("executions", "pid_started", "INTEGER"),  # its start time, clock ticks since boot (/proc/<pid>/stat)
     ("executions", "boot_id", "TEXT"),  # /proc/sys/kernel/random/boot_id when it was recorded
     ("nodes", "child_execution", "TEXT"),  # a child node's execution, project/domain/name
+    ("executions", "launched_by", "TEXT"),  # JSON: the Identity that launched it (user, source)
 )
 
 _CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS task_cache (

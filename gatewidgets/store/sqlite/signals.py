@@ -7,11 +7,23 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
+from gatewidgets.errors import GateForbiddenError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
+from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
+from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, now
-from gatewidgets.store.sql import LiveTypes, filter_clauses, no_signal, refuse_set, signal_order
+from gatewidgets.store.sql import (
+    LiveTypes,
+    decision_detail,
+    filter_clauses,
+    forbidden,
+    no_signal,
+    refuse_set,
+    settle,
+    signal_order,
+)
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.executions import Executions
 from gatewidgets.store.sqlite.rows import dumps, execution_row, key_tuple, ts
@@ -110,36 +122,84 @@ class Signals(LiveTypes, Executions):
     @retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
-                   detail: dict[str, Any] | None = None, read: Signal | None = None) -> tuple[Signal, bool]:
+                   detail: dict[str, Any] | None = None, read: Signal | None = None,
+                   ballot: Ballot | None = None) -> tuple[Signal, bool]:
         """Set an open signal to ``value`` (its JSON form). Returns the signal and whether it changed.
 
         The same value again is a no-op; another value raises ``SignalAlreadySetError``;
         a timed-out or cancelled signal raises ``SignalClosedError``. ``detail`` (a decision's
         comment, original and approved value) is merged into the signal's context and recorded
-        with the ``set`` event. An open signal is set by one statement (a compare-and-set on its
-        state that returns the row): the row is read only when the set is refused (``read`` is not needed).
+        with the ``set`` event. An open signal without a policy is set by one statement (a compare-and-set on its
+        state that returns the row): the row is read only when that is refused (``read`` is not needed). A signal
+        with a policy is judged in the same transaction (:func:`gatewidgets.models.policy.judge`): ``ballot``
+        says who decides; a refusal raises ``GateForbiddenError`` (and is kept in the history), a partial
+        approval is kept in the context and its ``approved`` event, and the value is set once the quorum is met.
         """
         via = Via(via)
         text = dumps(value)
+        refusal: GateForbiddenError | None = None
+        with self._write() as conn:
+            row, recorded = None, decision_detail(ballot, None, detail)
+            if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
+                row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded,
+                                    "AND (context IS NULL OR json_extract(context, '$.policy') IS NULL)")
+            if row is None:
+                current = self._signal_row(conn, key, signal_id)
+                if not SignalState(current["state"]).is_open:
+                    return self._refuse_set(conn, key, signal_id, identity, describe), False
+                if ballot is None:
+                    raise forbidden(key, signal_id, None, "it has a policy; decide through GateRemote, which "
+                                    "records who decides")
+                verdict = settle(current, execution_row(conn, key)["launched_by"], ballot, settings.groups)
+                if verdict.same:
+                    return self._signal(current), False
+                if verdict.refused:
+                    refusal = forbidden(key, signal_id, ballot, verdict.refused)
+                    event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
+                                        state=current["state"], set_by=ballot.identity.user, via=via.value,
+                                        detail=dumps({"reason": verdict.refused,
+                                                      "identity_source": ballot.identity.source}))
+                elif not verdict.passes:  # a partial approval: counted and kept; the signal stays open
+                    row = conn.execute(
+                        "UPDATE signals SET context=json_set(COALESCE(context, '{}'), '$.approvals', json(?)) "
+                        "WHERE project=? AND domain=? AND execution=? AND signal_id=? RETURNING *",
+                        (dumps([a.to_dict() for a in verdict.approvals]), *key_tuple(key), signal_id)).fetchone()
+                    signal = self._signal(row)
+                    event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
+                                        state=row["state"], set_by=ballot.identity.user, via=via.value,
+                                        detail=dumps(recorded), signal=signal)
+                else:
+                    recorded = decision_detail(ballot, verdict, detail)
+                    row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded, "")
+            if refusal is None:
+                assert row is not None
+                if SignalState(row["state"]) is SignalState.SET:
+                    signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
+                    event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
+                                        state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
+                                        detail=dumps(recorded) if recorded else None, signal=signal)
+        self._dispatch([event])
+        if refusal is not None:
+            raise refusal
+        return signal, True
+
+    def _set_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
+                 detail: dict[str, Any] | None, condition: str) -> sqlite3.Row | None:
+        """Set an open signal (``fields``: value, identity, set_by, via) and merge ``detail`` into its context, if
+        ``condition`` holds too; the row as set, or None."""
         merge, merged = "", []
         for name, part in (detail or {}).items():  # merged by SQLite: the context may have grown since it was read
             merge += ", ?, json(?)"
             merged += [f'$."{name}"', dumps(part)]
         context = f"json_set(COALESCE(context, '{{}}'){merge})" if merge else "context"
-        with self._write() as conn:
-            row = conn.execute(
-                f"UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=?, via=?, context={context} "
-                "WHERE project=? AND domain=? AND execution=? AND signal_id=? AND state IN (?, ?) RETURNING *",
-                (SignalState.SET.value, text, identity, ts(now()), set_by, via.value, *merged, *key_tuple(key),
-                 signal_id, SignalState.UPCOMING.value, SignalState.PENDING.value)).fetchone()
-            if row is None:
-                return self._refuse_set(conn, key, signal_id, identity, describe), False
-            signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
-            event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
-                                state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
-                                detail=dumps(detail) if detail else None, signal=signal)
-        self._dispatch([event])
-        return signal, True
+        value, identity, set_by, via = fields
+        row: sqlite3.Row | None = conn.execute(
+            f"UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=?, via=?, context={context} "
+            f"WHERE project=? AND domain=? AND execution=? AND signal_id=? AND state IN (?, ?) {condition} "
+            "RETURNING *",
+            (SignalState.SET.value, value, identity, ts(now()), set_by, via, *merged, *key_tuple(key), signal_id,
+             SignalState.UPCOMING.value, SignalState.PENDING.value)).fetchone()
+        return row
 
     def _refuse_set(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str, identity: str,
                     describe: Callable[[Any], str]) -> Signal:
