@@ -18,7 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from gatewidgets import kinds
 from gatewidgets.errors import SignalTypeError, StoreError
-from gatewidgets.models.common import Sort
+from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
 from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing
@@ -237,19 +237,29 @@ class GateRemote:
                                        groups=settings.groups),
                               why_not is None and signal.state.is_open, why_not, launched_by)
 
-    def waiting_for_me(self, project: str | None = None, domain: str | None = None,
-                       limit: int | None = 100) -> list[Signal]:
-        """Pending signals across executions that this remote's identity may answer, newest first."""
-        mine = []
+    def waiting_for_me(self, project: str | None = None, domain: str | None = None, limit: int | None = 100,
+                       offset: int = 0, filters: Any = None) -> list[Signal]:
+        """Pending signals across executions that this remote's identity may answer, the longest waiting last
+        (newest first), ``offset`` of them skipped; ``filters`` narrow them further (flytekit syntax). Read page
+        by page, so a few allowed ones among many pending cost a bounded number of reads per page."""
+        mine: list[Signal] = []
         records: dict[Any, ExecutionRecord] = {}
-        for signal in self.list_signals(None, project, domain, limit=None, filters=["eq(state,PENDING)"]):
-            key = signal.id.execution_id
-            if (signal.context or {}).get("policy") and key not in records:
-                records[key] = self.store.get_execution(key, with_nodes=False)
-            if self.status(signal, records.get(key)).may_answer:
-                mine.append(signal)
-        mine.sort(key=lambda s: s.waiting_since or s.created_at, reverse=True)
-        return mine[:limit] if limit is not None else mine
+        wanted = None if limit is None else offset + limit
+        page, start = 500, 0
+        while wanted is None or len(mine) < wanted:
+            batch = self.list_signals(None, project, domain, limit=page, offset=start,
+                                      filters=["eq(state,PENDING)", filters],
+                                      sort_by=Sort("waiting_since", SortOrdering.DESCENDING))
+            for signal in batch:
+                key = signal.id.execution_id
+                if (signal.context or {}).get("policy") and key not in records:
+                    records[key] = self.store.get_execution(key, with_nodes=False)
+                if self.status(signal, records.get(key)).may_answer:
+                    mine.append(signal)
+            if len(batch) < page:
+                break
+            start += page
+        return mine[offset:wanted]
 
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         """``(project, domain)``, defaults filled in, both checked as names (``InvalidNameError``)."""
