@@ -1,0 +1,81 @@
+"""Real browser: the "Gate inbox" command of the labextension opens ``<base_url>/gatewidgets/inbox`` in a new tab,
+from JupyterLab's command palette, launcher and File menu, and from Notebook 7's palette and File menu.
+
+The server runs under a JupyterHub-like base URL, so the tab must carry it. The assertions are on the URL the new tab
+opens, not on the page it shows."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import _start_lab_server
+
+PREFIX = "/user/alice/"
+TAB_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def lab_server(chromium_path, tmp_path_factory):
+    """One server under PREFIX for this module (overrides the package-wide one at the root URL)."""
+    with _start_lab_server(tmp_path_factory.mktemp("inbox-command"), base_url=PREFIX) as server:
+        yield server
+
+
+def inbox_tab(page, action) -> str:
+    """Run ``action()`` (which should run the command) and return the URL of the new tab's first navigation (what
+    the command opened, before any redirect of the server), once the tab has left about:blank; the tab is closed."""
+    navigations: list[str] = []  # a popup's first request has no frame yet: the opener stays put (checked below)
+    before = page.url
+
+    def seen(request) -> None:
+        if request.is_navigation_request():
+            navigations.append(request.url)
+
+    page.context.on("request", seen)
+    try:
+        with page.context.expect_page(timeout=TAB_TIMEOUT_MS) as opened:
+            action()
+        tab = opened.value
+        tab.wait_for_url(lambda url: url != "about:blank", timeout=TAB_TIMEOUT_MS)
+    finally:
+        page.context.remove_listener("request", seen)
+    tab.close()
+    assert page.url == before, "the command navigated the page itself"
+    assert navigations, "the new tab made no request"
+    return navigations[0]
+
+
+def from_palette(page) -> None:
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette:visible")
+    palette.locator("input").fill("Gate inbox")
+    palette.locator(".lm-CommandPalette-item", has_text="Gate inbox").first.click()
+
+
+def from_file_menu(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).first.click()
+    page.get_by_role("menuitem", name=re.compile(r"^Gate inbox")).first.click()
+
+
+def test_gate_inbox_in_jupyterlab(page, lab_server) -> None:
+    page.goto(lab_server.url("/lab") + "&reset")
+    card = page.locator(".jp-LauncherCard", has_text="Gate inbox")
+    card.wait_for(state="visible", timeout=60_000)
+    assert page.url.startswith(f"{lab_server.base_url}/lab")  # JupyterLab itself is under the prefix
+    inbox = f"{lab_server.base_url}/gatewidgets/inbox"
+    assert inbox.startswith(f"http://127.0.0.1:{lab_server.port}{PREFIX}")
+    assert inbox_tab(page, lambda: from_palette(page)) == inbox
+    assert inbox_tab(page, card.click) == inbox
+    assert inbox_tab(page, lambda: from_file_menu(page)) == inbox
+    assert len(page.context.pages) == 1  # every tab it opened was closed again: none opened twice
+
+
+def test_gate_inbox_in_notebook7(page, lab_server) -> None:
+    page.goto(lab_server.url("/tree"))
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).first.wait_for(state="visible",
+                                                                                     timeout=60_000)
+    inbox = f"{lab_server.base_url}/gatewidgets/inbox"
+    assert inbox_tab(page, lambda: from_file_menu(page)) == inbox
+    assert inbox_tab(page, lambda: from_palette(page)) == inbox
+    assert len(page.context.pages) == 1
