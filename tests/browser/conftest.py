@@ -16,12 +16,12 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
     installed ``gatewidgets.server`` extension config (sys.prefix) still applies, and the
     labextension is the repository's prebuilt one (``gatewidgets/labextension``, ahead of
     any installed copy).
-``new_lab_server`` (function) -> callable ``new_lab_server(base_dir, *, base_url="/")``
+``new_lab_server`` (function) -> callable ``new_lab_server(base_dir, *, base_url="/", extra_env=None)``
     A context manager starting another server like ``lab_server`` (own root copy, own
     store ``base_dir/store/gates.db``) in the empty directory ``base_dir``, under
-    ``base_url`` (``"/user/alice/"``: a JupyterHub user's server). A test module
-    that needs a fresh store per test overrides ``lab_server`` with it; ``open_notebook``
-    then uses that server.
+    ``base_url`` (``"/user/alice/"``: a JupyterHub user's server), with ``extra_env`` added
+    to its environment. A test module that needs a fresh store per test overrides
+    ``lab_server`` with it; ``open_notebook`` then uses that server.
 ``browser`` (package) -> playwright.sync_api.Browser (Playwright is stopped after
     the last browser test: its sync API breaks asyncio.run() while it is running)
 ``page`` (function) -> playwright.sync_api.Page
@@ -191,9 +191,10 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def _start_lab_server(base: Path, *, base_url: str = "/"):
+def _start_lab_server(base: Path, *, base_url: str = "/", extra_env: dict[str, str] | None = None):
     """A JupyterLab server under ``base_url`` whose root dir, store, settings and Jupyter dirs
-    all live in the new, empty directory ``base``; stopped (terminate, then kill) on exit."""
+    all live in the new, empty directory ``base``, with ``extra_env`` added to its environment (and its
+    kernels'); stopped (terminate, then kill) on exit."""
     root = base / "root"
     shutil.copytree(BROWSER_NOTEBOOKS, root,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -221,6 +222,7 @@ def _start_lab_server(base: Path, *, base_url: str = "/"):
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_TOKEN", None)
+    env.update(extra_env or {})
 
     port, token = _free_port(), secrets.token_hex(16)
     log_path = base / "jupyterlab.log"
@@ -276,7 +278,7 @@ def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def new_lab_server(chromium_path: str):
-    """``new_lab_server(base, *, base_url="/") -> context manager of LabServer``: a private
+    """``new_lab_server(base, *, base_url="/", extra_env=None) -> context manager of LabServer``: a private
     JupyterLab with its own store, for a test that needs one (override ``lab_server`` with it)."""
     return _start_lab_server
 

@@ -1,8 +1,9 @@
-"""Real browser: the "Gate inbox" command of the labextension opens ``<base_url>/gatewidgets/inbox`` in a new tab,
-from JupyterLab's command palette, launcher and File menu, and from Notebook 7's palette and File menu.
+"""Real browser: the way into the approvers' inbox. The "Gate inbox" command of the labextension opens
+``<base_url>/gatewidgets/inbox`` in a new tab, from JupyterLab's command palette, launcher and File menu, and from
+Notebook 7's palette and File menu; a card waiting for a decision links to that decision's page.
 
-The server runs under a JupyterHub-like base URL, so the tab must carry it. The assertions are on the URL the new tab
-opens, not on the page it shows."""
+The server runs as a JupyterHub user's server would: under a prefix, which its kernels know from
+``$JUPYTERHUB_SERVICE_PREFIX``. The assertions are on the URL each new tab opens, not on the page it shows."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ import re
 import pytest
 
 from .conftest import _start_lab_server
+from .test_gates_browser import card, run_cells
 
 PREFIX = "/user/alice/"
 TAB_TIMEOUT_MS = 30_000
@@ -18,7 +20,8 @@ TAB_TIMEOUT_MS = 30_000
 @pytest.fixture(scope="module")
 def lab_server(chromium_path, tmp_path_factory):
     """One server under PREFIX for this module (overrides the package-wide one at the root URL)."""
-    with _start_lab_server(tmp_path_factory.mktemp("inbox-command"), base_url=PREFIX) as server:
+    with _start_lab_server(tmp_path_factory.mktemp("inbox-command"), base_url=PREFIX,
+                           extra_env={"JUPYTERHUB_SERVICE_PREFIX": PREFIX}) as server:
         yield server
 
 
@@ -79,3 +82,17 @@ def test_gate_inbox_in_notebook7(page, lab_server) -> None:
     assert inbox_tab(page, lambda: from_file_menu(page)) == inbox
     assert inbox_tab(page, lambda: from_palette(page)) == inbox
     assert len(page.context.pages) == 1
+
+
+def test_a_card_links_to_its_decisions_inbox_page(page, lab_server, open_notebook, run_all_cells, wait_for_output):
+    open_notebook("inbox_link.ipynb")
+    run_cells(page, run_all_cells, wait_for_output)
+    waiting = card(page, "sign off #1")
+    link = waiting.locator("a.gw-inbox-link", has_text="Review in inbox")
+    link.wait_for(state="visible", timeout=60_000)
+    page_of_decision = f"{lab_server.base_url}/gatewidgets/inbox/default/development/inbox-link-1/sign%20off%20%231"
+    assert inbox_tab(page, link.click) == page_of_decision
+    waiting.locator("button", has_text="Approve").click()
+    assert "result: 42" in wait_for_output(page, "result:", timeout=60).inner_text()
+    waiting.locator(".gatewidgets-decided").wait_for(timeout=30_000)
+    assert link.count() == 0  # decided: no link left
