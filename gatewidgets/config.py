@@ -164,11 +164,11 @@ class GateWidgets(Configurable):
 
     @validate("public_url")
     def _check_public_url(self, proposal: Any) -> str | None:
-        value: str | None = proposal["value"]
+        value = (proposal["value"] or "").strip()
         if not value:
-            return value
+            return None
         try:
-            return check_public_url(value.strip())
+            return check_public_url(value)
         except ValueError as exc:
             raise TraitError(f"GateWidgets.public_url: {exc}.") from None
 

@@ -65,7 +65,7 @@ def no_inbox_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from gatewidgets.settings import settings
 
     monkeypatch.delenv(HUB_PREFIX_ENV, raising=False)
-    del settings.public_url
+    settings.public_url = None
     yield
     del settings.public_url
 

@@ -125,7 +125,7 @@ def test_trust_settings(tmp_path: Path) -> None:
 
 def test_public_url_is_unset_by_default_and_refuses_what_is_no_url() -> None:
     assert GateWidgets().public_url is None and settings.public_url is None
-    GateWidgets(config=Config({"GateWidgets": {"public_url": " https://hub.example.org/user/alice/ "}}))
+    settings.public_url = " https://hub.example.org/user/alice/ "
     assert settings.public_url == "https://hub.example.org/user/alice/"  # stripped
     settings.public_url = "/user/bob/"
     assert settings.public_url == "/user/bob/"
@@ -133,5 +133,6 @@ def test_public_url_is_unset_by_default_and_refuses_what_is_no_url() -> None:
         with pytest.raises(TraitError, match="GateWidgets.public_url"):
             settings.public_url = bad
         assert settings.public_url == "/user/bob/"  # unchanged
-    settings.public_url = ""
-    assert settings.public_url is None
+    for unset in ("", "  ", None):
+        settings.public_url = unset
+        assert settings.public_url is None
