@@ -237,17 +237,25 @@ class GateRemote:
                                        groups=settings.groups),
                               why_not is None and signal.state.is_open, why_not, launched_by)
 
-    def waiting_for_me(self, project: str | None = None, domain: str | None = None,
-                       limit: int | None = 100) -> list[Signal]:
-        """Pending signals across executions that this remote's identity may answer, newest first."""
-        mine = []
-        records: dict[Any, ExecutionRecord] = {}
-        for signal in self.list_signals(None, project, domain, limit=None, filters=["eq(state,PENDING)"]):
+    def statuses(self, signals: Sequence[Signal]) -> list[DecisionStatus]:
+        """:meth:`status` of each of ``signals``, reading each execution whose signals have a policy once."""
+        records: dict[WorkflowExecutionIdentifier, ExecutionRecord] = {}
+        out = []
+        for signal in signals:
             key = signal.id.execution_id
             if (signal.context or {}).get("policy") and key not in records:
                 records[key] = self.store.get_execution(key, with_nodes=False)
-            if self.status(signal, records.get(key)).may_answer:
-                mine.append(signal)
+            out.append(self.status(signal, records.get(key)))
+        return out
+
+    def waiting_for_me(self, project: str | None = None, domain: str | None = None,
+                       limit: int | None = 100, *, execution_name: str | None = None,
+                       filters: Any = None) -> list[Signal]:
+        """Pending signals that this remote's identity may answer, newest first: across executions, or of
+        ``execution_name``; ``filters`` as for :meth:`list_signals`."""
+        pending = self.list_signals(execution_name, project, domain, limit=None,
+                                    filters=[filters, "eq(state,PENDING)"])
+        mine = [s for s, status in zip(pending, self.statuses(pending)) if status.may_answer]
         mine.sort(key=lambda s: s.waiting_since or s.created_at, reverse=True)
         return mine[:limit] if limit is not None else mine
 
