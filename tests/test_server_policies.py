@@ -207,8 +207,13 @@ def test_quorum_of_finance_over_http_and_the_cli_continues_once(server: Server, 
     assert status == 200 and data["state"] == "PENDING", data
     assert data["decision"]["standing"].startswith("1 of 2: bob approved ")
     assert data["decision"]["standing"].endswith(" — waiting for @finance (bob, carol)")
-    status, data = as_user(server, "bob", "POST", f"{SIG}/{name}/release/approve", {})  # twice counts once
-    assert status == 200 and data["state"] == "PENDING" and len(data["decision"]["approvals"]) == 1
+    bob, events = GateRemote.for_jupyter(server.url, token=TOKENS["bob"]), []  # twice counts once
+    unsubscribe = bob.subscribe(events.extend)
+    try:
+        assert bob.approve("release", name).state is SignalState.PENDING
+    finally:
+        unsubscribe()
+    assert [(e.kind, e.state) for e in events if e.signal_id == "release"] == [("approved", "PENDING")]
     assert stored(name, "release") == (SignalState.PENDING, None, [("bob", "server", "http")])
     assert "released" not in running.log.read_text()
 
@@ -239,12 +244,16 @@ def test_a_verified_gate_refuses_the_cli_and_takes_the_same_user_over_http(serve
         [line] = done.stderr.splitlines()
         assert line.startswith("gatewidgets: GateForbiddenError: ") and "established by a server" in line
         assert stored(name, "signoff") == (SignalState.PENDING, None, [])
+    with pytest.raises(GateForbiddenError, match="established by a server"):  # a script naming bob: a claim
+        GateRemote.for_sandbox(user="bob").approve("signoff", name)
+    assert stored(name, "signoff") == (SignalState.PENDING, None, [])
     assert history(server, name, "signoff") == [("refused", "bob", "cli", "hub-env"),
-                                                ("refused", getpass.getuser(), "cli", "os")]
+                                                ("refused", getpass.getuser(), "cli", "os"),
+                                                ("refused", "bob", "api", "claimed")]
 
     status, data = as_user(server, "bob", "POST", f"{SIG}/{name}/signoff/approve", {})
     assert status == 200 and data["state"] == "SET" and data["identity_source"] == "server", data
-    assert history(server, name, "signoff")[-1] == ("set", "bob", "http", "server")
+    assert history(server, name, "signoff")[3:] == [("set", "bob", "http", "server")]
 
 
 def test_a_changed_evidence_is_refused_over_http_and_through_the_client(server: Server, running: Running) -> None:

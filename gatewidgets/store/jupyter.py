@@ -191,7 +191,8 @@ class JupyterStore(PollingStore):
         else:
             body = {"value": self._uploaded(key, signal_id, before.type_record, value)}
         signal = signal_from_json(self._request("POST", path, body=body))
-        self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
+        kind = "approved" if signal.state.is_open else "set"  # a partial approval towards a quorum leaves it open
+        self._dispatch([StoreEvent(next(self._ids), kind, key, signal_id, signal.state.value)])
         return signal, before.state.is_open
 
     def _uploaded(self, key: ExecKey, signal_id: str, record: Mapping[str, Any] | None, value: Any) -> Any:
