@@ -80,6 +80,10 @@ class GateWidgets(Configurable):
     notify = Bool(True, help="Announce a gate that starts waiting (where a face supports it).").tag(config=True)
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
+    webhook_format = Enum(["gatewidgets", "slack"], "gatewidgets", help=(
+        "The body webhook_url receives: gatewidgets' JSON (the signal, its answers, the HTTP paths, inbox_url), "
+        "or 'slack', a Slack incoming-webhook message (Block Kit) with a Review button linking to the decision's "
+        "inbox page when public_url is set.")).tag(config=True)
     max_value_bytes = Int(1 << 20, help=(
         "Largest signal value accepted (its JSON form, in bytes; default 1 MiB). Larger values raise "
         "SignalTypeError on every face; send big data as a file (GateFile).")).tag(config=True)
