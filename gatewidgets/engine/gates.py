@@ -37,12 +37,13 @@ class ExecutionGates(ExecutionChildren):
         Its resolution goes to ``deliver(signal)`` instead of flowing through the DAG: exactly once,
         with the ``SET`` or ``TIMED_OUT`` signal, or the ``CANCELLED`` one if the execution ends
         first. Raises ``WorkflowDefinitionError`` for a signal id in use, ``ExecutionAbortedError``
-        once the execution is ending.
+        once the execution is ending, ``UnsupportedError`` for a policy its store would not enforce.
         """
         if spec.signal_id in self.signal_specs:
             raise WorkflowDefinitionError(f"Execution {self.name!r} has a signal {spec.signal_id!r} already.")
         node = Node(id=f"{parent_id}.{spec.signal_id}", kind=spec.kind.value, name=spec.signal_id, signal=spec,
                     upstream={parent_id}, parent=parent_id)
+        signals = with_policies([signal_row(spec, {node.id: node})], self.id, self.store)
         with self._lock:
             if self._ending:
                 raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it opens no gate.")
@@ -55,7 +56,7 @@ class ExecutionGates(ExecutionChildren):
             if self._deliveries is None:
                 self._deliveries = {}
             self._deliveries[node.id] = deliver
-        self.store.add_nodes(self.id, [node_row(node)], with_policies([signal_row(spec, {node.id: node})], self.id))
+        self.store.add_nodes(self.id, [node_row(node)], signals)
         # an early answer is typed too
         self.store.register_type(self.id, spec.signal_id, spec.gate_type, spec.kind.value)
         self._publish("expanded", node_id=parent_id)
