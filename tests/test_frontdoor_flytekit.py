@@ -33,8 +33,8 @@ from gatewidgets import (  # noqa: E402
     SignalTypeError,
     WorkflowDefinitionError,
 )
-from gatewidgets.models.execution import child_execution_name  # noqa: E402
 from gatewidgets.errors import GateForbiddenError  # noqa: E402
+from gatewidgets.models.execution import child_execution_name  # noqa: E402
 from gatewidgets.models.policy import Policy  # noqa: E402
 from gatewidgets.models.signal import SignalKind  # noqa: E402
 from gatewidgets.settings import settings  # noqa: E402

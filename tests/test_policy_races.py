@@ -2,17 +2,16 @@
 from distinct people. Each test runs on a SQLite file and on a PostgreSQL database (the suite's own server)."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from _procs import released_together
 from helpers import HELPERS, eventually
 
 from gatewidgets import GateRemote, SignalState, approve, task, workflow
+from gatewidgets.engine import Execution
 
 SETTER = str(HELPERS / "setter.py")
 
@@ -54,36 +53,23 @@ def runs(out: Path, task_name: str) -> int:
 
 def approve_at_once(name: str, users: list[str], sync: Path) -> list[dict]:
     """Approve gate ``ok`` of ``name`` as each of ``users``, one process each, all released by one file."""
-    sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, SETTER, name, "ok", "approve", user, str(sync), f"{user}-{i}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i, user in enumerate(users)]
-    try:
-        eventually(lambda: len(list(sync.glob("ready-*"))) == len(users), 120, what="the approvers ready")
-        (sync / "go").touch()
-        outcomes = []
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=60)
-            assert proc.returncode == 0, stderr
-            outcomes.append(json.loads(stdout.splitlines()[-1]))
-        return outcomes
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+    return released_together([[SETTER, name, "ok", "approve", user, str(sync), f"{user}-{i}"]
+                              for i, user in enumerate(users)], sync, timeout=60)
 
 
-def waiting(remote: GateRemote, name: str) -> None:
-    eventually(lambda: remote.get_signal("ok", name).state is SignalState.PENDING, 60, what="the approval to wait")
+def launched(tmp_path: Path, name: str) -> tuple[Execution, Path]:
+    """``pair`` launched here as ``name``, waiting for its approval; and the folder its tasks count runs in."""
+    out = tmp_path / "out"
+    out.mkdir()
+    ex = pair.launch(out=str(out), execution_name=name)
+    eventually(lambda: GateRemote.for_sandbox().get_signal("ok", name).state is SignalState.PENDING, 60,
+               what="the approval to wait")
+    return ex, out
 
 
 def test_approvers_reaching_the_quorum_together_let_the_value_flow_once(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    ex = pair.launch(out=str(out), execution_name="quorum-race")
+    ex, out = launched(tmp_path, "quorum-race")
     remote = GateRemote.for_sandbox()
-    waiting(remote, "quorum-race")
     outcomes = approve_at_once("quorum-race", ["alice", "bob", "carol", "dave"], tmp_path / "sync")
     assert ex.wait(timeout=30) == 70
     assert (runs(out, "prepare"), runs(out, "release")) == (1, 1)
@@ -102,11 +88,8 @@ def test_approvers_reaching_the_quorum_together_let_the_value_flow_once(tmp_path
 
 
 def test_one_person_approving_from_two_processes_at_once_counts_once(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    ex = pair.launch(out=str(out), execution_name="same-person")
+    ex, out = launched(tmp_path, "same-person")
     remote = GateRemote.for_sandbox()
-    waiting(remote, "same-person")
     outcomes = approve_at_once("same-person", ["alice", "alice"], tmp_path / "sync")
     assert [o["state"] for o in outcomes] == ["PENDING", "PENDING"], outcomes
     signal = remote.get_signal("ok", "same-person")

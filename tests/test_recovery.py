@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import stop
+from _procs import released_together, stop
 from helpers import HELPERS, eventually
 
 from gatewidgets import GateRemote, NodeState, SignalState
 from gatewidgets.models.execution import ExecutionStatus
 
-MODULE = textwrap.dedent('''
+# the start of both recovered modules: a task before the gate that counts its runs in $REC_OUT
+_PRELUDE = '''
     import os, sys, time
     from datetime import timedelta
     from gatewidgets import approve, task, wait_for_input, workflow
@@ -33,6 +34,9 @@ MODULE = textwrap.dedent('''
     def first(x: int) -> int:
         bump("first")
         return x + 1
+'''
+
+MODULE = textwrap.dedent(_PRELUDE + '''
 
     @task
     def slow(x: int) -> int:
@@ -85,21 +89,7 @@ MODULE = textwrap.dedent('''
 
 
 # gates with a policy: a quorum of two approvals; reminders every 1.5 s and bob added after 3 s
-POLICY_MODULE = textwrap.dedent('''
-    import os, sys, time
-    from datetime import timedelta
-    from gatewidgets import approve, task, workflow
-
-    OUT = os.environ["REC_OUT"]
-
-    def bump(name):
-        with open(os.path.join(OUT, name), "a") as f:
-            f.write("x\\n")
-
-    @task
-    def first(x: int) -> int:
-        bump("first")
-        return x + 1
+POLICY_MODULE = textwrap.dedent(_PRELUDE + '''
 
     @task
     def after(v: int) -> int:
@@ -345,22 +335,8 @@ def _pending(remote: GateRemote, name: str) -> bool:
 
 def _recover_all(out: Path, sync: Path, names: list[str], recoverers: int) -> list[dict]:
     """Start ``recoverers`` processes that recover ``names`` at the same moment; return what each printed."""
-    sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, RECOVERER, "recover", str(out), str(sync), str(i), *names],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(recoverers)]
-    try:
-        eventually(lambda: all((sync / f"ready-{i}").exists() for i in range(recoverers)), 60,
-                   what="recoverers to get ready")
-        (sync / "go").touch()
-        reports = []
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=90)
-            assert proc.returncode == 0, stderr
-            reports.append(json.loads(stdout.splitlines()[-1]))
-        return reports
-    finally:
-        for proc in procs:
-            stop(proc)
+    return released_together([[RECOVERER, "recover", str(out), str(sync), str(i), *names]
+                              for i in range(recoverers)], sync)
 
 
 @pytest.mark.parametrize("recoverers", [2, 4])
