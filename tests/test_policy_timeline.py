@@ -15,8 +15,12 @@ from helpers import eventually
 
 from gatewidgets import GateRemote, NodeState, approve, notify, task, wait_for_input, workflow
 from gatewidgets.engine import default_executor
+from gatewidgets.engine.reminders import Timeline
 from gatewidgets.engine.state import ExecutionEvent
 from gatewidgets.errors import GateForbiddenError
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.policy import Policy
+from gatewidgets.models.signal import SignalEvent
 from gatewidgets.settings import settings
 from gatewidgets.store.base import now
 
@@ -184,3 +188,28 @@ def test_gates_without_reminders_schedule_nothing_and_read_no_history() -> None:
     waits = default_executor().waits
     assert not waits._follow_ups and not reads
     assert len(waits.timers._heap) == 200  # their deadlines only
+
+
+def test_a_timeline_resumes_from_its_history_with_one_step_of_each_kind_at_most() -> None:
+    start = now() - timedelta(hours=10)
+    policy = Policy(assignees=("alice",), remind_every=3600.0, escalate_after=7200.0, escalate_to=("@boss",))
+    key = WorkflowExecutionIdentifier("p", "d", "e")
+
+    def event(kind: str, hours: float) -> SignalEvent:
+        return SignalEvent(1, start + timedelta(hours=hours), key, "n", "n0", kind, "PENDING", None, None, None)
+
+    fresh = Timeline.of(policy, start, [event("reached", 0)])
+    assert fresh.next_at() == start + timedelta(hours=1)
+    # ten hours later, with nothing recorded: one escalation and one reminder, not ten reminders
+    assert fresh.due(now()) == [("escalated", {"added": ["@boss"], "after": 7200.0, "assignees": ["alice", "@boss"]}),
+                                ("reminded", {"reminder": 1, "assignees": ["alice", "@boss"]})]
+    resumed = Timeline.of(policy, start, [event("reminded", 1), event("escalated", 2), event("reminded", 2)])
+    assert (resumed.reminders, resumed.escalated, resumed.last_reminder) == (2, True, start + timedelta(hours=2))
+    assert resumed.next_at() == start + timedelta(hours=3)
+    assert resumed.due(start + timedelta(hours=2, minutes=59)) == []
+    assert [kind for kind, _ in resumed.due(now())] == ["reminded"]
+    after = resumed.after(resumed.due(now()), now())
+    assert after.reminders == 3 and after.next_at() > now() + timedelta(minutes=59)
+    assert not Timeline.wanted(Policy(assignees=("alice",))) and not Timeline.wanted(None)
+    assert Timeline.of(Policy(escalate_after=60.0, escalate_to=("bob",)), start, []).next_at() == \
+        start + timedelta(minutes=1)

@@ -159,14 +159,13 @@ class ExecutionGates(ExecutionChildren):
                     not Timeline.wanted(policy):
                 return
             timeline = Timeline.of(policy, signal.waiting_since, self.store.history(self.id, spec.signal_id))
-            at = now()
-            steps = timeline.due(at)
+            steps = timeline.due(now())
             for kind, detail in steps:
                 if not self.store.record_event(self.id, spec.signal_id, kind, detail):
                     return  # decided, timed out or cancelled meanwhile: the timeline ends
             if steps:
                 self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
-            self._follow_up_at(node, timeline.after(steps, at))
+            self._follow_up_at(node, timeline.after(steps, now()))  # after the stored step: never sooner
         except Exception:
             log.exception("gatewidgets could not remind of gate %r of execution %r; trying again in %s",
                           spec.signal_id, self.name, _RETRY)
