@@ -99,7 +99,7 @@ def _summary(n: Notification) -> str:
     if n.event == "waiting":
         text = f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
         if n.reason == "escalation" and s.policy is not None:
-            text = f"Escalated: {text} It may now also be answered by {who(s.policy.escalate_to, settings.groups)}."
+            text = f"Escalated to {who(s.policy.escalate_to, settings.groups)}: {text}"
         elif n.reason == "reminder":
             text = f"Reminder: {text}" + (f" Waiting for {who(_waiting_for(s), settings.groups)}."
                                           if _waiting_for(s) else "")
