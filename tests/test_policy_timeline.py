@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -88,7 +89,16 @@ def hook() -> Iterator[list[dict[str, Any]]]:
         server.server_close()
 
 
-def test_a_waiting_gate_is_reminded_every_interval_until_it_is_decided(hook: list[dict[str, Any]]) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, gatewidgets_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store of the test: its SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        monkeypatch.setenv("GATEWIDGETS_STORE", request.getfixturevalue("postgres_url"))
+    return request.param
+
+
+def test_a_waiting_gate_is_reminded_every_interval_until_it_is_decided(backend: str,
+                                                                        hook: list[dict[str, Any]]) -> None:
     heard: list[notify.Notification] = []
     stop = notify.on("waiting", heard.append)
     ex = reminding.launch(execution_name="remind")
