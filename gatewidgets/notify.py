@@ -7,6 +7,9 @@ hook = notify.webhook("https://chat.example/hooks/abc")       # POSTs JSON, retr
 slack = notify.webhook("https://hooks.slack.com/services/...", format="slack")  # a Block Kit message
 ```
 
+A gate whose policy reminds (``remind_every``) or escalates (``escalate_after``) is announced ``waiting``
+again each time, with the ``reason`` (``"reminder"``, ``"escalation"``) and who may answer it now.
+
 Callbacks run on one notifier thread per store, webhooks on a thread of their own, so a
 slow callback or a dead HTTP server never holds up a workflow. By default only gates of
 executions run by this process are announced (``scope="all"``: every execution in the store).
@@ -31,12 +34,13 @@ from gatewidgets import kinds
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import NO_DEFAULT
 from gatewidgets.links import inbox_url
+from gatewidgets.models.policy import who
 from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.slack import slack_message
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
-from gatewidgets.store.base import ExecutorStore
+from gatewidgets.store.base import ExecutorStore, now
 from gatewidgets.wire import jsonable, signal_to_json
 
 __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings", "redact"]
@@ -45,15 +49,20 @@ log = logging.getLogger(__name__)
 
 EVENTS = ("waiting", "decided", "timed_out", "cancelled")
 FORMATS = ("gatewidgets", "slack")  # a webhook's body: gatewidgets' JSON, or Slack's incoming-webhook message
-_FROM_STORE = {"reached": "waiting", "set": "decided", "timed_out": "timed_out", "cancelled": "cancelled"}
+# the store's event -> (notification event, reason): a reminder or an escalation announces the gate waiting again
+_FROM_STORE = {"reached": ("waiting", None), "reminded": ("waiting", "reminder"),
+               "escalated": ("waiting", "escalation"), "set": ("decided", None), "timed_out": ("timed_out", None),
+               "cancelled": ("cancelled", None)}
 
 
 @dataclass(frozen=True)
 class Notification:
-    """One announcement: ``event`` is one of :data:`EVENTS`; ``signal`` is the signal as stored then."""
+    """One announcement: ``event`` is one of :data:`EVENTS`; ``signal`` is the signal as stored then; ``reason``
+    why a waiting gate is announced again (``"reminder"``, ``"escalation"``; None the first time)."""
 
     event: str
     signal: Signal
+    reason: str | None = None
 
     @property
     def inbox_url(self) -> str | None:
@@ -66,9 +75,9 @@ class Notification:
 
     def to_slack(self) -> dict[str, Any]:
         """The body for a Slack incoming webhook (:func:`gatewidgets.slack.slack_message`)."""
-        policy = self.signal.policy
-        who = f"may be answered by {', '.join(policy.assignees)}" if policy and policy.assignees else None
-        return slack_message(self.event, _summary(self), self.signal, self.inbox_url, who)
+        allowed = _waiting_for(self.signal)
+        return slack_message(self.event, _summary(self), self.signal, self.inbox_url,
+                             f"may be answered by {who(allowed, settings.groups)}" if allowed else None)
 
     def to_json(self) -> dict[str, Any]:
         """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers, the
@@ -81,6 +90,8 @@ class Notification:
         answers = kinds.get(s.kind).answers(s)
         return {
             "event": self.event,
+            "reason": self.reason,
+            "assignees": list(_waiting_for(s)),
             "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
             "signal": signal_to_json(s),
             "answers": [_answer_json(a, paths.get(a.action)) for a in answers],
@@ -99,11 +110,23 @@ def _answer_json(answer: Answer, path: str | None) -> dict[str, Any]:
             "comment": answer.comment, "path": path}
 
 
+def _waiting_for(signal: Signal) -> tuple[str, ...]:
+    """Who may answer ``signal`` now (its policy's assignees, with ``escalate_to`` once escalated; () for anyone)."""
+    policy = signal.policy
+    return policy.assignees_at(signal.waiting_since, now()) if policy is not None else ()
+
+
 def _summary(n: Notification) -> str:
     s = n.signal
     where = f"{s.signal_id!r} of execution {s.execution_name!r}"
     if n.event == "waiting":
-        return f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
+        text = f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
+        if n.reason == "escalation" and s.policy is not None:
+            text = f"Escalated to {who(s.policy.escalate_to, settings.groups)}: {text}"
+        elif n.reason == "reminder":
+            text = f"Reminder: {text}" + (f" Waiting for {who(_waiting_for(s), settings.groups)}."
+                                          if _waiting_for(s) else "")
+        return text
     if n.event == "decided":
         return f"Gate {where} was set to {s.value!r} by {s.set_by} via {s.via.value if s.via else '?'}."
     if n.event == "timed_out":
@@ -147,7 +170,7 @@ class _Dispatcher:
         while True:
             events = self._queue.get()
             for event in events:
-                kind = _FROM_STORE.get(event.kind)
+                kind, reason = _FROM_STORE.get(event.kind, (None, None))
                 if kind is None or event.signal_id is None:
                     continue
                 with self._lock:
@@ -156,7 +179,7 @@ class _Dispatcher:
                     continue
                 try:
                     ours = self._ours(event)
-                    note = Notification(kind, self.store.get_signal(event.execution_id, event.signal_id))
+                    note = Notification(kind, self.store.get_signal(event.execution_id, event.signal_id), reason)
                 except Exception:
                     log.exception("gatewidgets could not read the signal of %s", event)
                     continue
