@@ -13,6 +13,8 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}/approve   (and /reject)
     PUT  /gatewidgets/api/files/{name}    raw bytes, streamed into the store: 201 {"upload": "<id>", ...}
     GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
+    GET  /gatewidgets/inbox[/{project}/{domain}/{execution}/{signal_id}]   the approvers' inbox (a web page;
+         its own JSON and event stream under /gatewidgets/inbox/api, see :mod:`gatewidgets.server.inbox`)
 
 A file is streamed first (``PUT .../files/receipt.pdf``) and named in the value as
 ``{"upload": "<id>"}`` (one use, within ``c.GateWidgets.http_upload_ttl``), or sent as its bytes in
@@ -37,8 +39,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Add the handlers; read ``c.GateWidgets`` from the server's config."""
     from gatewidgets.config import GateWidgets
     from gatewidgets.server.handlers import routes
+    from gatewidgets.server.inbox import inbox_routes
 
     serverapp.gatewidgets_config = GateWidgets(parent=serverapp)
     base_url = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", routes(base_url))
-    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api", base_url)
+    serverapp.web_app.add_handlers(".*$", [*routes(base_url), *inbox_routes(base_url)])
+    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api, inbox at %sgatewidgets/inbox", base_url, base_url)
