@@ -2,8 +2,8 @@
 
 ``running_users_server(root, {"alice": token, "bob": token})`` starts a real ``jupyter server`` whose
 ``TokenUsers`` provider (loaded by the server from this module: ``tests/`` is put on its ``PYTHONPATH``) knows
-each user by their token (and the server's own token as an anonymous user), in an ``Authorization: token T`` header, in ``?token=T`` or typed into the login page
-(then by the login cookie). Any other token is refused.
+each user by their token, in an ``Authorization: token T`` header, in ``?token=T`` or typed into the login page
+(then by the login cookie); the server's own token is an anonymous user, any other token is refused.
 """
 from __future__ import annotations
 

@@ -44,4 +44,5 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     serverapp.gatewidgets_config = GateWidgets(parent=serverapp)
     base_url = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(".*$", [*routes(base_url), *inbox_routes(base_url)])
-    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api, inbox at %sgatewidgets/inbox", base_url, base_url)
+    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api, inbox at %sgatewidgets/inbox", base_url,
+                       base_url)

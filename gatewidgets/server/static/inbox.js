@@ -497,6 +497,7 @@
     state.offset += data.items.length;
     document.getElementById("gw-more").hidden = !data.more;
     counts();
+    if (reset) requestAnimationFrame(() => performance.mark("gw-items-shown"));  // the first page is on screen
   }
 
   async function loadSingle(parts) {
