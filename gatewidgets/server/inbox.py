@@ -228,23 +228,27 @@ class DecisionHandler(SignalHandler):
         return remote.approve(signal_id, name, project, domain, comment=comment, evidence_hash=seen)
 
 
+Batch = list[dict[str, Any]]  # the signal events of one store change, as the page reads them
+
+
 class _Feed:
-    """One store subscription per server, fanned out to the open event streams (each an ``asyncio.Queue``)."""
+    """One store subscription per server, fanned out to the open event streams (each an ``asyncio.Queue`` of
+    batches; ``None`` in a queue: stop, or reload when the stream is still open). Queues live on the IOLoop."""
 
     def __init__(self) -> None:
-        self.queues: set[asyncio.Queue[list[dict[str, Any]] | None]] = set()
+        self.queues: set[asyncio.Queue[Batch | None]] = set()
         self.loop: IOLoop | None = None
-        self.subscribed: object | None = None
+        self.store: object | None = None
 
-    def open(self, remote: GateRemote, loop: IOLoop) -> asyncio.Queue[list[dict[str, Any]] | None] | None:
-        """A queue of event batches for one stream (None when :data:`MAX_STREAMS` are open); runs off the loop."""
-        if len(self.queues) >= MAX_STREAMS:
-            return None
-        if self.subscribed is not remote.store:  # the server's one store: subscribed once
+    def follow(self, remote: GateRemote, loop: IOLoop) -> None:
+        """Subscribe to ``remote``'s store once (off the loop: the first subscribe reads the store)."""
+        if self.store is not remote.store:
             self.loop = loop
             remote.subscribe(self.heard)
-            self.subscribed = remote.store
-        queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(_QUEUE)
+            self.store = remote.store
+
+    def open(self) -> asyncio.Queue[Batch | None]:
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(_QUEUE)
         self.queues.add(queue)
         return queue
 
@@ -255,13 +259,13 @@ class _Feed:
         if batch and self.loop is not None:
             self.loop.add_callback(self.fan_out, batch)
 
-    def fan_out(self, batch: list[dict[str, Any]]) -> None:
+    def fan_out(self, batch: Batch) -> None:
         for queue in list(self.queues):
-            self.fan_out_to(queue, batch)
+            self.put(queue, batch)
 
     @staticmethod
-    def fan_out_to(queue: asyncio.Queue[list[dict[str, Any]] | None], batch: list[dict[str, Any]] | None) -> None:
-        """Queue ``batch`` (None: stop, or reload); a stream too slow to keep up is told to reload."""
+    def put(queue: asyncio.Queue[Batch | None], batch: Batch | None) -> None:
+        """Queue ``batch``; a stream too slow to keep up gets ``None`` alone (it tells the page to reload)."""
         try:
             queue.put_nowait(batch)
         except asyncio.QueueFull:
@@ -278,24 +282,23 @@ class EventsHandler(_Handler):
     state}]``; ``event: reload`` when the stream fell behind); ends after :data:`STREAM_SECONDS`."""
 
     _track_activity = False  # an open inbox does not keep an idle server busy
-    queue: asyncio.Queue[list[dict[str, Any]] | None] | None = None
+    queue: asyncio.Queue[Batch | None] | None = None
     gone = False  # the browser closed the connection
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         loop = IOLoop.current()
-        remote = self.remote()
-        try:
-            queue = await self.off_loop(lambda: FEED.open(remote, loop))
-        except (GateError, asyncio.TimeoutError) as exc:
-            self.reply({"error": "StoreError", "message": f"The inbox cannot follow the store: {exc}"}, 503)
-            return
-        if queue is None:
+        if len(FEED.queues) >= MAX_STREAMS:
             self.reply({"error": "TooManyStreams", "message": f"{MAX_STREAMS} inbox streams are open; "
                         "the page polls instead."}, 503)
             return
-        self.queue = queue
+        try:
+            await self.off_loop(lambda: FEED.follow(self.remote(), loop))
+        except (GateError, asyncio.TimeoutError) as exc:
+            self.reply({"error": "StoreError", "message": f"The inbox cannot follow the store: {exc}"}, 503)
+            return
+        self.queue = queue = FEED.open()
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -303,26 +306,27 @@ class EventsHandler(_Handler):
         try:
             self.write("retry: 3000\n\n")
             await self.flush()
-            while loop.time() < end:
+            while not self.gone and loop.time() < end:
                 try:
                     batch = await asyncio.wait_for(queue.get(), timeout=min(KEEPALIVE, max(end - loop.time(), 0.1)))
                 except asyncio.TimeoutError:
                     self.write(": keep-alive\n\n")
                 else:
-                    if batch is None and self.gone:
+                    if self.gone:
                         break
                     self.write("event: reload\ndata: {}\n\n" if batch is None else f"data: {json.dumps(batch)}\n\n")
                 await self.flush()
+            if not self.gone:
+                await self.finish(set_content_type="text/event-stream")
         except StreamClosedError:
-            return
+            pass
         finally:
             FEED.queues.discard(queue)
-        self.finish(set_content_type="text/event-stream")
 
     def on_connection_close(self) -> None:
         self.gone = True
         if self.queue is not None:
-            FEED.fan_out_to(self.queue, None)
+            FEED.put(self.queue, None)
         super().on_connection_close()
 
 

@@ -122,14 +122,16 @@ def test_a_second_approval_appears_live_on_a_phone(browser: Any, server: Server)
         item = card(page, ex, "release")
         item.get_by_text("0 of 2 — waiting for alice, bob").wait_for()
         assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing wider than the phone
+        item.get_by_label("Comment").fill("looks right")  # being typed when bob's approval comes in
         status, _ = call(server, "POST", f"/gatewidgets/api/signals/default/development/{ex.name}/release/approve",
                          {}, token=BOB)
         assert status == 200
         item.get_by_text("1 of 2: bob approved").wait_for(timeout=20_000)  # no reload
+        assert item.get_by_label("Comment").input_value() == "looks right"  # the live update kept it
         item.get_by_role("button", name="Approve").tap()
         assert ex.wait(timeout=30) == 40
         signal = GateRemote.for_sandbox().get_signal("release", ex.name)
-        assert sorted(a.user for a in signal.approvals) == ["alice", "bob"]
+        assert sorted((a.user, a.comment) for a in signal.approvals) == [("alice", "looks right"), ("bob", None)]
     finally:
         context.close()
 

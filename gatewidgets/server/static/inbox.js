@@ -286,7 +286,7 @@
     const open = item.state === "PENDING" || item.state === "UPCOMING";
     const titleId = nextId("gw-title");
     const card = el("article", { className: `gw-card gw-kind-${item.kind} gw-state-${item.state.toLowerCase()}`,
-      "aria-labelledby": titleId, "data-key": item.key });
+      "aria-labelledby": titleId });
     const link = el("a", { href: `${INBOX}/${keyPath(item)}`, text: item.signal_id, className: "gw-link" });
     card.append(el("header", { className: "gw-card-head" },
       el("h3", { id: titleId, className: "gw-title" }, link),
@@ -402,33 +402,54 @@
   }
 
   // ------------------------------------------------------------------ the lists
+  // A card re-rendered while someone fills it in keeps what was typed, chosen and focused (same form shape only).
+  function carryOver(old, fresh) {
+    if (!old) return fresh;
+    const before = [...old.querySelectorAll("input, select, textarea")];
+    const after = [...fresh.querySelectorAll("input, select, textarea")];
+    if (before.length !== after.length) return fresh;
+    before.forEach((control, i) => {
+      const next = after[i];
+      if (control.type === "file") next.files = control.files;
+      else if (control.type === "checkbox") next.checked = control.checked;
+      else next.value = control.value;
+    });
+    const focused = before.indexOf(document.activeElement);
+    if (focused >= 0) requestAnimationFrame(() => after[focused].focus());
+    return fresh;
+  }
+
+  function entry(item) {
+    return el("li", { className: "gw-entry", "data-key": item.key }, renderItem(item));
+  }
+
   function placeItem(item) {
     const pending = item.state === "PENDING" && item.status.may_answer && item.decision;
-    const old = document.querySelector(`[data-key="${CSS.escape(item.key)}"]`);
-    const fresh = el("li", { className: "gw-entry", "data-key": item.key }, renderItem(item));
-    const hadFocus = old && old.contains(document.activeElement);
     if (state.single) {
       const body = document.getElementById("gw-single-body");
-      body.replaceChildren(renderItem(item));
+      body.replaceChildren(carryOver(body.firstElementChild, renderItem(item)));
       state.single = item;
       return;
     }
+    const old = document.querySelector(`#gw-list [data-key="${CSS.escape(item.key)}"]`);
+    const hadFocus = old && old.contains(document.activeElement);
     if (pending) {
-      if (old && old.parentElement.id === "gw-list") old.replaceWith(fresh);
-      else {
-        if (old) old.remove();
-        document.getElementById("gw-list").prepend(fresh);
-      }
+      const fresh = entry(item);
+      if (old) old.replaceWith(carryOver(old, fresh));
+      else document.getElementById("gw-list").prepend(fresh);
       state.items.set(item.key, item);
     } else {
       if (old) old.remove();
       state.items.delete(item.key);
       if (item.state !== "PENDING" && item.state !== "UPCOMING") {
-        document.getElementById("gw-decided-list").prepend(el("li", { className: "gw-entry", "data-key": item.key },
-          renderItem(item)));
+        const decided = document.getElementById("gw-decided-list");
+        const shown = decided.querySelector(`[data-key="${CSS.escape(item.key)}"]`);
+        if (shown) shown.remove();
+        decided.prepend(entry(item));
+        while (decided.children.length > 20) decided.lastElementChild.remove();
       }
     }
-    if (hadFocus) {
+    if (hadFocus && !pending) {  // the card left the list: focus moves to where it went
       const target = document.querySelector(`[data-key="${CSS.escape(item.key)}"] a`) || document.getElementById("gw-main");
       target.focus();
     }
@@ -484,14 +505,13 @@
       select.replaceChildren(el("option", { value: "", text: "all workflows" }),
         data.workflows.map((w) => el("option", { value: w, text: w })));
       select.value = data.workflows.includes(f.workflow) ? f.workflow : "";
-      document.getElementById("gw-decided-list").replaceChildren(
-        ...data.decided.map((item) => el("li", { className: "gw-entry", "data-key": item.key }, renderItem(item))));
+      document.getElementById("gw-decided-list").replaceChildren(...data.decided.map(entry));
     }
     const fragment = document.createDocumentFragment();
     for (const item of data.items) {
       if (state.items.has(item.key)) continue;
       state.items.set(item.key, item);
-      fragment.append(el("li", { className: "gw-entry", "data-key": item.key }, renderItem(item)));
+      fragment.append(entry(item));
     }
     list.append(fragment);
     state.offset += data.items.length;
@@ -544,20 +564,48 @@
         }
       }
     };
-    source.addEventListener("reload", resync);
+    source.addEventListener("reload", () => { resync(); });
     source.onerror = () => {
       live.textContent = "reconnecting…";
       live.dataset.state = "off";
       if (source.readyState === EventSource.CLOSED && !polling) {  // refused (too many streams): poll instead
         live.textContent = "updates every 30 s";
-        polling = setInterval(resync, 30000);
+        polling = setInterval(() => { resync(); }, 30000);
       }
     };
   }
 
-  function resync() {
-    if (state.single) refresh(state.single.key);
-    else loadPage(true).catch((err) => toast(err.message));
+  // After a reconnection, a lagging stream or a poll: read the first pages again and merge them in, keeping the
+  // cards' place and what is typed in them; a shown card no longer among them is read on its own.
+  async function resync() {
+    if (state.single) return refresh(state.single.key);
+    const list = document.getElementById("gw-list");
+    const f = state.filters;
+    const params = new URLSearchParams({ offset: "0", limit: String(Math.min(Math.max(list.children.length, PAGE), 200)) });
+    for (const name of ["project", "domain", "workflow"]) if (f[name]) params.set(name, f[name]);
+    let data;
+    try {
+      data = await api(`gatewidgets/inbox/api/items?${params}`);
+    } catch (err) {
+      toast(err.message);
+      return undefined;
+    }
+    const fresh = new Set(data.items.map((item) => item.key));
+    let after = null;  // the node the next item goes after, in the server's order (newest first)
+    for (const item of data.items) {
+      const old = list.querySelector(`[data-key="${CSS.escape(item.key)}"]`);
+      const node = old ? carryOver(old, entry(item)) : entry(item);
+      if (old) old.replaceWith(node);
+      else if (after) after.after(node);
+      else list.prepend(node);
+      state.items.set(item.key, item);
+      after = node;
+    }
+    for (const node of [...list.children]) if (!fresh.has(node.dataset.key)) refresh(node.dataset.key);
+    state.offset = Math.max(state.offset, data.items.length);
+    if (data.more) document.getElementById("gw-more").hidden = false;
+    counts();
+    return undefined;
   }
 
   // ------------------------------------------------------------------ start
