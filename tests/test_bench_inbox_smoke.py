@@ -1,4 +1,4 @@
-"""``benchmarks/bench_inbox.py --smoke`` runs (a real server and Chromium) and writes its figures (no timing assertions)."""
+"""``benchmarks/bench_inbox.py --smoke`` runs (a real server, Chromium) and writes its figures; no timing asserted."""
 from __future__ import annotations
 
 import json

@@ -27,7 +27,7 @@ import html
 import json
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
@@ -113,11 +113,11 @@ def item_json(remote: GateRemote, signal: Signal, record: ExecutionRecord) -> di
 
 
 class _Records:
-    """Execution records read once per request."""
+    """Execution records read once per request (``known``: those read already)."""
 
-    def __init__(self, remote: GateRemote) -> None:
+    def __init__(self, remote: GateRemote, known: Iterable[ExecutionRecord] = ()) -> None:
         self.remote = remote
-        self.read: dict[Any, ExecutionRecord] = {}
+        self.read: dict[Any, ExecutionRecord] = {r.id: r for r in known}
 
     def __call__(self, signal: Signal) -> ExecutionRecord:
         key = signal.id.execution_id
@@ -166,7 +166,7 @@ class ItemsHandler(_Handler):
 
     def page(self, remote: GateRemote, project: str, domain: str, signals: list[Signal], more: bool, offset: int,
              running: list[ExecutionRecord]) -> dict[str, Any]:
-        records = _Records(remote)
+        records = _Records(remote, running)
         out: dict[str, Any] = {"project": project, "domain": domain, "items": [
             item_json(remote, s, records(s)) for s in signals], "more": more, "offset": offset}
         if offset == 0:

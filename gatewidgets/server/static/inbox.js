@@ -10,7 +10,7 @@
   const XSRF = meta("gw-xsrf");
   const INBOX = `${BASE}gatewidgets/inbox`;
   const PAGE = 50;
-  const state = { items: new Map(), offset: 0, filters: {}, single: null, me: null, refetching: new Map() };
+  const state = { items: new Map(), filters: {}, single: null, refetching: new Map() };
 
   // ------------------------------------------------------------------ helpers
   function el(tag, attrs = {}, ...children) {
@@ -488,14 +488,15 @@
 
   async function loadPage(reset) {
     const f = state.filters;
-    const params = new URLSearchParams({ offset: String(reset ? 0 : state.offset), limit: String(PAGE) });
+    // the next page starts after the decisions shown now (some may have been decided, others added, meanwhile)
+    const shown = document.getElementById("gw-list").children.length;
+    const params = new URLSearchParams({ offset: String(reset ? 0 : shown), limit: String(PAGE) });
     for (const name of ["project", "domain", "workflow"]) if (f[name]) params.set(name, f[name]);
     const data = await api(`gatewidgets/inbox/api/items?${params}`);
     const list = document.getElementById("gw-list");
     if (reset) {
       list.replaceChildren();
       state.items.clear();
-      state.offset = 0;
       f.project = data.project;
       f.domain = data.domain;
       document.getElementById("gw-project").value = data.project;
@@ -514,7 +515,6 @@
       fragment.append(entry(item));
     }
     list.append(fragment);
-    state.offset += data.items.length;
     document.getElementById("gw-more").hidden = !data.more;
     counts();
     if (reset) requestAnimationFrame(() => performance.mark("gw-items-shown"));  // the first page is on screen
@@ -602,7 +602,6 @@
       after = node;
     }
     for (const node of [...list.children]) if (!fresh.has(node.dataset.key)) refresh(node.dataset.key);
-    state.offset = Math.max(state.offset, data.items.length);
     if (data.more) document.getElementById("gw-more").hidden = false;
     counts();
     return undefined;
