@@ -2,9 +2,21 @@
 quorum of two), one execution per workflow so that a rejection ends only its own."""
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from gatewidgets import GateFile, approve, task, wait_for_input, workflow
+
+
+class Category(enum.Enum):
+    TRAVEL = "travel"
+    FOOD = "food"
+
+
+@dataclass
+class Line:
+    item: str
+    amount: float
 
 
 @dataclass
@@ -12,6 +24,9 @@ class Expense:
     total: float
     payee: str
     urgent: bool
+    category: Category
+    lines: list[Line]
+    note: str | None = None
 
 
 @task
@@ -26,7 +41,9 @@ def evidence_text(a: int) -> str:
 
 @task
 def summary(rate: float, expense: Expense, receipt: GateFile) -> str:
-    return f"{rate}|{expense.total}|{expense.payee}|{expense.urgent}|{receipt.name}|{receipt.open().read().decode()}"
+    lines = ",".join(f"{line.item}={line.amount}" for line in expense.lines)
+    return (f"{rate}|{expense.total}|{expense.payee}|{expense.urgent}|{expense.category.value}|{lines}|{expense.note}|"
+            f"{receipt.name}|{receipt.open().read().decode()}")
 
 
 @workflow

@@ -1,6 +1,7 @@
 """The approvers' inbox over HTTP, on a real jupyter_server with two users (alice and bob, by token)."""
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import json
@@ -20,7 +21,7 @@ from _two_users import running_users_server
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
-from gatewidgets.server.inbox import inbox_routes
+from gatewidgets.server.inbox import _Feed, inbox_routes
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +132,9 @@ def test_the_page_is_behind_login_with_its_own_assets(server: Server) -> None:
     assert refused.value.code == 302
     assert refused.value.headers["Location"].startswith("/login?next=")
     assert "gatewidgets/inbox/default/development/ex/sig" in refused.value.headers["Location"].replace("%2F", "/")
+    for method, path in (("GET", "/api/items"), ("GET", "/api/items/default/development/ex/sig"),
+                         ("GET", "/api/events"), ("POST", "/api/signals/default/development/ex/sig/approve")):
+        assert call(server, method, INBOX + path, {} if method == "POST" else None, token=None)[0] == 403
     with urllib.request.urlopen(f"{server.url}{INBOX}?token={ALICE}", timeout=10) as page:
         html = page.read().decode()
         csp = page.headers["Content-Security-Policy"]
@@ -180,3 +184,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def test_routes_are_under_the_base_url() -> None:
     patterns = [route[0] for route in inbox_routes("/user/alice/")]
     assert all(p.startswith("/user/alice/gatewidgets/inbox") for p in patterns)
+
+
+def test_a_stream_that_falls_behind_is_told_to_reload() -> None:
+    queue: asyncio.Queue[Any] = asyncio.Queue(3)
+    for n in range(4):
+        _Feed.put(queue, [{"n": n}])
+    assert queue.qsize() == 1 and queue.get_nowait() is None

@@ -102,6 +102,13 @@ def test_typed_input_structure_and_upload(alice: Any, server: Server, tmp_path: 
     expense.get_by_label("total").fill("12.5")
     expense.get_by_label("payee").fill("ACME")
     expense.get_by_label("urgent").select_option(label="True")
+    expense.get_by_label("category").select_option(label="FOOD")  # an enum, by its names
+    expense.get_by_role("button", name="Add lines item").click()  # a list of structures
+    expense.get_by_label("item", exact=True).fill("lunch")
+    expense.get_by_role("button", name="Submit").click()
+    expense.locator(".gw-error", has_text="amount: required").wait_for()
+    assert GateRemote.for_sandbox().get_signal("expense", ex.name).state is SignalState.PENDING
+    expense.get_by_label("amount", exact=True).fill("12.5")
     expense.get_by_role("button", name="Submit").click()
 
     receipt = card(alice, ex, "receipt")
@@ -109,7 +116,7 @@ def test_typed_input_structure_and_upload(alice: Any, server: Server, tmp_path: 
     path.write_text("hello")
     receipt.locator("input[type=file]").set_input_files(str(path))
     receipt.get_by_role("button", name="Submit").click()
-    assert ex.wait(timeout=60) == "1.5|12.5|ACME|True|receipt.txt|hello"
+    assert ex.wait(timeout=60) == "1.5|12.5|ACME|True|food|lunch=12.5|None|receipt.txt|hello"
     assert not GateRemote.for_sandbox().list_signals(ex.name, filters=["eq(state,PENDING)"])
 
 
