@@ -4,12 +4,15 @@
 from gatewidgets import notify
 stop = notify.on("waiting", lambda n: print("waiting:", n.signal.signal_id))
 hook = notify.webhook("https://chat.example/hooks/abc")       # POSTs JSON, retries, never blocks
+slack = notify.webhook("https://hooks.slack.com/services/...", format="slack")  # a Block Kit message
 ```
 
 Callbacks run on one notifier thread per store, webhooks on a thread of their own, so a
 slow callback or a dead HTTP server never holds up a workflow. By default only gates of
 executions run by this process are announced (``scope="all"``: every execution in the store).
-A webhook is installed for ``GateWidgets.webhook_url`` (traitlets config) automatically.
+A webhook is installed for ``GateWidgets.webhook_url`` (traitlets config) automatically, in
+``GateWidgets.webhook_format``. With ``GateWidgets.public_url`` set, every notification links to the decision's
+inbox page (``inbox_url``; Slack: a "Review" button): decisions are made there, behind login.
 """
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ from typing import Any, Callable, Iterable
 from gatewidgets import kinds
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import NO_DEFAULT
+from gatewidgets.links import inbox_url
 from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
+from gatewidgets.slack import slack_message
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
 from gatewidgets.store.base import ExecutorStore
 from gatewidgets.wire import jsonable, signal_to_json
@@ -39,6 +44,7 @@ __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "instal
 log = logging.getLogger(__name__)
 
 EVENTS = ("waiting", "decided", "timed_out", "cancelled")
+FORMATS = ("gatewidgets", "slack")  # a webhook's body: gatewidgets' JSON, or Slack's incoming-webhook message
 _FROM_STORE = {"reached": "waiting", "set": "decided", "timed_out": "timed_out", "cancelled": "cancelled"}
 
 
@@ -49,9 +55,25 @@ class Notification:
     event: str
     signal: Signal
 
+    @property
+    def inbox_url(self) -> str | None:
+        """The decision's inbox page under ``GateWidgets.public_url`` (None when that is unset)."""
+        s = self.signal
+        try:
+            return inbox_url(s.signal_id, s.id.execution_id)
+        except ValueError:  # a name no URL path can carry ('.', '..')
+            return None
+
+    def to_slack(self) -> dict[str, Any]:
+        """The body for a Slack incoming webhook (:func:`gatewidgets.slack.slack_message`)."""
+        policy = self.signal.policy
+        who = f"may be answered by {', '.join(policy.assignees)}" if policy and policy.assignees else None
+        return slack_message(self.event, _summary(self), self.signal, self.inbox_url, who)
+
     def to_json(self) -> dict[str, Any]:
-        """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers and
-        the HTTP paths that answer it (``actions``: ``set`` and one per answer's verb the API takes)."""
+        """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers, the
+        HTTP paths that answer it (``actions``: ``set`` and one per answer's verb the API takes) and the
+        decision's ``inbox_url`` (None without ``GateWidgets.public_url``)."""
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"
@@ -64,6 +86,7 @@ class Notification:
             "answers": [_answer_json(a, paths.get(a.action)) for a in answers],
             "actions": {"set": path} | {a.action: paths[a.action] for a in answers if a.action in paths},
             "text": _summary(self),
+            "inbox_url": self.inbox_url,
         }
 
 
@@ -184,9 +207,12 @@ class WebhookNotifier:
     """POSTs each notification as JSON to ``url``, retrying with backoff, on a thread of its own."""
 
     def __init__(self, url: str, *, retries: int = 3, backoff: float = 0.5, timeout: float = 5.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, format: str = "gatewidgets") -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"A webhook URL must start with http:// or https://, got {url!r}.")
+        if format not in FORMATS:
+            raise ValueError(f"A webhook's format must be one of {FORMATS}, got {format!r}.")
+        self.format = format
         self.url = url
         self.where = redact(url)
         self.retries = retries
@@ -224,7 +250,7 @@ class WebhookNotifier:
     def _deliver(self, note: Notification) -> None:
         """POST one notification, retrying; any failure is counted and logged, never raised (the thread lives on)."""
         try:
-            body = json.dumps(note.to_json()).encode()
+            body = json.dumps(note.to_slack() if self.format == "slack" else note.to_json()).encode()
         except Exception:
             self.failed += 1
             log.exception("gatewidgets webhook %s could not encode a notification", self.where)
@@ -303,5 +329,5 @@ def install_from_settings(store: ExecutorStore) -> WebhookNotifier | None:
         return None
     key = (store.path, url)
     if key not in _installed:
-        _installed[key] = webhook(url, store=store)
+        _installed[key] = webhook(url, store=store, format=settings.webhook_format)
     return _installed[key]

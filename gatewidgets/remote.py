@@ -237,25 +237,30 @@ class GateRemote:
                                        groups=settings.groups),
                               why_not is None and signal.state.is_open, why_not, launched_by)
 
+    def statuses(self, signals: Sequence[Signal]) -> list[DecisionStatus]:
+        """:meth:`status` of each of ``signals``, reading each execution whose signals have a policy once."""
+        records: dict[WorkflowExecutionIdentifier, ExecutionRecord] = {}
+        out = []
+        for signal in signals:
+            key = signal.id.execution_id
+            if (signal.context or {}).get("policy") and key not in records:
+                records[key] = self.store.get_execution(key, with_nodes=False)
+            out.append(self.status(signal, records.get(key)))
+        return out
+
     def waiting_for_me(self, project: str | None = None, domain: str | None = None, limit: int | None = 100,
-                       offset: int = 0, filters: Any = None) -> list[Signal]:
-        """Pending signals across executions that this remote's identity may answer, the longest waiting last
-        (newest first), ``offset`` of them skipped; ``filters`` narrow them further (flytekit syntax). Read page
-        by page, so a few allowed ones among many pending cost a bounded number of reads per page."""
+                       offset: int = 0, *, execution_name: str | None = None, filters: Any = None) -> list[Signal]:
+        """Pending signals that this remote's identity may answer, newest first, ``offset`` of them skipped:
+        across executions, or of ``execution_name``; ``filters`` as for :meth:`list_signals`. Read page by page,
+        so a few allowed ones among many pending cost a bounded number of reads per page."""
         mine: list[Signal] = []
-        records: dict[Any, ExecutionRecord] = {}
         wanted = None if limit is None else offset + limit
         page, start = 500, 0
         while wanted is None or len(mine) < wanted:
-            batch = self.list_signals(None, project, domain, limit=page, offset=start,
-                                      filters=["eq(state,PENDING)", filters],
+            batch = self.list_signals(execution_name, project, domain, limit=page, offset=start,
+                                      filters=[filters, "eq(state,PENDING)"],
                                       sort_by=Sort("waiting_since", SortOrdering.DESCENDING))
-            for signal in batch:
-                key = signal.id.execution_id
-                if (signal.context or {}).get("policy") and key not in records:
-                    records[key] = self.store.get_execution(key, with_nodes=False)
-                if self.status(signal, records.get(key)).may_answer:
-                    mine.append(signal)
+            mine += [s for s, status in zip(batch, self.statuses(batch)) if status.may_answer]
             if len(batch) < page:
                 break
             start += page

@@ -14,6 +14,7 @@ from gatewidgets.models.execution import (
     NodeState,
     WorkflowExecutionIdentifier,
 )
+from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 
@@ -65,15 +66,20 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "via": signal.via.value if signal.via else None,
         "type_record": signal.type_record,
         "evidence": evidence.to_dict() if (evidence := signal.evidence) is not None else None,
+        "evidence_hash": signal.evidence_hash,
         "comment": signal.comment,
         "edit_type": signal.edit_type,
         "original": signal.original,
         "approved_value": signal.approved_value,
+        "policy": (signal.context or {}).get("policy"),
+        "approvals": (signal.context or {}).get("approvals"),
+        "identity_source": signal.identity_source,
         **({"default": signal.default} if signal.has_default else {}),
     }
 
 
-_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "description_format")
+_CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "description_format", "policy",
+                 "approvals", "identity_source")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
@@ -137,6 +143,7 @@ def execution_to_json(record: ExecutionRecord) -> dict[str, Any]:
         "updated_at": _iso(record.updated_at), "finished_at": _iso(record.finished_at),
         "pid": record.pid, "host": record.host, "nodes": [_node_to_json(n, labels[n.node_id]) for n in record.nodes],
         "workflow_path": record.workflow_path,
+        "launched_by": record.launched_by.to_dict() if record.launched_by else None,
     }
 
 
@@ -151,4 +158,5 @@ def execution_from_json(data: dict[str, Any]) -> ExecutionRecord:
         outputs=data["outputs"], error=data["error"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
         updated_at=_dt(data["updated_at"]), finished_at=_dt(data["finished_at"]),  # type: ignore[arg-type]
         pid=data["pid"], host=data["host"], nodes=nodes, workflow_path=data.get("workflow_path"),
+        launched_by=Identity.from_dict(data.get("launched_by")),
     )

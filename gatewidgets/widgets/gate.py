@@ -17,6 +17,7 @@ from gatewidgets.evidence import file_preview, sanitize
 from gatewidgets.evidence import to_html as evidence_html
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import takes_files
+from gatewidgets.links import inbox_url
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
@@ -61,7 +62,8 @@ class GateWidget(w.VBox):
     ``error_message`` (the inline error) and ``ready`` (whether the answer is valid, which
     enables Submit). Invalid input shows an inline error and sets nothing. Once the signal
     is closed — here or anywhere else — the card freezes and shows the value, who set it,
-    when, through which face, and the reason given.
+    when, through which face, and the reason given. While it waits for a decision, a "Review in inbox"
+    link opens its page of the approvers' inbox, where that page's address is known (:mod:`gatewidgets.links`).
     """
 
     signal = traitlets.Instance(Signal, allow_none=True)
@@ -86,6 +88,8 @@ class GateWidget(w.VBox):
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
         self.timing = html_widget()
+        self.inbox = html_widget()
+        self.inbox.add_class("gatewidgets-inbox-link")
         self.error = html_widget()
         self.error.add_class("gatewidgets-error")
         self.decided = html_widget()
@@ -102,7 +106,7 @@ class GateWidget(w.VBox):
         self._state_class = ""
         self.controls = w.VBox(self._build_controls(signal))
         self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
-                         self.timing, self.decided, self.history]
+                         self.timing, self.inbox, self.decided, self.history]
         self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         self.signal = signal  # draws the card (see _on_signal)
         clock.add(self)
@@ -381,6 +385,7 @@ class GateWidget(w.VBox):
                 signal = self.signal  # never redraw a closed card from an older, open read
             self.header.value = _header(signal)
             self.evidence.value = evidence_html(signal.evidence)
+            self.inbox.value = _inbox_link(signal)
             new_class = state_class(signal.state.value)
             if new_class != self._state_class:
                 if self._state_class:
@@ -467,6 +472,21 @@ def _header(signal: Signal) -> str:
             f'{_badge(signal.state)} <span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · '
             f'{html.escape(signal.kind.value)} '
             f'<code>{html.escape(what)}</code>{" · editable" if signal.editable else ""}</span>')
+
+
+def _inbox_link(signal: Signal) -> str:
+    """A link to the signal's page of the approvers' inbox, in a new tab, while it waits for a decision (not a
+    sleep) and the inbox's address is known; else ""."""
+    if signal.state is not SignalState.PENDING or kinds.get(signal.kind).ends_by_itself:
+        return ""
+    try:
+        url = inbox_url(signal.signal_id, signal.id.execution_id)
+    except ValueError:  # a part named "." or "..": no URL can carry it
+        return ""
+    if url is None:
+        return ""
+    return (f'<a class="gw-inbox-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+            "Review in inbox ↗</a>")
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:
