@@ -87,7 +87,7 @@ def test_one_decision_for_someone_who_may_not_answer_has_no_answers_and_says_why
 
 def test_decisions_carry_the_evidence_hash_shown(server: Server) -> None:
     ex = waiting(for_bob, "bob-only", a=6)
-    path = f"{INBOX}/api/signals/default/development/{ex.name}/bob-only"
+    path = f"/gatewidgets/api/signals/default/development/{ex.name}/bob-only"  # the API the page posts to
     status, item = call(server, "GET", f"{INBOX}/api/items/default/development/{ex.name}/bob-only", token=BOB)
     status, data = call(server, "POST", f"{path}/approve", {"evidence_hash": "0" * 16}, token=BOB)
     assert status == 403 and "evidence changed" in data["message"]
@@ -132,9 +132,8 @@ def test_the_page_is_behind_login_with_its_own_assets(server: Server) -> None:
     assert refused.value.code == 302
     assert refused.value.headers["Location"].startswith("/login?next=")
     assert "gatewidgets/inbox/default/development/ex/sig" in refused.value.headers["Location"].replace("%2F", "/")
-    for method, path in (("GET", "/api/items"), ("GET", "/api/items/default/development/ex/sig"),
-                         ("GET", "/api/events"), ("POST", "/api/signals/default/development/ex/sig/approve")):
-        assert call(server, method, INBOX + path, {} if method == "POST" else None, token=None)[0] == 403
+    for path in ("/api/items", "/api/items/default/development/ex/sig", "/api/events"):
+        assert call(server, "GET", INBOX + path, token=None)[0] == 403
     with urllib.request.urlopen(f"{server.url}{INBOX}?token={ALICE}", timeout=10) as page:
         html = page.read().decode()
         csp = page.headers["Content-Security-Policy"]

@@ -8,12 +8,10 @@ Routes, under the server's base URL::
     GET  /gatewidgets/inbox/api/items[?project=&domain=&workflow=&offset=&limit=]   a page of what waits for me
     GET  /gatewidgets/inbox/api/items/{project}/{domain}/{execution}/{signal}      one decision, decided or not
     GET  /gatewidgets/inbox/api/events                              server-sent events: which signals changed
-    POST /gatewidgets/inbox/api/signals/{project}/{domain}/{execution}/{signal}/(approve|reject)
-         {"comment", "value" (approve, editable), "evidence_hash"}: as ``/gatewidgets/api/...``, with the hash
-         of the evidence the page showed (a changed evidence is refused)
 
-Typed answers and files go through the signals API (``POST /gatewidgets/api/signals/...``, ``PUT
-/gatewidgets/api/files/{name}``). A list is read ``limit`` (default 50) decisions at a time; the page asks for more.
+Answers go through the signals API: ``POST /gatewidgets/api/signals/...`` (``/approve`` and ``/reject`` with the
+``evidence_hash`` of the evidence the page showed: a changed evidence is refused), files first by ``PUT
+/gatewidgets/api/files/{name}``. A list is read ``limit`` (default 50) decisions at a time; the page asks for more.
 Every piece of HTML sent is sanitised here (evidence as the cards show it, descriptions rendered from Markdown);
 the page writes everything else as text. Events come from one store subscription per server, fanned out to at
 most :data:`MAX_STREAMS` streams, each closed after :data:`STREAM_SECONDS` (the browser reconnects and reloads).
@@ -47,7 +45,7 @@ from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal
 from gatewidgets.remote import GateRemote
-from gatewidgets.server.handlers import AUTH_RESOURCE, BadRequest, SignalHandler, _Handler
+from gatewidgets.server.handlers import AUTH_RESOURCE, _Handler
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.wire import signal_to_json
 
@@ -103,7 +101,7 @@ def item_json(remote: GateRemote, signal: Signal, record: ExecutionRecord) -> di
     return data | {
         "key": "/".join((record.id.project, record.id.domain, record.id.name, signal.signal_id)),
         "link": inbox_path(signal), "workflow": record.workflow, "execution_status": record.status.value,
-        "decision": not kind.ends_by_itself, "header_type": kind.header_type(signal),
+        "ends_by_itself": kind.ends_by_itself, "header_type": kind.header_type(signal),
         "timing_label": kind.timing_label(signal),
         "evidence_html": to_html(signal.evidence), "evidence_hash": signal.evidence_hash,
         "description_html": description_html(signal), "status": status.to_json(),
@@ -207,25 +205,6 @@ class ItemHandler(_Handler):
                                  "source": (e.detail or {}).get("identity_source")} for e in events]
             return item
         await self.run(action)
-
-
-class DecisionHandler(SignalHandler):
-    """Approve or reject from the page, with the hash of the evidence it showed (``evidence_hash``)."""
-
-    def decide(self, remote: GateRemote, action: str, project: str, domain: str, name: str, signal_id: str) -> Any:
-        body = self.json_body() if self.request.body else {}
-        allowed = {"comment", "value", "evidence_hash"} if action == "approve" else {"comment", "evidence_hash"}
-        if not isinstance(body, dict) or set(body) - allowed:
-            raise BadRequest(f"The body of {action} must be a JSON object with only {', '.join(sorted(allowed))}.")
-        comment, seen = body.get("comment"), body.get("evidence_hash")
-        if not isinstance(comment, (str, type(None))) or not isinstance(seen, (str, type(None))):
-            raise BadRequest('"comment" and "evidence_hash" must be strings.')
-        if action == "reject":
-            return remote.reject(signal_id, name, project, domain, comment=comment, evidence_hash=seen)
-        if "value" in body:
-            return remote.approve(signal_id, name, project, domain, value=body["value"], comment=comment,
-                                  value_form="json", evidence_hash=seen)
-        return remote.approve(signal_id, name, project, domain, comment=comment, evidence_hash=seen)
 
 
 Batch = list[dict[str, Any]]  # the signal events of one store change, as the page reads them
@@ -370,5 +349,4 @@ def inbox_routes(base_url: str) -> list[tuple[str, type, dict[str, Any]] | tuple
         (url_path_join(inbox, "api", "items"), ItemsHandler),
         (url_path_join(inbox, "api", "items", part, part, part, part), ItemHandler),
         (url_path_join(inbox, "api", "events"), EventsHandler),
-        (url_path_join(inbox, "api", "signals", part, part, part, part, "(approve|reject)"), DecisionHandler),
     ]

@@ -385,7 +385,7 @@
       if (answer.action === "approve" || answer.action === "reject") {
         const body = { evidence_hash: item.evidence_hash || undefined, comment: reason };
         if (answer.action === "approve" && field) body.value = await field.read();
-        await api(`gatewidgets/inbox/api/signals/${path}/${answer.action}`, { method: "POST", body });
+        await api(`gatewidgets/api/signals/${path}/${answer.action}`, { method: "POST", body });
       } else if (answer.action === "end") {
         await api(`gatewidgets/api/signals/${path}`, { method: "POST", body: { text: "" } });
       } else {
@@ -424,7 +424,7 @@
   }
 
   function placeItem(item) {
-    const pending = item.state === "PENDING" && item.status.may_answer && item.decision;
+    const pending = item.state === "PENDING" && item.status.may_answer && !item.ends_by_itself;
     if (state.single) {
       const body = document.getElementById("gw-single-body");
       body.replaceChildren(carryOver(body.firstElementChild, renderItem(item)));
