@@ -1,0 +1,211 @@
+"""PostgreSQL as the enforcer of who may answer (``gatewidgets.store.postgres.guard``): clients that bypass
+gatewidgets — raw ``psycopg`` connections, with the tables' owner's role or a person's own — can neither set a gated
+signal against its policy nor forge who decided; the database records the login role of every decision, and where
+roles are users (``GateWidgets.postgres_role_is_user``) that role is the identity, source ``database``. Every test
+runs on a database of its own on the suite's PostgreSQL server; after every refusal the stored rows are unchanged."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from gatewidgets import GateRemote, SignalState
+from gatewidgets.errors import GateForbiddenError
+from gatewidgets.models.execution import WorkflowExecutionIdentifier
+from gatewidgets.models.policy import Identity
+from gatewidgets.settings import settings
+from gatewidgets.store.postgres.guard import FORBIDDEN
+from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.types import GateType
+
+KEY = WorkflowExecutionIdentifier("p", "d", "run")
+TEAM = ("alice", "bob", "carol", "dave")
+WHERE = "project='p' AND domain='d' AND execution='run' AND signal_id='go'"
+FORGED_SET = f"UPDATE signals SET state='SET', value='true', identity='true', set_by=%s, via='api' WHERE {WHERE}"
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` logging in as ``role`` (the suite's server trusts its socket)."""
+    return url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+
+
+@pytest.fixture
+def team(postgres_url: str) -> str:
+    """A database whose tables exist (made by their owner, ``postgres``), with login roles for the team granted what
+    a gatewidgets user needs, and a role ``finance`` that dave is a member of."""
+    PostgresStore(postgres_url, files_dir="/nonexistent").close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+        for role in (*TEAM, "finance"):
+            if role not in existing:
+                conn.execute(f"CREATE ROLE {role} {'NOLOGIN' if role == 'finance' else 'LOGIN'}")  # type: ignore[call-overload]
+        conn.execute("GRANT finance TO dave")
+        for role in TEAM:
+            conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")  # type: ignore[call-overload]
+            conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")  # type: ignore[call-overload]
+    return postgres_url
+
+
+@pytest.fixture
+def configured() -> Iterator[Any]:
+    """Set gatewidgets settings for the test; put back what the configuration says afterwards."""
+    changed: list[str] = []
+
+    def configure(**values: Any) -> None:
+        for name, value in values.items():
+            setattr(settings, name, value)
+            changed.append(name)
+    yield configure
+    for name in changed:
+        delattr(settings, name)
+
+
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[Any]:
+    """Open stores (closed at the end)."""
+    stores: list[PostgresStore] = []
+
+    def open_(url: str) -> PostgresStore:
+        stores.append(PostgresStore(url, files_dir=str(tmp_path / "files")))
+        return stores[-1]
+    yield open_
+    for store in stores:
+        store.close()
+
+
+def launch(store: PostgresStore, policy: dict[str, Any] | None, launcher: str = "erin") -> None:
+    """An execution whose approve gate ``go`` waits under ``policy``."""
+    store.create_execution(KEY, "wf", {}, [{"node_id": "g", "kind": "gate", "name": "go", "upstream": [],
+                                            "signal_id": "go"}],
+                           [{"signal_id": "go", "kind": "approve", "node_id": "g", "description": None,
+                             "type": GateType.of(bool).to_record(),
+                             "context": {"policy": policy} if policy else None}],
+                           launched_by=Identity(launcher, "server"))
+    store.reach_signal(KEY, "go", None)
+
+
+def remote(store: PostgresStore, user: str) -> GateRemote:
+    return GateRemote(store=store, default_project="p", default_domain="d", user=user, via="http")
+
+
+def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything the database holds about executions, signals, events and the model, to compare after a refusal."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # type: ignore[call-overload]
+                for table in ("executions", "signals", "events", "meta", "group_members")}
+
+
+def refused(url: str, sql: str, *params: Any) -> str:
+    """Run ``sql`` on a raw connection: it must be refused by the guard (its message returned)."""
+    with psycopg.connect(url, autocommit=True) as conn, pytest.raises(psycopg.Error) as raised:
+        conn.execute(sql, params)  # type: ignore[call-overload]
+    assert raised.value.sqlstate == FORBIDDEN, raised.value
+    return str(raised.value.diag.message_primary)
+
+
+def test_a_raw_client_cannot_set_a_gated_signal_and_nothing_changes(team: str, opened: Any, configured: Any) -> None:
+    configured(groups={"finance": ["bob", "carol"]})
+    store = opened(team)  # the owner's store: writes the groups into the database
+    launch(store, {"assignees": ["@finance"], "quorum": 2, "self_approval": False})
+    before = rows(team)
+    for role in ("postgres", "alice"):  # the tables' owner (the shared service role) and a person's own role
+        url = as_role(team, role)
+        assert "alice is not an assignee; it may be answered by @finance" in refused(url, FORGED_SET, "alice")
+        assert "needs 2 distinct approvals" in refused(url, FORGED_SET, "bob")  # allowed, but alone
+        forged = json.dumps({"policy": {"assignees": ["@finance"], "quorum": 2, "self_approval": False},
+                             "approvals": [{"user": u, "source": "server", "via": "http", "at": "2026-01-01T00:00:00",
+                                            "value_key": "true"} for u in ("bob", "carol")]})
+        assert "needs 2 distinct approvals" in refused(url, FORGED_SET.replace("via='api'", "via='api', context=%s"),
+                                                       "carol", forged)  # approvals written into the context
+        assert "cannot change" in refused(url, f"UPDATE signals SET context=NULL WHERE {WHERE}")
+        assert "before its deadline" in refused(url, f"UPDATE signals SET state='TIMED_OUT', value='true' "
+                                                     f"WHERE {WHERE}")
+    assert "append-only" in refused(team, "DELETE FROM events")  # the owner may delete; the guard refuses
+    assert rows(team) == before
+    assert store.get_signal(KEY, "go").state is SignalState.PENDING
+
+
+def test_quorum_of_two_over_gateremote_records_each_role(team: str, opened: Any, configured: Any) -> None:
+    configured(groups={"finance": ["bob", "carol"]})
+    launch(opened(team), {"assignees": ["@finance"], "quorum": 2})
+    bob, carol = (remote(opened(as_role(team, role)), role) for role in ("bob", "carol"))
+    first = bob.approve("go", "run")
+    assert first.state is SignalState.PENDING and [a.user for a in first.approvals] == ["bob"]
+    done = carol.approve("go", "run")
+    assert done.state is SignalState.SET and done.value is True and done.set_by == "carol"
+    assert done.context is not None and done.context["db_role"] == "carol"
+    history = carol.history("run")
+    decided = [(e.kind, e.set_by, (e.detail or {}).get("db_role")) for e in history if e.set_by is not None]
+    assert decided == [("launched", "erin", "postgres"), ("approved", "bob", "bob"), ("set", "carol", "carol")]
+    with psycopg.connect(team) as conn:  # the record the database made, whatever the clients said
+        assert conn.execute(f"SELECT db_role FROM signals WHERE {WHERE}").fetchone() == ("carol",)
+
+
+def test_a_raw_client_appears_as_its_role_and_cannot_forge_the_stamp(team: str, opened: Any) -> None:
+    store = opened(team)
+    launch(store, None)
+    alice = as_role(team, "alice")
+    with psycopg.connect(alice, autocommit=True) as conn:
+        conn.execute(f"UPDATE signals SET state='SET', value='true', identity='true', set_by='bob', via='api', "
+                     f"db_role='bob' WHERE {WHERE}")  # no policy: the set goes through, the stamp is alice's
+        conn.execute("INSERT INTO events (origin, at, project, domain, execution, signal_id, kind, set_by, db_role) "
+                     "VALUES ('raw', '2026-01-01', 'p', 'd', 'run', 'go', 'set', 'bob', 'bob')")
+        conn.execute("UPDATE executions SET launched_by='{\"user\": \"bob\"}', db_role='bob'")
+    signal = store.get_signal(KEY, "go")
+    assert signal.set_by == "bob" and signal.context == {"db_role": "alice"}  # who sent it, proven by the database
+    assert [(e.set_by, (e.detail or {}).get("db_role")) for e in store.history(KEY)][-1] == ("bob", "alice")
+    record = store.get_execution(KEY)
+    assert record.launched_by == Identity("erin", "server")  # kept from the launch
+    with psycopg.connect(team) as conn:
+        assert conn.execute("SELECT db_role FROM executions").fetchone() == ("postgres",)
+
+
+def test_where_roles_are_users_the_role_decides_and_cannot_be_forged(team: str, opened: Any,
+                                                                     configured: Any) -> None:
+    configured(postgres_role_is_user=True, groups={"finance": ["bob", "carol"]})
+    launcher = opened(as_role(team, "alice"))
+    assert not launcher.role_is_user  # only the owner sets the model: alice's setting does not
+    owner = opened(team)
+    assert owner.role_is_user and owner.role == "postgres"
+    launcher = opened(as_role(team, "alice"))
+    assert launcher.role_is_user and launcher.role == "alice"
+    launch(launcher, {"assignees": ["@finance", "alice"], "quorum": 2, "self_approval": False}, launcher="mallory")
+    assert launcher.get_execution(KEY).launched_by == Identity("alice", "database")  # the role, not the claim
+    with pytest.raises(GateForbiddenError, match="alice launched this execution and self-approval is off"):
+        remote(launcher, "bob").approve("go", "run")  # claims to be bob: the role is alice
+    attempt = launcher.history(KEY)[-1]
+    assert (attempt.kind, attempt.set_by, attempt.detail) == (
+        "refused", "alice", {"reason": "alice launched this execution and self-approval is off",
+                             "identity_source": "database", "db_role": "alice"})
+    before = rows(team)
+    assert "self-approval is off" in refused(as_role(team, "alice"), FORGED_SET, "alice")
+    assert "may not record 'bob'" in refused(as_role(team, "alice"), FORGED_SET, "bob")
+    assert "may not record 'bob'" in refused(as_role(team, "alice"), "INSERT INTO events (origin, at, project, "
+                                             "domain, execution, kind, set_by) VALUES ('raw', '2026', 'p', 'd', "
+                                             "'run', 'approved', 'bob')")
+    assert "only the owner" in refused(as_role(team, "bob"), "UPDATE meta SET value='false' WHERE key='role_is_user'")
+    assert "only the owner" in refused(as_role(team, "alice"), "INSERT INTO group_members VALUES ('finance', 'alice')")
+    assert rows(team) == before
+    bob = remote(opened(as_role(team, "bob")), "someone-else")
+    first = bob.approve("go", "run")
+    assert [(a.user, a.source) for a in first.approvals] == [("bob", "database")]
+    assert "needs 2 distinct approvals" in refused(as_role(team, "bob"), FORGED_SET, "bob")  # again alone
+    dave = remote(opened(as_role(team, "dave")), "dave")  # in @finance by the database role finance
+    done = dave.approve("go", "run")
+    assert done.state is SignalState.SET and done.set_by == "dave" and done.identity_source == "database"
+    assert done.context is not None and done.context["db_role"] == "dave"
+
+
+def test_the_database_refuses_what_a_misconfigured_client_lets_through(team: str, opened: Any,
+                                                                       configured: Any) -> None:
+    configured(groups={"finance": ["bob"]})
+    launch(opened(team), {"assignees": ["@finance"]})
+    configured(groups={"finance": ["alice"]})  # this process believes alice is in finance; the database does not
+    alice = remote(opened(as_role(team, "alice")), "alice")
+    before = rows(team)
+    with pytest.raises(GateForbiddenError, match=r"alice may not approve .*refused by the database"):
+        alice.approve("go", "run")
+    assert rows(team) == before
