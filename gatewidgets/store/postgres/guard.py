@@ -169,8 +169,6 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE OR REPLACE TRIGGER gatewidgets_signals_guard BEFORE INSERT OR UPDATE ON signals
-    FOR EACH ROW EXECUTE FUNCTION gatewidgets_signals_guard();
 
 CREATE OR REPLACE FUNCTION gatewidgets_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -184,8 +182,6 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE OR REPLACE TRIGGER gatewidgets_events_guard BEFORE INSERT OR UPDATE OR DELETE ON events
-    FOR EACH ROW EXECUTE FUNCTION gatewidgets_events_guard();
 
 CREATE OR REPLACE FUNCTION gatewidgets_executions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -200,32 +196,36 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE OR REPLACE TRIGGER gatewidgets_executions_guard BEFORE INSERT OR UPDATE ON executions
-    FOR EACH ROW EXECUTE FUNCTION gatewidgets_executions_guard();
+
+CREATE OR REPLACE FUNCTION gatewidgets_owner_only(what text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT gatewidgets_admin() THEN
+        {_RAISE} format('gatewidgets: only the owner of the gatewidgets tables may change %s, not %s', what,
+                        session_user);
+    END IF;
+END $$;
 
 CREATE OR REPLACE FUNCTION gatewidgets_meta_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF 'role_is_user' IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.key END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.key END)
-            AND NOT gatewidgets_admin() THEN
-        {_RAISE} format('gatewidgets: only the owner of the gatewidgets tables may change role_is_user, not %s',
-                        session_user);
+            THEN
+        PERFORM gatewidgets_owner_only('role_is_user');
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END $$;
-CREATE OR REPLACE TRIGGER gatewidgets_meta_guard BEFORE INSERT OR UPDATE OR DELETE ON meta
-    FOR EACH ROW EXECUTE FUNCTION gatewidgets_meta_guard();
 
-CREATE OR REPLACE FUNCTION gatewidgets_groups_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_group_members_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT gatewidgets_admin() THEN
-        {_RAISE} format('gatewidgets: only the owner of the gatewidgets tables may change group_members, not %s',
-                        session_user);
-    END IF;
+    PERFORM gatewidgets_owner_only('group_members');
     RETURN NULL;
 END $$;
-CREATE OR REPLACE TRIGGER gatewidgets_groups_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON group_members
-    FOR EACH STATEMENT EXECUTE FUNCTION gatewidgets_groups_guard();
-"""
+""" + "".join(f"CREATE OR REPLACE TRIGGER gatewidgets_{table}_guard BEFORE {ops} ON {table} FOR EACH {each} "
+              f"EXECUTE FUNCTION gatewidgets_{table}_guard();\n"
+              for table, ops, each in (("signals", "INSERT OR UPDATE", "ROW"),
+                                       ("events", "INSERT OR UPDATE OR DELETE", "ROW"),
+                                       ("executions", "INSERT OR UPDATE", "ROW"),
+                                       ("meta", "INSERT OR UPDATE OR DELETE", "ROW"),
+                                       ("group_members", "INSERT OR UPDATE OR DELETE OR TRUNCATE", "STATEMENT")))
 
 
 def install_guard(conn: psycopg.Connection[Any]) -> None:

@@ -38,7 +38,8 @@ class Guarded(Schema):
                 row["by_role"] = wanted
             if row["admin"] and groups and groups != self._group_rows(conn):
                 conn.execute("DELETE FROM group_members")
-                conn.cursor().executemany("INSERT INTO group_members VALUES (%s, %s) ON CONFLICT DO NOTHING", sorted(groups))
+                conn.cursor().executemany("INSERT INTO group_members VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                                          sorted(groups))
         self.role, self.role_is_user = row["role"], bool(row["by_role"])
         if wanted is not None and wanted != self.role_is_user:
             log.warning("GateWidgets.postgres_role_is_user is %s but %s says %s; only the owner of its tables "
