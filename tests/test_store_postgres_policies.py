@@ -209,3 +209,21 @@ def test_the_database_refuses_what_a_misconfigured_client_lets_through(team: str
     with pytest.raises(GateForbiddenError, match=r"alice may not approve .*refused by the database"):
         alice.approve("go", "run")
     assert rows(team) == before
+
+
+def test_temporary_tables_of_a_client_cannot_stand_in_for_the_guards(team: str, opened: Any,
+                                                                     configured: Any) -> None:
+    configured(postgres_role_is_user=True, groups={"finance": ["bob", "carol"]})
+    launch(opened(team), {"assignees": ["@finance"], "quorum": 2})
+    before = rows(team)
+    with psycopg.connect(as_role(team, "bob"), autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE meta (key TEXT, value TEXT)")  # "roles are not users"
+        conn.execute("INSERT INTO meta VALUES ('role_is_user', 'false')")
+        conn.execute("CREATE TEMP TABLE events (LIKE public.events)")  # a quorum of made-up approvals
+        conn.execute("INSERT INTO events (id, origin, at, project, domain, execution, signal_id, kind, set_by, "
+                     "detail, db_role) SELECT n, 'raw', '2026', 'p', 'd', 'run', 'go', 'approved', u, "
+                     "'{\"value_key\": \"true\"}', u FROM (VALUES (1, 'carol'), (2, 'alice')) AS a(n, u)")
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute(FORGED_SET, ("bob",))
+    assert raised.value.sqlstate == FORBIDDEN and "needs 2 distinct approvals" in str(raised.value)
+    assert rows(team) == before

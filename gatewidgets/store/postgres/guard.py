@@ -24,12 +24,18 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
 
 __all__ = ["FORBIDDEN", "GUARD_SQL", "install_guard"]
 
 FORBIDDEN = "GW403"  # the SQLSTATE of a refusal by the triggers
 _OPEN = "('UPCOMING', 'PENDING')"
 _RAISE = f"RAISE EXCEPTION USING ERRCODE = '{FORBIDDEN}', MESSAGE ="
+_SCHEMA = "__gatewidgets_schema__"  # replaced by the tables' schema when installed
+# every name a guard function uses is looked up here: the catalog, the tables' schema, and temporary objects last,
+# so a client's temporary table or function cannot stand in for ours
+_PATH = f"SET search_path = pg_catalog, {_SCHEMA}, pg_temp"
 
 GUARD_SQL = f"""
 ALTER TABLE signals ADD COLUMN IF NOT EXISTS db_role TEXT;
@@ -38,13 +44,14 @@ ALTER TABLE executions ADD COLUMN IF NOT EXISTS db_role TEXT;
 CREATE TABLE IF NOT EXISTS group_members (
     group_name TEXT COLLATE "C" NOT NULL, member TEXT COLLATE "C" NOT NULL, PRIMARY KEY (group_name, member));
 
-CREATE OR REPLACE FUNCTION gatewidgets_admin() RETURNS boolean LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_admin() RETURNS boolean LANGUAGE sql STABLE {_PATH} AS $$
     SELECT pg_has_role(session_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = 'signals'::regclass $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_role_is_user() RETURNS boolean LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_role_is_user() RETURNS boolean LANGUAGE sql STABLE {_PATH} AS $$
     SELECT COALESCE((SELECT value = 'true' FROM meta WHERE key = 'role_is_user'), false) $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_member(usr text, names jsonb) RETURNS boolean LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_member(usr text, names jsonb) RETURNS boolean LANGUAGE sql STABLE {_PATH}
+AS $$
     SELECT EXISTS (SELECT 1 FROM jsonb_array_elements_text(COALESCE(names, '[]')) AS n(name)
         WHERE n.name = usr OR (left(n.name, 1) = '@' AND (
             EXISTS (SELECT 1 FROM group_members g WHERE g.group_name = substr(n.name, 2) AND g.member = usr)
@@ -53,7 +60,7 @@ CREATE OR REPLACE FUNCTION gatewidgets_member(usr text, names jsonb) RETURNS boo
                        AND pg_has_role(ur.oid, gr.oid, 'MEMBER'))))) $$;
 
 CREATE OR REPLACE FUNCTION gatewidgets_may_answer(sig signals, usr text, action text, source text)
-RETURNS text LANGUAGE plpgsql STABLE AS $$
+RETURNS text LANGUAGE plpgsql STABLE {_PATH} AS $$
 DECLARE
     policy jsonb := sig.context::jsonb -> 'policy';
     allowed jsonb;
@@ -84,7 +91,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_signals_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_signals_guard() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
 DECLARE
     by_role boolean := gatewidgets_role_is_user();
     policy jsonb;
@@ -170,7 +177,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_events_guard() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         {_RAISE} 'gatewidgets: the history is append-only';
@@ -183,7 +190,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_executions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_executions_guard() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         NEW.db_role := OLD.db_role;
@@ -197,7 +204,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_owner_only(what text) RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_owner_only(what text) RETURNS void LANGUAGE plpgsql {_PATH} AS $$
 BEGIN
     IF NOT gatewidgets_admin() THEN
         {_RAISE} format('gatewidgets: only the owner of the gatewidgets tables may change %s, not %s', what,
@@ -205,7 +212,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_meta_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_meta_guard() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
 BEGIN
     IF 'role_is_user' IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.key END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.key END)
             THEN
@@ -214,7 +221,7 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_group_members_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION gatewidgets_group_members_guard() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
 BEGIN
     PERFORM gatewidgets_owner_only('group_members');
     RETURN NULL;
@@ -231,5 +238,9 @@ END $$;
 def install_guard(conn: psycopg.Connection[Any]) -> None:
     """Create or replace the guard's columns, tables, functions and triggers (idempotent; in the migration's
     transaction)."""
-    conn.execute(GUARD_SQL.encode())  # our own text, several statements: sent as one simple query
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        row = cursor.execute("SELECT current_schema()").fetchone()
+    assert row is not None
+    schema = sql.Identifier(row[0]).as_string(conn)
+    conn.execute(GUARD_SQL.replace(_SCHEMA, schema).encode())  # our own text, several statements: one simple query
 
