@@ -6,6 +6,7 @@ runs on a database of its own on the suite's PostgreSQL server; after every refu
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +19,7 @@ from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.policy import Identity
 from gatewidgets.settings import settings
 from gatewidgets.store.postgres.guard import FORBIDDEN
-from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.store.postgres.store import SCHEMA_VERSION, PostgresStore
 from gatewidgets.types import GateType
 
 KEY = WorkflowExecutionIdentifier("p", "d", "run")
@@ -227,3 +228,44 @@ def test_temporary_tables_of_a_client_cannot_stand_in_for_the_guards(team: str, 
             conn.execute(FORGED_SET, ("bob",))
     assert raised.value.sqlstate == FORBIDDEN and "needs 2 distinct approvals" in str(raised.value)
     assert rows(team) == before
+
+
+def test_two_approvers_racing_to_the_quorum_let_the_value_flow_once(team: str, opened: Any,
+                                                                     configured: Any) -> None:
+    configured(postgres_role_is_user=True, groups={"finance": ["bob", "carol", "dave"]})
+    launch(opened(team), {"assignees": ["@finance"], "quorum": 2})
+    remote(opened(as_role(team, "dave")), "dave").approve("go", "run")
+    racers = [remote(opened(as_role(team, role)), role) for role in ("bob", "carol")]
+    start, results = threading.Barrier(2), []
+
+    def approve(racer: GateRemote) -> None:
+        start.wait(timeout=30)
+        results.append(racer.approve("go", "run"))
+    threads = [threading.Thread(target=approve, args=(racer,)) for racer in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 2 and all(r.state is SignalState.SET for r in results)
+    history = racers[0].history("run")
+    sets = [e for e in history if e.kind == "set"]
+    assert len(sets) == 1 and sets[0].set_by in ("bob", "carol") and sets[0].detail is not None
+    assert sets[0].detail["db_role"] == sets[0].set_by
+    assert [a["user"] for a in sets[0].detail["approvals"]] == ["dave", sets[0].set_by]
+
+
+def test_a_database_of_the_previous_version_is_upgraded_to_the_guard(postgres_url: str, opened: Any) -> None:
+    launch(opened(postgres_url), {"assignees": ["bob"]})
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as the previous version left it
+        for table in ("signals", "events", "executions", "meta"):
+            conn.execute(f"DROP TRIGGER gatewidgets_{table}_guard ON {table}")  # type: ignore[call-overload]
+        for table in ("signals", "events", "executions"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN db_role")  # type: ignore[call-overload]
+        conn.execute("DROP TABLE group_members")
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    store = opened(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    assert "alice is not an assignee" in refused(postgres_url, FORGED_SET, "alice")
+    done = remote(store, "bob").approve("go", "run")
+    assert done.state is SignalState.SET and done.context is not None and done.context["db_role"] == "postgres"
