@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -269,3 +270,16 @@ def test_a_database_of_the_previous_version_is_upgraded_to_the_guard(postgres_ur
     assert "alice is not an assignee" in refused(postgres_url, FORGED_SET, "alice")
     done = remote(store, "bob").approve("go", "run")
     assert done.state is SignalState.SET and done.context is not None and done.context["db_role"] == "postgres"
+
+
+def test_a_read_only_database_opens_as_it_is_for_its_owner(postgres_url: str, opened: Any,
+                                                           configured: Any) -> None:
+    launch(opened(postgres_url), {"assignees": ["bob"]})
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        name = urllib.parse.urlsplit(postgres_url).path.lstrip("/")
+        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")  # type: ignore[call-overload]
+    before = rows(postgres_url)
+    configured(postgres_role_is_user=True, groups={"finance": ["bob"]})  # would be written by a writable owner
+    reader = opened(postgres_url)
+    assert not reader.role_is_user and [s.signal_id for s in reader.list_signals(KEY)] == ["go"]
+    assert rows(postgres_url) == before

@@ -24,13 +24,14 @@ class Guarded(Schema):
     role_is_user: bool = False  # the database records the login role as who decides (meta.role_is_user)
 
     def _open_guard(self) -> None:
-        """Learn the role and the model; as the tables' owner, first write ``GateWidgets.postgres_role_is_user``
-        (when set) and ``GateWidgets.groups`` (when not empty) into the database."""
+        """Learn the role and the model; as the tables' owner (on a writable database), first write
+        ``GateWidgets.postgres_role_is_user`` (when set) and ``GateWidgets.groups`` (when not empty) into it."""
         wanted = settings.postgres_role_is_user
         groups = {(name, member) for name, members in (settings.groups or {}).items() for member in members}
         with self._tx() as conn:
-            row = conn.execute("SELECT session_user AS role, gatewidgets_admin() AS admin, "
-                               "gatewidgets_role_is_user() AS by_role").fetchone()
+            row = conn.execute("SELECT session_user AS role, gatewidgets_role_is_user() AS by_role, "
+                               "gatewidgets_admin() AND current_setting('transaction_read_only') = 'off' AS admin"
+                               ).fetchone()  # a read-only database (a standby) opens for listing as it is
             assert row is not None
             if row["admin"] and wanted is not None and wanted != row["by_role"]:
                 conn.execute("INSERT INTO meta VALUES ('role_is_user', %s) ON CONFLICT (key) DO UPDATE "
