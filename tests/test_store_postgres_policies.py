@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import psycopg
 import pytest
 
-from gatewidgets import GateRemote, SignalState
-from gatewidgets.errors import GateForbiddenError
+from gatewidgets import GateRemote, SignalState, approve, task, workflow
+from gatewidgets.errors import GateForbiddenError, GateRejectedError
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.policy import Identity
 from gatewidgets.settings import settings
@@ -78,15 +79,16 @@ def opened(tmp_path: Path) -> Iterator[Any]:
         store.close()
 
 
-def launch(store: PostgresStore, policy: dict[str, Any] | None, launcher: str = "erin") -> None:
-    """An execution whose approve gate ``go`` waits under ``policy``."""
+def launch(store: PostgresStore, policy: dict[str, Any] | None, launcher: str = "erin",
+           deadline: datetime | None = None, **declared: Any) -> None:
+    """An execution whose approve gate ``go`` waits under ``policy`` (and ``declared``, as its context)."""
     store.create_execution(KEY, "wf", {}, [{"node_id": "g", "kind": "gate", "name": "go", "upstream": [],
                                             "signal_id": "go"}],
                            [{"signal_id": "go", "kind": "approve", "node_id": "g", "description": None,
                              "type": GateType.of(bool).to_record(),
-                             "context": {"policy": policy} if policy else None}],
+                             "context": {**({"policy": policy} if policy else {}), **declared} or None}],
                            launched_by=Identity(launcher, "server"))
-    store.reach_signal(KEY, "go", None)
+    store.reach_signal(KEY, "go", deadline)
 
 
 def remote(store: PostgresStore, user: str) -> GateRemote:
@@ -283,3 +285,38 @@ def test_a_read_only_database_opens_as_it_is_for_its_owner(postgres_url: str, op
     reader = opened(postgres_url)
     assert not reader.role_is_user and [s.signal_id for s in reader.list_signals(KEY)] == ["go"]
     assert rows(postgres_url) == before
+
+
+def test_a_gated_approval_times_out_only_as_its_on_timeout_says(team: str, opened: Any) -> None:
+    store = opened(team)
+    launch(store, {"assignees": ["bob"]}, deadline=datetime.now(timezone.utc) - timedelta(seconds=1),
+           on_timeout="reject")
+    before = rows(team)
+    timeout = f"UPDATE signals SET state='TIMED_OUT', value=%s, via='timeout' WHERE {WHERE}"
+    assert "decides false, not true" in refused(as_role(team, "alice"), timeout, "true")
+    assert "cannot change" in refused(as_role(team, "alice"), f"UPDATE signals SET context=jsonb_set(context::jsonb, "
+                                      f"'{{on_timeout}}', '\"approve\"')::text WHERE {WHERE}")
+    assert rows(team) == before
+    timed_out = store.timeout_signal(KEY, "go", False, has_value=True)  # as the engine times it out
+    assert (timed_out.state, timed_out.value) == (SignalState.TIMED_OUT, False)
+
+
+@task
+def report() -> int:
+    return 7
+
+
+@workflow
+def release() -> int:
+    return approve(report(), "release", timeout=timedelta(seconds=1), on_timeout="reject", assignees=["bob"])
+
+
+def test_the_engine_times_a_gated_approval_out_through_the_guard(postgres_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+    execution = release.launch(execution_name="timed")
+    with pytest.raises(GateRejectedError, match="on_timeout='reject'"):
+        execution.wait(timeout=60)
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT state, value, context::jsonb -> 'on_timeout', db_role FROM signals").fetchall() \
+            == [("TIMED_OUT", "false", "reject", "postgres")]

@@ -10,7 +10,7 @@ are the backstop, with the same rules as :func:`gatewidgets.models.policy.judge`
 - A signal with a policy keeps that policy; it is set only by a decider the policy allows (assignees, ``@groups``,
   escalation, ``self_approval`` against the execution's ``launched_by``, ``verified``), an approval under a
   ``quorum`` only once that many distinct allowed people have an ``approved`` event for the same value; a decided
-  signal is final; it times out only at its deadline.
+  signal is final; it times out only at its deadline, with the value its ``on_timeout`` gives.
 - ``meta.role_is_user = 'true'`` (the per-user-role model: each person logs in with their own role): a decision's
   ``set_by`` must be the role (else refused), and an execution's ``launched_by`` is the role.
 - ``@group`` membership: the ``group_members`` table (kept in sync from ``GateWidgets.groups`` by a store opened
@@ -102,6 +102,7 @@ DECLARE
     quorum integer;
     counted integer;
     approved jsonb;
+    timed_out jsonb;
     what text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -123,7 +124,8 @@ BEGIN
     IF policy IS NULL THEN
         RETURN NEW;
     END IF;
-    IF (NEW.context::jsonb -> 'policy') IS DISTINCT FROM policy THEN
+    IF (NEW.context::jsonb -> 'policy') IS DISTINCT FROM policy
+            OR (NEW.context::jsonb -> 'on_timeout') IS DISTINCT FROM (OLD.context::jsonb -> 'on_timeout') THEN
         {_RAISE} format('gatewidgets: the policy of %s cannot change', what);
     END IF;
     IF OLD.state NOT IN {_OPEN} THEN
@@ -136,6 +138,11 @@ BEGIN
     IF NEW.state = 'TIMED_OUT' AND (OLD.deadline IS NULL
             OR now() + interval '1 minute' < OLD.deadline::timestamptz) THEN
         {_RAISE} format('gatewidgets: %s cannot time out before its deadline (%s)', what, OLD.deadline);
+    END IF;
+    timed_out := CASE OLD.context::jsonb ->> 'on_timeout' WHEN 'approve' THEN 'true' WHEN 'reject' THEN 'false' END;
+    IF NEW.state = 'TIMED_OUT' AND NEW.kind = 'approve' AND NEW.value::jsonb IS DISTINCT FROM timed_out THEN
+        {_RAISE} format('gatewidgets: a timeout of %s decides %s, not %s', what, COALESCE(timed_out::text, 'nothing'),
+                        NEW.value);
     END IF;
     IF NEW.state <> 'SET' THEN
         RETURN NEW;
