@@ -190,6 +190,11 @@ def test_where_roles_are_users_the_role_decides_and_cannot_be_forged(team: str, 
     assert "may not record 'bob'" in refused(as_role(team, "alice"), "INSERT INTO events (origin, at, project, "
                                              "domain, execution, kind, set_by) VALUES ('raw', '2026', 'p', 'd', "
                                              "'run', 'approved', 'bob')")
+    shown = json.dumps({"policy": {"assignees": ["@finance", "alice"], "quorum": 2, "self_approval": False},
+                        "approvals": [{"user": "carol", "source": "database", "via": "http", "at": "2026-01-01",
+                                       "value_key": "true"}]})
+    assert "only its own approval" in refused(as_role(team, "bob"), f"UPDATE signals SET context=%s WHERE {WHERE}",
+                                              shown)  # a standing line made up for carol
     assert "only the owner" in refused(as_role(team, "bob"), "UPDATE meta SET value='false' WHERE key='role_is_user'")
     assert "only the owner" in refused(as_role(team, "alice"), "INSERT INTO group_members VALUES ('finance', 'alice')")
     assert rows(team) == before

@@ -12,7 +12,8 @@ are the backstop, with the same rules as :func:`gatewidgets.models.policy.judge`
   ``quorum`` only once that many distinct allowed people have an ``approved`` event for the same value; a decided
   signal is final; it times out only at its deadline, with the value its ``on_timeout`` gives.
 - ``meta.role_is_user = 'true'`` (the per-user-role model: each person logs in with their own role): a decision's
-  ``set_by`` must be the role (else refused), and an execution's ``launched_by`` is the role.
+  ``set_by`` must be the role (else refused), a role adds or takes back only its own entry in a signal's
+  ``approvals``, and an execution's ``launched_by`` is the role.
 - ``@group`` membership: the ``group_members`` table (kept in sync from ``GateWidgets.groups`` by a store opened
   as the tables' owner) or membership in a PostgreSQL role of that name (``GRANT finance TO bob``).
 - Only the tables' owner (or a member of the owning role) may change ``role_is_user`` or ``group_members``.
@@ -127,6 +128,13 @@ BEGIN
     IF (NEW.context::jsonb -> 'policy') IS DISTINCT FROM policy
             OR (NEW.context::jsonb -> 'on_timeout') IS DISTINCT FROM (OLD.context::jsonb -> 'on_timeout') THEN
         {_RAISE} format('gatewidgets: the policy of %s cannot change', what);
+    END IF;
+    IF by_role AND EXISTS (  -- approvals shown in the context: a role adds or takes back only its own
+            WITH o AS (SELECT jsonb_array_elements(COALESCE(OLD.context::jsonb -> 'approvals', '[]')) AS a),
+                 n AS (SELECT jsonb_array_elements(COALESCE(NEW.context::jsonb -> 'approvals', '[]')) AS a)
+            SELECT 1 FROM ((SELECT a FROM n EXCEPT SELECT a FROM o) UNION ALL (SELECT a FROM o EXCEPT SELECT a FROM n))
+                AS changed WHERE changed.a ->> 'user' IS DISTINCT FROM session_user) THEN
+        {_RAISE} format('gatewidgets: %s may change only its own approval of %s', session_user, what);
     END IF;
     IF OLD.state NOT IN {_OPEN} THEN
         IF (NEW.state, NEW.value, NEW.identity, NEW.set_by, NEW.via, NEW.set_at)
