@@ -44,11 +44,11 @@ def team(postgres_url: str) -> str:
         existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
         for role in (*TEAM, "finance"):
             if role not in existing:
-                conn.execute(f"CREATE ROLE {role} {'NOLOGIN' if role == 'finance' else 'LOGIN'}")  # type: ignore[call-overload]
+                conn.execute(f"CREATE ROLE {role} {'NOLOGIN' if role == 'finance' else 'LOGIN'}")
         conn.execute("GRANT finance TO dave")
         for role in TEAM:
-            conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")  # type: ignore[call-overload]
-            conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")  # type: ignore[call-overload]
+            conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")
+            conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
     return postgres_url
 
 
@@ -98,14 +98,14 @@ def remote(store: PostgresStore, user: str) -> GateRemote:
 def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Everything the database holds about executions, signals, events and the model, to compare after a refusal."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # type: ignore[call-overload]
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                 for table in ("executions", "signals", "events", "meta", "group_members")}
 
 
 def refused(url: str, sql: str, *params: Any) -> str:
     """Run ``sql`` on a raw connection: it must be refused by the guard (its message returned)."""
     with psycopg.connect(url, autocommit=True) as conn, pytest.raises(psycopg.Error) as raised:
-        conn.execute(sql, params)  # type: ignore[call-overload]
+        conn.execute(sql, params)
     assert raised.value.sqlstate == FORBIDDEN, raised.value
     return str(raised.value.diag.message_primary)
 
@@ -266,9 +266,9 @@ def test_a_database_of_the_previous_version_is_upgraded_to_the_guard(postgres_ur
     launch(opened(postgres_url), {"assignees": ["bob"]})
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # as the previous version left it
         for table in ("signals", "events", "executions", "meta"):
-            conn.execute(f"DROP TRIGGER gatewidgets_{table}_guard ON {table}")  # type: ignore[call-overload]
+            conn.execute(f"DROP TRIGGER gatewidgets_{table}_guard ON {table}")
         for table in ("signals", "events", "executions"):
-            conn.execute(f"ALTER TABLE {table} DROP COLUMN db_role")  # type: ignore[call-overload]
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN db_role")
         conn.execute("DROP TABLE group_members")
         conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
     store = opened(postgres_url)
@@ -284,7 +284,7 @@ def test_a_read_only_database_opens_as_it_is_for_its_owner(postgres_url: str, op
     launch(opened(postgres_url), {"assignees": ["bob"]})
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         name = urllib.parse.urlsplit(postgres_url).path.lstrip("/")
-        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")  # type: ignore[call-overload]
+        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
     before = rows(postgres_url)
     configured(postgres_role_is_user=True, groups={"finance": ["bob"]})  # would be written by a writable owner
     reader = opened(postgres_url)
