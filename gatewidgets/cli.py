@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gatewidgets import lab
 
             return lab.run(args)
+        if args.command == "hub-service":
+            from gatewidgets import hub
+
+            return hub.run(args.config, args.debug)
         from gatewidgets.remote import GateRemote
 
         remote = GateRemote.for_sandbox(store=args.store).with_face("cli")
