@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 from jupyter_server.base.handlers import JupyterHandler, Template404
@@ -46,21 +46,21 @@ def _serves(app: web.Application, path: str) -> bool:
     return not issubclass(app.find_handler(request).handler_class, Template404)
 
 
-class HubServiceApp(ServerApp):  # type: ignore[misc]  # jupyter_server is untyped
+class HubServiceApp(ServerApp):
     """A Jupyter server for a JupyterHub service: gatewidgets' routes only, hub OAuth, no kernels or files."""
 
     name = "gatewidgets-hub-service"
     description = "The gatewidgets signals API and inbox as a JupyterHub service."
     # the server's own API (status, the logged-in user) and nothing else: no contents, files, kernels, terminals
-    default_services = ("api",)
+    default_services = ("api",)  # type: ignore[assignment]  # the base class types its own thirteen names
     allow_root = Bool(True, config=True, help="The service starts no kernels, so running as root is allowed.")
 
     @default("identity_provider_class")
-    def _hub_identity(self) -> type:
+    def _hub_identity(self) -> Any:  # jupyterhub is untyped
         return JupyterHubIdentityProvider
 
     @default("authorizer_class")
-    def _hub_authorizer(self) -> type:
+    def _hub_authorizer(self) -> Any:
         return JupyterHubAuthorizer
 
     @default("jpserver_extensions")
@@ -91,9 +91,9 @@ class HubServiceApp(ServerApp):  # type: ignore[misc]  # jupyter_server is untyp
     def find_server_extensions(self) -> None:
         """Load only the extensions configured for this app (gatewidgets'), not every one installed."""
 
-    def initialize(self, argv: Any = None, **kwargs: Any) -> None:
-        super().initialize(argv, **kwargs)
-        self.web_app.add_handlers(".*$", [(url_path_join(self.base_url, "/?"), HomeHandler)])
+    def init_webapp(self) -> None:
+        super().init_webapp()
+        cast(Any, self.web_app).add_handlers(".*$", [(url_path_join(self.base_url, "/?"), HomeHandler)])
 
 
 def _service_url() -> str:

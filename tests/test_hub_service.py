@@ -116,10 +116,10 @@ def hub(tmp_path: Path, proxy_command: str, postgres_url: str) -> Iterator[Hub]:
     }
     (tmp_path / "jupyterhub_config.json").write_text(json.dumps(config))
     log = tmp_path / "hub.log"
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # reaches the spawned servers
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(tmp_path / "jupyterhub_config.json")],
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, PYTHONPATH=str(REPO)))
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=path))
     running = Hub(f"http://127.0.0.1:{port}", admin_token, log)
     try:
         def up(path: str) -> bool:
@@ -208,7 +208,15 @@ def test_a_hub_user_approves_another_users_gate_in_the_service(hub: Hub) -> None
     assert name, launched
     execution = name.group(1)
 
+    anonymous = requests.get(f"{hub.url}/services/{SERVICE}/gatewidgets/api/signals", timeout=30)
+    assert anonymous.status_code == 403, anonymous.text
     bob, alice = logged_in(hub, "bob"), logged_in(hub, "alice")
+    for api in ("kernels", "contents", "terminals", "sessions"):  # the service runs no code and serves no files
+        assert bob.get(f"{hub.url}/services/{SERVICE}/api/{api}", timeout=30).status_code == 404, api
+    assert bob.get(f"{hub.url}/services/{SERVICE}/api/me", timeout=30).json()["identity"]["username"] == "bob"
+    scripted = requests.get(f"{hub.url}/services/{SERVICE}/gatewidgets/api/signals?execution={execution}",
+                            headers={"Authorization": f"token {alice_token}"}, timeout=30)
+    assert [s["signal_id"] for s in scripted.json()["signals"]] == ["publish"], scripted.text
     listed = service(bob, hub, "GET", f"/signals?execution={execution}&state=PENDING")
     assert listed.status_code == 200, listed.text
     [gate] = listed.json()["signals"]
