@@ -114,3 +114,11 @@ def test_history_and_stats_as_json(waiting: Any) -> None:
     assert figures["set_via"] == {"cli": 1} and figures["gates_waiting"] >= 2
     missing = gw("history", "no-such-execution")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_hub_service_outside_a_hub_says_how_to_start_it(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)  # what the hub gives the services it starts
+    assert main(["hub-service"]) == 2
+    out, err = capsys.readouterr()
+    assert "c.JupyterHub.services" in err and len(err.strip().splitlines()) == 1 and out == "", err

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "hub-test-password"
 SERVICE = "gatewidgets"
+MAX_UPLOAD = 64  # bytes, the service's c.GateWidgets setting
 TIMEOUT = 120  # s: the hub, its proxy, the service and a single-user server starting on a busy machine
 
 LAUNCH = """
@@ -49,7 +50,7 @@ def quarter() -> str:
 @workflow
 def publish() -> str:
     return approve(quarter(), "publish", timeout=timedelta(minutes=10), assignees=["@reviewers"],
-                   self_approval=False)
+                   self_approval=False, verified=True)
 
 ex = publish.launch()
 ex.reached("publish").wait(timeout=60)
@@ -90,6 +91,8 @@ def hub(tmp_path: Path, proxy_command: str, postgres_url: str) -> Iterator[Hub]:
     port, admin_token = _free_port(), secrets.token_hex(16)
     service_url = f"http://127.0.0.1:{_free_port()}"
     store_env = {"GATEWIDGETS_STORE": postgres_url}
+    service_config = tmp_path / "gatewidgets_service_config.py"  # the service's own Jupyter config
+    service_config.write_text(f"c.GateWidgets.max_upload_bytes = {MAX_UPLOAD}\n")
     config = {
         "JupyterHub": {
             "ip": "127.0.0.1", "port": port, "hub_ip": "127.0.0.1", "hub_port": _free_port(),
@@ -98,7 +101,7 @@ def hub(tmp_path: Path, proxy_command: str, postgres_url: str) -> Iterator[Hub]:
             "load_groups": {"reviewers": {"users": ["alice", "bob"]}},
             "services": [
                 {"name": SERVICE, "url": service_url, "oauth_no_confirm": True, "environment": store_env,
-                 "command": [sys.executable, "-m", "gatewidgets", "hub-service"]},
+                 "command": [sys.executable, "-m", "gatewidgets", "hub-service", "--config", str(service_config)]},
                 {"name": "test-admin", "api_token": admin_token},
             ],
             "load_roles": [
@@ -150,16 +153,18 @@ def logged_in(hub: Hub, user: str) -> requests.Session:
     landed = session.post(form.url, timeout=30, data={"username": user, "password": PASSWORD,
                                                       "_xsrf": session.cookies.get("_xsrf", path="/hub/")})
     assert landed.status_code == 200, (landed.status_code, landed.url, landed.text[:500])
-    assert landed.url.startswith(f"{hub.url}/services/{SERVICE}/gatewidgets/"), landed.url
+    pages = (f"{hub.url}/services/{SERVICE}/gatewidgets/inbox", f"{hub.url}/services/{SERVICE}/gatewidgets/api/signals")
+    assert landed.url.startswith(pages), landed.url
     assert any(r.status_code == 302 and "/oauth_callback" in r.url for r in landed.history), landed.history
     return session
 
 
-def service(session: requests.Session, hub: Hub, method: str, path: str, body: Any = None) -> requests.Response:
+def service(session: requests.Session, hub: Hub, method: str, path: str, body: Any = None,
+            data: bytes | None = None) -> requests.Response:
     """A call to the service's API in ``session``, with its XSRF cookie echoed as a header (as its pages do)."""
     xsrf = session.cookies.get("_xsrf", path=f"/services/{SERVICE}/") or ""
-    return session.request(method, f"{hub.url}/services/{SERVICE}/gatewidgets/api{path}", json=body, timeout=30,
-                           headers={"X-XSRFToken": xsrf})
+    return session.request(method, f"{hub.url}/services/{SERVICE}/gatewidgets/api{path}", json=body, data=data,
+                           timeout=30, headers={"X-XSRFToken": xsrf})
 
 
 async def run_in_kernel(base: str, token: str, kernel: str, code: str, timeout: float = 90) -> str:
@@ -214,6 +219,9 @@ def test_a_hub_user_approves_another_users_gate_in_the_service(hub: Hub) -> None
     for api in ("kernels", "contents", "terminals", "sessions"):  # the service runs no code and serves no files
         assert bob.get(f"{hub.url}/services/{SERVICE}/api/{api}", timeout=30).status_code == 404, api
     assert bob.get(f"{hub.url}/services/{SERVICE}/api/me", timeout=30).json()["identity"]["username"] == "bob"
+    too_big = service(bob, hub, "PUT", "/files/notes.txt", data=b"x" * (MAX_UPLOAD + 1))  # --config reached it
+    assert too_big.status_code == 413, too_big.text
+    assert service(bob, hub, "PUT", "/files/notes.txt", data=b"x" * MAX_UPLOAD).status_code == 201
     scripted = requests.get(f"{hub.url}/services/{SERVICE}/gatewidgets/api/signals?execution={execution}",
                             headers={"Authorization": f"token {alice_token}"}, timeout=30)
     assert [s["signal_id"] for s in scripted.json()["signals"]] == ["publish"], scripted.text
@@ -229,6 +237,7 @@ def test_a_hub_user_approves_another_users_gate_in_the_service(hub: Hub) -> None
     refused = service(alice, hub, "POST", f"{path}/approve", {"comment": "mine"})
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"] == "GateForbiddenError"
+    assert "alice launched this execution and self-approval is off" in refused.json()["message"]
     assert service(alice, hub, "GET", path).json() == before
 
     # bob answers as the hub user he logged in as, allowed by his hub group
