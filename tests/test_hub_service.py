@@ -122,7 +122,8 @@ def hub(tmp_path: Path, proxy_command: str, postgres_url: str) -> Iterator[Hub]:
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # reaches the spawned servers
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(tmp_path / "jupyterhub_config.json")],
-                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=path))
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PYTHONPATH=path))
     running = Hub(f"http://127.0.0.1:{port}", admin_token, log)
     try:
         def up(path: str) -> bool:
