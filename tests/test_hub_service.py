@@ -126,15 +126,16 @@ def hub(tmp_path: Path, proxy_command: str, postgres_url: str) -> Iterator[Hub]:
                                 env=dict(os.environ, PYTHONPATH=path))
     running = Hub(f"http://127.0.0.1:{port}", admin_token, log)
     try:
-        def up(path: str) -> bool:
+        def up(path: str) -> bool:  # a JSON answer of the hub's API, or of the service's (not the hub's 404 page)
             assert proc.poll() is None, log.read_text()[-5000:]
             try:
-                return requests.get(running.url + path, timeout=5, allow_redirects=False).status_code in (200, 302)
+                answer = requests.get(running.url + path, timeout=5, allow_redirects=False)
             except requests.ConnectionError:
                 return False
+            return answer.status_code == 200 and "version" in answer.json()
 
         eventually(lambda: up("/hub/api/"), timeout=TIMEOUT, interval=0.5, what="the hub")
-        eventually(lambda: up(f"/services/{SERVICE}/"), timeout=TIMEOUT, interval=0.5, what="the service")
+        eventually(lambda: up(f"/services/{SERVICE}/api"), timeout=TIMEOUT, interval=0.5, what="the service")
         yield running
     finally:
         proc.send_signal(signal.SIGTERM)  # the hub stops the single-user servers, the service and its proxy
