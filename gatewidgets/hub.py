@@ -26,6 +26,7 @@ from traitlets import Bool, default
 __all__ = ["HubServiceApp", "run"]
 
 EXTENSION = "gatewidgets.server"
+IDENTITY_SOURCE = "gatewidgets_identity_source"  # the web app setting the extension's handlers read
 PAGES = (("gatewidgets", "inbox"), ("gatewidgets", "api", "signals"))  # where the front page sends a user: first served
 
 
@@ -93,6 +94,7 @@ class HubServiceApp(ServerApp):
 
     def init_webapp(self) -> None:
         super().init_webapp()
+        self.web_app.settings[IDENTITY_SOURCE] = "hub"  # the handlers' identities: hub users, logged in by hub OAuth
         cast(Any, self.web_app).add_handlers(".*$", [(url_path_join(self.base_url, "/?"), HomeHandler)])
 
 
