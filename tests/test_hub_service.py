@@ -232,10 +232,16 @@ def test_a_hub_user_approves_another_users_gate_in_the_service(hub: Hub) -> None
     [gate] = listed.json()["signals"]
     project, domain = gate["execution"]["project"], gate["execution"]["domain"]
     path = f"/signals/{project}/{domain}/{execution}/publish"
-    assert service(bob, hub, "GET", path).json()["state"] == "PENDING"
+    for_bob = service(bob, hub, "GET", path).json()
+    assert for_bob["state"] == "PENDING" and for_bob["decision"]["may_answer"] is True, for_bob
+    assert for_bob["decision"]["launched_by"] == {"user": "alice", "source": "hub-env"}
+    mine = {user: [s["signal_id"] for s in service(session, hub, "GET", f"/signals?execution={execution}&for=me")
+                   .json()["signals"]] for user, session in (("bob", bob), ("alice", alice))}
+    assert mine == {"bob": ["publish"], "alice": []}
 
     # the launcher may not approve her own gate: 403, and the signal is as it was
     before = service(alice, hub, "GET", path).json()
+    assert before["decision"]["may_answer"] is False and "self-approval is off" in before["decision"]["why_not"]
     refused = service(alice, hub, "POST", f"{path}/approve", {"comment": "mine"})
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"] == "GateForbiddenError"
