@@ -114,3 +114,19 @@ def test_history_and_stats_as_json(waiting: Any) -> None:
     assert figures["set_via"] == {"cli": 1} and figures["gates_waiting"] >= 2
     missing = gw("history", "no-such-execution")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_hub_service_outside_a_hub_says_how_to_start_it(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)  # what the hub gives the services it starts
+    assert main(["hub-service"]) == 2
+    out, err = capsys.readouterr()
+    assert "c.JupyterHub.services" in err and len(err.strip().splitlines()) == 1 and out == "", err
+
+
+def test_hub_service_without_jupyterhub_names_the_extra() -> None:
+    code = ("import sys; sys.modules['jupyterhub'] = None  # as if not installed: importing it fails\n"
+            "from gatewidgets.cli import main; sys.exit(main(['hub-service']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr.strip() == "gatewidgets: hub-service needs jupyterhub: pip install 'gatewidgets[hub]'"
