@@ -292,6 +292,8 @@ def decision_detail(ballot: Ballot | None, verdict: Verdict | None,
     out = dict(detail or {})
     if ballot is not None:
         out["identity_source"] = ballot.identity.source
+        if ballot.identity.groups:  # the groups its authority vouched for (a hub's), judged by the database too
+            out["identity_groups"] = list(ballot.identity.groups)
         if ballot.seen is not None:
             out["evidence_hash"] = ballot.seen
     if verdict is not None and verdict.approvals:

@@ -60,7 +60,8 @@ AS $$
                        AND ur.rolname = usr AND ur.oid <> gr.oid AND NOT ur.rolsuper
                        AND pg_has_role(ur.oid, gr.oid, 'MEMBER'))))) $$;
 
-CREATE OR REPLACE FUNCTION gatewidgets_may_answer(sig signals, usr text, action text, source text)
+CREATE OR REPLACE FUNCTION gatewidgets_may_answer(sig signals, usr text, action text, source text,
+                                                  vouched jsonb)
 RETURNS text LANGUAGE plpgsql STABLE {_PATH} AS $$
 DECLARE
     policy jsonb := sig.context::jsonb -> 'policy';
@@ -85,7 +86,10 @@ BEGIN
             sig.waiting_since::timestamptz + make_interval(secs => (policy ->> 'escalate_after')::float8) THEN
         allowed := allowed || COALESCE(policy -> 'escalate_to', '[]');
     END IF;
-    IF jsonb_array_length(allowed) > 0 AND NOT gatewidgets_member(usr, allowed) THEN
+    IF jsonb_array_length(allowed) > 0 AND NOT gatewidgets_member(usr, allowed)
+            -- the groups a hub vouched for (the service's login), as recorded with the decision
+            AND NOT (source = 'hub' AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(allowed) AS n(name)
+                     WHERE left(n.name, 1) = '@' AND COALESCE(vouched, '[]') ? substr(n.name, 2))) THEN
         RETURN format('%s is not an assignee; it may be answered by %s', COALESCE(usr, 'nobody named'),
                       (SELECT string_agg(a, ', ') FROM jsonb_array_elements_text(allowed) AS a));
     END IF;
@@ -162,7 +166,8 @@ BEGIN
     END IF;
     action := CASE WHEN NEW.kind <> 'approve' THEN 'set'
                    WHEN NEW.value::jsonb = 'false'::jsonb THEN 'reject' ELSE 'approve' END;
-    reason := gatewidgets_may_answer(OLD, decider, action, source);
+    reason := gatewidgets_may_answer(OLD, decider, action, source,
+                                     CASE WHEN by_role THEN NULL ELSE NEW.context::jsonb -> 'identity_groups' END);
     IF reason IS NOT NULL THEN
         {_RAISE} format('gatewidgets: %s may not %s %s: %s (refused by the database)', decider, action, what, reason);
     END IF;
@@ -184,7 +189,8 @@ BEGIN
         ORDER BY e.set_by, e.id DESC) AS latest
     WHERE latest.detail::jsonb ->> 'value_key' = NEW.identity
       AND gatewidgets_may_answer(OLD, latest.set_by, 'approve', CASE WHEN by_role THEN 'database'
-          ELSE COALESCE(latest.detail::jsonb ->> 'identity_source', 'claimed') END) IS NULL;
+          ELSE COALESCE(latest.detail::jsonb ->> 'identity_source', 'claimed') END,
+          CASE WHEN by_role THEN NULL ELSE latest.detail::jsonb -> 'identity_groups' END) IS NULL;
     IF counted + 1 < quorum THEN
         {_RAISE} format('gatewidgets: %s needs %s distinct approvals of that value; the database holds %s with '
                         '%s''s (refused by the database)', what, quorum, counted + 1, decider);
