@@ -219,16 +219,18 @@ class GateRemote:
                 seen: str | None = None) -> Ballot:
         return Ballot(self.identity, self.via.value, action, value_key, self.member_of(), comment, seen)
 
-    def status(self, signal: Signal, record: ExecutionRecord | None = None) -> DecisionStatus:
+    def status(self, signal: Signal, record: ExecutionRecord | None = None,
+               action: str | None = None) -> DecisionStatus:
         """Where ``signal``'s decision stands, and whether this remote's identity may answer it (``record``: its
-        execution, when the caller has read it already)."""
+        execution, when the caller has read it already; ``action``: ``approve``, ``reject``, ``set`` or ``end``,
+        default the signal's main answer: ``approve`` for an approval, else ``set``)."""
         policy = Policy.from_dict((signal.context or {}).get("policy"))
         launched_by = None
         if policy is not None:
             record = record or self.store.get_execution(signal.id.execution_id, with_nodes=False)
             launched_by = record.launched_by
         now = datetime.now(timezone.utc)
-        action = "approve" if signal.kind is SignalKind.APPROVE else "set"
+        action = action or ("approve" if signal.kind is SignalKind.APPROVE else "set")
         why_not = may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
                              else None, action=action, waiting_since=signal.waiting_since, now=now,
                              groups=settings.groups)
