@@ -21,7 +21,7 @@ from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing
+from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing, who
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
@@ -93,6 +93,24 @@ class DecisionStatus:
     may_answer: bool
     why_not: str | None
     launched_by: Identity | None
+
+    @property
+    def rules(self) -> str:
+        """Who may answer, in one line: ``may answer: alice, @finance (bob, carol) · 2 approvals · no
+        self-approval`` ("" without a policy)."""
+        policy = self.policy
+        if policy is None:
+            return ""
+        parts = [f"may answer: {who(policy.assignees, settings.groups) if policy.assignees else 'anyone'}"]
+        if policy.quorum > 1:
+            parts.append(f"{policy.quorum} approvals")
+        if not policy.self_approval:
+            parts.append("no self-approval")
+        if policy.verified:
+            parts.append("a server-verified identity")
+        if policy.escalate_to:
+            parts.append(f"later also {who(policy.escalate_to, settings.groups)}")
+        return " · ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy.to_dict() if self.policy else None,

@@ -16,7 +16,7 @@ from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer, replace_previous_run, weak_listener
 from gatewidgets.widgets.decisions import DecisionList
 from gatewidgets.widgets.gate import GateWidget, remote_for
-from gatewidgets.widgets.standing import decision, rules_text, why_text
+from gatewidgets.widgets.standing import decision, why_text
 from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["SignalDashboard"]
@@ -202,7 +202,7 @@ class SignalDashboard(w.VBox):
             record = self._records[signal.execution_name] = self.remote.store.get_execution(
                 signal.id.execution_id, with_nodes=False)
         found = decision(self.remote, signal, record)
-        return {"standing": found.status.line or "", "rules": rules_text(signal.policy),
+        return {"standing": found.status.line or "", "rules": found.status.rules,
                 "why": why_text(found, self.remote.user)}
 
     def _filters(self) -> list[str]:

@@ -153,7 +153,8 @@ _CSS = """
 class DecisionList(anywidget.AnyWidget):
     """Compact rows (``rows``: dicts with key, signal, kind, state, execution, workflow, waiting and
     deadline as ISO times, orphaned, and for a signal with a policy ``standing`` (the count line), ``rules`` (who
-    may answer) and ``why`` (why the viewer may not; "" when they may)); ``expanded`` is the key of the row shown as a card, or ``""``."""
+    may answer) and ``why`` (why the viewer may not; "" when they may)); ``expanded`` is the key of the row
+    shown as a card, or ``""``."""
 
     _esm = _ESM
     _css = _CSS

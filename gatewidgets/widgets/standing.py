@@ -11,12 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 from gatewidgets import kinds
 from gatewidgets.models.execution import ExecutionRecord
-from gatewidgets.models.policy import Policy, who
 from gatewidgets.models.signal import Signal
 from gatewidgets.remote import DecisionStatus, GateRemote
-from gatewidgets.settings import settings
 
-__all__ = ["Decision", "decision", "standing_html", "rules_text", "why_text"]
+__all__ = ["Decision", "decision", "standing_html", "why_text"]
 
 
 @dataclass(frozen=True)
@@ -55,20 +53,6 @@ def decision(remote: GateRemote, signal: Signal, record: ExecutionRecord | None 
     return Decision(remote.status(signal, record), offered, refused, changes_at)
 
 
-def rules_text(policy: Policy) -> str:
-    """``may answer: alice, @finance (bob, carol) · 2 approvals · no self-approval``."""
-    parts = [f"may answer: {who(policy.assignees, settings.groups) if policy.assignees else 'anyone'}"]
-    if policy.quorum > 1:
-        parts.append(f"{policy.quorum} approvals")
-    if not policy.self_approval:
-        parts.append("no self-approval")
-    if policy.verified:
-        parts.append("a server-verified identity")
-    if policy.escalate_to:
-        parts.append(f"later also {who(policy.escalate_to, settings.groups)}")
-    return " · ".join(parts)
-
-
 def why_text(found: Decision, user: str) -> str:
     """``alice may not approve: alice launched this execution and self-approval is off (may still reject)``, or
     "" when ``user`` may take every action offered."""
@@ -90,7 +74,7 @@ def standing_html(signal: Signal, found: Decision, user: str) -> str:
     status = found.status
     if status.policy is None:
         return ""
-    lines = [f'<div class="gw-policy gw-muted">{html.escape(rules_text(status.policy))}</div>']
+    lines = [f'<div class="gw-policy gw-muted">{html.escape(status.rules)}</div>']
     if signal.state.is_open and status.line:
         lines.append(f'<div class="gw-standing">{html.escape(status.line)}</div>')
     elif status.approvals:
