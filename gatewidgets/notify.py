@@ -50,20 +50,22 @@ class Notification:
     signal: Signal
 
     def to_json(self) -> dict[str, Any]:
-        """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers and
-        the HTTP paths that answer it (``actions``: ``set`` and one per answer's verb the API takes)."""
+        """The webhook body: the event, the signal (as the HTTP API writes it: with who may answer, ``policy``,
+        the ``approvals`` so far and the ``standing`` line), the answers its kind offers and the HTTP paths that
+        answer it (``actions``: ``set`` and one per answer's verb the API takes)."""
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"
         paths = {"set": path, "approve": f"{path}/approve", "reject": f"{path}/reject"}  # "end": no HTTP path
         answers = kinds.get(s.kind).answers(s)
+        signal = signal_to_json(s)
         return {
             "event": self.event,
             "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
-            "signal": signal_to_json(s),
+            "signal": signal,
             "answers": [_answer_json(a, paths.get(a.action)) for a in answers],
             "actions": {"set": path} | {a.action: paths[a.action] for a in answers if a.action in paths},
-            "text": _summary(self),
+            "text": _summary(self, signal["standing"]),
         }
 
 
@@ -76,11 +78,12 @@ def _answer_json(answer: Answer, path: str | None) -> dict[str, Any]:
             "comment": answer.comment, "path": path}
 
 
-def _summary(n: Notification) -> str:
+def _summary(n: Notification, standing: str | None) -> str:
     s = n.signal
     where = f"{s.signal_id!r} of execution {s.execution_name!r}"
     if n.event == "waiting":
-        return f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
+        return f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}" + \
+            (f" ({standing})." if standing else ".")
     if n.event == "decided":
         return f"Gate {where} was set to {s.value!r} by {s.set_by} via {s.via.value if s.via else '?'}."
     if n.event == "timed_out":
