@@ -16,7 +16,9 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
     installed ``gatewidgets.server`` extension config (sys.prefix) still applies.
 ``new_lab_server`` (function) -> callable ``new_lab_server(base_dir)``
     A context manager starting another server like ``lab_server`` (own root copy, own
-    store ``base_dir/store/gates.db``) in the empty directory ``base_dir``. A test module
+    store ``base_dir/store/gates.db``) in the empty directory ``base_dir``; ``env=`` adds
+    to its (and its kernels') environment, e.g. ``JUPYTERHUB_USER`` (who its kernels run
+    as) or another server's ``GATEWIDGETS_STORE`` (to share that store). A test module
     that needs a fresh store per test overrides ``lab_server`` with it; ``open_notebook``
     then uses that server.
 ``browser`` (package) -> playwright.sync_api.Browser (Playwright is stopped after
@@ -185,9 +187,10 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def _start_lab_server(base: Path):
+def _start_lab_server(base: Path, env: dict[str, str] | None = None):
     """A JupyterLab server whose root dir, store, settings and Jupyter dirs all live in
-    the new, empty directory ``base``; stopped (terminate, then kill) on exit."""
+    the new, empty directory ``base`` (``env``: more environment, which may name another
+    store); stopped (terminate, then kill) on exit."""
     root = base / "root"
     shutil.copytree(BROWSER_NOTEBOOKS, root,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -201,6 +204,7 @@ def _start_lab_server(base: Path):
     for d in ("config", "data", "runtime", "workspaces", "ipython"):
         (base / d).mkdir()
 
+    env_extra = env or {}
     env = dict(os.environ)
     env.update(
         GATEWIDGETS_STORE=str(store),
@@ -212,6 +216,7 @@ def _start_lab_server(base: Path):
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_TOKEN", None)
+    env.update(env_extra)
 
     port, token = _free_port(), secrets.token_hex(16)
     log_path = base / "jupyterlab.log"
@@ -229,7 +234,7 @@ def _start_lab_server(base: Path):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = LabServer(port=port, token=token, root_dir=root, store=store,
+    server = LabServer(port=port, token=token, root_dir=root, store=Path(env["GATEWIDGETS_STORE"]),
                        log_path=log_path, process=proc)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
