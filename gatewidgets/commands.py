@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from gatewidgets import kinds
 from gatewidgets.answers import answers_file
 from gatewidgets.errors import GateError
-from gatewidgets.formatting import inert, node_labels, short, when
+from gatewidgets.formatting import inert, node_labels, short, when, who_decided
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import DecisionStatus, GateRemote
@@ -587,7 +587,7 @@ def _detail(detail: dict[str, Any] | None) -> str:
     if detail.get("comment"):
         comment = detail["comment"]
         parts.append(f'"{comment if len(comment) <= 60 else comment[:59] + "…"}"')
-    return "; ".join(parts)
+    return "; ".join(parts + who_decided(detail))
 
 
 def _stats(args: argparse.Namespace, ctx: Context) -> Result:

@@ -176,3 +176,6 @@ def test_who_may_answer_the_count_the_evidence_hash_and_waiting_for_me(
     assert ex.wait(timeout=10) == 4
     code, out, _ = command("list", ex.name, "--all")
     assert code == 0 and "bob approved" in out and "carol approved" in out
+    code, out, _ = command("history", ex.name)
+    assert code == 0 and "refused: alice launched this execution and self-approval is off; as hub-env" in out
+    assert "refused: the evidence changed since it was shown" in out

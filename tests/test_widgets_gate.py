@@ -296,6 +296,8 @@ def test_the_launcher_sees_why_not_an_assignee_approves_and_both_cards_count_liv
     assert "alice may not approve" in mine.error_text and "self-approval is off" in mine.error_text
     stored = GateRemote.for_sandbox().get_signal("ok", ex.name)
     assert stored.state is SignalState.PENDING and stored.approvals == []
+    eventually(lambda: "refused: alice launched this execution and self-approval is off; as hub-env"
+               in mine.history.value, timeout=10, what="the refusal in the card's history")
 
     as_user(monkeypatch, "bob")
     bobs = GateWidget(signal)

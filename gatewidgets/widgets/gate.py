@@ -437,6 +437,9 @@ class GateWidget(w.VBox):
             else:
                 self._enable({"new": self.ready})
             self.tick()
+        self._show_history()
+
+    def _show_history(self) -> None:
         history = self._history_html()  # outside the lock: it reads the store
         with self._lock:
             self.history.value = history
@@ -444,12 +447,15 @@ class GateWidget(w.VBox):
     # -- updates (any thread) ------------------------------------------------------------
     def _on_store_events(self, events: list[StoreEvent]) -> None:
         key = self.current_signal.id.execution_id
-        if any(e.execution_id == key and (e.signal_id == self.signal_id or e.signal_id is None
-                                          and e.kind in ("finished", "cancelled")) for e in events):
+        mine = [e for e in events if e.execution_id == key and (e.signal_id == self.signal_id or e.signal_id is None
+                                                                 and e.kind in ("finished", "cancelled"))]
+        if mine:
             try:
                 self.refresh()
             except GateError:
                 pass
+        if any(e.kind == "refused" for e in mine):  # the signal did not change: only its history did
+            self._show_history()
 
     def _history_html(self) -> str:
         """The signal's audit trail as a collapsed table (empty if the remote keeps none)."""
@@ -525,7 +531,7 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
         parts.append(f"changed {original} to {changed}")
     if detail.get("comment"):
         parts.append(f"“{detail['comment']}”")
-    return "; ".join(parts)
+    return "; ".join(parts + formatting.who_decided(detail))
 
 
 def _decided(signal: Signal) -> str:
