@@ -360,7 +360,7 @@ def _decisions(ctx: Context, signals: list[Signal]) -> dict[str, DecisionStatus]
             continue
         key = signal.id.execution_id
         if key not in records:
-            records[key] = ctx.remote.store.get_execution(key, with_nodes=False)
+            records[key] = ctx.remote.launch_record(signal)
         out[_described(signal)] = ctx.remote.status(signal, records[key])
     return out
 

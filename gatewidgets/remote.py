@@ -245,8 +245,7 @@ class GateRemote:
         policy = Policy.from_dict((signal.context or {}).get("policy"))
         launched_by = None
         if policy is not None:
-            record = record or self.store.get_execution(signal.id.execution_id, with_nodes=False)
-            launched_by = record.launched_by
+            launched_by = (record or self.launch_record(signal)).launched_by
         now = datetime.now(timezone.utc)
         action = action or ("approve" if signal.kind is SignalKind.APPROVE else "set")
         why_not = may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
@@ -256,6 +255,11 @@ class GateRemote:
                               standing(policy, signal.context, waiting_since=signal.waiting_since, now=now,
                                        groups=settings.groups),
                               why_not is None and signal.state.is_open, why_not, launched_by)
+
+    def launch_record(self, signal: Signal) -> ExecutionRecord:
+        """The execution of ``signal``, without its nodes: who launched it (which never changes, so a face that
+        shows a signal's :meth:`status` again keeps it)."""
+        return self.store.get_execution(signal.id.execution_id, with_nodes=False)
 
     def waiting_for_me(self, project: str | None = None, domain: str | None = None,
                        limit: int | None = 100) -> list[Signal]:

@@ -199,8 +199,7 @@ class SignalDashboard(w.VBox):
             return {"standing": "", "rules": "", "why": ""}
         record = self._records.get(signal.execution_name)
         if record is None:
-            record = self._records[signal.execution_name] = self.remote.store.get_execution(
-                signal.id.execution_id, with_nodes=False)
+            record = self._records[signal.execution_name] = self.remote.launch_record(signal)
         found = decision(self.remote, signal, record)
         return {"standing": found.status.line or "", "rules": found.status.rules,
                 "why": why_text(found, self.remote.user)}

@@ -398,7 +398,7 @@ class GateWidget(w.VBox):
     def _launch_record(self, signal: Signal) -> ExecutionRecord | None:
         """The execution (who launched it), read once, for a signal with a policy."""
         if self._record is None and signal.policy is not None:
-            self._record = self.remote.store.get_execution(signal.id.execution_id, with_nodes=False)
+            self._record = self.remote.launch_record(signal)
         return self._record
 
     def _show_decision(self, signal: Signal, record: ExecutionRecord | None) -> None:

@@ -38,7 +38,7 @@ def decision(remote: GateRemote, signal: Signal, record: ExecutionRecord | None 
     """What ``remote``'s identity may do on ``signal``, per action its kind offers (``record``: its execution, if
     read already; who launched it never changes, so callers keep it)."""
     if record is None and signal.policy is not None:
-        record = remote.store.get_execution(signal.id.execution_id, with_nodes=False)
+        record = remote.launch_record(signal)
     offered = tuple(dict.fromkeys(a.action for a in kinds.get(signal.kind).answers(signal)))
     refused = {}
     for action in offered if signal.state.is_open else ():
