@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from _procs import waiting_execution
+from _team_workflow import team_wf
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState, approve, task, workflow
+from gatewidgets import GateRemote, SignalState
 from gatewidgets.cli import main
 
 
@@ -115,17 +115,6 @@ def test_history_and_stats_as_json(waiting: Any) -> None:
     assert figures["set_via"] == {"cli": 1} and figures["gates_waiting"] >= 2
     missing = gw("history", "no-such-execution")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
-
-
-@task
-def double(v: int) -> int:
-    return v * 2
-
-
-@workflow
-def team_wf(a: int) -> int:
-    return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["bob", "carol"], quorum=2,
-                   self_approval=False)
 
 
 def test_who_may_answer_the_count_the_evidence_hash_and_waiting_for_me(

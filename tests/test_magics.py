@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from _team_workflow import team_wf
 from helpers import eventually
 from helpers.shell import gate_shell, run
 from IPython.core.error import UsageError
@@ -241,12 +242,6 @@ def test_end_sleep_and_refusals_in_the_magics_language(ip: Any) -> None:
     assert GateRemote.for_sandbox().get_signal("long nap", ex.name).state is SignalState.SET
     assert run(ip, "%gate set n 4").result.success
     assert ex.wait(timeout=30) == 8
-
-
-@workflow
-def team_wf(a: int) -> int:
-    return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["bob", "carol"], quorum=2,
-                   self_approval=False)
 
 
 def test_who_may_answer_refusals_and_the_evidence_in_the_magics(ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:

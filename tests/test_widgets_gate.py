@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import traitlets
+from _team_workflow import team_wf
 from helpers import eventually
 
 from gatewidgets import (
@@ -252,12 +253,6 @@ def test_a_widget_whose_init_raised_is_finalised_quietly(build, monkeypatch) -> 
 
 
 # -- who may answer (a policy) -------------------------------------------------------------------------------
-@workflow
-def team_wf(a: int) -> int:
-    return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["bob", "carol"], quorum=2,
-                   self_approval=False)
-
-
 @workflow
 def own_wf(a: int) -> int:
     return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["alice", "bob"],

@@ -2,25 +2,13 @@
 a gate round-trips."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
+from _team_workflow import team_wf
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState, approve, task, workflow
+from gatewidgets import GateRemote, SignalState
 from gatewidgets.models.policy import Identity
 from gatewidgets.wire import execution_from_json, execution_to_json, signal_from_json, signal_to_json
-
-
-@task
-def double(v: int) -> int:
-    return v * 2
-
-
-@workflow
-def team_wf(a: int) -> int:
-    return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["bob", "carol"], quorum=2,
-                   self_approval=False)
 
 
 def test_policy_approvals_identity_source_and_evidence_hash_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
