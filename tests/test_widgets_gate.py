@@ -344,3 +344,23 @@ def test_a_card_sends_the_evidence_it_showed_and_changed_evidence_is_refused(mon
     assert card.approve() is not None  # what it shows now
     assert [a.user for a in GateRemote.for_sandbox().get_signal("ok", ex.name).approvals] == ["bob"]
     ex.abort()
+
+
+@workflow
+def escalating_wf() -> int:
+    return wait_for_input("n", timeout=None, expected_type=int, assignees=["carol"],
+                          escalate_after=timedelta(seconds=3), escalate_to=["dave"])
+
+
+def test_a_card_comes_alive_when_escalation_adds_its_viewer(monkeypatch):
+    as_user(monkeypatch, "dave")
+    ex = escalating_wf.launch()
+    card = GateWidget(pending(ex, "n"))
+    assert live(card) == []
+    assert "dave may not set: dave is not an assignee; it may be answered by carol" in text(card.standing.value)
+    eventually(lambda: card.controls.layout.display != "none", timeout=10, what="the card to come alive")
+    assert "may not" not in text(card.standing.value) and "later also dave" in text(card.standing.value)
+    card.control.field.value = "3"
+    assert live(card) == ["Submit"]
+    card.buttons["Submit"].click()
+    assert ex.wait(timeout=10) == 3

@@ -412,9 +412,8 @@ class GateWidget(w.VBox):
         live = [b for label, b in self.buttons.items() if not self._refused(label)]
         if list(self._button_row.children) != live:
             self._button_row.children = live
-        for label, button in self.buttons.items():
-            if self._refused(label):
-                button.disabled = True
+        for label, button in self.buttons.items():  # escalation may allow what was refused
+            button.disabled = self._refused(label) or (label in self._form_buttons and not self.ready)
         self._field_box.layout.display = "none" if any(self._refused(label) for label in self._form_buttons) else ""
         self.controls.layout.display = "none" if found.blocked else ""
 
