@@ -47,9 +47,9 @@ def _exec_id(data: dict[str, Any]) -> WorkflowExecutionIdentifier:
 
 def signal_to_json(signal: Signal) -> dict[str, Any]:
     """One signal as a JSON object. Who may answer it: ``policy`` (as launched; null: anyone who can reach it),
-    ``approvals`` counted so far, ``standing`` (``1 of 2: bob approved 10:02 — waiting for @finance``) and, once
-    decided, ``identity_source``; ``evidence_hash``: the hash of the evidence shown (pass it back with a decision),
-    or the one a decision was made on."""
+    ``approvals`` counted so far, ``standing`` while open (``1 of 2: bob approved 10:02 — waiting for
+    @finance``) and, once decided, ``identity_source``; ``evidence_hash``: the hash of the evidence shown (pass
+    it back with a decision), or the one a decision was made on."""
     ex = signal.id.execution_id
     context = signal.context or {}
     return {
@@ -78,7 +78,7 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "policy": context.get("policy"),
         "approvals": context.get("approvals"),
         "standing": standing(signal.policy, context, waiting_since=signal.waiting_since,
-                             now=datetime.now(timezone.utc), groups=settings.groups),
+                             now=datetime.now(timezone.utc), groups=settings.groups) if signal.state.is_open else None,
         "identity_source": signal.identity_source,
         "evidence_hash": context.get("evidence_hash") or signal.evidence_hash,
         **({"default": signal.default} if signal.has_default else {}),

@@ -219,4 +219,4 @@ def test_the_webhook_says_who_may_answer_and_where_the_decision_stands(hook_serv
     assert waiting["text"] == f"Gate 'ok' of execution {ex.name!r} is waiting for a decision " \
                               "(0 of 2 — waiting for bob, carol)."
     assert [a["user"] for a in decided["signal"]["approvals"]] == ["bob", "carol"]
-    assert decided["signal"]["identity_source"] == "claimed"
+    assert decided["signal"]["identity_source"] == "claimed" and decided["signal"]["standing"] is None  # decided

@@ -201,7 +201,7 @@ class SignalDashboard(w.VBox):
         if record is None:
             record = self._records[signal.execution_name] = self.remote.launch_record(signal)
         found = decision(self.remote, signal, record)
-        return {"standing": found.status.line or "", "rules": found.status.rules,
+        return {"standing": found.status.line or "" if signal.state.is_open else "", "rules": found.status.rules,
                 "why": why_text(found, self.remote.user)}
 
     def _filters(self) -> list[str]:
