@@ -2,6 +2,8 @@
 a gate round-trips."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from _team_workflow import team_wf
 from helpers import eventually
@@ -23,6 +25,12 @@ def test_policy_approvals_identity_source_and_evidence_hash_round_trip(monkeypat
     assert data["evidence_hash"] == waiting.evidence_hash is not None
     back = signal_from_json(data)
     assert (back.policy, back.approvals, back.evidence_hash) == (waiting.policy, [], waiting.evidence_hash)
+    # evidence stored in another form than the one shown (a key of a later version): the hash stays the store's
+    odd = dataclasses.replace(waiting, context={**(waiting.context or {}),
+                                                "evidence": {**waiting.context["evidence"], "later": 1}})
+    assert odd.evidence_hash != waiting.evidence_hash
+    assert "later" not in signal_to_json(odd)["evidence"]
+    assert signal_from_json(signal_to_json(odd)).evidence_hash == odd.evidence_hash
 
     seen = waiting.evidence_hash
     GateRemote.for_sandbox(user="bob").approve("ok", ex.name, evidence_hash=seen)
