@@ -353,16 +353,8 @@ def _signal_rows(signals: list[Signal], with_execution: bool, ctx: Context) -> t
 
 def _decisions(ctx: Context, signals: list[Signal]) -> dict[str, DecisionStatus]:
     """Where the decision of each signal with a policy stands for the caller, by :func:`_described`."""
-    records: dict[Any, ExecutionRecord] = {}
-    out = {}
-    for signal in signals:
-        if signal.policy is None:
-            continue
-        key = signal.id.execution_id
-        if key not in records:
-            records[key] = ctx.remote.launch_record(signal)
-        out[_described(signal)] = ctx.remote.status(signal, records[key])
-    return out
+    governed = [s for s in signals if s.policy is not None]
+    return {_described(s): status for s, status in zip(governed, ctx.remote.statuses(governed))}
 
 
 def _decision_cells(status: DecisionStatus, signal: Signal) -> list[str]:
@@ -413,8 +405,7 @@ def _mine(args: argparse.Namespace, ctx: Context) -> Result:
     """``list --mine``: pending signals the caller may answer, newest first."""
     if args.state or args.all:
         raise CommandError("list --mine lists pending signals waiting for you: leave out --state and --all.")
-    signals = [s for s in ctx.remote.waiting_for_me(args.project, args.domain, limit=None)
-               if args.execution is None or s.execution_name == args.execution]
+    signals = ctx.remote.waiting_for_me(args.project, args.domain, limit=None, execution_name=args.execution)
     total = len(signals)
     table, data = _signal_rows(signals[:args.limit], args.execution is None, ctx)
     table.title = f"Signals waiting for {ctx.remote.user} ({ctx.remote.identity.source})" + \

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import urllib.parse
 from typing import Any
 
 from traitlets import All, Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
@@ -33,8 +34,8 @@ from gatewidgets.errors import InvalidNameError
 from gatewidgets.models.execution import DEFAULT_DOMAIN, DEFAULT_PROJECT, check_name
 from gatewidgets.models.policy import Policy
 
-__all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "CONFIG_FILE_NAME", "STORE_ENV",
-           "ANSWERS_ENV"]
+__all__ = ["GateWidgets", "current", "config_files", "default_max_workers", "check_public_url", "CONFIG_FILE_NAME",
+           "STORE_ENV", "ANSWERS_ENV"]
 
 CONFIG_FILE_NAME = "gatewidgets_config"
 STORE_ENV = "GATEWIDGETS_STORE"
@@ -42,6 +43,18 @@ ANSWERS_ENV = "GATEWIDGETS_ANSWERS"
 _ENV = {"store": STORE_ENV, "answers": ANSWERS_ENV}  # settings an environment variable gives when unset
 DEFAULT = "default"
 RUNTIME = "set at run time (%config or code)"
+
+
+def check_public_url(value: str) -> str:
+    """``value`` if it can start links to a Jupyter server: an http(s) URL with a host, or a path from the host's
+    root (``/user/alice/``), without query or fragment; else ``ValueError`` saying why."""
+    parts = urllib.parse.urlsplit(value)
+    absolute = parts.scheme in ("http", "https") and bool(parts.netloc)
+    path_only = not parts.scheme and not parts.netloc and parts.path.startswith("/")
+    if not (absolute or path_only) or parts.query or parts.fragment:
+        raise ValueError(f"a public URL must be an http(s) URL such as https://hub.example.org/user/alice/ or a path "
+                         f"such as /user/alice/, without query or fragment; got {value!r}")
+    return value
 
 
 def default_max_workers() -> int:
@@ -67,6 +80,10 @@ class GateWidgets(Configurable):
     notify = Bool(True, help="Announce a gate that starts waiting (where a face supports it).").tag(config=True)
     webhook_url = Unicode(None, allow_none=True, help=(
         "POST a JSON message to this URL when a gate starts waiting.")).tag(config=True)
+    webhook_format = Enum(["gatewidgets", "slack"], "gatewidgets", help=(
+        "The body webhook_url receives: gatewidgets' JSON (the signal, its answers, the HTTP paths, inbox_url), "
+        "or 'slack', a Slack incoming-webhook message (Block Kit) with a Review button linking to the decision's "
+        "inbox page when public_url is set.")).tag(config=True)
     max_value_bytes = Int(1 << 20, help=(
         "Largest signal value accepted (its JSON form, in bytes; default 1 MiB). Larger values raise "
         "SignalTypeError on every face; send big data as a file (GateFile).")).tag(config=True)
@@ -93,6 +110,11 @@ class GateWidgets(Configurable):
         "answer fails its execution at once (unless the file says unanswered = \"wait\"). None: "
         "$GATEWIDGETS_ANSWERS, else gates wait for people. For notebooks run as tests or jobs (nbval, "
         "papermill); see gatewidgets.answers.")).tag(config=True)
+    public_url = Unicode(None, allow_none=True, help=(
+        "The URL people open this Jupyter server (or the hub service serving gatewidgets) at, e.g. "
+        "https://hub.example.org/user/alice/: links to the approvers' inbox (<public_url>gatewidgets/inbox/...) start "
+        "with it. None: a kernel of a JupyterHub user's server links under $JUPYTERHUB_SERVICE_PREFIX; elsewhere "
+        "there are no links.")).tag(config=True)
     http_busy_timeout = Float(2.0, help=(
         "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
         "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)
@@ -153,6 +175,16 @@ class GateWidgets(Configurable):
         if not proposal["value"] > 0:
             raise TraitError(f"GateWidgets.http_upload_ttl must be more than 0 seconds, got {proposal['value']}.")
         return float(proposal["value"])
+
+    @validate("public_url")
+    def _check_public_url(self, proposal: Any) -> str | None:
+        value = (proposal["value"] or "").strip()
+        if not value:
+            return None
+        try:
+            return check_public_url(value)
+        except ValueError as exc:
+            raise TraitError(f"GateWidgets.public_url: {exc}.") from None
 
     @validate("poll_interval")
     def _check_poll(self, proposal: Any) -> float:

@@ -4,12 +4,18 @@
 from gatewidgets import notify
 stop = notify.on("waiting", lambda n: print("waiting:", n.signal.signal_id))
 hook = notify.webhook("https://chat.example/hooks/abc")       # POSTs JSON, retries, never blocks
+slack = notify.webhook("https://hooks.slack.com/services/...", format="slack")  # a Block Kit message
 ```
+
+A gate whose policy reminds (``remind_every``) or escalates (``escalate_after``) is announced ``waiting``
+again each time, with the ``reason`` (``"reminder"``, ``"escalation"``) and who may answer it now.
 
 Callbacks run on one notifier thread per store, webhooks on a thread of their own, so a
 slow callback or a dead HTTP server never holds up a workflow. By default only gates of
 executions run by this process are announced (``scope="all"``: every execution in the store).
-A webhook is installed for ``GateWidgets.webhook_url`` (traitlets config) automatically.
+A webhook is installed for ``GateWidgets.webhook_url`` (traitlets config) automatically, in
+``GateWidgets.webhook_format``. With ``GateWidgets.public_url`` set, every notification links to the decision's
+inbox page (``inbox_url``; Slack: a "Review" button): decisions are made there, behind login.
 """
 from __future__ import annotations
 
@@ -27,11 +33,14 @@ from typing import Any, Callable, Iterable
 from gatewidgets import kinds
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import NO_DEFAULT
+from gatewidgets.links import inbox_url
+from gatewidgets.models.policy import who
 from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
+from gatewidgets.slack import slack_message
 from gatewidgets.store import SqliteStore, StoreEvent, open_store
-from gatewidgets.store.base import ExecutorStore
+from gatewidgets.store.base import ExecutorStore, now
 from gatewidgets.wire import jsonable, signal_to_json
 
 __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "install_from_settings", "redact"]
@@ -39,33 +48,57 @@ __all__ = ["EVENTS", "Notification", "WebhookNotifier", "on", "webhook", "instal
 log = logging.getLogger(__name__)
 
 EVENTS = ("waiting", "decided", "timed_out", "cancelled")
-_FROM_STORE = {"reached": "waiting", "set": "decided", "timed_out": "timed_out", "cancelled": "cancelled"}
+FORMATS = ("gatewidgets", "slack")  # a webhook's body: gatewidgets' JSON, or Slack's incoming-webhook message
+# the store's event -> (notification event, reason): a reminder or an escalation announces the gate waiting again
+_FROM_STORE = {"reached": ("waiting", None), "reminded": ("waiting", "reminder"),
+               "escalated": ("waiting", "escalation"), "set": ("decided", None), "timed_out": ("timed_out", None),
+               "cancelled": ("cancelled", None)}
 
 
 @dataclass(frozen=True)
 class Notification:
-    """One announcement: ``event`` is one of :data:`EVENTS`; ``signal`` is the signal as stored then."""
+    """One announcement: ``event`` is one of :data:`EVENTS`; ``signal`` is the signal as stored then; ``reason``
+    why a waiting gate is announced again (``"reminder"``, ``"escalation"``; None the first time)."""
 
     event: str
     signal: Signal
+    reason: str | None = None
+
+    @property
+    def inbox_url(self) -> str | None:
+        """The decision's inbox page under ``GateWidgets.public_url`` (None when that is unset)."""
+        s = self.signal
+        try:
+            return inbox_url(s.signal_id, s.id.execution_id)
+        except ValueError:  # a name no URL path can carry ('.', '..')
+            return None
+
+    def to_slack(self) -> dict[str, Any]:
+        """The body for a Slack incoming webhook (:func:`gatewidgets.slack.slack_message`)."""
+        allowed = _waiting_for(self.signal)
+        return slack_message(self.event, _summary(self), self.signal, self.inbox_url,
+                             f"may be answered by {who(allowed, settings.groups)}" if allowed else None)
 
     def to_json(self) -> dict[str, Any]:
         """The webhook body: the event, the signal (as the HTTP API writes it: with who may answer, ``policy``,
-        the ``approvals`` so far and the ``standing`` line), the answers its kind offers and the HTTP paths that
-        answer it (``actions``: ``set`` and one per answer's verb the API takes)."""
+        the ``approvals`` so far and the ``standing`` line), the answers its kind offers, the HTTP paths that
+        answer it (``actions``: ``set`` and one per answer's verb the API takes) and the decision's ``inbox_url``
+        (None without ``GateWidgets.public_url``)."""
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"
         paths = {"set": path, "approve": f"{path}/approve", "reject": f"{path}/reject"}  # "end": no HTTP path
         answers = kinds.get(s.kind).answers(s)
-        signal = signal_to_json(s)
         return {
             "event": self.event,
+            "reason": self.reason,
+            "assignees": list(_waiting_for(s)),
             "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
-            "signal": signal,
+            "signal": signal_to_json(s),
             "answers": [_answer_json(a, paths.get(a.action)) for a in answers],
             "actions": {"set": path} | {a.action: paths[a.action] for a in answers if a.action in paths},
-            "text": _summary(self, signal["standing"]),
+            "text": _summary(self),
+            "inbox_url": self.inbox_url,
         }
 
 
@@ -78,12 +111,23 @@ def _answer_json(answer: Answer, path: str | None) -> dict[str, Any]:
             "comment": answer.comment, "path": path}
 
 
-def _summary(n: Notification, standing: str | None) -> str:
+def _waiting_for(signal: Signal) -> tuple[str, ...]:
+    """Who may answer ``signal`` now (its policy's assignees, with ``escalate_to`` once escalated; () for anyone)."""
+    policy = signal.policy
+    return policy.assignees_at(signal.waiting_since, now()) if policy is not None else ()
+
+
+def _summary(n: Notification) -> str:
     s = n.signal
     where = f"{s.signal_id!r} of execution {s.execution_name!r}"
     if n.event == "waiting":
-        return f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}" + \
-            (f" ({standing})." if standing else ".")
+        text = f"Gate {where} is waiting for {kinds.get(s.kind).waiting_text(s)}."
+        if n.reason == "escalation" and s.policy is not None:
+            text = f"Escalated to {who(s.policy.escalate_to, settings.groups)}: {text}"
+        elif n.reason == "reminder":
+            text = f"Reminder: {text}" + (f" Waiting for {who(_waiting_for(s), settings.groups)}."
+                                          if _waiting_for(s) else "")
+        return text
     if n.event == "decided":
         return f"Gate {where} was set to {s.value!r} by {s.set_by} via {s.via.value if s.via else '?'}."
     if n.event == "timed_out":
@@ -127,7 +171,7 @@ class _Dispatcher:
         while True:
             events = self._queue.get()
             for event in events:
-                kind = _FROM_STORE.get(event.kind)
+                kind, reason = _FROM_STORE.get(event.kind, (None, None))
                 if kind is None or event.signal_id is None:
                     continue
                 with self._lock:
@@ -136,7 +180,7 @@ class _Dispatcher:
                     continue
                 try:
                     ours = self._ours(event)
-                    note = Notification(kind, self.store.get_signal(event.execution_id, event.signal_id))
+                    note = Notification(kind, self.store.get_signal(event.execution_id, event.signal_id), reason)
                 except Exception:
                     log.exception("gatewidgets could not read the signal of %s", event)
                     continue
@@ -187,9 +231,12 @@ class WebhookNotifier:
     """POSTs each notification as JSON to ``url``, retrying with backoff, on a thread of its own."""
 
     def __init__(self, url: str, *, retries: int = 3, backoff: float = 0.5, timeout: float = 5.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, format: str = "gatewidgets") -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"A webhook URL must start with http:// or https://, got {url!r}.")
+        if format not in FORMATS:
+            raise ValueError(f"A webhook's format must be one of {FORMATS}, got {format!r}.")
+        self.format = format
         self.url = url
         self.where = redact(url)
         self.retries = retries
@@ -227,7 +274,7 @@ class WebhookNotifier:
     def _deliver(self, note: Notification) -> None:
         """POST one notification, retrying; any failure is counted and logged, never raised (the thread lives on)."""
         try:
-            body = json.dumps(note.to_json()).encode()
+            body = json.dumps(note.to_slack() if self.format == "slack" else note.to_json()).encode()
         except Exception:
             self.failed += 1
             log.exception("gatewidgets webhook %s could not encode a notification", self.where)
@@ -306,5 +353,5 @@ def install_from_settings(store: ExecutorStore) -> WebhookNotifier | None:
         return None
     key = (store.path, url)
     if key not in _installed:
-        _installed[key] = webhook(url, store=store)
+        _installed[key] = webhook(url, store=store, format=settings.webhook_format)
     return _installed[key]

@@ -18,7 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from gatewidgets import kinds
 from gatewidgets.errors import SignalTypeError, StoreError
-from gatewidgets.models.common import Sort
+from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
 from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing, who
@@ -261,19 +261,34 @@ class GateRemote:
         shows a signal's :meth:`status` again keeps it)."""
         return self.store.get_execution(signal.id.execution_id, with_nodes=False)
 
-    def waiting_for_me(self, project: str | None = None, domain: str | None = None,
-                       limit: int | None = 100) -> list[Signal]:
-        """Pending signals across executions that this remote's identity may answer, newest first."""
-        mine = []
-        records: dict[Any, ExecutionRecord] = {}
-        for signal in self.list_signals(None, project, domain, limit=None, filters=["eq(state,PENDING)"]):
+    def statuses(self, signals: Sequence[Signal]) -> list[DecisionStatus]:
+        """:meth:`status` of each of ``signals``, reading each execution whose signals have a policy once."""
+        records: dict[WorkflowExecutionIdentifier, ExecutionRecord] = {}
+        out = []
+        for signal in signals:
             key = signal.id.execution_id
             if (signal.context or {}).get("policy") and key not in records:
-                records[key] = self.store.get_execution(key, with_nodes=False)
-            if self.status(signal, records.get(key)).may_answer:
-                mine.append(signal)
-        mine.sort(key=lambda s: s.waiting_since or s.created_at, reverse=True)
-        return mine[:limit] if limit is not None else mine
+                records[key] = self.launch_record(signal)
+            out.append(self.status(signal, records.get(key)))
+        return out
+
+    def waiting_for_me(self, project: str | None = None, domain: str | None = None, limit: int | None = 100,
+                       offset: int = 0, *, execution_name: str | None = None, filters: Any = None) -> list[Signal]:
+        """Pending signals that this remote's identity may answer, newest first, ``offset`` of them skipped:
+        across executions, or of ``execution_name``; ``filters`` as for :meth:`list_signals`. Read page by page,
+        so a few allowed ones among many pending cost a bounded number of reads per page."""
+        mine: list[Signal] = []
+        wanted = None if limit is None else offset + limit
+        page, start = 500, 0
+        while wanted is None or len(mine) < wanted:
+            batch = self.list_signals(execution_name, project, domain, limit=page, offset=start,
+                                      filters=[filters, "eq(state,PENDING)"],
+                                      sort_by=Sort("waiting_since", SortOrdering.DESCENDING))
+            mine += [s for s, status in zip(batch, self.statuses(batch)) if status.may_answer]
+            if len(batch) < page:
+                break
+            start += page
+        return mine[offset:wanted]
 
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         """``(project, domain)``, defaults filled in, both checked as names (``InvalidNameError``)."""

@@ -71,6 +71,7 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "via": signal.via.value if signal.via else None,
         "type_record": signal.type_record,
         "evidence": evidence.to_dict() if (evidence := signal.evidence) is not None else None,
+        "evidence_hash": signal.evidence_hash,
         "comment": signal.comment,
         "edit_type": signal.edit_type,
         "original": signal.original,
@@ -80,7 +81,6 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "standing": standing(signal.policy, context, waiting_since=signal.waiting_since,
                              now=datetime.now(timezone.utc), groups=settings.groups) if signal.state.is_open else None,
         "identity_source": signal.identity_source,
-        "evidence_hash": context.get("evidence_hash") or signal.evidence_hash,
         **({"default": signal.default} if signal.has_default else {}),
     }
 

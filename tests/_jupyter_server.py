@@ -13,7 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +37,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(root: Path, *args: str, store: str | None = None) -> Iterator[Server]:
-    """A ``jupyter server`` on 127.0.0.1 with its store in ``root`` (or ``store``, a database URL) and extra
-    command-line ``args``."""
+def running_server(root: Path, *args: str, store: str | None = None,
+                   env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """A ``jupyter server`` on 127.0.0.1 with its store in ``root`` (or ``store``, a database URL), extra
+    command-line ``args`` and extra environment variables ``env``."""
     store = store or str(root / "gates.db")
     port, token = _free_port(), secrets.token_hex(12)
-    env = dict(os.environ, GATEWIDGETS_STORE=str(store), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    env = {**os.environ, **(env or {}), "GATEWIDGETS_STORE": str(store), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -66,8 +67,8 @@ def running_server(root: Path, *args: str, store: str | None = None) -> Iterator
 
 
 def call(server: Server, method: str, path: str, body: Any = None, token: str | None = "default",
-         timeout: float = 10) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
+         timeout: float = 10, headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"token {server.token if token == 'default' else token}"
     data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())

@@ -1,12 +1,13 @@
 """Helpers for tests that drive other processes: a workflow waiting in another process."""
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from helpers import eventually
 
@@ -47,3 +48,23 @@ def waiting_execution(prefix: str, a: int, script: Path = WAITING_WORKFLOW,
         yield name, proc
     finally:
         stop(proc)
+
+
+def released_together(commands: Sequence[Sequence[str]], sync: Path, timeout: float = 90) -> list[dict[str, Any]]:
+    """Run each command (a helper script that writes ``sync/ready-*``, then waits for ``sync/go``) in a process
+    of its own, release them all at once, and return the JSON each printed last, in order."""
+    sync.mkdir()
+    procs = [subprocess.Popen([sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for command in commands]
+    try:
+        eventually(lambda: len(list(sync.glob("ready-*"))) == len(procs), 120, what="every process ready")
+        (sync / "go").touch()
+        reports = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, stderr
+            reports.append(json.loads(stdout.splitlines()[-1]))
+        return reports
+    finally:
+        for proc in procs:
+            stop(proc)

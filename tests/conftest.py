@@ -57,6 +57,19 @@ def _release_engine():
     close_stores()
 
 
+@pytest.fixture
+def no_inbox_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Neither ``c.GateWidgets.public_url`` nor ``$JUPYTERHUB_SERVICE_PREFIX``: no link to the inbox can be made
+    until the test sets one; ``public_url`` is put back afterwards."""
+    from gatewidgets.links import HUB_PREFIX_ENV
+    from gatewidgets.settings import settings
+
+    monkeypatch.delenv(HUB_PREFIX_ENV, raising=False)
+    settings.public_url = None
+    yield
+    del settings.public_url
+
+
 # -- a real PostgreSQL server (tests/_postgres.py) -----------------------------------------
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:

@@ -121,3 +121,18 @@ def test_trust_settings(tmp_path: Path) -> None:
         with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
             GateWidgets(config=Config({"GateWidgets": {name: bad}}))
     assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default
+
+
+def test_public_url_is_unset_by_default_and_refuses_what_is_no_url() -> None:
+    assert GateWidgets().public_url is None and settings.public_url is None
+    settings.public_url = " https://hub.example.org/user/alice/ "
+    assert settings.public_url == "https://hub.example.org/user/alice/"  # stripped
+    settings.public_url = "/user/bob/"
+    assert settings.public_url == "/user/bob/"
+    for bad in ("hub.example.org/user/alice", "https://hub.example.org/?x=1", "javascript:alert(1)"):
+        with pytest.raises(TraitError, match="GateWidgets.public_url"):
+            settings.public_url = bad
+        assert settings.public_url == "/user/bob/"  # unchanged
+    for unset in ("", "  ", None):
+        settings.public_url = unset
+        assert settings.public_url is None

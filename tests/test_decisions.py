@@ -114,7 +114,9 @@ def test_cli_approve_with_value_comment_json_show_and_history(capsys: pytest.Cap
     assert '20 -> 25; "tip included"' in capsys.readouterr().out
     assert main(["history", ex.name, "--json"]) == 0
     [event] = [e for e in json.loads(capsys.readouterr().out) if e["event"] == "set"]
-    assert event["detail"] == {"original": 20, "approved_value": 25, "comment": "tip included"}
+    # how the decider's identity was established is kept too: the CLI's is the OS user's
+    assert event["detail"] == {"original": 20, "approved_value": 25, "comment": "tip included",
+                               "identity_source": "os"}
 
 
 def test_cli_reject_with_comment(capsys: pytest.CaptureFixture[str]) -> None:

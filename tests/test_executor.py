@@ -5,6 +5,7 @@ import asyncio
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from helpers import eventually, node_id, stored_states
@@ -28,7 +29,9 @@ from gatewidgets import (
 from gatewidgets.engine import Executor, default_executor
 from gatewidgets.engine.executor import default_execution_name
 from gatewidgets.models.execution import check_name
-from gatewidgets.store import open_store
+from gatewidgets.settings import settings
+from gatewidgets.store import SqliteStore, open_store
+from gatewidgets.store.base import StoreCapabilities, UnsupportedError
 
 RAN: list[str] = []
 BRANCH_DONE = threading.Event()
@@ -710,3 +713,39 @@ def test_default_execution_names_do_not_collide_and_fit() -> None:
     assert all(n.startswith("expense-wf-") for n in names[:10])
     long = default_execution_name("w" * 128)
     assert len(long) <= 128 and check_name(long, "execution_name") == long
+
+
+class UnjudgingStore(SqliteStore):
+    """A store that runs executions but, like the Flyte stores, does not judge who may answer."""
+
+    capabilities = StoreCapabilities(run=True, policies=False)
+
+
+@workflow
+def governed_gate() -> int:
+    return wait_for_input("n", timeout=timedelta(hours=1), expected_type=int, assignees=["alice"])
+
+
+@workflow
+def plain_gate() -> int:
+    return wait_for_input("n", timeout=timedelta(hours=1), expected_type=int)
+
+
+def test_a_policy_a_store_would_not_enforce_is_refused_at_launch_and_nothing_is_stored(tmp_path: Path) -> None:
+    store = UnjudgingStore(tmp_path / "unjudging.db")
+    executor = Executor(store, max_workers=2)
+    try:
+        with pytest.raises(UnsupportedError, match=r"policies.*gates \['n'\] of execution 'gov'"):
+            executor.launch(governed_gate, {}, execution_name="gov")
+        settings.policies = {"*": {"quorum": 2}}  # a configured default is a policy too
+        with pytest.raises(UnsupportedError, match="GateWidgets.policies"):
+            executor.launch(plain_gate, {}, execution_name="by-default")
+        assert store.list_executions() == [] and executor.launched == []
+        del settings.policies
+        ex = executor.launch(plain_gate, {}, execution_name="plain")  # no policy: it runs there as before
+        GateRemote(store=store).set_input("n", "plain", 3)
+        assert ex.wait(timeout=10) == 3
+    finally:
+        del settings.policies
+        executor.shutdown()
+        store.close()

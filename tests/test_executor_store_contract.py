@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from helpers import eventually
 
 from gatewidgets.errors import ExecutionExistsError, SignalAlreadySetError, SignalClosedError
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
@@ -221,6 +222,36 @@ def test_end_execution_cancels_open_signals_once(stores: tuple[ExecutorStore, Ex
     assert not here.request_abort(KEY)
     assert here.finish_execution(KEY, ExecutionStatus.SUCCEEDED) == []
     assert stored(other) == before
+
+
+def test_a_waiting_gates_timeline_is_recorded_only_while_it_waits(
+        stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    heard: list[StoreEvent] = []
+    unsubscribe = other.subscribe(heard.extend)  # another process's view: it hears them too
+    try:
+        before = stored(here)
+        assert not here.record_event(KEY, "go", "reminded", {"reminder": 1})  # UPCOMING: not waiting yet
+        with pytest.raises(ValueError, match="reminded"):
+            here.record_event(KEY, "go", "set", {})  # no other event is written this way
+        assert stored(here) == before
+        here.reach_signal(KEY, "go", None)
+        assert here.record_event(KEY, "go", "reminded", {"reminder": 1, "assignees": ["bob"]})
+        assert other.record_event(KEY, "go", "escalated", {"added": ["@boss"]})
+        timeline = [(e.kind, e.state, e.node_id, e.detail) for e in other.history(KEY, "go")
+                    if e.kind in ("reminded", "escalated")]
+        assert timeline == [("reminded", "PENDING", "g0", {"reminder": 1, "assignees": ["bob"]}),
+                            ("escalated", "PENDING", "g0", {"added": ["@boss"]})]
+        eventually(lambda: {"reminded", "escalated"} <= {e.kind for e in heard if e.signal_id == "go"},
+                   timeout=10, what="the other store to hear the timeline")  # its own at once, the other's pushed
+        assert other.get_signal(KEY, "go").state is SignalState.PENDING  # the signal itself is unchanged
+        here.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+        before = stored(here)
+        assert not other.record_event(KEY, "go", "reminded", {"reminder": 2})  # decided: the timeline ends
+        assert stored(here) == before
+    finally:
+        unsubscribe()
 
 
 def test_task_attempts_and_cache(stores: tuple[ExecutorStore, ExecutorStore]) -> None:

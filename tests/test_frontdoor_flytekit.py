@@ -33,8 +33,11 @@ from gatewidgets import (  # noqa: E402
     SignalTypeError,
     WorkflowDefinitionError,
 )
+from gatewidgets.errors import GateForbiddenError  # noqa: E402
 from gatewidgets.models.execution import child_execution_name  # noqa: E402
+from gatewidgets.models.policy import Policy  # noqa: E402
 from gatewidgets.models.signal import SignalKind  # noqa: E402
+from gatewidgets.settings import settings  # noqa: E402
 
 ANSWER = str(HELPERS / "answer_gates.py")
 
@@ -568,3 +571,32 @@ def test_gate_run_magic_launches_a_flytekit_workflow() -> None:
                          build_parser(notebook=True))
     assert result.value.wait(timeout=30) == ("6", 12)
     assert json.loads(json.dumps(result.data)) == {"execution": "magic-fk"}
+
+
+def test_a_flytekit_workflow_run_in_the_notebook_gets_the_configured_policies() -> None:
+    from gatewidgets.commands import Context, build_parser, run_command
+
+    settings.policies = {"*": {"assignees": ["carol", "dave"]}, settings.default_project: {"quorum": 2}}
+    try:
+        result = run_command(["run", "wf_approve", "amount=10.0", "--name", "fk-policy"],
+                             Context(remote=GateRemote.for_sandbox(), namespace={"wf_approve": fw.wf_approve}),
+                             build_parser(notebook=True))
+        ex = result.value
+        assert pending(ex) == ["pay-it"]
+        remote = GateRemote.for_sandbox()
+        signal = remote.get_signal("pay-it", "fk-policy")
+        assert signal.policy == Policy(assignees=("carol", "dave"), quorum=2)  # flytekit's approve gave none
+        with pytest.raises(GateForbiddenError, match="erin is not an assignee"):
+            GateRemote.for_sandbox(user="erin").approve("pay-it", "fk-policy")
+        after = remote.get_signal("pay-it", "fk-policy")
+        assert (after.state, after.value, after.approvals) == (SignalState.PENDING, None, [])
+        GateRemote.for_sandbox(user="carol").approve("pay-it", "fk-policy")
+        assert [a.user for a in remote.get_signal("pay-it", "fk-policy").approvals] == ["carol"]
+        assert not ex.done()  # 1 of 2
+        GateRemote.for_sandbox(user="dave").approve("pay-it", "fk-policy")
+        assert ex.wait(timeout=30) == "paid 12.0"
+        assert [(e.kind, e.set_by) for e in remote.history("fk-policy", signal_id="pay-it")
+                if e.kind in ("refused", "approved", "set")] == [("refused", "erin"), ("approved", "carol"),
+                                                                 ("set", "dave")]
+    finally:
+        del settings.policies

@@ -111,6 +111,9 @@ def test_escalation_adds_assignees_after_the_wait():
     policy = Policy(assignees=("dave",), escalate_after=3600, escalate_to=("@finance",))
     assert decide(policy, {}, ballot("bob"), now=NOW + timedelta(minutes=59)).refused
     assert decide(policy, {}, ballot("bob"), now=NOW + timedelta(hours=1)).passes
+    anyone = Policy(escalate_after=3600, escalate_to=("@finance",))  # escalating never narrows "anyone"
+    assert decide(anyone, {}, ballot("erin"), now=NOW + timedelta(hours=2)).passes
+    assert anyone.assignees_at(NOW, NOW + timedelta(hours=2)) == ()
 
 
 def test_evidence_pinning_refuses_a_decision_on_changed_evidence():

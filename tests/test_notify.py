@@ -195,6 +195,36 @@ def test_webhook_from_settings_is_installed_by_the_executor(hook_server: str, mo
     ex.abort()
 
 
+def test_payloads_link_to_the_inbox_and_a_slack_webhook_gets_block_kit(hook_server: str, monkeypatch) -> None:
+    from slack_sdk.models.blocks import Block
+
+    from gatewidgets.settings import settings
+
+    monkeypatch.setattr(settings, "public_url", "https://hub.example.org/user/ana/")
+    plain = notify.webhook(hook_server, retries=1, backoff=0.05)
+    slack = notify.webhook(hook_server + "/slack", retries=1, backoff=0.05, format="slack", events="waiting")
+    try:
+        ex = two_gates.launch(x=3)
+        eventually(lambda: plain.delivered + slack.delivered >= 4, timeout=30)
+    finally:
+        ex.abort()
+        plain.close()
+        slack.close()
+    url = f"https://hub.example.org/user/ana/gatewidgets/inbox/default/development/{ex.name}/ok"
+    [body] = [b for b in _Hook.received if "event" in b and b["signal"]["signal_id"] == "ok"]
+    assert body["inbox_url"] == url
+    [message] = [b for b in _Hook.received if "blocks" in b and "'ok'" in b["text"]]
+    blocks = Block.parse_all(message["blocks"])
+    for block in blocks:
+        block.validate_json()
+    assert blocks[-1].elements[0].url == url
+
+
+def test_a_webhook_format_must_be_known() -> None:
+    with pytest.raises(ValueError, match="format"):
+        notify.WebhookNotifier("http://127.0.0.1:9/x", format="teams")
+
+
 @workflow
 def team(x: int) -> int:
     return approve(value(x=x), "ok", timeout=None, assignees=["bob", "carol"], quorum=2)
@@ -216,7 +246,6 @@ def test_the_webhook_says_who_may_answer_and_where_the_decision_stands(hook_serv
     assert waiting["signal"]["policy"] == {"assignees": ["bob", "carol"], "quorum": 2}
     assert waiting["signal"]["standing"] == "0 of 2 — waiting for bob, carol"
     assert waiting["signal"]["approvals"] is None
-    assert waiting["text"] == f"Gate 'ok' of execution {ex.name!r} is waiting for a decision " \
-                              "(0 of 2 — waiting for bob, carol)."
+    assert waiting["assignees"] == ["bob", "carol"]
     assert [a["user"] for a in decided["signal"]["approvals"]] == ["bob", "carol"]
     assert decided["signal"]["identity_source"] == "claimed" and decided["signal"]["standing"] is None  # decided

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shlex
 import subprocess
@@ -129,3 +130,31 @@ def test_the_test_extra_brings_what_the_whole_suite_imports() -> None:
 
     assert {"flytekit", "flyte", "hypothesis", "papermill", "pytest", "nbval", "playwright", "jupyterlab"} <= closure(
         "test")
+
+
+def test_the_wheel_installs_the_committed_labextension_build() -> None:
+    """``pip install [-e] .`` copies the prebuilt labextension (hatch shared-data) to where JupyterLab and Notebook 7
+    look for extensions, ``share/jupyter/labextensions/<its package name>/``; the build it copies is committed whole:
+    the entry its package.json names exists, with the chunks it loads, and it was built from the source's package."""
+    shared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "shared-data"]
+    source = json.loads((ROOT / "labextension" / "package.json").read_text())
+    built_dir = ROOT / "gatewidgets" / "labextension"
+    built = json.loads((built_dir / "package.json").read_text())
+    target = f"share/jupyter/labextensions/{source['name']}"
+    assert shared["gatewidgets/labextension"] == target
+    assert shared["labextension/install.json"] == f"{target}/install.json"
+    assert json.loads((ROOT / "labextension" / "install.json").read_text())["packageName"] == "gatewidgets"
+    assert (ROOT / "labextension" / source["jupyterlab"]["outputDir"]).resolve() == built_dir.resolve()
+    assert {k: built[k] for k in ("name", "version", "dependencies")} == {
+        k: source[k] for k in ("name", "version", "dependencies")}
+    entry = built_dir / built["jupyterlab"]["_build"]["load"]
+    assert entry.is_file() and entry.parent == built_dir / "static"
+    chunks = [p for p in entry.parent.glob("*.js") if p not in (entry, entry.parent / "style.js")]
+    assert chunks and all(p.name.split(".")[1] in entry.read_text() for p in chunks)  # the entry loads each one
+    code = "".join(p.read_text() for p in chunks)
+    src = (ROOT / "labextension" / "src" / "index.js").read_text()
+    for name in ("COMMAND", "INBOX_PATH"):  # the build holds the source's command id and path
+        value = re.search(rf"const {name} = '([^']+)';", src)
+        assert value is not None and f'"{value.group(1)}"' in code, name
+    assert '"Gate inbox"' in code

@@ -9,16 +9,17 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import pytest
-from _procs import stop
+from _procs import released_together, stop
 from helpers import HELPERS, eventually
 
 from gatewidgets import GateRemote, NodeState, SignalState
 from gatewidgets.models.execution import ExecutionStatus
 
-MODULE = textwrap.dedent('''
+# the start of both recovered modules: a task before the gate that counts its runs in $REC_OUT
+_PRELUDE = '''
     import os, sys, time
     from datetime import timedelta
     from gatewidgets import approve, task, wait_for_input, workflow
@@ -33,6 +34,9 @@ MODULE = textwrap.dedent('''
     def first(x: int) -> int:
         bump("first")
         return x + 1
+'''
+
+MODULE = textwrap.dedent(_PRELUDE + '''
 
     @task
     def slow(x: int) -> int:
@@ -84,14 +88,50 @@ MODULE = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def module(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+# gates with a policy: a quorum of two approvals; reminders every 1.5 s and bob added after 3 s
+POLICY_MODULE = textwrap.dedent(_PRELUDE + '''
+
+    @task
+    def after(v: int) -> int:
+        bump("after")
+        return v * 10
+
+    @workflow
+    def quorum(x: int) -> int:
+        return after(v=approve(first(x=x), "ok", timeout=timedelta(minutes=5), quorum=2))
+
+    @workflow
+    def reminded(x: int) -> int:
+        return after(v=approve(first(x=x), "ok", timeout=timedelta(minutes=5), assignees=["alice"],
+                               remind_every=1.5, escalate_after=3.0, escalate_to=["bob"]))
+
+    mode, name = sys.argv[1], sys.argv[2]
+    wf = reminded if name.startswith("remind") else quorum
+    if mode == "start":
+        wf.launch(execution_name=name, x=1)
+        print("started", flush=True)
+        time.sleep(600)
+    else:
+        print("result", wf.launch(execution_name=name, recover=True, x=1).wait(timeout=90), flush=True)
+''')
+
+
+def _module(tmp_path: Path, text: str) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "recmod.py"
-    path.write_text(MODULE)
+    path.write_text(text)
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "REC_OUT": str(out)}
-    yield path, env
+    return path, {**os.environ, "REC_OUT": str(out)}
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    return _module(tmp_path, MODULE)
+
+
+@pytest.fixture
+def policy_module(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    return _module(tmp_path, POLICY_MODULE)
 
 
 def _count(env: dict[str, str], name: str) -> int:
@@ -103,10 +143,13 @@ def _go_pending(remote: GateRemote, name: str) -> bool:
     return remote.get_signal("go", name).state is SignalState.PENDING
 
 
-def _start_and_kill(path: Path, env: dict[str, str], name: str, ready) -> None:
+def _start_and_kill(path: Path, env: dict[str, str], name: str, ready, then=None) -> None:
+    """Launch ``name`` in another process, wait until ``ready()``, call ``then()`` (while it runs), SIGKILL it."""
     proc = subprocess.Popen([sys.executable, str(path), "start", name], env=env, stdout=subprocess.PIPE, text=True)
     try:
         eventually(ready, timeout=20, what=f"execution {name} to wait")  # LookupError: not created yet
+        if then is not None:
+            then()
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -153,6 +196,85 @@ def test_killed_execution_is_orphaned_answerable_and_recovered(module) -> None:
 
     # a finished execution cannot be recovered
     assert _recover(path, env, "rec-1").startswith("error ExecutionExistsError")
+
+
+def _recovering(path: Path, env: dict[str, str], name: str) -> subprocess.Popen[str]:
+    """Recover ``name`` in another process (it prints the result); returns once that process owns it."""
+    proc = subprocess.Popen([sys.executable, str(path), "recover", name], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    remote = GateRemote.for_sandbox()
+    try:
+        eventually(lambda: remote.get_execution(name).pid == proc.pid, timeout=30, what=f"{name} recovered")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def test_recovery_keeps_partial_approvals_and_the_quorum_lets_the_value_flow_once(policy_module) -> None:
+    path, env = policy_module
+    remote = GateRemote.for_sandbox()
+    alice, bob = GateRemote.for_sandbox(user="alice"), GateRemote.for_sandbox(user="bob")
+
+    def approved_once() -> None:
+        signal = alice.approve("ok", "quorum-1")
+        assert signal.state is SignalState.PENDING and [a.user for a in signal.approvals] == ["alice"]
+
+    _start_and_kill(path, env, "quorum-1", lambda: remote.get_signal("ok", "quorum-1").state is SignalState.PENDING,
+                    approved_once)
+    assert remote.is_orphaned(remote.get_execution("quorum-1"))
+    proc = _recovering(path, env, "quorum-1")
+    try:
+        kept = remote.get_signal("ok", "quorum-1")
+        assert kept.state is SignalState.PENDING and [a.user for a in kept.approvals] == ["alice"]  # survived
+        alice.approve("ok", "quorum-1")  # the same person again counts once
+        assert remote.get_signal("ok", "quorum-1").state is SignalState.PENDING
+        bob.approve("ok", "quorum-1")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0 and stdout.strip().splitlines()[-1] == "result 20", stderr
+    assert (_count(env, "first"), _count(env, "after")) == (1, 1)
+    signal = remote.get_signal("ok", "quorum-1")
+    assert (signal.state, signal.value, signal.set_by) == (SignalState.SET, True, "bob")
+    assert [a.user for a in signal.approvals] == ["alice", "bob"]
+    history = remote.history("quorum-1", signal_id="ok")
+    assert [(e.kind, e.set_by) for e in history if e.kind in ("approved", "set")] == [("approved", "alice"),
+                                                                                      ("set", "bob")]
+    assert [a["user"] for a in history[-1].detail["approvals"]] == ["alice", "bob"]
+
+
+def test_reminders_resume_after_recovery_without_a_burst(policy_module) -> None:
+    path, env = policy_module
+    remote = GateRemote.for_sandbox()
+
+    def reminded() -> bool:
+        return any(e.kind == "reminded" for e in remote.history("remind-1", signal_id="ok"))
+
+    _start_and_kill(path, env, "remind-1", reminded)
+    waiting_since = remote.get_signal("ok", "remind-1").waiting_since
+    assert [e.kind for e in remote.history("remind-1", signal_id="ok")].count("reminded") == 1
+    # while nobody runs it, the reminders at 3 s and 4.5 s and the escalation at 3 s fall due
+    eventually(lambda: time.time() > waiting_since.timestamp() + 4.8, timeout=10)
+    assert "escalated" not in [e.kind for e in remote.history("remind-1", signal_id="ok")]
+    proc = _recovering(path, env, "remind-1")
+    try:
+        def timeline(kind: str) -> list[Any]:
+            return [e for e in remote.history("remind-1", signal_id="ok") if e.kind == kind]
+
+        eventually(lambda: len(timeline("reminded")) >= 3, timeout=20, what="the reminders to resume")
+        reminders, escalations = timeline("reminded"), timeline("escalated")
+        assert len(escalations) == 1 and escalations[0].detail["assignees"] == ["alice", "bob"]
+        gaps = [(b.at - a.at).total_seconds() for a, b in zip(reminders, reminders[1:])]
+        assert all(gap >= 1.4 for gap in gaps), gaps  # the missed ones were not sent in a burst
+        assert [e.detail["reminder"] for e in reminders[:3]] == [1, 2, 3]
+        GateRemote.for_sandbox(user="bob").approve("ok", "remind-1")  # bob: added by the escalation
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0 and stdout.strip().splitlines()[-1] == "result 20", stderr
+    kinds = [e.kind for e in remote.history("remind-1", signal_id="ok")]
+    assert kinds[-1] == "set" and kinds.count("escalated") == 1
 
 
 def test_unserialisable_output_is_reported_at_recovery(module) -> None:
@@ -213,22 +335,8 @@ def _pending(remote: GateRemote, name: str) -> bool:
 
 def _recover_all(out: Path, sync: Path, names: list[str], recoverers: int) -> list[dict]:
     """Start ``recoverers`` processes that recover ``names`` at the same moment; return what each printed."""
-    sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, RECOVERER, "recover", str(out), str(sync), str(i), *names],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(recoverers)]
-    try:
-        eventually(lambda: all((sync / f"ready-{i}").exists() for i in range(recoverers)), 60,
-                   what="recoverers to get ready")
-        (sync / "go").touch()
-        reports = []
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=90)
-            assert proc.returncode == 0, stderr
-            reports.append(json.loads(stdout.splitlines()[-1]))
-        return reports
-    finally:
-        for proc in procs:
-            stop(proc)
+    return released_together([[RECOVERER, "recover", str(out), str(sync), str(i), *names]
+                              for i in range(recoverers)], sync)
 
 
 @pytest.mark.parametrize("recoverers", [2, 4])

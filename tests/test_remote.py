@@ -539,3 +539,40 @@ def test_python_refusals_suggest_python_calls() -> None:
     r.end_sleep("nap", "py-face")
     r.set_input("n", "py-face", 2)
     assert ex.wait(10) == 2
+
+
+@task
+def add(a: int, b: int, c: int) -> int:
+    return a + b + c
+
+
+@workflow
+def assigned(a: int) -> int:
+    mine = approve(passthrough(v=a), "mine", timeout=None, assignees=["ann"])
+    theirs = approve(passthrough(v=a), "theirs", timeout=None, assignees=["bob"])
+    rate = wait_for_input("rate", timeout=None, expected_type=int, assignees=["ann", "bob"])
+    return add(a=mine, b=theirs, c=rate)
+
+
+def test_statuses_read_each_execution_once_and_waiting_for_me_keeps_what_i_may_answer() -> None:
+    for name in ("a1", "a2"):
+        assigned.launch(a=1, execution_name=name)
+        eventually(lambda: all(remote().get_signal(s, name).state is SignalState.PENDING  # noqa: B023 - called now
+                               for s in ("mine", "theirs", "rate")), what="the gates to wait")
+    ann = remote().with_face("api", user="ann")
+    signals = ann.list_signals(None, limit=None, filters="eq(state,PENDING)")
+    statements: list[str] = []
+    conn = ann.store._conn()  # this thread's connection: statuses read here
+    conn.set_trace_callback(statements.append)
+    try:
+        statuses = ann.statuses(signals)
+    finally:
+        conn.set_trace_callback(None)
+    assert len(signals) == 6 and len([s for s in statements if re.search(r"\bFROM executions\b", s)]) == 2
+    assert [(s.execution_name, s.signal_id, st.may_answer) for s, st in zip(signals, statuses)
+            if s.signal_id == "theirs"] == [("a1", "theirs", False), ("a2", "theirs", False)]
+    assert sorted((s.execution_name, s.signal_id) for s in ann.waiting_for_me(limit=None)) == \
+        [("a1", "mine"), ("a1", "rate"), ("a2", "mine"), ("a2", "rate")]
+    assert [s.signal_id for s in ann.waiting_for_me(execution_name="a2", filters="eq(kind,input)")] == ["rate"]
+    ann.approve("mine", "a1")
+    assert sorted(s.signal_id for s in ann.waiting_for_me(execution_name="a1")) == ["rate"]

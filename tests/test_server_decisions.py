@@ -48,7 +48,7 @@ def test_approve_with_value_and_comment(server: Server) -> None:
     assert ex.wait(timeout=30) == 45
     status, data = call(server, "GET", f"/gatewidgets/api/executions/default/development/{ex.name}/history")
     [event] = [e for e in data["events"] if e["event"] == "set"]
-    assert event["detail"] == {"original": 40, "approved_value": 45, "comment": "with tax"}
+    assert event["detail"] == {"original": 40, "approved_value": 45, "comment": "with tax", "identity_source": "server"}
 
 
 def test_value_on_a_plain_approval_is_400_and_changes_nothing(server: Server) -> None:

@@ -28,6 +28,7 @@ from gatewidgets.store import default_store_path, open_store
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.store.postgres import masked
 from gatewidgets.store.postgres.connection import LISTENER
+from gatewidgets.store.postgres.schema import SCHEMA_VERSION
 from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.types import GateType
 
@@ -79,7 +80,7 @@ def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres
     launched(store)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 99, newer than this gatewidgets \(1\)"):
+    with pytest.raises(StoreError, match=rf"schema version 99, newer than this gatewidgets \({SCHEMA_VERSION}\)"):
         PostgresStore(postgres_url)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("99",)

@@ -7,6 +7,8 @@ import pytest
 from helpers import eventually
 
 from gatewidgets import GateRejectedError, approve, task, wait_for_input, workflow
+from gatewidgets.links import inbox_url
+from gatewidgets.settings import settings
 from gatewidgets.widgets import ExecutionWidget, execution_widget
 
 
@@ -50,6 +52,21 @@ def test_cards_appear_and_answering_them_finishes():
     assert "Outputs" in view.result.value and "9" in view.result.value
     eventually(lambda: 'data-state="WAITING"' not in view.dag.value and 'data-state="QUEUED"' not in view.dag.value)
     assert "approved" in view.gate("ok").decided.value
+
+
+def test_each_pending_decision_links_to_its_inbox_page(no_inbox_base):
+    settings.public_url = "https://hub.example.org/user/alice/"
+    ex = two_gates.launch(a=2)
+    view = ExecutionWidget(ex)
+    eventually(lambda: "ok" in view.cards and "n" in view.cards)
+    for signal_id in ("ok", "n"):
+        url = inbox_url(signal_id, ex.id)
+        assert url is not None and url.startswith("https://hub.example.org/user/alice/gatewidgets/inbox/")
+        assert f'href="{url}"' in view.gate(signal_id).inbox.value
+    view.gate("ok").approve()
+    eventually(lambda: view.gate("ok").inbox.value == "")
+    assert "Review in inbox" in view.gate("n").inbox.value  # still waiting
+    ex.abort()
 
 
 def test_gate_finds_a_reached_card_whose_event_has_not_reached_the_view():

@@ -26,6 +26,7 @@ from gatewidgets import (
     workflow,
 )
 from gatewidgets.errors import GateError
+from gatewidgets.settings import settings
 from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.widgets import ExecutionWidget, GateWidget, SignalDashboard, StoredExecutionWidget
 
@@ -81,6 +82,11 @@ def point_wf() -> str:
 @workflow
 def sleep_wf() -> None:
     sleep(timedelta(minutes=10), name="nap")
+
+
+@workflow
+def spaced_wf() -> int:
+    return approve(double(v=1), "pay <now> & then", timeout=None)
 
 
 def pending(ex, signal_id: str):
@@ -250,6 +256,49 @@ def test_a_widget_whose_init_raised_is_finalised_quietly(build, monkeypatch) -> 
         build()
     gc.collect()
     assert unraisable == []
+
+
+INBOX = "https://hub.example.org/user/alice/"
+
+
+def test_a_pending_decision_links_to_its_inbox_page_until_it_is_decided(no_inbox_base):
+    settings.public_url = INBOX
+    ex = approval_wf.launch(a=4)
+    card = GateWidget(pending(ex, "ok"))
+    url = f"{INBOX}gatewidgets/inbox/{ex.id.project}/{ex.id.domain}/{ex.name}/ok"
+    assert card.inbox.value == (f'<a class="gw-inbox-link" href="{url}" target="_blank" rel="noopener noreferrer">'
+                                "Review in inbox ↗</a>")
+    card.buttons["Approve"].click()
+    assert ex.wait(timeout=10) == 8
+    assert card.inbox.value == ""  # decided: nothing left to review
+
+
+def test_the_inbox_link_is_quoted_and_escaped(no_inbox_base):
+    settings.public_url = 'https://hub.example.org/a"b/'  # a URL may hold a quote: the attribute stays closed
+    ex = spaced_wf.launch()
+    card = GateWidget(pending(ex, "pay <now> & then"))
+    assert (f'href="https://hub.example.org/a&quot;b/gatewidgets/inbox/{ex.id.project}/{ex.id.domain}/{ex.name}/'
+            'pay%20%3Cnow%3E%20%26%20then"') in card.inbox.value
+    ex.abort()
+
+
+def test_a_hub_kernel_links_under_its_servers_prefix(no_inbox_base, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    ex = number_wf.launch(a=1)
+    card = GateWidget(pending(ex, "n"))
+    assert f'href="/user/alice/gatewidgets/inbox/{ex.id.project}/{ex.id.domain}/{ex.name}/n"' in card.inbox.value
+    ex.abort()
+
+
+def test_no_inbox_link_without_a_known_address_nor_for_a_sleep(no_inbox_base):
+    ex = approval_wf.launch(a=4)
+    card = GateWidget(pending(ex, "ok"))
+    assert card.inbox.value == ""  # a plain server's kernel does not know where its server is
+    settings.public_url = INBOX
+    nap = sleep_wf.launch()
+    assert GateWidget(pending(nap, "nap")).inbox.value == ""  # a sleep ends by itself: no decision
+    ex.abort()
+    nap.abort()
 
 
 # -- who may answer (a policy) -------------------------------------------------------------------------------

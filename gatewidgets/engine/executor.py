@@ -167,8 +167,9 @@ class Executor:
                     raise
         if record is None:
             nodes, signals = rows(workflow)
+            signals = with_policies(signals, key, self.store)  # a policy the store would not enforce: refused here
             as_stored = {k: json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
-            self.store.create_execution(key, workflow.name, as_stored, nodes, with_policies(signals, key),
+            self.store.create_execution(key, workflow.name, as_stored, nodes, signals,
                                         workflow_path=import_path(workflow), reached=execution.first_gates(),
                                         launched_by=launched_by or self.identity)
         with self._lock:

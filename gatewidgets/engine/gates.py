@@ -2,13 +2,15 @@
 once (its signal set, or its deadline), and the gates a front door's task opens at run time."""
 from __future__ import annotations
 
+import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from gatewidgets import kinds
 from gatewidgets.dsl import Node, SignalSpec
 from gatewidgets.engine.children import ExecutionChildren
+from gatewidgets.engine.reminders import Timeline
 from gatewidgets.engine.rows import node_row, signal_row, with_policies
 from gatewidgets.errors import ExecutionAbortedError, GateError, GateTimeoutError, WorkflowDefinitionError
 from gatewidgets.models.execution import NodeState
@@ -16,6 +18,9 @@ from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.store.base import now
 
 __all__ = ["ExecutionGates"]
+
+log = logging.getLogger(__name__)
+_RETRY = timedelta(seconds=30)  # a follow-up the store could not take is tried again after this
 
 
 class ExecutionGates(ExecutionChildren):
@@ -32,12 +37,13 @@ class ExecutionGates(ExecutionChildren):
         Its resolution goes to ``deliver(signal)`` instead of flowing through the DAG: exactly once,
         with the ``SET`` or ``TIMED_OUT`` signal, or the ``CANCELLED`` one if the execution ends
         first. Raises ``WorkflowDefinitionError`` for a signal id in use, ``ExecutionAbortedError``
-        once the execution is ending.
+        once the execution is ending, ``UnsupportedError`` for a policy its store would not enforce.
         """
         if spec.signal_id in self.signal_specs:
             raise WorkflowDefinitionError(f"Execution {self.name!r} has a signal {spec.signal_id!r} already.")
         node = Node(id=f"{parent_id}.{spec.signal_id}", kind=spec.kind.value, name=spec.signal_id, signal=spec,
                     upstream={parent_id}, parent=parent_id)
+        signals = with_policies([signal_row(spec, {node.id: node})], self.id, self.store)
         with self._lock:
             if self._ending:
                 raise ExecutionAbortedError(f"Execution {self.name!r} has ended; it opens no gate.")
@@ -50,7 +56,7 @@ class ExecutionGates(ExecutionChildren):
             if self._deliveries is None:
                 self._deliveries = {}
             self._deliveries[node.id] = deliver
-        self.store.add_nodes(self.id, [node_row(node)], with_policies([signal_row(spec, {node.id: node})], self.id))
+        self.store.add_nodes(self.id, [node_row(node)], signals)
         # an early answer is typed too
         self.store.register_type(self.id, spec.signal_id, spec.gate_type, spec.kind.value)
         self._publish("expanded", node_id=parent_id)
@@ -132,10 +138,43 @@ class ExecutionGates(ExecutionChildren):
             return
         if signal.deadline is not None:
             waits.until(self, node, signal.deadline)
+        if Timeline.wanted(policy := signal.policy) and signal.waiting_since is not None:  # reminds or escalates
+            self._follow_up_at(node, Timeline.of(policy, signal.waiting_since,
+                                                 self.store.history(self.id, spec.signal_id)))
         try:
             self._announce(signal)
         except GateError as exc:
             self._fail(node, exc)
+
+    def follow_up(self, node: Node) -> None:
+        """A reminder or the escalation of the waiting gate ``node`` is due (on the timer thread): record it in the
+        history (the store's event re-sends the gate's notification: webhooks, ``notify.on("waiting")``), show
+        it to this execution's listeners as the gate waiting again (the notebook's toast), schedule the next."""
+        spec = node.signal
+        assert spec is not None
+        try:
+            signal = self.store.get_signal(self.id, spec.signal_id)
+            policy = signal.policy
+            if signal.state is not SignalState.PENDING or signal.waiting_since is None or \
+                    not Timeline.wanted(policy):
+                return
+            timeline = Timeline.of(policy, signal.waiting_since, self.store.history(self.id, spec.signal_id))
+            steps = timeline.due(now())
+            for kind, detail in steps:
+                if not self.store.record_event(self.id, spec.signal_id, kind, detail):
+                    return  # decided, timed out or cancelled meanwhile: the timeline ends
+            if steps:
+                self._publish("gate_waiting", node_id=node.id, signal_id=spec.signal_id)
+            self._follow_up_at(node, timeline.after(steps, now()))  # after the stored step: never sooner
+        except Exception:
+            log.exception("gatewidgets could not remind of gate %r of execution %r; trying again in %s",
+                          spec.signal_id, self.name, _RETRY)
+            self.executor.waits.follow_up(self, node, now() + _RETRY)
+
+    def _follow_up_at(self, node: Node, timeline: Timeline) -> None:
+        when = timeline.next_at()
+        if when is not None:
+            self.executor.waits.follow_up(self, node, when)
 
     def _approval_context(self, node: Node) -> dict[str, Any] | None:
         """What the gate's card shows besides the signal (for an approval: the value to approve, rendered)."""

@@ -10,7 +10,7 @@ from gatewidgets.dsl import Node, SignalSpec, Workflow
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.policy import resolve_policy
 from gatewidgets.settings import settings
-from gatewidgets.store.base import NodeRow, SignalRow
+from gatewidgets.store.base import NodeRow, SignalRow, require
 from gatewidgets.types.values import gate_type_or_none as gate_type_of
 from gatewidgets.types.values import json_or_none
 
@@ -88,9 +88,10 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
     return context or None
 
 
-def with_policies(signals: list[SignalRow], key: WorkflowExecutionIdentifier) -> list[SignalRow]:
+def with_policies(signals: list[SignalRow], key: WorkflowExecutionIdentifier, store: object) -> list[SignalRow]:
     """``signals`` as launched in ``key``'s project and domain: each policy is the configured defaults
-    (``GateWidgets.policies``) under the fields its gate gave (the rows are shared: changed ones are copies)."""
+    (``GateWidgets.policies``) under the fields its gate gave (the rows are shared: changed ones are copies).
+    ``UnsupportedError`` if one has a policy and ``store`` does not judge policies (capability ``policies``)."""
     defaults = settings.policies
     if not defaults and not any(s["context"] and "policy" in s["context"] for s in signals):
         return signals
@@ -103,6 +104,11 @@ def with_policies(signals: list[SignalRow], key: WorkflowExecutionIdentifier) ->
         resolved = row.copy()
         resolved["context"] = context or None
         out.append(resolved)
+    governed = [row["signal_id"] for row in out if row["context"] and "policy" in row["context"]]
+    if governed:
+        require(store, "policies", f"gates {governed} of execution {key.name!r} have a policy (who may answer: "
+                "assignees, quorum, self-approval; given or from GateWidgets.policies) that this store would not "
+                "enforce; launch it against a store that does (SQLite, PostgreSQL) or drop the policy")
     return out
 
 

@@ -211,7 +211,7 @@ class ExecutionRun(ExecutionState):
             child.parent = node.id
         fresh = [spec for sid, spec in builder.signals.items() if sid not in self.signal_specs]
         self.store.add_nodes(self.id, [node_row(n) for n in added.values()],
-                             with_policies([signal_row(spec, added) for spec in fresh], self.id))
+                             with_policies([signal_row(spec, added) for spec in fresh], self.id, self.store))
         with self._lock:
             if self._ending:
                 return None

@@ -2,7 +2,9 @@
 
 A reached gate is a waiter under its (execution, signal) key, woken once: by the store's event when its
 signal is set (:meth:`Waits.take`), or at its deadline by the one timer thread (:class:`Timers`). Whoever
-takes the waiter off resolves the gate, so a set racing its deadline resolves it once.
+takes the waiter off resolves the gate, so a set racing its deadline resolves it once. A gate whose policy
+reminds or escalates also has its next follow-up on that timer (:meth:`Waits.follow_up`), cancelled with its
+wait; gates without one hold nothing for it.
 """
 from __future__ import annotations
 
@@ -94,6 +96,9 @@ class Waiter(Protocol):
     def run(self, node: Node | None) -> None:
         """Run the ready task ``node`` and those it makes ready after it."""
 
+    def follow_up(self, node: Node) -> None:
+        """The waiting gate ``node`` has a reminder or an escalation due (on the timer thread)."""
+
 
 class Waits:
     """Every gate of a process waiting for its signal, with its deadline: registered when reached, taken off
@@ -104,6 +109,8 @@ class Waits:
         self._lock = threading.Lock()
         # (execution key, signal id) -> waiters [execution, node, deadline handle or None]; replaced, not changed
         self._waiting: dict[tuple[WorkflowExecutionIdentifier, str], tuple[list[Any], ...]] = {}
+        # (execution key, signal id) -> the timer handle of its next reminder or escalation: only gates with one
+        self._follow_ups: dict[tuple[WorkflowExecutionIdentifier, str], list[Any]] = {}
 
     def __len__(self) -> int:
         """How many gates wait."""
@@ -127,13 +134,26 @@ class Waits:
             if waiter is not None:  # a plain function: holds no bound method per gate
                 waiter[2] = self.timers.schedule(deadline, Waits._deadline_passed, self, execution, node)
 
+    def follow_up(self, execution: Waiter, node: Node, when: datetime) -> None:
+        """The waiting ``node`` has a reminder or an escalation due at ``when``: then ``execution.follow_up(node)``
+        runs on the timer thread, unless it no longer waits. One per signal: a later call replaces it."""
+        assert node.signal is not None
+        key = (execution.id, node.signal.signal_id)
+        with self._lock:
+            if self._find(execution, node) is not None:
+                self._cancel_follow_up(key)
+                self._follow_ups[key] = self.timers.schedule(when, Waits._follow_up_due, self, execution, node)
+
     def take(self, execution_id: WorkflowExecutionIdentifier, signal_id: str) -> list[tuple[Waiter, Node]]:
-        """Take off every gate waiting for that signal (its deadlines cancelled): the caller resolves them."""
+        """Take off every gate waiting for that signal (its deadlines and follow-up cancelled): the caller resolves
+        them."""
         with self._lock:
             waiters = self._waiting.pop((execution_id, signal_id), ())
             for waiter in waiters:
                 if waiter[2] is not None:
                     Timers.cancel(waiter[2])
+            if self._follow_ups:
+                self._cancel_follow_up((execution_id, signal_id))
         return [(w[0], w[1]) for w in waiters]
 
     def take_one(self, execution_id: WorkflowExecutionIdentifier, node: Node) -> bool:
@@ -174,8 +194,24 @@ class Waits:
             self._waiting[key] = kept
         else:
             del self._waiting[key]
+            if self._follow_ups:
+                self._cancel_follow_up(key)
         return True
+
+    def _cancel_follow_up(self, key: tuple[WorkflowExecutionIdentifier, str]) -> None:
+        handle = self._follow_ups.pop(key, None)
+        if handle is not None:
+            Timers.cancel(handle)
 
     def _deadline_passed(self, execution: Waiter, node: Node) -> None:
         if self.take_one(execution.id, node):
             execution.deadline(node)
+
+    def _follow_up_due(self, execution: Waiter, node: Node) -> None:
+        assert node.signal is not None
+        key = (execution.id, node.signal.signal_id)
+        with self._lock:
+            self._follow_ups.pop(key, None)
+            waits = self._find(execution, node) is not None
+        if waits:
+            execution.follow_up(node)

@@ -28,6 +28,10 @@ Flyte's semantics kept:
   ``container_image`` are accepted and ignored.
 - ``map_task`` runs its items in parallel, bounded by ``concurrency``, each with the mapped task's
   retries; ``min_success_ratio`` / ``min_successes`` let items fail (their outputs are ``None``).
+- Who may answer: flytekit's ``approve`` / ``wait_for_input`` / ``sleep`` take no assignees, quorum or
+  reminders, so a flytekit workflow's gates get the policies configured for where they run
+  (``c.GateWidgets.policies``, by ``"*"``, ``"<project>"`` and ``"<project>/<domain>"``), judged like any
+  gate's (a gate with a policy of its own needs a gatewidgets workflow: ``approve(..., assignees=...)``).
 - A workflow's ``on_failure`` task runs when the execution fails, with its inputs and ``err`` as
   flytekit's ``FlyteError``; the execution still ends ``FAILED`` with the original error.
 - The rooms: this module (the door: launch, launch inputs), :mod:`.flytekit_translate` (the graph),

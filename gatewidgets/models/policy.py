@@ -180,8 +180,9 @@ class Policy:
                 for name in POLICY_FIELDS if (value := getattr(self, name)) != getattr(default, name)}
 
     def assignees_at(self, waiting_since: datetime | None, now: datetime) -> tuple[str, ...]:
-        """Who may answer at ``now``: the assignees, plus ``escalate_to`` once the gate waited ``escalate_after``."""
-        if self.escalated(waiting_since, now):
+        """Who may answer at ``now``: the assignees, plus ``escalate_to`` once the gate waited ``escalate_after``
+        (a gate without assignees stays open to anyone: escalating adds people, it never narrows)."""
+        if self.assignees and self.escalated(waiting_since, now):
             return tuple(dict.fromkeys(self.assignees + self.escalate_to))
         return self.assignees
 

@@ -7,12 +7,19 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
     GET  /gatewidgets/api/executions/{project}/{domain}/{execution}
     POST /gatewidgets/api/executions/{project}/{domain}/{execution}/abort
     GET  /gatewidgets/api/executions/{project}/{domain}/{execution}/history[?signal=]
-    GET  /gatewidgets/api/signals[?execution=&state=&kind=&limit=&offset=&project=&domain=]
+    GET  /gatewidgets/api/signals[?execution=&state=&kind=&limit=&offset=&project=&domain=&for=me]
     GET  /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}   {"value": ...} or {"text": "..."}
     POST /gatewidgets/api/signals/{project}/{domain}/{execution}/{signal_id}/approve   (and /reject)
+         {"comment": "...", "evidence_hash": "..."} (both optional; approve also takes "value")
     PUT  /gatewidgets/api/files/{name}    raw bytes, streamed into the store: 201 {"upload": "<id>", ...}
     GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
+
+Every decision is made as the server's authenticated user (``Identity(user, "server")``, with the hub's
+groups on JupyterHub); nothing in a request names someone else. Each signal in an answer carries
+``"decision"``: its policy, the approvals so far, where it stands, and whether the caller may answer
+(``may_answer``, ``why_not``); ``?for=me`` lists only the pending signals the caller may answer. A refused
+decision answers 403 ``{"error": "GateForbiddenError", "message": ...}`` and changes nothing.
 
 A file is streamed first (``PUT .../files/receipt.pdf``) and named in the value as
 ``{"upload": "<id>"}`` (one use, within ``c.GateWidgets.http_upload_ttl``), or sent as its bytes in

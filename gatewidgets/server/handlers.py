@@ -9,6 +9,7 @@ of the Jupyter server keeps answering. Server-side file paths are refused unless
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from gatewidgets.errors import (
 )
 from gatewidgets.models.execution import ExecutionStatus
 from gatewidgets.models.policy import Identity
-from gatewidgets.models.signal import SignalKind, SignalState
+from gatewidgets.models.signal import Signal, SignalKind, SignalState
 from gatewidgets.remote import GateRemote
 from gatewidgets.server.uploads import UPLOADS
 from gatewidgets.settings import settings
@@ -59,6 +60,12 @@ _HOLD_SLACK = 60.0  # seconds an upload's file is held in the store past its id'
 _BODY_SLACK = 16 << 20  # tornado drops a connection whose chunk headers announce this much past max_upload_bytes
 
 
+class _For(enum.Enum):
+    """``?for=me``: only what the caller may answer."""
+
+    ME = "me"
+
+
 class BadRequest(Exception):
     """A malformed request (bad JSON, bad parameter): 400."""
 
@@ -71,14 +78,20 @@ class _Handler(APIHandler):
 
     def identity(self) -> Identity:
         """The caller as the Jupyter server's IdentityProvider established it (its login; on JupyterHub, the hub
-        user): a body or header naming another user changes nothing."""
+        user, with the hub groups its user model lists): a body or header naming another user changes nothing."""
         user = self.current_user
         name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        return Identity(name, "server")
+        return Identity(name, "server", _hub_groups(user))
 
     def remote(self) -> GateRemote:
         return GateRemote(store=self.store(), file_dirs=settings.http_allowed_file_dirs,
                           identity=self.identity()).with_face("http")
+
+    def signals_json(self, remote: GateRemote, signals: list[Signal]) -> list[dict[str, Any]]:
+        """``signals`` in JSON, each with ``"decision"``: where it stands and whether the caller may answer
+        (each execution whose signals have a policy read once)."""
+        return [signal_to_json(s) | {"decision": status.to_json()}
+                for s, status in zip(signals, remote.statuses(signals))]
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -152,7 +165,7 @@ class ExecutionHandler(_Handler):
             record = remote.get_execution(name, project, domain)
             signals = remote.list_signals(name, project, domain, limit=None)
             return execution_to_json(record) | {"orphaned": remote.is_orphaned(record),
-                                                "signals": [signal_to_json(s) for s in signals]}
+                                                "signals": self.signals_json(remote, signals)}
         await self.run(action)
 
 
@@ -200,10 +213,14 @@ class SignalsHandler(_Handler):
             execution, project, domain = self.arg("execution"), self.arg("project"), self.arg("domain")
             remote = self.remote()
             limit = self.arg("limit", number=True)
-            signals = remote.list_signals(execution, project, domain, limit=100 if limit is None else limit,
-                                          filters=filters, offset=self.arg("offset", number=True) or 0)
-            total = remote.count_signals(execution, project, domain, filters=filters)
-            return {"signals": [signal_to_json(s) for s in signals], "total": total}
+            limit, offset = 100 if limit is None else limit, self.arg("offset", number=True) or 0
+            if self.arg("for", _For):  # what the caller may answer: GateRemote.waiting_for_me
+                mine = remote.waiting_for_me(project, domain, limit=None, execution_name=execution, filters=filters)
+                signals, total = mine[offset:offset + limit], len(mine)
+            else:
+                signals = remote.list_signals(execution, project, domain, limit=limit, filters=filters, offset=offset)
+                total = remote.count_signals(execution, project, domain, filters=filters)
+            return {"signals": self.signals_json(remote, signals), "total": total}
         await self.run(action)
 
 
@@ -211,7 +228,10 @@ class SignalHandler(_Handler):
     @web.authenticated
     @authorized
     async def get(self, project: str, domain: str, name: str, signal_id: str) -> None:
-        await self.run(lambda: signal_to_json(self.remote().get_signal(signal_id, name, project, domain)))
+        def action() -> Any:
+            remote = self.remote()
+            return self.signals_json(remote, [remote.get_signal(signal_id, name, project, domain)])[0]
+        await self.run(action)
 
     @web.authenticated
     @authorized
@@ -220,30 +240,35 @@ class SignalHandler(_Handler):
             remote = self.remote()
             with UPLOADS.references():  # files may be {"upload": id}; a failed set keeps the ids
                 if action is not None:
-                    return signal_to_json(self.decide(remote, action, project, domain, name, signal_id))
-                body = self.body()
-                if "value" in body:
-                    return signal_to_json(remote.set_json(signal_id, name, body["value"], project, domain))
-                return signal_to_json(remote.set_text(signal_id, name, body["text"], project, domain))
+                    signal = self.decide(remote, action, project, domain, name, signal_id)
+                else:
+                    body = self.body()
+                    signal = (remote.set_json(signal_id, name, body["value"], project, domain) if "value" in body
+                              else remote.set_text(signal_id, name, body["text"], project, domain))
+            return self.signals_json(remote, [signal])[0]
         await self.run(act)
 
-    def decide(self, remote: GateRemote, action: str, project: str, domain: str, name: str, signal_id: str) -> Any:
-        """Approve or reject; the optional body is ``{"comment": "..."}``, and for approve ``"value"``
-        (an editable approval's changed value, validated strictly against the upstream type)."""
-        allowed = {"comment", "value"} if action == "approve" else {"comment"}
+    def decide(self, remote: GateRemote, action: str, project: str, domain: str, name: str,
+               signal_id: str) -> Signal:
+        """Approve or reject; the optional body is ``{"comment": "...", "evidence_hash": "..."}`` (the
+        ``Signal.evidence_hash`` the decider was shown: refused with 403 if the stored evidence differs now), and
+        for approve ``"value"`` (an editable approval's changed value, validated strictly against the upstream
+        type)."""
+        allowed = {"comment", "evidence_hash", "value"} if action == "approve" else {"comment", "evidence_hash"}
         body = self.json_body() if self.request.body else {}
         if not isinstance(body, dict) or set(body) - allowed:
             raise BadRequest(f"The body of {action} must be a JSON object with only "
-                             f"{' and '.join(sorted(allowed))}, got {json.dumps(body)[:200]}.")
-        comment = body.get("comment")
-        if comment is not None and not isinstance(comment, str):
-            raise BadRequest(f'"comment" must be a string, got {json.dumps(comment)[:200]}.')
+                             f"{', '.join(sorted(allowed))}, got {json.dumps(body)[:200]}.")
+        for field in ("comment", "evidence_hash"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                raise BadRequest(f'"{field}" must be a string, got {json.dumps(body[field])[:200]}.')
+        comment, seen = body.get("comment"), body.get("evidence_hash")
         if action == "reject":
-            return remote.reject(signal_id, name, project, domain, comment=comment)
+            return remote.reject(signal_id, name, project, domain, comment=comment, evidence_hash=seen)
         if "value" in body:
             return remote.approve(signal_id, name, project, domain, value=body["value"], comment=comment,
-                                  value_form="json")
-        return remote.approve(signal_id, name, project, domain, comment=comment)
+                                  value_form="json", evidence_hash=seen)
+        return remote.approve(signal_id, name, project, domain, comment=comment, evidence_hash=seen)
 
     def json_body(self) -> Any:
         try:
@@ -370,6 +395,15 @@ class FileHandler(_Handler):
     def on_finish(self) -> None:
         self.discard()
         super().on_finish()
+
+
+def _hub_groups(user: Any) -> tuple[str, ...]:
+    """The groups JupyterHub vouches for: on a hub's single-user server (its IdentityProvider), the current user
+    carries the hub's user model (``hub_user``), whose ``groups`` the hub fills for the user's own token;
+    jupyter_server's own ``User`` has no groups (empty)."""
+    model = getattr(user, "hub_user", None)
+    groups = model.get("groups") if isinstance(model, dict) else None
+    return tuple(g for g in groups if isinstance(g, str) and g) if isinstance(groups, list) else ()
 
 
 def _unwritable(exc: OSError) -> StoreError:

@@ -30,7 +30,7 @@ from gatewidgets.types import GateType
 
 __all__ = ["now", "ExecKey", "StoreEvent", "NodeRow", "SignalRow", "Listener", "StoreCapabilities",
            "UnsupportedError", "RemoteStore", "ExecutorStore", "Listeners", "require", "poll_until", "page_signals",
-           "FILE_GRACE", "Leftover"]
+           "FILE_GRACE", "Leftover", "TIMELINE_EVENTS", "timeline_event"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class StoreEvent:
     """A change another part of the system may react to: a signal event or an execution event."""
 
     id: int
-    kind: str  # created, reached, set, timed_out, cancelled, launched, finished, abort_requested
+    kind: str  # created, reached, reminded, escalated, set, timed_out, cancelled, launched, finished, ...
     execution_id: WorkflowExecutionIdentifier
     signal_id: str | None = None
     state: str | None = None
@@ -78,6 +78,17 @@ class SignalRow(TypedDict):
 
 
 Listener = Callable[[list[StoreEvent]], None]
+
+#: The events a waiting gate's timeline adds to its history (:meth:`ExecutorStore.record_event`): its notification
+#: was sent again (``remind_every``), its policy added assignees (``escalate_after``).
+TIMELINE_EVENTS = ("reminded", "escalated")
+
+
+def timeline_event(kind: str) -> str:
+    """``kind`` if it is one of :data:`TIMELINE_EVENTS`, else ``ValueError`` (no other event is written this way)."""
+    if kind not in TIMELINE_EVENTS:
+        raise ValueError(f"A gate's timeline records {list(TIMELINE_EVENTS)}, not {kind!r}.")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,11 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
         """Note in the history (a ``retry`` event) that attempt ``attempt`` of a task node failed with ``error``."""
+
+    def record_event(self, key: ExecKey, signal_id: str, kind: str, detail: Mapping[str, Any]) -> bool:
+        """Add a step of a waiting gate's timeline to its history: ``kind`` is one of :data:`TIMELINE_EVENTS`
+        (``ValueError`` otherwise), ``detail`` its JSON detail. Only while the signal is ``PENDING``, in one
+        transaction with that check: False (nothing written) once it was decided, timed out or cancelled."""
 
     def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
         """``(True, outputs)`` if a task of that name and cache version ran on those inputs, else ``(False, None)``."""

@@ -6,10 +6,11 @@ Files in a value are streamed from disk to the server first (``PUT files/{name}`
 time) and sent in the value as ``{"upload": "<id>"}``. Uses only the standard library
 (``urllib``); the token never follows a redirect to another scheme, host or port
 (:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets exceptions the server
-raised (``SignalTypeError``, ``SignalAlreadySetError``, ...); a refused token raises
-``PermissionError``. Values of returned signals are in JSON form. Filters the API does not take
-(it takes ``state`` and ``kind``) are applied here with :meth:`Filter.matches`; the server
-cannot push, so :meth:`JupyterStore.subscribe` polls.
+raised (``SignalTypeError``, ``SignalAlreadySetError``, a policy's ``GateForbiddenError``, ...); a refused
+token raises ``PermissionError``. The server decides as the token's user (the remote's own identity is not
+sent). Values of returned signals are in JSON form. Filters the API does not take (it takes ``state`` and
+``kind``) are applied here with :meth:`Filter.matches`; the server cannot push, so
+:meth:`JupyterStore.subscribe` polls.
 """
 from __future__ import annotations
 
@@ -190,7 +191,8 @@ class JupyterStore(PollingStore):
         else:
             body = {"value": self._uploaded(key, signal_id, before.type_record, value)}
         signal = signal_from_json(self._request("POST", path, body=body))
-        self._dispatch([StoreEvent(next(self._ids), "set", key, signal_id, signal.state.value)])
+        kind = "approved" if signal.state.is_open else "set"  # a partial approval towards a quorum leaves it open
+        self._dispatch([StoreEvent(next(self._ids), kind, key, signal_id, signal.state.value)])
         return signal, before.state.is_open
 
     def _uploaded(self, key: ExecKey, signal_id: str, record: Mapping[str, Any] | None, value: Any) -> Any:
@@ -286,9 +288,9 @@ def _error(exc: urllib.error.HTTPError) -> Exception:
     except ValueError:
         body = {}
     message = body.get("message") or f"HTTP {exc.code} {exc.reason}"
+    cls = getattr(errors, str(body.get("error")), None)
+    if isinstance(cls, type) and issubclass(cls, errors.GateError):  # a policy's refusal: GateForbiddenError
+        return cls(message)
     if exc.code == 403:
         return PermissionError(f"The Jupyter server refused the request (403): {message}. Check the token.")
-    cls = getattr(errors, str(body.get("error")), None)
-    if isinstance(cls, type) and issubclass(cls, errors.GateError):
-        return cls(message)
     return errors.GateError(f"HTTP {exc.code}: {message}")

@@ -184,8 +184,7 @@ class SignalDashboard(w.VBox):
     def _mine(self, name: str | None) -> tuple[int, list[Signal]]:
         """Pending signals this identity may answer (of execution ``name``, if given): their count and this page,
         in the order chosen."""
-        found = [s for s in self.remote.waiting_for_me(self.project, self.domain, limit=None)
-                 if name is None or s.execution_name == name]
+        found = self.remote.waiting_for_me(self.project, self.domain, limit=None, execution_name=name)
         order = SORTS[self.sort.value]
         if order is not None:
             found.sort(key=lambda s: (getattr(s, order.key) is None, getattr(s, order.key) or s.created_at),

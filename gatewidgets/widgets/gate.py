@@ -17,6 +17,7 @@ from gatewidgets.evidence import file_preview, sanitize
 from gatewidgets.evidence import to_html as evidence_html
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import takes_files
+from gatewidgets.links import inbox_url
 from gatewidgets.models.execution import ExecutionRecord
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
@@ -63,7 +64,8 @@ class GateWidget(w.VBox):
     ``error_message`` (the inline error) and ``ready`` (whether the answer is valid, which
     enables Submit). Invalid input shows an inline error and sets nothing. Once the signal
     is closed — here or anywhere else — the card freezes and shows the value, who set it,
-    when, through which face, and the reason given.
+    when, through which face, and the reason given. While it waits for a decision, a "Review in inbox"
+    link opens its page of the approvers' inbox, where that page's address is known (:mod:`gatewidgets.links`).
 
     A signal with a policy shows who may answer, where the decision stands (``1 of 2: bob approved 10:02 —
     waiting for @finance``, live as approvals arrive) and, to an identity that may not answer, no buttons for
@@ -97,6 +99,8 @@ class GateWidget(w.VBox):
         self.decision: Decision | None = None  # who may answer, as last drawn (None: not drawn yet)
         self._record: ExecutionRecord | None = None  # the execution, read once for who launched it
         self.timing = html_widget()
+        self.inbox = html_widget()
+        self.inbox.add_class("gatewidgets-inbox-link")
         self.error = html_widget()
         self.error.add_class("gatewidgets-error")
         self.decided = html_widget()
@@ -114,7 +118,7 @@ class GateWidget(w.VBox):
         self._state_class = ""
         self.controls = w.VBox(self._build_controls(signal))
         self.children = [stylesheet(), self.header, self.description, self.evidence, self.standing, self.controls,
-                         self.error, self.timing, self.decided, self.history]
+                         self.error, self.timing, self.inbox, self.decided, self.history]
         self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         self.signal = signal  # draws the card (see _on_signal)
         clock.add(self)
@@ -425,6 +429,7 @@ class GateWidget(w.VBox):
             self._show_decision(signal, record)
             self.header.value = _header(signal)
             self.evidence.value = evidence_html(signal.evidence)
+            self.inbox.value = _inbox_link(signal)
             new_class = state_class(signal.state.value)
             if new_class != self._state_class:
                 if self._state_class:
@@ -519,6 +524,21 @@ def _header(signal: Signal) -> str:
             f'{_badge(signal.state)} <span class="gw-muted">· execution <code>{html.escape(ex.name)}</code> · '
             f'{html.escape(signal.kind.value)} '
             f'<code>{html.escape(what)}</code>{" · editable" if signal.editable else ""}</span>')
+
+
+def _inbox_link(signal: Signal) -> str:
+    """A link to the signal's page of the approvers' inbox, in a new tab, while it waits for a decision (not a
+    sleep) and the inbox's address is known; else ""."""
+    if signal.state is not SignalState.PENDING or kinds.get(signal.kind).ends_by_itself:
+        return ""
+    try:
+        url = inbox_url(signal.signal_id, signal.id.execution_id)
+    except ValueError:  # a part named "." or "..": no URL can carry it
+        return ""
+    if url is None:
+        return ""
+    return (f'<a class="gw-inbox-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+            "Review in inbox ↗</a>")
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str:

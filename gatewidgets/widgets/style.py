@@ -36,6 +36,7 @@ CSS = """
 .gw-comment { font-style: italic; }
 .gw-standing { font-weight: 600; }
 .gw-why-not { color: #ad5700; }
+.gw-inbox-link { color: var(--jp-content-link-color, #1565c0); font-size: 90%; }
 .gw-field-label { font-weight: 600; }
 .gw-preview { margin: 4px 0; }
 .gw-preview img { max-width: 240px; max-height: 160px; }

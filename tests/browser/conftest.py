@@ -13,14 +13,15 @@ Fixtures (see ``tests/browser/test_harness.py`` for a complete example):
     names per test). ``lab_server.url(path)``, ``.notebook_url(name)``,
     ``.api(path, method=, body=) -> (status, json)`` (token auth, for the server
     extension), ``.log_tail()``. Private Jupyter config/data/runtime/settings dirs; the
-    installed ``gatewidgets.server`` extension config (sys.prefix) still applies.
-``new_lab_server`` (function) -> callable ``new_lab_server(base_dir)``
+    installed ``gatewidgets.server`` extension config (sys.prefix) still applies, and the
+    labextension is the repository's prebuilt one (``gatewidgets/labextension``, ahead of
+    any installed copy).
+``new_lab_server`` (function) -> callable ``new_lab_server(base_dir, *, base_url="/", extra_env=None)``
     A context manager starting another server like ``lab_server`` (own root copy, own
-    store ``base_dir/store/gates.db``) in the empty directory ``base_dir``; ``env=`` adds
-    to its (and its kernels') environment, e.g. ``JUPYTERHUB_USER`` (who its kernels run
-    as) or another server's ``GATEWIDGETS_STORE`` (to share that store). A test module
-    that needs a fresh store per test overrides ``lab_server`` with it; ``open_notebook``
-    then uses that server.
+    store ``base_dir/store/gates.db``) in the empty directory ``base_dir``, under
+    ``base_url`` (``"/user/alice/"``: a JupyterHub user's server), with ``extra_env`` added
+    to its environment. A test module that needs a fresh store per test overrides
+    ``lab_server`` with it; ``open_notebook`` then uses that server.
 ``browser`` (package) -> playwright.sync_api.Browser (Playwright is stopped after
     the last browser test: its sync API breaks asyncio.run() while it is running)
 ``page`` (function) -> playwright.sync_api.Page
@@ -68,6 +69,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BROWSER_NOTEBOOKS = HERE / "notebooks"
 DEMO_NOTEBOOKS = REPO / "notebooks"
+LABEXTENSION = REPO / "gatewidgets" / "labextension"  # the committed build of labextension/
 ARTIFACTS = REPO / "test-artifacts"
 
 CHROMIUM_ARGS = [
@@ -96,10 +98,12 @@ class LabServer:
     store: Path
     log_path: Path
     process: subprocess.Popen = field(repr=False)
+    prefix: str = "/"  # the server's base_url
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:<port>`` and the server's base URL, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}".rstrip("/")
 
     def url(self, path: str = "/lab") -> str:
         """Absolute URL of ``path`` with the token appended."""
@@ -187,10 +191,10 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def _start_lab_server(base: Path, env: dict[str, str] | None = None):
-    """A JupyterLab server whose root dir, store, settings and Jupyter dirs all live in
-    the new, empty directory ``base`` (``env``: more environment, which may name another
-    store); stopped (terminate, then kill) on exit."""
+def _start_lab_server(base: Path, *, base_url: str = "/", extra_env: dict[str, str] | None = None):
+    """A JupyterLab server under ``base_url`` whose root dir, store, settings and Jupyter dirs
+    all live in the new, empty directory ``base``, with ``extra_env`` added to its environment (and its
+    kernels'); stopped (terminate, then kill) on exit."""
     root = base / "root"
     shutil.copytree(BROWSER_NOTEBOOKS, root,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -203,8 +207,10 @@ def _start_lab_server(base: Path, env: dict[str, str] | None = None):
     _write_lab_settings(settings_dir)
     for d in ("config", "data", "runtime", "workspaces", "ipython"):
         (base / d).mkdir()
+    # the extensions path holds one folder per extension, named as its package: this checkout's build
+    labextensions = base / "labextensions"
+    shutil.copytree(LABEXTENSION, labextensions / "gatewidgets")
 
-    env_extra = env or {}
     env = dict(os.environ)
     env.update(
         GATEWIDGETS_STORE=str(store),
@@ -216,7 +222,7 @@ def _start_lab_server(base: Path, env: dict[str, str] | None = None):
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_TOKEN", None)
-    env.update(env_extra)
+    env.update(extra_env or {})
 
     port, token = _free_port(), secrets.token_hex(16)
     log_path = base / "jupyterlab.log"
@@ -225,7 +231,10 @@ def _start_lab_server(base: Path, env: dict[str, str] | None = None):
         "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
+        f"--ServerApp.base_url={base_url}",
         f"--LabApp.user_settings_dir={settings_dir}",
+        f"--LabApp.extra_labextensions_path={labextensions}",
+        f"--JupyterNotebookApp.extra_labextensions_path={labextensions}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
         f"--JupyterNotebookApp.user_settings_dir={settings_dir}",  # Notebook 7 (/notebooks/...)
         f"--JupyterNotebookApp.workspaces_dir={base / 'workspaces'}",
@@ -234,8 +243,8 @@ def _start_lab_server(base: Path, env: dict[str, str] | None = None):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = LabServer(port=port, token=token, root_dir=root, store=Path(env["GATEWIDGETS_STORE"]),
-                       log_path=log_path, process=proc)
+    server = LabServer(port=port, token=token, root_dir=root, store=store,
+                       log_path=log_path, process=proc, prefix=base_url)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
@@ -269,8 +278,8 @@ def lab_server(chromium_path: str, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def new_lab_server(chromium_path: str):
-    """``new_lab_server(base) -> context manager of LabServer``: a private JupyterLab
-    with its own store, for a test that needs one (override ``lab_server`` with it)."""
+    """``new_lab_server(base, *, base_url="/", extra_env=None) -> context manager of LabServer``: a private
+    JupyterLab with its own store, for a test that needs one (override ``lab_server`` with it)."""
     return _start_lab_server
 
 

@@ -18,9 +18,9 @@ def two_users(new_lab_server, tmp_path):
     """alice's server (the launcher's) and bob's, on alice's store."""
     (tmp_path / "alice").mkdir()
     (tmp_path / "bob").mkdir()
-    with new_lab_server(tmp_path / "alice", env={"JUPYTERHUB_USER": "alice"}) as alice:
-        with new_lab_server(tmp_path / "bob", env={"JUPYTERHUB_USER": "bob",
-                                                    "GATEWIDGETS_STORE": str(alice.store)}) as bob:
+    with new_lab_server(tmp_path / "alice", extra_env={"JUPYTERHUB_USER": "alice"}) as alice:
+        with new_lab_server(tmp_path / "bob", extra_env={"JUPYTERHUB_USER": "bob",
+                                                          "GATEWIDGETS_STORE": str(alice.store)}) as bob:
             yield alice, bob
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from gatewidgets.models.execution import NodeState
-from gatewidgets.models.signal import SignalEvent
-from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, now
+from gatewidgets.models.signal import SignalEvent, SignalState
+from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, now, timeline_event
 from gatewidgets.store.leftovers import SHA256, clean
 from gatewidgets.store.postgres.connection import retried, translated
 from gatewidgets.store.postgres.executions import execution_row
@@ -75,6 +75,20 @@ class History(Signals):
             event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
                                 value=dumps({"attempt": attempt, "error": error}))
         self._dispatch([event])
+
+    @retried("record a step of a gate's timeline")
+    def record_event(self, key: ExecKey, signal_id: str, kind: str, detail: Mapping[str, Any]) -> bool:
+        """Add a ``reminded`` or ``escalated`` event to a ``PENDING`` signal's history (its row locked meanwhile);
+        False once it is not."""
+        timeline_event(kind)
+        with self._tx() as conn:
+            row = self._signal_row(conn, key, signal_id, lock=True)
+            if row["state"] != SignalState.PENDING.value:
+                return False
+            event = self._event(conn, key, kind, signal_id=signal_id, node_id=row["node_id"], state=row["state"],
+                                detail=dumps(dict(detail)))
+        self._dispatch([event])
+        return True
 
     @translated
     def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from gatewidgets.models.execution import NodeState
-from gatewidgets.models.signal import SignalEvent
-from gatewidgets.store.base import ExecKey, now
+from gatewidgets.models.signal import SignalEvent, SignalState
+from gatewidgets.store.base import ExecKey, now, timeline_event
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.rows import at, dt, dumps, execution_record, execution_row, key_tuple, ts
 from gatewidgets.store.sqlite.signals import Signals
@@ -78,6 +78,19 @@ class History(Signals):
             event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
                                 value=dumps({"attempt": attempt, "error": error}))
         self._dispatch([event])
+
+    @retried("record a step of a gate's timeline")
+    def record_event(self, key: ExecKey, signal_id: str, kind: str, detail: Mapping[str, Any]) -> bool:
+        """Add a ``reminded`` or ``escalated`` event to a ``PENDING`` signal's history; False once it is not."""
+        timeline_event(kind)
+        with self._write() as conn:
+            row = self._signal_row(conn, key, signal_id)
+            if row["state"] != SignalState.PENDING.value:
+                return False
+            event = self._event(conn, key, kind, signal_id=signal_id, node_id=row["node_id"], state=row["state"],
+                                detail=dumps(dict(detail)))
+        self._dispatch([event])
+        return True
 
     @translated
     def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:
