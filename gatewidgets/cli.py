@@ -28,6 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gatewidgets import lab
 
             return lab.run(args)
+        if args.command == "hub-service":
+            try:
+                from gatewidgets import hub
+            except ModuleNotFoundError as exc:  # jupyterhub: an optional dependency
+                raise CommandError(f"gatewidgets: hub-service needs {(exc.name or '').split('.')[0]}: "
+                                   "pip install 'gatewidgets[hub]'") from None
+            return hub.run(args.config, args.debug)
         from gatewidgets.remote import GateRemote
 
         remote = GateRemote.for_sandbox(store=args.store).with_face("cli")

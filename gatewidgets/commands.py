@@ -31,6 +31,8 @@ __all__ = ["CommandError", "HelpRequested", "Context", "Table", "Result", "build
            "split_line", "one_line"]
 
 OPEN_STATES = (SignalState.PENDING, SignalState.UPCOMING)
+HUB_SERVICE = ("Serve the signals API and the approvers' inbox as a JupyterHub service (hub OAuth: hub users and "
+               "their groups are the identities); the hub starts it from c.JupyterHub.services.")
 
 
 class CommandError(Exception):
@@ -134,7 +136,7 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     """The parser of ``%gate`` (``notebook=True``) and of the ``gatewidgets`` command line.
 
     The command line leaves out ``run`` and ``dashboard`` (they need a kernel) and adds
-    ``--json``, ``--store`` and ``lab``.
+    ``--json``, ``--store``, ``lab`` and ``hub-service``.
     """
     output = _Parser(add_help=False)  # where the store is and how results print (the command line's)
     if not notebook:
@@ -223,6 +225,9 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
         from gatewidgets import lab
 
         lab.add_arguments(sub.add_parser("lab", help=lab.HELP, description=lab.HELP))
+        p = sub.add_parser("hub-service", help=HUB_SERVICE, description=HUB_SERVICE)
+        p.add_argument("--config", metavar="FILE", help="a Jupyter server config file (c.GateWidgets.groups, ...)")
+        p.add_argument("--debug", action="store_true", help="log at DEBUG level")
     if notebook:
         add("dashboard", "Show the dashboard of pending signals across executions.")
         p = add("run", "Launch a workflow defined in the notebook.")

@@ -122,6 +122,11 @@ class GateWidgets(Configurable):
         "Who is in each group that policies name as @group: {\"finance\": [\"bob\", \"carol\"]} (names without "
         "the @). Kernels, the command line and the server read the same setting; on JupyterHub the hub's "
         "groups count too.")).tag(config=True)
+    postgres_role_is_user = Bool(None, allow_none=True, help=(
+        "PostgreSQL stores: whether each person logs in with their own database role, so the role is who decides "
+        "(recorded by the database as the identity, source \"database\") rather than a name the client gives "
+        "(one shared service role). Written into the database by a store opened as the owner of its tables; "
+        "None: as the database says.")).tag(config=True)
     policies = Dict(help=(
         "Default policies of gates, by scope: {\"*\": {...}, \"<project>\": {...}, \"<project>/<domain>\": "
         "{\"self_approval\": false, \"assignees\": [\"@finance\"]}}. Applied at launch under the fields a "

@@ -1,7 +1,8 @@
 """A real ``jupyter server`` subprocess on 127.0.0.1 for the server and HTTP-client tests.
 
 The fixtures built on it (``server``, ``waiting``, ``waiting_files``) are in ``tests/conftest.py``;
-test modules import only ``Server`` (for annotations), ``call`` and ``running_server`` from here.
+test modules import only ``Server`` (for annotations), ``call``, ``running_server`` and ``_free_port`` (a free
+port on 127.0.0.1) from here.
 """
 from __future__ import annotations
 

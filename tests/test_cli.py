@@ -168,3 +168,19 @@ def test_who_may_answer_the_count_the_evidence_hash_and_waiting_for_me(
     code, out, _ = command("history", ex.name)
     assert code == 0 and "refused: alice launched this execution and self-approval is off; as hub-env" in out
     assert "refused: the evidence changed since it was shown" in out
+
+
+def test_hub_service_outside_a_hub_says_how_to_start_it(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)  # what the hub gives the services it starts
+    assert main(["hub-service"]) == 2
+    out, err = capsys.readouterr()
+    assert "c.JupyterHub.services" in err and len(err.strip().splitlines()) == 1 and out == "", err
+
+
+def test_hub_service_without_jupyterhub_names_the_extra() -> None:
+    code = ("import sys; sys.modules['jupyterhub'] = None  # as if not installed: importing it fails\n"
+            "from gatewidgets.cli import main; sys.exit(main(['hub-service']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr.strip() == "gatewidgets: hub-service needs jupyterhub: pip install 'gatewidgets[hub]'"

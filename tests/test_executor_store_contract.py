@@ -166,7 +166,8 @@ def test_reach_set_and_time_out_signals(stores: tuple[ExecutorStore, ExecutorSto
                                        detail={"comment": "fine"})
     assert changed and (signal.state, signal.value, signal.set_by, signal.via) == (
         SignalState.SET, True, "ann", Via.CLI)
-    assert signal.context == {"declared": 1, "evidence": "e", "comment": "fine"}
+    stamped = {"db_role": "postgres"} if isinstance(other, PostgresStore) else {}  # the login role that set it
+    assert signal.context == {"declared": 1, "evidence": "e", "comment": "fine", **stamped}
     assert other.set_signal(KEY, "go", True, "true", set_by="bob", via=Via.API) == (signal, False)
     before = stored(here)
     with pytest.raises(SignalAlreadySetError):

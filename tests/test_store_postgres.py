@@ -28,8 +28,7 @@ from gatewidgets.store import default_store_path, open_store
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.store.postgres import masked
 from gatewidgets.store.postgres.connection import LISTENER
-from gatewidgets.store.postgres.schema import SCHEMA_VERSION
-from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.store.postgres.store import SCHEMA_VERSION, PostgresStore
 from gatewidgets.types import GateType
 
 SECRET = "s3cret-pw"

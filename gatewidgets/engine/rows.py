@@ -75,7 +75,7 @@ def signal_row(spec: SignalSpec, nodes: dict[str, Node]) -> SignalRow:
 
 def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
     """What faces need of a gate before it is reached: an editable approval's type, an input's default, how its
-    description is written (when not Markdown)."""
+    description is written (when not Markdown), its policy, and what its deadline decides (when not a failure)."""
     context: dict[str, Any] = {}
     if spec.edit_type is not None:
         context["edit_type"] = spec.edit_type.to_record()
@@ -85,6 +85,8 @@ def _declared_context(spec: SignalSpec) -> dict[str, Any] | None:
         context["description_format"] = spec.description_format
     if spec.policy:
         context["policy"] = spec.policy
+    if spec.on_timeout != "fail":  # what its deadline decides (a database's guard holds a timeout to it)
+        context["on_timeout"] = spec.on_timeout
     return context or None
 
 

@@ -14,6 +14,8 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
          {"comment": "...", "evidence_hash": "..."} (both optional; approve also takes "value")
     PUT  /gatewidgets/api/files/{name}    raw bytes, streamed into the store: 201 {"upload": "<id>", ...}
     GET  /gatewidgets/metrics[?project=&domain=]    Prometheus text format
+    GET  /gatewidgets/inbox[/{project}/{domain}/{execution}/{signal_id}]   the approvers' inbox (a web page;
+         its own JSON and event stream under /gatewidgets/inbox/api, see :mod:`gatewidgets.server.inbox`)
 
 Every decision is made as the server's authenticated user (``Identity(user, "server")``, with the hub's
 groups on JupyterHub); nothing in a request names someone else. Each signal in an answer carries
@@ -44,8 +46,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Add the handlers; read ``c.GateWidgets`` from the server's config."""
     from gatewidgets.config import GateWidgets
     from gatewidgets.server.handlers import routes
+    from gatewidgets.server.inbox import inbox_routes
 
     serverapp.gatewidgets_config = GateWidgets(parent=serverapp)
     base_url = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", routes(base_url))
-    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api", base_url)
+    serverapp.web_app.add_handlers(".*$", [*routes(base_url), *inbox_routes(base_url)])
+    serverapp.log.info("gatewidgets: signals API at %sgatewidgets/api, inbox at %sgatewidgets/inbox", base_url,
+                       base_url)

@@ -78,10 +78,11 @@ class _Handler(APIHandler):
 
     def identity(self) -> Identity:
         """The caller as the Jupyter server's IdentityProvider established it (its login; on JupyterHub, the hub
-        user, with the hub groups its user model lists): a body or header naming another user changes nothing."""
+        user, with the hub groups its user model lists; source ``hub`` in ``gatewidgets hub-service``, which sets the
+        ``gatewidgets_identity_source`` setting): a body or header naming another user changes nothing."""
         user = self.current_user
         name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        return Identity(name, "server", _hub_groups(user))
+        return Identity(name, self.settings.get("gatewidgets_identity_source", "server"), _hub_groups(user))
 
     def remote(self) -> GateRemote:
         return GateRemote(store=self.store(), file_dirs=settings.http_allowed_file_dirs,

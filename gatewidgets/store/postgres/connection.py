@@ -22,10 +22,11 @@ from psycopg import errors as pgerrors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from gatewidgets.errors import StoreError
+from gatewidgets.errors import GateForbiddenError, StoreError
 from gatewidgets.models.signal import Signal
 from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, Listener, Listeners, StoreEvent, now
+from gatewidgets.store.postgres.guard import FORBIDDEN
 from gatewidgets.store.postgres.url import masked, scrub
 from gatewidgets.store.sql import ts
 
@@ -76,12 +77,14 @@ def _transient(exc: BaseException) -> bool:
 
 def translated(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
     """A public store method that raises ``StoreError`` (naming the database, not its password) for any
-    database error."""
+    database error, and ``GateForbiddenError`` for a decision the database's guard refused."""
     @functools.wraps(method)
     def run(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             return method(self, *args, **kwargs)
         except (psycopg.Error, PoolTimeout) as exc:
+            if exc.sqlstate == FORBIDDEN and exc.diag.message_primary:
+                raise GateForbiddenError(exc.diag.message_primary.removeprefix("gatewidgets: ")) from None
             raise StoreError(_problem(self, exc)) from None
     return run
 

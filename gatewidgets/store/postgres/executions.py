@@ -16,7 +16,7 @@ from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
-from gatewidgets.store.postgres.schema import Schema
+from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
     Owners,
     context_json,
@@ -61,7 +61,7 @@ def _node_value(column: str, value: Any) -> Any:
     return value
 
 
-class Executions(Owners, Schema):
+class Executions(Owners, Guarded):
     """The executions of a database and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -86,6 +86,7 @@ class Executions(Owners, Schema):
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
         signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
         stamp = ts(now())
+        launched_by = self.vouched(launched_by)
         owner = pid if pid is not None else os.getpid()
         started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
         with self._tx() as conn:

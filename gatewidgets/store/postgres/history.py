@@ -13,7 +13,7 @@ from gatewidgets.store.leftovers import SHA256, clean
 from gatewidgets.store.postgres.connection import retried, translated
 from gatewidgets.store.postgres.executions import execution_row
 from gatewidgets.store.postgres.signals import Signals
-from gatewidgets.store.sql import at, dt, dumps, execution_record, key_tuple, ts
+from gatewidgets.store.sql import Row, at, dt, dumps, execution_record, key_tuple, ts
 
 __all__ = ["History"]
 
@@ -21,6 +21,14 @@ __all__ = ["History"]
 _FILE_REFERENCES = (("signals", "value"), ("signals", "context"), ("signals", "identity"), ("events", "value"),
                     ("events", "detail"), ("nodes", "outputs"), ("executions", "inputs"), ("executions", "outputs"),
                     ("task_cache", "outputs"))
+
+
+def _detail(row: Row) -> dict[str, Any] | None:
+    """An event's detail; a decision's (one with ``set_by``) names the login role that wrote it (``db_role``)."""
+    detail = json.loads(row["detail"]) if row["detail"] else None
+    if row["set_by"] is None or not row["db_role"]:
+        return detail
+    return {**(detail or {}), "db_role": row["db_role"]}
 
 
 class History(Signals):
@@ -36,7 +44,7 @@ class History(Signals):
                                 "ORDER BY id", (*key_tuple(key), *((signal_id,) if one else ()))).fetchall()
         return [SignalEvent(r["id"], at(r["at"]), key, r["signal_id"], r["node_id"], r["kind"], r["state"],
                             json.loads(r["value"]) if r["value"] is not None else None, r["set_by"], r["via"],
-                            json.loads(r["detail"]) if r["detail"] else None) for r in rows]
+                            _detail(r)) for r in rows]
 
     @translated
     def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:

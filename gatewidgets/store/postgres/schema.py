@@ -9,10 +9,11 @@ import psycopg
 
 from gatewidgets.errors import StoreError
 from gatewidgets.store.postgres.connection import Conn, Connection, translated
+from gatewidgets.store.postgres.guard import install_guard
 
 __all__ = ["SCHEMA_VERSION", "Schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the guard (gatewidgets.store.postgres.guard): db_role, group_members, triggers
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
@@ -68,6 +69,7 @@ class Schema(Connection):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)  # our own text, not user input
+                    install_guard(conn)  # step 3, a block of its own: the database enforces policies
                     conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE "
                                  "SET value = excluded.value", (str(SCHEMA_VERSION),))
         self._pool.open(wait=False)

@@ -4,6 +4,7 @@ machines, the row lock lets exactly one through (the first answer wins); the oth
 read."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
@@ -19,6 +20,7 @@ from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.executions import Executions, execution_row
 from gatewidgets.store.sql import (
     LiveTypes,
+    Row,
     decision_detail,
     dumps,
     filter_clauses,
@@ -50,6 +52,13 @@ class Signals(LiveTypes, Executions):
                 key_tuple(key))]
             raise no_signal(key, signal_id, known)
         return row
+
+    def _signal(self, row: Row) -> Signal:
+        """The signal of ``row``; its context names the login role that closed it (``db_role``)."""
+        signal = super()._signal(row)
+        if not row["db_role"]:
+            return signal
+        return dataclasses.replace(signal, context={**(signal.context or {}), "db_role": row["db_role"]})
 
     @translated
     def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
@@ -131,11 +140,14 @@ class Signals(LiveTypes, Executions):
         """Set an open signal to ``value`` (its JSON form) by one compare-and-set; returns the signal and whether it
         changed. The same value again is a no-op; another value raises ``SignalAlreadySetError``; a timed-out or
         cancelled signal ``SignalClosedError``. ``detail`` joins the context and the ``set`` event. A signal with a
-        policy is judged under its row lock, as the SQLite store does (see there)."""
+        policy is judged under its row lock, as the SQLite store does (see there), and again by the database's
+        guard (:mod:`gatewidgets.store.postgres.guard`); where roles are users, the login role decides."""
         via = Via(via)
         text = dumps(value)
         refusal: GateForbiddenError | None = None
+        set_by = self.role if self.role_is_user else set_by
         with self._tx() as conn:
+            ballot = self.vouched_ballot(conn, ballot) if ballot is not None else None
             row, recorded = None, decision_detail(ballot, None, detail)
             if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
                 row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded,
@@ -163,7 +175,8 @@ class Signals(LiveTypes, Executions):
                     signal = self._signal(row)
                     event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
                                         state=row["state"], set_by=ballot.identity.user, via=via.value,
-                                        detail=dumps(recorded), signal=signal)
+                                        detail=dumps({**(recorded or {}), "value_key": ballot.value_key}),
+                                        signal=signal)  # the guard counts a quorum by these events
                 else:
                     recorded = decision_detail(ballot, verdict, detail)
                     row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded, "")

@@ -19,6 +19,7 @@ class PostgresStore(History):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self._migrate()
+        self._open_guard()
 
     def close(self) -> None:
         """Write pending node changes, stop the background threads and close the connections."""
