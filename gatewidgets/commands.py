@@ -19,10 +19,10 @@ from typing import Any, Sequence
 from gatewidgets import kinds
 from gatewidgets.answers import answers_file
 from gatewidgets.errors import GateError
-from gatewidgets.formatting import inert, node_labels, short, when
+from gatewidgets.formatting import inert, node_labels, short, when, who_decided
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal, SignalState
-from gatewidgets.remote import GateRemote
+from gatewidgets.remote import DecisionStatus, GateRemote
 from gatewidgets.store.base import FILE_GRACE, ExecutorStore
 from gatewidgets.store.postgres import is_postgres_url, masked
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
@@ -162,12 +162,15 @@ def build_parser(prog: str = "%gate", *, notebook: bool = True) -> argparse.Argu
     p.add_argument("--state", type=str.upper, choices=[s.value for s in SignalState], help="only this state")
     p.add_argument("--all", action="store_true", help="signals in every state")
     p.add_argument("--limit", type=_limit, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--mine", action="store_true", help="only pending signals waiting for you: those you may answer")
 
     for name, verb in (("approve", "Approve"), ("reject", "Reject")):
         p = add(name, f"{verb} a yes/no signal.")
         p.add_argument("signal", help="signal id")
         execution_option(p)
         p.add_argument("-c", "--comment", help="the reason, recorded in the history and shown on the card")
+        p.add_argument("--evidence", metavar="HASH", help="the evidence hash you looked at (as `show` prints it): "
+                       "refused if the evidence changed since")
         if name == "approve":
             p.add_argument("--value", help="a changed value for an approve(..., editable=True) gate: text parsed "
                            "into the value's type (a Python literal or JSON)")
@@ -328,17 +331,43 @@ def _pick_execution(args: argparse.Namespace, ctx: Context,
                        f"({', '.join(r.name for r in running)}): pass -e EXECUTION.")
 
 
-def _signal_rows(signals: list[Signal], with_execution: bool) -> Table:
+def _signal_rows(signals: list[Signal], with_execution: bool, ctx: Context) -> tuple[Table, list[dict[str, Any]]]:
+    """The table of ``signals`` and their JSON form; for signals with a policy, who may answer, where the
+    decision stands and whether the caller may answer (``decision`` in the JSON)."""
+    decisions = _decisions(ctx, signals)
     columns = (["execution"] if with_execution else []) + ["signal", "kind", "type", "state", "value",
                                                            "waiting since", "deadline", "set by"]
-    rows = []
+    if decisions:
+        columns += ["may answer", "standing", f"may {ctx.remote.user} answer"]
+    rows, data = [], []
     for s in signals:
         decided = s.state in (SignalState.SET, SignalState.TIMED_OUT)
         by = f"{s.set_by or ''} via {s.via}" if s.via else ""
-        rows.append(([s.execution_name] if with_execution else []) + [
+        row = ([s.execution_name] if with_execution else []) + [
             s.signal_id, s.kind.value, str(s.type), s.state.value, short(s.value) if decided else "",
-            when(s.waiting_since), when(s.deadline), by.strip()])
-    return Table("Signals", columns, rows)
+            when(s.waiting_since), when(s.deadline), by.strip()]
+        status = decisions.get(_described(s))
+        if status is not None:
+            row += _decision_cells(status, s)
+        elif decisions:
+            row += ["anyone", "", ""]
+        rows.append(row)
+        data.append(signal_to_json(s) | ({"decision": status.to_json()} if status is not None else {}))
+    return Table("Signals", columns, rows), data
+
+
+def _decisions(ctx: Context, signals: list[Signal]) -> dict[str, DecisionStatus]:
+    """Where the decision of each signal with a policy stands for the caller, by :func:`_described`."""
+    governed = [s for s in signals if s.policy is not None]
+    return {_described(s): status for s, status in zip(governed, ctx.remote.statuses(governed))}
+
+
+def _decision_cells(status: DecisionStatus, signal: Signal) -> list[str]:
+    """Who may answer, the count line (who approved, once closed), and whether the caller may (``no: why``)."""
+    rules = status.rules.removeprefix("may answer: ")
+    if not signal.state.is_open:
+        return [rules, ", ".join(f"{a.user} approved {a.at[11:16]}" for a in status.approvals), ""]
+    return [rules, status.line or "", "yes" if status.may_answer else f"no: {status.why_not}"]
 
 
 def _in_kernel(ctx: Context, name: str, project: str | None, domain: str | None) -> Any:
@@ -358,6 +387,8 @@ def _described(signal: Signal) -> str:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> Result:
+    if args.mine:
+        return _mine(args, ctx)
     if args.state:
         filters = [f"eq(state,{args.state})"]
         which = args.state.lower()
@@ -369,21 +400,38 @@ def _list(args: argparse.Namespace, ctx: Context) -> Result:
     total = ctx.remote.count_signals(args.execution, args.project, args.domain, filters=filters)
     where = (f"execution {args.execution!r}" if args.execution else
              f"{args.project or ctx.remote.default_project}/{args.domain or ctx.remote.default_domain}")
-    table = _signal_rows(signals, with_execution=args.execution is None)
+    table, data = _signal_rows(signals, args.execution is None, ctx)
     table.title = f"Signals ({which}) of {where}" + (f": {len(signals)} of {total}, raise --limit for more"
                                                      if total > len(signals) else "")
-    return Result(tables=[table], data={"signals": [signal_to_json(s) for s in signals], "total": total})
+    return Result(tables=[table], data={"signals": data, "total": total})
+
+
+def _mine(args: argparse.Namespace, ctx: Context) -> Result:
+    """``list --mine``: pending signals the caller may answer, newest first."""
+    if args.state or args.all:
+        raise CommandError("list --mine lists pending signals waiting for you: leave out --state and --all.")
+    signals = ctx.remote.waiting_for_me(args.project, args.domain, limit=None, execution_name=args.execution)
+    total = len(signals)
+    table, data = _signal_rows(signals[:args.limit], args.execution is None, ctx)
+    table.title = f"Signals waiting for {ctx.remote.user} ({ctx.remote.identity.source})" + \
+        (f": {args.limit} of {total}, raise --limit for more" if total > args.limit else "")
+    return Result(tables=[table], data={"signals": data, "total": total, "user": ctx.remote.identity.to_dict()})
 
 
 def _decide(args: argparse.Namespace, ctx: Context) -> Result:
     name, project, domain, notes = _pick_execution(args, ctx, args.execution)
+    seen = args.evidence
     if args.command == "reject":
-        signal = ctx.remote.reject(args.signal, name, project, domain, comment=args.comment)
+        signal = ctx.remote.reject(args.signal, name, project, domain, comment=args.comment, evidence_hash=seen)
     elif args.value is None:
-        signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment)
+        signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment, evidence_hash=seen)
     else:
         signal = ctx.remote.approve(args.signal, name, project, domain, comment=args.comment, value=args.value,
-                                    value_form="text")
+                                    value_form="text", evidence_hash=seen)
+    if signal.state.is_open:  # one approval of a quorum: counted, the gate waits for more
+        line = ctx.remote.status(signal).line
+        return Result(f"Approval of {_described(signal)} recorded by {ctx.remote.user}: {line}.", notes,
+                      data=signal_to_json(signal))
     verb = "Approved" if signal.value else "Rejected"
     changed = f" with the value changed to {short(signal.approved_value, 80)}" \
         if signal.approved_value is not None else ""
@@ -457,9 +505,10 @@ def _show(args: argparse.Namespace, ctx: Context) -> Result:
     if record.error:
         message += f". Error: {one_line(record.error)}"
     notes += [_evidence_note(s) for s in signals if s.evidence is not None or s.comment]
-    data = execution_to_json(record) | {"signals": [signal_to_json(s) for s in signals]}
+    table, listed = _signal_rows(signals, False, ctx)
+    data = execution_to_json(record) | {"signals": listed}
     local = _in_kernel(ctx, record.name, record.id.project, record.id.domain)
-    return Result(message + ".", notes, [nodes, _signal_rows(signals, False)], data,
+    return Result(message + ".", notes, [nodes, table], data,
                   show=local if local is not None else record)
 
 
@@ -467,7 +516,9 @@ def _evidence_note(signal: Signal) -> str:
     """What an approval shows (its evidence as text) and the reason given with the decision."""
     parts = [f"{signal.signal_id}:"]
     if signal.evidence is not None:
-        parts.append(f"approving\n{signal.evidence.text}")
+        parts.append(f"approving\n{signal.evidence.text}\nevidence hash: {signal.evidence_hash}"
+                     + (f" (pass --evidence {signal.evidence_hash} to approve or reject what you saw)"
+                        if signal.state.is_open else ""))
     if signal.approved_value is not None:
         parts.append(f"\napproved as {short(signal.approved_value, 200)}")
     if signal.comment:
@@ -532,7 +583,7 @@ def _detail(detail: dict[str, Any] | None) -> str:
     if detail.get("comment"):
         comment = detail["comment"]
         parts.append(f'"{comment if len(comment) <= 60 else comment[:59] + "…"}"')
-    return "; ".join(parts)
+    return "; ".join(parts + who_decided(detail))
 
 
 def _stats(args: argparse.Namespace, ctx: Context) -> Result:
@@ -568,9 +619,9 @@ def _config(args: argparse.Namespace, ctx: Context) -> Result:
 def _dashboard(args: argparse.Namespace, ctx: Context) -> Result:
     filters = ["eq(state,PENDING)"]
     signals = ctx.remote.list_signals(None, args.project, args.domain, limit=100, filters=filters)
-    table = _signal_rows(signals, with_execution=True)
+    table, data = _signal_rows(signals, True, ctx)
     table.title = "Pending signals"
-    return Result(tables=[table], data={"signals": [signal_to_json(s) for s in signals]}, show="dashboard")
+    return Result(tables=[table], data={"signals": data}, show="dashboard")
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> Result:

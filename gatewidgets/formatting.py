@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-__all__ = ["clip", "short", "when", "clock", "inert", "node_labels", "TIME_FORMAT"]
+__all__ = ["clip", "short", "when", "clock", "inert", "node_labels", "TIME_FORMAT", "who_decided"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -63,3 +63,12 @@ def node_labels(names: Mapping[str, str]) -> dict[str, str]:
         taken.add(label)
         labels[nid] = label
     return labels
+
+
+def who_decided(detail: Mapping[str, Any]) -> list[str]:
+    """What a history event's ``detail`` says about its decider: why a decision was refused, and how the
+    decider's identity was established (``as hub-env``)."""
+    parts = [f"refused: {detail['reason']}"] if detail.get("reason") else []
+    if detail.get("identity_source"):
+        parts.append(f"as {detail['identity_source']}")
+    return parts

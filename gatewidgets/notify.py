@@ -80,9 +80,10 @@ class Notification:
                              f"may be answered by {who(allowed, settings.groups)}" if allowed else None)
 
     def to_json(self) -> dict[str, Any]:
-        """The webhook body: the event, the signal (as the HTTP API writes it), the answers its kind offers, the
-        HTTP paths that answer it (``actions``: ``set`` and one per answer's verb the API takes) and the
-        decision's ``inbox_url`` (None without ``GateWidgets.public_url``)."""
+        """The webhook body: the event, the signal (as the HTTP API writes it: with who may answer, ``policy``,
+        the ``approvals`` so far and the ``standing`` line), the answers its kind offers, the HTTP paths that
+        answer it (``actions``: ``set`` and one per answer's verb the API takes) and the decision's ``inbox_url``
+        (None without ``GateWidgets.public_url``)."""
         s = self.signal
         ex = s.id.execution_id
         path = f"/gatewidgets/api/signals/{ex.project}/{ex.domain}/{ex.name}/{urllib.parse.quote(s.signal_id, safe='')}"

@@ -21,7 +21,7 @@ from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing
+from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing, who
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.settings import settings
@@ -93,6 +93,24 @@ class DecisionStatus:
     may_answer: bool
     why_not: str | None
     launched_by: Identity | None
+
+    @property
+    def rules(self) -> str:
+        """Who may answer, in one line: ``may answer: alice, @finance (bob, carol) · 2 approvals · no
+        self-approval`` ("" without a policy)."""
+        policy = self.policy
+        if policy is None:
+            return ""
+        parts = [f"may answer: {who(policy.assignees, settings.groups) if policy.assignees else 'anyone'}"]
+        if policy.quorum > 1:
+            parts.append(f"{policy.quorum} approvals")
+        if not policy.self_approval:
+            parts.append("no self-approval")
+        if policy.verified:
+            parts.append("a server-verified identity")
+        if policy.escalate_to:
+            parts.append(f"later also {who(policy.escalate_to, settings.groups)}")
+        return " · ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy.to_dict() if self.policy else None,
@@ -219,16 +237,17 @@ class GateRemote:
                 seen: str | None = None) -> Ballot:
         return Ballot(self.identity, self.via.value, action, value_key, self.member_of(), comment, seen)
 
-    def status(self, signal: Signal, record: ExecutionRecord | None = None) -> DecisionStatus:
+    def status(self, signal: Signal, record: ExecutionRecord | None = None,
+               action: str | None = None) -> DecisionStatus:
         """Where ``signal``'s decision stands, and whether this remote's identity may answer it (``record``: its
-        execution, when the caller has read it already)."""
+        execution, when the caller has read it already; ``action``: ``approve``, ``reject``, ``set`` or ``end``,
+        default the signal's main answer: ``approve`` for an approval, else ``set``)."""
         policy = Policy.from_dict((signal.context or {}).get("policy"))
         launched_by = None
         if policy is not None:
-            record = record or self.store.get_execution(signal.id.execution_id, with_nodes=False)
-            launched_by = record.launched_by
+            launched_by = (record or self.launch_record(signal)).launched_by
         now = datetime.now(timezone.utc)
-        action = "approve" if signal.kind is SignalKind.APPROVE else "set"
+        action = action or ("approve" if signal.kind is SignalKind.APPROVE else "set")
         why_not = may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
                              else None, action=action, waiting_since=signal.waiting_since, now=now,
                              groups=settings.groups)
@@ -237,6 +256,11 @@ class GateRemote:
                                        groups=settings.groups),
                               why_not is None and signal.state.is_open, why_not, launched_by)
 
+    def launch_record(self, signal: Signal) -> ExecutionRecord:
+        """The execution of ``signal``, without its nodes: who launched it (which never changes, so a face that
+        shows a signal's :meth:`status` again keeps it)."""
+        return self.store.get_execution(signal.id.execution_id, with_nodes=False)
+
     def statuses(self, signals: Sequence[Signal]) -> list[DecisionStatus]:
         """:meth:`status` of each of ``signals``, reading each execution whose signals have a policy once."""
         records: dict[WorkflowExecutionIdentifier, ExecutionRecord] = {}
@@ -244,7 +268,7 @@ class GateRemote:
         for signal in signals:
             key = signal.id.execution_id
             if (signal.context or {}).get("policy") and key not in records:
-                records[key] = self.store.get_execution(key, with_nodes=False)
+                records[key] = self.launch_record(signal)
             out.append(self.status(signal, records.get(key)))
         return out
 

@@ -1,7 +1,7 @@
 """The JSON form of signals and executions: the CLI's ``--json``, the HTTP API and its client."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pydantic_core
@@ -14,9 +14,10 @@ from gatewidgets.models.execution import (
     NodeState,
     WorkflowExecutionIdentifier,
 )
-from gatewidgets.models.policy import Identity
+from gatewidgets.models.policy import Identity, standing
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
+from gatewidgets.settings import settings
 
 __all__ = ["jsonable", "signal_to_json", "signal_from_json", "execution_to_json", "execution_from_json",
            "event_to_json", "event_from_json"]
@@ -45,8 +46,12 @@ def _exec_id(data: dict[str, Any]) -> WorkflowExecutionIdentifier:
 
 
 def signal_to_json(signal: Signal) -> dict[str, Any]:
-    """One signal as a JSON object."""
+    """One signal as a JSON object. Who may answer it: ``policy`` (as launched; null: anyone who can reach it),
+    ``approvals`` counted so far, ``standing`` while open (``1 of 2: bob approved 10:02 — waiting for
+    @finance``) and, once decided, ``identity_source``; ``evidence_hash``: the hash of the evidence shown (pass
+    it back with a decision), or the one a decision was made on."""
     ex = signal.id.execution_id
+    context = signal.context or {}
     return {
         "signal_id": signal.signal_id,
         "execution": {"project": ex.project, "domain": ex.domain, "name": ex.name},
@@ -71,15 +76,17 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
         "edit_type": signal.edit_type,
         "original": signal.original,
         "approved_value": signal.approved_value,
-        "policy": (signal.context or {}).get("policy"),
-        "approvals": (signal.context or {}).get("approvals"),
+        "policy": context.get("policy"),
+        "approvals": context.get("approvals"),
+        "standing": standing(signal.policy, context, waiting_since=signal.waiting_since,
+                             now=datetime.now(timezone.utc), groups=settings.groups) if signal.state.is_open else None,
         "identity_source": signal.identity_source,
         **({"default": signal.default} if signal.has_default else {}),
     }
 
 
 _CONTEXT_KEYS = ("evidence", "comment", "edit_type", "original", "approved_value", "description_format", "policy",
-                 "approvals", "identity_source")
+                 "approvals", "identity_source", "evidence_hash")
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from _procs import waiting_execution
+from _team_workflow import team_wf
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
@@ -114,6 +115,59 @@ def test_history_and_stats_as_json(waiting: Any) -> None:
     assert figures["set_via"] == {"cli": 1} and figures["gates_waiting"] >= 2
     missing = gw("history", "no-such-execution")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_who_may_answer_the_count_the_evidence_hash_and_waiting_for_me(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    ex = team_wf.launch(a=2)
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("ok", ex.name).state is SignalState.PENDING)
+    seen = remote.get_signal("ok", ex.name).evidence_hash
+    assert seen is not None
+
+    def command(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = command("list")
+    assert code == 0 and "bob, carol · 2 approvals · no self-approval" in out
+    assert "0 of 2 — waiting for bob, carol" in out and "may alice answer" in out
+    assert "no: alice launched this execution and self-approval is off" in out
+    assert command("list", "--mine")[1].splitlines()[-1] == "(none)"
+    code, out, err = command("approve", "ok", "-e", ex.name)  # the launcher: refused, one line, exit 1
+    assert (code, out) == (1, "") and len(err.strip().splitlines()) == 1
+    assert err.startswith("gatewidgets: GateForbiddenError: alice may not approve signal 'ok'")
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "bob")
+    code, out, _ = command("show", ex.name)
+    assert code == 0 and f"evidence hash: {seen} (pass --evidence {seen}" in out
+    mine = json.loads(command("list", "--mine", "--json")[1])
+    assert [s["signal_id"] for s in mine["signals"]] == ["ok"] and mine["user"] == {"user": "bob",
+                                                                                   "source": "hub-env"}
+    assert mine["signals"][0]["decision"]["may_answer"] is True
+    assert mine["signals"][0]["evidence_hash"] == seen and mine["signals"][0]["policy"]["quorum"] == 2
+    code, out, err = command("approve", "ok", "-e", ex.name, "--evidence", "0123456789abcdef")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "the evidence changed since it was shown" in err
+    stored = remote.get_signal("ok", ex.name)
+    assert stored.state is SignalState.PENDING and stored.approvals == []  # nothing changed
+    done = gw("approve", "ok", "-e", ex.name, "--evidence", seen)  # the console script, as bob (inherited)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Approval of signal 'ok' of execution {ex.name!r} recorded by bob: "
+                                  "1 of 2: bob approved ")
+    assert [a.user for a in remote.get_signal("ok", ex.name).approvals] == ["bob"]
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "carol")
+    assert "1 of 2: bob approved" in command("list", "--mine")[1]
+    code, out, _ = command("approve", "ok", "-e", ex.name, "--evidence", seen)
+    assert code == 0 and out.strip() == f"Approved signal 'ok' of execution {ex.name!r}."
+    assert ex.wait(timeout=10) == 4
+    code, out, _ = command("list", ex.name, "--all")
+    assert code == 0 and "bob approved" in out and "carol approved" in out
+    code, out, _ = command("history", ex.name)
+    assert code == 0 and "refused: alice launched this execution and self-approval is off; as hub-env" in out
+    assert "refused: the evidence changed since it was shown" in out
 
 
 def test_hub_service_outside_a_hub_says_how_to_start_it(monkeypatch: pytest.MonkeyPatch,

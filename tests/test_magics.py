@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from _team_workflow import team_wf
 from helpers import eventually
 from helpers.shell import gate_shell, run
 from IPython.core.error import UsageError
@@ -241,3 +242,36 @@ def test_end_sleep_and_refusals_in_the_magics_language(ip: Any) -> None:
     assert GateRemote.for_sandbox().get_signal("long nap", ex.name).state is SignalState.SET
     assert run(ip, "%gate set n 4").result.success
     assert ex.wait(timeout=30) == 8
+
+
+def test_who_may_answer_refusals_and_the_evidence_in_the_magics(ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    ip.user_ns["team_wf"] = team_wf
+    assert run(ip, "ex = %gate run team_wf a=2").result.success
+    ex = ip.user_ns["ex"]
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.get_signal("ok", ex.name).state is SignalState.PENDING, timeout=30)
+    seen = remote.get_signal("ok", ex.name).evidence_hash
+
+    listed = run(ip, "%gate list")
+    shown = listed.stdout + "".join(o.data.get("text/plain", "") for o in listed.outputs)
+    assert "0 of 2 — waiting for bob, carol" in shown
+    assert "no: alice launched this execution and self-approval is off" in shown
+    refused = run(ip, "%gate approve ok")
+    said = (refused.stdout + refused.stderr).strip()
+    assert said.startswith("UsageError: GateForbiddenError: alice may not approve signal 'ok'")
+    assert len(said.splitlines()) == 1 and "Traceback" not in said and not refused.result.success
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "bob")
+    assert f"evidence hash: {seen}" in run(ip, "%gate show").stdout
+    mine = run(ip, "%gate list --mine")
+    assert "Signals waiting for bob (hub-env)" in "".join(o.data.get("text/plain", "") for o in mine.outputs)
+    stale = run(ip, "%gate approve ok --evidence 0123456789abcdef")
+    said = (stale.stdout + stale.stderr).strip()
+    assert "GateForbiddenError" in said and "the evidence changed" in said and len(said.splitlines()) == 1
+    assert remote.get_signal("ok", ex.name).approvals == []
+    done = run(ip, f"%gate approve ok --evidence {seen}")
+    assert done.result.success and "1 of 2: bob approved" in done.stdout
+    monkeypatch.setenv("JUPYTERHUB_USER", "carol")
+    assert run(ip, f"%gate approve ok --evidence {seen}").result.success
+    assert ex.wait(timeout=10) == 4

@@ -223,3 +223,29 @@ def test_payloads_link_to_the_inbox_and_a_slack_webhook_gets_block_kit(hook_serv
 def test_a_webhook_format_must_be_known() -> None:
     with pytest.raises(ValueError, match="format"):
         notify.WebhookNotifier("http://127.0.0.1:9/x", format="teams")
+
+
+@workflow
+def team(x: int) -> int:
+    return approve(value(x=x), "ok", timeout=None, assignees=["bob", "carol"], quorum=2)
+
+
+def test_the_webhook_says_who_may_answer_and_where_the_decision_stands(hook_server: str) -> None:
+    hook = notify.webhook(hook_server, retries=1, backoff=0.05)
+    try:
+        ex = team.launch(x=3)
+        eventually(lambda: len(_Hook.received) >= 1, what="the 'waiting' webhook")
+        GateRemote.for_sandbox(user="bob").approve("ok", ex.name)
+        GateRemote.for_sandbox(user="carol").approve("ok", ex.name)
+        assert ex.wait(timeout=10) == 3
+        eventually(lambda: hook.delivered + hook.failed == 2, timeout=30)
+    finally:
+        hook.close()
+    bodies = {b["event"]: b for b in _Hook.received}
+    waiting, decided = bodies["waiting"], bodies["decided"]
+    assert waiting["signal"]["policy"] == {"assignees": ["bob", "carol"], "quorum": 2}
+    assert waiting["signal"]["standing"] == "0 of 2 — waiting for bob, carol"
+    assert waiting["signal"]["approvals"] is None
+    assert waiting["assignees"] == ["bob", "carol"]
+    assert [a["user"] for a in decided["signal"]["approvals"]] == ["bob", "carol"]
+    assert decided["signal"]["identity_source"] == "claimed" and decided["signal"]["standing"] is None  # decided

@@ -132,7 +132,8 @@ def test_editable_number_changed_flows_downstream_and_history_has_both():
     assert "changed to 45" in card.decided.value and "rounded up" in card.decided.value
     [event] = [e for e in ex.history() if e.kind == "set"]
     assert event.detail == {"original": 40, "approved_value": 45, "comment": "rounded up",
-                            "identity_source": Identity.of_process().source}
+                            "identity_source": Identity.of_process().source,
+                            "evidence_hash": stored.evidence_hash}  # the card sent the evidence it showed
     assert "changed 40 to 45" in card.history.value
 
 

@@ -126,3 +126,38 @@ def test_refreshes_on_changes_from_another_process():
     assert all(s.state is SignalState.PENDING for s in board.signals())
     ex.abort()
     eventually(lambda: board.total == 0)
+
+
+@workflow
+def for_bob(a: int) -> int:
+    return wait_for_input("x", timeout=None, expected_type=int, assignees=["bob"])
+
+
+@workflow
+def for_carol(a: int) -> int:
+    return wait_for_input("x", timeout=None, expected_type=int, assignees=["carol"])
+
+
+def test_rows_say_whether_i_may_answer_and_waiting_for_me_keeps_only_mine(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "bob")
+    mine, other = for_bob.launch(a=1), for_carol.launch(a=2)
+    plain = three.launch(a=3)
+    remote = GateRemote.for_sandbox()
+    eventually(lambda: remote.count_signals(filters="eq(state,PENDING)") == 5)
+    board = SignalDashboard()
+    rows = {r["execution"]: r for r in board.list.rows}
+    assert rows[mine.name]["why"] == "" and rows[mine.name]["standing"] == "waiting for bob"
+    assert rows[other.name]["why"] == "bob may not set: bob is not an assignee; it may be answered by carol"
+    assert rows[other.name]["rules"] == "may answer: carol"
+    assert rows[plain.name]["why"] == rows[plain.name]["standing"] == ""  # no policy: anyone
+    board.mine.value = True
+    assert sorted(r["execution"] for r in board.list.rows) == sorted([mine.name] + [plain.name] * 3)
+    assert board.total == 4 and "waiting for bob" in board.count.value
+    card = board.expand(0)
+    assert card.decision is not None and not card.decision.refused
+    board.execution_filter.value = mine.name
+    assert [r["execution"] for r in board.list.rows] == [mine.name]
+    remote.with_face("cli").set_input("x", mine.name, 1)
+    eventually(lambda: board.list.rows == [], what="the answered row to leave 'waiting for me'")
+    for ex in (other, plain):
+        ex.abort()

@@ -137,3 +137,30 @@ def test_an_execution_shows_as_the_view_subscribed_to_the_engine_display_event()
     finally:
         events.display.unsubscribe(view)
         events.display.subscribe(display.execution_mimebundle)
+
+
+@workflow
+def team_gates(a: int) -> int:
+    ok = approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["bob", "carol"], quorum=2)
+    n = wait_for_input("n", timeout=None, expected_type=int, assignees=["alice"])
+    return add(a=ok, b=n)
+
+
+def test_the_cards_of_an_execution_say_who_may_answer_and_where_it_stands(monkeypatch):
+    from gatewidgets import GateRemote
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    ex = team_gates.launch(a=2)
+    view = ExecutionWidget(ex)
+    eventually(lambda: "ok" in view.cards and "n" in view.cards)
+    ok, n = view.gate("ok"), view.gate("n")
+    assert "0 of 2 — waiting for bob, carol" in ok.standing.value
+    assert "alice may not approve or reject: alice is not an assignee; it may be answered by bob, carol" \
+        in ok.standing.value
+    assert ok.controls.layout.display == "none" and n.controls.layout.display != "none"  # alice answers n
+    for user in ("bob", "carol"):
+        GateRemote.for_sandbox(user=user).with_face("cli").approve("ok", ex.name)
+        if user == "bob":
+            eventually(lambda: "1 of 2: bob approved" in ok.standing.value, what="the count on the card")
+    n.submit(5)
+    assert ex.wait(timeout=10) == 9

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import traitlets
+from _team_workflow import team_wf
 from helpers import eventually
 
 from gatewidgets import (
@@ -298,3 +299,117 @@ def test_no_inbox_link_without_a_known_address_nor_for_a_sleep(no_inbox_base):
     assert GateWidget(pending(nap, "nap")).inbox.value == ""  # a sleep ends by itself: no decision
     ex.abort()
     nap.abort()
+
+
+# -- who may answer (a policy) -------------------------------------------------------------------------------
+@workflow
+def own_wf(a: int) -> int:
+    return approve(double(v=a), "ok", timeout=timedelta(minutes=5), assignees=["alice", "bob"],
+                   self_approval=False)
+
+
+def as_user(monkeypatch, user: str) -> None:
+    """Run what follows as ``user``: the kernel of a hub's notebook server (``Identity.of_process()``)."""
+    monkeypatch.setenv("JUPYTERHUB_USER", user)
+
+
+def live(card: GateWidget) -> list[str]:
+    """The buttons a user can click on ``card``: shown and enabled, its controls visible."""
+    if card.controls.layout.display == "none":
+        return []
+    return [b.description for b in card._button_row.children if not b.disabled]
+
+
+def text(value: str) -> str:
+    return re.sub(r"<[^>]*>", "", value)
+
+
+def test_the_launcher_sees_why_not_an_assignee_approves_and_both_cards_count_live(monkeypatch):
+    as_user(monkeypatch, "alice")
+    ex = team_wf.launch(a=2)
+    signal = pending(ex, "ok")
+    mine = GateWidget(signal)
+    assert live(mine) == []  # no button: the launcher may not approve, and is no assignee to reject
+    shown = text(mine.standing.value)
+    assert "may answer: bob, carol · 2 approvals · no self-approval" in shown
+    assert "0 of 2 — waiting for bob, carol" in shown
+    assert "alice may not approve: alice launched this execution and self-approval is off" in shown
+    assert mine.decision is not None and mine.decision.blocked
+    # a click from code is refused by the store: the card says why and nothing changed
+    assert mine.approve() is None
+    assert "alice may not approve" in mine.error_text and "self-approval is off" in mine.error_text
+    stored = GateRemote.for_sandbox().get_signal("ok", ex.name)
+    assert stored.state is SignalState.PENDING and stored.approvals == []
+    eventually(lambda: "refused: alice launched this execution and self-approval is off; as hub-env"
+               in mine.history.value, timeout=10, what="the refusal in the card's history")
+
+    as_user(monkeypatch, "bob")
+    bobs = GateWidget(signal)
+    assert live(bobs) == ["Approve", "Reject"] and "gw-why-not" not in bobs.standing.value
+    bobs.buttons["Approve"].click()
+    assert bobs.error_text == "" and bobs.state is SignalState.PENDING
+    assert "1 of 2: bob approved" in text(bobs.standing.value)
+    eventually(lambda: "1 of 2: bob approved" in text(mine.standing.value), timeout=10,
+               what="the launcher's card to count bob's approval")
+    assert live(mine) == []
+
+    as_user(monkeypatch, "carol")
+    GateRemote.for_sandbox().with_face("cli").approve("ok", ex.name)
+    assert ex.wait(timeout=10) == 4
+    eventually(lambda: mine.state is SignalState.SET and bobs.state is SignalState.SET, timeout=10)
+    assert "approved by bob" in text(mine.standing.value) and "carol" in text(mine.standing.value)
+    assert "may not" not in text(mine.standing.value)  # decided: nobody is told they may not answer
+
+
+def test_the_launcher_may_still_reject_their_own(monkeypatch):
+    as_user(monkeypatch, "alice")
+    ex = own_wf.launch(a=1)
+    card = GateWidget(pending(ex, "ok"))
+    assert live(card) == ["Reject"]
+    assert "alice may not approve: alice launched this execution and self-approval is off (may still reject)" \
+        in text(card.standing.value)
+    card.reject("not ready")
+    with pytest.raises(GateRejectedError):
+        ex.wait(timeout=10)
+
+
+def test_a_card_sends_the_evidence_it_showed_and_changed_evidence_is_refused(monkeypatch, gatewidgets_store):
+    import sqlite3
+
+    as_user(monkeypatch, "alice")
+    ex = team_wf.launch(a=2)
+    as_user(monkeypatch, "bob")
+    card = GateWidget(pending(ex, "ok"))
+    shown = card.current_signal.evidence_hash
+    assert shown is not None
+    with sqlite3.connect(gatewidgets_store) as db:  # recomputed behind the card's back (a recovery, say)
+        db.execute("UPDATE signals SET context=json_set(context, '$.evidence.text', '5') WHERE execution=?",
+                   (ex.name,))
+    assert card.approve() is None
+    assert "the evidence changed since it was shown" in card.error_text and shown in card.error_text
+    stored = GateRemote.for_sandbox().get_signal("ok", ex.name)
+    assert stored.state is SignalState.PENDING and stored.approvals == []
+    assert stored.evidence_hash != shown and card.current_signal.evidence_hash == stored.evidence_hash  # redrawn
+    assert card.approve() is not None  # what it shows now
+    assert [a.user for a in GateRemote.for_sandbox().get_signal("ok", ex.name).approvals] == ["bob"]
+    ex.abort()
+
+
+@workflow
+def escalating_wf() -> int:
+    return wait_for_input("n", timeout=None, expected_type=int, assignees=["carol"],
+                          escalate_after=timedelta(seconds=3), escalate_to=["dave"])
+
+
+def test_a_card_comes_alive_when_escalation_adds_its_viewer(monkeypatch):
+    as_user(monkeypatch, "dave")
+    ex = escalating_wf.launch()
+    card = GateWidget(pending(ex, "n"))
+    assert live(card) == []
+    assert "dave may not set: dave is not an assignee; it may be answered by carol" in text(card.standing.value)
+    eventually(lambda: card.controls.layout.display != "none", timeout=10, what="the card to come alive")
+    assert "may not" not in text(card.standing.value) and "later also dave" in text(card.standing.value)
+    card.control.field.value = "3"
+    assert live(card) == ["Submit"]
+    card.buttons["Submit"].click()
+    assert ex.wait(timeout=10) == 3

@@ -193,8 +193,10 @@ class Signal:
 
     @property
     def evidence_hash(self) -> str | None:
-        """A short hash of the evidence shown (pass it back with a decision: a changed evidence is refused)."""
-        return evidence_hash((self.context or {}).get("evidence"))
+        """A short hash of the evidence shown (pass it back with a decision: a changed evidence is refused): of the
+        evidence as stored, so a signal read over HTTP (whose evidence arrives as shown) keeps the store's."""
+        context = self.context or {}
+        return context.get("evidence_hash") or evidence_hash(context.get("evidence"))
 
     @property
     def policy(self) -> Policy | None:

@@ -10,11 +10,13 @@ from typing import Any, Callable
 import ipywidgets as w
 
 from gatewidgets.models.common import Sort, SortOrdering
+from gatewidgets.models.execution import ExecutionRecord
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import GateRemote, StoreEvent
 from gatewidgets.widgets._sync import Debouncer, replace_previous_run, weak_listener
 from gatewidgets.widgets.decisions import DecisionList
 from gatewidgets.widgets.gate import GateWidget, remote_for
+from gatewidgets.widgets.standing import decision, why_text
 from gatewidgets.widgets.style import stylesheet
 
 __all__ = ["SignalDashboard"]
@@ -31,8 +33,10 @@ class SignalDashboard(w.VBox):
 
     One compact row per signal (signal, execution, workflow, waiting since, deadline) in ``list``;
     clicking a row (or Enter on it) shows its full card below, built only then (:meth:`expand`).
-    Filters: state (a dropdown) and execution name (a text field); an order (``SORTS``); grouping
-    by execution; ``page_size`` rows per page with Previous/Next; a count per state. Store events —
+    Filters: state (a dropdown), execution name (a text field) and "Waiting for me" (``mine``: pending
+    signals this identity may answer, :meth:`GateRemote.waiting_for_me`); an order (``SORTS``); grouping
+    by execution; a row of a signal with a policy shows where its decision stands, and whether this identity
+    may answer it (why not, on hover); ``page_size`` rows per page with Previous/Next; a count per state. Store events —
     from this process or any other — trigger a debounced refresh.
     """
 
@@ -44,7 +48,7 @@ class SignalDashboard(w.VBox):
     def __init__(self, project: str | None = None, domain: str | None = None,
                  execution_name: str | None = None, *, remote: GateRemote | None = None,
                  page_size: int = 200, state: SignalState | str | None = SignalState.PENDING,
-                 sort: str = "waiting longest", debounce: float = 0.1, **kwargs: Any) -> None:
+                 sort: str = "waiting longest", debounce: float = 0.1, mine: bool = False, **kwargs: Any) -> None:
         # what close() reads, first (see _unsubscribe)
         self.cards: dict[str, GateWidget] = {}  # built on expand, by row key; closed when their row goes
         self.list = DecisionList()
@@ -66,6 +70,9 @@ class SignalDashboard(w.VBox):
         self.sort = w.Dropdown(options=list(SORTS), value=sort, description="Sort", layout=w.Layout(width="240px"))
         self.group = w.Checkbox(value=False, description="Group by execution", indent=False,
                                 layout=w.Layout(width="160px"))
+        self.mine = w.Checkbox(value=mine, description="Waiting for me", indent=False,
+                               layout=w.Layout(width="140px"))
+        self._records: dict[str, ExecutionRecord] = {}  # execution name -> its record (who launched it)
         self.prev_button = w.Button(description="Previous", icon="arrow-left", layout=w.Layout(width="110px"))
         self.next_button = w.Button(description="Next", icon="arrow-right", layout=w.Layout(width="110px"))
         self.count = w.HTML()
@@ -84,9 +91,10 @@ class SignalDashboard(w.VBox):
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.state_filter.observe(lambda _c: self.go(0), names="value")
         self.execution_filter.observe(lambda _c: self.go(0), names="value")
+        self.mine.observe(lambda _c: self.go(0), names="value")
         self.children = [
             stylesheet(),
-            w.HBox([self.state_filter, self.execution_filter, self.sort, self.group]),
+            w.HBox([self.state_filter, self.execution_filter, self.sort, self.group, self.mine]),
             w.HBox([self.prev_button, self.next_button, self.count]),
             self.states,
             self.orphans,
@@ -134,23 +142,27 @@ class SignalDashboard(w.VBox):
             filters = self._filters()
             name = self.execution_filter.value.strip() or None
             try:
-                total = self.remote.count_signals(execution_name=name, project=self.project, domain=self.domain,
-                                                  filters=filters)
+                if self.mine.value:
+                    total, rows = self._mine(name)
+                else:
+                    total = self.remote.count_signals(execution_name=name, project=self.project,
+                                                      domain=self.domain, filters=filters)
+                    self.page = min(self.page, max(1, -(-total // self.page_size)) - 1)
+                    rows = self.remote.list_signals(execution_name=name, project=self.project, domain=self.domain,
+                                                    filters=filters, limit=self.page_size,
+                                                    offset=self.page * self.page_size, sort_by=SORTS[self.sort.value])
             except Exception as exc:  # unknown execution typed in the filter, say
                 self._show_count(f'<span class="gw-error-text">{html.escape(str(exc))}</span>')
                 self._set_rows([])
                 return
-            self.page = min(self.page, max(1, -(-total // self.page_size)) - 1)
-            rows = self.remote.list_signals(execution_name=name, project=self.project, domain=self.domain,
-                                            filters=filters, limit=self.page_size, offset=self.page * self.page_size,
-                                            sort_by=SORTS[self.sort.value])
             self._find_orphans()
             self._count_states(name)
             self._set_rows(rows)
             self.total = total  # with the rows: a reader never sees the new count beside the old rows
             first = self.page * self.page_size + 1 if rows else 0
-            label = self.state_filter.value.lower() if self.state_filter.value != ALL else ""
-            self._show_count(f"<b>{self.total}</b> {label} signal{'s' if self.total != 1 else ''} · "
+            label = self.state_filter.value.lower() if self.state_filter.value != ALL and not self.mine.value else ""
+            mine = f" waiting for {html.escape(self.remote.user)}" if self.mine.value else ""
+            self._show_count(f"<b>{self.total}</b> {label} signal{'s' if self.total != 1 else ''}{mine} · "
                              f"{first}–{first + len(rows) - 1 if rows else 0} · page {self.page + 1}/{self.pages}")
             self.prev_button.disabled = self.page == 0
             self.next_button.disabled = self.page >= self.pages - 1
@@ -169,6 +181,28 @@ class SignalDashboard(w.VBox):
         super().close()
 
     # -- internals -----------------------------------------------------------------------
+    def _mine(self, name: str | None) -> tuple[int, list[Signal]]:
+        """Pending signals this identity may answer (of execution ``name``, if given): their count and this page,
+        in the order chosen."""
+        found = self.remote.waiting_for_me(self.project, self.domain, limit=None, execution_name=name)
+        order = SORTS[self.sort.value]
+        if order is not None:
+            found.sort(key=lambda s: (getattr(s, order.key) is None, getattr(s, order.key) or s.created_at),
+                       reverse=order.direction is SortOrdering.DESCENDING)
+        self.page = min(self.page, max(1, -(-len(found) // self.page_size)) - 1)
+        return len(found), found[self.page * self.page_size:(self.page + 1) * self.page_size]
+
+    def _decision_row(self, signal: Signal) -> dict[str, str]:
+        """A row's fields on its policy: the rules, the count line and why this identity may not answer."""
+        if signal.policy is None:
+            return {"standing": "", "rules": "", "why": ""}
+        record = self._records.get(signal.execution_name)
+        if record is None:
+            record = self._records[signal.execution_name] = self.remote.launch_record(signal)
+        found = decision(self.remote, signal, record)
+        return {"standing": found.status.line or "" if signal.state.is_open else "", "rules": found.status.rules,
+                "why": why_text(found, self.remote.user)}
+
     def _filters(self) -> list[str]:
         state = self.state_filter.value
         return [] if state == ALL else [f"eq(state,{state})"]
@@ -222,7 +256,7 @@ class SignalDashboard(w.VBox):
         with self.list.hold_sync():  # one message: the browser draws the rows once
             self.list.grouped = self.group.value
             self.list.rows = [_row(s, self._workflows.get(s.execution_name, ""), s.execution_name in self.orphaned)
-                              for s in rows]
+                              | self._decision_row(s) for s in rows]
 
     def _show_card(self, key: str) -> None:
         """Show the card of row ``key`` below the list (building it the first time), or none for ``""``."""

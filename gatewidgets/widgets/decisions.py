@@ -1,5 +1,6 @@
 """``DecisionList``: one compact row per signal, drawn in the browser from a JSON list (one widget model
-for a thousand rows). A click, Enter or Space on a row sets ``expanded`` to its key: the dashboard
+for a thousand rows). A signal with a policy shows where its decision stands and, when the viewer may not
+answer it, a lock with the reason. A click, Enter or Space on a row sets ``expanded`` to its key: the dashboard
 then shows that signal's full card. Arrow keys (or j/k), Home and End move between rows.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ function render({ model, el }) {
     const rows = model.get("rows"), open = model.get("expanded"), grouped = model.get("grouped");
     const now = Date.now(), parts = [];
     parts.push('<div class="gw-row gw-row-head" role="row"><span>signal</span><span>execution</span>' +
-      '<span>workflow</span><span>waiting since</span><span>deadline</span></div>');
+      '<span>workflow</span><span>waiting since</span><span>deadline</span><span>decision</span></div>');
     let group = null;
     rows.forEach((r, i) => {
       if (grouped && r.execution !== group) {
@@ -56,7 +57,10 @@ function render({ model, el }) {
         `<span><code>${esc(r.execution)}</code></span><span>${esc(r.workflow)}</span>` +
         `<span title="${esc(r.waiting)}">${esc(ago(r.waiting, now))}</span>` +
         `<span title="${esc(r.deadline)}"${late ? ' class="gw-late"' : ""}>` +
-        `${r.deadline ? esc(ago(r.deadline, now)) : '<span class="gw-muted">none</span>'}</span></div>`);
+        `${r.deadline ? esc(ago(r.deadline, now)) : '<span class="gw-muted">none</span>'}</span>` +
+        `<span class="gw-decision" title="${esc(r.rules)}">${esc(r.standing)}` +
+        (r.why ? ` <span class="gw-not-mine" title="${esc(r.why)}">&#128274; ${esc(r.why)}</span>` : "") +
+        "</span></div>");
     });
     list.innerHTML = parts.join("");
   };
@@ -123,7 +127,7 @@ export default { render };
 _CSS = """
 .gatewidgets-decisions .gw-rows { max-height: 480px; overflow: auto; border: 1px solid #ddd; border-radius: 4px;
   font-size: 12px; }
-.gatewidgets-decisions .gw-row { display: grid; grid-template-columns: 2.2fr 2fr 1.6fr 1fr 1fr; gap: 8px;
+.gatewidgets-decisions .gw-row { display: grid; grid-template-columns: 2fr 1.7fr 1.3fr .9fr .9fr 2.4fr; gap: 8px;
   padding: 3px 8px; border-bottom: 1px solid #eee; cursor: pointer; white-space: nowrap; }
 .gatewidgets-decisions .gw-row > span { overflow: hidden; text-overflow: ellipsis; }
 .gatewidgets-decisions .gw-row[data-key] { content-visibility: auto; contain-intrinsic-size: auto 21px; }
@@ -136,6 +140,7 @@ _CSS = """
 .gatewidgets-decisions .gw-group { padding: 4px 8px; font-weight: 600; background: var(--jp-layout-color1, #fafafa);
   border-bottom: 1px solid #ddd; }
 .gatewidgets-decisions .gw-late { color: #c62828; font-weight: 600; }
+.gatewidgets-decisions .gw-not-mine { color: #ad5700; }
 .gatewidgets-decisions .gw-muted { color: #777; }
 .gatewidgets-decisions .gw-badge { color: white; border-radius: 8px; padding: 0 6px; font-size: 85%;
   background: #616161; }
@@ -147,7 +152,9 @@ _CSS = """
 
 class DecisionList(anywidget.AnyWidget):
     """Compact rows (``rows``: dicts with key, signal, kind, state, execution, workflow, waiting and
-    deadline as ISO times, orphaned); ``expanded`` is the key of the row shown as a card, or ``""``."""
+    deadline as ISO times, orphaned, and for a signal with a policy ``standing`` (the count line), ``rules`` (who
+    may answer) and ``why`` (why the viewer may not; "" when they may)); ``expanded`` is the key of the row
+    shown as a card, or ``""``."""
 
     _esm = _ESM
     _css = _CSS

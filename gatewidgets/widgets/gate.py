@@ -18,12 +18,14 @@ from gatewidgets.evidence import to_html as evidence_html
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import takes_files
 from gatewidgets.links import inbox_url
+from gatewidgets.models.execution import ExecutionRecord
 from gatewidgets.models.signal import Signal, SignalState
 from gatewidgets.remote import UNCHANGED, GateRemote, StoreEvent
 from gatewidgets.settings import settings
 from gatewidgets.types import GateFile
 from gatewidgets.widgets._sync import clock, human, since, utcnow, weak_listener
 from gatewidgets.widgets.controls import Control, field_control
+from gatewidgets.widgets.standing import Decision, decision, standing_html
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
@@ -64,6 +66,11 @@ class GateWidget(w.VBox):
     is closed — here or anywhere else — the card freezes and shows the value, who set it,
     when, through which face, and the reason given. While it waits for a decision, a "Review in inbox"
     link opens its page of the approvers' inbox, where that page's address is known (:mod:`gatewidgets.links`).
+
+    A signal with a policy shows who may answer, where the decision stands (``1 of 2: bob approved 10:02 —
+    waiting for @finance``, live as approvals arrive) and, to an identity that may not answer, no buttons for
+    what it may not do but the sentence saying why (:attr:`decision`). Approve and Reject send the hash of the
+    evidence shown: a decision on evidence that changed since is refused, and shown as the card's error.
     """
 
     signal = traitlets.Instance(Signal, allow_none=True)
@@ -87,6 +94,10 @@ class GateWidget(w.VBox):
                                        render_markdown(signal.description))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
+        self.standing = html_widget()
+        self.standing.add_class("gatewidgets-standing")
+        self.decision: Decision | None = None  # who may answer, as last drawn (None: not drawn yet)
+        self._record: ExecutionRecord | None = None  # the execution, read once for who launched it
         self.timing = html_widget()
         self.inbox = html_widget()
         self.inbox.add_class("gatewidgets-inbox-link")
@@ -103,10 +114,11 @@ class GateWidget(w.VBox):
         self.path: w.Text | None = None
         self.preview: w.HTML | None = None
         self._form_buttons: set[str] = set()  # the buttons that send a field: enabled while it is valid
+        self._actions: dict[str, str] = {}  # button label -> its answer's action
         self._state_class = ""
         self.controls = w.VBox(self._build_controls(signal))
-        self.children = [stylesheet(), self.header, self.description, self.evidence, self.controls, self.error,
-                         self.timing, self.inbox, self.decided, self.history]
+        self.children = [stylesheet(), self.header, self.description, self.evidence, self.standing, self.controls,
+                         self.error, self.timing, self.inbox, self.decided, self.history]
         self._unsubscribe = weak_listener(self.remote.subscribe, self._on_store_events)
         self.signal = signal  # draws the card (see _on_signal)
         clock.add(self)
@@ -151,13 +163,14 @@ class GateWidget(w.VBox):
                 return None
             if edited != signal.original:
                 value, form = edited, "json"
-        why = self._comment(comment)
-        return self._answer(lambda r, s, e, **k: r.approve(s, e, **k, value=value, comment=why, value_form=form))
+        why, seen = self._comment(comment), signal.evidence_hash
+        return self._answer(lambda r, s, e, **k: r.approve(s, e, **k, value=value, comment=why, value_form=form,
+                                                           evidence_hash=seen))
 
     def reject(self, comment: str | None = None) -> Signal | None:
         """Reject (what the Reject button does), with the comment typed on the card (or ``comment``)."""
-        why = self._comment(comment)
-        return self._answer(lambda r, s, e, **k: r.reject(s, e, **k, comment=why))
+        why, seen = self._comment(comment), self.current_signal.evidence_hash
+        return self._answer(lambda r, s, e, **k: r.reject(s, e, **k, comment=why, evidence_hash=seen))
 
     def end_sleep(self) -> Signal | None:
         """End a sleep gate now (the End now button)."""
@@ -210,14 +223,16 @@ class GateWidget(w.VBox):
         """Draw the answers the signal's kind offers: a field's form (an upload for files), a comment box if
         an answer takes one, and a button per answer."""
         answers = kinds.get(signal.kind).answers(signal)  # UnknownGateKindError: no card for an unknown kind
-        parts: list[w.Widget] = []
+        fields: list[w.Widget] = []
         field = next((a.field for a in answers if a.field is not None), None)
         if field is not None and field.files:
-            parts.extend(self._upload_controls(signal))
+            fields.extend(self._upload_controls(signal))
         elif field is not None:
             self.control = field_control(field)
             self._watch(self.control, signal)
-            parts.append(self.control.widget)
+            fields.append(self.control.widget)
+        self._field_box = w.VBox(fields)  # its own layout: hidden from someone who may not send it
+        parts: list[w.Widget] = [self._field_box]
         commented = [a.label.lower() for a in answers if a.comment]
         if commented:
             self.comment = w.Textarea(placeholder=f"comment (optional): why {' or '.join(commented)}",
@@ -227,7 +242,9 @@ class GateWidget(w.VBox):
         buttons = [self._button(a.label, a.style, functools.partial(self._give, a), _ICONS.get(a.action, ""))
                    for a in answers]
         self._form_buttons = {a.label for a in answers if a.field is not None}
-        return [*parts, w.HBox(buttons, layout=shared_layout())]
+        self._actions = {a.label: a.action for a in answers}
+        self._button_row = w.HBox(buttons, layout=shared_layout())
+        return [*parts, self._button_row]
 
     def _upload_controls(self, signal: Signal) -> list[w.Widget]:
         """A file upload, a path on the server and a preview: the field of a file signal."""
@@ -369,7 +386,7 @@ class GateWidget(w.VBox):
     def _enable(self, change: dict[str, Any]) -> None:
         if self.signal is not None and self.signal.state.is_open:
             for label in self._form_buttons:
-                self.buttons[label].disabled = not change["new"]
+                self.buttons[label].disabled = not change["new"] or self._refused(label)
 
     @traitlets.observe("signal")
     def _on_signal(self, change: dict[str, Any]) -> None:
@@ -379,10 +396,37 @@ class GateWidget(w.VBox):
             return
         self._redraw(new)
 
+    def _refused(self, label: str) -> bool:
+        return self.decision is not None and self._actions[label] in self.decision.refused
+
+    def _launch_record(self, signal: Signal) -> ExecutionRecord | None:
+        """The execution (who launched it), read once, for a signal with a policy."""
+        if self._record is None and signal.policy is not None:
+            self._record = self.remote.launch_record(signal)
+        return self._record
+
+    def _show_decision(self, signal: Signal, record: ExecutionRecord | None) -> None:
+        """Who may answer and where it stands; only the answers this identity may give stay live."""
+        found = self.decision = decision(self.remote, signal, record)
+        value = standing_html(signal, found, self.remote.user)
+        if value != self.standing.value:
+            self.standing.value = value
+        if not signal.state.is_open:
+            return
+        live = [b for label, b in self.buttons.items() if not self._refused(label)]
+        if list(self._button_row.children) != live:
+            self._button_row.children = live
+        for label, button in self.buttons.items():  # escalation may allow what was refused
+            button.disabled = self._refused(label) or (label in self._form_buttons and not self.ready)
+        self._field_box.layout.display = "none" if any(self._refused(label) for label in self._form_buttons) else ""
+        self.controls.layout.display = "none" if found.blocked else ""
+
     def _redraw(self, signal: Signal) -> None:
+        record = self._launch_record(signal)  # outside the lock: it reads the store
         with self._lock:
             if self.signal is not None and not self.signal.state.is_open:
                 signal = self.signal  # never redraw a closed card from an older, open read
+            self._show_decision(signal, record)
             self.header.value = _header(signal)
             self.evidence.value = evidence_html(signal.evidence)
             self.inbox.value = _inbox_link(signal)
@@ -397,6 +441,9 @@ class GateWidget(w.VBox):
             else:
                 self._enable({"new": self.ready})
             self.tick()
+        self._show_history()
+
+    def _show_history(self) -> None:
         history = self._history_html()  # outside the lock: it reads the store
         with self._lock:
             self.history.value = history
@@ -404,12 +451,15 @@ class GateWidget(w.VBox):
     # -- updates (any thread) ------------------------------------------------------------
     def _on_store_events(self, events: list[StoreEvent]) -> None:
         key = self.current_signal.id.execution_id
-        if any(e.execution_id == key and (e.signal_id == self.signal_id or e.signal_id is None
-                                          and e.kind in ("finished", "cancelled")) for e in events):
+        mine = [e for e in events if e.execution_id == key and (e.signal_id == self.signal_id or e.signal_id is None
+                                                                 and e.kind in ("finished", "cancelled"))]
+        if mine:
             try:
                 self.refresh()
             except GateError:
                 pass
+        if any(e.kind == "refused" for e in mine):  # the signal did not change: only its history did
+            self._show_history()
 
     def _history_html(self) -> str:
         """The signal's audit trail as a collapsed table (empty if the remote keeps none)."""
@@ -446,6 +496,8 @@ class GateWidget(w.VBox):
             self.timing.value = ""
             return
         now = utcnow()
+        if self.decision is not None and self.decision.changes_at is not None and now >= self.decision.changes_at:
+            self._redraw(signal)  # escalation: more people may answer now
         parts = []
         waited = since(signal.waiting_since, now)
         if waited is not None:
@@ -498,7 +550,7 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
         parts.append(f"changed {original} to {changed}")
     if detail.get("comment"):
         parts.append(f"“{detail['comment']}”")
-    return "; ".join(parts)
+    return "; ".join(parts + formatting.who_decided(detail))
 
 
 def _decided(signal: Signal) -> str:

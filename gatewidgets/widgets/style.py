@@ -34,6 +34,8 @@ CSS = """
 .gw-evidence details > summary, .gw-history summary { cursor: pointer; color: #1565c0; }
 .gw-evidence ul { margin: 0; padding-left: 18px; list-style: none; }
 .gw-comment { font-style: italic; }
+.gw-standing { font-weight: 600; }
+.gw-why-not { color: #ad5700; }
 .gw-inbox-link { color: var(--jp-content-link-color, #1565c0); font-size: 90%; }
 .gw-field-label { font-weight: 600; }
 .gw-preview { margin: 4px 0; }
