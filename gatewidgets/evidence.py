@@ -24,10 +24,12 @@ import zlib
 from typing import Any
 
 import nh3
+from markdown_it import MarkdownIt
 
-from gatewidgets.models.signal import Evidence
+from gatewidgets.models.signal import Evidence, Signal
 
-__all__ = ["render", "sanitize", "png_base64", "to_html", "file_preview", "IMAGE_DROPPED", "MAX_HTML", "MAX_PNG",
+__all__ = ["render", "sanitize", "description_html", "markdown_html",
+           "png_base64", "to_html", "file_preview", "IMAGE_DROPPED", "MAX_HTML", "MAX_PNG",
            "MAX_PNG_SIDE", "MAX_TEXT"]
 
 MAX_TEXT = 4_000  # characters of text/plain
@@ -58,6 +60,25 @@ def sanitize(markup: str) -> str:
     """HTML safe to show anywhere: no scripts, styles, event handlers, ``javascript:`` or ``data:`` URLs."""
     return nh3.clean(markup, tags=_TAGS, attributes=_ATTRS, url_schemes={"http", "https", "mailto"},
                      link_rel="noopener noreferrer", strip_comments=True)
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+def markdown_html(text: str | None) -> str:
+    """Markdown to sanitised HTML (raw HTML in it escaped, not passed through)."""
+    return sanitize(_MARKDOWN.render(text)) if text else ""
+
+
+def description_html(signal: Signal) -> str:
+    """A signal's description as every face shows it: its Markdown rendered and sanitised, or, for a description
+    written as text (``description_format == "text"``), escaped with its line breaks kept."""
+    text = signal.description
+    if not text:
+        return ""
+    if signal.description_format == "text":
+        return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
+    return markdown_html(text)
 
 
 def png_base64(data: str | bytes | None) -> str | None:

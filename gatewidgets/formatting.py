@@ -67,8 +67,13 @@ def node_labels(names: Mapping[str, str]) -> dict[str, str]:
 
 def who_decided(detail: Mapping[str, Any]) -> list[str]:
     """What a history event's ``detail`` says about its decider: why a decision was refused, and how the
-    decider's identity was established (``as hub-env``)."""
+    decider's identity was established (``as hub-env``); of a reminder or an escalation, whom it reached."""
     parts = [f"refused: {detail['reason']}"] if detail.get("reason") else []
+    if detail.get("reminder"):  # a waiting gate's timeline: a reminder re-sent, assignees added by escalation
+        parts.append(f"reminder {detail['reminder']}" + (f" to {', '.join(detail['assignees'])}"
+                                                          if detail.get("assignees") else ""))
+    if detail.get("added"):
+        parts.append(f"escalated: added {', '.join(detail['added'])}")
     if detail.get("identity_source"):
         parts.append(f"as {detail['identity_source']}")
     return parts

@@ -314,9 +314,10 @@ def test_a_markdown_prompt_is_kept_as_markdown_and_a_text_prompt_is_shown_as_wri
     GateRemote.for_sandbox().approve("md", ex.name)
     assert ex.wait(timeout=30) is True
 
-    from gatewidgets.widgets.gate import GateWidget, render_markdown
+    from gatewidgets.evidence import markdown_html
+    from gatewidgets.widgets.gate import GateWidget
 
-    assert "<strong>v2</strong>" in render_markdown(describe("Ship **v2**?", "markdown"))
+    assert "<strong>v2</strong>" in markdown_html(describe("Ship **v2**?", "markdown"))
     ex = gatewidgets.launch(text_prompt)
     remote = GateRemote.for_sandbox()
     stored = pending(ex, "txt")

@@ -31,14 +31,13 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
-from markdown_it import MarkdownIt
 from tornado import web
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from gatewidgets import kinds
 from gatewidgets.errors import GateError
-from gatewidgets.evidence import sanitize, to_html
+from gatewidgets.evidence import description_html, to_html
 from gatewidgets.graph import NO_DEFAULT
 from gatewidgets.kinds import Answer
 from gatewidgets.models.common import Sort, SortOrdering
@@ -63,17 +62,6 @@ _CLOSED = ("SET", "TIMED_OUT", "CANCELLED")
 _LEFT_OUT = ("evidence", "type_record", "edit_type", "literal_type", "original")  # sent as HTML or in answers
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'self'")
-_MARKDOWN = MarkdownIt("commonmark", {"html": False})
-
-
-def description_html(signal: Signal) -> str:
-    """The signal's description as the cards show it: Markdown rendered and sanitised, or text escaped."""
-    text = signal.description
-    if not text:
-        return ""
-    if signal.description_format == "text":
-        return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
-    return sanitize(_MARKDOWN.render(text))
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:

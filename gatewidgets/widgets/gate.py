@@ -13,7 +13,7 @@ import traitlets
 
 from gatewidgets import formatting, kinds, private
 from gatewidgets.errors import GateError
-from gatewidgets.evidence import file_preview, sanitize
+from gatewidgets.evidence import description_html, file_preview
 from gatewidgets.evidence import to_html as evidence_html
 from gatewidgets.kinds import Answer
 from gatewidgets.kinds.base import takes_files
@@ -29,25 +29,9 @@ from gatewidgets.widgets.standing import Decision, decision, standing_html
 from gatewidgets.widgets.style import html as html_widget
 from gatewidgets.widgets.style import kind_class, shared_layout, shared_style, state_class, stylesheet
 
-__all__ = ["GateWidget", "render_markdown", "render_text", "evidence_html"]
+__all__ = ["GateWidget", "evidence_html"]
 
 _ICONS = {"approve": "check", "reject": "times", "end": "forward"}  # a button's icon, by its answer's action
-
-
-def render_markdown(text: str | None) -> str:
-    """Markdown to sanitised HTML (markdown-it-py when installed, raw HTML escaped); else escaped text."""
-    if not text:
-        return ""
-    try:
-        from markdown_it import MarkdownIt
-    except ImportError:
-        return render_text(text)
-    return sanitize(MarkdownIt("commonmark", {"html": False}).render(text))
-
-
-def render_text(text: str | None) -> str:
-    """Plain text as HTML: escaped, its line breaks kept."""
-    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>" if text else ""
 
 
 def remote_for(remote: GateRemote | None, project: str | None = None, domain: str | None = None) -> GateRemote:
@@ -90,8 +74,7 @@ class GateWidget(w.VBox):
         self._lock = threading.RLock()
         self.header = html_widget()
         self.header.add_class("gatewidgets-header")
-        self.description = html_widget(render_text(signal.description) if signal.description_format == "text" else
-                                       render_markdown(signal.description))
+        self.description = html_widget(description_html(signal))
         self.evidence = html_widget()
         self.evidence.add_class("gatewidgets-evidence")
         self.standing = html_widget()
