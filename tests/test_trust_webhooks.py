@@ -187,6 +187,9 @@ def test_webhook_thread_survives_malformed_responses_and_redacts_its_url(
             eventually(lambda: hook.delivered >= 1, timeout=20)
             remote.set_input("n", ex.name, 2)
             assert ex.wait(timeout=10) == 3
+            # notifications reach the webhook's queue from the store's notifier thread: wait for the second
+            # "decided" to arrive before draining, or the drain may find the queue empty before it
+            eventually(lambda: hook.delivered == 2, timeout=20)
             assert hook.drain(timeout=20)
     finally:
         hook.close()
