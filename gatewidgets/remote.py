@@ -32,10 +32,11 @@ from gatewidgets.types import GateType
 from gatewidgets.types.file import GateFile, also_readable, file_access
 from gatewidgets.wire import execution_to_json, jsonable
 
-__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT",
+__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT", "ANY",
            "DecisionStatus"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+ANY = "*"  # listings across executions: every project, or every domain
 
 
 def _reading_files(method: _F) -> _F:
@@ -295,6 +296,12 @@ class GateRemote:
         return (check_name(project or self.default_project, "project"),
                 check_name(domain or self.default_domain, "domain"))
 
+    def _listing(self, project: str | None, domain: str | None) -> tuple[str | None, str | None]:
+        """The scope of a listing across executions: as :meth:`_scope`, with :data:`ANY` (``"*"``) for every
+        project or domain (None to the store)."""
+        checked = self._scope(None if project == ANY else project, None if domain == ANY else domain)
+        return (None if project == ANY else checked[0]), (None if domain == ANY else checked[1])
+
     def _key(self, execution_name: str, project: str | None, domain: str | None) -> WorkflowExecutionIdentifier:
         return WorkflowExecutionIdentifier(*self._scope(project, domain), check_name(execution_name, "execution_name"))
 
@@ -306,11 +313,12 @@ class GateRemote:
         """Signals of one execution (declaration order), or of every execution when ``execution_name`` is None.
 
         ``filters``: flytekit syntax (``Filter.from_python_std("eq(state,PENDING)")``, a string,
-        or a list). The limit applies after filtering.
+        or a list). The limit applies after filtering. Across executions, ``project`` / ``domain`` ``"*"`` (:data:`ANY`)
+        lists every project / domain.
         """
         parsed = parse_filters(filters)
         if execution_name is None:
-            project, domain = self._scope(project, domain)
+            project, domain = self._listing(project, domain)
             return self.store.list_signals(None, project=project, domain=domain, filters=parsed,
                                            sort_by=sort_by, limit=limit, offset=offset)
         return self.store.list_signals(self._key(execution_name, project, domain), filters=parsed,
@@ -321,7 +329,7 @@ class GateRemote:
         """How many signals match, before any limit."""
         parsed = parse_filters(filters)
         key = self._key(execution_name, project, domain) if execution_name is not None else None
-        project, domain = self._scope(project, domain)
+        project, domain = self._listing(project, domain)
         return self.store.count_signals(key, project=project, domain=domain, filters=parsed)
 
     def get_signal(self, signal_id: str, execution_name: str, project: str | None = None,
@@ -331,8 +339,8 @@ class GateRemote:
 
     def list_executions(self, project: str | None = None, domain: str | None = None,
                         status: ExecutionStatus | str | None = None, limit: int | None = None) -> list[ExecutionRecord]:
-        """Executions in the store, newest first."""
-        return self.store.list_executions(*self._scope(project, domain),
+        """Executions in the store, newest first (``project`` / ``domain`` ``"*"``: every one)."""
+        return self.store.list_executions(*self._listing(project, domain),
                                           ExecutionStatus(status).value if status else None, limit)
 
     def get_execution(self, execution_name: str, project: str | None = None,

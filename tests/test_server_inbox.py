@@ -190,3 +190,17 @@ def test_a_stream_that_falls_behind_is_told_to_reload() -> None:
     for n in range(4):
         _Feed.put(queue, [{"n": n}])
     assert queue.qsize() == 1 and queue.get_nowait() is None
+
+
+def test_star_lists_the_decisions_of_every_project_and_domain(server: Server) -> None:
+    here = waiting(for_alice, "pay", a=11)
+    ex = for_alice.launch(a=12, project="finance", domain="production")
+    eventually(lambda: GateRemote.for_sandbox().get_signal("pay", ex.name, "finance", "production").state
+               is SignalState.PENDING, timeout=30, what="pay in finance/production to wait")
+    assert f"finance/production/{ex.name}/pay" not in keys(server, ALICE)  # the server's default scope
+    everywhere = keys(server, ALICE, "?project=*&domain=*")
+    assert f"finance/production/{ex.name}/pay" in everywhere and f"default/development/{here.name}/pay" in everywhere
+    assert f"finance/production/{ex.name}/pay" in keys(server, ALICE, "?project=finance&domain=*")
+    assert f"finance/production/{ex.name}/pay" not in keys(server, BOB, "?project=*&domain=*")  # alice's only
+    status, data = call(server, "GET", f"{INBOX}/api/items?project=fin%20ance", token=ALICE)
+    assert status == 400 and data["error"] == "InvalidNameError"

@@ -482,7 +482,8 @@
 
   function matches(item) {
     const f = state.filters;
-    return item.execution.project === f.project && item.execution.domain === f.domain
+    return (f.project === "*" || item.execution.project === f.project)
+      && (f.domain === "*" || item.execution.domain === f.domain)
       && (!f.workflow || item.workflow === f.workflow);
   }
 
@@ -558,7 +559,8 @@
         const key = [change.project, change.domain, change.execution, change.signal].join("/");
         if (state.single) {
           if (key === state.single.key) refresh(key);
-        } else if (change.project === state.filters.project && change.domain === state.filters.domain
+        } else if ((state.filters.project === "*" || change.project === state.filters.project)
+                   && (state.filters.domain === "*" || change.domain === state.filters.domain)
                    && (change.event === "reached" || document.querySelector(`[data-key="${CSS.escape(key)}"]`))) {
           refresh(key);
         }
