@@ -10,6 +10,7 @@ approves over its API; alice, logged in the same way, is refused; her kernel see
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
