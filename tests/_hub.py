@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 import requests
 from _jupyter_server import _free_port
+from _procs import stop
 from helpers import eventually
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -137,12 +137,7 @@ def running_hub(folder: Path, proxy: str, store_url: str) -> Iterator[Hub]:
         eventually(lambda: up(f"/services/{SERVICE}/api"), timeout=TIMEOUT, interval=0.5, what="the service")
         yield running
     finally:
-        proc.send_signal(signal.SIGTERM)  # the hub stops the single-user servers, the service and its proxy
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, grace=60)  # on SIGTERM the hub stops the single-user servers, the service and its proxy
 
 
 @dataclass

@@ -87,6 +87,7 @@ def test_a_hub_user_approves_another_users_gate_in_the_hubs_inbox(browser: Any, 
             item.wait_for()
             assert bob.locator("#gw-me").inner_text() == "bob"
             assert item.locator(".gw-evidence-box").inner_text().strip() == "q3 report"
+            assert item.locator(".gw-link").get_attribute("href") == f"{INBOX}/{key}"  # its permanent link
             now = stored(bob, hub, f"/signals/{key}")  # alice's visit changed nothing (but who may answer)
             assert {**now, "decision": None} == {**before, "decision": None}
             assert now["decision"]["approvals"] == [] and now["decision"]["may_answer"] is True, now
