@@ -22,12 +22,12 @@ def start_waiting_workflow(name: str, a: int = 3, env: dict[str, str] | None = N
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """Terminate ``proc`` if it still runs, and reap it."""
+def stop(proc: subprocess.Popen[Any], grace: float = 10) -> None:
+    """Terminate ``proc`` if it still runs (SIGTERM, SIGKILL after ``grace`` seconds), and reap it."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)

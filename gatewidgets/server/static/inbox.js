@@ -542,7 +542,8 @@
     const live = document.getElementById("gw-live");
     let opened = false;
     let polling = null;
-    const source = new EventSource(`${INBOX}/api/events`);
+    // EventSource sends no headers: the XSRF token goes in the URL (JupyterHub checks it on cookie-authenticated GETs)
+    const source = new EventSource(`${INBOX}/api/events?_xsrf=${enc(XSRF)}`);
     source.onopen = () => {
       live.textContent = "live";
       live.dataset.state = "live";
