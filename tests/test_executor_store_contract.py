@@ -21,10 +21,10 @@ from typing import Any, Callable, Iterator
 import pytest
 from helpers import eventually
 
-from gatewidgets.errors import ExecutionExistsError, SignalAlreadySetError, SignalClosedError
+from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError, SignalAlreadySetError, SignalClosedError
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import SignalState, Via
-from gatewidgets.store.base import ExecutorStore, NodeRow, SignalRow, StoreEvent, now
+from gatewidgets.store.base import ExecutorStore, NewExecution, NodeRow, SignalRow, StoreEvent, now
 from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.store.sqlite import SqliteStore
 from gatewidgets.types import GateType
@@ -124,6 +124,45 @@ def test_create_execution_stores_the_gates_it_reaches_pending_with_their_events(
         ("reached", "where", "PENDING")]
     events = other.history(KEY)
     assert [e.id for e in events] == sorted({e.id for e in events})
+
+
+def test_create_executions_creates_all_of_them_in_one_transaction_or_none(
+        stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    launched(here)
+    before = stored(other)
+    keys = [WorkflowExecutionIdentifier("p", "d", f"many-{i}") for i in range(3)]
+    rows = [NewExecution(key, "wf", {"i": i}, NODES, SIGNALS, workflow_path="mod:wf",
+                         reached={"where": now() + timedelta(hours=1)} if i == 1 else None)
+            for i, key in enumerate(keys)]
+    heard: list[StoreEvent] = []
+    unsubscribe = here.subscribe(heard.extend)
+
+    def kinds(i: int) -> list[str]:  # the events of execution i: the gate of the second one is reached
+        return ["launched", "created", "created"] + ["reached"] * (i == 1)
+
+    try:
+        with pytest.raises(ExecutionExistsError, match="p/d/run exists already"):
+            here.create_executions([rows[0], NewExecution(KEY, "wf", {}, NODES, SIGNALS), rows[2]])
+        for key in keys:  # the one that exists refuses them all: the ones before it are not kept
+            with pytest.raises(ExecutionNotFoundError):
+                other.get_execution(key)
+        assert stored(other) == before and heard == []
+        here.create_executions([])  # nothing to create: no error, nothing written
+        assert [r.name for r in other.list_executions()] == ["run"]
+        here.create_executions(rows)
+    finally:
+        unsubscribe()
+    for i, key in enumerate(keys):
+        record = other.get_execution(key)
+        assert (record.status, record.workflow, record.inputs, record.workflow_path) == (
+            ExecutionStatus.RUNNING, "wf", {"i": i}, "mod:wf")
+        assert [n.node_id for n in record.nodes] == ["t0", "g0", "g1", "t1"]
+        assert [(s.signal_id, s.state) for s in other.list_signals(key)] == [
+            ("go", SignalState.UPCOMING), ("where", SignalState.PENDING if i == 1 else SignalState.UPCOMING)]
+        assert [e.kind for e in other.history(key)] == kinds(i)
+    assert [(e.execution_id.name, e.kind) for e in heard] == [  # dispatched once committed, in order
+        (key.name, kind) for i, key in enumerate(keys) for kind in kinds(i)]
 
 
 def test_add_nodes_adds_rows_once(stores: tuple[ExecutorStore, ExecutorStore]) -> None:

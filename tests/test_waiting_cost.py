@@ -7,6 +7,7 @@ execution holds while it waits (tracemalloc).
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import tracemalloc
 from datetime import timedelta
@@ -92,6 +93,29 @@ def test_a_launch_that_waits_at_its_first_gate_writes_one_transaction() -> None:
     assert signal.state is SignalState.PENDING and signal.deadline is not None and signal.waiting_since is not None
     assert [e.kind for e in ex.history()] == ["launched", "created", "reached"]
     assert ex.node_states[next(iter(ex.nodes))] is NodeState.WAITING
+
+
+def test_launch_many_of_1000_writes_one_transaction_per_group_and_each_runs_when_answered() -> None:
+    one_gate.launch(execution_name="warm")  # first-use: schema, plan
+    conn = default_executor().store._conn()  # the launching thread's connection: the launch writes through it
+    statements: list[str] = []
+    batch = 300
+    conn.set_trace_callback(statements.append)
+    try:
+        runs = one_gate.launch_many([{}] * 1000, execution_names=[f"bulk-{i}" for i in range(1000)], batch=batch)
+    finally:
+        conn.set_trace_callback(None)
+    # one launch() each: 1,000 transactions
+    assert len([s for s in statements if s.startswith("BEGIN")]) <= math.ceil(1000 / batch) == 4, statements[:20]
+    assert len([s for s in statements if "INTO executions" in s]) == 1000
+    assert [ex.name for ex in runs] == [f"bulk-{i}" for i in range(1000)]
+    remote = GateRemote.for_sandbox()
+    assert {s.state for s in remote.list_signals(limit=None)} == {SignalState.PENDING}
+    for i, ex in enumerate(runs):
+        assert ex.node_states[next(iter(ex.nodes))] is NodeState.WAITING
+        remote.set_input("answer", ex.name, i)
+    assert [ex.wait(timeout=30) for ex in runs] == list(range(1000))
+    assert all(ex.status is ExecutionStatus.SUCCEEDED for ex in runs)
 
 
 def test_a_first_gate_answered_before_the_engine_reaches_it_resumes() -> None:

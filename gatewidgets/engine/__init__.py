@@ -1,6 +1,6 @@
 """The engine: runs executions in the background of this process.
 
-- :mod:`.entry`: the one way in (:func:`launch`, :func:`recover`, :func:`default_executor`);
+- :mod:`.entry`: the one way in (:func:`launch`, :func:`launch_many`, :func:`recover`, :func:`default_executor`);
 - :mod:`.launchable`: the ``@workflow`` that launches (``wf.launch``, ``wf(...)``);
 - :mod:`.executor`: the worker pool and the registry of running executions, fed by the store's events;
 - :mod:`.waits`: which gate waits for which signal, and its deadline (the one timer thread);
@@ -17,12 +17,12 @@ a higher one as a protocol (:class:`.state.Runner`, :class:`.waits.Waiter`, :cla
 from __future__ import annotations
 
 from gatewidgets.engine.awaiting import Awaiting, BlockingWaitWarning
-from gatewidgets.engine.entry import default_executor, launch, recover, shutdown_executors
+from gatewidgets.engine.entry import default_executor, launch, launch_many, recover, shutdown_executors
 from gatewidgets.engine.events import ExecutionEvent
 from gatewidgets.engine.executor import Executor
 from gatewidgets.engine.handle import Execution
 from gatewidgets.engine.launchable import Workflow, workflow
 from gatewidgets.engine.state import FAILURE_NODE
 
-__all__ = ["launch", "recover", "default_executor", "shutdown_executors", "Executor", "Execution", "ExecutionEvent",
-           "Awaiting", "BlockingWaitWarning", "Workflow", "workflow", "FAILURE_NODE"]
+__all__ = ["launch", "launch_many", "recover", "default_executor", "shutdown_executors", "Executor", "Execution",
+           "ExecutionEvent", "Awaiting", "BlockingWaitWarning", "Workflow", "workflow", "FAILURE_NODE"]

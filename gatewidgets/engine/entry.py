@@ -1,10 +1,11 @@
-"""The one way into the engine: :func:`launch` (every front door and ``Workflow.launch`` call it), :func:`recover`,
-and this process's executor per store (:func:`default_executor`)."""
+"""The one way into the engine: :func:`launch` (every front door and ``Workflow.launch`` call it), :func:`launch_many`
+(many executions, stored in grouped transactions), :func:`recover`, and this process's executor per store
+(:func:`default_executor`)."""
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from gatewidgets.dsl import Workflow
 from gatewidgets.engine.executor import Executor
@@ -16,7 +17,7 @@ from gatewidgets.settings import settings
 from gatewidgets.store import open_store
 from gatewidgets.store.base import ExecutorStore
 
-__all__ = ["launch", "recover", "default_executor", "shutdown_executors", "store_opened"]
+__all__ = ["launch", "launch_many", "recover", "default_executor", "shutdown_executors", "store_opened"]
 
 #: ``listener(store)`` when this process's default executor for ``store`` is made.
 store_opened: Listeners[Callable[[ExecutorStore], object]] = Listeners()
@@ -32,6 +33,15 @@ def launch(workflow: Workflow, inputs: dict[str, Any], *, execution_name: str | 
     default: the default store) and return its :class:`Execution` at once. Every front door launches here."""
     return default_executor(store).launch(workflow, inputs, execution_name=execution_name, project=project,
                                           domain=domain, recover=recover)
+
+
+def launch_many(workflow: Workflow, inputs: Iterable[Mapping[str, Any]], *,
+                execution_names: Iterable[str] | None = None, project: str | None = None, domain: str | None = None,
+                batch: int = 500, store: ExecutorStore | None = None) -> list[Execution]:
+    """Start one execution of ``workflow`` per mapping of ``inputs`` (on the default executor of ``store``) and
+    return them once all are stored, ``batch`` of them per store transaction (see :meth:`Executor.launch_many`)."""
+    return default_executor(store).launch_many(workflow, inputs, execution_names=execution_names, project=project,
+                                               domain=domain, batch=batch)
 
 
 def default_executor(store: ExecutorStore | None = None) -> Executor:

@@ -21,7 +21,7 @@ import os
 import secrets
 import threading
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from gatewidgets.dsl import Node, Workflow
 from gatewidgets.engine.handle import Execution
@@ -34,7 +34,7 @@ from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdent
 from gatewidgets.models.policy import Identity
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
-from gatewidgets.store.base import ExecutorStore, StoreEvent, now
+from gatewidgets.store.base import ExecutorStore, NewExecution, SignalRow, StoreEvent, now
 
 __all__ = ["Executor", "default_execution_name"]
 
@@ -47,6 +47,15 @@ def default_execution_name(workflow_name: str) -> str:
     """A fresh execution name: the workflow's name (cut to fit 128 characters) and 12 random hex digits, so
     that even millions of launches of one workflow do not collide (6 digits did after a few thousand)."""
     return f"{workflow_name.replace('_', '-')[:115]}-{secrets.token_hex(6)}"
+
+
+def _keys(workflow: Workflow, names: list[str | None], project: str | None, domain: str | None) -> list[ExecKey]:
+    """The checked keys of launches named ``names`` (a fresh name for ``None``) in ``project`` and ``domain`` (default:
+    the settings')."""
+    project = check_name(project or settings.default_project, "project")
+    domain = check_name(domain or settings.default_domain, "domain")
+    return [ExecKey(project, domain, check_name(name or default_execution_name(workflow.name), "execution_name"))
+            for name in names]
 
 
 class Executor:
@@ -135,9 +144,7 @@ class Executor:
         :attr:`launched`. ``launched_by`` (default: this process's user, :attr:`identity`) is recorded: a
         ``self_approval=False`` gate refuses that user's approval.
         """
-        name = execution_name or default_execution_name(workflow.name)
-        key = ExecKey(check_name(project or settings.default_project, "project"),
-                      check_name(domain or settings.default_domain, "domain"), check_name(name, "execution_name"))
+        key = _keys(workflow, [execution_name], project, domain)[0]
         record = None
         if recover:
             try:
@@ -166,14 +173,67 @@ class Executor:
                     self.let_go(execution)
                     raise
         if record is None:
-            nodes, signals = rows(workflow)
-            signals = with_policies(signals, key, self.store)  # a policy the store would not enforce: refused here
-            as_stored = {k: json_or_none(workflow.input_hints[k], v) for k, v in values.items()}
-            self.store.create_execution(key, workflow.name, as_stored, nodes, signals,
-                                        workflow_path=import_path(workflow), reached=execution.first_gates(),
-                                        launched_by=launched_by or self.identity)
+            signals = with_policies(rows(workflow)[1], key, self.store)  # a policy the store would not enforce: refused
+            self.store.create_executions([self._new(execution, signals, launched_by)])
+        self._start(execution, record, child=child)
+        return execution
+
+    def launch_many(self, workflow: Workflow, inputs: Iterable[Mapping[str, Any]], *,
+                    execution_names: Iterable[str] | None = None, project: str | None = None,
+                    domain: str | None = None, batch: int = 500,
+                    launched_by: Identity | None = None) -> list[Execution]:
+        """Start one execution of ``workflow`` per mapping of ``inputs`` and return them, in order, once every
+        one is stored; each group of up to ``batch`` executions is created in one store transaction.
+
+        Each is as :meth:`launch` makes it (policies, ``launched_by``, the gates it reaches first): visible to other
+        processes, its first gates ``PENDING``, from the commit of its group on. Every input is bound, and every
+        name and policy checked, before anything is written (``TypeError``, ``InvalidNameError``,
+        ``ExecutionExistsError`` for a name given twice, ``UnsupportedError``). A group the store refuses (a name
+        that exists: ``ExecutionExistsError`` naming it and saying how many were created; a ``StoreError``) is
+        written not at all, nor is any group after it; the groups before it are committed and run.
+        """
+        if batch < 1:
+            raise ValueError(f"launch_many: batch must be at least 1, not {batch}.")
+        given = list(inputs)
+        names: list[str | None] = list(execution_names) if execution_names is not None else [None] * len(given)
+        if len(names) != len(given):
+            raise ValueError(f"launch_many: {len(names)} execution names for {len(given)} inputs; nothing was "
+                             "launched.")
+        keys = _keys(workflow, names, project, domain)
+        twice = [key for key, n in collections.Counter(keys).items() if n > 1]
+        if twice:
+            raise ExecutionExistsError(f"launch_many: execution {twice[0]} is named more than once; nothing was "
+                                       "launched.")
+        executions = [Execution(self, workflow, key, workflow.bind_inputs(dict(values)))
+                      for key, values in zip(keys, given)]
+        # the same for every execution here (one workflow, project and domain)
+        signals = with_policies(rows(workflow)[1], keys[0], self.store) if keys else []
+        for start in range(0, len(executions), batch):
+            group = executions[start:start + batch]
+            try:
+                self.store.create_executions([self._new(ex, signals, launched_by) for ex in group])
+            except ExecutionExistsError as exc:
+                raise ExecutionExistsError(
+                    f"{exc} launch_many created none of executions {start + 1:,}-{start + len(group):,} of "
+                    f"{len(executions):,} (one group, one transaction) nor any after them; the {start:,} before them "
+                    "were created and run."
+                ) from exc
+            for execution in group:
+                self._start(execution, None, child=False)
+        return executions
+
+    def _new(self, execution: Execution, signals: list[SignalRow], launched_by: Identity | None) -> NewExecution:
+        """What the store creates for a fresh ``execution`` (its gates reached at once: from now)."""
+        workflow = execution.workflow
+        return NewExecution(execution.id, workflow.name,
+                            {k: json_or_none(workflow.input_hints[k], v) for k, v in execution.inputs.items()},
+                            rows(workflow)[0], signals, workflow_path=import_path(workflow),
+                            reached=execution.first_gates(), launched_by=launched_by or self.identity)
+
+    def _start(self, execution: Execution, record: Any, *, child: bool) -> None:
+        """Hold ``execution`` (stored, or adopted as ``record``) as running here and start it."""
         with self._lock:
-            self._executions[key] = execution
+            self._executions[execution.id] = execution
             if not child:
                 self.launched.append(execution)
                 del self.launched[:-_KEEP_LAUNCHED]
@@ -182,7 +242,6 @@ class Executor:
         except BaseException:  # its stored outputs cannot be restored: nothing started
             self.let_go(execution)
             raise
-        return execution
 
     def get(self, key: ExecKey) -> Execution | None:
         """The running execution of this process with that key, if any."""

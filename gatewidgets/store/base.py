@@ -28,7 +28,7 @@ from gatewidgets.models.policy import Ballot, Identity
 from gatewidgets.models.signal import Signal, SignalEvent, Via
 from gatewidgets.types import GateType
 
-__all__ = ["now", "ExecKey", "StoreEvent", "NodeRow", "SignalRow", "Listener", "StoreCapabilities",
+__all__ = ["now", "ExecKey", "StoreEvent", "NodeRow", "SignalRow", "NewExecution", "Listener", "StoreCapabilities",
            "UnsupportedError", "RemoteStore", "ExecutorStore", "Listeners", "require", "poll_until", "page_signals",
            "FILE_GRACE", "Leftover", "TIMELINE_EVENTS", "timeline_event"]
 
@@ -75,6 +75,23 @@ class SignalRow(TypedDict):
     description: str | None
     type: dict[str, Any]  # GateType.to_record()
     context: dict[str, Any] | None  # what faces need before its gate is reached
+
+
+@dataclass(frozen=True, slots=True)
+class NewExecution:
+    """An execution to create, as the engine hands it to :meth:`ExecutorStore.create_executions`: its key, workflow
+    name, stored inputs (JSON), node and signal rows, and what :meth:`ExecutorStore.create_execution` takes beside
+    them."""
+
+    key: WorkflowExecutionIdentifier
+    workflow: str
+    inputs: Any
+    nodes: Sequence[NodeRow]
+    signals: Sequence[SignalRow]
+    pid: int | None = None  # its owner (default: this process)
+    workflow_path: str | None = None  # ``module:qualname``: recovery by name finds the workflow
+    reached: Mapping[str, datetime | None] | None = None  # the gates it reaches at once: signal id -> deadline
+    launched_by: Identity | None = None
 
 
 Listener = Callable[[list[StoreEvent]], None]
@@ -231,6 +248,10 @@ class ExecutorStore(RemoteStore, Protocol):
         at once, ``reached``: signal id -> deadline, ``PENDING`` as after :meth:`reach_signal`, their ``reached``
         events after ``created``); ``workflow_path`` (``module:qualname``) lets recovery by name find the workflow;
         ``launched_by``: who launched it (judged by ``self_approval=False`` policies)."""
+
+    def create_executions(self, rows: Sequence[NewExecution]) -> None:
+        """Create every execution of ``rows`` as :meth:`create_execution` would, in one transaction: all or none. A
+        name that exists refuses them all (``ExecutionExistsError`` naming it; nothing written, no event)."""
 
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add the nodes and signals a ``@dynamic`` node built at run time."""

@@ -14,7 +14,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeS
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
-from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
+from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
@@ -77,7 +77,6 @@ class Executions(Owners, Guarded):
 
     # -- launch ----------------------------------------------------------------------------------------------
 
-    @retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None,
@@ -85,39 +84,52 @@ class Executions(Owners, Guarded):
                          launched_by: Identity | None = None) -> None:
         """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
         signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
+        self.create_executions([NewExecution(key, workflow, inputs, nodes, signals, pid=pid,
+                                             workflow_path=workflow_path, reached=reached, launched_by=launched_by)])
+
+    @retried("create executions")
+    def create_executions(self, rows: Sequence[NewExecution]) -> None:
+        """Insert every execution of ``rows`` as :meth:`create_execution` does, in one transaction: all or none
+        (``ExecutionExistsError`` naming the first name that exists)."""
         stamp = ts(now())
-        launched_by = self.vouched(launched_by)
-        owner = pid if pid is not None else os.getpid()
-        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
         with self._tx() as conn:
-            inserted = conn.execute(
-                "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-                "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
-                f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
-                "ON CONFLICT DO NOTHING RETURNING name",
-                (*key_tuple(key), workflow, ExecutionStatus.RUNNING.value, dumps(inputs), owner, self.host, stamp,
-                 stamp, workflow_path, started, boot, dumps(launched_by.to_dict()) if launched_by else None,
-                 self.lease)).fetchone()
-            if inserted is None:
-                raise ExecutionExistsError(
-                    f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
-                    "to resume it."
-                )
-            events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value,
-                                  set_by=launched_by.user if launched_by else None,
-                                  detail=dumps({"source": launched_by.source}) if launched_by else None),
-                      *self._insert(conn, key, 0, 0, nodes, signals, stamp)]
-            for signal_id, deadline in (reached or {}).items():
-                row = conn.execute(
-                    "UPDATE signals SET state=%s, waiting_since=%s, deadline=%s WHERE project=%s AND domain=%s AND "
-                    "execution=%s AND signal_id=%s AND state=%s RETURNING node_id",
-                    (SignalState.PENDING.value, stamp, ts(deadline), *key_tuple(key), signal_id,
-                     SignalState.UPCOMING.value)).fetchone()
-                if row is not None:
-                    events.append(self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
-                                              state=SignalState.PENDING.value))
+            events = [event for row in rows for event in self._create(conn, row, stamp)]
         self._dispatch(events)
         self._keep_leases()
+
+    def _create(self, conn: Conn, row: NewExecution, stamp: str | None) -> list[Any]:
+        """Insert one execution of :meth:`create_executions` in ``conn``'s transaction; its events."""
+        key = row.key
+        launched_by = self.vouched(row.launched_by)
+        owner = row.pid if row.pid is not None else os.getpid()
+        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
+        inserted = conn.execute(
+            "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
+            "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
+            f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
+            "ON CONFLICT DO NOTHING RETURNING name",
+            (*key_tuple(key), row.workflow, ExecutionStatus.RUNNING.value, dumps(row.inputs), owner, self.host,
+             stamp, stamp, row.workflow_path, started, boot, dumps(launched_by.to_dict()) if launched_by else None,
+             self.lease)).fetchone()
+        if inserted is None:
+            raise ExecutionExistsError(
+                f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
+                "to resume it."
+            )
+        events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value,
+                              set_by=launched_by.user if launched_by else None,
+                              detail=dumps({"source": launched_by.source}) if launched_by else None),
+                  *self._insert(conn, key, 0, 0, row.nodes, row.signals, stamp)]
+        for signal_id, deadline in (row.reached or {}).items():
+            reached = conn.execute(
+                "UPDATE signals SET state=%s, waiting_since=%s, deadline=%s WHERE project=%s AND domain=%s AND "
+                "execution=%s AND signal_id=%s AND state=%s RETURNING node_id",
+                (SignalState.PENDING.value, stamp, ts(deadline), *key_tuple(key), signal_id,
+                 SignalState.UPCOMING.value)).fetchone()
+            if reached is not None:
+                events.append(self._event(conn, key, "reached", signal_id=signal_id, node_id=reached["node_id"],
+                                          state=SignalState.PENDING.value))
+        return events
 
     def _insert(self, conn: Conn, key: ExecKey, node_seq: int, signal_seq: int, nodes: Sequence[NodeRow],
                 signals: Sequence[SignalRow], stamp: str | None) -> list[Any]:

@@ -198,11 +198,11 @@ class Connection:
                set_by: str | None = None, via: str | None = None, detail: str | None = None,
                signal: Signal | None = None) -> StoreEvent:
         """Append an event in ``conn``'s transaction; ``signal``: the signal as the change left it."""
-        return self._events(conn, key, [(kind, signal_id, node_id, state, value, set_by, via, detail)], signal)[0]
+        return self._events(conn, [(key, (kind, signal_id, node_id, state, value, set_by, via, detail))], signal)[0]
 
-    def _events(self, conn: sqlite3.Connection, key: ExecKey, changes: Sequence[EventFields],
+    def _events(self, conn: sqlite3.Connection, changes: Sequence[tuple[ExecKey, EventFields]],
                 signal: Signal | None = None) -> list[StoreEvent]:
-        """Append events of execution ``key`` in ``conn``'s transaction, by one statement per 500: each is
+        """Append events in ``conn``'s transaction, by one statement per 500: each is its execution's key and
         (kind, signal_id, node_id, state, value, set_by, via, detail)."""
         stamp = ts(now())
         events = []
@@ -211,9 +211,10 @@ class Connection:
             cur = conn.execute(
                 "INSERT INTO events (origin, at, project, domain, execution, kind, signal_id, node_id, state, "
                 "value, set_by, via, detail) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk)),
-                [v for change in chunk for v in (self.origin, stamp, *key_tuple(key), *change)])
+                [v for key, change in chunk for v in (self.origin, stamp, *key_tuple(key), *change)])
             first = (cur.lastrowid or 0) - len(chunk) + 1  # one statement under the write lock: consecutive ids
-            events += [StoreEvent(first + i, c[0], key, c[1], c[3], signal=signal) for i, c in enumerate(chunk)]
+            events += [StoreEvent(first + i, c[0], key, c[1], c[3], signal=signal)
+                       for i, (key, c) in enumerate(chunk)]
         return events
 
     @translated

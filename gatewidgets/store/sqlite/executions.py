@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -13,7 +14,7 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeR
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
-from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
+from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
 from gatewidgets.store.sql import Owners, refuse_adoption
 from gatewidgets.store.sqlite.connection import EventFields, retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
@@ -43,7 +44,6 @@ class Executions(Owners, WriteBehind):
         # ends of executions run here that the store did not take yet (see end_execution)
         self._ends: dict[tuple[str, str, str], tuple[ExecutionStatus, Any, str | None]] = {}
 
-    @retried("create an execution")
     def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
                          signals: Sequence[SignalRow], *, pid: int | None = None,
                          workflow_path: str | None = None,
@@ -56,47 +56,64 @@ class Executions(Owners, WriteBehind):
         a node gets its own row when it first changes (see :meth:`flush`), so a launch writes a few
         rows, not one per node, in one transaction with the gates it reaches first.
         """
+        self.create_executions([NewExecution(key, workflow, inputs, nodes, signals, pid=pid,
+                                             workflow_path=workflow_path, reached=reached, launched_by=launched_by)])
+
+    @retried("create executions")
+    def create_executions(self, rows: Sequence[NewExecution]) -> None:
+        """Insert every execution of ``rows`` as :meth:`create_execution` does, in one transaction: all or none
+        (``ExecutionExistsError`` naming the first name that exists)."""
         stamp = ts(now())
-        reached = reached or {}
-        plan = self._plan(nodes)
-        owner = pid if pid is not None else os.getpid()
-        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
+        plans: set[str] = set()  # plans written in this transaction: known stored once it commits
         with self._write() as conn:
-            if not conn.execute(
-                "INSERT OR IGNORE INTO executions (project, domain, name, workflow, status, inputs, pid, host, "
-                "created_at, updated_at, workflow_path, plan, pid_started, boot_id, launched_by) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key.project, key.domain, key.name, workflow, ExecutionStatus.RUNNING.value, dumps(inputs),
-                 owner, self.host, stamp, stamp, workflow_path, plan.id, started, boot,
-                 dumps(launched_by.to_dict()) if launched_by else None)).rowcount:
-                raise ExecutionExistsError(
-                    f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
-                    "to resume it."
-                )
-            if plan.id not in self._stored_plans:
-                conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
-            conn.executemany(
-                "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
-                "type, state, created_at, context, waiting_since, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(key.project, key.domain, key.name, s["signal_id"], i, s["kind"], s["node_id"], s.get("description"),
-                  dumps(s["type"]), SignalState.PENDING.value if s["signal_id"] in reached else
-                  SignalState.UPCOMING.value, stamp, context_json(s.get("context")),
-                  stamp if s["signal_id"] in reached else None, ts(reached.get(s["signal_id"])))
-                 for i, s in enumerate(signals)])
-            changes: list[EventFields] = [("launched", None, None, ExecutionStatus.RUNNING.value, None,
-                                           launched_by.user if launched_by else None, None,
-                                           dumps({"source": launched_by.source}) if launched_by else None)]
-            for s in signals:
-                changes.append(("created", s["signal_id"], s["node_id"], SignalState.UPCOMING.value, *_NO_DETAIL))
-                if s["signal_id"] in reached:
-                    changes.append(("reached", s["signal_id"], s["node_id"], SignalState.PENDING.value, *_NO_DETAIL))
-            events = self._events(conn, key, changes)
-        self._plans[key_tuple(key)] = plan
-        self._stored_plans.add(plan.id)
+            events = self._events(conn, [change for row in rows for change in self._create(conn, row, stamp, plans)])
+        for row in rows:
+            self._plans[key_tuple(row.key)] = self._plan(row.nodes)
+        self._stored_plans.update(plans)
         self._keep_plans()
         self._dispatch(events)
         if self._cleaner is None:
             self._clean_in_background()
+
+    def _create(self, conn: sqlite3.Connection, row: NewExecution, stamp: str | None,
+                plans: set[str]) -> list[tuple[ExecKey, EventFields]]:
+        """Insert one execution of :meth:`create_executions` in ``conn``'s transaction; its events, to append."""
+        key, signals, launched_by = row.key, row.signals, row.launched_by
+        reached = row.reached or {}
+        plan = self._plan(row.nodes)
+        owner = row.pid if row.pid is not None else os.getpid()
+        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
+        if not conn.execute(
+            "INSERT OR IGNORE INTO executions (project, domain, name, workflow, status, inputs, pid, host, "
+            "created_at, updated_at, workflow_path, plan, pid_started, boot_id, launched_by) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key.project, key.domain, key.name, row.workflow, ExecutionStatus.RUNNING.value, dumps(row.inputs),
+             owner, self.host, stamp, stamp, row.workflow_path, plan.id, started, boot,
+             dumps(launched_by.to_dict()) if launched_by else None)).rowcount:
+            raise ExecutionExistsError(
+                f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
+                "to resume it."
+            )
+        if plan.id not in self._stored_plans and plan.id not in plans:
+            conn.execute("INSERT OR IGNORE INTO plans (id, nodes) VALUES (?,?)", (plan.id, plan.text))
+            plans.add(plan.id)
+        conn.executemany(
+            "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, "
+            "type, state, created_at, context, waiting_since, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(key.project, key.domain, key.name, s["signal_id"], i, s["kind"], s["node_id"], s.get("description"),
+              dumps(s["type"]), SignalState.PENDING.value if s["signal_id"] in reached else
+              SignalState.UPCOMING.value, stamp, context_json(s.get("context")),
+              stamp if s["signal_id"] in reached else None, ts(reached.get(s["signal_id"])))
+             for i, s in enumerate(signals)])
+        changes: list[tuple[ExecKey, EventFields]] = [(key, (
+            "launched", None, None, ExecutionStatus.RUNNING.value, None, launched_by.user if launched_by else None,
+            None, dumps({"source": launched_by.source}) if launched_by else None))]
+        for s in signals:
+            changes.append((key, ("created", s["signal_id"], s["node_id"], SignalState.UPCOMING.value, *_NO_DETAIL)))
+            if s["signal_id"] in reached:
+                changes.append((key, ("reached", s["signal_id"], s["node_id"], SignalState.PENDING.value,
+                                      *_NO_DETAIL)))
+        return changes
 
     @retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
