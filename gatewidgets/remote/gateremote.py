@@ -6,13 +6,10 @@ records who set it and through which face.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
 import json
 import shlex
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
@@ -21,19 +18,21 @@ from gatewidgets.errors import SignalTypeError, StoreError
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing, who
+from gatewidgets.models.policy import Ballot, Identity, Policy, approvals_of, may_answer, standing
 from gatewidgets.models.signal import Signal, SignalEvent, SignalIdentifier, SignalKind, Via
 from gatewidgets.models.types import LiteralType, SimpleType
+from gatewidgets.remote.config import RemoteConfig
+from gatewidgets.remote.status import DecisionStatus
+from gatewidgets.remote.values import check_size, is_structure, json_size, naming, unread_files
 from gatewidgets.settings import settings
 from gatewidgets.store import open_store
-from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, StoreEvent, store_capabilities
+from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, store_capabilities
 from gatewidgets.store.jupyter import JupyterStore
 from gatewidgets.types import GateType
-from gatewidgets.types.file import GateFile, also_readable, file_access
+from gatewidgets.types.file import also_readable, file_access
 from gatewidgets.wire import execution_to_json, jsonable
 
-__all__ = ["GateRemote", "FlyteRemote", "RemoteConfig", "Config", "StoreEvent", "UNCHANGED", "MAX_COMMENT", "ANY",
-           "DecisionStatus"]
+__all__ = ["GateRemote", "FlyteRemote", "UNCHANGED", "MAX_COMMENT", "ANY"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 ANY = "*"  # listings across executions: every project, or every domain
@@ -50,74 +49,6 @@ def _reading_files(method: _F) -> _F:
 
 UNCHANGED: Any = type("Unchanged", (), {"__repr__": lambda self: "UNCHANGED"})()  # approve(value=...) not given
 MAX_COMMENT = 2000  # characters of a decision's comment
-
-
-@dataclass(frozen=True)
-class RemoteConfig:
-    """Which store (or Flyte admin) a remote talks to; ``Config`` is flytekit's name for it.
-
-    Not gatewidgets' settings (those are ``c.GateWidgets``, :mod:`gatewidgets.config`).
-    """
-
-    store: str | None = None
-    endpoint: str | None = None
-    insecure: bool = False
-
-    @classmethod
-    def for_sandbox(cls) -> RemoteConfig:
-        """This machine's default store."""
-        return cls()
-
-    @classmethod
-    def auto(cls, config_file: str | None = None) -> RemoteConfig:
-        """The default store (``$GATEWIDGETS_STORE`` or Jupyter's data dir)."""
-        return cls()
-
-    @classmethod
-    def for_endpoint(cls, endpoint: str, insecure: bool = False) -> RemoteConfig:
-        """A Flyte admin endpoint (needs ``gatewidgets[flyte]``)."""
-        return cls(endpoint=endpoint, insecure=insecure)
-
-
-Config = RemoteConfig  # flytekit's spelling: ``from gatewidgets.remote import FlyteRemote, Config``
-
-
-@dataclass(frozen=True)
-class DecisionStatus:
-    """Where a signal's decision stands for one person: its policy, the approvals counted so far, the line that
-    says it (``1 of 2: alice approved 10:02 — waiting for @finance``), and whether this person may answer
-    (``why_not``: the reason when not)."""
-
-    policy: Policy | None
-    approvals: tuple[Any, ...]
-    line: str | None
-    may_answer: bool
-    why_not: str | None
-    launched_by: Identity | None
-
-    @property
-    def rules(self) -> str:
-        """Who may answer, in one line: ``may answer: alice, @finance (bob, carol) · 2 approvals · no
-        self-approval`` ("" without a policy)."""
-        policy = self.policy
-        if policy is None:
-            return ""
-        parts = [f"may answer: {who(policy.assignees, settings.groups) if policy.assignees else 'anyone'}"]
-        if policy.quorum > 1:
-            parts.append(f"{policy.quorum} approvals")
-        if not policy.self_approval:
-            parts.append("no self-approval")
-        if policy.verified:
-            parts.append("a server-verified identity")
-        if policy.escalate_to:
-            parts.append(f"later also {who(policy.escalate_to, settings.groups)}")
-        return " · ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy.to_dict() if self.policy else None,
-                "approvals": [a.to_dict() for a in self.approvals], "standing": self.line,
-                "may_answer": self.may_answer, "why_not": self.why_not,
-                "launched_by": self.launched_by.to_dict() if self.launched_by else None}
 
 
 class GateRemote:
@@ -443,7 +374,7 @@ class GateRemote:
             )
         edit_type = GateType.from_record(signal.edit_type)
         original = signal.original
-        with also_readable(_unread(edit_type, original)[1]):  # the workflow's own files, named back unchanged
+        with also_readable(unread_files(edit_type, original)[1]):  # the workflow's own files, named back unchanged
             approved = self._ingest(signal, edit_type, value, form)
         if original is not None and edit_type.identity(approved) == edit_type.identity(original):
             return {}
@@ -534,9 +465,9 @@ class GateRemote:
         """Set a signal whose live type this process holds, a plain ``int``, ``float``, ``str`` or ``bool`` (no
         file in it): validated as :meth:`_ingest` would, without reading the signal first (its type cannot
         change once stored; whether it is open is the write's compare-and-set)."""
-        with _naming(at):
+        with naming(at):
             form = gate_type.validate(value)
-        _check_size(at, _json_size(form), "value as JSON")
+        check_size(at, json_size(form), "value as JSON")
         return self._write(at, gate_type, form)
 
     def _write(self, at: SignalIdentifier, gate_type: GateType, form: Any, read: Signal | None = None,
@@ -554,19 +485,19 @@ class GateRemote:
         current :func:`file_access`); refused if its JSON form is larger than ``settings.max_value_bytes``.
         Returns the JSON form to store; raises ``SignalTypeError`` (``StoreError`` for an unwritable folder)."""
         if form == "text" and isinstance(value, str):  # refuse a huge text before parsing it
-            _check_size(signal.id, len(value.encode("utf-8", "surrogatepass")), "text")
-        with _naming(signal.id):
+            check_size(signal.id, len(value.encode("utf-8", "surrogatepass")), "text")
+        with naming(signal.id):
             if form == "text":
                 parsed = gate_type.parse_text(value)
             elif form == "json":
                 parsed = gate_type.validate_json(value)
-            elif _is_structure(value) and not gate_type.is_live:  # its JSON form, as the detached type knows it
+            elif is_structure(value) and not gate_type.is_live:  # its JSON form, as the detached type knows it
                 parsed = gate_type.validate_json(jsonable(value))
             else:
                 parsed = gate_type.validate(value)
         # refused before a file is copied (a stored file's JSON form is small), and measured again once they are
-        light, paths = _unread(gate_type, parsed)
-        _check_size(signal.id, _json_size(light), "value as JSON")
+        light, paths = unread_files(gate_type, parsed)
+        check_size(signal.id, json_size(light), "value as JSON")
         # copy the files of an open signal of a writable store (alone, in lists, in structures): a set or closed
         # one refuses them (or, for the same content, keeps its copy), a read-only one refuses, without leaving
         # a file behind; files compare by content alone
@@ -579,7 +510,7 @@ class GateRemote:
                                  "fix: make that folder writable by you and free disk space, or point "
                                  "GATEWIDGETS_STORE at another store.") from None
         if paths:  # measured again with what the files' references hold now
-            _check_size(signal.id, _json_size(parsed), "value as JSON")
+            check_size(signal.id, json_size(parsed), "value as JSON")
         return parsed
 
     def abort(self, execution_name: str, project: str | None = None, domain: str | None = None) -> ExecutionRecord:
@@ -599,49 +530,6 @@ class GateRemote:
 
 
 FlyteRemote = GateRemote
-
-
-@contextlib.contextmanager
-def _naming(at: SignalIdentifier) -> Iterator[None]:
-    """A ``SignalTypeError`` raised inside names the signal and its execution."""
-    try:
-        yield
-    except SignalTypeError as exc:
-        where = f"Signal {at.signal_id!r} of execution {at.execution_id.name!r}"
-        if str(exc).startswith(where):
-            raise
-        raise SignalTypeError(f"{where}: {exc}") from exc
-
-
-def _check_size(at: SignalIdentifier, size: int, what: str) -> None:
-    """Refuse a value larger than ``settings.max_value_bytes`` (``SignalTypeError``), before anything is stored."""
-    if size > settings.max_value_bytes:
-        raise SignalTypeError(
-            f"The {what} for signal {at.signal_id!r} of execution {at.execution_id.name!r} is {size:,} bytes, "
-            f"more than GateWidgets.max_value_bytes ({settings.max_value_bytes:,}). Send a smaller value or a file "
-            "(GateFile), or raise the limit (%config GateWidgets.max_value_bytes = N)."
-        )
-
-
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")))
-
-
-def _unread(gate_type: GateType, value: Any) -> tuple[Any, list[str]]:
-    """``value`` (a JSON form of ``gate_type``) with each file replaced by a reference whose JSON form needs no
-    read of the file, and the paths of those files."""
-    paths: list[str] = []
-
-    def unread(file: GateFile) -> GateFile:
-        paths.append(file.path)
-        return file.as_upload("")
-
-    return gate_type.map_files(value, unread), paths
-
-
-def _is_structure(value: Any) -> bool:
-    """A dataclass or pydantic instance (validated against a detached type in its JSON form)."""
-    return (dataclasses.is_dataclass(value) and not isinstance(value, type)) or hasattr(value, "model_dump")
 
 
 def _identity(user: str | None) -> Identity:
