@@ -9,26 +9,22 @@ import json
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from gatewidgets.errors import GateForbiddenError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import Filter
 from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
-from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, now
+from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.executions import Executions, execution_row
 from gatewidgets.store.sql import (
     LiveTypes,
     Row,
-    decision_detail,
     dumps,
     filter_clauses,
-    forbidden,
     key_tuple,
     no_signal,
     refuse_set,
-    settle,
     signal_order,
     ts,
 )
@@ -39,8 +35,10 @@ _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _SIGNAL = "project=%s AND domain=%s AND execution=%s AND signal_id=%s"
 
 
-class Signals(LiveTypes, Executions):
+class Signals(Deciding, LiveTypes, Executions):
     """The signals of a database, and the live types that decode their values in this process."""
+
+    _NO_POLICY = "AND (context IS NULL OR NOT jsonb_exists(context::jsonb, 'policy'))"
 
     def _signal_row(self, conn: Conn, key: ExecKey, signal_id: str, *, lock: bool = False) -> dict[str, Any]:
         row = conn.execute(f"SELECT * FROM signals WHERE {_SIGNAL}" + (" FOR UPDATE" if lock else ""),
@@ -142,58 +140,33 @@ class Signals(LiveTypes, Executions):
         cancelled signal ``SignalClosedError``. ``detail`` joins the context and the ``set`` event. A signal with a
         policy is judged under its row lock, as the SQLite store does (see there), and again by the database's
         guard (:mod:`gatewidgets.store.postgres.guard`); where roles are users, the login role decides."""
-        via = Via(via)
-        text = dumps(value)
-        refusal: GateForbiddenError | None = None
         set_by = self.role if self.role_is_user else set_by
         with self._tx() as conn:
             ballot = self.vouched_ballot(conn, ballot) if ballot is not None else None
-            row, recorded = None, decision_detail(ballot, None, detail)
-            if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
-                row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded,
-                                    "AND (context IS NULL OR NOT jsonb_exists(context::jsonb, 'policy'))")
-            if row is None:
-                current = self._signal_row(conn, key, signal_id, lock=True)
-                if not SignalState(current["state"]).is_open:
-                    return self._refuse_set(conn, key, signal_id, identity, describe), False
-                if ballot is None:
-                    raise forbidden(key, signal_id, None, "it has a policy; decide through GateRemote, which "
-                                    "records who decides")
-                verdict = settle(current, execution_row(conn, key)["launched_by"], ballot, settings.groups)
-                if verdict.same:
-                    return self._signal(current), False
-                if verdict.refused:
-                    refusal = forbidden(key, signal_id, ballot, verdict.refused)
-                    event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
-                                        state=current["state"], set_by=ballot.identity.user, via=via.value,
-                                        detail=dumps({"reason": verdict.refused,
-                                                      "identity_source": ballot.identity.source}))
-                elif not verdict.passes:  # a partial approval: counted and kept; the signal stays open
-                    row = self._update(conn, key, signal_id, "context=(COALESCE(context, '{}')::jsonb || "
-                                       "jsonb_build_object('approvals', %s::jsonb))::text",
-                                       dumps([a.to_dict() for a in verdict.approvals]))
-                    signal = self._signal(row)
-                    event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
-                                        state=row["state"], set_by=ballot.identity.user, via=via.value,
-                                        detail=dumps({**(recorded or {}), "value_key": ballot.value_key}),
-                                        signal=signal)  # the guard counts a quorum by these events
-                else:
-                    recorded = decision_detail(ballot, verdict, detail)
-                    row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded, "")
-            if refusal is None:
-                assert row is not None
-                if SignalState(row["state"]) is SignalState.SET:
-                    signal = self._signal(row)
-                    event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
-                                        state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
-                                        detail=dumps(recorded) if recorded else None, signal=signal)
-        self._dispatch([event])
-        if refusal is not None:
-            raise refusal
-        return signal, True
+            decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
+                                   detail, ballot)
+        if decided.event is not None:
+            self._dispatch([decided.event])
+        if decided.refusal is not None:
+            raise decided.refusal
+        assert decided.signal is not None
+        return decided.signal, decided.changed
 
-    @staticmethod
-    def _set_row(conn: Conn, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
+    def _locked_row(self, conn: Conn, key: ExecKey, signal_id: str) -> dict[str, Any]:
+        return self._signal_row(conn, key, signal_id, lock=True)
+
+    def _launcher(self, conn: Conn, key: ExecKey) -> str | None:
+        launched_by: str | None = execution_row(conn, key)["launched_by"]
+        return launched_by
+
+    def _keep_approvals(self, conn: Conn, key: ExecKey, signal_id: str, approvals: str) -> dict[str, Any]:
+        return self._update(conn, key, signal_id, "context=(COALESCE(context, '{}')::jsonb || "
+                            "jsonb_build_object('approvals', %s::jsonb))::text", approvals)
+
+    def _approved_detail(self, recorded: dict[str, Any] | None, ballot: Ballot) -> dict[str, Any]:
+        return {**(recorded or {}), "value_key": ballot.value_key}  # the guard counts a quorum by these events
+
+    def _set_row(self, conn: Conn, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
                  detail: dict[str, Any] | None, condition: str) -> dict[str, Any] | None:
         """Set an open signal (``fields``: value, identity, set_by, via) and merge ``detail`` into its context, if
         ``condition`` holds too; the row as set, or None."""

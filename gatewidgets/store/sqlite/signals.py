@@ -7,21 +7,17 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from gatewidgets.errors import GateForbiddenError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
 from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
-from gatewidgets.settings import settings
 from gatewidgets.store.base import ExecKey, now
+from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.sql import (
     LiveTypes,
-    decision_detail,
     filter_clauses,
-    forbidden,
     no_signal,
     refuse_set,
-    settle,
     signal_order,
 )
 from gatewidgets.store.sqlite.connection import retried, translated
@@ -34,8 +30,10 @@ _SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field fo
 _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-class Signals(LiveTypes, Executions):
+class Signals(Deciding, LiveTypes, Executions):
     """The signals of a store, and the live types that decode their values in this process."""
+
+    _NO_POLICY = "AND (context IS NULL OR json_extract(context, '$.policy') IS NULL)"
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
@@ -135,53 +133,29 @@ class Signals(LiveTypes, Executions):
         says who decides; a refusal raises ``GateForbiddenError`` (and is kept in the history), a partial
         approval is kept in the context and its ``approved`` event, and the value is set once the quorum is met.
         """
-        via = Via(via)
-        text = dumps(value)
-        refusal: GateForbiddenError | None = None
         with self._write() as conn:
-            row, recorded = None, decision_detail(ballot, None, detail)
-            if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
-                row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded,
-                                    "AND (context IS NULL OR json_extract(context, '$.policy') IS NULL)")
-            if row is None:
-                current = self._signal_row(conn, key, signal_id)
-                if not SignalState(current["state"]).is_open:
-                    return self._refuse_set(conn, key, signal_id, identity, describe), False
-                if ballot is None:
-                    raise forbidden(key, signal_id, None, "it has a policy; decide through GateRemote, which "
-                                    "records who decides")
-                verdict = settle(current, execution_row(conn, key)["launched_by"], ballot, settings.groups)
-                if verdict.same:
-                    return self._signal(current), False
-                if verdict.refused:
-                    refusal = forbidden(key, signal_id, ballot, verdict.refused)
-                    event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
-                                        state=current["state"], set_by=ballot.identity.user, via=via.value,
-                                        detail=dumps({"reason": verdict.refused,
-                                                      "identity_source": ballot.identity.source}))
-                elif not verdict.passes:  # a partial approval: counted and kept; the signal stays open
-                    row = conn.execute(
-                        "UPDATE signals SET context=json_set(COALESCE(context, '{}'), '$.approvals', json(?)) "
-                        "WHERE project=? AND domain=? AND execution=? AND signal_id=? RETURNING *",
-                        (dumps([a.to_dict() for a in verdict.approvals]), *key_tuple(key), signal_id)).fetchone()
-                    signal = self._signal(row)
-                    event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
-                                        state=row["state"], set_by=ballot.identity.user, via=via.value,
-                                        detail=dumps(recorded), signal=signal)
-                else:
-                    recorded = decision_detail(ballot, verdict, detail)
-                    row = self._set_row(conn, key, signal_id, (text, identity, set_by, via.value), recorded, "")
-            if refusal is None:
-                assert row is not None
-                if SignalState(row["state"]) is SignalState.SET:
-                    signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
-                    event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
-                                        state=SignalState.SET.value, value=text, set_by=set_by, via=via.value,
-                                        detail=dumps(recorded) if recorded else None, signal=signal)
-        self._dispatch([event])
-        if refusal is not None:
-            raise refusal
-        return signal, True
+            decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
+                                   detail, ballot)
+        if decided.event is not None:
+            self._dispatch([decided.event])
+        if decided.refusal is not None:
+            raise decided.refusal
+        assert decided.signal is not None
+        return decided.signal, decided.changed
+
+    def _locked_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
+        return self._signal_row(conn, key, signal_id)  # the write transaction holds the store's lock
+
+    def _launcher(self, conn: sqlite3.Connection, key: ExecKey) -> str | None:
+        launched_by: str | None = execution_row(conn, key)["launched_by"]
+        return launched_by
+
+    def _keep_approvals(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str, approvals: str) -> sqlite3.Row:
+        row: sqlite3.Row = conn.execute(
+            "UPDATE signals SET context=json_set(COALESCE(context, '{}'), '$.approvals', json(?)) "
+            "WHERE project=? AND domain=? AND execution=? AND signal_id=? RETURNING *",
+            (approvals, *key_tuple(key), signal_id)).fetchone()
+        return row
 
     def _set_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
                  detail: dict[str, Any] | None, condition: str) -> sqlite3.Row | None:

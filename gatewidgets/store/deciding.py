@@ -1,0 +1,98 @@
+"""The decision flow of a set, shared by the SQL stores (SQLite, PostgreSQL), each of which supplies its dialect:
+one compare-and-set for a signal without a policy; for one with a policy, the judgement of the ballot
+(:func:`gatewidgets.models.policy.judge`) under the signal's lock, then a refusal (kept in the history), a
+partial approval (kept in the context and the history; the signal stays open) or the set."""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from gatewidgets.errors import GateForbiddenError
+from gatewidgets.models.policy import Ballot
+from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.settings import settings
+from gatewidgets.store.base import ExecKey, StoreEvent
+from gatewidgets.store.sql import Row, decision_detail, dumps, forbidden, settle
+
+__all__ = ["Decided", "Deciding"]
+
+
+class Decided(NamedTuple):
+    """What a set did, inside its transaction: the signal as it is now (None when refused), the event to announce
+    once committed, the refusal to raise once committed, and whether the signal changed."""
+
+    signal: Signal | None
+    event: StoreEvent | None
+    refusal: GateForbiddenError | None
+    changed: bool
+
+
+class Deciding:
+    """The set of a SQL store. A store mixing it in supplies :attr:`_NO_POLICY` (the SQL condition "its context
+    has no policy"), :meth:`_set_row`, :meth:`_locked_row`, :meth:`_launcher`, :meth:`_keep_approvals`, and the
+    ``_event``, ``_signal`` and ``_refuse_set`` every SQL store has."""
+
+    _NO_POLICY: str
+    _event: Callable[..., StoreEvent]
+    _signal: Callable[[Row], Signal]
+    _refuse_set: Callable[..., Signal]
+
+    def _set_row(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
+                 detail: dict[str, Any] | None, condition: str) -> Row | None:
+        """Set an open signal (``fields``: value, identity, set_by, via) and merge ``detail`` into its context, if
+        ``condition`` (SQL) holds too; the row as set, or None."""
+        raise NotImplementedError
+
+    def _locked_row(self, conn: Any, key: ExecKey, signal_id: str) -> Row:
+        """The signal's row, locked against other writers until the transaction ends."""
+        raise NotImplementedError
+
+    def _launcher(self, conn: Any, key: ExecKey) -> str | None:
+        """The stored ``launched_by`` (JSON) of the execution."""
+        raise NotImplementedError
+
+    def _keep_approvals(self, conn: Any, key: ExecKey, signal_id: str, approvals: str) -> Row:
+        """Replace the ``approvals`` (JSON) in the open signal's context; the row."""
+        raise NotImplementedError
+
+    def _approved_detail(self, recorded: dict[str, Any] | None, ballot: Ballot) -> dict[str, Any]:
+        """The detail of an ``approved`` event (a store whose database counts quorums adds what it counts by)."""
+        return recorded or {}
+
+    def _decide(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
+                describe: Callable[[Any], str], detail: dict[str, Any] | None, ballot: Ballot | None) -> Decided:
+        """Set the signal in ``conn``'s transaction (``fields``: value JSON, identity, set_by, via)."""
+        text, identity, set_by, via = fields
+        row, recorded = None, decision_detail(ballot, None, detail)
+        if ballot is None or ballot.seen is None:  # a signal without a policy: one compare-and-set
+            row = self._set_row(conn, key, signal_id, fields, recorded, self._NO_POLICY)
+        if row is None:
+            current = self._locked_row(conn, key, signal_id)
+            if not SignalState(current["state"]).is_open:
+                return Decided(self._refuse_set(conn, key, signal_id, identity, describe), None, None, False)
+            if ballot is None:
+                raise forbidden(key, signal_id, None, "it has a policy; decide through GateRemote, which records "
+                                "who decides")
+            verdict = settle(current, self._launcher(conn, key), ballot, settings.groups)
+            if verdict.same:
+                return Decided(self._signal(current), None, None, False)
+            if verdict.refused:
+                event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
+                                    state=current["state"], set_by=ballot.identity.user, via=via,
+                                    detail=dumps({"reason": verdict.refused,
+                                                  "identity_source": ballot.identity.source}))
+                return Decided(None, event, forbidden(key, signal_id, ballot, verdict.refused), False)
+            if not verdict.passes:  # a partial approval: counted and kept; the signal stays open
+                row = self._keep_approvals(conn, key, signal_id, dumps([a.to_dict() for a in verdict.approvals]))
+                signal = self._signal(row)
+                event = self._event(conn, key, "approved", signal_id=signal_id, node_id=row["node_id"],
+                                    state=row["state"], set_by=ballot.identity.user, via=via,
+                                    detail=dumps(self._approved_detail(recorded, ballot)), signal=signal)
+                return Decided(signal, event, None, True)
+            recorded = decision_detail(ballot, verdict, detail)
+            row = self._set_row(conn, key, signal_id, fields, recorded, "")
+            assert row is not None  # open, under the lock
+        signal = self._signal(row)  # before listeners run: a finished execution forgets its live types
+        event = self._event(conn, key, "set", signal_id=signal_id, node_id=row["node_id"],
+                            state=SignalState.SET.value, value=text, set_by=set_by, via=via,
+                            detail=dumps(recorded) if recorded else None, signal=signal)
+        return Decided(signal, event, None, True)
