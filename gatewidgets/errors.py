@@ -10,6 +10,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionExistsError",
     "ExecutionAbortedError",
+    "ExecutionLostError",
     "SignalNotFoundError",
     "SignalTypeError",
     "SignalAlreadySetError",
@@ -41,6 +42,10 @@ class ExecutionExistsError(GateError):
 
 class ExecutionAbortedError(GateError):
     """The execution was aborted before it finished."""
+
+
+class ExecutionLostError(ExecutionAbortedError):
+    """This process stopped its copy of an execution another process took over (this one's lease expired)."""
 
 
 class SignalNotFoundError(GateError, LookupError):

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -326,3 +328,115 @@ def test_a_subscriber_hears_each_later_event_once_and_no_earlier_one(postgres_ur
     finally:
         store.close()
         other.close()
+
+
+LEASE_HOLDER = Path(__file__).with_name("helpers") / "lease_holder.py"
+
+
+def hold(mode: str, url: str, host: str, side: Path, name: str, *, lease: float = 30.0,
+         pause: float = 0.0) -> subprocess.Popen[str]:
+    """``helpers/lease_holder.py``: a kernel on machine ``host`` running (or recovering) execution ``name``."""
+    return subprocess.Popen([sys.executable, str(LEASE_HOLDER), mode, url, host, str(lease), str(side), name,
+                             str(pause)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def steps_by(side: Path) -> list[tuple[str, int]]:
+    """The steps that started, in order, with the pid of the process that ran each."""
+    text = side.read_text() if side.exists() else ""
+    return [(step, int(pid)) for step, pid in (line.split() for line in text.splitlines())]
+
+
+def paused(proc: subprocess.Popen[str]) -> None:
+    """SIGSTOP ``proc`` and return once it is stopped (it writes nothing more until SIGCONT)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    eventually(lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+               timeout=10, what="the process to stop")
+
+
+def lease_expired(url: str, name: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT lease_until < extract(epoch from clock_timestamp()) FROM executions "
+                           "WHERE name = %s", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def report_of(proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    out, err = proc.communicate(timeout=60)
+    assert out.strip(), err
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+def stop_all(*procs: subprocess.Popen[str] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_a_kernel_whose_lease_was_taken_mid_chain_starts_no_further_task_and_says_so(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel paused (SIGSTOP) mid-chain past its lease; another machine recovers the execution and runs the
+    rest; the first, resumed (SIGCONT), finishes the step it was in and starts none after it: its copy ends
+    ``ExecutionLostError`` naming who took over, and says so on stderr; only the recovered run's end is kept."""
+    side, name = tmp_path / "side", "leased-chain"
+    first = hold("run", postgres_url, "machine-a", side, name, lease=1.0, pause=0.4)
+    second = None
+    try:
+        eventually(lambda: len(steps_by(side)) >= 2, timeout=60, what="two steps to start")
+        paused(first)
+        before = steps_by(side)
+        eventually(lambda: lease_expired(postgres_url, name), timeout=30, what="the first kernel's lease to expire")
+        second = hold("recover", postgres_url, "machine-b", side, name)
+        monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+        remote = GateRemote.for_sandbox()
+        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=30, what="the recovery")
+        os.kill(first.pid, signal.SIGCONT)  # while the second runs the rest of the chain
+        report, err = report_of(first)
+        assert report["error"] == "ExecutionLostError", report
+        assert f"was taken over by process {second.pid} on machine-b" in report["message"]
+        assert "gatewidgets stopped its copy of execution 'leased-chain'" in err
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=60,
+                   what="the recovered run to reach its gate")
+        assert [s for s in steps_by(side) if s[1] == first.pid] == [s for s in before if s[1] == first.pid]
+        remote.approve("go", name)
+        assert report_of(second)[0] == {"pid": second.pid, "outputs": 7}
+        started = steps_by(side)
+        assert {step for step, _ in started} == {f"step{i}" for i in range(7)}
+        assert [pid for step, pid in started if step == "step6"] == [second.pid]
+        record = remote.get_execution(name)
+        assert (record.status, record.outputs, record.host) == (ExecutionStatus.SUCCEEDED, 7, "machine-b")
+        assert [e.kind for e in remote.history(name)].count("finished") == 1
+    finally:
+        stop_all(first, second)
+
+
+def test_a_kernel_whose_lease_was_taken_at_a_gate_stops_waiting_and_runs_nothing_after_it(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first kernel waits at a gate, paused past its lease; another machine recovers the execution, the gate
+    is answered and the recovered run ends; the first, resumed, hears the answer too but runs nothing after the
+    gate: its copy ends ``ExecutionLostError``."""
+    side, name = tmp_path / "side", "leased-gate"
+    monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+    remote = GateRemote.for_sandbox()
+    first = hold("run", postgres_url, "machine-a", side, name, lease=1.0)
+    second = None
+    try:
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=60,
+                   what="the gate to wait")
+        paused(first)
+        eventually(lambda: lease_expired(postgres_url, name), timeout=30, what="the first kernel's lease to expire")
+        second = hold("recover", postgres_url, "machine-b", side, name)
+        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=30, what="the recovery")
+        remote.approve("go", name)
+        assert report_of(second)[0] == {"pid": second.pid, "outputs": 7}
+        os.kill(first.pid, signal.SIGCONT)
+        report, err = report_of(first)
+        assert report["error"] == "ExecutionLostError", report
+        assert f"was taken over by process {second.pid} on machine-b (now SUCCEEDED)" in report["message"]
+        assert "gatewidgets stopped its copy of execution 'leased-gate'" in err
+        assert [pid for step, pid in steps_by(side) if step == "step6"] == [second.pid]
+        assert {pid for step, pid in steps_by(side) if step != "step6"} == {first.pid}  # none ran twice
+        assert remote.get_execution(name).status is ExecutionStatus.SUCCEEDED
+    finally:
+        stop_all(first, second)

@@ -224,6 +224,11 @@ class Owners:
         or another process holding its pid, is not."""
         return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
 
+    def lost(self, key: ExecKey) -> str | None:
+        """Why this process no longer owns execution ``key`` (:meth:`ExecutorStore.lost`): never, where only the
+        death of its process lets another adopt it."""
+        return None
+
     def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
         if host != self.host or pid is None:
             return None

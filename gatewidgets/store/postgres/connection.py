@@ -67,11 +67,12 @@ def _problem(store: Connection, exc: BaseException) -> str:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Whether a failure may pass by itself: a lost or refused connection, a full pool, a conflict."""
+    """Whether a failure may pass by itself: a lost or refused connection (one ended by the server, an idle
+    transaction's included: it was rolled back), a full pool, a conflict."""
     if isinstance(exc, (PoolTimeout, pgerrors.SerializationFailure, pgerrors.DeadlockDetected)):
         return True
     state = getattr(exc, "sqlstate", None)
-    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
+    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P", "25P03")))
 
 
 def translated(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
@@ -146,6 +147,10 @@ class Connection:
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
         conn.execute("SET lock_timeout = 0")
+        # our transactions never wait for anyone between statements: one that idles this long was paused (a
+        # stopped or starved process), and the server ends it, so its row locks do not outlive its lease
+        conn.execute(f"SET idle_in_transaction_session_timeout = "
+                     f"{int(min(self.lease, self.statement_timeout) * 1000)}")
 
     def _connect(self, name: str = "gatewidgets") -> Conn:
         """A connection of its own (migration, the listener: ``application_name`` ``name``); errors as the driver
