@@ -5,6 +5,7 @@ answering through it. Every test runs on a database of its own on the suite's Po
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,14 +23,16 @@ from _postgres import PostgresServer
 from _procs import waiting_execution
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState
+from gatewidgets import GateRemote, SignalState, task, workflow
+from gatewidgets.engine import Executor
 from gatewidgets.errors import ExecutionExistsError, StoreError
-from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
 from gatewidgets.store import default_store_path, open_store
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.store.postgres import masked
 from gatewidgets.store.postgres.connection import LISTENER
+from gatewidgets.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.types import GateType
 
@@ -81,11 +84,58 @@ def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres
     launched(store)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    with pytest.raises(StoreError, match=r"schema version 99, newer than this gatewidgets \(1\)"):
-        PostgresStore(postgres_url)
+    url = with_password(postgres_url)
+    with pytest.raises(StoreError) as raised:
+        PostgresStore(url)
+    assert str(raised.value) == (
+        f"The gatewidgets store {masked(url)} has schema version 99, newer than this gatewidgets ({SCHEMA_VERSION}): "
+        "a newer gatewidgets made it. To fix: upgrade gatewidgets here, or point GATEWIDGETS_STORE at another "
+        "database.") and SECRET not in str(raised.value)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("99",)
         assert conn.execute("SELECT state FROM signals").fetchall() == [("PENDING",)]
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_what_it_holds(
+        postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A database a gatewidgets of schema version 1 made, with a gate waiting: opened, it is upgraded step by step
+    to this version in one transaction, and its execution, signal and events read and answer as before."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    stamp = "2026-01-02T03:04:05.000000+00:00"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)  # type: ignore[call-overload]
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
+                     "updated_at, lease_until) VALUES ('p', 'd', 'run', 'wf', 'RUNNING', '{}', 1, 'machine-z', %s, %s, "
+                     "0)", (stamp, stamp))
+        conn.execute("INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
+                     "signal_id) VALUES ('p', 'd', 'run', 'g', 0, 'gate', 'go', 'WAITING', '[]', 'go')")
+        conn.execute("INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, type, state, "
+                     "created_at, waiting_since) VALUES ('p', 'd', 'run', 'go', 0, 'approve', 'g', %s, 'PENDING', %s, "
+                     "%s)", (json.dumps(GateType.of(bool).to_record()), stamp, stamp))
+        conn.execute("INSERT INTO events (origin, at, project, domain, execution, signal_id, kind, state) VALUES "
+                     "('v1', %s, 'p', 'd', 'run', 'go', 'reached', 'PENDING')", (stamp,))
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'executions_running_by_owner'"
+                            ).fetchone() == (0,)
+    upgraded = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
+    try:
+        assert f"upgraded the schema of {upgraded.path} from version 1 to {SCHEMA_VERSION}" in caplog.text
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+                str(SCHEMA_VERSION),)
+            assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'executions_running_by_owner'"
+                                ).fetchone() == ("CREATE INDEX executions_running_by_owner ON public.executions "
+                                                 "USING btree (host, pid) WHERE (status = 'RUNNING'::text)",)
+        assert upgraded.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in upgraded.history(KEY)] == ["reached"]
+        assert upgraded.get_execution(KEY).nodes[0].state is NodeState.WAITING
+        assert upgraded.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)[1]
+    finally:
+        upgraded.close()
+    caplog.clear()
+    PostgresStore(postgres_url).close()  # at this version: opened without writing
+    assert "upgraded" not in caplog.text
 
 
 def test_unreachable_refused_or_missing_databases_are_one_store_error_without_the_password(
@@ -440,3 +490,64 @@ def test_a_kernel_whose_lease_was_taken_at_a_gate_stops_waiting_and_runs_nothing
         assert remote.get_execution(name).status is ExecutionStatus.SUCCEEDED
     finally:
         stop_all(first, second)
+
+
+AT_LAST, RELEASE = threading.Event(), threading.Event()
+
+
+@task
+def first_step(a: int) -> int:
+    return a + 1
+
+
+@task
+def last_step(b: int) -> int:
+    AT_LAST.set()
+    RELEASE.wait(60)
+    return b * 10
+
+
+@workflow
+def two_steps(a: int) -> int:
+    return last_step(b=first_step(a=a))
+
+
+def test_an_end_the_database_refuses_is_kept_and_written_once_it_is_back(
+        postgres_server: PostgresServer, postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The server stops while a workflow runs its last task: the execution ends here with its real result at
+    once, its end (and its last node) kept; the server starts again and the store's writer records them, the
+    end once; nobody had to recover it."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    AT_LAST.clear()
+    RELEASE.clear()
+    store = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"), statement_timeout=1, retry_for=1)
+    executor = Executor(store, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", "kept-end")
+    try:
+        ex = executor.launch(two_steps, {"a": 1}, execution_name=key.name)
+        assert AT_LAST.wait(30)
+        postgres_server.pg_ctl("stop", "-m", "fast")
+        try:
+            RELEASE.set()
+            assert ex.wait(timeout=60) == 20 and ex.status is ExecutionStatus.SUCCEEDED and ex.error is None
+            assert executor.get(key) is None  # let go
+            assert f"will record the end of execution {key} (SUCCEEDED) as soon as {store.path}" in caplog.text
+            with pytest.raises(ExecutionExistsError, match="ended in this process"):
+                store.adopt_execution(key)  # not recoverable here: its end is on its way
+        finally:
+            postgres_server.pg_ctl("start")
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            def ended() -> tuple[Any, ...] | None:
+                return conn.execute("SELECT status, outputs, finished_at IS NOT NULL FROM executions "
+                                    "WHERE name = %s", (key.name,)).fetchone()
+
+            eventually(lambda: ended() == ("SUCCEEDED", "20", True), timeout=30, what="the kept end to be written")
+            assert conn.execute("SELECT node_id, state, outputs FROM nodes WHERE execution = %s ORDER BY seq",
+                                (key.name,)).fetchall() == [("n0", "SUCCEEDED", "2"), ("n1", "SUCCEEDED", "20")]
+            assert conn.execute("SELECT count(*) FROM events WHERE execution = %s AND kind = 'finished'",
+                                (key.name,)).fetchone() == (1,)
+        assert f"recorded the end of execution {key} (SUCCEEDED) in {store.path}" in caplog.text
+    finally:
+        RELEASE.set()
+        executor.shutdown()
+        store.close()

@@ -1,22 +1,27 @@
 """The database's tables: created in place, versioned, upgraded by the first process of a newer gatewidgets (under
-an advisory lock, so processes starting at once do it once); a database made by a newer gatewidgets is refused.
+an advisory lock, so processes starting at once do it once) through the steps of :data:`MIGRATIONS`, in one
+transaction; a database made by a newer gatewidgets is refused.
 
 Text columns compare byte-wise (``COLLATE "C"``), as SQLite's do, so filters and sorts mean the same on both;
 times are ISO 8601 text in UTC, values JSON text (:mod:`gatewidgets.store.sql`)."""
 from __future__ import annotations
+
+import logging
 
 import psycopg
 
 from gatewidgets.errors import StoreError
 from gatewidgets.store.postgres.connection import Conn, Connection, translated
 
-__all__ = ["SCHEMA_VERSION", "Schema"]
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "Schema"]
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
-_SCHEMA = f"""
+_VERSION_1 = f"""
 CREATE TABLE IF NOT EXISTS meta (key {_T} PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS executions (
     project {_T} NOT NULL, domain {_T} NOT NULL, name {_T} NOT NULL,
@@ -50,6 +55,15 @@ CREATE TABLE IF NOT EXISTS task_cache (
 CREATE TABLE IF NOT EXISTS uploads (sha256 {_T} PRIMARY KEY, until DOUBLE PRECISION NOT NULL);
 """
 
+# MIGRATIONS[v]: the statements that take a database from schema version v to v + 1 (0: no tables yet). A step, once
+# released, never changes: a new version adds one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    tuple(statement.strip() for statement in _VERSION_1.split(";") if statement.strip()),
+    # 2: the heartbeat finds the running executions of its process by index, not by a scan of every execution
+    ("CREATE INDEX IF NOT EXISTS executions_running_by_owner ON executions (host, pid) WHERE status = 'RUNNING'",),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
 
 class Schema(Connection):
     """A database whose tables exist (:meth:`_migrate`)."""
@@ -63,12 +77,15 @@ class Schema(Connection):
             if self._version(conn) != SCHEMA_VERSION:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-                    self._version(conn)  # another process may have upgraded it meanwhile: checked again
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
+                    found = self._version(conn) or 0  # another process may have upgraded it meanwhile
+                    for step in MIGRATIONS[found:]:
+                        for statement in step:
                             conn.execute(statement)  # our own text, not user input
                     conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE "
                                  "SET value = excluded.value", (str(SCHEMA_VERSION),))
+                if found:
+                    log.warning("gatewidgets upgraded the schema of %s from version %d to %d", self.path, found,
+                                SCHEMA_VERSION)
         self._pool.open(wait=False)
 
     def _version(self, conn: Conn) -> int | None:
@@ -80,7 +97,8 @@ class Schema(Connection):
             return None
         if row is not None and int(row["value"]) > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {row['value']}, newer than this gatewidgets ({SCHEMA_VERSION}). "
-                "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
+                f"The gatewidgets store {self.path} has schema version {row['value']}, newer than this gatewidgets "
+                f"({SCHEMA_VERSION}): a newer gatewidgets made it. To fix: upgrade gatewidgets here, or point "
+                "GATEWIDGETS_STORE at another database."
             )
         return int(row["value"]) if row is not None else None
