@@ -160,14 +160,30 @@ def test_unreachable_refused_or_missing_databases_are_one_store_error_without_th
 
 
 def test_statements_time_out_and_change_nothing(store: PostgresStore, postgres_url: str) -> None:
+    """Another connection holds the rows locked: a read goes on, a write waits no longer than the statement
+    timeout, then is one StoreError naming the database and the timeout, and nothing changed."""
     launched(store)
-    quick = PostgresStore(postgres_url, statement_timeout=0.3)
+    quick = PostgresStore(with_password(postgres_url), statement_timeout=0.5)
+    writes = {
+        "set": lambda: quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API),
+        "abort": lambda: quick.request_abort(KEY),
+        "end": lambda: quick.finish_execution(KEY, ExecutionStatus.ABORTED, error="stop"),
+        "adopt": lambda: quick.adopt_execution(KEY),
+    }
     try:
-        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the signal's row locked
+        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the rows locked
+            holder.execute("SELECT * FROM executions FOR UPDATE")
             holder.execute("SELECT * FROM signals FOR UPDATE")
-            with pytest.raises(StoreError, match="did not answer within the statement timeout"):
-                quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+            assert quick.get_signal(KEY, "go").state is SignalState.PENDING  # readers are not held up
+            for what, write in writes.items():
+                started = time.monotonic()
+                with pytest.raises(StoreError) as raised:
+                    write()
+                assert 0.5 <= time.monotonic() - started < 3, what
+                assert str(raised.value).startswith(f"The gatewidgets store {quick.path} did not answer within the "
+                                                    "statement timeout") and SECRET not in str(raised.value), what
         assert store.get_signal(KEY, "go").state is SignalState.PENDING
+        assert store.get_execution(KEY).status is ExecutionStatus.RUNNING
         assert [e.kind for e in store.history(KEY)] == ["launched", "created", "reached"]
     finally:
         quick.close()
