@@ -567,3 +567,15 @@ def test_an_end_the_database_refuses_is_kept_and_written_once_it_is_back(
         RELEASE.set()
         executor.shutdown()
         store.close()
+
+
+def test_durability_chooses_whether_a_commit_waits_for_the_disk(postgres_url: str) -> None:
+    """``durability="process"`` (the default): a commit is the server's at once (it survives any client's death,
+    and is on disk within a moment); ``"machine"``: each commit waits for the server's disk."""
+    for durability, synchronous in (("process", "off"), ("machine", "on")):
+        store = PostgresStore(postgres_url, durability=durability)
+        try:
+            with store._read() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone() == {"synchronous_commit": synchronous}
+        finally:
+            store.close()

@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -123,7 +124,7 @@ class Connection:
 
     def __init__(self, url: str, *, files_dir: str | None = None, poll_interval: float = 1.0,
                  statement_timeout: float | None = None, retry_for: float = 5.0, pool_size: int = 8,
-                 lease: float = 30.0) -> None:
+                 lease: float = 30.0, durability: str | None = None) -> None:
         self.url = url
         self.path = masked(url)  # what faces and messages show
         self.files_dir = os.path.abspath(files_dir) if files_dir else _default_files_dir()
@@ -131,6 +132,7 @@ class Connection:
         self.statement_timeout = statement_timeout if statement_timeout is not None else settings.busy_timeout
         self.retry_for = retry_for
         self.lease = lease  # seconds an owner's lease lasts unless renewed (every third of it)
+        self.durability = durability or settings.durability  # "process" or "machine" (see config.GateWidgets)
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
         self._listeners = Listeners(self, self._watch)
@@ -138,7 +140,7 @@ class Connection:
         self._watch_from: int | None = None
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="gatewidgets",
                                     kwargs=self._connect_options(), configure=self._configure,
-                                    check=ConnectionPool.check_connection, timeout=self.statement_timeout)
+                                    check=self._check, timeout=self.statement_timeout)
 
     def _connect_options(self) -> dict[str, Any]:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.retry_for)),
@@ -151,6 +153,15 @@ class Connection:
         # stopped or starved process), and the server ends it, so its row locks do not outlive its lease
         conn.execute(f"SET idle_in_transaction_session_timeout = "
                      f"{int(min(self.lease, self.statement_timeout) * 1000)}")
+        if self.durability == "process":  # a commit is the server's at once, on disk within ~0.6 s
+            conn.execute("SET synchronous_commit = off")
+
+    @staticmethod
+    def _check(conn: psycopg.Connection[Any]) -> None:
+        """Before the pool lends a connection: one the server ended meanwhile (a restart) has its last words to
+        read, and is checked by a round trip (and replaced); one with nothing to read is lent without a trip."""
+        if select.select([conn.fileno()], [], [], 0)[0]:
+            ConnectionPool.check_connection(conn)
 
     def _connect(self, name: str = "gatewidgets") -> Conn:
         """A connection of its own (migration, the listener: ``application_name`` ``name``); errors as the driver
@@ -163,6 +174,13 @@ class Connection:
     def _tx(self) -> Iterator[Conn]:
         """A pooled connection in one transaction, committed at the end (rolled back on an error)."""
         with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def _batch(self) -> Iterator[Conn]:
+        """:meth:`_tx` in pipeline mode: statements whose results are not read go with the next that is read, or
+        with the commit (a batch of writes in two round trips, not one per statement)."""
+        with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
 
     @contextmanager

@@ -193,7 +193,7 @@ class Executions(Leases):
             lost: list[ExecKey] = []
             if batch:
                 try:
-                    with self._tx() as conn, conn.cursor() as cur:
+                    with self._batch() as conn, conn.cursor() as cur:
                         mine, lost = self._claim(conn, [ExecKey(*e) for e in {where[:3] for where in batch}])
                         owned = {key_tuple(key) for key in mine}
                         by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
