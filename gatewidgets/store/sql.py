@@ -4,9 +4,10 @@ filters and sorts pushed down into SQL with the meaning ``Filter.matches`` gives
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, TypeVar
 
 from gatewidgets.errors import (
     ExecutionExistsError,
@@ -26,7 +27,12 @@ from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
            "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set",
-           "refuse_adoption"]
+           "refuse_adoption", "Ended", "write_kept"]
+
+log = logging.getLogger(__name__)
+
+_K = TypeVar("_K", bound=Hashable)
+Ended = tuple[ExecutionStatus, Any, "str | None"]  # an end a store kept to write later: status, outputs, error
 
 
 class Row(Protocol):
@@ -282,3 +288,20 @@ def refuse_adoption(row: Row, key: ExecKey, host: str, alive: Callable[[], bool 
         raise ExecutionExistsError(
             f"Execution {key} is still running in {owner}; it can be recovered only once that process is gone."
         )
+
+
+def write_kept(ends: dict[_K, Ended], key_of: Callable[[_K], ExecKey],
+               write: Callable[[ExecKey, ExecutionStatus, Any, str | None], object], path: str) -> bool:
+    """Write the ends a store kept (``write(key, status, outputs, error)``; one whose execution the store
+    ``path`` no longer holds is dropped), each logged; whether none is left."""
+    for where, (status, outputs, error) in list(ends.items()):
+        key = key_of(where)
+        try:
+            write(key, status, outputs, error)
+        except ExecutionNotFoundError:
+            ends.pop(where, None)
+            log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
+                        status.value, path)
+            continue
+        log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, path)
+    return not ends

@@ -137,10 +137,20 @@ class Connection:
         self.host = socket.gethostname()
         self._listeners = Listeners(self, self._watch)
         self._closed = threading.Event()
+        self._start_lock = threading.Lock()
         self._watch_from: int | None = None
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="gatewidgets",
                                     kwargs=self._connect_options(), configure=self._configure,
                                     check=self._check, timeout=self.statement_timeout)
+
+    def _start_once(self, attribute: str, target: Callable[[], None], name: str) -> None:
+        """Start the background thread ``target`` (kept in ``attribute``) unless it was started."""
+        if getattr(self, attribute) is None:
+            with self._start_lock:
+                if getattr(self, attribute) is None:
+                    thread = threading.Thread(target=target, name=name, daemon=True)
+                    setattr(self, attribute, thread)
+                    thread.start()
 
     def _connect_options(self) -> dict[str, Any]:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.retry_for)),

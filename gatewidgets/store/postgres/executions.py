@@ -9,7 +9,7 @@ import threading
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError, StoreError
+from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
@@ -17,6 +17,7 @@ from gatewidgets.store.base import ExecKey, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row
 from gatewidgets.store.sql import (
+    Ended,
     context_json,
     dumps,
     execution_record,
@@ -24,6 +25,7 @@ from gatewidgets.store.sql import (
     node_record,
     refuse_adoption,
     ts,
+    write_kept,
 )
 
 __all__ = ["Executions", "execution_row"]
@@ -60,9 +62,8 @@ class Executions(Leases):
         self._flush_lock = threading.Lock()
         self._writer_wake = threading.Event()
         self._writer: threading.Thread | None = None
-        self._start_lock = threading.Lock()
         # ends of executions run here that the database did not take yet (see end_execution)
-        self._ends: dict[ExecKey, tuple[ExecutionStatus, Any, str | None]] = {}
+        self._ends: dict[ExecKey, Ended] = {}
 
     # -- launch ----------------------------------------------------------------------------------------------
 
@@ -155,12 +156,7 @@ class Executions(Leases):
             self.flush()
 
     def _wake_writer(self) -> None:
-        if self._writer is None:
-            with self._start_lock:
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_loop, name="gatewidgets-store-writer",
-                                                    daemon=True)
-                    self._writer.start()
+        self._start_once("_writer", self._write_loop, "gatewidgets-store-writer")
         self._writer_wake.set()
 
     def _write_loop(self) -> None:
@@ -286,15 +282,7 @@ class Executions(Leases):
 
     def _write_kept(self) -> None:
         """Write the ends :meth:`end_execution` kept (the writer thread, after each flush)."""
-        for key, (status, outputs, error) in list(self._ends.items()):
-            try:
-                self._end_owned(key, status, outputs, error)
-            except ExecutionNotFoundError:
-                self._ends.pop(key, None)
-                log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
-                            status.value, self.path)
-                continue
-            log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, self.path)
+        write_kept(self._ends, lambda key: key, self._end_owned, self.path)
 
     @retried("record the end of an execution")
     def _end_owned(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None) -> None:

@@ -40,7 +40,6 @@ class Leases(Owners, Schema):
         self._owned: set[ExecKey] = set()  # launched or adopted here, not ended here
         self._lost: dict[ExecKey, str] = {}  # taken over or ended elsewhere -> why, until the engine ends its copy
         self._heartbeat: threading.Thread | None = None
-        self._heartbeat_lock = threading.Lock()
 
     def lost(self, key: ExecKey) -> str | None:
         """Why this process no longer owns execution ``key``, which it ran: another process took it over once
@@ -52,12 +51,7 @@ class Leases(Owners, Schema):
         """``key`` runs here from now on (launched or adopted): its lease is renewed until it ends here."""
         self._owned.add(key)
         self._lost.pop(key, None)
-        if self._heartbeat is None:
-            with self._heartbeat_lock:
-                if self._heartbeat is None:
-                    self._heartbeat = threading.Thread(target=self._renew_leases, name="gatewidgets-lease",
-                                                       daemon=True)
-                    self._heartbeat.start()
+        self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
     def _claim(self, conn: Conn, keys: list[ExecKey]) -> tuple[set[ExecKey], list[ExecKey]]:
         """Of ``keys``, the running executions this process owns, their rows locked and leases renewed until
