@@ -171,7 +171,8 @@ class Executions(Leases):
                 retry = None
             except Exception as exc:  # kept for the next round
                 retry = min(2 * retry, _RETRY_MAX) if retry else _RETRY_MIN
-                log.warning("gatewidgets could not write to %s (tried again in %g s): %s", self.path, retry, exc)
+                log.warning("gatewidgets could not write to %s (tried again in %g s): %s", self.path, retry, exc,
+                            exc_info=not isinstance(exc, StoreError))  # a database's refusal is one line
 
     @retried("write node states")
     def flush(self) -> None:
