@@ -579,3 +579,52 @@ def test_durability_chooses_whether_a_commit_waits_for_the_disk(postgres_url: st
                 assert conn.execute("SHOW synchronous_commit").fetchone() == {"synchronous_commit": synchronous}
         finally:
             store.close()
+
+
+def take_over(taker: PostgresStore, key: WorkflowExecutionIdentifier, url: str) -> None:
+    """``taker`` adopts ``key`` as if its owner had paused past its lease (expired here; tried again should the
+    owner's heartbeat renew it in between)."""
+    def expired_and_adopted() -> bool:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = 0 WHERE name = %s", (key.name,))
+        try:
+            taker.adopt_execution(key)
+        except ExecutionExistsError:
+            return False
+        return True
+
+    eventually(expired_and_adopted, timeout=10, what=f"{key} to be taken over")
+
+
+def test_a_store_that_lost_an_execution_writes_nothing_more_of_it_and_tells_its_subscribers(postgres_url: str) -> None:
+    """Machine A's execution is taken over by machine B (A's lease had expired): A's next node write finds it,
+    drops the change (B's run owns the rows), and ``lost`` names B before ``durable`` returns; A's subscribers
+    hear a local ``lost`` event; A's heartbeat finds another execution taken over by itself."""
+    owner, taker = PostgresStore(postgres_url, lease=0.6), PostgresStore(postgres_url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    other = WorkflowExecutionIdentifier("p", "d", "other")
+    heard: list[StoreEvent] = []
+    try:
+        launched(owner)
+        owner.create_execution(other, "wf", {}, [], [])
+        owner.subscribe(heard.extend)
+        assert owner.lost(KEY) is None
+        take_over(taker, KEY, postgres_url)
+        owner.update_node(KEY, "g", state=NodeState.SUCCEEDED, outputs=True)
+        owner.durable()
+        assert owner.lost(KEY) == (
+            f"Execution {KEY} was taken over by process {os.getpid()} on machine-b once the lease of this process "
+            f"(pid {os.getpid()} on machine-a) on it had expired, unrenewed for 0.6 s: this copy stops here (it "
+            "starts no further task, its gates stop waiting, its end is not recorded).")
+        assert taker.get_execution(KEY).nodes[0].state is NodeState.QUEUED  # A's change was not written
+        eventually(lambda: [(e.kind, e.execution_id) for e in heard if e.kind == "lost"] == [("lost", KEY)],
+                   timeout=10, what="the lost event")
+        take_over(taker, other, postgres_url)  # the other one: taken while A writes nothing of it
+        eventually(lambda: [e.execution_id for e in heard if e.kind == "lost"] == [KEY, other], timeout=10,
+                   what="the heartbeat to find it")
+        assert owner.lost(other) is not None
+        assert owner.end_execution(KEY, ExecutionStatus.FAILED, error="stale") and owner.lost(KEY) is None
+        assert taker.get_execution(KEY).status is ExecutionStatus.RUNNING  # the stale end was not written
+    finally:
+        owner.close()
+        taker.close()
