@@ -9,6 +9,8 @@ import threading
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+import psycopg
+
 from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.signal import SignalState
@@ -190,18 +192,7 @@ class Executions(Leases):
             lost: list[ExecKey] = []
             if batch:
                 try:
-                    with self._batch() as conn, conn.cursor() as cur:
-                        mine, lost = self._claim(conn, [ExecKey(*e) for e in {where[:3] for where in batch}])
-                        owned = {key_tuple(key) for key in mine}
-                        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-                        for where, fields in batch.items():
-                            if where[:3] in owned:
-                                by_shape.setdefault(tuple(fields), []).append(
-                                    (*(_node_value(c, v) for c, v in fields.items()), *where))
-                        for columns, rows in by_shape.items():
-                            cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
-                                            "project=%s AND domain=%s AND execution=%s AND node_id=%s",
-                                            rows)
+                    lost = self._write_nodes(batch)
                 except BaseException:
                     for where, fields in batch.items():  # merge what came meanwhile on top
                         self._unwritten[where] = {**fields, **self._unwritten.get(where, {})}
@@ -209,6 +200,31 @@ class Executions(Leases):
             for _ in range(completions):
                 self._completions.popleft()
         self._tell_lost(lost)
+
+    def _write_nodes(self, batch: dict[_Where, dict[str, Any]]) -> list[ExecKey]:
+        """Write ``batch`` in one transaction whose last statement claims the executions (:meth:`_claim`): their
+        rows are locked only from a statement the server answered to the commit (so a process paused meanwhile
+        has its transaction ended by the idle timeout, not left holding them). The changes of executions not
+        owned here are dropped: rolled back, and the others written again. Returns the executions lost now."""
+        lost: list[ExecKey] = []
+        while batch:
+            keys = [ExecKey(*e) for e in {where[:3] for where in batch}]
+            by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for where, fields in batch.items():
+                by_shape.setdefault(tuple(fields), []).append(
+                    (*(_node_value(c, v) for c, v in fields.items()), *where))
+            with self._batch() as conn:
+                with conn.cursor() as cur:
+                    for columns, rows in by_shape.items():
+                        cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
+                                        "project=%s AND domain=%s AND execution=%s AND node_id=%s", rows)
+                mine, newly = self._claim(conn, keys)
+                lost += newly
+                if len(mine) == len(keys):
+                    return lost
+                batch = {where: fields for where, fields in batch.items() if ExecKey(*where[:3]) in mine}
+                raise psycopg.Rollback()
+        return lost
 
     # -- recovery ---------------------------------------------------------------------------------------------
 
