@@ -426,6 +426,15 @@ def lease_expired(url: str, name: str) -> bool:
     return bool(row and row[0])
 
 
+def recovered(remote: GateRemote, name: str, recoverer: subprocess.Popen[str]) -> None:
+    """Wait until ``recoverer`` (on machine-b) owns execution ``name``; else fail with what it said."""
+    try:
+        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=60, what="the recovery")
+    except AssertionError:
+        recoverer.kill()
+        raise AssertionError(f"not recovered: {recoverer.communicate(timeout=10)}") from None
+
+
 def report_of(proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
     out, err = proc.communicate(timeout=60)
     assert out.strip(), err
@@ -456,7 +465,7 @@ def test_a_kernel_whose_lease_was_taken_mid_chain_starts_no_further_task_and_say
         second = hold("recover", postgres_url, "machine-b", side, name)
         monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
         remote = GateRemote.for_sandbox()
-        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=30, what="the recovery")
+        recovered(remote, name, second)
         os.kill(first.pid, signal.SIGCONT)  # while the second runs the rest of the chain
         report, err = report_of(first)
         assert report["error"] == "ExecutionLostError", report
@@ -493,7 +502,7 @@ def test_a_kernel_whose_lease_was_taken_at_a_gate_stops_waiting_and_runs_nothing
         paused(first)
         eventually(lambda: lease_expired(postgres_url, name), timeout=30, what="the first kernel's lease to expire")
         second = hold("recover", postgres_url, "machine-b", side, name)
-        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=30, what="the recovery")
+        recovered(remote, name, second)
         remote.approve("go", name)
         assert report_of(second)[0] == {"pid": second.pid, "outputs": 7}
         os.kill(first.pid, signal.SIGCONT)

@@ -187,13 +187,6 @@ class Connection:
             yield conn
 
     @contextmanager
-    def _batch(self) -> Iterator[Conn]:
-        """:meth:`_tx` in pipeline mode: statements whose results are not read go with the next that is read, or
-        with the commit (a batch of writes in two round trips, not one per statement)."""
-        with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-            yield conn
-
-    @contextmanager
     def _read(self) -> Iterator[Conn]:
         """A pooled connection, each statement its own transaction."""
         with self._pool.connection() as conn:

@@ -203,9 +203,10 @@ class Executions(Leases):
 
     def _write_nodes(self, batch: dict[_Where, dict[str, Any]]) -> list[ExecKey]:
         """Write ``batch`` in one transaction whose last statement claims the executions (:meth:`_claim`): their
-        rows are locked only from a statement the server answered to the commit (so a process paused meanwhile
-        has its transaction ended by the idle timeout, not left holding them). The changes of executions not
-        owned here are dropped: rolled back, and the others written again. Returns the executions lost now."""
+        rows are locked only from a statement the server answered to the commit, each statement sent whole (not
+        pipelined), so a process paused meanwhile has its transaction ended by the idle timeout instead of holding
+        them. The changes of executions not owned here are dropped: rolled back, and the others written again.
+        Returns the executions lost now."""
         lost: list[ExecKey] = []
         while batch:
             keys = [ExecKey(*e) for e in {where[:3] for where in batch}]
@@ -213,7 +214,7 @@ class Executions(Leases):
             for where, fields in batch.items():
                 by_shape.setdefault(tuple(fields), []).append(
                     (*(_node_value(c, v) for c, v in fields.items()), *where))
-            with self._batch() as conn:
+            with self._tx() as conn:
                 with conn.cursor() as cur:
                     for columns, rows in by_shape.items():
                         cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
