@@ -104,7 +104,8 @@ class GateWidgets(Configurable):
         "What a finished node and a decision survive (stores opened afterwards). 'process': a kill of the "
         "process (commits are not synced to disk; completions go to a memory-mapped journal). 'machine': "
         "also an OS crash or power loss, as far as the disk honours fsync (every commit, and every "
-        "completion before a successor starts, is synced: slower).")).tag(config=True)
+        "completion before a successor starts, is synced: slower). On PostgreSQL: 'process' commits without "
+        "waiting for the server's disk (synchronous_commit off), 'machine' waits.")).tag(config=True)
     answers = Unicode(None, allow_none=True, help=(
         "An answers file (TOML): gates reached in this process are answered from it, and a gate it does not "
         "answer fails its execution at once (unless the file says unanswered = \"wait\"). None: "

@@ -10,6 +10,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionExistsError",
     "ExecutionAbortedError",
+    "ExecutionLostError",
     "SignalNotFoundError",
     "SignalTypeError",
     "SignalAlreadySetError",
@@ -42,6 +43,10 @@ class ExecutionExistsError(GateError):
 
 class ExecutionAbortedError(GateError):
     """The execution was aborted before it finished."""
+
+
+class ExecutionLostError(ExecutionAbortedError):
+    """This process stopped its copy of an execution another process took over (this one's lease expired)."""
 
 
 class SignalNotFoundError(GateError, LookupError):

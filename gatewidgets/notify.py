@@ -39,7 +39,7 @@ from gatewidgets.models.signal import Signal
 from gatewidgets.redirects import urlopen
 from gatewidgets.settings import settings
 from gatewidgets.slack import slack_message
-from gatewidgets.store import SqliteStore, StoreEvent, open_store
+from gatewidgets.store import StoreEvent, open_store
 from gatewidgets.store.base import ExecutorStore, now
 from gatewidgets.wire import jsonable, signal_to_json
 
@@ -215,7 +215,7 @@ def _events(events: str | Iterable[str]) -> frozenset[str]:
 
 
 def on(events: str | Iterable[str], callback: Callable[[Notification], None], *, scope: str = "local",
-       store: SqliteStore | None = None) -> Callable[[], None]:
+       store: ExecutorStore | None = None) -> Callable[[], None]:
     """Call ``callback(notification)`` for these events; returns a function that stops it.
 
     ``scope="local"``: executions run by this process; ``"all"``: every execution in the store.
@@ -335,7 +335,7 @@ def _redacted(text: str, url: str) -> str:
 
 
 def webhook(url: str, *, events: str | Iterable[str] = ("waiting", "decided", "timed_out"), scope: str = "local",
-            store: SqliteStore | None = None, **options: Any) -> WebhookNotifier:
+            store: ExecutorStore | None = None, **options: Any) -> WebhookNotifier:
     """Start POSTing notifications to ``url``; ``close()`` the result to stop."""
     notifier = WebhookNotifier(url, **options)
     notifier._stop = on(events, notifier, scope=scope, store=store)
@@ -347,9 +347,9 @@ _installed: dict[tuple[str, str], WebhookNotifier] = {}
 
 def install_from_settings(store: ExecutorStore) -> WebhookNotifier | None:
     """Install the webhook of ``settings.webhook_url`` for ``store`` once (subscribed to the engine's
-    ``store_opened``: webhooks tell this machine's processes apart, so a SQLite store only)."""
+    ``store_opened``), on a SQLite file or a team's PostgreSQL database alike."""
     url = settings.webhook_url
-    if not url or not isinstance(store, SqliteStore):
+    if not url:
         return None
     key = (store.path, url)
     if key not in _installed:

@@ -10,6 +10,7 @@ test module and then named as a test's parameter is a redefinition to linters (F
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,16 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a fresh database of this test's own on :func:`postgres_server`."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def each_store(request: pytest.FixtureRequest, gatewidgets_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store every process of the test names (``$GATEWIDGETS_STORE``), once per backend: the test's SQLite
+    file, then a fresh PostgreSQL database. A module runs on both with
+    ``pytestmark = pytest.mark.usefixtures("each_store")``."""
+    if request.param == "postgres":
+        monkeypatch.setenv("GATEWIDGETS_STORE", request.getfixturevalue("postgres_url"))
+    return os.environ["GATEWIDGETS_STORE"]
 
 
 # -- the Jupyter test server (tests/_jupyter_server.py) ----------------------------------

@@ -52,3 +52,17 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
     else:
         assert data["hold"]["waiting_registrations"] == data["hold"]["gates"] > 0
         assert data["list_signals"]["some_pending"]["returned"] == 100
+
+
+def test_postgres_smoke(postgres_url: str, tmp_path: Path) -> None:
+    """``bench_postgres.py`` on an empty database of the suite's server: its three figures, at smoke size."""
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_postgres.py"), "--smoke", "--out", str(out), "--store",
+                           postgres_url], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, f"bench_postgres.py failed:\n{proc.stdout}\n{proc.stderr}"
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "postgres" and data["meta"]["smoke"] is True
+    assert data["wake_up"]["samples"] == data["wake_up"]["after_return_ms"]["n"] > 0
+    assert data["engine"]["gatewidgets"]["chain"]["per_node_us"] > 0
+    assert "skipped" in data["engine"]["flytekit"] or data["engine"]["ratio"] > 0
+    assert data["listing"]["signals"] == 10_000 and data["listing"]["list_signals_ms"]["n"] == 20

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,8 @@ from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.cli import main
+
+pytestmark = pytest.mark.usefixtures("each_store")  # on SQLite and on PostgreSQL
 
 
 def gw(*args: str) -> subprocess.CompletedProcess[str]:
@@ -184,3 +188,25 @@ def test_hub_service_without_jupyterhub_names_the_extra() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stdout == "", result
     assert result.stderr.strip() == "gatewidgets: hub-service needs jupyterhub: pip install 'gatewidgets[hub]'"
+
+
+def test_the_store_option_names_the_store(waiting: Any, each_store: str, tmp_path: Path) -> None:
+    """``--store`` (a file, or a ``postgresql://`` URL) wins over ``$GATEWIDGETS_STORE``."""
+    name, proc = waiting
+    elsewhere = {**os.environ, "GATEWIDGETS_STORE": str(tmp_path / "elsewhere.db")}
+
+    def gw_at(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gatewidgets", *args, "--store", each_store],
+                              capture_output=True, text=True, timeout=60, env=elsewhere)
+
+    listed = gw_at("list", name, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [s["signal_id"] for s in json.loads(listed.stdout)["signals"]] == ["go", "rate", "note"]
+    for args in (("approve", "go"), ("set", "rate", "1.5"), ("set", "note", "there")):
+        done = gw_at(*args, "-e", name)
+        assert done.returncode == 0, done.stderr
+    out, _ = proc.communicate(timeout=60)
+    assert json.loads(out.strip().splitlines()[-1]) == "10|1.5|there"
+    assert [e["event"] for e in json.loads(gw_at("history", name, "--json").stdout)].count("set") == 3
+    assert json.loads(gw_at("stats", "--json").stdout)["set_via"] == {"cli": 3}
+    assert gw("executions", "--json", "--store", str(tmp_path / "elsewhere.db")).stdout.strip() == "[]"

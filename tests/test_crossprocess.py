@@ -47,12 +47,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, gatewidgets_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The store every process of the test names: the test's SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "postgres":
-        monkeypatch.setenv("GATEWIDGETS_STORE", request.getfixturevalue("postgres_url"))
-    return os.environ["GATEWIDGETS_STORE"]
+pytestmark = pytest.mark.usefixtures("each_store")
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from gatewidgets import (
 )
 from gatewidgets.settings import settings
 
+pytestmark = pytest.mark.usefixtures("each_store")  # on SQLite and on PostgreSQL
+
 
 @task
 def double(v: int) -> int:

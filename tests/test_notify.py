@@ -13,6 +13,8 @@ from helpers import eventually
 from gatewidgets import GateRemote, GateTimeoutError, approve, notify, task, wait_for_input, workflow
 from gatewidgets.notify import Notification
 
+pytestmark = pytest.mark.usefixtures("each_store")  # on SQLite and on PostgreSQL
+
 
 @task
 def value(x: int) -> int:

@@ -5,13 +5,16 @@ answering through it. Every test runs on a database of its own on the suite's Po
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,15 +23,17 @@ from _postgres import PostgresServer
 from _procs import waiting_execution
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState
+from gatewidgets import GateRemote, SignalState, task, workflow
+from gatewidgets.engine import Executor
 from gatewidgets.errors import ExecutionExistsError, StoreError
-from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
 from gatewidgets.store import default_store_path, open_store
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.store.postgres import masked
 from gatewidgets.store.postgres.connection import LISTENER
-from gatewidgets.store.postgres.store import SCHEMA_VERSION, PostgresStore
+from gatewidgets.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
+from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.types import GateType
 
 SECRET = "s3cret-pw"
@@ -79,11 +84,58 @@ def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres
     launched(store)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    with pytest.raises(StoreError, match=rf"schema version 99, newer than this gatewidgets \({SCHEMA_VERSION}\)"):
-        PostgresStore(postgres_url)
+    url = with_password(postgres_url)
+    with pytest.raises(StoreError) as raised:
+        PostgresStore(url)
+    assert str(raised.value) == (
+        f"The gatewidgets store {masked(url)} has schema version 99, newer than this gatewidgets ({SCHEMA_VERSION}): "
+        "a newer gatewidgets made it. To fix: upgrade gatewidgets here, or point GATEWIDGETS_STORE at another "
+        "database.") and SECRET not in str(raised.value)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("99",)
         assert conn.execute("SELECT state FROM signals").fetchall() == [("PENDING",)]
+
+
+def test_a_version_1_database_is_upgraded_in_place_keeping_what_it_holds(
+        postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A database a gatewidgets of schema version 1 made, with a gate waiting: opened, it is upgraded step by step
+    to this version in one transaction, and its execution, signal and events read and answer as before."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    stamp = "2026-01-02T03:04:05.000000+00:00"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)  # type: ignore[call-overload]
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
+                     "updated_at, lease_until) VALUES ('p', 'd', 'run', 'wf', 'RUNNING', '{}', 1, 'machine-z', %s, %s, "
+                     "0)", (stamp, stamp))
+        conn.execute("INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
+                     "signal_id) VALUES ('p', 'd', 'run', 'g', 0, 'gate', 'go', 'WAITING', '[]', 'go')")
+        conn.execute("INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, type, state, "
+                     "created_at, waiting_since) VALUES ('p', 'd', 'run', 'go', 0, 'approve', 'g', %s, 'PENDING', %s, "
+                     "%s)", (json.dumps(GateType.of(bool).to_record()), stamp, stamp))
+        conn.execute("INSERT INTO events (origin, at, project, domain, execution, signal_id, kind, state) VALUES "
+                     "('v1', %s, 'p', 'd', 'run', 'go', 'reached', 'PENDING')", (stamp,))
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'executions_running_by_owner'"
+                            ).fetchone() == (0,)
+    upgraded = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
+    try:
+        assert f"upgraded the schema of {upgraded.path} from version 1 to {SCHEMA_VERSION}" in caplog.text
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+                str(SCHEMA_VERSION),)
+            assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'executions_running_by_owner'"
+                                ).fetchone() == ("CREATE INDEX executions_running_by_owner ON public.executions "
+                                                 "USING btree (host, pid) WHERE (status = 'RUNNING'::text)",)
+        assert upgraded.get_signal(KEY, "go").state is SignalState.PENDING
+        assert [e.kind for e in upgraded.history(KEY)] == ["reached"]
+        assert upgraded.get_execution(KEY).nodes[0].state is NodeState.WAITING
+        assert upgraded.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)[1]
+    finally:
+        upgraded.close()
+    caplog.clear()
+    PostgresStore(postgres_url).close()  # at this version: opened without writing
+    assert "upgraded" not in caplog.text
 
 
 def test_unreachable_refused_or_missing_databases_are_one_store_error_without_the_password(
@@ -108,14 +160,30 @@ def test_unreachable_refused_or_missing_databases_are_one_store_error_without_th
 
 
 def test_statements_time_out_and_change_nothing(store: PostgresStore, postgres_url: str) -> None:
+    """Another connection holds the rows locked: a read goes on, a write waits no longer than the statement
+    timeout, then is one StoreError naming the database and the timeout, and nothing changed."""
     launched(store)
-    quick = PostgresStore(postgres_url, statement_timeout=0.3)
+    quick = PostgresStore(with_password(postgres_url), statement_timeout=0.5)
+    writes = {
+        "set": lambda: quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API),
+        "abort": lambda: quick.request_abort(KEY),
+        "end": lambda: quick.finish_execution(KEY, ExecutionStatus.ABORTED, error="stop"),
+        "adopt": lambda: quick.adopt_execution(KEY),
+    }
     try:
-        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the signal's row locked
+        with psycopg.connect(postgres_url) as holder:  # a transaction that keeps the rows locked
+            holder.execute("SELECT * FROM executions FOR UPDATE")
             holder.execute("SELECT * FROM signals FOR UPDATE")
-            with pytest.raises(StoreError, match="did not answer within the statement timeout"):
-                quick.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)
+            assert quick.get_signal(KEY, "go").state is SignalState.PENDING  # readers are not held up
+            for what, write in writes.items():
+                started = time.monotonic()
+                with pytest.raises(StoreError) as raised:
+                    write()
+                assert 0.5 <= time.monotonic() - started < 3, what
+                assert str(raised.value).startswith(f"The gatewidgets store {quick.path} did not answer within the "
+                                                    "statement timeout") and SECRET not in str(raised.value), what
         assert store.get_signal(KEY, "go").state is SignalState.PENDING
+        assert store.get_execution(KEY).status is ExecutionStatus.RUNNING
         assert [e.kind for e in store.history(KEY)] == ["launched", "created", "reached"]
     finally:
         quick.close()
@@ -326,3 +394,246 @@ def test_a_subscriber_hears_each_later_event_once_and_no_earlier_one(postgres_ur
     finally:
         store.close()
         other.close()
+
+
+LEASE_HOLDER = Path(__file__).with_name("helpers") / "lease_holder.py"
+
+
+def hold(mode: str, url: str, host: str, side: Path, name: str, *, lease: float = 30.0,
+         pause: float = 0.0) -> subprocess.Popen[str]:
+    """``helpers/lease_holder.py``: a kernel on machine ``host`` running (or recovering) execution ``name``."""
+    return subprocess.Popen([sys.executable, str(LEASE_HOLDER), mode, url, host, str(lease), str(side), name,
+                             str(pause)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def steps_by(side: Path) -> list[tuple[str, int]]:
+    """The steps that started, in order, with the pid of the process that ran each."""
+    text = side.read_text() if side.exists() else ""
+    return [(step, int(pid)) for step, pid in (line.split() for line in text.splitlines())]
+
+
+def paused(proc: subprocess.Popen[str]) -> None:
+    """SIGSTOP ``proc`` and return once it is stopped (it writes nothing more until SIGCONT)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    eventually(lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+               timeout=10, what="the process to stop")
+
+
+def lease_expired(url: str, name: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT lease_until < extract(epoch from clock_timestamp()) FROM executions "
+                           "WHERE name = %s", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def recovered(remote: GateRemote, name: str, recoverer: subprocess.Popen[str]) -> None:
+    """Wait until ``recoverer`` (on machine-b) owns execution ``name``; else fail with what it said."""
+    try:
+        eventually(lambda: remote.get_execution(name).host == "machine-b", timeout=60, what="the recovery")
+    except AssertionError:
+        recoverer.kill()
+        raise AssertionError(f"not recovered: {recoverer.communicate(timeout=10)}") from None
+
+
+def report_of(proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    out, err = proc.communicate(timeout=60)
+    assert out.strip(), err
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+def stop_all(*procs: subprocess.Popen[str] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_a_kernel_whose_lease_was_taken_mid_chain_starts_no_further_task_and_says_so(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel paused (SIGSTOP) mid-chain past its lease; another machine recovers the execution and runs the
+    rest; the first, resumed (SIGCONT), finishes the step it was in and starts none after it: its copy ends
+    ``ExecutionLostError`` naming who took over, and says so on stderr; only the recovered run's end is kept."""
+    side, name = tmp_path / "side", "leased-chain"
+    first = hold("run", postgres_url, "machine-a", side, name, lease=1.0, pause=0.4)
+    second = None
+    try:
+        eventually(lambda: len(steps_by(side)) >= 2, timeout=60, what="two steps to start")
+        paused(first)
+        before = steps_by(side)
+        eventually(lambda: lease_expired(postgres_url, name), timeout=30, what="the first kernel's lease to expire")
+        second = hold("recover", postgres_url, "machine-b", side, name)
+        monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+        remote = GateRemote.for_sandbox()
+        recovered(remote, name, second)
+        os.kill(first.pid, signal.SIGCONT)  # while the second runs the rest of the chain
+        report, err = report_of(first)
+        assert report["error"] == "ExecutionLostError", report
+        assert f"was taken over by process {second.pid} on machine-b" in report["message"]
+        assert "gatewidgets stopped its copy of execution 'leased-chain'" in err
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=60,
+                   what="the recovered run to reach its gate")
+        assert [s for s in steps_by(side) if s[1] == first.pid] == [s for s in before if s[1] == first.pid]
+        remote.approve("go", name)
+        assert report_of(second)[0] == {"pid": second.pid, "outputs": 7}
+        started = steps_by(side)
+        assert {step for step, _ in started} == {f"step{i}" for i in range(7)}
+        assert [pid for step, pid in started if step == "step6"] == [second.pid]
+        record = remote.get_execution(name)
+        assert (record.status, record.outputs, record.host) == (ExecutionStatus.SUCCEEDED, 7, "machine-b")
+        assert [e.kind for e in remote.history(name)].count("finished") == 1
+    finally:
+        stop_all(first, second)
+
+
+def test_a_kernel_whose_lease_was_taken_at_a_gate_stops_waiting_and_runs_nothing_after_it(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first kernel waits at a gate, paused past its lease; another machine recovers the execution, the gate
+    is answered and the recovered run ends; the first, resumed, hears the answer too but runs nothing after the
+    gate: its copy ends ``ExecutionLostError``."""
+    side, name = tmp_path / "side", "leased-gate"
+    monkeypatch.setenv("GATEWIDGETS_STORE", postgres_url)
+    remote = GateRemote.for_sandbox()
+    first = hold("run", postgres_url, "machine-a", side, name, lease=1.0)
+    second = None
+    try:
+        eventually(lambda: remote.get_signal("go", name).state is SignalState.PENDING, timeout=60,
+                   what="the gate to wait")
+        paused(first)
+        eventually(lambda: lease_expired(postgres_url, name), timeout=30, what="the first kernel's lease to expire")
+        second = hold("recover", postgres_url, "machine-b", side, name)
+        recovered(remote, name, second)
+        remote.approve("go", name)
+        assert report_of(second)[0] == {"pid": second.pid, "outputs": 7}
+        os.kill(first.pid, signal.SIGCONT)
+        report, err = report_of(first)
+        assert report["error"] == "ExecutionLostError", report
+        assert f"was taken over by process {second.pid} on machine-b (now SUCCEEDED)" in report["message"]
+        assert "gatewidgets stopped its copy of execution 'leased-gate'" in err
+        assert [pid for step, pid in steps_by(side) if step == "step6"] == [second.pid]
+        assert {pid for step, pid in steps_by(side) if step != "step6"} == {first.pid}  # none ran twice
+        assert remote.get_execution(name).status is ExecutionStatus.SUCCEEDED
+    finally:
+        stop_all(first, second)
+
+
+AT_LAST, RELEASE = threading.Event(), threading.Event()
+
+
+@task
+def first_step(a: int) -> int:
+    return a + 1
+
+
+@task
+def last_step(b: int) -> int:
+    AT_LAST.set()
+    RELEASE.wait(60)
+    return b * 10
+
+
+@workflow
+def two_steps(a: int) -> int:
+    return last_step(b=first_step(a=a))
+
+
+def test_an_end_the_database_refuses_is_kept_and_written_once_it_is_back(
+        postgres_server: PostgresServer, postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The server stops while a workflow runs its last task: the execution ends here with its real result at
+    once, its end (and its last node) kept; the server starts again and the store's writer records them, the
+    end once; nobody had to recover it."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    AT_LAST.clear()
+    RELEASE.clear()
+    store = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"), statement_timeout=1, retry_for=1)
+    executor = Executor(store, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", "kept-end")
+    try:
+        ex = executor.launch(two_steps, {"a": 1}, execution_name=key.name)
+        assert AT_LAST.wait(30)
+        postgres_server.pg_ctl("stop", "-m", "fast")
+        try:
+            RELEASE.set()
+            assert ex.wait(timeout=60) == 20 and ex.status is ExecutionStatus.SUCCEEDED and ex.error is None
+            assert executor.get(key) is None  # let go
+            assert f"will record the end of execution {key} (SUCCEEDED) as soon as {store.path}" in caplog.text
+            with pytest.raises(ExecutionExistsError, match="ended in this process"):
+                store.adopt_execution(key)  # not recoverable here: its end is on its way
+        finally:
+            postgres_server.pg_ctl("start")
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            def ended() -> tuple[Any, ...] | None:
+                return conn.execute("SELECT status, outputs, finished_at IS NOT NULL FROM executions "
+                                    "WHERE name = %s", (key.name,)).fetchone()
+
+            eventually(lambda: ended() == ("SUCCEEDED", "20", True), timeout=30, what="the kept end to be written")
+            assert conn.execute("SELECT node_id, state, outputs FROM nodes WHERE execution = %s ORDER BY seq",
+                                (key.name,)).fetchall() == [("n0", "SUCCEEDED", "2"), ("n1", "SUCCEEDED", "20")]
+            assert conn.execute("SELECT count(*) FROM events WHERE execution = %s AND kind = 'finished'",
+                                (key.name,)).fetchone() == (1,)
+        assert f"recorded the end of execution {key} (SUCCEEDED) in {store.path}" in caplog.text
+    finally:
+        RELEASE.set()
+        executor.shutdown()
+        store.close()
+
+
+def test_durability_chooses_whether_a_commit_waits_for_the_disk(postgres_url: str) -> None:
+    """``durability="process"`` (the default): a commit is the server's at once (it survives any client's death,
+    and is on disk within a moment); ``"machine"``: each commit waits for the server's disk."""
+    for durability, synchronous in (("process", "off"), ("machine", "on")):
+        store = PostgresStore(postgres_url, durability=durability)
+        try:
+            with store._read() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone() == {"synchronous_commit": synchronous}
+        finally:
+            store.close()
+
+
+def take_over(taker: PostgresStore, key: WorkflowExecutionIdentifier, url: str) -> None:
+    """``taker`` adopts ``key`` as if its owner had paused past its lease (expired here; tried again should the
+    owner's heartbeat renew it in between)."""
+    def expired_and_adopted() -> bool:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = 0 WHERE name = %s", (key.name,))
+        try:
+            taker.adopt_execution(key)
+        except ExecutionExistsError:
+            return False
+        return True
+
+    eventually(expired_and_adopted, timeout=10, what=f"{key} to be taken over")
+
+
+def test_a_store_that_lost_an_execution_writes_nothing_more_of_it_and_tells_its_subscribers(postgres_url: str) -> None:
+    """Machine A's execution is taken over by machine B (A's lease had expired): A's next node write finds it,
+    drops the change (B's run owns the rows), and ``lost`` names B before ``durable`` returns; A's subscribers
+    hear a local ``lost`` event; A's heartbeat finds another execution taken over by itself."""
+    owner, taker = PostgresStore(postgres_url, lease=0.6), PostgresStore(postgres_url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    other = WorkflowExecutionIdentifier("p", "d", "other")
+    heard: list[StoreEvent] = []
+    try:
+        launched(owner)
+        owner.create_execution(other, "wf", {}, [], [])
+        owner.subscribe(heard.extend)
+        assert owner.lost(KEY) is None
+        take_over(taker, KEY, postgres_url)
+        owner.update_node(KEY, "g", state=NodeState.SUCCEEDED, outputs=True)
+        owner.durable()
+        assert owner.lost(KEY) == (
+            f"Execution {KEY} was taken over by process {os.getpid()} on machine-b once the lease of this process "
+            f"(pid {os.getpid()} on machine-a) on it had expired, unrenewed for 0.6 s: this copy stops here (it "
+            "starts no further task, its gates stop waiting, its end is not recorded).")
+        assert taker.get_execution(KEY).nodes[0].state is NodeState.QUEUED  # A's change was not written
+        eventually(lambda: [(e.kind, e.execution_id) for e in heard if e.kind == "lost"] == [("lost", KEY)],
+                   timeout=10, what="the lost event")
+        take_over(taker, other, postgres_url)  # the other one: taken while A writes nothing of it
+        eventually(lambda: [e.execution_id for e in heard if e.kind == "lost"] == [KEY, other], timeout=10,
+                   what="the heartbeat to find it")
+        assert owner.lost(other) is not None
+        assert owner.end_execution(KEY, ExecutionStatus.FAILED, error="stale") and owner.lost(KEY) is None
+        assert taker.get_execution(KEY).status is ExecutionStatus.RUNNING  # the stale end was not written
+    finally:
+        owner.close()
+        taker.close()

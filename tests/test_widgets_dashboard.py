@@ -6,10 +6,13 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState, task, wait_for_input, workflow
 from gatewidgets.widgets import GateWidget, SignalDashboard
+
+pytestmark = pytest.mark.usefixtures("each_store")  # on SQLite and on PostgreSQL
 
 
 @task

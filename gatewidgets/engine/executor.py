@@ -275,6 +275,10 @@ class Executor:
                     followers = self._following.pop(event.execution_id, [])
                 for follower in followers:
                     follower()
+            elif event.kind == "lost":
+                owned, why = self._executions.get(event.execution_id), self.store.lost(event.execution_id)
+                if owned is not None and why is not None:
+                    owned.lose(why)
             elif event.kind == "abort_requested":
                 owned = self._executions.get(event.execution_id)
                 if owned is not None and not owned.done():

@@ -57,11 +57,16 @@ class ExecutionRun(ExecutionState):
         """Reach ready gates, submit ready tasks; keep one task to run inline if ``inline``.
 
         First the completions queued so far (those that made these nodes ready) are made durable:
-        a crash after this point never runs a finished node again.
+        a crash after this point never runs a finished node again. A store that then finds this execution taken
+        over by another process (:meth:`ExecutorStore.lost`) stops this copy: none of them starts here.
         """
         keep: Node | None = None
         if ready:
             self.store.durable()
+            lost = self.store.lost(self.id)
+            if lost is not None:
+                self.lose(lost)
+                return None
         for nid in ready:
             node = self.nodes[nid]
             if self._ending:

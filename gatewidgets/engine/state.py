@@ -23,7 +23,7 @@ from gatewidgets.dsl import Const, Many, Node, Ref, SignalSpec, Workflow
 from gatewidgets.engine import tasks
 from gatewidgets.engine.rows import gate_type_of, graph, json_or_none, node_row
 from gatewidgets.engine.waits import Waits
-from gatewidgets.errors import ExecutionAbortedError, ExecutionExistsError
+from gatewidgets.errors import ExecutionAbortedError, ExecutionExistsError, ExecutionLostError
 from gatewidgets.formatting import node_labels
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Signal, SignalEvent
@@ -156,6 +156,16 @@ class ExecutionState:
         """Stop the execution: open signals become ``CANCELLED``, no new node starts."""
         self._finish(ExecutionStatus.ABORTED,
                      error=ExecutionAbortedError(f"Execution {self.name!r} was aborted."))
+
+    def lose(self, why: str) -> None:
+        """Another process took this execution over (the store's lease of this process on it expired): stop this
+        copy (no node starts, its gates stop waiting, no ``on_failure``) and end it ABORTED with
+        ``ExecutionLostError(why)``; the store records no end of it: the other process's run is the real one."""
+        with self._lock:
+            if self._ending:
+                return
+        log.warning("gatewidgets stopped its copy of execution %r: %s", self.name, why)
+        self._finish(ExecutionStatus.ABORTED, error=ExecutionLostError(why))
 
     def signals(self) -> list[Signal]:
         """Every signal of this execution, in declaration order."""

@@ -47,7 +47,9 @@ class StoreEvent:
     """A change another part of the system may react to: a signal event or an execution event."""
 
     id: int
-    kind: str  # created, reached, reminded, escalated, set, timed_out, cancelled, launched, finished, ...
+    # created, reached, reminded, escalated, approved, refused, set, timed_out, cancelled, launched, finished,
+    # abort_requested, lost (local)
+    kind: str
     execution_id: WorkflowExecutionIdentifier
     signal_id: str | None = None
     state: str | None = None
@@ -263,6 +265,12 @@ class ExecutorStore(RemoteStore, Protocol):
 
     def durable(self) -> None:
         """Return once every node completion recorded so far survives a kill of this process."""
+
+    def lost(self, key: ExecKey) -> str | None:
+        """Why this process no longer owns execution ``key``, which it ran (another process took it over, or ended
+        it, once this one's lease expired): the engine stops its copy; ``None`` while it owns it. Known by the
+        time :meth:`durable` returns; a store that finds it otherwise tells its subscribers (a local ``lost``
+        event)."""
 
     def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                       error: str | None = None) -> bool:

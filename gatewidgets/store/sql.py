@@ -4,9 +4,10 @@ filters and sorts pushed down into SQL with the meaning ``Filter.matches`` gives
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, TypeVar
 
 from gatewidgets.errors import (
     ExecutionExistsError,
@@ -28,7 +29,12 @@ from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
            "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set",
-           "refuse_adoption", "settle", "forbidden", "decision_detail"]
+           "refuse_adoption", "settle", "forbidden", "decision_detail", "Ended", "write_kept"]
+
+log = logging.getLogger(__name__)
+
+_K = TypeVar("_K", bound=Hashable)
+Ended = tuple[ExecutionStatus, Any, "str | None"]  # an end a store kept to write later: status, outputs, error
 
 
 class Row(Protocol):
@@ -227,6 +233,11 @@ class Owners:
         or another process holding its pid, is not."""
         return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
 
+    def lost(self, key: ExecKey) -> str | None:
+        """Why this process no longer owns execution ``key`` (:meth:`ExecutorStore.lost`): never, where only the
+        death of its process lets another adopt it."""
+        return None
+
     def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
         if host != self.host or pid is None:
             return None
@@ -314,3 +325,20 @@ def refuse_adoption(row: Row, key: ExecKey, host: str, alive: Callable[[], bool 
         raise ExecutionExistsError(
             f"Execution {key} is still running in {owner}; it can be recovered only once that process is gone."
         )
+
+
+def write_kept(ends: dict[_K, Ended], key_of: Callable[[_K], ExecKey],
+               write: Callable[[ExecKey, ExecutionStatus, Any, str | None], object], path: str) -> bool:
+    """Write the ends a store kept (``write(key, status, outputs, error)``; one whose execution the store
+    ``path`` no longer holds is dropped), each logged; whether none is left."""
+    for where, (status, outputs, error) in list(ends.items()):
+        key = key_of(where)
+        try:
+            write(key, status, outputs, error)
+        except ExecutionNotFoundError:
+            ends.pop(where, None)
+            log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
+                        status.value, path)
+            continue
+        log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, path)
+    return not ends

@@ -14,9 +14,13 @@ every machine that names it (``GATEWIDGETS_STORE=postgresql://user:password@host
 - Every database error leaves a public method as a ``StoreError`` naming the database with its password masked;
   statements time out after ``busy_timeout`` seconds; lost connections are retried for ``retry_for`` seconds.
 
-The rooms, lowest first: :mod:`.url`, :mod:`.connection`, :mod:`.schema`, :mod:`.executions`, :mod:`.signals`,
-:mod:`.history`, :mod:`.store`. This package itself needs no driver: ``gatewidgets[postgres]`` (psycopg 3 and its
-pool) is imported with :mod:`.store`.
+- An execution is owned by the process that launched or adopted it while it renews its lease (:mod:`.leases`);
+  a process that finds one taken over stops its copy, and an end the database does not take is kept and written
+  once it can.
+
+The rooms, lowest first: :mod:`.url`, :mod:`.connection`, :mod:`.schema`, :mod:`.leases`, :mod:`.executions`,
+:mod:`.signals`, :mod:`.history`, :mod:`.store`. This package itself needs no driver: ``gatewidgets[postgres]``
+(psycopg 3 and its pool) is imported with :mod:`.store`.
 """
 from __future__ import annotations
 

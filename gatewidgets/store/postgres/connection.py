@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -68,11 +69,12 @@ def _problem(store: Connection, exc: BaseException) -> str:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Whether a failure may pass by itself: a lost or refused connection, a full pool, a conflict."""
+    """Whether a failure may pass by itself: a lost or refused connection (one ended by the server, an idle
+    transaction's included: it was rolled back), a full pool, a conflict."""
     if isinstance(exc, (PoolTimeout, pgerrors.SerializationFailure, pgerrors.DeadlockDetected)):
         return True
     state = getattr(exc, "sqlstate", None)
-    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
+    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P", "25P03")))
 
 
 def translated(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
@@ -125,7 +127,7 @@ class Connection:
 
     def __init__(self, url: str, *, files_dir: str | None = None, poll_interval: float = 1.0,
                  statement_timeout: float | None = None, retry_for: float = 5.0, pool_size: int = 8,
-                 lease: float = 30.0) -> None:
+                 lease: float = 30.0, durability: str | None = None) -> None:
         self.url = url
         self.path = masked(url)  # what faces and messages show
         self.files_dir = os.path.abspath(files_dir) if files_dir else _default_files_dir()
@@ -133,14 +135,25 @@ class Connection:
         self.statement_timeout = statement_timeout if statement_timeout is not None else settings.busy_timeout
         self.retry_for = retry_for
         self.lease = lease  # seconds an owner's lease lasts unless renewed (every third of it)
+        self.durability = durability or settings.durability  # "process" or "machine" (see config.GateWidgets)
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
         self._listeners = Listeners(self, self._watch)
         self._closed = threading.Event()
+        self._start_lock = threading.Lock()
         self._watch_from: int | None = None
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="gatewidgets",
                                     kwargs=self._connect_options(), configure=self._configure,
-                                    check=ConnectionPool.check_connection, timeout=self.statement_timeout)
+                                    check=self._check, timeout=self.statement_timeout)
+
+    def _start_once(self, attribute: str, target: Callable[[], None], name: str) -> None:
+        """Start the background thread ``target`` (kept in ``attribute``) unless it was started."""
+        if getattr(self, attribute) is None:
+            with self._start_lock:
+                if getattr(self, attribute) is None:
+                    thread = threading.Thread(target=target, name=name, daemon=True)
+                    setattr(self, attribute, thread)
+                    thread.start()
 
     def _connect_options(self) -> dict[str, Any]:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.retry_for)),
@@ -149,6 +162,19 @@ class Connection:
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
         conn.execute("SET lock_timeout = 0")
+        # our transactions never wait for anyone between statements: one that idles this long was paused (a
+        # stopped or starved process), and the server ends it, so its row locks do not outlive its lease
+        conn.execute(f"SET idle_in_transaction_session_timeout = "
+                     f"{int(min(self.lease, self.statement_timeout) * 1000)}")
+        if self.durability == "process":  # a commit is the server's at once, on disk within ~0.6 s
+            conn.execute("SET synchronous_commit = off")
+
+    @staticmethod
+    def _check(conn: psycopg.Connection[Any]) -> None:
+        """Before the pool lends a connection: one the server ended meanwhile (a restart) has its last words to
+        read, and is checked by a round trip (and replaced); one with nothing to read is lent without a trip."""
+        if select.select([conn.fileno()], [], [], 0)[0]:
+            ConnectionPool.check_connection(conn)
 
     def _connect(self, name: str = "gatewidgets") -> Conn:
         """A connection of its own (migration, the listener: ``application_name`` ``name``); errors as the driver

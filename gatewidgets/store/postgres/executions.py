@@ -9,24 +9,27 @@ import threading
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from gatewidgets.errors import ExecutionExistsError
+import psycopg
+
+from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
+from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
-    Owners,
+    Ended,
     context_json,
     dumps,
     execution_record,
     key_tuple,
-    no_execution,
     node_record,
     refuse_adoption,
     ts,
+    write_kept,
 )
 
 __all__ = ["Executions", "execution_row"]
@@ -36,16 +39,7 @@ log = logging.getLogger(__name__)
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
-_CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
-
-
-def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
-    """An execution's row (locked for this transaction with ``lock``); ``ExecutionNotFoundError``."""
-    row = conn.execute("SELECT * FROM executions WHERE project=%s AND domain=%s AND name=%s"
-                       + (" FOR UPDATE" if lock else ""), key_tuple(key)).fetchone()
-    if row is None:
-        raise no_execution(key)
-    return row
+_RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the database did not take
 
 
 def _node_value(column: str, value: Any) -> Any:
@@ -61,7 +55,7 @@ def _node_value(column: str, value: Any) -> Any:
     return value
 
 
-class Executions(Owners, Guarded):
+class Executions(Leases, Guarded):
     """The executions of a database and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,8 +66,8 @@ class Executions(Owners, Guarded):
         self._flush_lock = threading.Lock()
         self._writer_wake = threading.Event()
         self._writer: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self._heartbeat: threading.Thread | None = None
+        # ends of executions run here that the database did not take yet (see end_execution)
+        self._ends: dict[ExecKey, Ended] = {}
 
     # -- launch ----------------------------------------------------------------------------------------------
 
@@ -94,8 +88,10 @@ class Executions(Owners, Guarded):
         stamp = ts(now())
         with self._tx() as conn:
             events = [event for row in rows for event in self._create(conn, row, stamp)]
+        for row in rows:
+            if (row.pid if row.pid is not None else os.getpid()) == os.getpid():
+                self._own(row.key)
         self._dispatch(events)
-        self._keep_leases()
 
     def _create(self, conn: Conn, row: NewExecution, stamp: str | None) -> list[Any]:
         """Insert one execution of :meth:`create_executions` in ``conn``'s transaction; its events."""
@@ -106,7 +102,7 @@ class Executions(Owners, Guarded):
         inserted = conn.execute(
             "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
             "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
-            f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{_CLOCK} + %s) "
+            f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{CLOCK} + %s) "
             "ON CONFLICT DO NOTHING RETURNING name",
             (*key_tuple(key), row.workflow, ExecutionStatus.RUNNING.value, dumps(row.inputs), owner, self.host,
              stamp, stamp, row.workflow_path, started, boot, dumps(launched_by.to_dict()) if launched_by else None,
@@ -182,53 +178,74 @@ class Executions(Owners, Guarded):
             self.flush()
 
     def _wake_writer(self) -> None:
-        if self._writer is None:
-            with self._start_lock:
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_loop, name="gatewidgets-store-writer",
-                                                    daemon=True)
-                    self._writer.start()
+        self._start_once("_writer", self._write_loop, "gatewidgets-store-writer")
         self._writer_wake.set()
 
     def _write_loop(self) -> None:
-        retry: float | None = None
+        retry: float | None = None  # seconds until what the database did not take is tried again
         while not self._closed.is_set():
             self._writer_wake.wait(retry)
             self._writer_wake.clear()
             self._closed.wait(0.01)  # gather a batch
             try:
                 self.flush()
+                self._write_kept()
                 retry = None
-            except Exception:  # kept for the next round
-                retry = min(2 * retry, 2.0) if retry else 0.1
-                log.warning("gatewidgets could not write node states to %s", self.path, exc_info=True)
+            except Exception as exc:  # kept for the next round
+                retry = min(2 * retry, _RETRY_MAX) if retry else _RETRY_MIN
+                log.warning("gatewidgets could not write to %s (tried again in %g s): %s", self.path, retry, exc,
+                            exc_info=not isinstance(exc, StoreError))  # a database's refusal is one line
 
     @retried("write node states")
     def flush(self) -> None:
-        """Write every pending node change now; if the write fails, the changes stay queued (later ones win)."""
+        """Write every pending node change now; if the write fails, the changes stay queued (later ones win).
+
+        The changes of an execution are written only while this process owns it (checked, its row locked and its
+        lease renewed, in the same transaction): a copy whose execution was taken over writes nothing more, and
+        is marked lost (:meth:`lost`), so no successor of a completion it could not write starts here."""
         with self._flush_lock:
             completions = len(self._completions)
             batch, self._unwritten = self._unwritten, {}
             for _ in range(len(self._changes)):
                 where, fields = self._changes.popleft()
                 batch[where] = {**batch.get(where, {}), **fields}
+            lost: list[ExecKey] = []
             if batch:
-                by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-                for where, fields in batch.items():
-                    by_shape.setdefault(tuple(fields), []).append(
-                        (*(_node_value(c, v) for c, v in fields.items()), *where))
                 try:
-                    with self._tx() as conn, conn.cursor() as cur:
-                        for columns, rows in by_shape.items():
-                            cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
-                                            "project=%s AND domain=%s AND execution=%s AND node_id=%s",
-                                            rows)
+                    lost = self._write_nodes(batch)
                 except BaseException:
                     for where, fields in batch.items():  # merge what came meanwhile on top
                         self._unwritten[where] = {**fields, **self._unwritten.get(where, {})}
                     raise
             for _ in range(completions):
                 self._completions.popleft()
+        self._tell_lost(lost)
+
+    def _write_nodes(self, batch: dict[_Where, dict[str, Any]]) -> list[ExecKey]:
+        """Write ``batch`` in one transaction whose last statement claims the executions (:meth:`_claim`): their
+        rows are locked only from a statement the server answered to the commit, each statement sent whole (not
+        pipelined), so a process paused meanwhile has its transaction ended by the idle timeout instead of holding
+        them. The changes of executions not owned here are dropped: rolled back, and the others written again.
+        Returns the executions lost now."""
+        lost: list[ExecKey] = []
+        while batch:
+            keys = [ExecKey(*e) for e in {where[:3] for where in batch}]
+            by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for where, fields in batch.items():
+                by_shape.setdefault(tuple(fields), []).append(
+                    (*(_node_value(c, v) for c, v in fields.items()), *where))
+            with self._tx() as conn:
+                with conn.cursor() as cur:
+                    for columns, rows in by_shape.items():
+                        cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
+                                        "project=%s AND domain=%s AND execution=%s AND node_id=%s", rows)
+                mine, newly = self._claim(conn, keys)
+                lost += newly
+                if len(mine) == len(keys):
+                    return lost
+                batch = {where: fields for where, fields in batch.items() if ExecKey(*where[:3]) in mine}
+                raise psycopg.Rollback()
+        return lost
 
     # -- recovery ---------------------------------------------------------------------------------------------
 
@@ -237,47 +254,19 @@ class Executions(Owners, Guarded):
         """Claim an unfinished execution whose owner is gone (recovery): on this host, its process has ended; on
         another, its lease expired (it was not renewed for ``lease`` seconds). The row is locked, checked and its
         owner and lease swapped in one transaction, so of processes on any machines recovering it at once exactly
-        one wins; the others get ``ExecutionExistsError`` naming the winner."""
+        one wins; the others get ``ExecutionExistsError`` naming the winner. The process that lost it stops its
+        copy when it next writes a node or renews its leases (see :mod:`.leases`)."""
+        if key in self._ends:
+            raise ExecutionExistsError(f"Execution {key} ended in this process; its end is recorded as soon as "
+                                       f"{self.path} accepts writes again.")
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
             refuse_adoption(row, key, self.host, lambda: self._owner_alive(conn, row))
             conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
-                         f"lease_until={_CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
+                         f"lease_until={CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
                          (os.getpid(), self.host, *process.own_identity(), ts(now()), self.lease, *key_tuple(key)))
-        self._keep_leases()
+        self._own(key)
         return self.get_execution(key)
-
-    @translated
-    def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` lives: on this host, its process; on another, its lease."""
-        if record.host == self.host:
-            return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
-        with self._read() as conn:
-            return self._owner_alive(conn, execution_row(conn, record.id))
-
-    def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
-        if row["host"] == self.host:
-            return self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False
-        alive = conn.execute(f"SELECT %s::float8 > {_CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()
-        return bool(alive and alive["alive"])
-
-    def _keep_leases(self) -> None:
-        """Start the heartbeat that renews the leases of this process's running executions."""
-        if self._heartbeat is None:
-            with self._start_lock:
-                if self._heartbeat is None:
-                    self._heartbeat = threading.Thread(target=self._renew_leases, name="gatewidgets-lease",
-                                                       daemon=True)
-                    self._heartbeat.start()
-
-    def _renew_leases(self) -> None:
-        while not self._closed.wait(self.lease / 3):
-            try:
-                with self._tx() as conn:
-                    conn.execute(f"UPDATE executions SET lease_until={_CLOCK} + %s WHERE host=%s AND pid=%s AND "
-                                 "status=%s", (self.lease, self.host, os.getpid(), ExecutionStatus.RUNNING.value))
-            except Exception:  # the next beat tries again; a lease lasts three beats
-                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
 
     # -- reads ------------------------------------------------------------------------------------------------
 
@@ -310,12 +299,28 @@ class Executions(Owners, Guarded):
 
     def end_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                       error: str | None = None) -> bool:
-        """Record the end of an execution run here, as :meth:`finish_execution` does, unless another process took
-        it over meanwhile (this one's lease had expired): then its end is that process's to record, and this copy's
-        is logged and dropped. A ``StoreError`` (the database unreachable past ``retry_for``) is raised, not kept:
-        the execution stays running in the database, for a recovery once its lease expires."""
-        self._end_owned(key, status, outputs, error)
-        return True
+        """Record the end of an execution run here, as :meth:`finish_execution` does, and return ``True``; if the
+        database does not take it (unreachable, read-only or full past ``retry_for``), keep it and return
+        ``False``: the writer thread writes it, after the node changes made before it, as soon as the database
+        accepts writes again (retried with backoff), and the heartbeat keeps its lease meanwhile.
+
+        An end is written only while this process owns the execution: if another process took it over (this
+        one's lease had expired), its end is that process's to record, and this copy's is logged and dropped."""
+        if self._ended_here(key) is not None:  # lost: the engine said so when it stopped this copy
+            return True
+        try:
+            self._end_owned(key, status, outputs, error)
+            return True
+        except StoreError as exc:
+            self._ends[key] = (status, outputs, error)
+            log.warning("gatewidgets will record the end of execution %s (%s) as soon as %s accepts writes: %s",
+                        key, status.value, self.path, exc)
+            self._wake_writer()
+            return False
+
+    def _write_kept(self) -> None:
+        """Write the ends :meth:`end_execution` kept (the writer thread, after each flush)."""
+        write_kept(self._ends, lambda key: key, self._end_owned, self.path)
 
     @retried("record the end of an execution")
     def _end_owned(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None) -> None:
@@ -325,19 +330,24 @@ class Executions(Owners, Guarded):
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
                          error: str | None = None) -> list[str]:
         """End an execution; its open signals become ``CANCELLED`` in the same transaction (their ids returned).
-        Ending an execution that already ended does nothing."""
+        Ending an execution that already ended does nothing. An end this process decided but could not write yet
+        (see :meth:`end_execution`) is written instead of this one."""
+        status, outputs, error = self._ends.get(key, (status, outputs, error))
         return self._finish(key, status, outputs, error, owner=None)
 
     def _finish(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None,
                 owner: tuple[int, str] | None) -> list[str]:
-        """:meth:`finish_execution`; with ``owner`` (pid, host), only while that process owns the execution."""
+        """:meth:`finish_execution`; with ``owner`` (pid, host), only while that process owns the execution. A kept
+        end is settled (written, or dropped as no longer this process's) with the transaction."""
         self.flush()
         stamp = ts(now())
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
             if row["status"] != ExecutionStatus.RUNNING.value:
+                self._ends.pop(key, None)
                 return []
             if owner is not None and (row["pid"], row["host"]) != owner:
+                self._ends.pop(key, None)
                 log.warning("gatewidgets did not record the end (%s) of execution %s: process %s on %s took it "
                             "over when this process's lease expired", status.value, key, row["pid"], row["host"])
                 return []
@@ -355,6 +365,7 @@ class Executions(Owners, Guarded):
             events = [self._event(conn, key, "cancelled", signal_id=sid, state=SignalState.CANCELLED.value)
                       for sid in open_ids]
             events.append(self._event(conn, key, "finished", state=status.value))
+        self._ends.pop(key, None)
         self._dispatch(events)
         return open_ids
 

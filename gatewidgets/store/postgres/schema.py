@@ -1,9 +1,13 @@
 """The database's tables: created in place, versioned, upgraded by the first process of a newer gatewidgets (under
-an advisory lock, so processes starting at once do it once); a database made by a newer gatewidgets is refused.
+an advisory lock, so processes starting at once do it once) through the steps of :data:`MIGRATIONS`, in one
+transaction; a database made by a newer gatewidgets is refused.
 
 Text columns compare byte-wise (``COLLATE "C"``), as SQLite's do, so filters and sorts mean the same on both;
 times are ISO 8601 text in UTC, values JSON text (:mod:`gatewidgets.store.sql`)."""
 from __future__ import annotations
+
+import logging
+from typing import Callable
 
 import psycopg
 
@@ -11,22 +15,23 @@ from gatewidgets.errors import StoreError
 from gatewidgets.store.postgres.connection import Conn, Connection, translated
 from gatewidgets.store.postgres.guard import install_guard
 
-__all__ = ["SCHEMA_VERSION", "Schema"]
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "Schema"]
 
-SCHEMA_VERSION = 3  # 3: the guard (gatewidgets.store.postgres.guard): db_role, group_members, triggers
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
-_SCHEMA = f"""
+_VERSION_1 = f"""
 CREATE TABLE IF NOT EXISTS meta (key {_T} PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS executions (
     project {_T} NOT NULL, domain {_T} NOT NULL, name {_T} NOT NULL,
     workflow TEXT NOT NULL, status {_T} NOT NULL, inputs TEXT, outputs TEXT, error TEXT,
     pid INTEGER, host TEXT, pid_started BIGINT, boot_id TEXT, abort_requested BOOLEAN NOT NULL DEFAULT FALSE,
-    lease_until DOUBLE PRECISION, launched_by TEXT,
+    lease_until DOUBLE PRECISION,
     created_at {_T} NOT NULL, updated_at {_T} NOT NULL, finished_at {_T}, workflow_path TEXT,
     PRIMARY KEY (project, domain, name));
-ALTER TABLE executions ADD COLUMN IF NOT EXISTS launched_by TEXT;
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at DESC, name);
 CREATE TABLE IF NOT EXISTS nodes (
     project {_T} NOT NULL, domain {_T} NOT NULL, execution {_T} NOT NULL, node_id {_T} NOT NULL,
@@ -52,6 +57,19 @@ CREATE TABLE IF NOT EXISTS task_cache (
 CREATE TABLE IF NOT EXISTS uploads (sha256 {_T} PRIMARY KEY, until DOUBLE PRECISION NOT NULL);
 """
 
+# MIGRATIONS[v]: what takes a database from schema version v to v + 1 (0: no tables yet): SQL statements, or a
+# function of the migration's connection. A step, once released, never changes: a new version adds one.
+Step = tuple[str | Callable[[Conn], None], ...]
+MIGRATIONS: tuple[Step, ...] = (
+    tuple(statement.strip() for statement in _VERSION_1.split(";") if statement.strip()),
+    # 2: the heartbeat finds the running executions of its process by index, not by a scan of every execution
+    ("CREATE INDEX IF NOT EXISTS executions_running_by_owner ON executions (host, pid) WHERE status = 'RUNNING'",),
+    # 3: who launched (judged by self-approval policies), and the guard (gatewidgets.store.postgres.guard): db_role,
+    # group_members, the triggers by which the database itself enforces who may answer
+    ("ALTER TABLE executions ADD COLUMN IF NOT EXISTS launched_by TEXT", install_guard),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
 
 class Schema(Connection):
     """A database whose tables exist (:meth:`_migrate`)."""
@@ -65,13 +83,18 @@ class Schema(Connection):
             if self._version(conn) != SCHEMA_VERSION:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-                    self._version(conn)  # another process may have upgraded it meanwhile: checked again
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)  # our own text, not user input
-                    install_guard(conn)  # step 3, a block of its own: the database enforces policies
+                    found = self._version(conn) or 0  # another process may have upgraded it meanwhile
+                    for step in MIGRATIONS[found:]:
+                        for statement in step:
+                            if callable(statement):
+                                statement(conn)
+                            else:
+                                conn.execute(statement)  # our own text, not user input
                     conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE "
                                  "SET value = excluded.value", (str(SCHEMA_VERSION),))
+                if found:
+                    log.warning("gatewidgets upgraded the schema of %s from version %d to %d", self.path, found,
+                                SCHEMA_VERSION)
         self._pool.open(wait=False)
 
     def _version(self, conn: Conn) -> int | None:
@@ -83,7 +106,8 @@ class Schema(Connection):
             return None
         if row is not None and int(row["value"]) > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {row['value']}, newer than this gatewidgets ({SCHEMA_VERSION}). "
-                "Upgrade gatewidgets or point GATEWIDGETS_STORE elsewhere."
+                f"The gatewidgets store {self.path} has schema version {row['value']}, newer than this gatewidgets "
+                f"({SCHEMA_VERSION}): a newer gatewidgets made it. To fix: upgrade gatewidgets here, or point "
+                "GATEWIDGETS_STORE at another database."
             )
         return int(row["value"]) if row is not None else None

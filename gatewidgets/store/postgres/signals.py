@@ -16,7 +16,8 @@ from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.postgres.connection import Conn, retried, translated
-from gatewidgets.store.postgres.executions import Executions, execution_row
+from gatewidgets.store.postgres.executions import Executions
+from gatewidgets.store.postgres.leases import execution_row
 from gatewidgets.store.sql import (
     LiveTypes,
     Row,

@@ -22,9 +22,10 @@ class PostgresStore(History):
         self._open_guard()
 
     def close(self) -> None:
-        """Write pending node changes, stop the background threads and close the connections."""
+        """Write pending node changes and kept ends, stop the background threads and close the connections."""
         try:
             self.flush()
+            self._write_kept()
         finally:
             self._closed.set()
             self._writer_wake.set()

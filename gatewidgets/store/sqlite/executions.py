@@ -9,13 +9,13 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from gatewidgets.errors import ExecutionExistsError, ExecutionNotFoundError, StoreError
+from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
-from gatewidgets.store.sql import Owners, refuse_adoption
+from gatewidgets.store.sql import Owners, refuse_adoption, write_kept
 from gatewidgets.store.sqlite.connection import EventFields, retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
@@ -234,17 +234,8 @@ class Executions(Owners, WriteBehind):
     def _write_kept(self) -> bool:
         """Write the ends :meth:`end_execution` kept (one whose execution is no longer stored is dropped);
         whether none is left."""
-        for where, (status, outputs, error) in list(self._ends.items()):
-            key = ExecKey(*where)
-            try:
-                self.finish_execution(key, status, outputs=outputs, error=error)
-            except ExecutionNotFoundError:
-                self._ends.pop(where, None)
-                log.warning("gatewidgets dropped the end of execution %s (%s): %s no longer holds it", key,
-                            status.value, self.path)
-                continue
-            log.warning("gatewidgets recorded the end of execution %s (%s) in %s", key, status.value, self.path)
-        return not self._ends
+        return write_kept(self._ends, lambda where: ExecKey(*where), lambda key, status, outputs, error:
+                          self.finish_execution(key, status, outputs=outputs, error=error), self.path)
 
     @retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,

@@ -1,0 +1,136 @@
+"""PostgreSQL store, the team store's figures in one run on one database:
+
+(a) a signal set in another process -> the task after its gate starts here (``LISTEN/NOTIFY``), p50 / p99;
+(b) engine overhead per node on PostgreSQL against flytekit's local execution, the same 1,000-node chain of
+    trivial int tasks, repetitions interleaved in this process (every completion committed before its successor
+    starts, with the check of the owner's lease);
+(c) ``list_signals(limit=100, filters=[eq(state,PENDING)])`` across executions with 1,000,000 signals in the
+    database, 100,000 of them pending (inserted by SQL, not launched: this measures the listing), p50 / p99.
+
+    python benchmarks/bench_postgres.py --store postgresql://user@/db?host=/run/postgresql   # an EMPTY database
+    python benchmarks/bench_postgres.py --store ... --smoke   # tiny sizes
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import psycopg
+from _common import fresh_store, parse_args, percentiles, table, verdict, write_results
+from bench_engine import flytekit_shapes, gatewidgets_shapes, measure
+from bench_latency import cross_process
+
+from gatewidgets.models.filters import parse_filters
+from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.store.sql import dumps
+from gatewidgets.types import GateType
+
+TARGETS = {"wake_p50_ms": 10.0, "wake_p99_ms": 50.0, "engine_ratio": 20.0, "list_p50_ms": 10.0}
+SIGNALS = 1_000_000  # (c): signals in the database, one in ten pending (the issue's scale)
+STAMP = "'2026-01-01T00:00:00.000000+00:00'"
+
+
+def seed(url: str, signals: int) -> float:
+    """Insert ``signals`` signals, ten per execution, one in ten ``PENDING``; seconds taken."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO executions (project, domain, name, workflow, status, created_at, updated_at) "
+                     f"SELECT 'p', 'd', 'ex-' || g, 'wf', 'RUNNING', {STAMP}, {STAMP} "
+                     "FROM generate_series(0, %s) g", (signals // 10,))
+        conn.execute(
+            "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, type, state, created_at) "
+            "SELECT 'p', 'd', 'ex-' || (g / 10), 's' || (g %% 10), g %% 10, 'approve', 'n', %s, "
+            "CASE WHEN g %% 10 = 0 THEN 'PENDING' ELSE 'SET' END, to_char(timestamp '2026-01-01' + g * interval "
+            "'1 millisecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00' FROM generate_series(0, %s - 1) g",
+            (dumps(GateType.of(bool).to_record()), signals))
+        conn.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def listing(url: str, signals: int, reps: int) -> dict[str, Any]:
+    """(c): seed, then time the dashboard's first page of pending signals."""
+    seconds = seed(url, signals)
+    store = PostgresStore(url)
+    pending = parse_filters("eq(state,PENDING)")
+    times = []
+    try:
+        for _ in range(reps):
+            started = time.perf_counter()
+            page = store.list_signals(None, filters=pending, limit=100)
+            times.append((time.perf_counter() - started) * 1e3)
+    finally:
+        store.close()
+    assert len(page) == 100 and all(s.state.value == "PENDING" for s in page)
+    return {"signals": signals, "pending": signals // 10, "seed_s": seconds, "list_signals_ms": percentiles(times)}
+
+
+def engine(n: int, reps: int) -> dict[str, Any]:
+    """(b): the chain on this database against flytekit local (skipped without flytekit)."""
+    engines: dict[str, Callable[[int], dict[str, Any]]] = {"gatewidgets": lambda size: {
+        "chain": gatewidgets_shapes(size)["chain"]}}
+    try:
+        import flytekit  # noqa: F401 - the peer, imported by its shapes
+    except ImportError as exc:
+        skipped = {"skipped": f"flytekit is not installed ({exc}); install the bench extra: pip install -e '.[bench]'"}
+    else:
+        logging.getLogger("flytekit").setLevel(logging.ERROR)
+        os.environ.setdefault("FLYTE_SDK_LOGGING_LEVEL", "40")
+        engines["flytekit"] = lambda size: {"chain": flytekit_shapes(size)["chain"]}
+        skipped = {}
+    out = measure(engines, n, reps)
+    if skipped:
+        out["flytekit"] = skipped
+    gw, fk = out["gatewidgets"]["chain"], out.get("flytekit", {}).get("chain")
+    out["ratio"] = fk["per_node_us"] / gw["per_node_us"] if fk else None
+    out["ratio_cpu"] = fk["per_node_cpu_us"] / gw["per_node_cpu_us"] if fk else None
+    return out
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    if not args.store:
+        raise SystemExit("--store postgresql://... (an empty database) is required")
+    smoke = args.smoke
+    samples, gates, nodes, reps = (20, 10, 20, 1) if smoke else (1_000, 100, 1_000, 5)
+    signals, list_reps = (10_000, 20) if smoke else (SIGNALS, 200)
+    results: dict[str, Any] = {"targets": TARGETS, "store": "postgresql"}
+    with fresh_store(url=args.store) as url:
+        print(f"(b) engine: a {nodes}-node chain, best of {reps}, interleaved with flytekit local ...", flush=True)
+        results["engine"] = engine(nodes, reps)
+        print(f"(a) wake-ups: {samples} signals set by another process ...", flush=True)
+        results["wake_up"] = cross_process(samples, gates, url)
+    print(f"(c) listing: {signals:,} signals seeded ...", flush=True)
+    results["listing"] = listing(args.store, signals, list_reps)
+
+    wake, eng, lst = results["wake_up"], results["engine"], results["listing"]
+    ratio = eng["ratio"]
+    rows = [
+        ["(a) set elsewhere -> task starts, from the set's return", "p50 / p99 ms",
+         f"{wake['after_return_ms']['p50']:.2f} / {wake['after_return_ms']['p99']:.2f}",
+         f"< {TARGETS['wake_p50_ms']:g} / < {TARGETS['wake_p99_ms']:g}",
+         verdict(wake["after_return_ms"]["p50"] < TARGETS["wake_p50_ms"]
+                 and wake["after_return_ms"]["p99"] < TARGETS["wake_p99_ms"])],
+        ["(a) the same, from the set's call", "p50 / p99 ms",
+         f"{wake['from_call_ms']['p50']:.2f} / {wake['from_call_ms']['p99']:.2f}", "", ""],
+        [f"(b) {nodes}-node chain, per node: gatewidgets on PostgreSQL / flytekit local", "µs wall",
+         f"{eng['gatewidgets']['chain']['per_node_us']:.0f} / "
+         + (f"{eng['flytekit']['chain']['per_node_us']:.0f} = {ratio:.1f}x" if ratio else "skipped"),
+         f">= {TARGETS['engine_ratio']:g}x", verdict(None if ratio is None else ratio >= TARGETS["engine_ratio"])],
+        ["(b) the same, CPU of this process", "µs CPU",
+         f"{eng['gatewidgets']['chain']['per_node_cpu_us']:.0f} / "
+         + (f"{eng['flytekit']['chain']['per_node_cpu_us']:.0f} = {eng['ratio_cpu']:.1f}x" if ratio else "skipped"),
+         "", ""],
+        [f"(c) list_signals(limit=100, eq(state,PENDING)), {lst['signals']:,} signals ({lst['pending']:,} pending)",
+         "p50 / p99 ms", f"{lst['list_signals_ms']['p50']:.2f} / {lst['list_signals_ms']['p99']:.2f}",
+         f"< {TARGETS['list_p50_ms']:g}", verdict(lst["list_signals_ms"]["p50"] < TARGETS["list_p50_ms"])],
+    ]
+    print()
+    print(table(rows, ["measure", "unit", "figure", "target", ""]))
+    write_results("postgres", results, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

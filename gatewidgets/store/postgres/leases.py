@@ -1,0 +1,129 @@
+"""Ownership by lease on PostgreSQL: a process owns the executions it launched or adopted while it renews their
+lease (a heartbeat, and every write of their nodes); one whose lease expired can be adopted by a process on any
+machine. A process that finds an execution taken over (or ended) elsewhere has *lost* it: it writes nothing more
+of it, and tells its engine (:meth:`Leases.lost`, and a local ``lost`` event), which stops its copy."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Iterable
+
+from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.store.base import ExecKey, StoreEvent
+from gatewidgets.store.postgres.connection import Conn, translated
+from gatewidgets.store.postgres.schema import Schema
+from gatewidgets.store.sql import Owners, key_tuple, no_execution
+
+__all__ = ["Leases", "CLOCK", "execution_row"]
+
+log = logging.getLogger(__name__)
+
+CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
+_RUNNING = ExecutionStatus.RUNNING.value
+
+
+def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
+    """An execution's row (locked for this transaction with ``lock``); ``ExecutionNotFoundError``."""
+    row = conn.execute("SELECT * FROM executions WHERE project=%s AND domain=%s AND name=%s"
+                       + (" FOR UPDATE" if lock else ""), key_tuple(key)).fetchone()
+    if row is None:
+        raise no_execution(key)
+    return row
+
+
+class Leases(Owners, Schema):
+    """The executions this process owns, their leases, and the ones it lost."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owned: set[ExecKey] = set()  # launched or adopted here, not ended here
+        self._lost: dict[ExecKey, str] = {}  # taken over or ended elsewhere -> why, until the engine ends its copy
+        self._heartbeat: threading.Thread | None = None
+
+    def lost(self, key: ExecKey) -> str | None:
+        """Why this process no longer owns execution ``key``, which it ran: another process took it over once
+        this one's lease on it expired, or ended it; ``None`` while it owns it. Known from the last write of its
+        nodes (every completion is written with a check of the owner, in one transaction) or heartbeat."""
+        return self._lost.get(key)
+
+    def _own(self, key: ExecKey) -> None:
+        """``key`` runs here from now on (launched or adopted): its lease is renewed until it ends here."""
+        self._owned.add(key)
+        self._lost.pop(key, None)
+        self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
+
+    def _claim(self, conn: Conn, keys: list[ExecKey]) -> tuple[set[ExecKey], list[ExecKey]]:
+        """Of ``keys``, the running executions this process owns, their rows locked and leases renewed until
+        ``conn``'s transaction ends (an adoption waits for it); and those of the others it ran, marked lost now."""
+        rows = conn.execute(
+            f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
+            f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND status=%s "
+            "RETURNING project, domain, name",
+            (self.lease, *(part for key in keys for part in key_tuple(key)), os.getpid(), self.host, _RUNNING),
+        ).fetchall()
+        mine = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
+        lost = [key for key in keys if key not in mine and key in self._owned]
+        for key in lost:
+            self._mark_lost(conn, key)
+        return mine, lost
+
+    def _mark_lost(self, conn: Conn, key: ExecKey) -> None:
+        row = conn.execute("SELECT pid, host, status FROM executions WHERE project=%s AND domain=%s AND name=%s",
+                           key_tuple(key)).fetchone()
+        if row is None:
+            what = "was deleted from the store"
+        elif (row["pid"], row["host"]) != (os.getpid(), self.host):
+            what = f"was taken over by process {row['pid']} on {row['host']}" + (
+                f" (now {row['status']})" if row["status"] != _RUNNING else "")
+        else:
+            what = f"was ended ({row['status']}) by another process"
+        why = (f"Execution {key} {what} once the lease of this process (pid {os.getpid()} on {self.host}) on it "
+               f"had expired, unrenewed for {self.lease:g} s: this copy stops here (it starts no further task, "
+               "its gates stop waiting, its end is not recorded).")
+        self._owned.discard(key)
+        self._lost[key] = why
+        log.warning("gatewidgets lost execution %s in %s: %s", key, self.path, why)
+
+    def _tell_lost(self, keys: Iterable[ExecKey]) -> None:
+        """Tell this process's subscribers (its engine) that it lost these executions (a local event, not stored)."""
+        self._dispatch([StoreEvent(0, "lost", key) for key in keys])
+
+    def _ended_here(self, key: ExecKey) -> str | None:
+        """This process ends ``key`` (it no longer renews its lease); why it had lost it, if it had."""
+        self._owned.discard(key)
+        return self._lost.pop(key, None)
+
+    def _renew_leases(self) -> None:
+        while not self._closed.wait(self.lease / 3):
+            try:
+                self._beat()
+            except Exception:  # the next beat tries again; a lease lasts three beats
+                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
+
+    def _beat(self) -> None:
+        """Renew the leases of every running execution this process owns; mark the ones it lost, and tell."""
+        before = set(self._owned)
+        with self._tx() as conn:
+            rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE host=%s AND pid=%s AND "
+                                "status=%s RETURNING project, domain, name",
+                                (self.lease, self.host, os.getpid(), _RUNNING)).fetchall()
+            renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
+            lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
+            for key in lost:
+                self._mark_lost(conn, key)
+        self._tell_lost(lost)
+
+    @translated
+    def owner_alive(self, record: ExecutionRecord) -> bool | None:
+        """Whether the process that runs ``record`` lives: on this host, its process; on another, its lease."""
+        if record.host == self.host:
+            return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
+        with self._read() as conn:
+            return self._owner_alive(conn, execution_row(conn, record.id))
+
+    def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
+        if row["host"] == self.host:
+            return self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False
+        alive = conn.execute(f"SELECT %s::float8 > {CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()
+        return bool(alive and alive["alive"])
