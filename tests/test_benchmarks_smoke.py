@@ -66,3 +66,17 @@ def test_postgres_smoke(postgres_url: str, tmp_path: Path) -> None:
     assert data["engine"]["gatewidgets"]["chain"]["per_node_us"] > 0
     assert "skipped" in data["engine"]["flytekit"] or data["engine"]["ratio"] > 0
     assert data["listing"]["signals"] == 10_000 and data["listing"]["list_signals_ms"]["n"] == 20
+
+
+def test_postgres_kernels_smoke(postgres_url: str, tmp_path: Path) -> None:
+    """``bench_postgres_kernels.py``: four kernel processes hold their waiting gates on one database, the listing
+    beside them finds every one pending, and answers from here finish executions in each kernel."""
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_postgres_kernels.py"), "--smoke", "--out", str(out),
+                           "--store", postgres_url], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, f"bench_postgres_kernels.py failed:\n{proc.stdout}\n{proc.stderr}"
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "postgres_kernels" and data["meta"]["smoke"] is True
+    assert [r["kernel"] for r in data["per_kernel"]] == [0, 1, 2, 3]
+    assert data["pending_listed"] == data["waiting"] == 200  # 4 kernels x 50 gates, none answered yet
+    assert data["answer_to_done_ms"]["n"] == 8 and data["done_per_kernel"] == [2, 2, 2, 2]
