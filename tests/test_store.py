@@ -254,3 +254,23 @@ def test_every_public_method_that_reads_sqlite_raises_store_error(tmp_path: Path
         with pytest.raises(StoreError, match=f"store {path}") as info:
             call()
         assert isinstance(info.value.__cause__, sqlite3.Error), name
+
+
+def test_close_closes_the_connection_of_every_thread_that_used_the_store(tmp_path: Path) -> None:
+    """Each thread opens its own connection (the database, its WAL and shared memory: three files); a closed store
+    leaves none open, whichever threads used it (a kernel running many workflows must not run out of files)."""
+    import os
+
+    def open_files() -> int:
+        return sum(1 for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").startswith(
+            str(tmp_path)))
+
+    store = SqliteStore(str(tmp_path / "gates.db"))
+    with ThreadPoolExecutor(8) as pool:  # threads that outlive nothing: their connections stay until closed
+        list(pool.map(lambda _: store.list_executions("p", "d"), range(8)))
+        assert open_files() >= 8
+        store.close()
+        assert open_files() == 0
+        assert store.list_executions("p", "d") == []  # used again: it opens a connection again
+    store.close()
+    assert open_files() == 0

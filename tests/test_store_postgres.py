@@ -637,3 +637,26 @@ def test_a_store_that_lost_an_execution_writes_nothing_more_of_it_and_tells_its_
     finally:
         owner.close()
         taker.close()
+
+
+def test_a_process_holding_more_than_1024_files_still_uses_its_pool(postgres_url: str, tmp_path: Path) -> None:
+    """A kernel may hold thousands of open files; lending a pooled connection must not depend on select(),
+    which refuses a descriptor above 1,023 (every call then waited for the pool's timeout)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open at most {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        opened = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"), statement_timeout=5)
+        try:
+            launched(opened)
+            assert opened.get_signal(KEY, "go").state.value == "PENDING"  # a pooled connection above fd 1,023
+        finally:
+            opened.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

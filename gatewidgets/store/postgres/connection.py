@@ -173,7 +173,9 @@ class Connection:
     def _check(conn: psycopg.Connection[Any]) -> None:
         """Before the pool lends a connection: one the server ended meanwhile (a restart) has its last words to
         read, and is checked by a round trip (and replaced); one with nothing to read is lent without a trip."""
-        if select.select([conn.fileno()], [], [], 0)[0]:
+        readable = select.poll()  # poll, not select: a process may hold more than 1,024 files (select's limit)
+        readable.register(conn.fileno(), select.POLLIN)
+        if readable.poll(0):
             ConnectionPool.check_connection(conn)
 
     def _connect(self, name: str = "gatewidgets") -> Conn:

@@ -51,7 +51,7 @@ class SqliteStore(History):
 
     @translated
     def close(self) -> None:
-        """Flush pending writes and stop the background threads."""
+        """Flush pending writes, stop the background threads and close every thread's connection."""
         self.flush()
         self._write_kept()
         self._drop_journal()
@@ -61,6 +61,7 @@ class SqliteStore(History):
         for thread in (self._flusher, self._cleaner):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=5)
+        self.close_connections()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
