@@ -33,19 +33,21 @@ SIGNALS = 1_000_000  # (c): signals in the database, one in ten pending (the iss
 STAMP = "'2026-01-01T00:00:00.000000+00:00'"
 
 
-def seed(url: str, signals: int) -> float:
-    """Insert ``signals`` signals, ten per execution, one in ten ``PENDING``; seconds taken."""
+def seed(url: str, signals: int, *, pending: bool = True, scope: tuple[str, str] = ("p", "d"), prefix: str = "ex-",
+         status: str = "RUNNING") -> float:
+    """Insert ``signals`` signals, ten per execution (named ``prefix`` + a number, in ``scope``), one in ten
+    ``PENDING`` (none without ``pending``), the rest ``SET``; seconds taken."""
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO executions (project, domain, name, workflow, status, created_at, updated_at) "
-                     f"SELECT 'p', 'd', 'ex-' || g, 'wf', 'RUNNING', {STAMP}, {STAMP} "
-                     "FROM generate_series(0, %s) g", (signals // 10,))
+                     f"SELECT %s, %s, %s || g, 'wf', %s, {STAMP}, {STAMP} FROM generate_series(0, %s) g",
+                     (*scope, prefix, status, signals // 10))
         conn.execute(
             "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, type, state, created_at) "
-            "SELECT 'p', 'd', 'ex-' || (g / 10), 's' || (g %% 10), g %% 10, 'approve', 'n', %s, "
-            "CASE WHEN g %% 10 = 0 THEN 'PENDING' ELSE 'SET' END, to_char(timestamp '2026-01-01' + g * interval "
-            "'1 millisecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00' FROM generate_series(0, %s - 1) g",
-            (dumps(GateType.of(bool).to_record()), signals))
+            "SELECT %s, %s, %s || (g / 10), 's' || (g %% 10), g %% 10, 'approve', 'n', %s, "
+            "CASE WHEN %s AND g %% 10 = 0 THEN 'PENDING' ELSE 'SET' END, to_char(timestamp '2026-01-01' + g * "
+            "interval '1 millisecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00' FROM generate_series(0, %s - 1) g",
+            (*scope, prefix, dumps(GateType.of(bool).to_record()), pending, signals))
         conn.execute("ANALYZE")
     return time.perf_counter() - started
 

@@ -21,34 +21,14 @@ import threading
 import time
 from typing import Any
 
-import psycopg
 from _common import fresh_store, parse_args, percentiles, rss_bytes, table, verdict, write_results
+from bench_postgres import seed
 
 from gatewidgets.models.filters import parse_filters
 from gatewidgets.store.postgres.store import PostgresStore
-from gatewidgets.store.sql import dumps
-from gatewidgets.types import GateType
 
 KERNELS = 4
 TARGETS = {"list_p50_ms": 10.0, "threads_growth": 0}
-STAMP = "'2026-01-01T00:00:00.000000+00:00'"
-
-
-def seed_closed(url: str, signals: int) -> float:
-    """Insert ``signals`` closed (``SET``) signals, ten per execution, as old history; seconds taken."""
-    started = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO executions (project, domain, name, workflow, status, created_at, updated_at) "
-                     f"SELECT 'default', 'development', 'old-' || g, 'wf', 'SUCCEEDED', {STAMP}, {STAMP} "
-                     "FROM generate_series(0, %s) g", (signals // 10,))
-        conn.execute(
-            "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, type, state, created_at) "
-            "SELECT 'default', 'development', 'old-' || (g / 10), 's' || (g %% 10), g %% 10, 'approve', 'n', %s, "
-            "'SET', to_char(timestamp '2026-01-01' + g * interval '1 millisecond', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00' FROM generate_series(0, %s - 1) g",
-            (dumps(GateType.of(bool).to_record()), signals))
-        conn.execute("ANALYZE")
-    return time.perf_counter() - started
 
 
 def kernel(index: int, gates: int) -> None:
@@ -85,7 +65,8 @@ def main() -> None:
     with fresh_store(url=args.store) as url:
         PostgresStore(url).close()  # the tables, before the seed
         print(f"seeding {closed:,} closed signals ...", flush=True)
-        results["seed_s"] = seed_closed(url, closed)
+        results["seed_s"] = seed(url, closed, pending=False, scope=("default", "development"), prefix="old-",
+                                 status="SUCCEEDED")
         print(f"{KERNELS} kernels reach {per_kernel:,} waiting gates each ...", flush=True)
         env = {**os.environ, "GATEWIDGETS_STORE": url}
         kernels = [subprocess.Popen([sys.executable, __file__, "_kernel", str(k), str(per_kernel)], env=env,
