@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import socket
@@ -133,8 +134,6 @@ class Connection:
             _private_store(self.path, self.files_dir)
         self.retry_for = retry_for  # seconds the engine's writes retry a busy, locked or full store
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []  # every thread's connection, closed by close_connections
-        self._opened_lock = threading.Lock()
         self._listeners = Listeners(self, self._watch)
         self._watch_from: int | None = None
         self._closed = threading.Event()
@@ -159,18 +158,14 @@ class Connection:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL" if self.durability == "machine" else "PRAGMA synchronous=NORMAL")
             self._local.conn = conn
-            with self._opened_lock:
-                self._opened.append(conn)
         return conn
 
     def close_connections(self) -> None:
-        """Close the connection of every thread that used this store (three files each: the database, its WAL and
-        its shared memory); a thread that uses the store again opens a new one."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._local = threading.local()
-        for conn in opened:
-            conn.close()
+        """Let go of the connection of every thread that used this store (three files each: the database, its WAL
+        and its shared memory): each closes as soon as no thread is in the middle of using it (closing one another
+        thread is using would crash the interpreter); a thread that uses the store again opens a new one."""
+        self._local = threading.local()  # dropping the old one drops each thread's reference to its connection
+        gc.collect()  # a connection and its statement cache refer to each other: freed (and closed) by a collection
 
     def _check_writable(self) -> None:
         if self.read_only:
