@@ -78,5 +78,6 @@ def test_postgres_kernels_smoke(postgres_url: str, tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["benchmark"] == "postgres_kernels" and data["meta"]["smoke"] is True
     assert [r["kernel"] for r in data["per_kernel"]] == [0, 1, 2, 3]
-    assert data["pending_listed"] == data["waiting"] == 200  # 4 kernels x 50 gates, none answered yet
+    assert data["pending_listed"] == data["waiting"] == 600  # 4 kernels x 150 gates, none answered yet
     assert data["answer_to_done_ms"]["n"] == 8 and data["done_per_kernel"] == [2, 2, 2, 2]
+    assert all(r["threads_after"] == r["threads_before"] for r in data["per_kernel"])  # none per gate
