@@ -94,6 +94,50 @@ def in_process(samples: int, gates: int) -> dict[str, Any]:
     return summarize("in-process", after, full, before)
 
 
+FLOOR_SCHEMA = """
+CREATE TABLE signals (k TEXT PRIMARY KEY, state TEXT NOT NULL, value TEXT, set_at TEXT) WITHOUT ROWID;
+CREATE INDEX signals_by_state ON signals (state, k);
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL, kind TEXT NOT NULL, value TEXT);
+CREATE INDEX events_by_k ON events (k);
+"""
+
+
+def floor(samples: int) -> dict[str, Any]:
+    """What no in-process set can go below here, in this process: (a) a SQLite write transaction of the set's
+    shape on its own file, as the store opens it (WAL, ``synchronous=NORMAL``): a compare-and-set ``UPDATE ...
+    RETURNING`` of one row whose state is indexed, one history row inserted, the commit; (b) the hand-off of a
+    started task to a waiting pool thread (``ThreadPoolExecutor.submit`` to the thread's first line)."""
+    import sqlite3
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory() as folder:
+        conn = sqlite3.connect(os.path.join(folder, "floor.db"), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(FLOOR_SCHEMA)
+        conn.executemany("INSERT INTO signals VALUES (?, 'PENDING', NULL, NULL)", ((f"s{i}",) for i in range(samples)))
+        tx = []
+        for i in range(samples):
+            t = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE signals SET state='SET', value=?, set_at=? WHERE k=? AND state='PENDING' "
+                         "RETURNING *", (str(i), str(t), f"s{i}")).fetchone()
+            conn.execute("INSERT INTO events (k, kind, value) VALUES (?, 'set', ?)", (f"s{i}", str(i)))
+            conn.execute("COMMIT")
+            tx.append((time.perf_counter() - t) * 1e3)
+        conn.close()
+    started: list[float] = []
+    handoff = []
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(time.perf_counter).result()  # the thread exists and waits
+        for _ in range(samples):
+            t = time.perf_counter()
+            pool.submit(lambda: started.append(time.perf_counter())).result()
+            handoff.append((started[-1] - t) * 1e3)
+    return {"transaction_ms": percentiles(tx), "handoff_ms": percentiles(handoff)}
+
+
 def cross_process(samples: int, gates: int, store: str) -> dict[str, Any]:
     """A subprocess sets the signals, one at a time, of executions waiting in this process."""
     from gatewidgets.settings import settings
@@ -164,6 +208,7 @@ def main() -> None:
         results["in_process"] = in_process(n_in, gates)
         print(f"cross-process: {n_cross} samples, a subprocess sets the signals ...", flush=True)
         results["cross_process"] = cross_process(n_cross, gates, store)
+        results["floor"] = floor(n_in)
     rows = []
     for key in ("in_process", "cross_process"):
         r = results[key]
@@ -174,6 +219,10 @@ def main() -> None:
                          verdict(got < target)])
         rows.append([r["label"], "max", f"{r['after_return_ms']['max']:.3f}", f"{r['from_call_ms']['max']:.3f}",
                      "", ""])
+    low = results["floor"]
+    for q in ("p50", "p99"):
+        rows.append([f"floor: SQLite write transaction of the set's shape + pool hand-off", q, "",
+                     f"{low['transaction_ms'][q]:.3f} + {low['handoff_ms'][q]:.3f}", "", ""])
     print()
     print(table(rows, ["setter", "pct", "return->task start ms", "call->task start ms", "target ms", ""]))
     for key in ("in_process", "cross_process"):
