@@ -29,7 +29,7 @@ from gatewidgets.store import open_store
 from gatewidgets.store.base import Listener, RemoteStore, StoreCapabilities, store_capabilities
 from gatewidgets.store.jupyter import JupyterStore
 from gatewidgets.types import GateType
-from gatewidgets.types.file import also_readable, file_access
+from gatewidgets.types.file.access import also_readable, file_access
 from gatewidgets.wire import execution_to_json, jsonable
 
 __all__ = ["GateRemote", "FlyteRemote", "UNCHANGED", "MAX_COMMENT", "ANY"]
