@@ -17,17 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.graph import (
-    BranchSpec,
-    Builder,
-    Condition,
-    Const,
-    Node,
-    Promise,
-    Ref,
-    literal_type_of,
-    require_builder,
-)
+from gatewidgets.graph.builder import Builder, Promise, literal_type_of, require_builder
+from gatewidgets.graph.model import BranchSpec, Condition, Const, Node, Ref
 
 __all__ = ["conditional", "ConditionalSection"]
 

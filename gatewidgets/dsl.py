@@ -16,25 +16,27 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.graph import (
-    NO_DEFAULT,
-    BranchSpec,
+from gatewidgets.graph.builder import (
     Builder,
-    ChildSpec,
-    Condition,
-    Const,
-    Many,
-    Node,
-    NodeKind,
     Promise,
-    Ref,
-    SignalSpec,
     bind_outputs,
     building,
     check_compatible,
     check_sections,
     current_builder,
     timeout_of,
+)
+from gatewidgets.graph.model import (
+    NO_DEFAULT,
+    BranchSpec,
+    ChildSpec,
+    Condition,
+    Const,
+    Many,
+    Node,
+    NodeKind,
+    Ref,
+    SignalSpec,
 )
 from gatewidgets.kinds.approve import approve
 from gatewidgets.kinds.input import wait_for_input

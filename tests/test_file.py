@@ -13,7 +13,8 @@ import pytest
 
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.types import GateType
-from gatewidgets.types.file import FlyteFile, GateFile, file_access
+from gatewidgets.types.file import FlyteFile, GateFile
+from gatewidgets.types.file.access import file_access
 from gatewidgets.types.structured import StructuredDataset as ReExported
 from gatewidgets.types.structured.structured_dataset import StructuredDataset
 

@@ -19,7 +19,7 @@ from gatewidgets import GateFile, GateRemote, SignalState
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.server.uploads import Uploads
 from gatewidgets.store.jupyter import JupyterStore
-from gatewidgets.types.file import StoredFile, upload_references
+from gatewidgets.types.file.stored import StoredFile, upload_references
 
 SIG = "/gatewidgets/api/signals/default/development"
 LIMIT = 1 << 20

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.models.types import LiteralType, SimpleType
 from gatewidgets.types import GateFile, GateType, StructuredDataset
-from gatewidgets.types.file import file_access
+from gatewidgets.types.file.access import file_access
 
 
 class Color(enum.Enum):

@@ -8,7 +8,8 @@ from typing_extensions import Unpack
 
 from gatewidgets import evidence, formatting
 from gatewidgets.errors import GateRejectedError, WorkflowDefinitionError
-from gatewidgets.graph import Node, Promise, SignalSpec, add_gate, policy_of, require_builder, signal_id, timeout_of
+from gatewidgets.graph.builder import Promise, add_gate, policy_of, require_builder, signal_id, timeout_of
+from gatewidgets.graph.model import Node, SignalSpec
 from gatewidgets.kinds.base import NO_DEFAULT, Answer, AnswerField, DagStyle, GateKind
 from gatewidgets.models.policy import PolicyFields
 from gatewidgets.models.signal import Signal, SignalKind, SignalState

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from gatewidgets import formatting
-from gatewidgets.graph import NO_DEFAULT, Node, SignalSpec
+from gatewidgets.graph.model import NO_DEFAULT, Node, SignalSpec
 from gatewidgets.models.signal import Signal, SignalKind
 from gatewidgets.types import GateFile
 

@@ -7,7 +7,8 @@ from typing import Any, Callable
 from typing_extensions import Unpack
 
 from gatewidgets.errors import WorkflowDefinitionError
-from gatewidgets.graph import Promise, SignalSpec, add_gate, policy_of, require_builder, signal_id, timeout_of
+from gatewidgets.graph.builder import Promise, add_gate, policy_of, require_builder, signal_id, timeout_of
+from gatewidgets.graph.model import SignalSpec
 from gatewidgets.kinds.base import Answer, DagStyle, GateKind
 from gatewidgets.models.policy import PolicyFields
 from gatewidgets.models.signal import Signal, SignalKind

@@ -42,7 +42,8 @@ from gatewidgets.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from gatewidgets.store.postgres.store import PostgresStore
-from gatewidgets.types.file import FileSink, check_size, safe_name
+from gatewidgets.types.file.access import check_size, safe_name
+from gatewidgets.types.file.stored import FileSink
 from gatewidgets.wire import event_to_json, execution_to_json, signal_to_json
 
 __all__ = ["routes"]

@@ -38,7 +38,7 @@ from tornado.iostream import StreamClosedError
 from gatewidgets import kinds
 from gatewidgets.errors import GateError
 from gatewidgets.evidence import description_html, to_html
-from gatewidgets.graph import NO_DEFAULT
+from gatewidgets.graph.model import NO_DEFAULT
 from gatewidgets.kinds import Answer
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus

@@ -20,7 +20,7 @@ from typing import Callable
 
 from gatewidgets.errors import SignalTypeError
 from gatewidgets.settings import settings
-from gatewidgets.types.file import StoredFile, upload_references
+from gatewidgets.types.file.stored import StoredFile, upload_references
 
 __all__ = ["Uploads", "UPLOADS"]
 

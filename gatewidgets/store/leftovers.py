@@ -11,7 +11,7 @@ import time
 from typing import Callable, Iterator
 
 from gatewidgets.store.base import Leftover
-from gatewidgets.types.file import PART_PREFIX
+from gatewidgets.types.file.stored import PART_PREFIX
 
 __all__ = ["clean", "SHA256"]
 
