@@ -182,7 +182,8 @@ class Policy:
             fields = cls.given("the stored policy", **data)
         except (ValueError, TypeError) as exc:  # TypeError: a key that is not a string
             return cls(unreadable=str(exc).removeprefix("the stored policy: ").rstrip("."))
-        return replace(cls(), **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        read: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        return replace(cls(), **read)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field that differs from the default, in JSON form (``{"unreadable": why}`` for an unreadable
