@@ -22,7 +22,7 @@ from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.errors import GateForbiddenError
-from gatewidgets.widgets.standing import decision
+from gatewidgets.widgets.standing import decision, why_text
 
 TESTS = Path(__file__).resolve().parent
 WORKFLOW = TESTS / "_policy_workflow.py"
@@ -198,7 +198,7 @@ def test_signals_say_where_each_decision_stands_and_for_me_lists_what_i_may_answ
     assert decisions["release"]["policy"] == {"assignees": ["@finance"], "quorum": 2}
     assert decisions["review"] == {"policy": {"self_approval": False}, "approvals": [], "standing": None,
                                    "may_answer": True, "why_not": None, "actions": {"approve": None, "reject": None},
-                                   "launched_by": {"user": "alice", "source": "hub-env"}}
+                                   "user": "carol", "launched_by": {"user": "alice", "source": "hub-env"}}
 
 
 def test_a_remote_over_http_sees_what_the_server_judged_for_its_token_user(server: Server, running: Running) -> None:
@@ -216,6 +216,7 @@ def test_a_remote_over_http_sees_what_the_server_judged_for_its_token_user(serve
     assert not status.may_answer and status.why_not == "alice launched this execution and self-approval is off"
     assert alice.status(review, action="reject").may_answer  # the launcher may still stop her own work
     assert decision(alice, review).refused == {"approve": status.why_not}  # her card: Reject only
+    assert why_text(decision(alice, review)) == f"alice may not approve: {status.why_not} (may still reject)"
     signoff = bob.get_signal("signoff", name)  # needs a server-verified identity: bob's token is one
     assert bob.status(signoff).may_answer and not decision(bob, signoff).refused
     assert carol.status(carol.get_signal("signoff", name)).why_not == "carol is not an assignee; it may be " \

@@ -192,7 +192,8 @@ class GateRemote:
         return DecisionStatus(policy, tuple(approvals_of(signal.context)),
                               standing(policy, signal.context, waiting_since=signal.waiting_since, now=now,
                                        groups=settings.groups),
-                              why_not is None and signal.state.is_open, why_not, launched_by, actions)
+                              why_not is None and signal.state.is_open, why_not, launched_by, actions,
+                              self.identity.user)
 
     def launch_record(self, signal: Signal) -> ExecutionRecord:
         """The execution of ``signal``, without its nodes: who launched it (which never changes, so a face that

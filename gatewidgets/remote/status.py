@@ -15,7 +15,7 @@ class DecisionStatus:
     """Where a signal's decision stands for one person: its policy, the approvals counted so far, the line that
     says it (``1 of 2: alice approved 10:02 — waiting for @finance``), and whether this person may answer
     (``why_not``: the reason when not, for the action asked about; ``actions``: the reason, or None, for each action
-    judged: the signal's main answer, and reject for an approval)."""
+    judged: the signal's main answer, and reject for an approval); ``user``: whom it was judged for."""
 
     policy: Policy | None
     approvals: tuple[Any, ...]
@@ -24,6 +24,7 @@ class DecisionStatus:
     why_not: str | None
     launched_by: Identity | None
     actions: dict[str, str | None] = field(default_factory=dict)
+    user: str | None = None
 
     @property
     def rules(self) -> str:
@@ -48,7 +49,7 @@ class DecisionStatus:
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy.to_dict() if self.policy else None,
                 "approvals": [a.to_dict() for a in self.approvals], "standing": self.line,
-                "may_answer": self.may_answer, "why_not": self.why_not, "actions": self.actions,
+                "may_answer": self.may_answer, "why_not": self.why_not, "actions": self.actions, "user": self.user,
                 "launched_by": self.launched_by.to_dict() if self.launched_by else None}
 
     @classmethod
@@ -59,4 +60,5 @@ class DecisionStatus:
         why_not = data.get("why_not") if action is None else actions.get(action, data.get("why_not"))
         approvals = tuple(a for a in map(Approval.from_dict, data.get("approvals") or ()) if a is not None)
         return cls(Policy.from_dict(data.get("policy")), approvals, data.get("standing"),
-                   why_not is None and is_open, why_not, Identity.from_dict(data.get("launched_by")), actions)
+                   why_not is None and is_open, why_not, Identity.from_dict(data.get("launched_by")), actions,
+                   data.get("user") if isinstance(data.get("user"), str) else None)
