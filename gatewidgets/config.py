@@ -116,6 +116,9 @@ class GateWidgets(Configurable):
         "https://hub.example.org/user/alice/: links to the approvers' inbox (<public_url>gatewidgets/inbox/...) start "
         "with it. None: a kernel of a JupyterHub user's server links under $JUPYTERHUB_SERVICE_PREFIX; elsewhere "
         "there are no links.")).tag(config=True)
+    inbox_stream_seconds = Float(300.0, help=(
+        "Seconds an approvers' inbox event stream (/gatewidgets/inbox/api/events) stays open before the server ends "
+        "it; the page reconnects by itself and reads what changed meanwhile.")).tag(config=True)
     http_busy_timeout = Float(2.0, help=(
         "Seconds the Jupyter server extension's store calls wait for another process's lock, retries "
         "included, before the request answers 503 (Jupyter itself keeps answering).")).tag(config=True)
@@ -176,10 +179,11 @@ class GateWidgets(Configurable):
                              f"got {proposal['value']}.")
         return float(proposal["value"])
 
-    @validate("http_upload_ttl")
-    def _check_upload_ttl(self, proposal: Any) -> float:
+    @validate("http_upload_ttl", "inbox_stream_seconds")
+    def _check_positive_seconds(self, proposal: Any) -> float:
         if not proposal["value"] > 0:
-            raise TraitError(f"GateWidgets.http_upload_ttl must be more than 0 seconds, got {proposal['value']}.")
+            raise TraitError(f"GateWidgets.{proposal['trait'].name} must be more than 0 seconds, "
+                             f"got {proposal['value']}.")
         return float(proposal["value"])
 
     @validate("public_url")

@@ -107,6 +107,7 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
         via=Via(data["via"]) if data["via"] else None,
         type_record=data.get("type_record"),
         context=_context(data),
+        decision=data.get("decision"),
     )
 
 

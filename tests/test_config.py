@@ -107,6 +107,7 @@ def test_server_extension_reads_the_files_and_its_own_config(tmp_path: Path, mon
 def test_trust_settings(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     assert GateWidgets().http_busy_timeout == 2.0  # the server extension answers 503 after 2 s of a lock
+    assert GateWidgets().inbox_stream_seconds == 300.0  # an inbox event stream lasts 5 minutes
     config = Config({"GateWidgets": {"max_upload_bytes": 10, "http_allowed_file_dirs": [str(shared)],
                                      "busy_timeout": 2.5, "http_busy_timeout": 0.5, "store": str(tmp_path / "s.db")}})
     GateWidgets(config=config)
@@ -117,7 +118,8 @@ def test_trust_settings(tmp_path: Path) -> None:
     assert (http.busy_timeout, http.retry_for) == (0.5, 0.5) and http is not GateRemote.for_sandbox().store
     assert http is open_store(wait=0.5)
     for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200),
-                      ("http_busy_timeout", 0), ("http_busy_timeout", 7200)):
+                      ("http_busy_timeout", 0), ("http_busy_timeout", 7200), ("http_upload_ttl", 0),
+                      ("inbox_stream_seconds", 0)):
         with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
             GateWidgets(config=Config({"GateWidgets": {name: bad}}))
     assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default

@@ -8,9 +8,11 @@ import json
 import re
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from _two_users import running_users_server
 from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
-from gatewidgets.server.inbox import _Feed, inbox_routes
+from gatewidgets.server.inbox import MAX_STREAMS, _Feed, inbox_routes
 
 pytestmark = pytest.mark.slow
 
@@ -173,6 +175,56 @@ def test_events_stream_the_changes(server: Server) -> None:
                 "project": "default", "domain": "development"} in seen
     finally:
         conn.close()
+
+
+def open_stream(server: Server, token: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """An inbox event stream of the user of ``token``: the connection and its response."""
+    url = urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+    conn.request("GET", f"{INBOX}/api/events", headers={"Authorization": f"token {token}"})
+    return conn, conn.getresponse()
+
+
+def test_a_stream_past_the_limit_is_refused_until_one_closes(tmp_path: Path) -> None:
+    with running_users_server(tmp_path, {"alice": ALICE}) as server:
+        conns: list[http.client.HTTPConnection] = []
+        try:
+            for _ in range(MAX_STREAMS):
+                conn, response = open_stream(server, ALICE)
+                conns.append(conn)
+                assert response.status == 200 and response.readline() == b"retry: 3000\n"
+            conn, response = open_stream(server, ALICE)  # the 65th
+            conns.append(conn)
+            assert response.status == 503 and json.loads(response.read())["error"] == "TooManyStreams"
+            conns.pop(0).close()  # one page goes away: its place is free again
+
+            def reopened() -> bool:
+                conn, response = open_stream(server, ALICE)
+                conns.append(conn)
+                if response.status == 200:
+                    return response.readline() == b"retry: 3000\n"
+                assert response.status == 503, response.read()
+                conn.close()
+                return False
+
+            eventually(reopened, timeout=20, interval=0.2, what="a freed place for a stream")
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_stream_ends_after_its_configured_lifetime_and_frees_its_place(tmp_path: Path) -> None:
+    with running_users_server(tmp_path, {"alice": ALICE}, "--GateWidgets.inbox_stream_seconds=1") as server:
+        for _ in range(2):  # the stream that ended no longer counts: the next one opens
+            started = time.monotonic()
+            conn, response = open_stream(server, ALICE)
+            try:
+                assert response.status == 200 and response.readline() == b"retry: 3000\n"
+                while response.readline():  # a keep-alive comes every 15 s while the stream stays open
+                    assert time.monotonic() - started < 10, "the stream outlived its lifetime"
+            finally:
+                conn.close()
+            assert 0.9 < time.monotonic() - started < 10
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -22,6 +22,7 @@ from helpers import eventually
 
 from gatewidgets import GateRemote, SignalState
 from gatewidgets.errors import GateForbiddenError
+from gatewidgets.widgets.standing import decision, why_text
 
 TESTS = Path(__file__).resolve().parent
 WORKFLOW = TESTS / "_policy_workflow.py"
@@ -196,8 +197,34 @@ def test_signals_say_where_each_decision_stands_and_for_me_lists_what_i_may_answ
     assert decisions["release"]["standing"] == "0 of 2 — waiting for @finance (bob, carol)"
     assert decisions["release"]["policy"] == {"assignees": ["@finance"], "quorum": 2}
     assert decisions["review"] == {"policy": {"self_approval": False}, "approvals": [], "standing": None,
-                                   "may_answer": True, "why_not": None,
-                                   "launched_by": {"user": "alice", "source": "hub-env"}}
+                                   "may_answer": True, "why_not": None, "actions": {"approve": None, "reject": None},
+                                   "user": "carol", "launched_by": {"user": "alice", "source": "hub-env"}}
+
+
+def test_a_remote_over_http_sees_what_the_server_judged_for_its_token_user(server: Server, running: Running) -> None:
+    """``GateRemote.for_jupyter``'s ``status`` and ``waiting_for_me`` are the server's view of the token's user (who
+    decides over HTTP), not of this process's user (none of alice, bob and carol)."""
+    name = running.name
+    alice, bob, carol = (GateRemote.for_jupyter(server.url, token=TOKENS[u]) for u in ("alice", "bob", "carol"))
+    assert alice.identity.user not in USERS  # this process's own user
+    assert alice.waiting_for_me(execution_name=name) == [] == mine(server, "alice", f"&execution={name}")
+    assert sorted(s.signal_id for s in bob.waiting_for_me(execution_name=name)) == ["release", "review", "signoff"]
+    assert sorted(s.signal_id for s in carol.waiting_for_me(execution_name=name)) == ["release", "review"]
+
+    review = alice.get_signal("review", name)
+    status = alice.status(review)
+    assert not status.may_answer and status.why_not == "alice launched this execution and self-approval is off"
+    assert alice.status(review, action="reject").may_answer  # the launcher may still stop her own work
+    assert decision(alice, review).refused == {"approve": status.why_not}  # her card: Reject only
+    assert why_text(decision(alice, review)) == f"alice may not approve: {status.why_not} (may still reject)"
+    signoff = bob.get_signal("signoff", name)  # needs a server-verified identity: bob's token is one
+    assert bob.status(signoff).may_answer and not decision(bob, signoff).refused
+    assert carol.status(carol.get_signal("signoff", name)).why_not == "carol is not an assignee; it may be " \
+        "answered by bob"
+    signals = carol.list_signals(name)
+    listed = {s.signal_id: st for s, st in zip(signals, carol.statuses(signals))}
+    assert listed["release"].line == "0 of 2 — waiting for @finance (bob, carol)" and listed["release"].may_answer
+    assert [stored(name, g) for g in GATES] == [(SignalState.PENDING, None, [])] * 3  # reading changed nothing
 
 
 def test_quorum_of_finance_over_http_and_the_cli_continues_once(server: Server, running: Running,

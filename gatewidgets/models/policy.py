@@ -4,6 +4,9 @@ its write path. Pure data and rules: no store, no face.
 
 The rules, in the order :func:`judge` applies them:
 
+0. A stored policy that cannot be read (not a mapping of known, valid fields: a row edited by hand, a policy
+   of a newer version) is shown as unreadable and refuses every decision (fail closed: it never counts as no
+   policy).
 1. ``verified``: the decision needs an identity a server established (``Identity.verified``: the Jupyter
    server's login, JupyterHub's, the database's role), not one a process claims.
 2. ``self_approval=False``: the user who launched the execution may not approve it or answer it (rejecting
@@ -133,6 +136,7 @@ class Policy:
     remind_every: float | None = None
     escalate_after: float | None = None
     escalate_to: tuple[str, ...] = ()
+    unreadable: str | None = None  # why the stored policy could not be read: nobody may decide (see the rules)
 
     @classmethod
     def given(cls, where: str, **fields: Any) -> dict[str, Any]:
@@ -165,16 +169,27 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: Any) -> Policy | None:
-        """The policy stored in a signal's context (None when it has none or it is not a mapping)."""
-        if not isinstance(data, Mapping) or not data:
+        """The policy stored in a signal's context: None when it has none (``None``); never raises: a policy that
+        cannot be read (not a non-empty mapping of known, valid fields) comes back :attr:`unreadable`, which
+        refuses every decision."""
+        if data is None:
             return None
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in
-                                  cls.given("stored policy", **{k: v for k, v in data.items() if k in POLICY_FIELDS})
-                                  .items()}
-        return replace(cls(), **fields)
+        if isinstance(data, Mapping) and set(data) == {"unreadable"}:  # as :meth:`to_dict` gives one
+            return cls(unreadable=str(data["unreadable"]))
+        if not isinstance(data, Mapping) or not data:
+            return cls(unreadable=f"it is {json.dumps(data, default=repr)[:80]}, not a mapping of policy fields")
+        try:
+            fields = cls.given("the stored policy", **data)
+        except (ValueError, TypeError) as exc:  # TypeError: a key that is not a string
+            return cls(unreadable=str(exc).removeprefix("the stored policy: ").rstrip("."))
+        read: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        return replace(cls(), **read)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field that differs from the default, in JSON form."""
+        """Every field that differs from the default, in JSON form (``{"unreadable": why}`` for an unreadable
+        policy, which :meth:`from_dict` reads back as unreadable)."""
+        if self.unreadable is not None:
+            return {"unreadable": self.unreadable}
         default = Policy()
         return {name: list(value) if isinstance(value, tuple) else value
                 for name in POLICY_FIELDS if (value := getattr(self, name)) != getattr(default, name)}
@@ -199,7 +214,7 @@ def resolve_policy(given: Mapping[str, Any] | None, defaults: Mapping[str, Any],
     for scope in ("*", project, f"{project}/{domain}"):
         merged.update(Policy.given(f"GateWidgets.policies[{scope!r}]", **dict(defaults.get(scope) or {})))
     merged.update(given or {})
-    policy = Policy.from_dict(merged)
+    policy = Policy.from_dict(merged or None)
     return policy.to_dict() or None if policy else None
 
 
@@ -292,6 +307,9 @@ def may_answer(policy: Policy | None, identity: Identity, member_of: frozenset[s
     """Why ``identity`` may not take ``action`` on a gate under ``policy`` (one sentence), or None when it may."""
     if policy is None:
         return None
+    if policy.unreadable is not None:
+        return (f"its stored policy is unreadable ({policy.unreadable}); nobody may decide it until the policy is "
+                "repaired in the store")
     if policy.verified and not identity.verified:
         return (f"it needs an identity established by a server (Jupyter's or JupyterHub's login, the database's "
                 f"role); {identity.user} is known to this process only as {identity.source!r}")
@@ -334,6 +352,8 @@ def standing(policy: Policy | None, context: Mapping[str, Any] | None, *, waitin
     without a policy)."""
     if policy is None:
         return None
+    if policy.unreadable is not None:
+        return f"stored policy unreadable ({policy.unreadable}): nobody may decide"
     allowed = policy.assignees_at(waiting_since, now)
     waiting = f"waiting for {who(allowed, groups)}" if allowed else "waiting for anyone"
     if policy.quorum <= 1:

@@ -142,6 +142,9 @@ class Signal:
     via: Via | None
     type_record: dict[str, Any] | None = None
     context: dict[str, Any] | None = None  # evidence, edit_type, original, comment, approved_value
+    # where the decision stands for the reader as the server that sent the signal judged it (the signals API's
+    # ``decision``, for its authenticated user); None for a signal read from a store
+    decision: dict[str, Any] | None = None
 
     @property
     def signal_id(self) -> str:

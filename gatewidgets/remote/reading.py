@@ -9,7 +9,7 @@ from typing import Any, Callable
 from gatewidgets.models.common import Sort, SortOrdering
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, WorkflowExecutionIdentifier, check_name
 from gatewidgets.models.filters import parse_filters
-from gatewidgets.models.policy import Identity, Policy, approvals_of, may_answer, standing
+from gatewidgets.models.policy import Identity, approvals_of, may_answer, standing
 from gatewidgets.models.signal import Signal, SignalEvent, SignalKind, Via
 from gatewidgets.remote.status import DecisionStatus
 from gatewidgets.settings import settings
@@ -48,20 +48,27 @@ class ReadingVerbs:
                action: str | None = None) -> DecisionStatus:
         """Where ``signal``'s decision stands, and whether this remote's identity may answer it (``record``: its
         execution, when the caller has read it already; ``action``: ``approve``, ``reject``, ``set`` or ``end``,
-        default the signal's main answer: ``approve`` for an approval, else ``set``)."""
-        policy = Policy.from_dict((signal.context or {}).get("policy"))
+        default the signal's main answer: ``approve`` for an approval, else ``set``). A signal read from a Jupyter
+        server (``for_jupyter``) carries the server's judgement for the token's user, which is used as is: the
+        server decides as that user, not as this process's."""
+        if signal.decision is not None:
+            return DecisionStatus.from_json(signal.decision, action, signal.state.is_open)
+        policy = signal.policy
         launched_by = None
         if policy is not None:
             launched_by = (record or self.launch_record(signal)).launched_by
         now = datetime.now(timezone.utc)
-        action = action or ("approve" if signal.kind is SignalKind.APPROVE else "set")
-        why_not = may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
-                             else None, action=action, waiting_since=signal.waiting_since, now=now,
-                             groups=settings.groups)
+        main = "approve" if signal.kind is SignalKind.APPROVE else "set"
+        actions = {a: may_answer(policy, self.identity, self.member_of(), launcher=launched_by.user if launched_by
+                                 else None, action=a, waiting_since=signal.waiting_since, now=now,
+                                 groups=settings.groups)
+                   for a in dict.fromkeys((action or main, main, *(("reject",) if main == "approve" else ())))}
+        why_not = actions[action or main]
         return DecisionStatus(policy, tuple(approvals_of(signal.context)),
                               standing(policy, signal.context, waiting_since=signal.waiting_since, now=now,
                                        groups=settings.groups),
-                              why_not is None and signal.state.is_open, why_not, launched_by)
+                              why_not is None and signal.state.is_open, why_not, launched_by, actions,
+                              self.identity.user)
 
     def launch_record(self, signal: Signal) -> ExecutionRecord:
         """The execution of ``signal``, without its nodes: who launched it (which never changes, so a face that
@@ -74,7 +81,7 @@ class ReadingVerbs:
         out = []
         for signal in signals:
             key = signal.id.execution_id
-            if (signal.context or {}).get("policy") and key not in records:
+            if signal.decision is None and (signal.context or {}).get("policy") and key not in records:
                 records[key] = self.launch_record(signal)
             out.append(self.status(signal, records.get(key)))
         return out

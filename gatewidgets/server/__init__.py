@@ -20,8 +20,9 @@ package). Routes, under the server's base URL (see :mod:`gatewidgets.server.hand
 Every decision is made as the server's authenticated user (``Identity(user, "server")``, with the hub's
 groups on JupyterHub); nothing in a request names someone else. Each signal in an answer carries
 ``"decision"``: its policy, the approvals so far, where it stands, and whether the caller may answer
-(``may_answer``, ``why_not``); ``?for=me`` lists only the pending signals the caller may answer. A refused
-decision answers 403 ``{"error": "GateForbiddenError", "message": ...}`` and changes nothing.
+(``may_answer``, ``why_not``; ``actions``: why not per action judged); ``?for=me`` lists only the pending
+signals the caller may answer. A refused decision answers 403 ``{"error": "GateForbiddenError", "message":
+...}`` and changes nothing.
 
 A file is streamed first (``PUT .../files/receipt.pdf``) and named in the value as
 ``{"upload": "<id>"}`` (one use, within ``c.GateWidgets.http_upload_ttl``), or sent as its bytes in

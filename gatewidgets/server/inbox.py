@@ -14,7 +14,8 @@ Answers go through the signals API: ``POST /gatewidgets/api/signals/...`` (``/ap
 /gatewidgets/api/files/{name}``. A list is read ``limit`` (default 50) decisions at a time; the page asks for more.
 Every piece of HTML sent is sanitised here (evidence as the cards show it, descriptions rendered from Markdown);
 the page writes everything else as text. Events come from one store subscription per server, fanned out to at
-most :data:`MAX_STREAMS` streams, each closed after :data:`STREAM_SECONDS` (the browser reconnects and reloads).
+most :data:`MAX_STREAMS` streams, each closed after ``c.GateWidgets.inbox_stream_seconds`` (5 minutes; the browser
+reconnects by itself and reads the list again).
 """
 from __future__ import annotations
 
@@ -45,17 +46,17 @@ from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.signal import Signal
 from gatewidgets.remote import GateRemote
 from gatewidgets.server.handlers import AUTH_RESOURCE, _Handler
+from gatewidgets.settings import settings
 from gatewidgets.store.base import StoreEvent
 from gatewidgets.wire import signal_to_json
 
-__all__ = ["inbox_routes", "MAX_STREAMS", "STREAM_SECONDS", "PAGE_SIZE"]
+__all__ = ["inbox_routes", "MAX_STREAMS", "PAGE_SIZE"]
 
 STATIC = Path(__file__).with_name("static")
 PAGE_SIZE = 50  # decisions per page of the list
 MAX_PAGE = 200
 DECIDED = 10  # recently decided shown under the list
 MAX_STREAMS = 64  # open event streams per server; more are refused (503) and the page falls back to polling
-STREAM_SECONDS = 300.0  # an event stream ends after this long; the browser reconnects
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream (a dead connection shows up)
 _QUEUE = 256  # batches of events a slow stream may lag behind before it is told to reload
 _CLOSED = ("SET", "TIMED_OUT", "CANCELLED")
@@ -246,7 +247,7 @@ FEED = _Feed()
 
 class EventsHandler(_Handler):
     """``text/event-stream`` of the signals that changed (``data: [{project, domain, execution, signal, event,
-    state}]``; ``event: reload`` when the stream fell behind); ends after :data:`STREAM_SECONDS`."""
+    state}]``; ``event: reload`` when the stream fell behind); ends after ``GateWidgets.inbox_stream_seconds``."""
 
     _track_activity = False  # an open inbox does not keep an idle server busy
     queue: asyncio.Queue[Batch | None] | None = None
@@ -269,7 +270,7 @@ class EventsHandler(_Handler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        end = loop.time() + STREAM_SECONDS
+        end = loop.time() + settings.inbox_stream_seconds
         try:
             self.write("retry: 3000\n\n")
             await self.flush()

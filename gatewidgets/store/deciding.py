@@ -4,6 +4,7 @@ one compare-and-set for a signal without a policy; for one with a policy, the ju
 partial approval (kept in the context and the history; the signal stays open) or the set."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, NamedTuple
 
 from gatewidgets.errors import GateForbiddenError
@@ -26,33 +27,38 @@ class Decided(NamedTuple):
     changed: bool
 
 
-class Deciding:
-    """The set of a SQL store. A store mixing it in supplies :attr:`_NO_POLICY` (the SQL condition "its context
-    has no policy"), :meth:`_set_row`, :meth:`_locked_row`, :meth:`_launcher`, :meth:`_keep_approvals`, and the
-    ``_event``, ``_signal`` and ``_refuse_set`` every SQL store has."""
+class Deciding(ABC):
+    """The set of a SQL store. A store mixing it in supplies its dialect's hooks, :attr:`_NO_POLICY` (the SQL
+    condition "its context has no policy"), :meth:`_set_row`, :meth:`_locked_row`, :meth:`_launcher` and
+    :meth:`_keep_approvals` (abstract: a store missing one cannot be constructed), and the ``_event``, ``_signal``
+    and ``_refuse_set`` every SQL store has."""
 
-    _NO_POLICY: str
+    @property
+    @abstractmethod
+    def _NO_POLICY(self) -> str:
+        """The SQL condition (``AND ...``) "the signal's context has no policy" (a class attribute)."""
+
     _event: Callable[..., StoreEvent]
     _signal: Callable[[Row], Signal]
     _refuse_set: Callable[..., Signal]
 
+    @abstractmethod
     def _set_row(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
                  detail: dict[str, Any] | None, condition: str) -> Row | None:
         """Set an open signal (``fields``: value, identity, set_by, via) and merge ``detail`` into its context, if
         ``condition`` (SQL) holds too; the row as set, or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _locked_row(self, conn: Any, key: ExecKey, signal_id: str) -> Row:
         """The signal's row, locked against other writers until the transaction ends."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _launcher(self, conn: Any, key: ExecKey) -> str | None:
         """The stored ``launched_by`` (JSON) of the execution."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _keep_approvals(self, conn: Any, key: ExecKey, signal_id: str, approvals: str) -> Row:
         """Replace the ``approvals`` (JSON) in the open signal's context; the row."""
-        raise NotImplementedError
 
     def _approved_detail(self, recorded: dict[str, Any] | None, ballot: Ballot) -> dict[str, Any]:
         """The detail of an ``approved`` event (a store whose database counts quorums adds what it counts by)."""

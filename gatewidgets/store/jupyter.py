@@ -8,8 +8,9 @@ time) and sent in the value as ``{"upload": "<id>"}``. Uses only the standard li
 (:mod:`gatewidgets.redirects`). Errors come back as the same gatewidgets exceptions the server
 raised (``SignalTypeError``, ``SignalAlreadySetError``, a policy's ``GateForbiddenError``, ...); a refused
 token raises ``PermissionError``. The server decides as the token's user (the remote's own identity is not
-sent). Values of returned signals are in JSON form. Filters the API does not take (it takes ``state`` and
-``kind``) are applied here with :meth:`Filter.matches`; the server cannot push, so
+sent), and each signal read keeps the server's judgement for that user (``Signal.decision``), which
+``GateRemote.status`` uses. Values of returned signals are in JSON form. Filters the API does not take (it
+takes ``state`` and ``kind``) are applied here with :meth:`Filter.matches`; the server cannot push, so
 :meth:`JupyterStore.subscribe` polls.
 """
 from __future__ import annotations

@@ -27,9 +27,9 @@ from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey
 from gatewidgets.types import GateType
 
-__all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "key_tuple", "node_record", "execution_record",
-           "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal", "refuse_set",
-           "refuse_adoption", "settle", "forbidden", "decision_detail", "Ended", "write_kept"]
+__all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "stored_context", "key_tuple", "node_record",
+           "execution_record", "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal",
+           "refuse_set", "refuse_adoption", "settle", "forbidden", "decision_detail", "Ended", "write_kept"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,21 @@ def dumps(value: Any) -> str:
 def context_json(value: dict[str, Any] | None) -> str | None:
     """A signal's context as stored (``NULL`` when empty)."""
     return dumps(value) if value else None
+
+
+def stored_context(text: str | None) -> dict[str, Any] | None:
+    """A signal's context as read from its row (None when empty). One that is not a JSON object (a row edited by
+    hand) reads as holding an unreadable policy: shown as such, and nobody may decide the signal until it is
+    repaired (whether it had a policy cannot be told, so it never counts as having none)."""
+    if not text:
+        return None
+    try:
+        context = json.loads(text)
+    except ValueError:
+        context = None
+    if isinstance(context, dict):
+        return context
+    return {"policy": Policy(unreadable="the signal's stored context is not a JSON object").to_dict()}
 
 
 def key_tuple(key: ExecKey) -> tuple[str, str, str]:
@@ -219,7 +234,7 @@ class LiveTypes:
             set_by=row["set_by"],
             via=Via(row["via"]) if row["via"] else None,
             type_record=record,
-            context=json.loads(row["context"]) if row["context"] else None,
+            context=stored_context(row["context"]),
         )
 
 
@@ -281,7 +296,7 @@ def refuse_set(row: Row, key: ExecKey, signal_id: str, identity: str, describe: 
 def settle(row: Row, launched_by: str | None, ballot: Ballot, groups: Mapping[str, Any]) -> Verdict:
     """The judgement of ``ballot`` on the open signal ``row`` (its policy and approvals) of an execution launched
     by ``launched_by`` (its stored JSON)."""
-    context = json.loads(row["context"]) if row["context"] else {}
+    context = stored_context(row["context"]) or {}
     launcher = Identity.from_dict(json.loads(launched_by)) if launched_by else None
     return judge(Policy.from_dict(context.get("policy")), context, ballot,
                  launcher=launcher.user if launcher else None, waiting_since=dt(row["waiting_since"]),

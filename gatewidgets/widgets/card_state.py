@@ -123,7 +123,7 @@ class CardState(w.VBox):
     def _show_decision(self, signal: Signal, record: ExecutionRecord | None) -> None:
         """Who may answer and where it stands; only the answers this identity may give stay live."""
         found = self.decision = decision(self.remote, signal, record)
-        value = standing_html(signal, found, self.remote.user)
+        value = standing_html(signal, found)
         if value != self.standing.value:
             self.standing.value = value
         if not signal.state.is_open:

@@ -201,7 +201,7 @@ class SignalDashboard(w.VBox):
             record = self._records[signal.execution_name] = self.remote.launch_record(signal)
         found = decision(self.remote, signal, record)
         return {"standing": found.status.line or "" if signal.state.is_open else "", "rules": found.status.rules,
-                "why": why_text(found, self.remote.user)}
+                "why": why_text(found)}
 
     def _filters(self) -> list[str]:
         state = self.state_filter.value

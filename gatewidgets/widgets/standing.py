@@ -53,9 +53,10 @@ def decision(remote: GateRemote, signal: Signal, record: ExecutionRecord | None 
     return Decision(remote.status(signal, record), offered, refused, changes_at)
 
 
-def why_text(found: Decision, user: str) -> str:
+def why_text(found: Decision) -> str:
     """``alice may not approve: alice launched this execution and self-approval is off (may still reject)``, or
-    "" when ``user`` may take every action offered."""
+    "" when the user it was judged for (a ``for_jupyter`` remote's: the server's user) may take every action
+    offered."""
     if not found.refused:
         return ""
     reasons: dict[str, list[str]] = {}  # reason -> the actions it refuses, in the order offered
@@ -64,12 +65,12 @@ def why_text(found: Decision, user: str) -> str:
             reasons.setdefault(found.refused[action], []).append(action)
     allowed = [a for a in found.offered if a not in found.refused]
     still = f" (may still {' or '.join(allowed)})" if allowed else ""
-    return f"{user} " + "; ".join(f"may not {' or '.join(actions)}: {reason}"
-                                  for reason, actions in reasons.items()) + still
+    return f"{found.status.user or 'you'} " + "; ".join(f"may not {' or '.join(actions)}: {reason}"
+                                                       for reason, actions in reasons.items()) + still
 
 
-def standing_html(signal: Signal, found: Decision, user: str) -> str:
-    """The card's lines on its policy: the rules, the count (while open) or who approved, and why ``user`` may
+def standing_html(signal: Signal, found: Decision) -> str:
+    """The card's lines on its policy: the rules, the count (while open) or who approved, and why its viewer may
     not answer ("" without a policy)."""
     status = found.status
     if status.policy is None:
@@ -80,7 +81,7 @@ def standing_html(signal: Signal, found: Decision, user: str) -> str:
     elif status.approvals:
         done = ", ".join(f"{a.user} {a.at[11:16]}" for a in status.approvals)
         lines.append(f'<div class="gw-standing gw-muted">approved by {html.escape(done)}</div>')
-    why = why_text(found, user)
+    why = why_text(found)
     if why:
         lines.append(f'<div class="gw-why-not">{html.escape(why)}.</div>')
     return "".join(lines)

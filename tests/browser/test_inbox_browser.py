@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,27 @@ def test_a_deep_link_opens_after_login_without_buttons_for_who_may_not_answer(br
         finally:
             context.close()
     assert "invoice 5" in ex.wait(timeout=30)
+
+
+def test_the_page_reconnects_when_its_stream_ends_and_stays_live(browser: Any, tmp_path: Path) -> None:
+    """Streams last one second here (``GateWidgets.inbox_stream_seconds``): the page's EventSource opens a new one
+    by itself each time (it does not fall back to polling), reads the list again, and a gate reached after a few
+    reconnections still appears without a reload."""
+    with running_users_server(tmp_path, {"alice": ALICE}, "--GateWidgets.inbox_stream_seconds=1") as short:
+        context = browser.new_context(viewport={"width": 1000, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        streams: list[str] = []
+        page.on("request", lambda request: streams.append(request.url) if "/api/events" in request.url else None)
+        try:
+            open_inbox(page, short)
+            deadline = time.monotonic() + 30
+            while len(streams) < 3:  # Playwright reports requests while the page is waited on
+                assert time.monotonic() < deadline, f"the page opened {len(streams)} streams in 30 s"
+                page.wait_for_timeout(200)
+            page.locator("#gw-live", has_text="live").wait_for()
+            ex = waiting(for_alice, "pay", a=5)
+            card(page, ex, "pay").wait_for()  # followed live through a reopened stream
+            assert page.locator("#gw-live").inner_text() in ("live", "reconnecting…")  # never "updates every 30 s"
+        finally:
+            context.close()

@@ -33,7 +33,9 @@ _OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 class Signals(Deciding, LiveTypes, Executions):
     """The signals of a store, and the live types that decode their values in this process."""
 
-    _NO_POLICY = "AND (context IS NULL OR json_extract(context, '$.policy') IS NULL)"
+    # a context that is not a JSON object may hide a policy (it reads as an unreadable one): judged, never set here
+    _NO_POLICY = ("AND (context IS NULL OR CASE WHEN NOT json_valid(context) OR json_type(context) <> 'object' "
+                  "THEN 0 ELSE json_extract(context, '$.policy') IS NULL END)")
 
     def _signal_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
