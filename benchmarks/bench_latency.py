@@ -221,7 +221,7 @@ def main() -> None:
                      "", ""])
     low = results["floor"]
     for q in ("p50", "p99"):
-        rows.append([f"floor: SQLite write transaction of the set's shape + pool hand-off", q, "",
+        rows.append(["floor: SQLite write transaction of the set's shape + pool hand-off", q, "",
                      f"{low['transaction_ms'][q]:.3f} + {low['handoff_ms'][q]:.3f}", "", ""])
     print()
     print(table(rows, ["setter", "pct", "return->task start ms", "call->task start ms", "target ms", ""]))
