@@ -1,0 +1,210 @@
+"""The PostgreSQL store when its server fails under it, beyond ``test_store_postgres.py``: the database's disk full
+(a tablespace on a tmpfs of its own, filled for real), a database made read-only while an execution ends, and an
+execution recovered on another machine (a process in namespaces of its own: another hostname, pid namespace, HOME
+and no network, reaching the database by its unix socket). Every write the database refuses is one ``StoreError``
+naming it without its password, leaves nothing half-written, and nothing waits forever or runs twice."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+from _postgres import PostgresServer, database_of, database_on_small_disk
+from helpers import eventually
+
+from gatewidgets import GateRemote, SignalState, task, wait_for_input, workflow
+from gatewidgets.engine import Executor
+from gatewidgets.errors import StoreError
+from gatewidgets.models.execution import ExecutionStatus, WorkflowExecutionIdentifier
+from gatewidgets.store.postgres import masked
+from gatewidgets.store.postgres.store import PostgresStore
+
+SECRET = "s3cret-pw"
+FULL = "is out of disk space (postgresql: could not extend file"
+
+
+def with_password(url: str) -> str:
+    """``url`` with a password (the suite's server trusts its socket, so it is sent only if asked for)."""
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+
+
+def ran(side: Path) -> list[str]:
+    """The task runs the side file records, in order (``<task> <execution>``)."""
+    return side.read_text().splitlines() if side.exists() else []
+
+
+def record_run(side: str, what: str) -> None:
+    with open(side, "a") as f:
+        f.write(f"{what}\n")
+
+
+def big_text(kilobytes: int = 100) -> str:
+    """Random text that does not compress: stored out of line, it needs pages the database does not have yet."""
+    return base64.b64encode(os.urandom(kilobytes * 768)).decode()
+
+
+# -- a full disk ----------------------------------------------------------------------------------------------------
+
+RELEASE = threading.Event()
+
+
+@task
+def drafted(side: str, name: str) -> int:
+    record_run(side, f"drafted {name}")
+    return len(name)
+
+
+@task
+def published(side: str, name: str, n: int, note: str, brief: str) -> str:
+    record_run(side, f"published {name}")
+    return f"{n}:{len(note)}:{len(brief)}"
+
+
+@workflow
+def reviewed(side: str, name: str, brief: str) -> str:
+    n = drafted(side=side, name=name)
+    note = wait_for_input("note", timeout=None, expected_type=str)
+    return published(side=side, name=name, n=n, note=note, brief=brief)
+
+
+@task
+def summarized(side: str) -> str:
+    record_run(side, "summarized")
+    RELEASE.wait(60)
+    return big_text()
+
+
+@task
+def archived(side: str, summary: str) -> int:
+    record_run(side, "archived")
+    return len(summary)
+
+
+@workflow
+def summary(side: str) -> int:
+    return archived(side=side, summary=summarized(side=side))
+
+
+def fill(url: str) -> None:
+    """Fill the database's disk through a connection of its own: a table of incompressible rows, until the server
+    says ``No space left on device``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE filler (b text)")
+        with pytest.raises(psycopg.errors.DiskFull):
+            for _ in range(100_000):
+                conn.execute("INSERT INTO filler SELECT string_agg(md5(random()::text), '') "
+                             "FROM generate_series(1, 300)")
+
+
+def gw(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gatewidgets", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GATEWIDGETS_STORE": url})
+
+
+def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes_on_once_space_is_freed(
+        postgres_server: PostgresServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Gates wait and a task runs; the database's disk fills (a tablespace on a tmpfs, filled by another
+    connection). A launch, a set over ``GateRemote`` and over the CLI, and a node's completion each need new
+    pages: each is one ``StoreError`` naming the database, password masked; nothing of them is written. The
+    execution whose completion was refused ends FAILED here at once, its end kept. Space freed: the same launch
+    goes through, the waiting gates are answered, the kept end is written once, and every task ran once."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    RELEASE.clear()
+    side = tmp_path / "side"
+    with database_on_small_disk(postgres_server) as plain_url:
+        url = with_password(plain_url)
+        store = PostgresStore(url, files_dir=str(tmp_path / "files"), statement_timeout=5, retry_for=1)
+        executor = Executor(store, max_workers=4)
+        remote = GateRemote(store=store, user="ann")
+        try:
+            waiting = [executor.launch(reviewed, {"side": str(side), "name": name, "brief": "short"},
+                                       execution_name=name) for name in ("api", "cli")]
+            summing = executor.launch(summary, {"side": str(side)}, execution_name="summing")
+            for name in ("api", "cli"):
+                eventually(lambda: remote.get_signal("note", name).state is SignalState.PENDING, timeout=30,
+                           what=f"{name}'s gate to wait")
+            eventually(lambda: ran(side).count("summarized") == 1 and len(ran(side)) == 3, timeout=30,
+                       what="the tasks before the gates to run")
+            before = {name: [(e.kind, e.signal_id) for e in store.history(WorkflowExecutionIdentifier(
+                "default", "development", name))] for name in ("api", "cli", "summing")}
+
+            fill(plain_url)
+            refusals: dict[str, str] = {}
+            with pytest.raises(StoreError) as raised:
+                executor.launch(reviewed, {"side": str(side), "name": "late", "brief": big_text()},
+                                execution_name="late")
+            refusals["launch"] = str(raised.value)
+            with pytest.raises(StoreError) as raised:
+                remote.set_input("note", "api", big_text())
+            refusals["GateRemote"] = str(raised.value)
+            answered = gw("set", "note", big_text(), "-e", "cli", url=url)
+            assert answered.returncode == 1 and answered.stdout == "", answered.stderr
+            assert answered.stderr.startswith("gatewidgets: StoreError: ") and answered.stderr.count("\n") == 1
+            refusals["CLI"] = answered.stderr.removeprefix("gatewidgets: StoreError: ").strip()
+            RELEASE.set()  # summarized finishes: its completion needs pages too
+            with pytest.raises(StoreError) as raised:
+                summing.wait(timeout=60)
+            refusals["completion"] = str(raised.value)
+            assert summing.status is ExecutionStatus.FAILED
+            for what, message in refusals.items():
+                assert message.startswith(f"The gatewidgets store {masked(url)} {FULL}"), (what, message)
+                assert message.endswith("To fix: free disk space on the database server (its data directory or "
+                                        "tablespace)."), (what, message)
+                assert SECRET not in message and "\n" not in message, what
+            assert SECRET not in caplog.text
+
+            # nothing half-written: no trace of the launch, the sets or the completion
+            with psycopg.connect(plain_url, autocommit=True) as conn:
+                assert conn.execute("SELECT name, status FROM executions ORDER BY name").fetchall() == [
+                    ("api", "RUNNING"), ("cli", "RUNNING"), ("summing", "RUNNING")]
+                assert conn.execute("SELECT count(*) FROM signals WHERE execution = 'late'").fetchone() == (0,)
+                assert conn.execute("SELECT execution, state, value FROM signals ORDER BY execution").fetchall() == [
+                    ("api", "PENDING", None), ("cli", "PENDING", None)]
+                assert conn.execute("SELECT state, outputs FROM nodes WHERE execution = 'summing' ORDER BY seq"
+                                    ).fetchall() == [("RUNNING", None), ("QUEUED", None)]
+            for name, kinds in before.items():
+                key = WorkflowExecutionIdentifier("default", "development", name)
+                assert [(e.kind, e.signal_id) for e in store.history(key)] == kinds, name
+
+            with psycopg.connect(plain_url, autocommit=True) as conn:
+                conn.execute("DROP TABLE filler")  # space freed
+            late = executor.launch(reviewed, {"side": str(side), "name": "late", "brief": big_text()},
+                                   execution_name="late")
+            notes = {name: big_text() for name in ("api", "cli", "late")}
+            remote.set_input("note", "api", notes["api"])
+            answered = gw("set", "note", notes["cli"], "-e", "cli", url=url)
+            assert answered.returncode == 0, answered.stderr
+            eventually(lambda: remote.get_signal("note", "late").state is SignalState.PENDING, timeout=30,
+                       what="the late launch's gate to wait")
+            remote.set_input("note", "late", notes["late"])
+            assert [ex.wait(timeout=60) for ex in waiting] == [f"3:{len(notes['api'])}:5", f"3:{len(notes['cli'])}:5"]
+            assert late.wait(timeout=60) == f"4:{len(notes['late'])}:{len(big_text())}"
+            with psycopg.connect(plain_url, autocommit=True) as conn:
+                def summing_row() -> tuple[Any, ...] | None:
+                    return conn.execute("SELECT status, error LIKE %s FROM executions WHERE name = 'summing'",
+                                        (f"%{FULL}%",)).fetchone()
+
+                eventually(lambda: summing_row() == ("FAILED", True), timeout=30, what="the kept end to be written")
+                assert conn.execute("SELECT state, length(outputs) > 100000 FROM nodes WHERE execution = 'summing' "
+                                    "ORDER BY seq").fetchall() == [("SUCCEEDED", True), ("ABORTED", None)]
+                assert conn.execute("SELECT execution, count(*) FROM events WHERE kind = 'finished' GROUP BY "
+                                    "execution ORDER BY execution").fetchall() == [
+                    ("api", 1), ("cli", 1), ("late", 1), ("summing", 1)]
+                assert conn.execute("SELECT execution, value = %s FROM signals ORDER BY execution",
+                                    (json.dumps(notes["late"]),)).fetchall() == [
+                    ("api", False), ("cli", False), ("late", True)]
+            assert sorted(ran(side)) == ["drafted api", "drafted cli", "drafted late", "published api",
+                                         "published cli", "published late", "summarized"]
+        finally:
+            RELEASE.set()
+            executor.shutdown()
+            store.close()
