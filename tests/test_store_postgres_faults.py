@@ -208,3 +208,77 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
             RELEASE.set()
             executor.shutdown()
             store.close()
+
+
+# -- a database made read-only while an execution ends --------------------------------------------------------------
+
+AT_LAST = threading.Event()
+
+
+@task
+def counted(a: int) -> int:
+    return a + 1
+
+
+@task
+def last_counted(b: int) -> int:
+    AT_LAST.set()
+    RELEASE.wait(60)
+    return b * 10
+
+
+@workflow
+def counting(a: int) -> int:
+    return last_counted(b=counted(a=a))
+
+
+def read_only(server: PostgresServer, url: str, on: bool) -> None:
+    """Make ``url``'s database read-only, or writable again, for the sessions that start from now on (a setting of
+    the database, as an operator sets it); making it read-only also ends the sessions open on it."""
+    name = database_of(url)
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = {'on' if on else 'off'}")  # type: ignore
+        if on:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_writes_again(
+        postgres_server: PostgresServer, postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The database turns read-only while an execution runs its last task: the execution ends here with its real
+    result at once, its end and last node kept (the writer keeps trying); the database turns writable again (its
+    sessions left open: they stay read-only, so the store replaces each one refused) and the end is written once,
+    with the last node's output."""
+    caplog.set_level(logging.WARNING, logger="gatewidgets")
+    AT_LAST.clear()
+    RELEASE.clear()
+    url = with_password(postgres_url)
+    store = PostgresStore(url, files_dir=str(tmp_path / "files"), statement_timeout=2, retry_for=1)
+    executor = Executor(store, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", "read-only-end")
+    try:
+        ex = executor.launch(counting, {"a": 1}, execution_name=key.name)
+        assert AT_LAST.wait(30)
+        read_only(postgres_server, postgres_url, True)
+        RELEASE.set()
+        assert ex.wait(timeout=60) == 20 and ex.status is ExecutionStatus.SUCCEEDED
+        assert f"will record the end of execution {key} (SUCCEEDED) as soon as {store.path} accepts writes" in \
+            caplog.text
+        eventually(lambda: caplog.text.count(f"could not write to {store.path}") >= 2, timeout=30,
+                   what="the writer to try again")
+        assert f"{store.path} is read-only (postgresql: cannot execute UPDATE in a read-only transaction)" in \
+            caplog.text and SECRET not in caplog.text
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT status FROM executions").fetchone() == ("RUNNING",)
+            assert conn.execute("SELECT state FROM nodes ORDER BY seq").fetchall() == [("SUCCEEDED",), ("RUNNING",)]
+        read_only(postgres_server, postgres_url, False)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            eventually(lambda: conn.execute("SELECT status, outputs FROM executions").fetchone() == ("SUCCEEDED", "20"),
+                       timeout=30, what="the kept end to be written")
+            assert conn.execute("SELECT state, outputs FROM nodes ORDER BY seq").fetchall() == [
+                ("SUCCEEDED", "2"), ("SUCCEEDED", "20")]
+            assert conn.execute("SELECT count(*) FROM events WHERE kind = 'finished'").fetchone() == (1,)
+        assert f"recorded the end of execution {key} (SUCCEEDED) in {store.path}" in caplog.text
+    finally:
+        RELEASE.set()
+        executor.shutdown()
+        store.close()
