@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import psycopg
 import pytest
+from _held_workflow import RELEASE, held_at_its_last_step, kept_end_written
 from _postgres import PostgresServer, database_of, database_on_small_disk
 from helpers import eventually
 
@@ -54,7 +55,7 @@ def big_text(kilobytes: int = 100) -> str:
 
 # -- a full disk ----------------------------------------------------------------------------------------------------
 
-RELEASE = threading.Event()
+SUMMARIZE = threading.Event()  # summarized may finish
 
 
 @task
@@ -79,7 +80,7 @@ def reviewed(side: str, name: str, brief: str) -> str:
 @task
 def summarized(side: str) -> str:
     record_run(side, "summarized")
-    RELEASE.wait(60)
+    SUMMARIZE.wait(60)
     return big_text()
 
 
@@ -118,7 +119,7 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
     execution whose completion was refused ends FAILED here at once, its end kept. Space freed: the same launch
     goes through, the waiting gates are answered, the kept end is written once, and every task ran once."""
     caplog.set_level(logging.WARNING, logger="gatewidgets")
-    RELEASE.clear()
+    SUMMARIZE.clear()
     side = tmp_path / "side"
     with database_on_small_disk(postgres_server) as plain_url:
         url = with_password(plain_url)
@@ -129,9 +130,8 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
             waiting = [executor.launch(reviewed, {"side": str(side), "name": name, "brief": "short"},
                                        execution_name=name) for name in ("api", "cli")]
             summing = executor.launch(summary, {"side": str(side)}, execution_name="summing")
-            for name in ("api", "cli"):
-                eventually(lambda: remote.get_signal("note", name).state is SignalState.PENDING, timeout=30,
-                           what=f"{name}'s gate to wait")
+            eventually(lambda: [remote.get_signal("note", name).state for name in ("api", "cli")] == [
+                SignalState.PENDING] * 2, timeout=30, what="the gates to wait")
             eventually(lambda: ran(side).count("summarized") == 1 and len(ran(side)) == 3, timeout=30,
                        what="the tasks before the gates to run")
             before = {name: [(e.kind, e.signal_id) for e in store.history(WorkflowExecutionIdentifier(
@@ -150,7 +150,7 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
             assert answered.returncode == 1 and answered.stdout == "", answered.stderr
             assert answered.stderr.startswith("gatewidgets: StoreError: ") and answered.stderr.count("\n") == 1
             refusals["CLI"] = answered.stderr.removeprefix("gatewidgets: StoreError: ").strip()
-            RELEASE.set()  # summarized finishes: its completion needs pages too
+            SUMMARIZE.set()  # summarized finishes: its completion needs pages too
             with pytest.raises(StoreError) as raised:
                 summing.wait(timeout=60)
             refusals["completion"] = str(raised.value)
@@ -170,7 +170,7 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
                 assert conn.execute("SELECT execution, state, value FROM signals ORDER BY execution").fetchall() == [
                     ("api", "PENDING", None), ("cli", "PENDING", None)]
                 assert conn.execute("SELECT state IN ('QUEUED', 'RUNNING'), outputs FROM nodes "  # RUNNING: behind
-                                    "WHERE execution = 'summing' ORDER BY seq").fetchall() == [(True, None), (True, None)]
+                                    "WHERE execution = 'summing' ORDER BY seq").fetchall() == [(True, None)] * 2
             for name, kinds in before.items():
                 key = WorkflowExecutionIdentifier("default", "development", name)
                 assert [(e.kind, e.signal_id) for e in store.history(key)] == kinds, name
@@ -205,32 +205,12 @@ def test_a_full_disk_refuses_each_write_with_one_store_error_and_everything_goes
             assert sorted(ran(side)) == ["drafted api", "drafted cli", "drafted late", "published api",
                                          "published cli", "published late", "summarized"]
         finally:
-            RELEASE.set()
+            SUMMARIZE.set()
             executor.shutdown()
             store.close()
 
 
 # -- a database made read-only while an execution ends --------------------------------------------------------------
-
-AT_LAST = threading.Event()
-
-
-@task
-def counted(a: int) -> int:
-    return a + 1
-
-
-@task
-def last_counted(b: int) -> int:
-    AT_LAST.set()
-    RELEASE.wait(60)
-    return b * 10
-
-
-@workflow
-def counting(a: int) -> int:
-    return last_counted(b=counted(a=a))
-
 
 def read_only(server: PostgresServer, url: str, on: bool) -> None:
     """Make ``url``'s database read-only, or writable again, for the sessions that start from now on (a setting of
@@ -249,15 +229,10 @@ def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_w
     sessions left open: they stay read-only, so the store replaces each one refused) and the end is written once,
     with the last node's output."""
     caplog.set_level(logging.WARNING, logger="gatewidgets")
-    AT_LAST.clear()
-    RELEASE.clear()
-    url = with_password(postgres_url)
-    store = PostgresStore(url, files_dir=str(tmp_path / "files"), statement_timeout=2, retry_for=1)
-    executor = Executor(store, max_workers=2)
+    store = PostgresStore(with_password(postgres_url), files_dir=str(tmp_path / "files"), statement_timeout=2,
+                          retry_for=1)
     key = WorkflowExecutionIdentifier("default", "development", "read-only-end")
-    try:
-        ex = executor.launch(counting, {"a": 1}, execution_name=key.name)
-        assert AT_LAST.wait(30)
+    with held_at_its_last_step(store, key.name) as (_, ex):
         read_only(postgres_server, postgres_url, True)
         RELEASE.set()
         assert ex.wait(timeout=60) == 20 and ex.status is ExecutionStatus.SUCCEEDED
@@ -272,17 +247,8 @@ def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_w
             states = conn.execute("SELECT state FROM nodes ORDER BY seq").fetchall()
             assert states in ([("SUCCEEDED",), ("RUNNING",)], [("SUCCEEDED",), ("QUEUED",)])  # RUNNING: behind
         read_only(postgres_server, postgres_url, False)
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            eventually(lambda: conn.execute("SELECT status, outputs FROM executions").fetchone() == ("SUCCEEDED", "20"),
-                       timeout=30, what="the kept end to be written")
-            assert conn.execute("SELECT state, outputs FROM nodes ORDER BY seq").fetchall() == [
-                ("SUCCEEDED", "2"), ("SUCCEEDED", "20")]
-            assert conn.execute("SELECT count(*) FROM events WHERE kind = 'finished'").fetchone() == (1,)
+        kept_end_written(postgres_url, key)
         assert f"recorded the end of execution {key} (SUCCEEDED) in {store.path}" in caplog.text
-    finally:
-        RELEASE.set()
-        executor.shutdown()
-        store.close()
 
 
 # -- another machine ------------------------------------------------------------------------------------------------
