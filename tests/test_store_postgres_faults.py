@@ -230,7 +230,7 @@ def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_w
     with the last node's output."""
     caplog.set_level(logging.WARNING, logger="gatewidgets")
     store = PostgresStore(with_password(postgres_url), files_dir=str(tmp_path / "files"), statement_timeout=2,
-                          retry_for=1)
+                          retry_for=1, lease=0.6)  # its heartbeat tries every 0.2 s
     key = WorkflowExecutionIdentifier("default", "development", "read-only-end")
     with held_at_its_last_step(store, key.name) as (_, ex):
         read_only(postgres_server, postgres_url, True)
@@ -240,8 +240,10 @@ def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_w
             caplog.text
         eventually(lambda: caplog.text.count(f"could not write to {store.path}") >= 2, timeout=30,
                    what="the writer to try again")
+        eventually(lambda: f"could not renew its leases in {store.path}: The gatewidgets store {store.path} is "
+                   "read-only" in caplog.text, timeout=30, what="the heartbeat to try")
         assert f"{store.path} is read-only (postgresql: cannot execute UPDATE in a read-only transaction)" in \
-            caplog.text and SECRET not in caplog.text
+            caplog.text and SECRET not in caplog.text and "Traceback" not in caplog.text  # one line each
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             assert conn.execute("SELECT status FROM executions").fetchone() == ("RUNNING",)
             states = conn.execute("SELECT state FROM nodes ORDER BY seq").fetchall()

@@ -9,6 +9,7 @@ import os
 import threading
 from typing import Any, Iterable
 
+from gatewidgets.errors import StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.store.base import ExecKey, StoreEvent
 from gatewidgets.store.postgres.connection import Conn, translated
@@ -98,9 +99,11 @@ class Leases(Owners, Schema):
         while not self._closed.wait(self.lease / 3):
             try:
                 self._beat()
-            except Exception:  # the next beat tries again; a lease lasts three beats
-                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
+            except Exception as exc:  # the next beat tries again; a lease lasts three beats
+                log.warning("gatewidgets could not renew its leases in %s: %s", self.path, exc,
+                            exc_info=not isinstance(exc, StoreError))  # a database's refusal is one line
 
+    @translated
     def _beat(self) -> None:
         """Renew the leases of every running execution this process owns; mark the ones it lost, and tell."""
         before = set(self._owned)
