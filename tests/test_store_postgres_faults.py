@@ -256,7 +256,7 @@ def test_an_end_a_read_only_database_refuses_is_kept_and_written_once_it_takes_w
 # -- another machine ------------------------------------------------------------------------------------------------
 
 TESTS = Path(__file__).parent
-NAMESPACES = ("--uts", "--net", "--pid", "--mount", "--fork", "--mount-proc")
+NAMESPACES = ("--uts", "--net", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child")  # unshare's end ends all
 
 
 def on_machine(host: str, hidden: Path | None, *command: str) -> list[str]:
@@ -306,14 +306,16 @@ def owners() -> Iterator[list[subprocess.Popen[str]]]:
             proc.communicate(timeout=30)
 
 
+@pytest.mark.parametrize("b_host", ["machine-b", "machine-a"], ids=["another-hostname", "the-same-hostname"])
 def test_another_machine_answers_the_gate_and_recovers_the_execution_once_the_killed_owners_lease_expired(
         namespaces: None, owners: list[subprocess.Popen[str]], postgres_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, b_host: str) -> None:
     """Machine A (hostname, pids, HOME and config of its own, no network: the database by its unix socket) launches
-    a workflow as pid 1 and is killed at its gate. Machine B (another hostname, HOME and config, A's folder hidden;
-    its commands are pid 1 too: pids collide, leases decide) may not take the execution while A's lease is renewed;
+    a workflow as pid 1 and is killed at its gate. Machine B (HOME and config of its own, A's folder hidden; its
+    commands are pid 1 too: pids collide, leases decide) may not take the execution while A's lease is renewed;
     it answers the gate by the CLI, and once A's lease expired it recovers the execution by name with the CLI: the
-    task before the gate ran once, on A; the one after it ran on B."""
+    task before the gate ran once, on A; the one after it ran on B. B has another hostname, or A's (containers
+    that share one): pid 1 on both, and still told apart, by their pid namespaces."""
     url, name = with_password(postgres_url), "across-machines"
     side = tmp_path / "shared" / "side"
     side.parent.mkdir()
@@ -323,7 +325,7 @@ def test_another_machine_answers_the_gate_and_recovers_the_execution_once_the_ki
     remote = GateRemote.for_sandbox()
 
     def on_b(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(on_machine("machine-b", a_home, sys.executable, "-m", "gatewidgets", *args),
+        return subprocess.run(on_machine(b_host, a_home, sys.executable, "-m", "gatewidgets", *args),
                               env=b_env, capture_output=True, text=True, timeout=120)
 
     def waiting() -> bool:
@@ -358,8 +360,8 @@ def test_another_machine_answers_the_gate_and_recovers_the_execution_once_the_ki
     recovered = on_b("recover", name, "--json")
     assert recovered.returncode == 0, recovered.stderr
     assert recovered.stdout.strip().splitlines()[-1] == "20"  # a=1: before gave 2, after 20
-    assert ran(side) == ["before machine-a 1", "after machine-b 1"]
+    assert ran(side) == ["before machine-a 1", f"after {b_host} 1"]
     record = remote.get_execution(name)
-    assert (record.status, record.outputs, record.host, record.pid) == (ExecutionStatus.SUCCEEDED, 20, "machine-b", 1)
+    assert (record.status, record.outputs, record.host, record.pid) == (ExecutionStatus.SUCCEEDED, 20, b_host, 1)
     kinds = [e.kind for e in remote.history(name)]
     assert (kinds.count("set"), kinds.count("finished")) == (1, 1), kinds
