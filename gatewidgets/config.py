@@ -106,6 +106,10 @@ class GateWidgets(Configurable):
         "also an OS crash or power loss, as far as the disk honours fsync (every commit, and every "
         "completion before a successor starts, is synced: slower). On PostgreSQL: 'process' commits without "
         "waiting for the server's disk (synchronous_commit off), 'machine' waits.")).tag(config=True)
+    lease = Float(30.0, help=(
+        "PostgreSQL stores: seconds a process's lease on the executions it runs lasts unless renewed (it renews "
+        "every third of it); once it expired, a process on another machine may recover the execution (stores "
+        "opened afterwards).")).tag(config=True)
     answers = Unicode(None, allow_none=True, help=(
         "An answers file (TOML): gates reached in this process are answered from it, and a gate it does not "
         "answer fails its execution at once (unless the file says unanswered = \"wait\"). None: "
@@ -172,7 +176,7 @@ class GateWidgets(Configurable):
             raise TraitError(f"GateWidgets.{proposal['trait'].name} must be at least 1, got {proposal['value']}.")
         return int(proposal["value"])
 
-    @validate("busy_timeout", "http_busy_timeout")
+    @validate("busy_timeout", "http_busy_timeout", "lease")
     def _check_busy(self, proposal: Any) -> float:
         if not 0 < proposal["value"] <= 3600:
             raise TraitError(f"GateWidgets.{proposal['trait'].name} must be in (0, 3600] seconds, "

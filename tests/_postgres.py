@@ -10,6 +10,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -83,3 +84,40 @@ def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
         subprocess.run(_as_server_user("pg_ctl", "-D", server.data, "stop", "-m", "immediate"),
                        capture_output=True, timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def database_on_small_disk(server: PostgresServer, megabytes: int = 8) -> Iterator[str]:
+    """The URL of a fresh database on ``server`` whose tables (``default_tablespace``) live on a file system of
+    their own, a ``megabytes`` tmpfs, so a test can fill it for real (``No space left on device``); dropped and
+    unmounted afterwards. Skips the test when this process may not mount one (it needs root, or CAP_SYS_ADMIN)."""
+    disk = tempfile.mkdtemp(prefix="gw-pg-disk-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", disk],
+                             capture_output=True, text=True, timeout=30)
+    if mounted.returncode != 0:
+        os.rmdir(disk)
+        pytest.skip(f"this process may not mount a tmpfs (mount said: {mounted.stderr.strip()}): a full disk needs "
+                    "a small file system of its own; run as root or with CAP_SYS_ADMIN")
+    space = f"small_{secrets.token_hex(4)}"
+    url = None
+    try:
+        user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if user is not None:
+            os.chown(disk, user.pw_uid, user.pw_gid)
+        url = server.new_database()
+        with psycopg.connect(server.url(), autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"CREATE TABLESPACE {space} LOCATION '{disk}'")  # type: ignore[call-overload]
+            conn.execute(f"ALTER DATABASE {database_of(url)} SET default_tablespace = {space}")  # type: ignore
+        yield url
+    finally:
+        with psycopg.connect(server.url(), autocommit=True, connect_timeout=10) as conn:
+            if url is not None:
+                conn.execute(f"DROP DATABASE IF EXISTS {database_of(url)} WITH (FORCE)")  # type: ignore
+            conn.execute(f"DROP TABLESPACE IF EXISTS {space}")  # type: ignore[call-overload]
+        subprocess.run(["umount", "--lazy", disk], capture_output=True, timeout=30)
+        os.rmdir(disk)
+
+
+def database_of(url: str) -> str:
+    """The database a :meth:`PostgresServer.url` names."""
+    return urllib.parse.urlsplit(url).path.lstrip("/")

@@ -119,7 +119,7 @@ def test_trust_settings(tmp_path: Path) -> None:
     assert http is open_store(wait=0.5)
     for name, bad in (("max_upload_bytes", 0), ("busy_timeout", 0), ("busy_timeout", 7200),
                       ("http_busy_timeout", 0), ("http_busy_timeout", 7200), ("http_upload_ttl", 0),
-                      ("inbox_stream_seconds", 0)):
+                      ("inbox_stream_seconds", 0), ("lease", 0), ("lease", 7200)):
         with pytest.raises(TraitError, match=f"GateWidgets.{name}"):
             GateWidgets(config=Config({"GateWidgets": {name: bad}}))
     assert GateWidgets().http_allowed_file_dirs == [] and settings.http_allowed_file_dirs == []  # off by default

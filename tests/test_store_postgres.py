@@ -18,13 +18,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from _held_workflow import RELEASE, held_at_its_last_step, kept_end_written
 from _jupyter_server import call, running_server
 from _postgres import PostgresServer
 from _procs import waiting_execution
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState, task, workflow
-from gatewidgets.engine import Executor
+from gatewidgets import GateRemote, SignalState
 from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
@@ -517,40 +517,15 @@ def test_a_kernel_whose_lease_was_taken_at_a_gate_stops_waiting_and_runs_nothing
         stop_all(first, second)
 
 
-AT_LAST, RELEASE = threading.Event(), threading.Event()
-
-
-@task
-def first_step(a: int) -> int:
-    return a + 1
-
-
-@task
-def last_step(b: int) -> int:
-    AT_LAST.set()
-    RELEASE.wait(60)
-    return b * 10
-
-
-@workflow
-def two_steps(a: int) -> int:
-    return last_step(b=first_step(a=a))
-
-
 def test_an_end_the_database_refuses_is_kept_and_written_once_it_is_back(
         postgres_server: PostgresServer, postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The server stops while a workflow runs its last task: the execution ends here with its real result at
     once, its end (and its last node) kept; the server starts again and the store's writer records them, the
     end once; nobody had to recover it."""
     caplog.set_level(logging.WARNING, logger="gatewidgets")
-    AT_LAST.clear()
-    RELEASE.clear()
     store = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"), statement_timeout=1, retry_for=1)
-    executor = Executor(store, max_workers=2)
     key = WorkflowExecutionIdentifier("default", "development", "kept-end")
-    try:
-        ex = executor.launch(two_steps, {"a": 1}, execution_name=key.name)
-        assert AT_LAST.wait(30)
+    with held_at_its_last_step(store, key.name) as (executor, ex):
         postgres_server.pg_ctl("stop", "-m", "fast")
         try:
             RELEASE.set()
@@ -561,21 +536,8 @@ def test_an_end_the_database_refuses_is_kept_and_written_once_it_is_back(
                 store.adopt_execution(key)  # not recoverable here: its end is on its way
         finally:
             postgres_server.pg_ctl("start")
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            def ended() -> tuple[Any, ...] | None:
-                return conn.execute("SELECT status, outputs, finished_at IS NOT NULL FROM executions "
-                                    "WHERE name = %s", (key.name,)).fetchone()
-
-            eventually(lambda: ended() == ("SUCCEEDED", "20", True), timeout=30, what="the kept end to be written")
-            assert conn.execute("SELECT node_id, state, outputs FROM nodes WHERE execution = %s ORDER BY seq",
-                                (key.name,)).fetchall() == [("n0", "SUCCEEDED", "2"), ("n1", "SUCCEEDED", "20")]
-            assert conn.execute("SELECT count(*) FROM events WHERE execution = %s AND kind = 'finished'",
-                                (key.name,)).fetchone() == (1,)
+        kept_end_written(postgres_url, key)
         assert f"recorded the end of execution {key} (SUCCEEDED) in {store.path}" in caplog.text
-    finally:
-        RELEASE.set()
-        executor.shutdown()
-        store.close()
 
 
 def test_durability_chooses_whether_a_commit_waits_for_the_disk(postgres_url: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["identity", "own_identity", "alive"]
+__all__ = ["identity", "own_identity", "alive", "pid_namespace"]
 
 _PROC = "/proc"
 _GONE = ("Z", "X")  # /proc states of a process that has exited (zombie, dead)
@@ -48,6 +48,15 @@ def identity(pid: int) -> tuple[int | None, str | None]:
 @functools.lru_cache(maxsize=4)
 def _identity_of(pid: int) -> tuple[int | None, str | None]:
     return identity(pid)
+
+
+def pid_namespace(pid: int | None = None) -> str | None:
+    """The pid namespace of ``pid`` (default: this process), such as ``pid:[4026531836]``: a pid names one process
+    only within its namespace (a container has its own); ``None`` where ``/proc`` cannot tell."""
+    try:
+        return os.readlink(f"{_PROC}/{pid if pid is not None else 'self'}/ns/pid")
+    except OSError:
+        return None
 
 
 def own_identity() -> tuple[int | None, str | None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, TypeVar
 
@@ -327,16 +326,16 @@ def decision_detail(ballot: Ballot | None, verdict: Verdict | None,
     return out or None
 
 
-def refuse_adoption(row: Row, key: ExecKey, host: str, alive: Callable[[], bool | None]) -> None:
-    """Raise ``ExecutionExistsError`` (naming its owner) unless this process on ``host`` may adopt the execution
-    of ``row``: it is running, and its owner is this process or not ``alive()``."""
+def refuse_adoption(row: Row, key: ExecKey, mine: bool, alive: Callable[[], bool | None]) -> None:
+    """Raise ``ExecutionExistsError`` (naming its owner) unless this process may adopt the execution of ``row``:
+    it is running, and its owner is this process (``mine``) or not ``alive()``."""
     owner = f"process {row['pid']} on {row['host']}"
     if row["status"] != ExecutionStatus.RUNNING.value:
         raise ExecutionExistsError(
             f"Execution {key} already ended ({row['status']}, last run by {owner}); only an unfinished "
             "execution can be recovered. Launch a new one with another execution_name."
         )
-    if (row["pid"], row["host"]) != (os.getpid(), host) and alive():
+    if not mine and alive():
         raise ExecutionExistsError(
             f"Execution {key} is still running in {owner}; it can be recovered only once that process is gone."
         )

@@ -50,7 +50,9 @@ _PROBLEMS = (  # SQLSTATE prefixes, or words of a failed connection's message ->
     (("3D", "does not exist"), "does not exist",
      "create the database (createdb) or point GATEWIDGETS_STORE at another one"),
     (("25006",), "is read-only", "point GATEWIDGETS_STORE at the primary server, or end its read-only mode"),
-    (("53",), "is out of resources (disk full or too many connections)", "free disk space or connections"),
+    (("53100",), "is out of disk space", "free disk space on the database server (its data directory or tablespace)"),
+    (("53300",), "has no connection left", "end idle sessions or raise the server's max_connections"),
+    (("53",), "is out of resources", "free memory or disk space on the database server"),
     (("57014",), "did not answer within the statement timeout", "try again; if it stays slow, check the server"),
     (("42501",), "refused this user the access", "grant the user rights on the database and its tables"),
 )
@@ -127,14 +129,14 @@ class Connection:
 
     def __init__(self, url: str, *, files_dir: str | None = None, poll_interval: float = 1.0,
                  statement_timeout: float | None = None, retry_for: float = 5.0, pool_size: int = 8,
-                 lease: float = 30.0, durability: str | None = None) -> None:
+                 lease: float | None = None, durability: str | None = None) -> None:
         self.url = url
         self.path = masked(url)  # what faces and messages show
         self.files_dir = os.path.abspath(files_dir) if files_dir else _default_files_dir()
         self.poll_interval = poll_interval  # seconds between fallback polls of the events a notification missed
         self.statement_timeout = statement_timeout if statement_timeout is not None else settings.busy_timeout
         self.retry_for = retry_for
-        self.lease = lease  # seconds an owner's lease lasts unless renewed (every third of it)
+        self.lease = lease or settings.lease  # seconds an owner's lease lasts unless renewed (every third of it)
         self.durability = durability or settings.durability  # "process" or "machine" (see config.GateWidgets)
         self.origin = uuid.uuid4().hex
         self.host = socket.gethostname()
@@ -188,8 +190,15 @@ class Connection:
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
         """A pooled connection in one transaction, committed at the end (rolled back on an error)."""
-        with self._pool.connection() as conn, conn.transaction():
-            yield conn
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    yield conn
+            except pgerrors.ReadOnlySqlTransaction:
+                # a session keeps the read-only default it read at connect: closed, the pool replaces it, so writes
+                # succeed once the database (or the server now behind its address) takes them again
+                conn.close()
+                raise
 
     @contextmanager
     def _read(self) -> Iterator[Conn]:

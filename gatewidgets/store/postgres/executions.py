@@ -15,10 +15,9 @@ from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
-from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
 from gatewidgets.store.postgres.connection import Conn, retried, translated
-from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row
+from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row, owner_identity
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
     Ended,
@@ -98,7 +97,7 @@ class Executions(Leases, Guarded):
         key = row.key
         launched_by = self.vouched(row.launched_by)
         owner = row.pid if row.pid is not None else os.getpid()
-        started, boot = process.own_identity() if owner == os.getpid() else process.identity(owner)
+        started, boot = owner_identity(owner)
         inserted = conn.execute(
             "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
             "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
@@ -261,10 +260,10 @@ class Executions(Leases, Guarded):
                                        f"{self.path} accepts writes again.")
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
-            refuse_adoption(row, key, self.host, lambda: self._owner_alive(conn, row))
+            refuse_adoption(row, key, self._mine(row), lambda: self._owner_alive(conn, row))
             conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
                          f"lease_until={CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
-                         (os.getpid(), self.host, *process.own_identity(), ts(now()), self.lease, *key_tuple(key)))
+                         (os.getpid(), self.host, *owner_identity(os.getpid()), ts(now()), self.lease, *key_tuple(key)))
         self._own(key)
         return self.get_execution(key)
 
@@ -324,7 +323,7 @@ class Executions(Leases, Guarded):
 
     @retried("record the end of an execution")
     def _end_owned(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None) -> None:
-        self._finish(key, status, outputs, error, owner=(os.getpid(), self.host))
+        self._finish(key, status, outputs, error, owned=True)
 
     @retried("record the end of an execution")
     def finish_execution(self, key: ExecKey, status: ExecutionStatus, *, outputs: Any = None,
@@ -333,12 +332,12 @@ class Executions(Leases, Guarded):
         Ending an execution that already ended does nothing. An end this process decided but could not write yet
         (see :meth:`end_execution`) is written instead of this one."""
         status, outputs, error = self._ends.get(key, (status, outputs, error))
-        return self._finish(key, status, outputs, error, owner=None)
+        return self._finish(key, status, outputs, error, owned=False)
 
     def _finish(self, key: ExecKey, status: ExecutionStatus, outputs: Any, error: str | None,
-                owner: tuple[int, str] | None) -> list[str]:
-        """:meth:`finish_execution`; with ``owner`` (pid, host), only while that process owns the execution. A kept
-        end is settled (written, or dropped as no longer this process's) with the transaction."""
+                owned: bool) -> list[str]:
+        """:meth:`finish_execution`; if ``owned``, only while this process owns the execution. A kept end is
+        settled (written, or dropped as no longer this process's) with the transaction."""
         self.flush()
         stamp = ts(now())
         with self._tx() as conn:
@@ -346,7 +345,7 @@ class Executions(Leases, Guarded):
             if row["status"] != ExecutionStatus.RUNNING.value:
                 self._ends.pop(key, None)
                 return []
-            if owner is not None and (row["pid"], row["host"]) != owner:
+            if owned and not self._mine(row):
                 self._ends.pop(key, None)
                 log.warning("gatewidgets did not record the end (%s) of execution %s: process %s on %s took it "
                             "over when this process's lease expired", status.value, key, row["pid"], row["host"])

@@ -9,18 +9,30 @@ import os
 import threading
 from typing import Any, Iterable
 
+from gatewidgets.errors import StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
+from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, StoreEvent
 from gatewidgets.store.postgres.connection import Conn, translated
 from gatewidgets.store.postgres.schema import Schema
 from gatewidgets.store.sql import Owners, key_tuple, no_execution
 
-__all__ = ["Leases", "CLOCK", "execution_row"]
+__all__ = ["Leases", "CLOCK", "execution_row", "owner_identity"]
 
 log = logging.getLogger(__name__)
 
 CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
 _RUNNING = ExecutionStatus.RUNNING.value
+
+
+def owner_identity(pid: int) -> tuple[int | None, str | None]:
+    """``(pid_started, boot_id)`` recorded for the owner ``pid``: :func:`process.identity`, the boot id followed by
+    the process's pid namespace, so that processes of one hostname in different pid namespaces (containers that
+    share a hostname), whose pids may collide, are not taken for one another."""
+    own = pid == os.getpid()
+    started, boot = process.own_identity() if own else process.identity(pid)
+    space = process.pid_namespace(None if own else pid)
+    return started, (f"{boot} {space}" if boot is not None and space is not None else boot)
 
 
 def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
@@ -53,14 +65,22 @@ class Leases(Owners, Schema):
         self._lost.pop(key, None)
         self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
+    def _me(self) -> tuple[int, str, str | None]:
+        """This process as an execution's owner: ``(pid, host, boot_id)`` (see :func:`owner_identity`)."""
+        return os.getpid(), self.host, owner_identity(os.getpid())[1]
+
+    def _mine(self, row: dict[str, Any]) -> bool:
+        """Whether this process owns the execution of ``row``."""
+        return (row["pid"], row["host"], row["boot_id"]) == self._me()
+
     def _claim(self, conn: Conn, keys: list[ExecKey]) -> tuple[set[ExecKey], list[ExecKey]]:
         """Of ``keys``, the running executions this process owns, their rows locked and leases renewed until
         ``conn``'s transaction ends (an adoption waits for it); and those of the others it ran, marked lost now."""
         rows = conn.execute(
             f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
-            f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND status=%s "
-            "RETURNING project, domain, name",
-            (self.lease, *(part for key in keys for part in key_tuple(key)), os.getpid(), self.host, _RUNNING),
+            f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s "
+            "AND status=%s RETURNING project, domain, name",
+            (self.lease, *(part for key in keys for part in key_tuple(key)), *self._me(), _RUNNING),
         ).fetchall()
         mine = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
         lost = [key for key in keys if key not in mine and key in self._owned]
@@ -69,11 +89,11 @@ class Leases(Owners, Schema):
         return mine, lost
 
     def _mark_lost(self, conn: Conn, key: ExecKey) -> None:
-        row = conn.execute("SELECT pid, host, status FROM executions WHERE project=%s AND domain=%s AND name=%s",
-                           key_tuple(key)).fetchone()
+        row = conn.execute("SELECT pid, host, boot_id, status FROM executions WHERE project=%s AND domain=%s AND "
+                           "name=%s", key_tuple(key)).fetchone()
         if row is None:
             what = "was deleted from the store"
-        elif (row["pid"], row["host"]) != (os.getpid(), self.host):
+        elif not self._mine(row):
             what = f"was taken over by process {row['pid']} on {row['host']}" + (
                 f" (now {row['status']})" if row["status"] != _RUNNING else "")
         else:
@@ -98,16 +118,18 @@ class Leases(Owners, Schema):
         while not self._closed.wait(self.lease / 3):
             try:
                 self._beat()
-            except Exception:  # the next beat tries again; a lease lasts three beats
-                log.warning("gatewidgets could not renew its leases in %s", self.path, exc_info=True)
+            except Exception as exc:  # the next beat tries again; a lease lasts three beats
+                log.warning("gatewidgets could not renew its leases in %s: %s", self.path, exc,
+                            exc_info=not isinstance(exc, StoreError))  # a database's refusal is one line
 
+    @translated
     def _beat(self) -> None:
         """Renew the leases of every running execution this process owns; mark the ones it lost, and tell."""
         before = set(self._owned)
         with self._tx() as conn:
-            rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE host=%s AND pid=%s AND "
-                                "status=%s RETURNING project, domain, name",
-                                (self.lease, self.host, os.getpid(), _RUNNING)).fetchall()
+            rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE pid=%s AND host=%s AND "
+                                "boot_id IS NOT DISTINCT FROM %s AND status=%s RETURNING project, domain, name",
+                                (self.lease, *self._me(), _RUNNING)).fetchall()
             renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
             lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
             for key in lost:
@@ -116,14 +138,25 @@ class Leases(Owners, Schema):
 
     @translated
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
-        """Whether the process that runs ``record`` lives: on this host, its process; on another, its lease."""
-        if record.host == self.host:
-            return self._alive(record.pid, record.host, record.pid_started, record.boot_id)
+        """Whether the process that runs ``record`` lives: on this host and in this pid namespace, its process;
+        elsewhere, its lease."""
+        here = self._here(record.pid, record.host, record.pid_started, record.boot_id)
+        if here is not None:
+            return here
         with self._read() as conn:
             return self._owner_alive(conn, execution_row(conn, record.id))
 
+    def _here(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
+        """Whether the owner ``pid`` lives, told by its process where its pid means the same as here (this host
+        and pid namespace); else ``None``."""
+        boot_id, _, space = (boot or "").partition(" ")
+        if space and space != process.pid_namespace():
+            return None
+        return self._alive(pid, host, started, boot_id or None)
+
     def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
-        if row["host"] == self.host:
-            return self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]) is not False
+        here = self._here(row["pid"], row["host"], row["pid_started"], row["boot_id"])
+        if here is not None:
+            return here
         alive = conn.execute(f"SELECT %s::float8 > {CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()
         return bool(alive and alive["alive"])

@@ -160,7 +160,7 @@ class Executions(Owners, WriteBehind):
                                        "store accepts writes again.")
         with self._write() as conn:
             row = execution_row(conn, key)
-            refuse_adoption(row, key, self.host,
+            refuse_adoption(row, key, (row["pid"], row["host"]) == (os.getpid(), self.host),
                             lambda: self._alive(row["pid"], row["host"], row["pid_started"], row["boot_id"]))
             journal = self._journal_path(row["host"], row["pid"], row["pid_started"])
             spent = self._replay(conn, key, journal, row["host"], row["pid"])
