@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.store.base import ExecKey, StoreEvent
@@ -53,20 +53,25 @@ class Leases(Owners, Schema):
         self._lost.pop(key, None)
         self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
-    def _claim(self, conn: Conn, keys: list[ExecKey]) -> tuple[set[ExecKey], list[ExecKey]]:
-        """Of ``keys``, the running executions this process owns, their rows locked and leases renewed until
-        ``conn``'s transaction ends (an adoption waits for it); and those of the others it ran, marked lost now."""
-        rows = conn.execute(
-            f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
-            f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND status=%s "
-            "RETURNING project, domain, name",
-            (self.lease, *(part for key in keys for part in key_tuple(key)), os.getpid(), self.host, _RUNNING),
-        ).fetchall()
-        mine = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
+    def _claim(self, keys: Sequence[ExecKey]) -> tuple[str, list[Any]]:
+        """A statement for a ``WITH`` clause, and its parameters, that claims ``keys``: it returns (``project``,
+        ``domain``, ``name``) the running executions among them this process owns, their rows locked and leases
+        renewed until its statement's transaction ends (an adoption waits for it; one that committed first makes
+        the owner's check fail)."""
+        return (f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
+                f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND status=%s "
+                "RETURNING project, domain, name",
+                [self.lease, *(part for key in keys for part in key_tuple(key)), os.getpid(), self.host, _RUNNING])
+
+    def _unclaimed(self, keys: Iterable[ExecKey], mine: set[ExecKey]) -> list[ExecKey]:
+        """Of ``keys``, the executions this process ran that a claim did not return (:meth:`_claim`): marked lost
+        now, and returned."""
         lost = [key for key in keys if key not in mine and key in self._owned]
-        for key in lost:
-            self._mark_lost(conn, key)
-        return mine, lost
+        if lost:
+            with self._read() as conn:
+                for key in lost:
+                    self._mark_lost(conn, key)
+        return lost
 
     def _mark_lost(self, conn: Conn, key: ExecKey) -> None:
         row = conn.execute("SELECT pid, host, status FROM executions WHERE project=%s AND domain=%s AND name=%s",
