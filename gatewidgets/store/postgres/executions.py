@@ -42,21 +42,22 @@ _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
 _RETRY_MIN, _RETRY_MAX = 0.1, 2.0
-# an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones: an execution's
-# row joined, so nothing is inserted without it
+# an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones (counted once: a
+# count per row would read every row inserted so far, quadratic); nothing is inserted without an execution's row
+_NEXT = ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM {table} t WHERE "
+         "t.project=e.project AND t.domain=e.domain AND t.execution=e.name) AS seq FROM executions e WHERE "
+         "(project, domain, name) = (%s, %s, %s)) ")
 _INSERT_NODES = (
-    "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, signal_id) "
-    "SELECT e.project, e.domain, e.name, v.node_id, (SELECT COALESCE(MAX(seq), -1) FROM nodes WHERE project=e.project "
-    "AND domain=e.domain AND execution=e.name) + v.i, v.kind, v.name, %s, v.upstream, v.signal_id FROM executions e, "
-    "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(node_id, kind, name, "
-    "upstream, signal_id, i) WHERE (e.project, e.domain, e.name) = (%s, %s, %s) ORDER BY v.i ON CONFLICT DO NOTHING")
+    _NEXT.format(table="nodes") + "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, "
+    "upstream, signal_id) SELECT x.project, x.domain, x.name, v.node_id, x.seq + v.i, v.kind, v.name, %s, v.upstream, "
+    "v.signal_id FROM x, unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS "
+    "v(node_id, kind, name, upstream, signal_id, i) ORDER BY v.i ON CONFLICT DO NOTHING")
 _INSERT_SIGNALS = (
-    "WITH s AS (INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, type, "
-    "state, created_at, context) SELECT e.project, e.domain, e.name, v.signal_id, (SELECT COALESCE(MAX(seq), -1) FROM "
-    "signals WHERE project=e.project AND domain=e.domain AND execution=e.name) + v.i, v.kind, v.node_id, "
-    "v.description, v.type, %s, %s, v.context FROM executions e, unnest(%s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(signal_id, kind, node_id, description, type, context, "
-    "i) WHERE (e.project, e.domain, e.name) = (%s, %s, %s) ORDER BY v.i ON CONFLICT DO NOTHING RETURNING *), "
+    _NEXT.format(table="signals") + ", s AS (INSERT INTO signals (project, domain, execution, signal_id, seq, kind, "
+    "node_id, description, type, state, created_at, context) SELECT x.project, x.domain, x.name, v.signal_id, "
+    "x.seq + v.i, v.kind, v.node_id, v.description, v.type, %s, %s, v.context FROM x, unnest(%s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(signal_id, kind, node_id, description, "
+    "type, context, i) ORDER BY v.i ON CONFLICT DO NOTHING RETURNING *), "
     "c AS (INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state) SELECT %s, "
     "%s, project, domain, execution, signal_id, node_id, 'created', state FROM s ORDER BY seq RETURNING *) "
     f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id")  # seconds the writer waits before it tries again what the database did not take
@@ -159,14 +160,13 @@ class Executions(Leases, Guarded):
         together (one transaction, unless ``conn`` is in one already), the execution's row locked by the first, so
         each later one numbers after what another process's insert committed meanwhile."""
         sql = ["SELECT 1 FROM executions WHERE project=%s AND domain=%s AND name=%s FOR UPDATE", _INSERT_NODES]
-        params: list[Any] = [*key_tuple(key), NodeState.QUEUED.value, *_columns(
-            [(n["node_id"], n["kind"], n["name"], dumps(list(n["upstream"])), n.get("signal_id")) for n in nodes], 5),
-            *key_tuple(key)]
+        params: list[Any] = [*key_tuple(key), *key_tuple(key), NodeState.QUEUED.value, *_columns(
+            [(n["node_id"], n["kind"], n["name"], dumps(list(n["upstream"])), n.get("signal_id")) for n in nodes], 5)]
         if signals:
             sql.append(_INSERT_SIGNALS)
-            params += [SignalState.UPCOMING.value, stamp, *_columns(
+            params += [*key_tuple(key), SignalState.UPCOMING.value, stamp, *_columns(
                 [(s["signal_id"], s["kind"], s["node_id"], s.get("description"), dumps(s["type"]),
-                  context_json(s.get("context"))) for s in signals], 6), *key_tuple(key), self.origin, ts(now())]
+                  context_json(s.get("context"))) for s in signals], 6), self.origin, ts(now())]
         with psycopg.ClientCursor(conn) as cur:  # bound here: several statements are one simple query
             cur.execute("; ".join(sql), params)  # type: ignore[call-overload]  # our own text
             if cur.fetchone() is None:
