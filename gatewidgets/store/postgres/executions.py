@@ -11,7 +11,6 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
-
 from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.policy import Identity
@@ -41,7 +40,7 @@ log = logging.getLogger(__name__)
 _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would run a node again
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
-_RETRY_MIN, _RETRY_MAX = 0.1, 2.0
+_RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the database did not take
 # an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones (counted once: a
 # count per row would read every row inserted so far, quadratic); nothing is inserted without an execution's row
 _NEXT = ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM {table} t WHERE "
@@ -60,7 +59,7 @@ _INSERT_SIGNALS = (
     "type, context, i) ORDER BY v.i ON CONFLICT DO NOTHING RETURNING *), "
     "c AS (INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state) SELECT %s, "
     "%s, project, domain, execution, signal_id, node_id, 'created', state FROM s ORDER BY seq RETURNING *) "
-    f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id")  # seconds the writer waits before it tries again what the database did not take
+    f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id")
 
 
 def _node_value(column: str, value: Any) -> Any:
@@ -168,7 +167,7 @@ class Executions(Leases, Guarded):
                 [(s["signal_id"], s["kind"], s["node_id"], s.get("description"), dumps(s["type"]),
                   context_json(s.get("context"))) for s in signals], 6), self.origin, ts(now())]
         with psycopg.ClientCursor(conn) as cur:  # bound here: several statements are one simple query
-            cur.execute("; ".join(sql), params)  # type: ignore[call-overload]  # our own text
+            cur.execute("; ".join(sql), params)  # our own text
             if cur.fetchone() is None:
                 raise no_execution(key)
             created = cur.fetchall() if cur.nextset() and cur.nextset() else []
@@ -264,9 +263,9 @@ class Executions(Leases, Guarded):
                 "(v.project, v.domain, v.execution, v.node_id))")
             params += [value for row in rows for value in row]
         with self._read() as conn:
-            rows = conn.execute(f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own",
-                                params).fetchall()
-        return self._unclaimed(keys, {ExecKey(r["project"], r["domain"], r["name"]) for r in rows})
+            claimed = conn.execute(f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own",
+                                   params).fetchall()
+        return self._unclaimed(keys, {ExecKey(r["project"], r["domain"], r["name"]) for r in claimed})
 
     # -- recovery ---------------------------------------------------------------------------------------------
 
