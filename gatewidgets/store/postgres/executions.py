@@ -3,6 +3,7 @@ committed by :meth:`durable` before a successor starts), recovery (adoption), re
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import threading
@@ -78,6 +79,23 @@ def _node_value(column: str, value: Any) -> Any:
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """``rows`` (of ``width`` values each) as ``width`` columns: arrays for ``unnest``."""
     return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
+@functools.lru_cache(maxsize=256)
+def _write_sql(claim: str, shapes: tuple[tuple[tuple[str, ...], int], ...]) -> str:
+    """The statement of :meth:`Executions._write_nodes`: ``claim`` (``own``), then for each shape of change (its
+    columns, and how many nodes) an update of those nodes, joined with ``own``: only the claimed executions'."""
+    writes = []
+    for i, (columns, count) in enumerate(shapes):
+        values = [f"v{j}" for j in range(len(columns))]
+        typed = f"({', '.join(['%s::text'] * (4 + len(columns)))})"  # the first row types the columns
+        writes.append(
+            f", w{i} AS (UPDATE nodes n SET {', '.join(f'{c}=v.{v}' for c, v in zip(columns, values))} FROM "
+            f"(VALUES {', '.join([typed] + [typed.replace('::text', '')] * (count - 1))}) AS v(project, domain, "
+            f"execution, node_id, {', '.join(values)}) JOIN own ON (own.project, own.domain, own.name) = "
+            "(v.project, v.domain, v.execution) WHERE (n.project, n.domain, n.execution, n.node_id) = "
+            "(v.project, v.domain, v.execution, v.node_id))")
+    return f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own"
 
 
 class Executions(Leases, Guarded):
@@ -251,19 +269,10 @@ class Executions(Leases, Guarded):
         for where, fields in batch.items():
             columns = tuple(sorted(fields))
             by_shape.setdefault(columns, []).append((*where, *(_node_value(c, fields[c]) for c in columns)))
-        writes = []
-        for i, (columns, rows) in enumerate(sorted(by_shape.items())):
-            values = [f"v{j}" for j in range(len(columns))]
-            typed = f"({', '.join(['%s::text'] * (4 + len(columns)))})"  # the first row types the columns
-            writes.append(
-                f", w{i} AS (UPDATE nodes n SET {', '.join(f'{c}=v.{v}' for c, v in zip(columns, values))} FROM "
-                f"(VALUES {', '.join([typed] + [typed.replace('::text', '')] * (len(rows) - 1))}) AS v(project, "
-                f"domain, execution, node_id, {', '.join(values)}) JOIN own ON (own.project, own.domain, own.name) "
-                "= (v.project, v.domain, v.execution) WHERE (n.project, n.domain, n.execution, n.node_id) = "
-                "(v.project, v.domain, v.execution, v.node_id))")
-            params += [value for row in rows for value in row]
+        shapes = sorted(by_shape.items())
+        params += [value for _, rows in shapes for row in rows for value in row]
         with self._read() as conn:
-            claimed = conn.execute(f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own",
+            claimed = conn.execute(_write_sql(claim, tuple((columns, len(rows)) for columns, rows in shapes)),
                                    params).fetchall()
         return self._unclaimed(keys, {ExecKey(r["project"], r["domain"], r["name"]) for r in claimed})
 
