@@ -764,7 +764,6 @@ key = WorkflowExecutionIdentifier("p", "d", "writing")
 adds = sys.argv[2] == "adds"
 store.create_execution(key, "wf", {}, [] if adds else [{"node_id": f"n{i}", "kind": "task", "name": "t",
                                                          "upstream": []} for i in range(50_000)], [])
-print("ready", flush=True)
 for i in range(50_000):
     if adds:
         store.add_nodes(key, [{"node_id": f"n{i}", "kind": "gate", "name": "g", "upstream": [], "signal_id": f"s{i}"}],
@@ -778,21 +777,27 @@ for i in range(50_000):
 
 
 @pytest.mark.parametrize("writes", ["adds", "completes"])
-def test_a_process_paused_while_it_writes_nodes_holds_no_row(postgres_url: str, writes: str) -> None:
+def test_a_process_paused_while_it_writes_nodes_holds_no_row(postgres_url: str, writes: str, tmp_path: Path) -> None:
     """A process adding a dynamic node's nodes and signals, or completing nodes (each committed before the next
     starts), over and over, is paused (SIGSTOP) twenty times at random moments: each time, the execution's row and
     its nodes' rows can be locked at once by another connection (an adoption need not wait for the paused
     process's lease or the idle timeout); what it wrote is in order: added nodes numbered as added, signals and
     their ``created`` events with them; completions a prefix of the chain."""
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, writes], stdout=subprocess.PIPE, text=True)
+    said = tmp_path / "stderr"
+    with said.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, writes], stderr=err, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             def done() -> list[int]:
                 return [n for n, in conn.execute("SELECT seq FROM nodes WHERE state <> 'QUEUED' OR kind = 'gate' "
                                                  "ORDER BY seq").fetchall()]
 
-            eventually(lambda: len(done()) > 20, timeout=30, what="nodes to be written")
+            def started() -> bool:
+                made, = conn.execute("SELECT to_regclass('nodes') IS NOT NULL").fetchone()
+                return made and len(done()) > 20 or proc.poll() is not None
+
+            eventually(started, timeout=60, what="nodes to be written")
+            assert proc.poll() is None, said.read_text()
             conn.execute("SET lock_timeout = '5s'")  # the server ends a statement it had within ms
             for _ in range(20):
                 paused(proc)
@@ -801,18 +806,39 @@ def test_a_process_paused_while_it_writes_nodes_holds_no_row(postgres_url: str, 
                     conn.execute("SELECT 1 FROM nodes FOR UPDATE")
                 os.kill(proc.pid, signal.SIGCONT)
                 time.sleep(0.05)
-            paused(proc)
-            written = done()
-            assert written == list(range(len(written)))
-            if writes == "adds":
-                assert conn.execute("SELECT array_agg(node_id ORDER BY seq) FROM nodes").fetchone() == (
-                    [f"n{i}" for i in written],)
-                assert conn.execute("SELECT array_agg(signal_id ORDER BY seq), array_agg(seq ORDER BY seq) FROM "
-                                    "signals").fetchone() == ([f"s{i}" for i in written], written)
-                assert conn.execute("SELECT count(*) FROM events WHERE kind = 'created'").fetchone() == (len(written),)
-            else:
-                succeeded, = conn.execute("SELECT count(*) FROM nodes WHERE state = 'SUCCEEDED' AND outputs = "
-                                          "seq::text").fetchone()
-                assert succeeded in (len(written) - 1, len(written))  # the last one may be running
+            paused(proc)  # a statement it sent may still commit: one snapshot for every read
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                written = done()
+                assert written == list(range(len(written)))
+                if writes == "adds":
+                    assert conn.execute("SELECT array_agg(node_id ORDER BY seq) FROM nodes").fetchone() == (
+                        [f"n{i}" for i in written],)
+                    assert conn.execute("SELECT array_agg(signal_id ORDER BY seq), array_agg(seq ORDER BY seq) "
+                                        "FROM signals").fetchone() == ([f"s{i}" for i in written], written)
+                    assert conn.execute("SELECT count(*) FROM events WHERE kind = 'created'").fetchone() == (
+                        len(written),)
+                else:
+                    succeeded, = conn.execute("SELECT count(*) FROM nodes WHERE state = 'SUCCEEDED' AND outputs = "
+                                              "seq::text").fetchone()
+                    assert succeeded in (len(written) - 1, len(written))  # the last one may be running
     finally:
         stop_all(proc)
+
+
+def test_a_batch_larger_than_one_statements_parameters_is_written_whole(postgres_url: str) -> None:
+    """12,000 completions written at once (more values than one statement may carry): every one is stored."""
+    store = PostgresStore(postgres_url)
+    key = WorkflowExecutionIdentifier("p", "d", "wide")
+    try:
+        store.create_execution(key, "wf", {}, [{"node_id": f"n{i}", "kind": "task", "name": "t", "upstream": []}
+                                               for i in range(12_000)], [])
+        for i in range(12_000):
+            store.update_node(key, f"n{i}", state=NodeState.SUCCEEDED, outputs=i, finished_at=1.0)
+        store.durable()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM nodes WHERE state = 'SUCCEEDED' AND outputs = substr(node_id, 2) "
+                                "AND finished_at = '1.0'").fetchone() == (12_000,)
+        assert store.lost(key) is None
+    finally:
+        store.close()

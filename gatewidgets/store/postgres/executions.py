@@ -42,6 +42,8 @@ _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
 _RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the database did not take
+# node changes per statement: each takes 4 + at most 6 parameters, and 3 per execution, of PostgreSQL's 65,535
+_CHUNK = 4000
 # an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones (counted once: a
 # count per row would read every row inserted so far, quadratic); nothing is inserted without an execution's row
 _NEXT = ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM {table} t WHERE "
@@ -260,21 +262,27 @@ class Executions(Leases, Guarded):
         self._tell_lost(lost)
 
     def _write_nodes(self, batch: dict[_Where, dict[str, Any]]) -> list[ExecKey]:
-        """Write ``batch`` in one statement, its own transaction (one round trip, no row held between trips, so a
-        process paused meanwhile holds nothing): it claims the executions (:meth:`_claim`) and changes the nodes of
-        those it claimed only; the changes of the others are dropped. Returns the executions lost now."""
-        keys = sorted({ExecKey(*where[:3]) for where in batch})  # the same order, the same text, for the same work
-        claim, params = self._claim(keys)
-        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for where, fields in batch.items():
-            columns = tuple(sorted(fields))
-            by_shape.setdefault(columns, []).append((*where, *(_node_value(c, fields[c]) for c in columns)))
-        shapes = sorted(by_shape.items())
-        params += [value for _, rows in shapes for row in rows for value in row]
-        with self._read() as conn:
-            claimed = conn.execute(_write_sql(claim, tuple((columns, len(rows)) for columns, rows in shapes)),
-                                   params).fetchall()
-        return self._unclaimed(keys, {ExecKey(r["project"], r["domain"], r["name"]) for r in claimed})
+        """Write ``batch`` in one statement per :data:`_CHUNK` nodes, each its own transaction (one round trip, no
+        row held between trips, so a process paused meanwhile holds nothing): it claims the executions of its nodes
+        (:meth:`_claim`) and changes the nodes of those it claimed only; the changes of the others are dropped.
+        Returns the executions lost now."""
+        changes = list(batch.items())
+        refused: set[ExecKey] = set()
+        for start in range(0, len(changes), _CHUNK):
+            chunk = changes[start:start + _CHUNK]
+            keys = sorted({ExecKey(*where[:3]) for where, _ in chunk})  # in order: the same text for the same work
+            claim, params = self._claim(keys)
+            by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for where, fields in chunk:
+                columns = tuple(sorted(fields))
+                by_shape.setdefault(columns, []).append((*where, *(_node_value(c, fields[c]) for c in columns)))
+            shapes = sorted(by_shape.items())
+            params += [value for _, rows in shapes for row in rows for value in row]
+            with self._read() as conn:
+                claimed = conn.execute(_write_sql(claim, tuple((columns, len(rows)) for columns, rows in shapes)),
+                                       params).fetchall()
+            refused.update(set(keys) - {ExecKey(r["project"], r["domain"], r["name"]) for r in claimed})
+        return self._unclaimed(sorted(refused))
 
     # -- recovery ---------------------------------------------------------------------------------------------
 

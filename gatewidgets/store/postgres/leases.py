@@ -63,19 +63,24 @@ class Leases(Owners, Schema):
                 "RETURNING project, domain, name",
                 [self.lease, *(part for key in keys for part in key_tuple(key)), os.getpid(), self.host, _RUNNING])
 
-    def _unclaimed(self, keys: Iterable[ExecKey], mine: set[ExecKey]) -> list[ExecKey]:
-        """Of ``keys``, the executions this process ran that a claim did not return (:meth:`_claim`): marked lost
-        now, and returned."""
-        lost = [key for key in keys if key not in mine and key in self._owned]
+    def _unclaimed(self, keys: Iterable[ExecKey]) -> list[ExecKey]:
+        """Of ``keys``, executions a claim did not return (:meth:`_claim`), those this process ran: marked lost now,
+        and returned."""
+        lost = [key for key in keys if key in self._owned]
         if lost:
             with self._read() as conn:
-                for key in lost:
-                    self._mark_lost(conn, key)
+                self._mark_lost(conn, lost)
         return lost
 
-    def _mark_lost(self, conn: Conn, key: ExecKey) -> None:
-        row = conn.execute("SELECT pid, host, status FROM executions WHERE project=%s AND domain=%s AND name=%s",
-                           key_tuple(key)).fetchone()
+    def _mark_lost(self, conn: Conn, keys: list[ExecKey]) -> None:
+        """Mark ``keys`` lost, each with why (who has it now): all read before any is marked."""
+        rows = [conn.execute("SELECT pid, host, status FROM executions WHERE project=%s AND domain=%s AND name=%s",
+                             key_tuple(key)).fetchone() for key in keys]
+        for key, row in zip(keys, rows):
+            self._lost_now(key, row)
+
+    def _lost_now(self, key: ExecKey, row: dict[str, Any] | None) -> None:
+        """This process lost ``key``, whose row (``None``: deleted) says who has it now."""
         if row is None:
             what = "was deleted from the store"
         elif (row["pid"], row["host"]) != (os.getpid(), self.host):
@@ -115,8 +120,7 @@ class Leases(Owners, Schema):
                                 (self.lease, self.host, os.getpid(), _RUNNING)).fetchall()
             renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
             lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
-            for key in lost:
-                self._mark_lost(conn, key)
+            self._mark_lost(conn, lost)
         self._tell_lost(lost)
 
     @translated
