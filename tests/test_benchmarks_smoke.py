@@ -55,7 +55,8 @@ def test_smoke(script: str, tmp_path: Path, gatewidgets_store: Path) -> None:
 
 
 def test_postgres_smoke(postgres_url: str, tmp_path: Path) -> None:
-    """``bench_postgres.py`` on an empty database of the suite's server: its three figures, at smoke size."""
+    """``bench_postgres.py`` on an empty database of the suite's server: its three figures and the round-trip
+    floor, at smoke size."""
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, str(BENCH / "bench_postgres.py"), "--smoke", "--out", str(out), "--store",
                            postgres_url], capture_output=True, text=True, timeout=240, cwd=tmp_path)
@@ -66,6 +67,8 @@ def test_postgres_smoke(postgres_url: str, tmp_path: Path) -> None:
     assert data["engine"]["gatewidgets"]["chain"]["per_node_us"] > 0
     assert "skipped" in data["engine"]["flytekit"] or data["engine"]["ratio"] > 0
     assert data["listing"]["signals"] == 10_000 and data["listing"]["list_signals_ms"]["n"] == 20
+    assert all(data["floor"][trip]["n"] == 100 and data["floor"][trip]["p50"] > 0
+               for trip in ("select_1", "update_async_commit", "update_sync_commit"))
 
 
 def test_postgres_kernels_smoke(postgres_url: str, tmp_path: Path) -> None:

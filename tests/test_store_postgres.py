@@ -622,3 +622,185 @@ def test_a_process_holding_more_than_1024_files_still_uses_its_pool(postgres_url
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def stored_nodes(url: str, name: str) -> dict[str, tuple[str, str | None]]:
+    """Node id -> (state, outputs) of execution ``name``, read by a connection of its own."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {node: (state, outputs) for node, state, outputs in conn.execute(
+            "SELECT node_id, state, outputs FROM nodes WHERE execution = %s", (name,)).fetchall()}
+
+
+def test_a_completion_is_in_the_database_and_the_lease_renewed_when_durable_returns(postgres_url: str) -> None:
+    """``durable`` returns once the completion is the database's (read by another connection), written by one
+    statement that renewed the owner's lease as it checked it; a change that is not a completion waits for the
+    writer, and goes with the next completion at the latest."""
+    store = PostgresStore(postgres_url, lease=60.0)
+    try:
+        chain = WorkflowExecutionIdentifier("p", "d", "chain")
+        launched(store)
+        store.create_execution(chain, "wf", {}, [{"node_id": f"n{i}", "kind": "task", "name": "t", "upstream": []}
+                                                 for i in range(2)], [])
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = extract(epoch from clock_timestamp()) + 1")
+        store.update_node(chain, "n1", state=NodeState.RUNNING, started_at=time.time())
+        store.update_node(chain, "n0", state=NodeState.SUCCEEDED, outputs=3)
+        store.durable()
+        assert stored_nodes(postgres_url, "chain") == {"n0": ("SUCCEEDED", "3"), "n1": ("RUNNING", None)}
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            left = conn.execute("SELECT name, lease_until - extract(epoch from clock_timestamp()) FROM executions "
+                                "ORDER BY name").fetchall()
+        assert left[0][0] == "chain" and 50 < left[0][1] <= 60  # renewed by the write
+        assert left[1][0] == KEY.name and left[1][1] <= 1  # not written: not renewed
+    finally:
+        store.close()
+
+
+def test_a_batch_across_executions_writes_those_still_owned_and_loses_the_one_taken_over(postgres_url: str) -> None:
+    """One write of changes to two executions, one of them taken over by machine B meanwhile: the other's changes
+    are written, the taken one's are not (B's rows stay as B left them), and only it is lost, with a ``lost``
+    event."""
+    owner, taker = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    kept = WorkflowExecutionIdentifier("p", "d", "kept")
+    heard: list[StoreEvent] = []
+    try:
+        launched(owner)
+        owner.create_execution(kept, "wf", {}, [{"node_id": "k", "kind": "task", "name": "t", "upstream": []}], [])
+        owner.subscribe(heard.extend)
+        take_over(taker, KEY, postgres_url)
+        owner.update_node(KEY, "g", state=NodeState.SUCCEEDED, outputs=True)
+        owner.update_node(kept, "k", state=NodeState.SUCCEEDED, outputs=5)
+        owner.durable()
+        assert stored_nodes(postgres_url, "kept") == {"k": ("SUCCEEDED", "5")}
+        assert stored_nodes(postgres_url, KEY.name) == {"g": ("QUEUED", None)}
+        assert owner.lost(kept) is None
+        assert f"was taken over by process {os.getpid()} on machine-b" in (owner.lost(KEY) or "")
+        eventually(lambda: [(e.kind, e.execution_id) for e in heard if e.kind == "lost"] == [("lost", KEY)],
+                   timeout=10, what="the lost event")
+        owner.update_node(KEY, "g", state=NodeState.FAILED)  # a lost copy's later change: dropped as well
+        owner.update_node(kept, "k", error="late")
+        owner.flush()
+        assert stored_nodes(postgres_url, KEY.name) == {"g": ("QUEUED", None)}
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT error FROM nodes WHERE execution = 'kept'").fetchone() == ("late",)
+    finally:
+        owner.close()
+        taker.close()
+
+
+def test_a_refused_write_changes_nothing_and_keeps_the_changes_for_the_next(postgres_url: str) -> None:
+    """The database refuses a completion's write (here a trigger raises): ``durable`` raises ``StoreError``,
+    nothing of the write is kept (not the node, not the lease's renewal), and the change stays queued: once the
+    database takes writes again, the next ``durable`` writes it."""
+    store = PostgresStore(postgres_url, retry_for=0.5)
+    try:
+        launched(store)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET lease_until = 1")
+            conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$")
+            conn.execute("CREATE TRIGGER refuse BEFORE UPDATE ON nodes FOR EACH ROW EXECUTE FUNCTION refuse()")
+        store.update_node(KEY, "g", state=NodeState.SUCCEEDED, outputs=True)
+        with pytest.raises(StoreError, match="refused by the test"):
+            store.durable()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT lease_until FROM executions").fetchone() == (1,)
+            assert conn.execute("SELECT state FROM nodes").fetchone() == ("QUEUED",)
+            conn.execute("DROP TRIGGER refuse ON nodes")
+        store.durable()
+        assert stored_nodes(postgres_url, KEY.name) == {"g": ("SUCCEEDED", "true")}
+        assert store.lost(KEY) is None
+    finally:
+        store.close()
+
+
+WRITER = """
+import sys, time
+from gatewidgets.models.execution import NodeState, WorkflowExecutionIdentifier
+from gatewidgets.store.postgres.store import PostgresStore
+from gatewidgets.types import GateType
+
+store = PostgresStore(sys.argv[1], statement_timeout=60, lease=60)
+key = WorkflowExecutionIdentifier("p", "d", "writing")
+adds = sys.argv[2] == "adds"
+store.create_execution(key, "wf", {}, [] if adds else [{"node_id": f"n{i}", "kind": "task", "name": "t",
+                                                         "upstream": []} for i in range(50_000)], [])
+for i in range(50_000):
+    if adds:
+        store.add_nodes(key, [{"node_id": f"n{i}", "kind": "gate", "name": "g", "upstream": [], "signal_id": f"s{i}"}],
+                        [{"signal_id": f"s{i}", "kind": "approve", "node_id": f"n{i}", "description": None,
+                          "type": GateType.of(bool).to_record(), "context": None}])
+    else:
+        store.update_node(key, f"n{i}", state=NodeState.RUNNING, started_at=time.time())
+        store.update_node(key, f"n{i}", state=NodeState.SUCCEEDED, outputs=i)
+        store.durable()
+"""
+
+
+@pytest.mark.parametrize("writes", ["adds", "completes"])
+def test_a_process_paused_while_it_writes_nodes_holds_no_row(postgres_url: str, writes: str, tmp_path: Path) -> None:
+    """A process adding a dynamic node's nodes and signals, or completing nodes (each committed before the next
+    starts), over and over, is paused (SIGSTOP) twenty times at random moments: each time, the execution's row and
+    its nodes' rows can be locked at once by another connection (an adoption need not wait for the paused
+    process's lease or the idle timeout); what it wrote is in order: added nodes numbered as added, signals and
+    their ``created`` events with them; completions a prefix of the chain."""
+    said = tmp_path / "stderr"
+    with said.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, writes], stderr=err, text=True)
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            def done() -> list[int]:
+                return [n for n, in conn.execute("SELECT seq FROM nodes WHERE state <> 'QUEUED' OR kind = 'gate' "
+                                                 "ORDER BY seq").fetchall()]
+
+            def started() -> bool:
+                made, = conn.execute("SELECT to_regclass('nodes') IS NOT NULL").fetchone()
+                return made and len(done()) > 20 or proc.poll() is not None
+
+            eventually(started, timeout=60, what="nodes to be written")
+            assert proc.poll() is None, said.read_text()
+            conn.execute("SET lock_timeout = '5s'")  # the server ends a statement it had within ms
+            for _ in range(20):
+                paused(proc)
+                with conn.transaction():
+                    assert conn.execute("SELECT name FROM executions WHERE name = 'writing' FOR UPDATE").fetchone()
+                    conn.execute("SELECT 1 FROM nodes FOR UPDATE")
+                os.kill(proc.pid, signal.SIGCONT)
+                time.sleep(0.05)
+            paused(proc)  # a statement it sent may still commit: one snapshot for every read
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                written = done()
+                assert written == list(range(len(written)))
+                if writes == "adds":
+                    assert conn.execute("SELECT array_agg(node_id ORDER BY seq) FROM nodes").fetchone() == (
+                        [f"n{i}" for i in written],)
+                    assert conn.execute("SELECT array_agg(signal_id ORDER BY seq), array_agg(seq ORDER BY seq) "
+                                        "FROM signals").fetchone() == ([f"s{i}" for i in written], written)
+                    assert conn.execute("SELECT count(*) FROM events WHERE kind = 'created'").fetchone() == (
+                        len(written),)
+                else:
+                    succeeded, = conn.execute("SELECT count(*) FROM nodes WHERE state = 'SUCCEEDED' AND outputs = "
+                                              "seq::text").fetchone()
+                    assert succeeded in (len(written) - 1, len(written))  # the last one may be running
+    finally:
+        stop_all(proc)
+
+
+def test_a_batch_larger_than_one_statements_parameters_is_written_whole(postgres_url: str) -> None:
+    """12,000 completions written at once (more values than one statement may carry): every one is stored."""
+    store = PostgresStore(postgres_url)
+    key = WorkflowExecutionIdentifier("p", "d", "wide")
+    try:
+        store.create_execution(key, "wf", {}, [{"node_id": f"n{i}", "kind": "task", "name": "t", "upstream": []}
+                                               for i in range(12_000)], [])
+        for i in range(12_000):
+            store.update_node(key, f"n{i}", state=NodeState.SUCCEEDED, outputs=i, finished_at=1.0)
+        store.durable()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM nodes WHERE state = 'SUCCEEDED' AND outputs = substr(node_id, 2) "
+                                "AND finished_at = '1.0'").fetchone() == (12_000,)
+        assert store.lost(key) is None
+    finally:
+        store.close()

@@ -31,7 +31,7 @@ from gatewidgets.store.postgres.guard import FORBIDDEN
 from gatewidgets.store.postgres.url import masked, scrub
 from gatewidgets.store.sql import ts
 
-__all__ = ["Connection", "Conn", "translated", "retried", "CHANNEL", "LISTENER"]
+__all__ = ["Connection", "Conn", "translated", "retried", "CHANNEL", "LISTENER", "NOTIFIED"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ _S = TypeVar("_S", bound="Connection")
 Conn = psycopg.Connection[DictRow]
 CHANNEL = "gatewidgets_events"  # the NOTIFY channel of every event
 LISTENER = "gatewidgets-listener"  # the application_name of the LISTEN connections
+# an expression over a row of ``events`` (one a statement inserted): announce it, delivered at commit (:meth:`_watch`)
+NOTIFIED = (f"pg_notify('{CHANNEL}', json_build_array(id, kind, project, domain, execution, signal_id, state, "
+            "origin)::text)")
 _LAG = 256  # event ids a poll reads again: numbered before the last seen, committed after it
 _SEEN = 4096  # event ids a watcher remembers, so an event both notified and polled is dispatched once
 
@@ -213,11 +216,10 @@ class Connection:
         """Append an event in ``conn``'s transaction and announce it (delivered at commit)."""
         row = conn.execute(
             "WITH e AS (INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state, "
-            "value, set_by, via, detail) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id) "
-            "SELECT id, pg_notify(%s, json_build_array(id, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, "
-            "%s::text)::text) FROM e",
+            f"value, set_by, via, detail) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING *) SELECT id, "
+            f"{NOTIFIED} FROM e",
             (self.origin, ts(now()), key.project, key.domain, key.name, signal_id, node_id, kind, state, value,
-             set_by, via, detail, CHANNEL, kind, key.project, key.domain, key.name, signal_id, state, self.origin),
+             set_by, via, detail),
         ).fetchone()
         assert row is not None
         return StoreEvent(row["id"], kind, key, signal_id, state, signal=signal)

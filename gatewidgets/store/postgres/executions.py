@@ -3,6 +3,7 @@ committed by :meth:`durable` before a successor starts), recovery (adoption), re
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import threading
@@ -15,8 +16,8 @@ from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
-from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
-from gatewidgets.store.postgres.connection import Conn, retried, translated
+from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, StoreEvent, now
+from gatewidgets.store.postgres.connection import NOTIFIED, Conn, retried, translated
 from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row, owner_identity
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
@@ -25,6 +26,7 @@ from gatewidgets.store.sql import (
     dumps,
     execution_record,
     key_tuple,
+    no_execution,
     node_record,
     refuse_adoption,
     ts,
@@ -39,6 +41,27 @@ _DONE = (NodeState.SUCCEEDED, NodeState.SKIPPED)  # node states whose loss would
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
 _RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the database did not take
+# node changes per statement: each takes 4 + at most 6 parameters, and 3 per execution, of PostgreSQL's 65,535
+_CHUNK = 4000
+# an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones (counted once: a
+# count per row would read every row inserted so far, quadratic); nothing is inserted without an execution's row
+_NEXT = ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM {table} t WHERE "
+         "t.project=e.project AND t.domain=e.domain AND t.execution=e.name) AS seq FROM executions e WHERE "
+         "(project, domain, name) = (%s, %s, %s)) ")
+_INSERT_NODES = (
+    _NEXT.format(table="nodes") + "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, "
+    "upstream, signal_id) SELECT x.project, x.domain, x.name, v.node_id, x.seq + v.i, v.kind, v.name, %s, v.upstream, "
+    "v.signal_id FROM x, unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS "
+    "v(node_id, kind, name, upstream, signal_id, i) ORDER BY v.i ON CONFLICT DO NOTHING")
+_INSERT_SIGNALS = (
+    _NEXT.format(table="signals") + ", s AS (INSERT INTO signals (project, domain, execution, signal_id, seq, kind, "
+    "node_id, description, type, state, created_at, context) SELECT x.project, x.domain, x.name, v.signal_id, "
+    "x.seq + v.i, v.kind, v.node_id, v.description, v.type, %s, %s, v.context FROM x, unnest(%s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(signal_id, kind, node_id, description, "
+    "type, context, i) ORDER BY v.i ON CONFLICT DO NOTHING RETURNING *), "
+    "c AS (INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state) SELECT %s, "
+    "%s, project, domain, execution, signal_id, node_id, 'created', state FROM s ORDER BY seq RETURNING *) "
+    f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id")
 
 
 def _node_value(column: str, value: Any) -> Any:
@@ -52,6 +75,28 @@ def _node_value(column: str, value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     return value
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """``rows`` (of ``width`` values each) as ``width`` columns: arrays for ``unnest``."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
+@functools.lru_cache(maxsize=256)
+def _write_sql(claim: str, shapes: tuple[tuple[tuple[str, ...], int], ...]) -> str:
+    """The statement of :meth:`Executions._write_nodes`: ``claim`` (``own``), then for each shape of change (its
+    columns, and how many nodes) an update of those nodes, joined with ``own``: only the claimed executions'."""
+    writes = []
+    for i, (columns, count) in enumerate(shapes):
+        values = [f"v{j}" for j in range(len(columns))]
+        typed = f"({', '.join(['%s::text'] * (4 + len(columns)))})"  # the first row types the columns
+        writes.append(
+            f", w{i} AS (UPDATE nodes n SET {', '.join(f'{c}=v.{v}' for c, v in zip(columns, values))} FROM "
+            f"(VALUES {', '.join([typed] + [typed.replace('::text', '')] * (count - 1))}) AS v(project, domain, "
+            f"execution, node_id, {', '.join(values)}) JOIN own ON (own.project, own.domain, own.name) = "
+            "(v.project, v.domain, v.execution) WHERE (n.project, n.domain, n.execution, n.node_id) = "
+            "(v.project, v.domain, v.execution, v.node_id))")
+    return f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own"
 
 
 class Executions(Leases, Guarded):
@@ -114,7 +159,7 @@ class Executions(Leases, Guarded):
         events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value,
                               set_by=launched_by.user if launched_by else None,
                               detail=dumps({"source": launched_by.source}) if launched_by else None),
-                  *self._insert(conn, key, 0, 0, row.nodes, row.signals, stamp)]
+                  *self._insert(conn, key, row.nodes, row.signals, stamp)]
         for signal_id, deadline in (row.reached or {}).items():
             reached = conn.execute(
                 "UPDATE signals SET state=%s, waiting_since=%s, deadline=%s WHERE project=%s AND domain=%s AND "
@@ -126,39 +171,34 @@ class Executions(Leases, Guarded):
                                           state=SignalState.PENDING.value))
         return events
 
-    def _insert(self, conn: Conn, key: ExecKey, node_seq: int, signal_seq: int, nodes: Sequence[NodeRow],
-                signals: Sequence[SignalRow], stamp: str | None) -> list[Any]:
-        """Insert nodes and signals not stored yet; the events of the signals created."""
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, "
-                "signal_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                [(*key_tuple(key), n["node_id"], node_seq + i, n["kind"], n["name"], NodeState.QUEUED.value,
-                  dumps(list(n["upstream"])), n.get("signal_id")) for i, n in enumerate(nodes)])
-        events = []
-        for i, sig in enumerate(signals):
-            created = conn.execute(
-                "INSERT INTO signals (project, domain, execution, signal_id, seq, kind, node_id, description, type, "
-                "state, created_at, context) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING "
-                "RETURNING signal_id",
-                (*key_tuple(key), sig["signal_id"], signal_seq + i, sig["kind"], sig["node_id"], sig.get("description"),
-                 dumps(sig["type"]), SignalState.UPCOMING.value, stamp, context_json(sig.get("context")))).fetchone()
-            if created is not None:
-                events.append(self._event(conn, key, "created", signal_id=sig["signal_id"], node_id=sig["node_id"],
-                                          state=SignalState.UPCOMING.value))
-        return events
+    def _insert(self, conn: Conn, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow],
+                stamp: str | None) -> list[Any]:
+        """Insert nodes (``QUEUED``) and signals (``UPCOMING``) of a stored execution, numbered after its stored
+        ones, except those stored already; the events of the signals created. One round trip: statements sent
+        together (one transaction, unless ``conn`` is in one already), the execution's row locked by the first, so
+        each later one numbers after what another process's insert committed meanwhile."""
+        sql = ["SELECT 1 FROM executions WHERE project=%s AND domain=%s AND name=%s FOR UPDATE", _INSERT_NODES]
+        params: list[Any] = [*key_tuple(key), *key_tuple(key), NodeState.QUEUED.value, *_columns(
+            [(n["node_id"], n["kind"], n["name"], dumps(list(n["upstream"])), n.get("signal_id")) for n in nodes], 5)]
+        if signals:
+            sql.append(_INSERT_SIGNALS)
+            params += [*key_tuple(key), SignalState.UPCOMING.value, stamp, *_columns(
+                [(s["signal_id"], s["kind"], s["node_id"], s.get("description"), dumps(s["type"]),
+                  context_json(s.get("context"))) for s in signals], 6), self.origin, ts(now())]
+        with psycopg.ClientCursor(conn) as cur:  # bound here: several statements are one simple query
+            cur.execute("; ".join(sql), params)  # our own text
+            if cur.fetchone() is None:
+                raise no_execution(key)
+            created = cur.fetchall() if cur.nextset() and cur.nextset() else []
+        return [StoreEvent(r["id"], "created", key, r["signal_id"], SignalState.UPCOMING.value) for r in created]
 
     @retried("add a dynamic node's nodes")
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
-        """Add nodes (``QUEUED``) and signals (``UPCOMING``) a ``@dynamic`` node built; stored ones stay as they are."""
-        with self._tx() as conn:
-            execution_row(conn, key, lock=True)
-            seqs = conn.execute(
-                "SELECT (SELECT COALESCE(MAX(seq), -1) + 1 FROM nodes WHERE project=%s AND domain=%s AND "
-                "execution=%s) AS n, (SELECT COALESCE(MAX(seq), -1) + 1 FROM signals WHERE project=%s AND domain=%s "
-                "AND execution=%s) AS s", (*key_tuple(key), *key_tuple(key))).fetchone()
-            assert seqs is not None
-            events = self._insert(conn, key, seqs["n"], seqs["s"], nodes, signals, ts(now()))
+        """Add nodes (``QUEUED``) and signals (``UPCOMING``) a ``@dynamic`` node built; stored ones stay as they are.
+        One round trip (:meth:`_insert`): the execution's row is locked only while the server runs it, so a process
+        paused meanwhile holds nothing."""
+        with self._read() as conn:
+            events = self._insert(conn, key, nodes, signals, ts(now()))
         self._dispatch(events)
 
     # -- node changes ------------------------------------------------------------------------------------------
@@ -200,7 +240,7 @@ class Executions(Leases, Guarded):
         """Write every pending node change now; if the write fails, the changes stay queued (later ones win).
 
         The changes of an execution are written only while this process owns it (checked, its row locked and its
-        lease renewed, in the same transaction): a copy whose execution was taken over writes nothing more, and
+        lease renewed, in the same statement): a copy whose execution was taken over writes nothing more, and
         is marked lost (:meth:`lost`), so no successor of a completion it could not write starts here."""
         with self._flush_lock:
             completions = len(self._completions)
@@ -221,30 +261,27 @@ class Executions(Leases, Guarded):
         self._tell_lost(lost)
 
     def _write_nodes(self, batch: dict[_Where, dict[str, Any]]) -> list[ExecKey]:
-        """Write ``batch`` in one transaction whose last statement claims the executions (:meth:`_claim`): their
-        rows are locked only from a statement the server answered to the commit, each statement sent whole (not
-        pipelined), so a process paused meanwhile has its transaction ended by the idle timeout instead of holding
-        them. The changes of executions not owned here are dropped: rolled back, and the others written again.
+        """Write ``batch`` in one statement per :data:`_CHUNK` nodes, each its own transaction (one round trip, no
+        row held between trips, so a process paused meanwhile holds nothing): it claims the executions of its nodes
+        (:meth:`_claim`) and changes the nodes of those it claimed only; the changes of the others are dropped.
         Returns the executions lost now."""
-        lost: list[ExecKey] = []
-        while batch:
-            keys = [ExecKey(*e) for e in {where[:3] for where in batch}]
+        changes = list(batch.items())
+        refused: set[ExecKey] = set()
+        for start in range(0, len(changes), _CHUNK):
+            chunk = changes[start:start + _CHUNK]
+            keys = sorted({ExecKey(*where[:3]) for where, _ in chunk})  # in order: the same text for the same work
+            claim, params = self._claim(keys)
             by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-            for where, fields in batch.items():
-                by_shape.setdefault(tuple(fields), []).append(
-                    (*(_node_value(c, v) for c, v in fields.items()), *where))
-            with self._tx() as conn:
-                with conn.cursor() as cur:
-                    for columns, rows in by_shape.items():
-                        cur.executemany(f"UPDATE nodes SET {', '.join(f'{c}=%s' for c in columns)} WHERE "
-                                        "project=%s AND domain=%s AND execution=%s AND node_id=%s", rows)
-                mine, newly = self._claim(conn, keys)
-                lost += newly
-                if len(mine) == len(keys):
-                    return lost
-                batch = {where: fields for where, fields in batch.items() if ExecKey(*where[:3]) in mine}
-                raise psycopg.Rollback()
-        return lost
+            for where, fields in chunk:
+                columns = tuple(sorted(fields))
+                by_shape.setdefault(columns, []).append((*where, *(_node_value(c, fields[c]) for c in columns)))
+            shapes = sorted(by_shape.items())
+            params += [value for _, rows in shapes for row in rows for value in row]
+            with self._read() as conn:
+                claimed = conn.execute(_write_sql(claim, tuple((columns, len(rows)) for columns, rows in shapes)),
+                                       params).fetchall()
+            refused.update(set(keys) - {ExecKey(r["project"], r["domain"], r["name"]) for r in claimed})
+        return self._unclaimed(sorted(refused))
 
     # -- recovery ---------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from gatewidgets.errors import StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
@@ -73,24 +73,34 @@ class Leases(Owners, Schema):
         """Whether this process owns the execution of ``row``."""
         return (row["pid"], row["host"], row["boot_id"]) == self._me()
 
-    def _claim(self, conn: Conn, keys: list[ExecKey]) -> tuple[set[ExecKey], list[ExecKey]]:
-        """Of ``keys``, the running executions this process owns, their rows locked and leases renewed until
-        ``conn``'s transaction ends (an adoption waits for it); and those of the others it ran, marked lost now."""
-        rows = conn.execute(
-            f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
-            f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s "
-            "AND status=%s RETURNING project, domain, name",
-            (self.lease, *(part for key in keys for part in key_tuple(key)), *self._me(), _RUNNING),
-        ).fetchall()
-        mine = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
-        lost = [key for key in keys if key not in mine and key in self._owned]
-        for key in lost:
-            self._mark_lost(conn, key)
-        return mine, lost
+    def _claim(self, keys: Sequence[ExecKey]) -> tuple[str, list[Any]]:
+        """A statement for a ``WITH`` clause, and its parameters, that claims ``keys``: it returns (``project``,
+        ``domain``, ``name``) the running executions among them this process owns, their rows locked and leases
+        renewed until its statement's transaction ends (an adoption waits for it; one that committed first makes
+        the owner's check fail)."""
+        return (f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
+                f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s "
+                "AND status=%s RETURNING project, domain, name",
+                [self.lease, *(part for key in keys for part in key_tuple(key)), *self._me(), _RUNNING])
 
-    def _mark_lost(self, conn: Conn, key: ExecKey) -> None:
-        row = conn.execute("SELECT pid, host, boot_id, status FROM executions WHERE project=%s AND domain=%s AND "
-                           "name=%s", key_tuple(key)).fetchone()
+    def _unclaimed(self, keys: Iterable[ExecKey]) -> list[ExecKey]:
+        """Of ``keys``, executions a claim did not return (:meth:`_claim`), those this process ran: marked lost now,
+        and returned."""
+        lost = [key for key in keys if key in self._owned]
+        if lost:
+            with self._read() as conn:
+                self._mark_lost(conn, lost)
+        return lost
+
+    def _mark_lost(self, conn: Conn, keys: list[ExecKey]) -> None:
+        """Mark ``keys`` lost, each with why (who has it now): all read before any is marked."""
+        rows = [conn.execute("SELECT pid, host, boot_id, status FROM executions WHERE project=%s AND domain=%s "
+                             "AND name=%s", key_tuple(key)).fetchone() for key in keys]
+        for key, row in zip(keys, rows):
+            self._lost_now(key, row)
+
+    def _lost_now(self, key: ExecKey, row: dict[str, Any] | None) -> None:
+        """This process lost ``key``, whose row (``None``: deleted) says who has it now."""
         if row is None:
             what = "was deleted from the store"
         elif not self._mine(row):
@@ -132,8 +142,7 @@ class Leases(Owners, Schema):
                                 (self.lease, *self._me(), _RUNNING)).fetchall()
             renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
             lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
-            for key in lost:
-                self._mark_lost(conn, key)
+            self._mark_lost(conn, lost)
         self._tell_lost(lost)
 
     @translated
