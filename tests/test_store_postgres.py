@@ -96,6 +96,28 @@ def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres
         assert conn.execute("SELECT state FROM signals").fetchall() == [("PENDING",)]
 
 
+def test_an_owner_is_its_pid_in_its_pid_namespace(postgres_url: str, tmp_path: Path) -> None:
+    """A launch records this process's pid namespace; an owner recorded with this pid and host but another pid
+    namespace (a container sharing the hostname) is another process, judged by its lease, not by this pid."""
+    store = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
+    try:
+        store.create_execution(KEY, "wf", {}, [], [])
+        record = store.get_execution(KEY)
+        assert (record.pid, record.host) == (os.getpid(), store.host)
+        assert record.pid_namespace == os.readlink("/proc/self/ns/pid") and store.owner_alive(record) is True
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE executions SET pid_namespace='pid:[1]', lease_until=extract(epoch from now()) + 60")
+            other = store.get_execution(KEY)
+            assert (other.pid, other.host) == (os.getpid(), store.host) and store.owner_alive(other) is True
+            with pytest.raises(ExecutionExistsError, match="process"):  # its lease is live: not adoptable
+                store.adopt_execution(KEY)
+            conn.execute("UPDATE executions SET lease_until=0")
+            assert store.owner_alive(store.get_execution(KEY)) is False  # this pid lives, but it is not that process
+        assert store.adopt_execution(KEY).pid_namespace == os.readlink("/proc/self/ns/pid")
+    finally:
+        store.close()
+
+
 def test_a_version_1_database_is_upgraded_in_place_keeping_what_it_holds(
         postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A database a gatewidgets of schema version 1 made, with a gate waiting: opened, it is upgraded step by step
@@ -128,6 +150,7 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_what_it_holds(
                                 ).fetchone() == ("CREATE INDEX executions_running_by_owner ON public.executions "
                                                  "USING btree (host, pid) WHERE (status = 'RUNNING'::text)",)
         assert upgraded.get_signal(KEY, "go").state is SignalState.PENDING
+        assert upgraded.get_execution(KEY).pid_namespace is None  # recorded before version 4: judged by its pid
         assert [e.kind for e in upgraded.history(KEY)] == ["reached"]
         assert upgraded.get_execution(KEY).nodes[0].state is NodeState.WAITING
         assert upgraded.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.API)[1]

@@ -122,7 +122,8 @@ class ExecutionRecord:
     nodes: tuple[NodeRecord, ...] = field(default=())
     workflow_path: str | None = None  # ``module:qualname`` to import the workflow from, when it was importable
     pid_started: int | None = None  # the owner's start time (Linux clock ticks since boot); None: pid only
-    boot_id: str | None = None  # the boot the owner ran in (Linux; PostgreSQL: then its pid namespace); None: pid only
+    boot_id: str | None = None  # the boot the owner ran in (Linux); None: pid only
+    pid_namespace: str | None = None  # the owner's pid namespace (PostgreSQL stores); None: not recorded
     launched_by: Identity | None = None  # who launched it, and how that was established
 
     @property

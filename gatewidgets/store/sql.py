@@ -126,6 +126,7 @@ def execution_record(row: Row, nodes: tuple[NodeRecord, ...]) -> ExecutionRecord
         error=row["error"], created_at=at(row["created_at"]), updated_at=at(row["updated_at"]),
         finished_at=dt(row["finished_at"]), pid=row["pid"], host=row["host"], nodes=nodes,
         workflow_path=row["workflow_path"], pid_started=row["pid_started"], boot_id=row["boot_id"],
+        pid_namespace=row["pid_namespace"] if "pid_namespace" in row.keys() else None,
         launched_by=Identity.from_dict(json.loads(row["launched_by"])) if row["launched_by"] else None,
     )
 

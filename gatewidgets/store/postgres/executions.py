@@ -142,15 +142,15 @@ class Executions(Leases, Guarded):
         key = row.key
         launched_by = self.vouched(row.launched_by)
         owner = row.pid if row.pid is not None else os.getpid()
-        started, boot = owner_identity(owner)
+        started, boot, space = owner_identity(owner)
         inserted = conn.execute(
             "INSERT INTO executions (project, domain, name, workflow, status, inputs, pid, host, created_at, "
-            "updated_at, workflow_path, pid_started, boot_id, launched_by, lease_until) "
-            f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{CLOCK} + %s) "
+            "updated_at, workflow_path, pid_started, boot_id, pid_namespace, launched_by, lease_until) "
+            f"VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{CLOCK} + %s) "
             "ON CONFLICT DO NOTHING RETURNING name",
             (*key_tuple(key), row.workflow, ExecutionStatus.RUNNING.value, dumps(row.inputs), owner, self.host,
-             stamp, stamp, row.workflow_path, started, boot, dumps(launched_by.to_dict()) if launched_by else None,
-             self.lease)).fetchone()
+             stamp, stamp, row.workflow_path, started, boot, space,
+             dumps(launched_by.to_dict()) if launched_by else None, self.lease)).fetchone()
         if inserted is None:
             raise ExecutionExistsError(
                 f"Execution {key} exists already. Choose another execution_name, or pass recover=True "
@@ -298,8 +298,8 @@ class Executions(Leases, Guarded):
         with self._tx() as conn:
             row = execution_row(conn, key, lock=True)
             refuse_adoption(row, key, self._mine(row), lambda: self._owner_alive(conn, row))
-            conn.execute(f"UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, updated_at=%s, "
-                         f"lease_until={CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
+            conn.execute("UPDATE executions SET pid=%s, host=%s, pid_started=%s, boot_id=%s, pid_namespace=%s, "
+                         f"updated_at=%s, lease_until={CLOCK} + %s WHERE project=%s AND domain=%s AND name=%s",
                          (os.getpid(), self.host, *owner_identity(os.getpid()), ts(now()), self.lease, *key_tuple(key)))
         self._own(key)
         return self.get_execution(key)

@@ -25,14 +25,13 @@ CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases 
 _RUNNING = ExecutionStatus.RUNNING.value
 
 
-def owner_identity(pid: int) -> tuple[int | None, str | None]:
-    """``(pid_started, boot_id)`` recorded for the owner ``pid``: :func:`process.identity`, the boot id followed by
-    the process's pid namespace, so that processes of one hostname in different pid namespaces (containers that
-    share a hostname), whose pids may collide, are not taken for one another."""
+def owner_identity(pid: int) -> tuple[int | None, str | None, str | None]:
+    """``(pid_started, boot_id, pid_namespace)`` recorded for the owner ``pid``: :func:`process.identity` and the
+    process's pid namespace, so that processes of one hostname in different pid namespaces (containers that share a
+    hostname), whose pids may collide, are not taken for one another."""
     own = pid == os.getpid()
     started, boot = process.own_identity() if own else process.identity(pid)
-    space = process.pid_namespace(None if own else pid)
-    return started, (f"{boot} {space}" if boot is not None and space is not None else boot)
+    return started, boot, process.pid_namespace(None if own else pid)
 
 
 def execution_row(conn: Conn, key: ExecKey, *, lock: bool = False) -> dict[str, Any]:
@@ -65,13 +64,14 @@ class Leases(Owners, Schema):
         self._lost.pop(key, None)
         self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
-    def _me(self) -> tuple[int, str, str | None]:
-        """This process as an execution's owner: ``(pid, host, boot_id)`` (see :func:`owner_identity`)."""
-        return os.getpid(), self.host, owner_identity(os.getpid())[1]
+    def _me(self) -> tuple[int, str, str | None, str | None]:
+        """This process as an execution's owner: ``(pid, host, boot_id, pid_namespace)`` (see
+        :func:`owner_identity`)."""
+        return os.getpid(), self.host, *owner_identity(os.getpid())[1:]
 
     def _mine(self, row: dict[str, Any]) -> bool:
         """Whether this process owns the execution of ``row``."""
-        return (row["pid"], row["host"], row["boot_id"]) == self._me()
+        return (row["pid"], row["host"], row["boot_id"], row["pid_namespace"]) == self._me()
 
     def _claim(self, keys: Sequence[ExecKey]) -> tuple[str, list[Any]]:
         """A statement for a ``WITH`` clause, and its parameters, that claims ``keys``: it returns (``project``,
@@ -80,7 +80,7 @@ class Leases(Owners, Schema):
         the owner's check fail)."""
         return (f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
                 f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s "
-                "AND status=%s RETURNING project, domain, name",
+                "AND pid_namespace IS NOT DISTINCT FROM %s AND status=%s RETURNING project, domain, name",
                 [self.lease, *(part for key in keys for part in key_tuple(key)), *self._me(), _RUNNING])
 
     def _unclaimed(self, keys: Iterable[ExecKey]) -> list[ExecKey]:
@@ -94,8 +94,8 @@ class Leases(Owners, Schema):
 
     def _mark_lost(self, conn: Conn, keys: list[ExecKey]) -> None:
         """Mark ``keys`` lost, each with why (who has it now): all read before any is marked."""
-        rows = [conn.execute("SELECT pid, host, boot_id, status FROM executions WHERE project=%s AND domain=%s "
-                             "AND name=%s", key_tuple(key)).fetchone() for key in keys]
+        rows = [conn.execute("SELECT pid, host, boot_id, pid_namespace, status FROM executions WHERE "
+                             "project=%s AND domain=%s AND name=%s", key_tuple(key)).fetchone() for key in keys]
         for key, row in zip(keys, rows):
             self._lost_now(key, row)
 
@@ -138,7 +138,8 @@ class Leases(Owners, Schema):
         before = set(self._owned)
         with self._tx() as conn:
             rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE pid=%s AND host=%s AND "
-                                "boot_id IS NOT DISTINCT FROM %s AND status=%s RETURNING project, domain, name",
+                                "boot_id IS NOT DISTINCT FROM %s AND pid_namespace IS NOT DISTINCT FROM %s AND "
+                                "status=%s RETURNING project, domain, name",
                                 (self.lease, *self._me(), _RUNNING)).fetchall()
             renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
             lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
@@ -149,22 +150,22 @@ class Leases(Owners, Schema):
     def owner_alive(self, record: ExecutionRecord) -> bool | None:
         """Whether the process that runs ``record`` lives: on this host and in this pid namespace, its process;
         elsewhere, its lease."""
-        here = self._here(record.pid, record.host, record.pid_started, record.boot_id)
+        here = self._here(record.pid, record.host, record.pid_started, record.boot_id, record.pid_namespace)
         if here is not None:
             return here
         with self._read() as conn:
             return self._owner_alive(conn, execution_row(conn, record.id))
 
-    def _here(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
+    def _here(self, pid: int | None, host: str | None, started: int | None, boot: str | None,
+              space: str | None) -> bool | None:
         """Whether the owner ``pid`` lives, told by its process where its pid means the same as here (this host
         and pid namespace); else ``None``."""
-        boot_id, _, space = (boot or "").partition(" ")
-        if space and space != process.pid_namespace():
+        if space is not None and space != process.pid_namespace():
             return None
-        return self._alive(pid, host, started, boot_id or None)
+        return self._alive(pid, host, started, boot)
 
     def _owner_alive(self, conn: Conn, row: dict[str, Any]) -> bool:
-        here = self._here(row["pid"], row["host"], row["pid_started"], row["boot_id"])
+        here = self._here(row["pid"], row["host"], row["pid_started"], row["boot_id"], row["pid_namespace"])
         if here is not None:
             return here
         alive = conn.execute(f"SELECT %s::float8 > {CLOCK} AS alive", (row["lease_until"] or 0.0,)).fetchone()

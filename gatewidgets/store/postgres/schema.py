@@ -19,7 +19,7 @@ __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "Schema"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
@@ -67,6 +67,9 @@ MIGRATIONS: tuple[Step, ...] = (
     # 3: who launched (judged by self-approval policies), and the guard (gatewidgets.store.postgres.guard): db_role,
     # group_members, the triggers by which the database itself enforces who may answer
     ("ALTER TABLE executions ADD COLUMN IF NOT EXISTS launched_by TEXT", install_guard),
+    # 4: the owner's pid namespace: a pid names one process only within it (containers sharing a hostname); a
+    # version before this one took such owners for one another, so it must refuse a store this version runs
+    ("ALTER TABLE executions ADD COLUMN IF NOT EXISTS pid_namespace TEXT",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
