@@ -52,7 +52,7 @@ def held_at_its_last_step(store: PostgresStore, name: str) -> Iterator[tuple[Exe
         store.close()
 
 
-def kept_end_written(url: str, key: WorkflowExecutionIdentifier) -> None:
+def kept_end_written(url: str, key: WorkflowExecutionIdentifier, timeout: float = 30) -> None:
     """Wait until the end of ``held_at_its_last_step``'s execution is in the database ``url``: SUCCEEDED with 20,
     both nodes with their outputs, one ``finished`` event."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -60,7 +60,8 @@ def kept_end_written(url: str, key: WorkflowExecutionIdentifier) -> None:
             return conn.execute("SELECT status, outputs, finished_at IS NOT NULL FROM executions "
                                 "WHERE name = %s", (key.name,)).fetchone()
 
-        eventually(lambda: ended() == ("SUCCEEDED", "20", True), timeout=30, what="the kept end to be written")
+        eventually(lambda: ended() == ("SUCCEEDED", "20", True), timeout=timeout,
+                   what="the kept end to be written")
         assert conn.execute("SELECT node_id, state, outputs FROM nodes WHERE execution = %s ORDER BY seq",
                             (key.name,)).fetchall() == [("n0", "SUCCEEDED", "2"), ("n1", "SUCCEEDED", "20")]
         assert conn.execute("SELECT count(*) FROM events WHERE execution = %s AND kind = 'finished'",

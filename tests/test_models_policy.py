@@ -140,6 +140,9 @@ def test_defaults_by_scope_sit_under_the_gates_own_fields():
         {"assignees": ["@finance"], "quorum": 2, "self_approval": False}
     assert resolve_policy({"quorum": 3}, defaults, "shop", "production")["quorum"] == 3
     assert resolve_policy(None, defaults, "other", "development") is None
+    escalating = {"*": {"escalate_after": 3600, "escalate_to": ["boss"]}}  # valid alone, and so is the gate's own
+    with pytest.raises(ValueError, match="escalate_after needs escalate_to"):  # their merge is not: refused at launch
+        resolve_policy(Policy.given("gate", escalate_to=[]), escalating, "shop", "production")
 
 
 def test_may_answer_says_why_not():

@@ -213,6 +213,22 @@ def test_a_stream_past_the_limit_is_refused_until_one_closes(tmp_path: Path) -> 
                 conn.close()
 
 
+def test_streams_requested_at_once_still_count_against_the_limit(tmp_path: Path) -> None:
+    """Requests sent together, before any answer is read, each take their place before the server awaits anything:
+    no more than the limit are streamed."""
+    with running_users_server(tmp_path, {"alice": ALICE}) as server:
+        url = urlsplit(server.url)
+        conns = [http.client.HTTPConnection(url.hostname, url.port, timeout=30) for _ in range(MAX_STREAMS + 40)]
+        try:
+            for conn in conns:
+                conn.request("GET", f"{INBOX}/api/events", headers={"Authorization": f"token {ALICE}"})
+            codes = [conn.getresponse().status for conn in conns]
+            assert codes.count(200) == MAX_STREAMS and codes.count(503) == 40, codes
+        finally:
+            for conn in conns:
+                conn.close()
+
+
 def test_a_stream_ends_after_its_configured_lifetime_and_frees_its_place(tmp_path: Path) -> None:
     with running_users_server(tmp_path, {"alice": ALICE}, "--GateWidgets.inbox_stream_seconds=1") as server:
         for _ in range(2):  # the stream that ended no longer counts: the next one opens

@@ -98,7 +98,8 @@ def test_a_newer_schema_is_refused_and_left_alone(store: PostgresStore, postgres
 
 def test_an_owner_is_its_pid_in_its_pid_namespace(postgres_url: str, tmp_path: Path) -> None:
     """A launch records this process's pid namespace; an owner recorded with this pid and host but another pid
-    namespace (a container sharing the hostname) is another process, judged by its lease, not by this pid."""
+    namespace (a container sharing the hostname), or another boot (another machine of this hostname), is another
+    process, judged by its lease, not by this pid."""
     store = PostgresStore(postgres_url, files_dir=str(tmp_path / "files"))
     try:
         store.create_execution(KEY, "wf", {}, [], [])
@@ -114,6 +115,12 @@ def test_an_owner_is_its_pid_in_its_pid_namespace(postgres_url: str, tmp_path: P
             conn.execute("UPDATE executions SET lease_until=0")
             assert store.owner_alive(store.get_execution(KEY)) is False  # this pid lives, but it is not that process
         assert store.adopt_execution(KEY).pid_namespace == os.readlink("/proc/self/ns/pid")
+        with psycopg.connect(postgres_url, autocommit=True) as conn:  # another machine of this hostname: the same
+            conn.execute("UPDATE executions SET boot_id='another-boot', "  # initial pid namespace, another boot
+                         "lease_until=extract(epoch from now()) + 60")
+            assert store.owner_alive(store.get_execution(KEY)) is True  # its lease lives: not "rebooted, gone"
+            with pytest.raises(ExecutionExistsError, match="process"):
+                store.adopt_execution(KEY)
     finally:
         store.close()
 
@@ -166,10 +173,13 @@ def test_unreachable_refused_or_missing_databases_are_one_store_error_without_th
     with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS locked_out")
         conn.execute("CREATE ROLE locked_out NOLOGIN")
+        conn.execute("DROP ROLE IF EXISTS no_slot")
+        conn.execute("CREATE ROLE no_slot LOGIN CONNECTION LIMIT 0")  # the server refuses it a connection
     cases = {
         f"postgresql://ann:{SECRET}@/gates?host={tmp_path}": "cannot be reached",  # no server on that socket
         with_password(postgres_server.url("no_such_db")): "does not exist",
         with_password(postgres_server.url(), "locked_out"): "refused the credentials",
+        with_password(postgres_server.url(), "no_slot"): "has no connection left",
     }
     for url, what in cases.items():
         with pytest.raises(StoreError) as raised:

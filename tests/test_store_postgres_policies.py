@@ -325,3 +325,20 @@ def test_the_engine_times_a_gated_approval_out_through_the_guard(postgres_url: s
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT state, value, context::jsonb -> 'on_timeout', db_role FROM signals").fetchall() \
             == [("TIMED_OUT", "false", "reject", "postgres")]
+
+
+@pytest.mark.parametrize("context", ['"spoiled"', '[{"policy": {"assignees": ["alice"]}}]', "3"])
+def test_a_context_that_is_not_an_object_is_judged_not_taken_for_no_policy(postgres_url: str, opened: Any,
+                                                                         context: str) -> None:
+    """A signal whose stored context is valid JSON but not an object (written by hand, the guard's triggers off)
+    is not set by the quick "no policy" write: it is judged, its policy unreadable, and refused; nothing changes."""
+    store = opened(postgres_url)
+    launch(store, None)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE signals DISABLE TRIGGER USER")
+        conn.execute(f"UPDATE signals SET context=%s WHERE {WHERE}", (context,))
+        conn.execute("ALTER TABLE signals ENABLE TRIGGER USER")
+    before = rows(postgres_url)["signals"]
+    with pytest.raises(GateForbiddenError, match="unreadable"):
+        remote(store, "mallory").approve("go", "run")
+    assert rows(postgres_url)["signals"] == before and store.get_signal(KEY, "go").state is SignalState.PENDING

@@ -63,7 +63,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_policy_that_cannot_be_read_is_unreadable_not_none() -> None:
     assert Policy.from_dict(None) is None
-    for stored in ({}, "alice", [1], {"quorum": "two"}, {"assignees": "alice"}, {"deny": ["bob"]},
+    assert Policy.from_dict({}) == Policy()  # the default policy, as to_dict() gives it (over HTTP too)
+    for stored in ("alice", [1], {"quorum": "two"}, {"assignees": "alice"}, {"deny": ["bob"]},
                    {"escalate_to": ["bob"]}):
         policy = Policy.from_dict(stored)
         assert policy is not None and policy.unreadable, stored

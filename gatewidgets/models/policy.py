@@ -170,13 +170,13 @@ class Policy:
     @classmethod
     def from_dict(cls, data: Any) -> Policy | None:
         """The policy stored in a signal's context: None when it has none (``None``); never raises: a policy that
-        cannot be read (not a non-empty mapping of known, valid fields) comes back :attr:`unreadable`, which
-        refuses every decision."""
+        cannot be read (not a mapping of known, valid fields) comes back :attr:`unreadable`, which refuses every
+        decision. An empty mapping is the default policy (as :meth:`to_dict` gives it)."""
         if data is None:
             return None
         if isinstance(data, Mapping) and set(data) == {"unreadable"}:  # as :meth:`to_dict` gives one
             return cls(unreadable=str(data["unreadable"]))
-        if not isinstance(data, Mapping) or not data:
+        if not isinstance(data, Mapping):
             return cls(unreadable=f"it is {json.dumps(data, default=repr)[:80]}, not a mapping of policy fields")
         try:
             fields = cls.given("the stored policy", **data)
@@ -215,6 +215,8 @@ def resolve_policy(given: Mapping[str, Any] | None, defaults: Mapping[str, Any],
         merged.update(Policy.given(f"GateWidgets.policies[{scope!r}]", **dict(defaults.get(scope) or {})))
     merged.update(given or {})
     policy = Policy.from_dict(merged or None)
+    if policy is not None and policy.unreadable:  # each part valid, their merge not: a definition error
+        raise ValueError(f"the gate's policy under GateWidgets.policies: {policy.unreadable}.")
     return policy.to_dict() or None if policy else None
 
 

@@ -261,17 +261,17 @@ class EventsHandler(_Handler):
             self.reply({"error": "TooManyStreams", "message": f"{MAX_STREAMS} inbox streams are open; "
                         "the page polls instead."}, 503)
             return
+        self.queue = queue = FEED.open()  # its place taken before the first await: requests at once count it
         try:
-            await self.off_loop(lambda: FEED.follow(self.remote(), loop))
-        except (GateError, asyncio.TimeoutError) as exc:
-            self.reply({"error": "StoreError", "message": f"The inbox cannot follow the store: {exc}"}, 503)
-            return
-        self.queue = queue = FEED.open()
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
-        end = loop.time() + settings.inbox_stream_seconds
-        try:
+            try:
+                await self.off_loop(lambda: FEED.follow(self.remote(), loop))
+            except (GateError, asyncio.TimeoutError) as exc:
+                self.reply({"error": "StoreError", "message": f"The inbox cannot follow the store: {exc}"}, 503)
+                return
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")
+            end = loop.time() + settings.inbox_stream_seconds
             self.write("retry: 3000\n\n")
             await self.flush()
             while not self.gone and loop.time() < end:

@@ -54,7 +54,8 @@ _PROBLEMS = (  # SQLSTATE prefixes, or words of a failed connection's message ->
      "create the database (createdb) or point GATEWIDGETS_STORE at another one"),
     (("25006",), "is read-only", "point GATEWIDGETS_STORE at the primary server, or end its read-only mode"),
     (("53100",), "is out of disk space", "free disk space on the database server (its data directory or tablespace)"),
-    (("53300",), "has no connection left", "end idle sessions or raise the server's max_connections"),
+    (("53300", "too many connections", "too many clients", "remaining connection slots"), "has no connection left",
+     "end idle sessions or raise the server's max_connections"),
     (("53",), "is out of resources", "free memory or disk space on the database server"),
     (("57014",), "did not answer within the statement timeout", "try again; if it stays slow, check the server"),
     (("42501",), "refused this user the access", "grant the user rights on the database and its tables"),
@@ -193,21 +194,26 @@ class Connection:
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
         """A pooled connection in one transaction, committed at the end (rolled back on an error)."""
-        with self._pool.connection() as conn:
-            try:
-                with conn.transaction():
-                    yield conn
-            except pgerrors.ReadOnlySqlTransaction:
-                # a session keeps the read-only default it read at connect: closed, the pool replaces it, so writes
-                # succeed once the database (or the server now behind its address) takes them again
-                conn.close()
-                raise
+        with self._lent() as conn, conn.transaction():
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Conn]:
-        """A pooled connection, each statement its own transaction."""
-        with self._pool.connection() as conn:
+        """A pooled connection, each statement its own transaction (the node writes' one statement too)."""
+        with self._lent() as conn:
             yield conn
+
+    @contextmanager
+    def _lent(self) -> Iterator[Conn]:
+        """A pooled connection; one that a write found read-only is closed, not given back: a session keeps the
+        read-only default it read at connect, so the pool replaces it, and writes succeed once the database (or
+        the server now behind its address) takes them again."""
+        with self._pool.connection() as conn:
+            try:
+                yield conn
+            except pgerrors.ReadOnlySqlTransaction:
+                conn.close()
+                raise
 
     def _event(self, conn: Conn, key: ExecKey, kind: str, *, signal_id: str | None = None,
                node_id: str | None = None, state: str | None = None, value: str | None = None,

@@ -159,8 +159,11 @@ class Leases(Owners, Schema):
     def _here(self, pid: int | None, host: str | None, started: int | None, boot: str | None,
               space: str | None) -> bool | None:
         """Whether the owner ``pid`` lives, told by its process where its pid means the same as here (this host
-        and pid namespace); else ``None``."""
-        if space is not None and space != process.pid_namespace():
+        and pid namespace, and the boot of this machine); else ``None``: another machine of this hostname, whose
+        initial pid namespace has the same id as every Linux machine's, or this one before it restarted — the lease
+        decides."""
+        if (space is not None and space != process.pid_namespace()) or (
+                boot is not None and boot != process.own_identity()[1]):
             return None
         return self._alive(pid, host, started, boot)
 

@@ -39,7 +39,9 @@ _SIGNAL = "project=%s AND domain=%s AND execution=%s AND signal_id=%s"
 class Signals(Deciding, LiveTypes, Executions):
     """The signals of a database, and the live types that decode their values in this process."""
 
-    _NO_POLICY = "AND (context IS NULL OR NOT jsonb_exists(context::jsonb, 'policy'))"
+    # a context that is not a JSON object is judged (and refused as unreadable), never taken for "no policy"
+    _NO_POLICY = ("AND (context IS NULL OR (jsonb_typeof(context::jsonb) = 'object' "
+                  "AND NOT jsonb_exists(context::jsonb, 'policy')))")
 
     def _signal_row(self, conn: Conn, key: ExecKey, signal_id: str, *, lock: bool = False) -> dict[str, Any]:
         row = conn.execute(f"SELECT * FROM signals WHERE {_SIGNAL}" + (" FOR UPDATE" if lock else ""),
