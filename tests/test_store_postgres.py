@@ -723,7 +723,8 @@ def stored(url: str, name: str) -> dict[str, list[tuple[Any, ...]]]:
 def test_a_store_that_lost_an_execution_adds_no_node_to_it_and_says_so(postgres_url: str) -> None:
     """Machine A's execution is taken over by machine B; A's dynamic node then adds its nodes: nothing is inserted
     into B's execution (checked with the insert, in one round trip), A gets ``ExecutionLostError`` naming B, marks
-    it lost and tells its subscribers; B, which owns it now, and a store that never ran it add nodes as before."""
+    it lost and tells its subscribers, and adds nothing later either, also once its copy ended; B, which owns it
+    now, and a store that never ran it add nodes as before."""
     owner, taker, other = (PostgresStore(postgres_url, lease=30.0) for _ in range(3))
     owner.host, taker.host, other.host = "machine-a", "machine-b", "machine-c"
     heard: list[StoreEvent] = []
@@ -741,6 +742,9 @@ def test_a_store_that_lost_an_execution_adds_no_node_to_it_and_says_so(postgres_
         assert "on machine-b" in (owner.lost(KEY) or "")
         assert [(e.kind, e.execution_id) for e in heard if e.kind == "lost"] == [("lost", KEY)]
         with pytest.raises(ExecutionLostError):  # known lost: still nothing
+            owner.add_nodes(KEY, [node], [sig])
+        assert owner.end_execution(KEY, ExecutionStatus.ABORTED) and owner.lost(KEY) is None  # its copy stopped
+        with pytest.raises(ExecutionLostError, match="no longer run by this process"):  # a late dynamic node
             owner.add_nodes(KEY, [node], [sig])
         assert stored(postgres_url, KEY.name) == before
         taker.add_nodes(KEY, [node], [sig])
@@ -791,7 +795,7 @@ def test_a_kernel_whose_lease_was_taken_while_a_dynamic_body_ran_adds_nothing_an
     try:
         ex = executor.launch(fan_out, {"items": [1, 2]}, execution_name=key.name)
         assert HELD_BODY.wait(30)
-        owner.durable()
+        owner.flush()  # the dynamic node's start: written before B takes over, so adding its nodes finds B first
         take_over(taker, key, postgres_url)
         before = stored(postgres_url, key.name)
         RELEASE_BODY.set()

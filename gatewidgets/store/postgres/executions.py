@@ -211,15 +211,17 @@ class Executions(Leases, Guarded):
         One round trip (:meth:`_insert`): the execution's row is locked only while the server runs it, so a process
         paused meanwhile holds nothing.
 
-        Of an execution this process runs (launched or adopted here), nodes are added only while it still owns it,
-        checked in the same round trip: a copy whose execution was taken over adds nothing, is marked lost
-        (:meth:`lost`; its subscribers hear ``lost``, so its engine stops it) and gets ``ExecutionLostError``."""
-        ran_here = key in self._owned or key in self._lost
+        Of an execution this process ran (launched or adopted here), nodes are added only while it still owns it,
+        checked in the same round trip: a copy whose execution was taken over (or whose copy stopped here
+        meanwhile) adds nothing, is marked lost (:meth:`lost`; its subscribers hear ``lost``, so its engine stops
+        it) and gets ``ExecutionLostError``."""
+        ran_here = key in self._ran
         with self._read() as conn:
             events = self._insert(conn, key, nodes, signals, ts(now()), claim=ran_here)
         if events is None and ran_here:
             self._tell_lost(self._unclaimed([key]))
-            raise ExecutionLostError(self.lost(key) or f"Execution {key} is no longer run by this process.")
+            raise ExecutionLostError(self.lost(key) or f"Execution {key} is no longer run by this process: it was "
+                                     "taken over by another process, or ended here.")
         if events is None:
             raise no_execution(key)
         self._dispatch(events)

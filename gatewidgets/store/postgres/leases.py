@@ -52,6 +52,7 @@ class Leases(Owners, Schema):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._owned: set[ExecKey] = set()  # launched or adopted here, not ended here
+        self._ran: set[ExecKey] = set()  # launched or adopted here, ended or lost since included
         self._lost: dict[ExecKey, str] = {}  # taken over or ended elsewhere -> why, until the engine ends its copy
         self._heartbeat: threading.Thread | None = None
 
@@ -64,6 +65,7 @@ class Leases(Owners, Schema):
     def _own(self, key: ExecKey) -> None:
         """``key`` runs here from now on (launched or adopted): its lease is renewed until it ends here."""
         self._owned.add(key)
+        self._ran.add(key)
         self._lost.pop(key, None)
         self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
