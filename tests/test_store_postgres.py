@@ -24,8 +24,9 @@ from _postgres import PostgresServer
 from _procs import waiting_execution
 from helpers import eventually
 
-from gatewidgets import GateRemote, SignalState
-from gatewidgets.errors import ExecutionExistsError, StoreError
+from gatewidgets import GateRemote, SignalState, dynamic, task, workflow
+from gatewidgets.engine import Executor
+from gatewidgets.errors import ExecutionExistsError, ExecutionLostError, StoreError
 from gatewidgets.models.execution import ExecutionStatus, NodeState, WorkflowExecutionIdentifier
 from gatewidgets.models.signal import Via
 from gatewidgets.store import default_store_path, open_store
@@ -718,6 +719,105 @@ def test_a_batch_across_executions_writes_those_still_owned_and_loses_the_one_ta
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             assert conn.execute("SELECT error FROM nodes WHERE execution = 'kept'").fetchone() == ("late",)
     finally:
+        owner.close()
+        taker.close()
+
+
+def stored(url: str, name: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The nodes, signals and events the database holds of execution ``name``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} WHERE execution = %s ORDER BY 1, 2, 3, 4",
+                                    (name,)).fetchall() for table in ("nodes", "signals", "events")}
+
+
+def test_a_store_that_lost_an_execution_adds_no_node_to_it_and_says_so(postgres_url: str) -> None:
+    """Machine A's execution is taken over by machine B; A's dynamic node then adds its nodes: nothing is inserted
+    into B's execution (checked with the insert, in one round trip), A gets ``ExecutionLostError`` naming B, marks
+    it lost and tells its subscribers, and adds nothing later either, also once its copy ended; B, which owns it
+    now, and a store that never ran it add nodes as before."""
+    owner, taker, other = (PostgresStore(postgres_url, lease=30.0) for _ in range(3))
+    owner.host, taker.host, other.host = "machine-a", "machine-b", "machine-c"
+    heard: list[StoreEvent] = []
+    node = {"node_id": "d.0", "kind": "gate", "name": "more", "upstream": ["g"], "signal_id": "more"}
+    sig = {"signal_id": "more", "kind": "approve", "node_id": "d.0", "description": None,
+           "type": GateType.of(bool).to_record(), "context": None}
+    try:
+        launched(owner)
+        owner.subscribe(heard.extend)
+        take_over(taker, KEY, postgres_url)
+        before = stored(postgres_url, KEY.name)
+        with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
+            owner.add_nodes(KEY, [node], [sig])
+        assert stored(postgres_url, KEY.name) == before
+        assert "on machine-b" in (owner.lost(KEY) or "")
+        assert [(e.kind, e.execution_id) for e in heard if e.kind == "lost"] == [("lost", KEY)]
+        with pytest.raises(ExecutionLostError):  # known lost: still nothing
+            owner.add_nodes(KEY, [node], [sig])
+        assert owner.end_execution(KEY, ExecutionStatus.ABORTED) and owner.lost(KEY) is None  # its copy stopped
+        with pytest.raises(ExecutionLostError, match="no longer run by this process"):  # a late dynamic node
+            owner.add_nodes(KEY, [node], [sig])
+        assert stored(postgres_url, KEY.name) == before
+        taker.add_nodes(KEY, [node], [sig])
+        other.add_nodes(KEY, [{**node, "node_id": "d.1", "signal_id": None}], [])
+        assert [n.node_id for n in taker.get_execution(KEY).nodes] == ["g", "d.0", "d.1"]
+        assert [s.signal_id for s in taker.list_signals(KEY)] == ["go", "more"]
+    finally:
+        for store in (owner, taker, other):
+            store.close()
+
+
+HELD_BODY, RELEASE_BODY = threading.Event(), threading.Event()  # the dynamic body started; it may return
+
+
+@task
+def tenfold(item: int) -> int:
+    return item * 10
+
+
+@task
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@dynamic
+def held_fan_out(items: list[int]) -> int:
+    HELD_BODY.set()
+    assert RELEASE_BODY.wait(60)
+    return total(values=[tenfold(item=i) for i in items])
+
+
+@workflow
+def fan_out(items: list[int]) -> int:
+    return held_fan_out(items=items)
+
+
+def test_a_kernel_whose_lease_was_taken_while_a_dynamic_body_ran_adds_nothing_and_stops(
+        postgres_url: str, tmp_path: Path) -> None:
+    """A ``@dynamic`` body runs on machine A while machine B takes the execution over (A's lease expired): when the
+    body returns, A's engine adds none of its nodes to B's execution and ends its copy ``ExecutionLostError``
+    naming B, runs none of the body's tasks, and records no end."""
+    HELD_BODY.clear()
+    RELEASE_BODY.clear()
+    owner, taker = PostgresStore(postgres_url, lease=30.0), PostgresStore(postgres_url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    executor = Executor(owner, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", "fanned")
+    try:
+        ex = executor.launch(fan_out, {"items": [1, 2]}, execution_name=key.name)
+        assert HELD_BODY.wait(30)
+        owner.flush()  # the dynamic node's start: written before B takes over, so adding its nodes finds B first
+        take_over(taker, key, postgres_url)
+        before = stored(postgres_url, key.name)
+        RELEASE_BODY.set()
+        with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
+            ex.wait(timeout=30)
+        assert ex.status is ExecutionStatus.ABORTED
+        assert stored(postgres_url, key.name) == before  # no node, signal or event added
+        record = taker.get_execution(key)
+        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")  # B's to run and end
+    finally:
+        RELEASE_BODY.set()
+        executor.shutdown()
         owner.close()
         taker.close()
 

@@ -19,6 +19,7 @@ from gatewidgets import GateRemote, SignalState, approve, task, workflow
 from gatewidgets.errors import GateForbiddenError, GateRejectedError
 from gatewidgets.models.execution import WorkflowExecutionIdentifier
 from gatewidgets.models.policy import Identity
+from gatewidgets.models.signal import Via
 from gatewidgets.settings import settings
 from gatewidgets.store.postgres.guard import FORBIDDEN
 from gatewidgets.store.postgres.store import SCHEMA_VERSION, PostgresStore
@@ -215,9 +216,14 @@ def test_the_database_refuses_what_a_misconfigured_client_lets_through(team: str
     configured(groups={"finance": ["alice"]})  # this process believes alice is in finance; the database does not
     alice = remote(opened(as_role(team, "alice")), "alice")
     before = rows(team)
-    with pytest.raises(GateForbiddenError, match=r"alice may not approve .*refused by the database"):
+    with pytest.raises(GateForbiddenError, match=r"alice may not approve .*refused by the database") as raised:
         alice.approve("go", "run")
-    assert rows(team) == before
+    after = rows(team)
+    assert {**after, "events": after["events"][:-1]} == before  # the signal unchanged, one event more:
+    refusal = alice.history("run")[-1]  # the refusal, in the history as one judged by gatewidgets would be
+    assert (refusal.kind, refusal.set_by, refusal.via, refusal.detail) == (
+        "refused", "alice", Via.HTTP, {"reason": str(raised.value), "identity_source": "claimed", "db_role": "alice"})
+    assert "alice is not an assignee; it may be answered by @finance" in str(raised.value)
 
 
 def test_temporary_tables_of_a_client_cannot_stand_in_for_the_guards(team: str, opened: Any,
@@ -327,18 +333,35 @@ def test_the_engine_times_a_gated_approval_out_through_the_guard(postgres_url: s
             == [("TIMED_OUT", "false", "reject", "postgres")]
 
 
-@pytest.mark.parametrize("context", ['"spoiled"', '[{"policy": {"assignees": ["alice"]}}]', "3"])
-def test_a_context_that_is_not_an_object_is_judged_not_taken_for_no_policy(postgres_url: str, opened: Any,
-                                                                         context: str) -> None:
-    """A signal whose stored context is valid JSON but not an object (written by hand, the guard's triggers off)
-    is not set by the quick "no policy" write: it is judged, its policy unreadable, and refused; nothing changes."""
-    store = opened(postgres_url)
-    launch(store, None)
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+@pytest.mark.parametrize("context, why", [
+    ('{"policy": {"assignees": ["bob"]', "is not a JSON object, so whether it has a policy cannot be told"),
+    ('["policy"]', "is not a JSON object, so whether it has a policy cannot be told"),
+    ('{"policy": ["bob"]}', 'the stored policy of signal \'go\' of execution \'run\' is ["bob"], not a JSON object'),
+])
+def test_a_signal_whose_context_or_policy_cannot_be_read_is_decided_by_nobody(team: str, opened: Any, context: str,
+                                                                              why: str) -> None:
+    """A gated signal's context edited by hand into something unreadable (the guard's triggers off meanwhile): the
+    database refuses every change of it with one clear GW403 (fail closed: not a JSON cast error, and a policy that
+    is not an object is no policy to let through), also a repair by a role; the store and GateRemote refuse it
+    with one ``GateForbiddenError``; the signal stays as it is."""
+    store = opened(team)
+    launch(store, {"assignees": ["bob"]})
+    with psycopg.connect(team, autocommit=True) as conn:  # as the tables' owner
         conn.execute("ALTER TABLE signals DISABLE TRIGGER USER")
         conn.execute(f"UPDATE signals SET context=%s WHERE {WHERE}", (context,))
         conn.execute("ALTER TABLE signals ENABLE TRIGGER USER")
-    before = rows(postgres_url)["signals"]
+    before = rows(team)
+    for role in ("postgres", "bob"):
+        assert why in refused(as_role(team, role), FORGED_SET, "bob")  # a raw client, past gatewidgets' own check
+        assert why in refused(as_role(team, role), f"UPDATE signals SET context='{{}}' WHERE {WHERE}")
+    assert "not a JSON object" in refused(team, "INSERT INTO signals (project, domain, execution, signal_id, seq, "
+                                          "kind, node_id, type, state, created_at, context) VALUES ('p', 'd', 'run', "
+                                          "'new', 9, 'approve', 'g', '{}', 'PENDING', '2026', %s)", context)
+    assert rows(team) == before
+    with pytest.raises(GateForbiddenError, match="it has a policy"):  # no ballot: judged, never set blindly
+        store.set_signal(KEY, "go", True, "true", set_by="bob", via="api")
     with pytest.raises(GateForbiddenError, match="unreadable"):
-        remote(store, "mallory").approve("go", "run")
-    assert rows(postgres_url)["signals"] == before and store.get_signal(KEY, "go").state is SignalState.PENDING
+        remote(store, "bob").approve("go", "run")
+    after = rows(team)
+    assert after["signals"] == before["signals"]
+    assert [e.kind for e in store.history(KEY)][len(before["events"]):] == ["refused"]

@@ -64,6 +64,14 @@ class Deciding(ABC):
         """The detail of an ``approved`` event (a store whose database counts quorums adds what it counts by)."""
         return recorded or {}
 
+    def _refused(self, conn: Any, key: ExecKey, row: Row, who: str | None, source: str | None, via: str,
+                 reason: str) -> StoreEvent:
+        """Record in the history, in ``conn``'s transaction, that ``who`` (identified by ``source``) was refused a
+        decision of the signal of ``row`` and why; the event."""
+        return self._event(conn, key, "refused", signal_id=row["signal_id"], node_id=row["node_id"],
+                           state=row["state"], set_by=who, via=via,
+                           detail=dumps({"reason": reason, **({"identity_source": source} if source else {})}))
+
     def _decide(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
                 describe: Callable[[Any], str], detail: dict[str, Any] | None, ballot: Ballot | None) -> Decided:
         """Set the signal in ``conn``'s transaction (``fields``: value JSON, identity, set_by, via)."""
@@ -82,10 +90,8 @@ class Deciding(ABC):
             if verdict.same:
                 return Decided(self._signal(current), None, None, False)
             if verdict.refused:
-                event = self._event(conn, key, "refused", signal_id=signal_id, node_id=current["node_id"],
-                                    state=current["state"], set_by=ballot.identity.user, via=via,
-                                    detail=dumps({"reason": verdict.refused,
-                                                  "identity_source": ballot.identity.source}))
+                event = self._refused(conn, key, current, ballot.identity.user, ballot.identity.source, via,
+                                      verdict.refused)
                 return Decided(None, event, forbidden(key, signal_id, ballot, verdict.refused), False)
             if not verdict.passes:  # a partial approval: counted and kept; the signal stays open
                 row = self._keep_approvals(conn, key, signal_id, dumps([a.to_dict() for a in verdict.approvals]))

@@ -12,13 +12,13 @@ from typing import Any, Mapping, Sequence
 
 import psycopg
 
-from gatewidgets.errors import ExecutionExistsError, StoreError
+from gatewidgets.errors import ExecutionExistsError, ExecutionLostError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
 from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, StoreEvent, now
 from gatewidgets.store.postgres.connection import NOTIFIED, Conn, retried, translated
-from gatewidgets.store.postgres.leases import CLOCK, Leases, execution_row, owner_identity
+from gatewidgets.store.postgres.leases import CLOCK, OWNED, Leases, execution_row, owner_identity
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
     Ended,
@@ -43,25 +43,31 @@ _Where = tuple[str, str, str, str]  # (project, domain, execution, node_id)
 _RETRY_MIN, _RETRY_MAX = 0.1, 2.0  # seconds the writer waits before it tries again what the database did not take
 # node changes per statement: each takes 4 + at most 6 parameters, and 3 per execution, of PostgreSQL's 65,535
 _CHUNK = 4000
-# an execution's new nodes and signals (:meth:`Executions._insert`), numbered after its stored ones (counted once: a
-# count per row would read every row inserted so far, quadratic); nothing is inserted without an execution's row
-_NEXT = ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM {table} t WHERE "
-         "t.project=e.project AND t.domain=e.domain AND t.execution=e.name) AS seq FROM executions e WHERE "
-         "(project, domain, name) = (%s, %s, %s)) ")
-_INSERT_NODES = (
-    _NEXT.format(table="nodes") + "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, "
-    "upstream, signal_id) SELECT x.project, x.domain, x.name, v.node_id, x.seq + v.i, v.kind, v.name, %s, v.upstream, "
-    "v.signal_id FROM x, unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS "
-    "v(node_id, kind, name, upstream, signal_id, i) ORDER BY v.i ON CONFLICT DO NOTHING")
-_INSERT_SIGNALS = (
-    _NEXT.format(table="signals") + ", s AS (INSERT INTO signals (project, domain, execution, signal_id, seq, kind, "
+
+
+def _next(table: str, claimed: bool) -> str:
+    """The start of an insert of an execution's new nodes or signals (:meth:`Executions._insert`): the execution
+    (only while this process owns it, if ``claimed``) and the last ``seq`` of its stored ``table`` rows (counted
+    once: a count per row would read every row inserted so far, quadratic); nothing is inserted without it."""
+    return ("WITH x AS MATERIALIZED (SELECT project, domain, name, (SELECT COALESCE(MAX(seq), -1) FROM "
+            f"{table} t WHERE t.project=e.project AND t.domain=e.domain AND t.execution=e.name) AS seq FROM executions "
+            f"e WHERE (project, domain, name) = (%s, %s, %s){f' AND {OWNED}' if claimed else ''}) ")
+
+
+_INSERT_NODES = {claimed: _next("nodes", claimed) + (
+    "INSERT INTO nodes (project, domain, execution, node_id, seq, kind, name, state, upstream, signal_id) SELECT "
+    "x.project, x.domain, x.name, v.node_id, x.seq + v.i, v.kind, v.name, %s, v.upstream, v.signal_id FROM x, "
+    "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS "
+    "v(node_id, kind, name, upstream, signal_id, i) ORDER BY v.i ON CONFLICT DO NOTHING") for claimed in (False, True)}
+_INSERT_SIGNALS = {claimed: _next("signals", claimed) + (
+    ", s AS (INSERT INTO signals (project, domain, execution, signal_id, seq, kind, "
     "node_id, description, type, state, created_at, context) SELECT x.project, x.domain, x.name, v.signal_id, "
     "x.seq + v.i, v.kind, v.node_id, v.description, v.type, %s, %s, v.context FROM x, unnest(%s::text[], %s::text[], "
     "%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(signal_id, kind, node_id, description, "
     "type, context, i) ORDER BY v.i ON CONFLICT DO NOTHING RETURNING *), "
     "c AS (INSERT INTO events (origin, at, project, domain, execution, signal_id, node_id, kind, state) SELECT %s, "
     "%s, project, domain, execution, signal_id, node_id, 'created', state FROM s ORDER BY seq RETURNING *) "
-    f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id")
+    f"SELECT id, signal_id, {NOTIFIED} FROM c ORDER BY id") for claimed in (False, True)}
 
 
 def _node_value(column: str, value: Any) -> Any:
@@ -158,8 +164,10 @@ class Executions(Leases, Guarded):
             )
         events = [self._event(conn, key, "launched", state=ExecutionStatus.RUNNING.value,
                               set_by=launched_by.user if launched_by else None,
-                              detail=dumps({"source": launched_by.source}) if launched_by else None),
-                  *self._insert(conn, key, row.nodes, row.signals, stamp)]
+                              detail=dumps({"source": launched_by.source}) if launched_by else None)]
+        created = self._insert(conn, key, row.nodes, row.signals, stamp)
+        assert created is not None  # its row was inserted just now
+        events += created
         for signal_id, deadline in (row.reached or {}).items():
             reached = conn.execute(
                 "UPDATE signals SET state=%s, waiting_since=%s, deadline=%s WHERE project=%s AND domain=%s AND "
@@ -172,23 +180,28 @@ class Executions(Leases, Guarded):
         return events
 
     def _insert(self, conn: Conn, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow],
-                stamp: str | None) -> list[Any]:
+                stamp: str | None, *, claim: bool = False) -> list[StoreEvent] | None:
         """Insert nodes (``QUEUED``) and signals (``UPCOMING``) of a stored execution, numbered after its stored
         ones, except those stored already; the events of the signals created. One round trip: statements sent
         together (one transaction, unless ``conn`` is in one already), the execution's row locked by the first, so
-        each later one numbers after what another process's insert committed meanwhile."""
-        sql = ["SELECT 1 FROM executions WHERE project=%s AND domain=%s AND name=%s FOR UPDATE", _INSERT_NODES]
-        params: list[Any] = [*key_tuple(key), *key_tuple(key), NodeState.QUEUED.value, *_columns(
+        each later one numbers after what another process's insert committed meanwhile. With ``claim``, the first
+        claims the execution (:meth:`_claim`) and the inserts find it only while this process owns it. ``None``
+        (nothing inserted) if the execution is not stored, or with ``claim`` not this process's."""
+        lock, params = self._claim([key]) if claim else (
+            "SELECT 1 FROM executions WHERE project=%s AND domain=%s AND name=%s FOR UPDATE", [*key_tuple(key)])
+        mine = self._owned_by_me() if claim else []
+        sql = [lock, _INSERT_NODES[claim]]
+        params += [*key_tuple(key), *mine, NodeState.QUEUED.value, *_columns(
             [(n["node_id"], n["kind"], n["name"], dumps(list(n["upstream"])), n.get("signal_id")) for n in nodes], 5)]
         if signals:
-            sql.append(_INSERT_SIGNALS)
-            params += [*key_tuple(key), SignalState.UPCOMING.value, stamp, *_columns(
+            sql.append(_INSERT_SIGNALS[claim])
+            params += [*key_tuple(key), *mine, SignalState.UPCOMING.value, stamp, *_columns(
                 [(s["signal_id"], s["kind"], s["node_id"], s.get("description"), dumps(s["type"]),
                   context_json(s.get("context"))) for s in signals], 6), self.origin, ts(now())]
         with psycopg.ClientCursor(conn) as cur:  # bound here: several statements are one simple query
             cur.execute("; ".join(sql), params)  # our own text
             if cur.fetchone() is None:
-                raise no_execution(key)
+                return None
             created = cur.fetchall() if cur.nextset() and cur.nextset() else []
         return [StoreEvent(r["id"], "created", key, r["signal_id"], SignalState.UPCOMING.value) for r in created]
 
@@ -196,9 +209,21 @@ class Executions(Leases, Guarded):
     def add_nodes(self, key: ExecKey, nodes: Sequence[NodeRow], signals: Sequence[SignalRow]) -> None:
         """Add nodes (``QUEUED``) and signals (``UPCOMING``) a ``@dynamic`` node built; stored ones stay as they are.
         One round trip (:meth:`_insert`): the execution's row is locked only while the server runs it, so a process
-        paused meanwhile holds nothing."""
+        paused meanwhile holds nothing.
+
+        Of an execution this process ran (launched or adopted here), nodes are added only while it still owns it,
+        checked in the same round trip: a copy whose execution was taken over (or whose copy stopped here
+        meanwhile) adds nothing, is marked lost (:meth:`lost`; its subscribers hear ``lost``, so its engine stops
+        it) and gets ``ExecutionLostError``."""
+        ran_here = key in self._ran
         with self._read() as conn:
-            events = self._insert(conn, key, nodes, signals, ts(now()))
+            events = self._insert(conn, key, nodes, signals, ts(now()), claim=ran_here)
+        if events is None and ran_here:
+            self._tell_lost(self._unclaimed([key]))
+            raise ExecutionLostError(self.lost(key) or f"Execution {key} is no longer run by this process: it was "
+                                     "taken over by another process, or ended here.")
+        if events is None:
+            raise no_execution(key)
         self._dispatch(events)
 
     # -- node changes ------------------------------------------------------------------------------------------

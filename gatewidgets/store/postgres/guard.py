@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-__all__ = ["FORBIDDEN", "GUARD_SQL", "install_guard"]
+__all__ = ["FORBIDDEN", "GUARD_SQL", "READABLE_SQL", "install_guard", "install_readable"]
 
 FORBIDDEN = "GW403"  # the SQLSTATE of a refusal by the triggers
 _OPEN = "('UPCOMING', 'PENDING')"
@@ -256,12 +256,73 @@ END $$;
                                        ("group_members", "INSERT OR UPDATE OR DELETE OR TRUNCATE", "STATEMENT")))
 
 
-def install_guard(conn: psycopg.Connection[Any]) -> None:
-    """Create or replace the guard's columns, tables, functions and triggers (idempotent; in the migration's
-    transaction)."""
+# schema step 5: a signal whose stored context is not a JSON object, or whose policy is not one, cannot be read, so
+# whether (and by whom) it may be decided cannot be told: every change of it is refused (fail closed, as the Python
+# judge refuses an unreadable policy), and no signal is given such a context. Its trigger's name sorts before
+# ``gatewidgets_signals_guard``'s, so it fires first (the guard of step 3 reads the context as JSON).
+READABLE_SQL = f"""
+CREATE OR REPLACE FUNCTION gatewidgets_context(context text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE {_PATH} AS $$
+DECLARE
+    parsed jsonb;
+BEGIN
+    IF context IS NULL THEN
+        RETURN '{{}}';
+    END IF;
+    parsed := context::jsonb;
+    RETURN CASE WHEN jsonb_typeof(parsed) = 'object' THEN parsed END;
+EXCEPTION WHEN data_exception THEN  -- not JSON
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION gatewidgets_readable(context text, what text) RETURNS void LANGUAGE plpgsql IMMUTABLE
+{_PATH} AS $$
+DECLARE
+    parsed jsonb := gatewidgets_context(context);
+BEGIN
+    IF parsed IS NULL THEN
+        {_RAISE} format('gatewidgets: the stored context of %s is not a JSON object, so whether it has a policy '
+                        'cannot be told: nobody may change it until the owner of the tables repairs it (refused by '
+                        'the database)', what);
+    END IF;
+    IF jsonb_typeof(parsed -> 'policy') NOT IN ('object', 'null') THEN
+        {_RAISE} format('gatewidgets: the stored policy of %s is %s, not a JSON object: it cannot be read, so nobody '
+                        'may change it until the owner of the tables repairs it (refused by the database)', what,
+                        left((parsed -> 'policy')::text, 80));
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION gatewidgets_signals_context() RETURNS trigger LANGUAGE plpgsql {_PATH} AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM gatewidgets_readable(OLD.context, format('signal %L of execution %L', OLD.signal_id, OLD.execution));
+    END IF;
+    PERFORM gatewidgets_readable(NEW.context, format('signal %L of execution %L', NEW.signal_id, NEW.execution));
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER gatewidgets_signals_context BEFORE INSERT OR UPDATE ON signals FOR EACH ROW
+    EXECUTE FUNCTION gatewidgets_signals_context();
+"""
+
+
+def _install(conn: psycopg.Connection[Any], text: str) -> None:
+    """Run ``text`` (several statements, naming the tables' schema :data:`_SCHEMA`) in the migration's
+    transaction."""
     with conn.cursor(row_factory=tuple_row) as cursor:
         row = cursor.execute("SELECT current_schema()").fetchone()
     assert row is not None
     schema = sql.Identifier(row[0]).as_string(conn)
-    conn.execute(GUARD_SQL.replace(_SCHEMA, schema).encode())  # our own text, several statements: one simple query
+    conn.execute(text.replace(_SCHEMA, schema).encode())  # our own text, several statements: one simple query
+
+
+def install_guard(conn: psycopg.Connection[Any]) -> None:
+    """Create or replace the guard's columns, tables, functions and triggers (idempotent; in the migration's
+    transaction)."""
+    _install(conn, GUARD_SQL)
+
+
+def install_readable(conn: psycopg.Connection[Any]) -> None:
+    """Create or replace the check that a signal's stored context and policy can be read (:data:`READABLE_SQL`;
+    idempotent, in the migration's transaction)."""
+    _install(conn, READABLE_SQL)
 

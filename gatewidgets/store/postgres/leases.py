@@ -17,12 +17,15 @@ from gatewidgets.store.postgres.connection import Conn, translated
 from gatewidgets.store.postgres.schema import Schema
 from gatewidgets.store.sql import Owners, key_tuple, no_execution
 
-__all__ = ["Leases", "CLOCK", "execution_row", "owner_identity"]
+__all__ = ["Leases", "CLOCK", "OWNED", "execution_row", "owner_identity"]
 
 log = logging.getLogger(__name__)
 
 CLOCK = "extract(epoch from clock_timestamp())"  # the database's clock: leases do not depend on the machines' clocks
 _RUNNING = ExecutionStatus.RUNNING.value
+# "an ``executions`` row this process owns, running" (parameters: :meth:`Leases._owned_by_me`)
+OWNED = ("pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s AND pid_namespace IS NOT DISTINCT FROM %s "
+         "AND status=%s")
 
 
 def owner_identity(pid: int) -> tuple[int | None, str | None, str | None]:
@@ -49,6 +52,7 @@ class Leases(Owners, Schema):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._owned: set[ExecKey] = set()  # launched or adopted here, not ended here
+        self._ran: set[ExecKey] = set()  # launched or adopted here, ended or lost since included
         self._lost: dict[ExecKey, str] = {}  # taken over or ended elsewhere -> why, until the engine ends its copy
         self._heartbeat: threading.Thread | None = None
 
@@ -61,6 +65,7 @@ class Leases(Owners, Schema):
     def _own(self, key: ExecKey) -> None:
         """``key`` runs here from now on (launched or adopted): its lease is renewed until it ends here."""
         self._owned.add(key)
+        self._ran.add(key)
         self._lost.pop(key, None)
         self._start_once("_heartbeat", self._renew_leases, "gatewidgets-lease")
 
@@ -79,9 +84,12 @@ class Leases(Owners, Schema):
         renewed until its statement's transaction ends (an adoption waits for it; one that committed first makes
         the owner's check fail)."""
         return (f"UPDATE executions SET lease_until={CLOCK} + %s WHERE (project, domain, name) IN "
-                f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND pid=%s AND host=%s AND boot_id IS NOT DISTINCT FROM %s "
-                "AND pid_namespace IS NOT DISTINCT FROM %s AND status=%s RETURNING project, domain, name",
-                [self.lease, *(part for key in keys for part in key_tuple(key)), *self._me(), _RUNNING])
+                f"({','.join(['(%s,%s,%s)'] * len(keys))}) AND {OWNED} RETURNING project, domain, name",
+                [self.lease, *(part for key in keys for part in key_tuple(key)), *self._owned_by_me()])
+
+    def _owned_by_me(self) -> list[Any]:
+        """The parameters of :data:`OWNED` for this process."""
+        return [*self._me(), _RUNNING]
 
     def _unclaimed(self, keys: Iterable[ExecKey]) -> list[ExecKey]:
         """Of ``keys``, executions a claim did not return (:meth:`_claim`), those this process ran: marked lost now,
@@ -137,10 +145,8 @@ class Leases(Owners, Schema):
         """Renew the leases of every running execution this process owns; mark the ones it lost, and tell."""
         before = set(self._owned)
         with self._tx() as conn:
-            rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE pid=%s AND host=%s AND "
-                                "boot_id IS NOT DISTINCT FROM %s AND pid_namespace IS NOT DISTINCT FROM %s AND "
-                                "status=%s RETURNING project, domain, name",
-                                (self.lease, *self._me(), _RUNNING)).fetchall()
+            rows = conn.execute(f"UPDATE executions SET lease_until={CLOCK} + %s WHERE {OWNED} "
+                                "RETURNING project, domain, name", (self.lease, *self._owned_by_me())).fetchall()
             renewed = {ExecKey(r["project"], r["domain"], r["name"]) for r in rows}
             lost = [key for key in before - renewed if key in self._owned]  # still: not ended here meanwhile
             self._mark_lost(conn, lost)

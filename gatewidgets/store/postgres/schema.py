@@ -13,13 +13,13 @@ import psycopg
 
 from gatewidgets.errors import StoreError
 from gatewidgets.store.postgres.connection import Conn, Connection, translated
-from gatewidgets.store.postgres.guard import install_guard
+from gatewidgets.store.postgres.guard import install_guard, install_readable
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "Schema"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _LOCK = 0x6761746577  # the advisory lock of the migration ("gatew")
 _T = 'TEXT COLLATE "C"'
 
@@ -70,6 +70,9 @@ MIGRATIONS: tuple[Step, ...] = (
     # 4: the owner's pid namespace: a pid names one process only within it (containers sharing a hostname); a
     # version before this one took such owners for one another, so it must refuse a store this version runs
     ("ALTER TABLE executions ADD COLUMN IF NOT EXISTS pid_namespace TEXT",),
+    # 5: a signal whose stored context or policy cannot be read is refused every change (GW403), not let through
+    # or failed with a JSON cast error (gatewidgets.store.postgres.guard.READABLE_SQL)
+    (install_readable,),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

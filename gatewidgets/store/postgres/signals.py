@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
+import psycopg
+
+from gatewidgets.errors import GateError
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import Filter
 from gatewidgets.models.policy import Ballot
@@ -17,6 +21,7 @@ from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.postgres.connection import Conn, retried, translated
 from gatewidgets.store.postgres.executions import Executions
+from gatewidgets.store.postgres.guard import FORBIDDEN
 from gatewidgets.store.postgres.leases import execution_row
 from gatewidgets.store.sql import (
     LiveTypes,
@@ -32,6 +37,8 @@ from gatewidgets.store.sql import (
 
 __all__ = ["Signals"]
 
+log = logging.getLogger(__name__)
+
 _OPEN = (SignalState.UPCOMING.value, SignalState.PENDING.value)
 _SIGNAL = "project=%s AND domain=%s AND execution=%s AND signal_id=%s"
 
@@ -39,9 +46,8 @@ _SIGNAL = "project=%s AND domain=%s AND execution=%s AND signal_id=%s"
 class Signals(Deciding, LiveTypes, Executions):
     """The signals of a database, and the live types that decode their values in this process."""
 
-    # a context that is not a JSON object is judged (and refused as unreadable), never taken for "no policy"
-    _NO_POLICY = ("AND (context IS NULL OR (jsonb_typeof(context::jsonb) = 'object' "
-                  "AND NOT jsonb_exists(context::jsonb, 'policy')))")
+    # a context that is not a JSON object may hide a policy (it reads as an unreadable one): judged, never set here
+    _NO_POLICY = "AND NOT COALESCE(jsonb_exists(gatewidgets_context(context), 'policy'), true)"
 
     def _signal_row(self, conn: Conn, key: ExecKey, signal_id: str, *, lock: bool = False) -> dict[str, Any]:
         row = conn.execute(f"SELECT * FROM signals WHERE {_SIGNAL}" + (" FOR UPDATE" if lock else ""),
@@ -144,16 +150,38 @@ class Signals(Deciding, LiveTypes, Executions):
         policy is judged under its row lock, as the SQLite store does (see there), and again by the database's
         guard (:mod:`gatewidgets.store.postgres.guard`); where roles are users, the login role decides."""
         set_by = self.role if self.role_is_user else set_by
-        with self._tx() as conn:
-            ballot = self.vouched_ballot(conn, ballot) if ballot is not None else None
-            decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
-                                   detail, ballot)
+        try:
+            with self._tx() as conn:
+                ballot = self.vouched_ballot(conn, ballot) if ballot is not None else None
+                decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value),
+                                       describe, detail, ballot)
+        except psycopg.Error as exc:
+            if exc.sqlstate == FORBIDDEN:  # the database's guard refused it: kept in the history as well
+                who = ballot.identity if ballot is not None else None
+                self._refused_by_database(key, signal_id, who.user if who else set_by, who.source if who else None,
+                                          Via(via).value, exc)
+            raise  # GateForbiddenError (see translated)
         if decided.event is not None:
             self._dispatch([decided.event])
         if decided.refusal is not None:
             raise decided.refusal
         assert decided.signal is not None
         return decided.signal, decided.changed
+
+    def _refused_by_database(self, key: ExecKey, signal_id: str, who: str, source: str | None, via: str,
+                             refusal: psycopg.Error) -> None:
+        """Record the ``refused`` event of a decision the database's guard refused (its transaction rolled back), in
+        a transaction of its own, as a refusal judged here is recorded; if that fails too, log it (the refusal is
+        raised all the same)."""
+        reason = (refusal.diag.message_primary or str(refusal)).removeprefix("gatewidgets: ")
+        try:
+            with self._tx() as conn:
+                event = self._refused(conn, key, self._signal_row(conn, key, signal_id), who, source, via, reason)
+        except (GateError, psycopg.Error) as exc:
+            log.warning("gatewidgets could not record in %s that %s was refused signal %r of execution %s: %s",
+                        self.path, who, signal_id, key, exc)
+            return
+        self._dispatch([event])
 
     def _locked_row(self, conn: Conn, key: ExecKey, signal_id: str) -> dict[str, Any]:
         return self._signal_row(conn, key, signal_id, lock=True)
