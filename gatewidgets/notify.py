@@ -164,7 +164,7 @@ class _Dispatcher:
         owned = self._owned.get(event.execution_id)
         if owned is None:
             record = self.store.get_execution(event.execution_id, with_nodes=False)
-            owned = self._owned[event.execution_id] = (record.pid == os.getpid() and record.host == self.store.host)
+            owned = self._owned[event.execution_id] = self.store.owns(record)
         return owned
 
     def _run(self) -> None:

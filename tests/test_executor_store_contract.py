@@ -339,8 +339,12 @@ def test_adopt_only_an_orphan(stores: tuple[ExecutorStore, ExecutorStore]) -> No
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=10)
         assert other.owner_alive(other.get_execution(KEY)) is False
+        assert not other.owns(other.get_execution(KEY))  # another process's
         adopted = other.adopt_execution(KEY)
         assert (adopted.pid, adopted.status) == (os.getpid(), ExecutionStatus.RUNNING)
+        assert other.owns(adopted) and other.owns(here.get_execution(KEY))
+        assert not other.owns(dataclasses.replace(adopted, host="another-host"))
+        assert not other.owns(dataclasses.replace(adopted, boot_id="another-boot"))  # this pid, another boot
     finally:
         if owner.poll() is None:
             owner.kill()

@@ -4,7 +4,6 @@ thread; the child's end completes or fails it (through the child's future here, 
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from gatewidgets.dsl import Node
@@ -72,8 +71,7 @@ class ExecutionChildren(ExecutionRun):
         if record.status.is_terminal:
             self._child_ended(node, record)
             return True
-        if self.executor.get(key) is None and self.store.owner_alive(record) and \
-                (record.pid, record.host) != (os.getpid(), self.store.host):
+        if self.executor.get(key) is None and self.store.owner_alive(record) and not self.store.owns(record):
             self._follow_child(node, key)
             return True
         return False

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import os
 import secrets
 import threading
 from datetime import timedelta
@@ -285,7 +284,7 @@ class Executor:
                     owned.abort()
                 elif owned is None:  # let go here without the store recording an end (its start failed)
                     record = self.store.get_execution(event.execution_id, with_nodes=False)
-                    if (record.pid, record.host) == (os.getpid(), self.store.host):
+                    if self.store.owns(record):
                         self.store.finish_execution(event.execution_id, ExecutionStatus.ABORTED,
                                                     error="Aborted on request; its process had let it go.")
 

@@ -260,6 +260,10 @@ class ExecutorStore(RemoteStore, Protocol):
 
     host: str  # this process's host name, recorded as an execution's owner
 
+    def owns(self, record: ExecutionRecord) -> bool:
+        """Whether ``record``'s owner is this process (not merely one with its pid and host name: a container's
+        pid 1 under a shared hostname, say)."""
+
     def adopt_execution(self, key: ExecKey) -> ExecutionRecord:
         """Take over an orphaned execution in this process (recovery): one compare-and-set on the owner."""
 

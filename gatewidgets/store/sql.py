@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, TypeVar
 
@@ -252,6 +253,13 @@ class Owners:
         """Why this process no longer owns execution ``key`` (:meth:`ExecutorStore.lost`): never, where only the
         death of its process lets another adopt it."""
         return None
+
+    def owns(self, record: ExecutionRecord) -> bool:
+        """Whether ``record``'s owner is this process (:meth:`ExecutorStore.owns`): its pid on this host, started
+        when this process started, in this boot."""
+        started, boot = process.own_identity()
+        return (record.pid, record.host) == (os.getpid(), self.host) and record.pid_started in (None, started) \
+            and record.boot_id in (None, boot)
 
     def _alive(self, pid: int | None, host: str | None, started: int | None, boot: str | None) -> bool | None:
         if host != self.host or pid is None:

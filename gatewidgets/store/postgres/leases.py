@@ -74,6 +74,10 @@ class Leases(Owners, Schema):
         :func:`owner_identity`)."""
         return os.getpid(), self.host, *owner_identity(os.getpid())[1:]
 
+    def owns(self, record: ExecutionRecord) -> bool:
+        """Whether ``record``'s owner is this process: its pid, host, boot and pid namespace."""
+        return (record.pid, record.host, record.boot_id, record.pid_namespace) == self._me()
+
     def _mine(self, row: dict[str, Any]) -> bool:
         """Whether this process owns the execution of ``row``."""
         return (row["pid"], row["host"], row["boot_id"], row["pid_namespace"]) == self._me()
