@@ -88,7 +88,7 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)  # a chain's few shapes repeat; a batch of 4,000 changes is a ~200 KB statement
 def _write_sql(claim: str, shapes: tuple[tuple[tuple[str, ...], int], ...]) -> str:
     """The statement of :meth:`Executions._write_nodes`: ``claim`` (``own``), then for each shape of change (its
     columns, and how many nodes) an update of those nodes, joined with ``own``: only the claimed executions'."""
