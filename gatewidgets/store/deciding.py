@@ -30,8 +30,8 @@ class Decided(NamedTuple):
 class Deciding(ABC):
     """The set of a SQL store. A store mixing it in supplies its dialect's hooks, :attr:`_NO_POLICY` (the SQL
     condition "its context has no policy"), :meth:`_set_row`, :meth:`_locked_row`, :meth:`_launcher` and
-    :meth:`_keep_approvals` (abstract: a store missing one cannot be constructed), and the ``_event``, ``_signal``
-    and ``_refuse_set`` every SQL store has."""
+    :meth:`_keep_approvals` (abstract: a store missing one cannot be constructed), and the ``_event``, ``_signal``,
+    ``_refuse_set`` and ``_dispatch`` every SQL store has."""
 
     @property
     @abstractmethod
@@ -41,6 +41,7 @@ class Deciding(ABC):
     _event: Callable[..., StoreEvent]
     _signal: Callable[[Row], Signal]
     _refuse_set: Callable[..., Signal]
+    _dispatch: Callable[[list[StoreEvent]], None]
 
     @abstractmethod
     def _set_row(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
@@ -102,3 +103,13 @@ class Deciding(ABC):
                             state=SignalState.SET.value, value=text, set_by=set_by, via=via,
                             detail=dumps(recorded) if recorded else None, signal=signal)
         return Decided(signal, event, None, True)
+
+    def _settled(self, decided: Decided) -> tuple[Signal, bool]:
+        """What a set returns once its transaction committed: its event dispatched, then its refusal raised; else
+        the signal and whether it changed."""
+        if decided.event is not None:
+            self._dispatch([decided.event])
+        if decided.refusal is not None:
+            raise decided.refusal
+        assert decided.signal is not None
+        return decided.signal, decided.changed

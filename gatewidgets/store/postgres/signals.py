@@ -146,12 +146,7 @@ class Signals(Deciding, LiveTypes, Executions):
             ballot = self.vouched_ballot(conn, ballot) if ballot is not None else None
             decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
                                    detail, ballot)
-        if decided.event is not None:
-            self._dispatch([decided.event])
-        if decided.refusal is not None:
-            raise decided.refusal
-        assert decided.signal is not None
-        return decided.signal, decided.changed
+        return self._settled(decided)
 
     def _locked_row(self, conn: Conn, key: ExecKey, signal_id: str) -> dict[str, Any]:
         return self._signal_row(conn, key, signal_id, lock=True)

@@ -138,12 +138,7 @@ class Signals(Deciding, LiveTypes, Executions):
         with self._write() as conn:
             decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
                                    detail, ballot)
-        if decided.event is not None:
-            self._dispatch([decided.event])
-        if decided.refusal is not None:
-            raise decided.refusal
-        assert decided.signal is not None
-        return decided.signal, decided.changed
+        return self._settled(decided)
 
     def _locked_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
         return self._signal_row(conn, key, signal_id)  # the write transaction holds the store's lock
