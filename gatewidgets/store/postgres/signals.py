@@ -5,9 +5,8 @@ read."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gatewidgets.models.common import Sort
 from gatewidgets.models.filters import Filter
@@ -109,20 +108,7 @@ class Signals(Deciding, LiveTypes, Executions):
                      context: dict[str, Any] | None = None) -> Signal:
         """A gate reached its signal: ``UPCOMING`` becomes ``PENDING`` (other states are returned as they are);
         ``context`` joins an open signal's context."""
-        event = None
-        with self._tx() as conn:
-            row = self._signal_row(conn, key, signal_id, lock=True)
-            if context and SignalState(row["state"]).is_open:
-                merged = {**json.loads(row["context"] or "{}"), **context}
-                row = self._update(conn, key, signal_id, "context=%s", dumps(merged))
-            if row["state"] == SignalState.UPCOMING.value:
-                row = self._update(conn, key, signal_id, "state=%s, waiting_since=%s, deadline=%s",
-                                   SignalState.PENDING.value, ts(now()), ts(deadline))
-                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.PENDING.value)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._reach(self._tx(), key, signal_id, deadline, context)
 
     @staticmethod
     def _update(conn: Conn, key: ExecKey, signal_id: str, assignments: str, *values: Any) -> dict[str, Any]:
@@ -150,6 +136,9 @@ class Signals(Deciding, LiveTypes, Executions):
 
     def _locked_row(self, conn: Conn, key: ExecKey, signal_id: str) -> dict[str, Any]:
         return self._signal_row(conn, key, signal_id, lock=True)
+
+    def _assign(self, conn: Conn, key: ExecKey, signal_id: str, columns: Mapping[str, str | None]) -> dict[str, Any]:
+        return self._update(conn, key, signal_id, ", ".join(f"{column}=%s" for column in columns), *columns.values())
 
     def _launcher(self, conn: Conn, key: ExecKey) -> str | None:
         launched_by: str | None = execution_row(conn, key)["launched_by"]
@@ -186,18 +175,7 @@ class Signals(Deciding, LiveTypes, Executions):
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT``; if an answer won the race, the ``SET``
         signal is returned unchanged."""
-        event = None
-        with self._tx() as conn:
-            row = self._signal_row(conn, key, signal_id, lock=True)
-            if SignalState(row["state"]).is_open:
-                text = dumps(value) if has_value else None
-                row = self._update(conn, key, signal_id, "state=%s, value=%s, identity=%s, set_at=%s, set_by=NULL, "
-                                   "via=%s", SignalState.TIMED_OUT.value, text, text, ts(now()), Via.TIMEOUT.value)
-                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._time_out(self._tx(), key, signal_id, value, has_value)
 
     @retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
