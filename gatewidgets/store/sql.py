@@ -27,9 +27,9 @@ from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow
 from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "stored_context", "key_tuple", "node_record",
-           "execution_record", "LiveTypes", "Owners", "Creating", "filter_clauses", "signal_order", "no_execution",
-           "no_signal", "refuse_set", "refuse_adoption", "settle", "forbidden", "decision_detail", "Ended",
-           "write_kept"]
+           "execution_record", "LiveTypes", "Owners", "Creating", "filter_clauses", "signal_where", "signal_order",
+           "no_execution", "no_signal", "refuse_set", "refuse_adoption", "settle", "forbidden", "decision_detail",
+           "Ended", "write_kept"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,24 @@ def filter_clauses(filters: Iterable[Filter], mark: str, contains: str) -> tuple
         else:
             raise ValueError(f"Unknown filter function {f.function!r}.")
     return where, params
+
+
+def signal_where(key: ExecKey | None, project: str | None, domain: str | None, filters: Iterable[Filter], mark: str,
+                 contains: str) -> tuple[list[str], list[Any]]:
+    """The SQL conditions (and their parameters) of a signal listing: the signals of execution ``key``, or else of
+    ``project``/``domain`` when given, then ``filters`` (``mark``, ``contains``: as for :func:`filter_clauses`)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if key is not None:
+        where.append(f"project={mark} AND domain={mark} AND execution={mark}")
+        params += key_tuple(key)
+    else:
+        for scope, value in (("project", project), ("domain", domain)):
+            if value is not None:
+                where.append(f"{scope}={mark}")
+                params.append(value)
+    clauses, values = filter_clauses(filters, mark, contains)
+    return where + clauses, params + values
 
 
 def signal_order(sort_by: Sort | None, *, across: bool) -> str:

@@ -21,11 +21,11 @@ from gatewidgets.store.sql import (
     LiveTypes,
     Row,
     dumps,
-    filter_clauses,
     key_tuple,
     no_signal,
     refuse_set,
     signal_order,
+    signal_where,
     ts,
 )
 
@@ -89,19 +89,9 @@ class Signals(Deciding, LiveTypes, Executions):
     @staticmethod
     def _where(conn: Conn, key: ExecKey | None, project: str | None, domain: str | None,
                filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
         if key is not None:
-            where.append("project=%s AND domain=%s AND execution=%s")
-            params += key_tuple(key)
             execution_row(conn, key)
-        else:
-            for scope, value in (("project", project), ("domain", domain)):
-                if value is not None:
-                    where.append(f"{scope}=%s")
-                    params.append(value)
-        clauses, values = filter_clauses(filters, "%s", "strpos({column}, {mark}) > 0")
-        return where + clauses, params + values
+        return signal_where(key, project, domain, filters, "%s", "strpos({column}, {mark}) > 0")
 
     @retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,

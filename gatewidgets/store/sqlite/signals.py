@@ -7,26 +7,23 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gatewidgets.models.common import Sort
-from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
+from gatewidgets.models.filters import Filter
 from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.sql import (
     LiveTypes,
-    filter_clauses,
     no_signal,
     refuse_set,
     signal_order,
+    signal_where,
 )
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.executions import Executions
 from gatewidgets.store.sqlite.rows import dumps, execution_row, key_tuple, ts
 
 __all__ = ["Signals"]
-
-_SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
-_OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 class Signals(Deciding, LiveTypes, Executions):
@@ -76,21 +73,9 @@ class Signals(Deciding, LiveTypes, Executions):
 
     def _where(self, key: ExecKey | None, project: str | None, domain: str | None,
                filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
         if key is not None:
-            where.append("project=? AND domain=? AND execution=?")
-            params += key_tuple(key)
             execution_row(self._conn(), key)
-        else:
-            for scope, value in (("project", project), ("domain", domain)):
-                if value is not None:
-                    where.append(f"{scope}=?")
-                    params.append(value)
-        clauses, values = filter_clauses(filters, "?", "instr({column}, {mark}) > 0")
-        where += clauses
-        params += values
-        return where, params
+        return signal_where(key, project, domain, filters, "?", "instr({column}, {mark}) > 0")
 
     @retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
