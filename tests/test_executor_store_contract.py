@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -305,6 +305,44 @@ def test_task_attempts_and_cache(stores: tuple[ExecutorStore, ExecutorStore]) ->
     here.cache_output("t", "v1", "h", {"o0": 2})  # the first kept wins
     assert other.cached_output("t", "v1", "h") == (True, {"o0": 1})
     assert other.cached_output("t", "v2", "h") == (False, None)
+
+
+def test_stats_count_only_the_scope_asked_for(stores: tuple[ExecutorStore, ExecutorStore]) -> None:
+    here, other = stores
+    elsewhere, other_domain = WorkflowExecutionIdentifier("q", "d", "run"), WorkflowExecutionIdentifier("p", "e", "run")
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    owner.wait(timeout=30)
+    for key in (KEY, elsewhere, other_domain):
+        launched(here, key)
+    launched(here, WorkflowExecutionIdentifier("p", "d", "orphan"), pid=owner.pid)  # its owner is gone
+    here.reach_signal(KEY, "go", None)
+    here.set_signal(KEY, "go", True, "true", set_by="ann", via=Via.CLI)
+    here.update_node(KEY, "g0", state=NodeState.SUCCEEDED, finished_at=time.time())
+    here.reach_signal(KEY, "where", None)
+    here.reach_signal(elsewhere, "go", None)
+    here.timeout_signal(elsewhere, "go", has_value=False)
+    here.reach_signal(other_domain, "where", None)
+    here.end_execution(other_domain, ExecutionStatus.ABORTED, error="stop")
+    here.durable()
+    go, where = here.get_signal(KEY, "go"), here.get_signal(KEY, "where")
+    assert go.waiting_since is not None and go.set_at is not None and where.waiting_since is not None
+    scoped = other.stats("p", "d")
+    assert scoped["executions"] == {"RUNNING": 2} and scoped["orphaned"] == 1
+    assert scoped["signals"] == {"SET": 1, "PENDING": 1, "UPCOMING": 2}
+    assert scoped["set_via"] == {"cli": 1}
+    [(waited, decided)] = scoped["waited"]
+    assert (datetime.fromisoformat(waited), datetime.fromisoformat(decided)) == (go.waiting_since, go.set_at)
+    assert [datetime.fromisoformat(t) for t in scoped["waiting_since"]] == [where.waiting_since]
+    [(resumed, finished)] = scoped["resumed"]
+    assert datetime.fromisoformat(resumed) == go.set_at <= datetime.fromisoformat(finished)
+    assert other.stats(project="q")["executions"] == {"RUNNING": 1}
+    assert other.stats(project="q")["set_via"] == {"timeout": 1} and other.stats(project="q")["resumed"] == []
+    assert other.stats(domain="e")["executions"] == {"ABORTED": 1}
+    assert other.stats(domain="e")["signals"] == {"CANCELLED": 2}
+    everything = other.stats()
+    assert everything["executions"] == {"RUNNING": 3, "ABORTED": 1} and everything["orphaned"] == 1
+    assert everything["signals"] == {"SET": 1, "PENDING": 1, "UPCOMING": 3, "TIMED_OUT": 1, "CANCELLED": 2}
+    assert everything["set_via"] == {"cli": 1, "timeout": 1} and len(everything["waited"]) == 2
 
 
 def test_held_files_survive_a_cleanup(stores: tuple[ExecutorStore, ExecutorStore]) -> None:

@@ -10,7 +10,7 @@ from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.postgres.store import PostgresStore
 from gatewidgets.store.sqlite import SqliteStore
 
-HOOKS = {"_NO_POLICY", "_set_row", "_locked_row", "_launcher", "_keep_approvals"}
+HOOKS = {"_NO_POLICY", "_set_row", "_locked_row", "_assign", "_launcher", "_keep_approvals"}
 
 
 class _Complete(Deciding):
@@ -22,6 +22,9 @@ class _Complete(Deciding):
         return None
 
     def _locked_row(self, conn: Any, key: Any, signal_id: str) -> Any:
+        return {}
+
+    def _assign(self, conn: Any, key: Any, signal_id: str, columns: Any) -> Any:
         return {}
 
     def _launcher(self, conn: Any, key: Any) -> str | None:

@@ -1,18 +1,22 @@
 """The decision flow of a set, shared by the SQL stores (SQLite, PostgreSQL), each of which supplies its dialect:
 one compare-and-set for a signal without a policy; for one with a policy, the judgement of the ballot
 (:func:`gatewidgets.models.policy.judge`) under the signal's lock, then a refusal (kept in the history), a
-partial approval (kept in the context and the history; the signal stays open) or the set."""
+partial approval (kept in the context and the history; the signal stays open) or the set. Beside it, the other
+changes a gate makes to its signal under the same lock: reached (``UPCOMING`` becomes ``PENDING``) and timed out."""
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from typing import Any, Callable, NamedTuple
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Callable, Mapping, NamedTuple
 
 from gatewidgets.errors import GateForbiddenError
 from gatewidgets.models.policy import Ballot
-from gatewidgets.models.signal import Signal, SignalState
+from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.settings import settings
-from gatewidgets.store.base import ExecKey, StoreEvent
-from gatewidgets.store.sql import Row, decision_detail, dumps, forbidden, settle
+from gatewidgets.store.base import ExecKey, StoreEvent, now
+from gatewidgets.store.sql import Row, decision_detail, dumps, forbidden, settle, ts
 
 __all__ = ["Decided", "Deciding"]
 
@@ -28,10 +32,10 @@ class Decided(NamedTuple):
 
 
 class Deciding(ABC):
-    """The set of a SQL store. A store mixing it in supplies its dialect's hooks, :attr:`_NO_POLICY` (the SQL
-    condition "its context has no policy"), :meth:`_set_row`, :meth:`_locked_row`, :meth:`_launcher` and
-    :meth:`_keep_approvals` (abstract: a store missing one cannot be constructed), and the ``_event``, ``_signal``
-    and ``_refuse_set`` every SQL store has."""
+    """The set, reach and timeout of a SQL store. A store mixing it in supplies its dialect's hooks,
+    :attr:`_NO_POLICY` (the SQL condition "its context has no policy"), :meth:`_set_row`, :meth:`_locked_row`,
+    :meth:`_assign`, :meth:`_launcher` and :meth:`_keep_approvals` (abstract: a store missing one cannot be
+    constructed), and the ``_event``, ``_signal``, ``_refuse_set`` and ``_dispatch`` every SQL store has."""
 
     @property
     @abstractmethod
@@ -41,6 +45,7 @@ class Deciding(ABC):
     _event: Callable[..., StoreEvent]
     _signal: Callable[[Row], Signal]
     _refuse_set: Callable[..., Signal]
+    _dispatch: Callable[[list[StoreEvent]], None]
 
     @abstractmethod
     def _set_row(self, conn: Any, key: ExecKey, signal_id: str, fields: tuple[str, str, str, str],
@@ -51,6 +56,10 @@ class Deciding(ABC):
     @abstractmethod
     def _locked_row(self, conn: Any, key: ExecKey, signal_id: str) -> Row:
         """The signal's row, locked against other writers until the transaction ends."""
+
+    @abstractmethod
+    def _assign(self, conn: Any, key: ExecKey, signal_id: str, columns: Mapping[str, str | None]) -> Row:
+        """Set these columns of the signal's row to these values (None: ``NULL``); the row as it is then."""
 
     @abstractmethod
     def _launcher(self, conn: Any, key: ExecKey) -> str | None:
@@ -108,3 +117,48 @@ class Deciding(ABC):
                             state=SignalState.SET.value, value=text, set_by=set_by, via=via,
                             detail=dumps(recorded) if recorded else None, signal=signal)
         return Decided(signal, event, None, True)
+
+    def _settled(self, decided: Decided) -> tuple[Signal, bool]:
+        """What a set returns once its transaction committed: its event dispatched, then its refusal raised; else
+        the signal and whether it changed."""
+        if decided.event is not None:
+            self._dispatch([decided.event])
+        if decided.refusal is not None:
+            raise decided.refusal
+        assert decided.signal is not None
+        return decided.signal, decided.changed
+
+    def _reach(self, transaction: AbstractContextManager[Any], key: ExecKey, signal_id: str,
+               deadline: datetime | None, context: dict[str, Any] | None) -> Signal:
+        """``reach_signal`` in ``transaction`` (the store's write transaction, not yet entered)."""
+        event = None
+        with transaction as conn:
+            row = self._locked_row(conn, key, signal_id)
+            if context and SignalState(row["state"]).is_open:
+                merged = {**json.loads(row["context"] or "{}"), **context}
+                row = self._assign(conn, key, signal_id, {"context": dumps(merged)})
+            if row["state"] == SignalState.UPCOMING.value:
+                row = self._assign(conn, key, signal_id, {"state": SignalState.PENDING.value,
+                                                          "waiting_since": ts(now()), "deadline": ts(deadline)})
+                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.PENDING.value)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)
+
+    def _time_out(self, transaction: AbstractContextManager[Any], key: ExecKey, signal_id: str, value: Any,
+                  has_value: bool) -> Signal:
+        """``timeout_signal`` in ``transaction`` (the store's write transaction, not yet entered)."""
+        event = None
+        with transaction as conn:
+            row = self._locked_row(conn, key, signal_id)
+            if SignalState(row["state"]).is_open:
+                text = dumps(value) if has_value else None
+                row = self._assign(conn, key, signal_id, {
+                    "state": SignalState.TIMED_OUT.value, "value": text, "identity": text, "set_at": ts(now()),
+                    "set_by": None, "via": Via.TIMEOUT.value})
+                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
+                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
+        if event:
+            self._dispatch([event])
+        return self._signal(row)

@@ -18,7 +18,7 @@ import logging
 import tempfile
 import typing
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from flyteidl.admin import signal_pb2
 from flyteidl.core import types_pb2
@@ -37,7 +37,6 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
 )
-from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.policy import Ballot
@@ -49,7 +48,6 @@ from gatewidgets.store.base import (
     StoreEvent,
     UnsupportedError,
     now,
-    page_signals,
 )
 from gatewidgets.store.polling import PollingStore
 from gatewidgets.types import GateFile, GateType
@@ -274,19 +272,10 @@ class FlyteStore(PollingStore):
             "(none yet: Flyte creates a signal when its gate is reached)"
         raise SignalNotFoundError(f"Execution {key.name!r} has no signal {signal_id!r}. Its signals are: {known}.")
 
-    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
-                     offset: int = 0) -> list[Signal]:
-        """Signals of one execution, or of every running execution of ``project``/``domain``; filters, then limit."""
-        return page_signals(self._matching(key, project, domain, list(filters)), sort_by, limit, offset)
-
-    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                      filters: Iterable[Filter] = ()) -> int:
-        """How many signals :meth:`list_signals` would return without a limit."""
-        return len(self._matching(key, project, domain, list(filters)))
-
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
+        """Signals of one execution, or of every running execution of ``project``/``domain`` (at most
+        ``max_executions``); the filters admin understands are sent, all are checked here."""
         check_fields(filters)
         server = "+".join(str(f) for f in filters if f.key in SERVER_FILTER_KEYS)
         if key is not None:

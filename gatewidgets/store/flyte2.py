@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
 import flyte
 import flyte.remote
@@ -42,7 +42,6 @@ from gatewidgets.errors import (
     SignalNotFoundError,
     SignalTypeError,
 )
-from gatewidgets.models.common import Sort
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus
 from gatewidgets.models.filters import Filter, check_fields
 from gatewidgets.models.flyte2 import describe, description_format, kind_of, signal_id_for
@@ -54,7 +53,6 @@ from gatewidgets.store.base import (
     StoreEvent,
     UnsupportedError,
     now,
-    page_signals,
 )
 from gatewidgets.store.polling import PollingStore
 from gatewidgets.types import GateType
@@ -274,20 +272,9 @@ class Flyte2Store(PollingStore):
         raise SignalNotFoundError(f"Flyte 2 run {key.name!r} has no condition {signal_id!r}. Its conditions are: "
                                   f"{', '.join(s.signal_id for s, _ in rows) or '(none)'}.")
 
-    def list_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                     filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
-                     offset: int = 0) -> list[Signal]:
-        """Conditions of one run, or of every run of the project and domain with a paused action;
-        filters, then limit."""
-        return page_signals(self._matching(key, project, domain, list(filters)), sort_by, limit, offset)
-
-    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                      filters: Iterable[Filter] = ()) -> int:
-        """How many signals :meth:`list_signals` would return without a limit."""
-        return len(self._matching(key, project, domain, list(filters)))
-
     def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
                   filters: list[Filter]) -> list[Signal]:
+        """Conditions of one run, or of every run of the project and domain with a paused action."""
         check_fields(filters)
         if key is not None:
             keys = [key]
@@ -303,10 +290,6 @@ class Flyte2Store(PollingStore):
     def _paused_runs(self) -> list[ExecKey]:
         runs = flyte.remote.Run.listall(paused_actions_only=True, limit=self.max_executions)
         return [ExecKey(self.project, self.domain, r.name) for _, r in zip(range(self.max_executions), runs)]
-
-    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
-        """The ``GateType`` of a condition (bool, int, float or str), from its record."""
-        return GateType.from_record(dict(record))
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,

@@ -37,7 +37,7 @@ from gatewidgets.store.base import (
     page_signals,
 )
 from gatewidgets.store.polling import PollingStore
-from gatewidgets.types import GateFile, GateType
+from gatewidgets.types import GateFile
 from gatewidgets.wire import event_from_json, execution_from_json, signal_from_json
 
 __all__ = ["JupyterStore"]
@@ -119,8 +119,8 @@ class JupyterStore(PollingStore):
 
     # signals -----------------------------------------------------------------------
 
-    def _fetch(self, key: ExecKey | None, project: str | None, domain: str | None,
-               filters: list[Filter]) -> list[Signal]:
+    def _matching(self, key: ExecKey | None, project: str | None, domain: str | None,
+                  filters: list[Filter]) -> list[Signal]:
         """Every matching signal from the API: ``state``/``kind`` filters sent along, the others applied here."""
         check_fields(filters)
         query: dict[str, Any] = ({"execution": key.name, "project": key.project, "domain": key.domain}
@@ -147,7 +147,8 @@ class JupyterStore(PollingStore):
                      filters: Iterable[Filter] = (), sort_by: Sort | None = None, limit: int | None = 100,
                      offset: int = 0) -> list[Signal]:
         """Signals of one execution, or across executions of ``project``/``domain``; filters, then limit."""
-        return page_signals(self._remember(self._fetch(key, project, domain, list(filters))), sort_by, limit, offset)
+        signals = self._remember(self._matching(key, project, domain, list(filters)))
+        return page_signals(signals, sort_by, limit, offset)
 
     def _remember(self, signals: list[Signal]) -> list[Signal]:
         """The first sight of each signal is the poller's baseline: a later change is an event."""
@@ -156,18 +157,9 @@ class JupyterStore(PollingStore):
                 self._known.setdefault((s.id.execution_id, s.signal_id), _seen(s))
         return signals
 
-    def count_signals(self, key: ExecKey | None = None, *, project: str | None = None, domain: str | None = None,
-                      filters: Iterable[Filter] = ()) -> int:
-        """How many signals :meth:`list_signals` would return without a limit."""
-        return len(self._fetch(key, project, domain, list(filters)))
-
     def get_signal(self, key: ExecKey, signal_id: str) -> Signal:
         """One signal."""
         return signal_from_json(self._request("GET", "signals/" + self._path(*_parts(key), signal_id)))
-
-    def gate_type(self, key: ExecKey, signal_id: str, record: Mapping[str, Any]) -> GateType:
-        """The ``GateType`` of a signal, from the type record the server sent with it."""
-        return GateType.from_record(dict(record))
 
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
                    via: Via | str, describe: Callable[[Any], str] = repr,
@@ -241,8 +233,8 @@ class JupyterStore(PollingStore):
         """Read the watched executions and scopes once; dispatch what changed since the last poll."""
         with self._lock:
             scopes, watched = set(self._scopes), set(self._watched)
-        signals = [s for p, d in scopes for s in self._fetch(None, p, d, [])]
-        signals += [s for key in watched for s in self._fetch(key, None, None, [])]
+        signals = [s for p, d in scopes for s in self._matching(None, p, d, [])]
+        signals += [s for key in watched for s in self._matching(key, None, None, [])]
         events: list[StoreEvent] = []
         for s in signals:
             mark, now_seen = (s.id.execution_id, s.signal_id), _seen(s)

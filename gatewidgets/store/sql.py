@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
-from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from gatewidgets.errors import (
     ExecutionExistsError,
@@ -24,12 +24,13 @@ from gatewidgets.models.policy import Ballot, Identity, Policy, Verdict, judge
 from gatewidgets.models.signal import Signal, SignalIdentifier, SignalKind, SignalState, Via
 from gatewidgets.models.types import LiteralType
 from gatewidgets.store import process
-from gatewidgets.store.base import ExecKey
+from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow
 from gatewidgets.types import GateType
 
 __all__ = ["Row", "ts", "dt", "at", "dumps", "context_json", "stored_context", "key_tuple", "node_record",
-           "execution_record", "LiveTypes", "Owners", "filter_clauses", "signal_order", "no_execution", "no_signal",
-           "refuse_set", "refuse_adoption", "settle", "forbidden", "decision_detail", "Ended", "write_kept"]
+           "execution_record", "LiveTypes", "Owners", "Creating", "filter_clauses", "signal_where", "signal_order",
+           "no_execution", "no_signal", "refuse_set", "refuse_adoption", "settle", "forbidden", "decision_detail",
+           "Ended", "write_kept"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,24 @@ def filter_clauses(filters: Iterable[Filter], mark: str, contains: str) -> tuple
     return where, params
 
 
+def signal_where(key: ExecKey | None, project: str | None, domain: str | None, filters: Iterable[Filter], mark: str,
+                 contains: str) -> tuple[list[str], list[Any]]:
+    """The SQL conditions (and their parameters) of a signal listing: the signals of execution ``key``, or else of
+    ``project``/``domain`` when given, then ``filters`` (``mark``, ``contains``: as for :func:`filter_clauses`)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if key is not None:
+        where.append(f"project={mark} AND domain={mark} AND execution={mark}")
+        params += key_tuple(key)
+    else:
+        for scope, value in (("project", project), ("domain", domain)):
+            if value is not None:
+                where.append(f"{scope}={mark}")
+                params.append(value)
+    clauses, values = filter_clauses(filters, mark, contains)
+    return where + clauses, params + values
+
+
 def signal_order(sort_by: Sort | None, *, across: bool) -> str:
     """The ``ORDER BY`` of a signal listing: declaration order, or ``sort_by`` then declaration order."""
     if sort_by is None:
@@ -265,6 +284,22 @@ class Owners:
         if host != self.host or pid is None:
             return None
         return process.alive(pid, started, boot)
+
+
+class Creating:
+    """:meth:`create_execution` of a SQL store: one execution, created as its ``create_executions`` creates many."""
+
+    create_executions: Callable[[Sequence[NewExecution]], None]
+
+    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
+                         signals: Sequence[SignalRow], *, pid: int | None = None,
+                         workflow_path: str | None = None,
+                         reached: Mapping[str, datetime | None] | None = None,
+                         launched_by: Identity | None = None) -> None:
+        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
+        signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
+        self.create_executions([NewExecution(key, workflow, inputs, nodes, signals, pid=pid,
+                                             workflow_path=workflow_path, reached=reached, launched_by=launched_by)])
 
 
 def no_execution(key: ExecKey) -> ExecutionNotFoundError:

@@ -8,19 +8,19 @@ import logging
 import os
 import threading
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import psycopg
 
 from gatewidgets.errors import ExecutionExistsError, ExecutionLostError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeState
-from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, StoreEvent, now
 from gatewidgets.store.postgres.connection import NOTIFIED, Conn, retried, translated
 from gatewidgets.store.postgres.leases import CLOCK, OWNED, Leases, execution_row, owner_identity
 from gatewidgets.store.postgres.roles import Guarded
 from gatewidgets.store.sql import (
+    Creating,
     Ended,
     context_json,
     dumps,
@@ -105,7 +105,7 @@ def _write_sql(claim: str, shapes: tuple[tuple[tuple[str, ...], int], ...]) -> s
     return f"WITH own AS ({claim}){''.join(writes)} SELECT project, domain, name FROM own"
 
 
-class Executions(Leases, Guarded):
+class Executions(Creating, Leases, Guarded):
     """The executions of a database and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -120,16 +120,6 @@ class Executions(Leases, Guarded):
         self._ends: dict[ExecKey, Ended] = {}
 
     # -- launch ----------------------------------------------------------------------------------------------
-
-    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
-                         signals: Sequence[SignalRow], *, pid: int | None = None,
-                         workflow_path: str | None = None,
-                         reached: Mapping[str, datetime | None] | None = None,
-                         launched_by: Identity | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
-        signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them), in one transaction."""
-        self.create_executions([NewExecution(key, workflow, inputs, nodes, signals, pid=pid,
-                                             workflow_path=workflow_path, reached=reached, launched_by=launched_by)])
 
     @retried("create executions")
     def create_executions(self, rows: Sequence[NewExecution]) -> None:

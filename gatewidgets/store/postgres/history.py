@@ -6,14 +6,14 @@ import json
 import time
 from typing import Any, Mapping
 
-from gatewidgets.models.execution import NodeState
-from gatewidgets.models.signal import SignalEvent, SignalState
-from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, now, timeline_event
+from gatewidgets.models.signal import SignalEvent
+from gatewidgets.store.base import FILE_GRACE, ExecKey, Leftover, now
+from gatewidgets.store.history import Recording
 from gatewidgets.store.leftovers import SHA256, clean
 from gatewidgets.store.postgres.connection import retried, translated
 from gatewidgets.store.postgres.executions import execution_row
 from gatewidgets.store.postgres.signals import Signals
-from gatewidgets.store.sql import Row, at, dt, dumps, execution_record, key_tuple, ts
+from gatewidgets.store.sql import Row, at, dumps, key_tuple, ts
 
 __all__ = ["History"]
 
@@ -31,7 +31,7 @@ def _detail(row: Row) -> dict[str, Any] | None:
     return {**(detail or {}), "db_role": row["db_role"]}
 
 
-class History(Signals):
+class History(Signals, Recording):
     """Signal events, stats, task attempts, cached task outputs, and the files' cleanup."""
 
     @translated
@@ -50,53 +50,19 @@ class History(Signals):
     def stats(self, project: str | None = None, domain: str | None = None) -> dict[str, Any]:
         """Raw figures for metrics: counts by status and state, and the times gates waited and resumed."""
         self.flush()
-        scope = " AND ".join(f"{c}=%(" + c + ")s" for c, v in (("project", project), ("domain", domain))
-                             if v is not None) or "TRUE"
-        also = scope.replace("project=", "s.project=").replace("domain=", "s.domain=")
-        params = {"project": project, "domain": domain}
         with self._read() as conn:
-            def rows(sql: str) -> list[Any]:
-                return [tuple(r.values()) for r in conn.execute(sql, params)]
-            running = [execution_record(r, ()) for r in conn.execute(
-                f"SELECT * FROM executions WHERE {scope} AND status='RUNNING'", params)]
-            return {
-                "executions": dict(rows(f"SELECT status, COUNT(*) FROM executions WHERE {scope} GROUP BY status")),
-                "orphaned": sum(1 for r in running if self.owner_alive(r) is False),
-                "signals": dict(rows(f"SELECT state, COUNT(*) FROM signals WHERE {scope} GROUP BY state")),
-                "set_via": dict(rows(f"SELECT via, COUNT(*) FROM signals WHERE {scope} AND state IN ('SET', "
-                                     "'TIMED_OUT') GROUP BY via")),
-                "waited": rows(f"SELECT waiting_since, set_at FROM signals WHERE {scope} AND state IN ('SET', "
-                               "'TIMED_OUT') AND kind != 'sleep' AND waiting_since IS NOT NULL"),
-                "waiting_since": [r[0] for r in rows(f"SELECT waiting_since FROM signals WHERE {scope} AND "
-                                                     "state='PENDING' AND kind != 'sleep'")],
-                "resumed": [(max(r[0], r[2]), ts(dt(r[1]))) for r in rows(
-                    "SELECT s.set_at, n.finished_at, s.waiting_since FROM signals s JOIN nodes n ON "
-                    "n.project=s.project AND n.domain=s.domain AND n.execution=s.execution AND n.node_id=s.node_id "
-                    f"WHERE {also} AND s.state='SET' AND s.waiting_since IS NOT NULL AND n.state='SUCCEEDED' "
-                    "AND n.finished_at IS NOT NULL")],
-            }
+            return self._figures(conn, "%s", project, domain)
 
     @retried("record a task's attempt")
     def record_attempt(self, key: ExecKey, node_id: str, attempt: int, error: str) -> None:
         """Note in the history that attempt ``attempt`` of a task node failed with ``error`` and is retried."""
-        with self._tx() as conn:
-            event = self._event(conn, key, "retry", node_id=node_id, state=NodeState.RUNNING.value,
-                                value=dumps({"attempt": attempt, "error": error}))
-        self._dispatch([event])
+        self._record_attempt(self._tx(), key, node_id, attempt, error)
 
     @retried("record a step of a gate's timeline")
     def record_event(self, key: ExecKey, signal_id: str, kind: str, detail: Mapping[str, Any]) -> bool:
         """Add a ``reminded`` or ``escalated`` event to a ``PENDING`` signal's history (its row locked meanwhile);
         False once it is not."""
-        timeline_event(kind)
-        with self._tx() as conn:
-            row = self._signal_row(conn, key, signal_id, lock=True)
-            if row["state"] != SignalState.PENDING.value:
-                return False
-            event = self._event(conn, key, kind, signal_id=signal_id, node_id=row["node_id"], state=row["state"],
-                                detail=dumps(dict(detail)))
-        self._dispatch([event])
-        return True
+        return self._record_event(self._tx(), key, signal_id, kind, detail)
 
     @translated
     def cached_output(self, task: str, version: str, inputs_hash: str) -> tuple[bool, Any]:

@@ -5,10 +5,9 @@ read."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import psycopg
 
@@ -27,11 +26,11 @@ from gatewidgets.store.sql import (
     LiveTypes,
     Row,
     dumps,
-    filter_clauses,
     key_tuple,
     no_signal,
     refuse_set,
     signal_order,
+    signal_where,
     ts,
 )
 
@@ -98,39 +97,16 @@ class Signals(Deciding, LiveTypes, Executions):
     @staticmethod
     def _where(conn: Conn, key: ExecKey | None, project: str | None, domain: str | None,
                filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
         if key is not None:
-            where.append("project=%s AND domain=%s AND execution=%s")
-            params += key_tuple(key)
             execution_row(conn, key)
-        else:
-            for scope, value in (("project", project), ("domain", domain)):
-                if value is not None:
-                    where.append(f"{scope}=%s")
-                    params.append(value)
-        clauses, values = filter_clauses(filters, "%s", "strpos({column}, {mark}) > 0")
-        return where + clauses, params + values
+        return signal_where(key, project, domain, filters, "%s", "strpos({column}, {mark}) > 0")
 
     @retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
                      context: dict[str, Any] | None = None) -> Signal:
         """A gate reached its signal: ``UPCOMING`` becomes ``PENDING`` (other states are returned as they are);
         ``context`` joins an open signal's context."""
-        event = None
-        with self._tx() as conn:
-            row = self._signal_row(conn, key, signal_id, lock=True)
-            if context and SignalState(row["state"]).is_open:
-                merged = {**json.loads(row["context"] or "{}"), **context}
-                row = self._update(conn, key, signal_id, "context=%s", dumps(merged))
-            if row["state"] == SignalState.UPCOMING.value:
-                row = self._update(conn, key, signal_id, "state=%s, waiting_since=%s, deadline=%s",
-                                   SignalState.PENDING.value, ts(now()), ts(deadline))
-                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.PENDING.value)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._reach(self._tx(), key, signal_id, deadline, context)
 
     @staticmethod
     def _update(conn: Conn, key: ExecKey, signal_id: str, assignments: str, *values: Any) -> dict[str, Any]:
@@ -161,12 +137,7 @@ class Signals(Deciding, LiveTypes, Executions):
                 self._refused_by_database(key, signal_id, who.user if who else set_by, who.source if who else None,
                                           Via(via).value, exc)
             raise  # GateForbiddenError (see translated)
-        if decided.event is not None:
-            self._dispatch([decided.event])
-        if decided.refusal is not None:
-            raise decided.refusal
-        assert decided.signal is not None
-        return decided.signal, decided.changed
+        return self._settled(decided)
 
     def _refused_by_database(self, key: ExecKey, signal_id: str, who: str, source: str | None, via: str,
                              refusal: psycopg.Error) -> None:
@@ -185,6 +156,9 @@ class Signals(Deciding, LiveTypes, Executions):
 
     def _locked_row(self, conn: Conn, key: ExecKey, signal_id: str) -> dict[str, Any]:
         return self._signal_row(conn, key, signal_id, lock=True)
+
+    def _assign(self, conn: Conn, key: ExecKey, signal_id: str, columns: Mapping[str, str | None]) -> dict[str, Any]:
+        return self._update(conn, key, signal_id, ", ".join(f"{column}=%s" for column in columns), *columns.values())
 
     def _launcher(self, conn: Conn, key: ExecKey) -> str | None:
         launched_by: str | None = execution_row(conn, key)["launched_by"]
@@ -221,18 +195,7 @@ class Signals(Deciding, LiveTypes, Executions):
     def timeout_signal(self, key: ExecKey, signal_id: str, value: Any = None, *, has_value: bool) -> Signal:
         """A gate's deadline passed: ``PENDING`` becomes ``TIMED_OUT``; if an answer won the race, the ``SET``
         signal is returned unchanged."""
-        event = None
-        with self._tx() as conn:
-            row = self._signal_row(conn, key, signal_id, lock=True)
-            if SignalState(row["state"]).is_open:
-                text = dumps(value) if has_value else None
-                row = self._update(conn, key, signal_id, "state=%s, value=%s, identity=%s, set_at=%s, set_by=NULL, "
-                                   "via=%s", SignalState.TIMED_OUT.value, text, text, ts(now()), Via.TIMEOUT.value)
-                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._time_out(self._tx(), key, signal_id, value, has_value)
 
     @retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:

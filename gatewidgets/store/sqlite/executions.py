@@ -6,16 +6,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from gatewidgets.errors import ExecutionExistsError, StoreError
 from gatewidgets.models.execution import ExecutionRecord, ExecutionStatus, NodeRecord, NodeState
-from gatewidgets.models.policy import Identity
 from gatewidgets.models.signal import SignalState
 from gatewidgets.store import process
 from gatewidgets.store.base import ExecKey, NewExecution, NodeRow, SignalRow, now
-from gatewidgets.store.sql import Owners, refuse_adoption, write_kept
+from gatewidgets.store.sql import Creating, Owners, refuse_adoption, write_kept
 from gatewidgets.store.sqlite.connection import EventFields, retried, translated
 from gatewidgets.store.sqlite.plans import NO_PLAN
 from gatewidgets.store.sqlite.rows import (
@@ -36,7 +34,7 @@ _NO_DETAIL = (None, None, None, None)  # an event's value, set_by, via, detail
 log = logging.getLogger(__name__)
 
 
-class Executions(Owners, WriteBehind):
+class Executions(Creating, Owners, WriteBehind):
     """The executions of a store and their nodes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -44,25 +42,15 @@ class Executions(Owners, WriteBehind):
         # ends of executions run here that the store did not take yet (see end_execution)
         self._ends: dict[tuple[str, str, str], tuple[ExecutionStatus, Any, str | None]] = {}
 
-    def create_execution(self, key: ExecKey, workflow: str, inputs: Any, nodes: Sequence[NodeRow],
-                         signals: Sequence[SignalRow], *, pid: int | None = None,
-                         workflow_path: str | None = None,
-                         reached: Mapping[str, datetime | None] | None = None,
-                         launched_by: Identity | None = None) -> None:
-        """Insert a running execution with its nodes (``QUEUED``) and signals (``UPCOMING``; those in ``reached``,
-        signal id -> deadline, ``PENDING`` at once, as :meth:`reach_signal` would leave them).
+    @retried("create executions")
+    def create_executions(self, rows: Sequence[NewExecution]) -> None:
+        """Insert every execution of ``rows`` as :meth:`create_execution` does, in one transaction: all or none
+        (``ExecutionExistsError`` naming the first name that exists).
 
         The nodes are stored as a plan shared by every execution of the same nodes (content-addressed);
         a node gets its own row when it first changes (see :meth:`flush`), so a launch writes a few
         rows, not one per node, in one transaction with the gates it reaches first.
         """
-        self.create_executions([NewExecution(key, workflow, inputs, nodes, signals, pid=pid,
-                                             workflow_path=workflow_path, reached=reached, launched_by=launched_by)])
-
-    @retried("create executions")
-    def create_executions(self, rows: Sequence[NewExecution]) -> None:
-        """Insert every execution of ``rows`` as :meth:`create_execution` does, in one transaction: all or none
-        (``ExecutionExistsError`` naming the first name that exists)."""
         stamp = ts(now())
         plans: set[str] = set()  # plans written in this transaction: known stored once it commits
         with self._write() as conn:

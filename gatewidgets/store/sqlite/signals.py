@@ -2,32 +2,28 @@
 ``BEGIN IMMEDIATE`` transaction so concurrent writers from many processes agree on one answer."""
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gatewidgets.models.common import Sort
-from gatewidgets.models.filters import SIGNAL_FIELDS, Filter
+from gatewidgets.models.filters import Filter
 from gatewidgets.models.policy import Ballot
 from gatewidgets.models.signal import Signal, SignalState, Via
 from gatewidgets.store.base import ExecKey, now
 from gatewidgets.store.deciding import Deciding
 from gatewidgets.store.sql import (
     LiveTypes,
-    filter_clauses,
     no_signal,
     refuse_set,
     signal_order,
+    signal_where,
 )
 from gatewidgets.store.sqlite.connection import retried, translated
 from gatewidgets.store.sqlite.executions import Executions
 from gatewidgets.store.sqlite.rows import dumps, execution_row, key_tuple, ts
 
 __all__ = ["Signals"]
-
-_SIGNAL_COLUMNS = {field: "execution" if field == "execution_name" else field for field in SIGNAL_FIELDS}
-_OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 class Signals(Deciding, LiveTypes, Executions):
@@ -77,21 +73,9 @@ class Signals(Deciding, LiveTypes, Executions):
 
     def _where(self, key: ExecKey | None, project: str | None, domain: str | None,
                filters: Iterable[Filter]) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
         if key is not None:
-            where.append("project=? AND domain=? AND execution=?")
-            params += key_tuple(key)
             execution_row(self._conn(), key)
-        else:
-            for scope, value in (("project", project), ("domain", domain)):
-                if value is not None:
-                    where.append(f"{scope}=?")
-                    params.append(value)
-        clauses, values = filter_clauses(filters, "?", "instr({column}, {mark}) > 0")
-        where += clauses
-        params += values
-        return where, params
+        return signal_where(key, project, domain, filters, "?", "instr({column}, {mark}) > 0")
 
     @retried("open a gate's signal")
     def reach_signal(self, key: ExecKey, signal_id: str, deadline: datetime | None,
@@ -100,24 +84,7 @@ class Signals(Deciding, LiveTypes, Executions):
 
         ``context`` (an approval's evidence and original value) is merged into an open signal's context.
         """
-        with self._write() as conn:
-            row = self._signal_row(conn, key, signal_id)
-            event = None
-            if context and SignalState(row["state"]).is_open:
-                merged = {**json.loads(row["context"] or "{}"), **context}
-                conn.execute("UPDATE signals SET context=? WHERE project=? AND domain=? AND execution=? "
-                             "AND signal_id=?", (dumps(merged), *key_tuple(key), signal_id))
-                row = self._signal_row(conn, key, signal_id)
-            if row["state"] == SignalState.UPCOMING.value:
-                conn.execute("UPDATE signals SET state=?, waiting_since=?, deadline=? WHERE project=? AND domain=? "
-                             "AND execution=? AND signal_id=?",
-                             (SignalState.PENDING.value, ts(now()), ts(deadline), *key_tuple(key), signal_id))
-                event = self._event(conn, key, "reached", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.PENDING.value)
-                row = self._signal_row(conn, key, signal_id)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._reach(self._write(), key, signal_id, deadline, context)
 
     @retried("set a signal")
     def set_signal(self, key: ExecKey, signal_id: str, value: Any, identity: str, *, set_by: str,
@@ -138,15 +105,18 @@ class Signals(Deciding, LiveTypes, Executions):
         with self._write() as conn:
             decided = self._decide(conn, key, signal_id, (dumps(value), identity, set_by, Via(via).value), describe,
                                    detail, ballot)
-        if decided.event is not None:
-            self._dispatch([decided.event])
-        if decided.refusal is not None:
-            raise decided.refusal
-        assert decided.signal is not None
-        return decided.signal, decided.changed
+        return self._settled(decided)
 
     def _locked_row(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str) -> sqlite3.Row:
         return self._signal_row(conn, key, signal_id)  # the write transaction holds the store's lock
+
+    def _assign(self, conn: sqlite3.Connection, key: ExecKey, signal_id: str,
+                columns: Mapping[str, str | None]) -> sqlite3.Row:
+        row: sqlite3.Row = conn.execute(
+            f"UPDATE signals SET {', '.join(f'{column}=?' for column in columns)} "
+            "WHERE project=? AND domain=? AND execution=? AND signal_id=? RETURNING *",
+            (*columns.values(), *key_tuple(key), signal_id)).fetchone()
+        return row
 
     def _launcher(self, conn: sqlite3.Connection, key: ExecKey) -> str | None:
         launched_by: str | None = execution_row(conn, key)["launched_by"]
@@ -191,21 +161,7 @@ class Signals(Deciding, LiveTypes, Executions):
 
         If an answer won the race, the ``SET`` signal is returned unchanged.
         """
-        with self._write() as conn:
-            row = self._signal_row(conn, key, signal_id)
-            event = None
-            if SignalState(row["state"]).is_open:
-                text = dumps(value) if has_value else None
-                conn.execute("UPDATE signals SET state=?, value=?, identity=?, set_at=?, set_by=NULL, via=? "
-                             "WHERE project=? AND domain=? AND execution=? AND signal_id=?",
-                             (SignalState.TIMED_OUT.value, text, text, ts(now()), Via.TIMEOUT.value,
-                              *key_tuple(key), signal_id))
-                event = self._event(conn, key, "timed_out", signal_id=signal_id, node_id=row["node_id"],
-                                    state=SignalState.TIMED_OUT.value, value=text, via=Via.TIMEOUT.value)
-                row = self._signal_row(conn, key, signal_id)
-        if event:
-            self._dispatch([event])
-        return self._signal(row)
+        return self._time_out(self._write(), key, signal_id, value, has_value)
 
     @retried("cancel signals")
     def cancel_signals(self, key: ExecKey, signal_ids: Sequence[str]) -> list[str]:
