@@ -1,6 +1,7 @@
 """SQLite store: WAL, versioned schema, atomic signal decisions from many threads, events."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -259,16 +260,20 @@ def test_every_public_method_that_reads_sqlite_raises_store_error(tmp_path: Path
 def test_close_closes_the_connection_of_every_thread_that_used_the_store(tmp_path: Path) -> None:
     """Each thread opens its own connection (the database, its WAL and shared memory: three files); a closed store
     leaves none open, whichever threads used it (a kernel running many workflows must not run out of files)."""
-    import os
-
     def open_files() -> int:
         return sum(1 for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").startswith(
             str(tmp_path)))
 
     store = SqliteStore(str(tmp_path / "gates.db"))
+    together = threading.Barrier(8, timeout=30)  # eight threads at once: a pool would otherwise reuse a free one
+
+    def use() -> None:
+        store.list_executions("p", "d")
+        together.wait()
+
     with ThreadPoolExecutor(8) as pool:  # threads that outlive nothing: their connections stay until closed
-        list(pool.map(lambda _: store.list_executions("p", "d"), range(8)))
-        assert open_files() >= 8
+        list(pool.map(lambda _: use(), range(8)))
+        assert open_files() >= 8  # a connection (its database file at least) for each of the eight threads
         store.close()
         assert open_files() == 0
         assert store.list_executions("p", "d") == []  # used again: it opens a connection again
