@@ -791,6 +791,56 @@ def fan_out(items: list[int]) -> int:
     return held_fan_out(items=items)
 
 
+HANDLED = threading.Event()  # the on_failure handler ran
+
+
+@task
+def held_failure(n: int) -> int:
+    HELD_BODY.set()
+    assert RELEASE_BODY.wait(60)
+    raise ValueError(f"step {n} failed")
+
+
+@task
+def note_failure(n: int) -> None:
+    HANDLED.set()
+
+
+@workflow(on_failure=note_failure)
+def fails_held(n: int) -> int:
+    return held_failure(n=n)
+
+
+def test_a_copy_taken_over_before_its_on_failure_handler_runs_stops_without_running_it(postgres_url: str) -> None:
+    """A task fails on machine A after machine B took the execution over: A's engine does not add or run the
+    workflow's ``on_failure`` handler on B's execution; its copy ends ABORTED with ``ExecutionLostError`` naming B
+    (not FAILED with "the handler failed as well"), and B's execution is left as B has it."""
+    HELD_BODY.clear()
+    RELEASE_BODY.clear()
+    HANDLED.clear()
+    owner, taker = PostgresStore(postgres_url, lease=30.0), PostgresStore(postgres_url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    executor = Executor(owner, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", "failing")
+    try:
+        ex = executor.launch(fails_held, {"n": 1}, execution_name=key.name)
+        assert HELD_BODY.wait(30)
+        owner.flush()
+        take_over(taker, key, postgres_url)
+        RELEASE_BODY.set()
+        with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
+            ex.wait(timeout=30)
+        assert ex.status is ExecutionStatus.ABORTED and not HANDLED.is_set()
+        assert "on_failure" not in stored_nodes(postgres_url, key.name)
+        record = taker.get_execution(key)
+        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")
+    finally:
+        RELEASE_BODY.set()
+        executor.shutdown()
+        owner.close()
+        taker.close()
+
+
 def test_a_kernel_whose_lease_was_taken_while_a_dynamic_body_ran_adds_nothing_and_stops(
         postgres_url: str, tmp_path: Path) -> None:
     """A ``@dynamic`` body runs on machine A while machine B takes the execution over (A's lease expired): when the

@@ -346,6 +346,10 @@ class ExecutionState:
         handler is logged and noted after that error, never in its place."""
         try:
             self._run_handler(handler, error, failed)
+        except ExecutionLostError as exc:  # taken over meanwhile (its node was not added): stopped as lose() stops it
+            log.warning("gatewidgets stopped its copy of execution %r: %s", self.name, exc)
+            self._end(ExecutionStatus.ABORTED, error=exc)
+            return
         except BaseException as exc:
             log.exception("gatewidgets execution %r: its on_failure handler %s failed", self.name, handler.name)
             error_text = (f"{error_text or message(error)}\n\nThe on_failure handler {handler.name!r} failed as "
