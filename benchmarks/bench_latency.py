@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from _common import FLYTE_PROPELLER_INTERVAL_S, fresh_store, parse_args, percentiles, table, verdict, write_results
@@ -107,10 +110,6 @@ def floor(samples: int) -> dict[str, Any]:
     shape on its own file, as the store opens it (WAL, ``synchronous=NORMAL``): a compare-and-set ``UPDATE ...
     RETURNING`` of one row whose state is indexed, one history row inserted, the commit; (b) the hand-off of a
     started task to a waiting pool thread (``ThreadPoolExecutor.submit`` to the thread's first line)."""
-    import sqlite3
-    import tempfile
-    from concurrent.futures import ThreadPoolExecutor
-
     with tempfile.TemporaryDirectory() as folder:
         conn = sqlite3.connect(os.path.join(folder, "floor.db"), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")

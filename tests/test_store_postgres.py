@@ -4,6 +4,7 @@ timeouts, notifications missed and a server restarted while a gate waits in anot
 answering through it. Every test runs on a database of its own on the suite's PostgreSQL server."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -811,65 +812,59 @@ def fails_held(n: int) -> int:
     return held_failure(n=n)
 
 
+@contextlib.contextmanager
+def taken_over_while_held(url: str, wf: Any, inputs: dict[str, Any], name: str) -> Iterator[tuple[Any, PostgresStore]]:
+    """``wf`` launched on machine A (an executor on its own store) until its held step runs (``HELD_BODY``), then the
+    execution taken over by machine B (A's lease expired): yields A's execution and B's store; the test releases
+    the step (``RELEASE_BODY``). Everything is shut down afterwards."""
+    HELD_BODY.clear()
+    RELEASE_BODY.clear()
+    owner, taker = PostgresStore(url, lease=30.0), PostgresStore(url)
+    owner.host, taker.host = "machine-a", "machine-b"
+    executor = Executor(owner, max_workers=2)
+    key = WorkflowExecutionIdentifier("default", "development", name)
+    try:
+        ex = executor.launch(wf, inputs, execution_name=name)
+        assert HELD_BODY.wait(30)
+        owner.flush()  # the held node's start: written before B takes over, so A's next write finds B first
+        take_over(taker, key, url)
+        yield ex, taker
+    finally:
+        RELEASE_BODY.set()
+        executor.shutdown()
+        owner.close()
+        taker.close()
+
+
+def ends_lost_to_machine_b(ex: Any, taker: PostgresStore) -> None:
+    """A's copy ``ex`` ends ABORTED with ``ExecutionLostError`` naming B; B's execution still runs, B's to end."""
+    with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
+        ex.wait(timeout=30)
+    assert ex.status is ExecutionStatus.ABORTED
+    record = taker.get_execution(ex.id)
+    assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")
+
+
 def test_a_copy_taken_over_before_its_on_failure_handler_runs_stops_without_running_it(postgres_url: str) -> None:
     """A task fails on machine A after machine B took the execution over: A's engine does not add or run the
     workflow's ``on_failure`` handler on B's execution; its copy ends ABORTED with ``ExecutionLostError`` naming B
     (not FAILED with "the handler failed as well"), and B's execution is left as B has it."""
-    HELD_BODY.clear()
-    RELEASE_BODY.clear()
     HANDLED.clear()
-    owner, taker = PostgresStore(postgres_url, lease=30.0), PostgresStore(postgres_url)
-    owner.host, taker.host = "machine-a", "machine-b"
-    executor = Executor(owner, max_workers=2)
-    key = WorkflowExecutionIdentifier("default", "development", "failing")
-    try:
-        ex = executor.launch(fails_held, {"n": 1}, execution_name=key.name)
-        assert HELD_BODY.wait(30)
-        owner.flush()
-        take_over(taker, key, postgres_url)
+    with taken_over_while_held(postgres_url, fails_held, {"n": 1}, "failing") as (ex, taker):
         RELEASE_BODY.set()
-        with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
-            ex.wait(timeout=30)
-        assert ex.status is ExecutionStatus.ABORTED and not HANDLED.is_set()
-        assert "on_failure" not in stored_nodes(postgres_url, key.name)
-        record = taker.get_execution(key)
-        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")
-    finally:
-        RELEASE_BODY.set()
-        executor.shutdown()
-        owner.close()
-        taker.close()
+        ends_lost_to_machine_b(ex, taker)
+        assert not HANDLED.is_set() and "on_failure" not in stored_nodes(postgres_url, "failing")
 
 
-def test_a_kernel_whose_lease_was_taken_while_a_dynamic_body_ran_adds_nothing_and_stops(
-        postgres_url: str, tmp_path: Path) -> None:
+def test_a_kernel_whose_lease_was_taken_while_a_dynamic_body_ran_adds_nothing_and_stops(postgres_url: str) -> None:
     """A ``@dynamic`` body runs on machine A while machine B takes the execution over (A's lease expired): when the
     body returns, A's engine adds none of its nodes to B's execution and ends its copy ``ExecutionLostError``
     naming B, runs none of the body's tasks, and records no end."""
-    HELD_BODY.clear()
-    RELEASE_BODY.clear()
-    owner, taker = PostgresStore(postgres_url, lease=30.0), PostgresStore(postgres_url)
-    owner.host, taker.host = "machine-a", "machine-b"
-    executor = Executor(owner, max_workers=2)
-    key = WorkflowExecutionIdentifier("default", "development", "fanned")
-    try:
-        ex = executor.launch(fan_out, {"items": [1, 2]}, execution_name=key.name)
-        assert HELD_BODY.wait(30)
-        owner.flush()  # the dynamic node's start: written before B takes over, so adding its nodes finds B first
-        take_over(taker, key, postgres_url)
-        before = stored(postgres_url, key.name)
+    with taken_over_while_held(postgres_url, fan_out, {"items": [1, 2]}, "fanned") as (ex, taker):
+        before = stored(postgres_url, "fanned")
         RELEASE_BODY.set()
-        with pytest.raises(ExecutionLostError, match=f"was taken over by process {os.getpid()} on machine-b"):
-            ex.wait(timeout=30)
-        assert ex.status is ExecutionStatus.ABORTED
-        assert stored(postgres_url, key.name) == before  # no node, signal or event added
-        record = taker.get_execution(key)
-        assert (record.status, record.host) == (ExecutionStatus.RUNNING, "machine-b")  # B's to run and end
-    finally:
-        RELEASE_BODY.set()
-        executor.shutdown()
-        owner.close()
-        taker.close()
+        ends_lost_to_machine_b(ex, taker)
+        assert stored(postgres_url, "fanned") == before  # no node, signal or event added
 
 
 def test_a_refused_write_changes_nothing_and_keeps_the_changes_for_the_next(postgres_url: str) -> None:
